@@ -1,0 +1,183 @@
+//! The MTA-STS policy file (RFC 8461 §3.2).
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+use crate::Diagnostic;
+use crate::sts::mx_pattern::MxPattern;
+use crate::txt::Extension;
+
+/// The largest `max_age` the RFC allows: 31557600 seconds, about a year (8461 §3.2).
+pub const MAX_AGE_CAP: u32 = 31_557_600;
+
+/// The policy mode (8461 §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Senders must not deliver to an MX failing validation.
+    Enforce,
+    /// The policy is being withdrawn: senders behave as if there were no policy.
+    None,
+    /// Senders report failures but still deliver.
+    Testing,
+}
+
+impl Mode {
+    /// `enforce`, `testing` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::None => "none",
+            Mode::Testing => "testing",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = PolicyError;
+
+    /// Case-sensitive (C53).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "enforce" => Ok(Mode::Enforce),
+            "testing" => Ok(Mode::Testing),
+            "none" => Ok(Mode::None),
+            other => Err(PolicyError::InvalidMode(other.to_owned())),
+        }
+    }
+}
+
+/// `max_age` in seconds: 1–10 digits, at most [`MAX_AGE_CAP`] (8461 §3.2, EID 7282, C62).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MaxAge(u32);
+
+impl MaxAge {
+    /// A max_age, or `None` above the cap.
+    pub fn new(seconds: u32) -> Option<Self> {
+        (seconds <= MAX_AGE_CAP).then_some(MaxAge(seconds))
+    }
+
+    /// The number of seconds.
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+impl FromStr for MaxAge {
+    type Err = PolicyError;
+
+    /// Digits only: no sign, underscore, exponent or space (C62).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let _ = s;
+        todo!("helper")
+    }
+}
+
+impl fmt::Display for MaxAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A valid policy, as a compliant sender applies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// The mode (first occurrence wins, C58).
+    pub mode: Mode,
+    /// How long senders may cache the policy.
+    pub max_age: MaxAge,
+    /// The `mx` patterns in order (lines accumulate, C59). Empty only when mode is `none`.
+    pub mx: Vec<MxPattern>,
+    /// Valid unknown keys, ignored by senders.
+    pub extensions: Vec<Extension>,
+}
+
+/// Why a policy body is not a valid policy: the first fatal problem.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The body is not UTF-8, or contains NUL or other control characters (C70).
+    #[error("line {line}: invalid character")]
+    Encoding {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A line that is not `key: value` (leading whitespace, `#` comment, space before the colon…).
+    #[error("line {line}: {reason}")]
+    Line {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `version`, `mode` or `max_age` is missing, or `mx` is missing for enforce/testing.
+    #[error("required key {0:?} is missing")]
+    Missing(&'static str),
+    /// `version` is not exactly `STSv1` (C60).
+    #[error("version must be STSv1, found {0:?}")]
+    InvalidVersion(String),
+    /// `mode` is not one of `enforce`, `testing`, `none` (C53, C61).
+    #[error("mode must be enforce, testing or none, found {0:?}")]
+    InvalidMode(String),
+    /// `max_age` is not 1–10 digits or is above the cap (C62).
+    #[error("max_age must be 0 to 31557600 written as digits only, found {0:?}")]
+    InvalidMaxAge(String),
+    /// An `mx` value is not a valid pattern.
+    #[error("line {line}: {error}")]
+    InvalidMx {
+        /// 1-based line number.
+        line: usize,
+        /// Why.
+        error: crate::sts::mx_pattern::MxPatternError,
+    },
+}
+
+/// The full reading of a policy body, for the checker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyAnalysis {
+    /// The policy a compliant (RFC 8461) sender applies, or `None` when it rejects the body.
+    pub policy: Option<Policy>,
+    /// Every problem found, errors and warnings, with line numbers and fixes. When `policy`
+    /// is `None` at least one diagnostic has severity `Error`.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Policy {
+    /// Parses a policy body as a compliant sender does (the same reading as [`analyze`], errors
+    /// only). LF, CRLF and mixed terminators; first occurrence wins for repeated keys; `mx`
+    /// lines accumulate; unknown valid keys ignored; blank lines are skipped (C51: lenient, the
+    /// checker warns).
+    pub fn parse(body: &str) -> Result<Policy, PolicyError> {
+        let _ = body;
+        todo!("helper")
+    }
+
+    /// Serializes the policy: `version`, `mode`, one `mx` line per pattern, `max_age`, then
+    /// extensions, each line ended by `line_ending` (`"\r\n"` for serving, C48).
+    pub fn to_text(&self, line_ending: &str) -> String {
+        let _ = line_ending;
+        todo!("helper")
+    }
+}
+
+impl fmt::Display for Policy {
+    /// The CRLF serialization.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text("\r\n"))
+    }
+}
+
+/// Reads a fetched policy body (raw bytes, possibly with a BOM or invalid UTF-8) and returns the
+/// policy a compliant sender applies plus every diagnostic (C42, C48–C70): the checker's entry
+/// point.
+pub fn analyze(body: &[u8]) -> PolicyAnalysis {
+    let _ = body;
+    todo!("helper")
+}

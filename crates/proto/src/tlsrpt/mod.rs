@@ -1,0 +1,8 @@
+//! SMTP TLS Reporting, RFC 8460.
+
+pub mod record;
+
+/// The TXT record name for a (normalised) policy domain: `_smtp._tls.<domain>`.
+pub fn record_name(domain: &str) -> String {
+    format!("_smtp._tls.{domain}")
+}

@@ -1,0 +1,1 @@
+//! HTTPS policy hosts: `/.well-known/mta-sts.txt` served per SNI name, with faults.

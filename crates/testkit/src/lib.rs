@@ -1,0 +1,18 @@
+//! A loopback internet for tests.
+//!
+//! [`TestNet`] starts an authoritative DNS server (hickory-server), a test CA (rcgen), HTTPS
+//! policy hosts and SMTP MX hosts on loopback addresses, each with configurable faults. Code
+//! under test reaches them over their real protocols; only the DNS server address, the trust
+//! roots and (test-only) the HTTPS and SMTP ports differ from the real internet.
+//!
+//! Every `TestNet` lives in its own randomly chosen `127.X.Y.0/24` block, so tests can run in
+//! parallel, and binds nothing outside 127.0.0.0/8.
+
+pub mod ca;
+pub mod dns;
+pub mod https;
+pub mod smtp;
+mod world;
+
+pub use ca::{CertSpec, ServerCert, TestCa};
+pub use world::TestNet;

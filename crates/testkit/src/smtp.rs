@@ -1,0 +1,1 @@
+//! SMTP MX hosts with STARTTLS and faults.
