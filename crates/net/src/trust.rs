@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use thiserror::Error;
 
 /// Where to find trusted roots.
@@ -18,7 +20,10 @@ pub struct TrustConfig {
 
 impl Default for TrustConfig {
     fn default() -> Self {
-        TrustConfig { builtin_roots: true, ca_files: Vec::new() }
+        TrustConfig {
+            builtin_roots: true,
+            ca_files: Vec::new(),
+        }
     }
 }
 
@@ -45,9 +50,109 @@ pub enum TrustError {
 }
 
 impl TrustConfig {
-    /// Builds the root store.
+    /// Builds the root store: the built-in roots (if enabled) plus every certificate of every
+    /// CA file. A file that cannot be read, holds no certificate, holds a malformed PEM
+    /// section or a certificate rustls cannot use as a trust anchor is an error naming the file.
     pub fn root_store(&self) -> Result<Arc<RootCertStore>, TrustError> {
-        let _ = Path::new("");
-        todo!("helper")
+        let mut store = RootCertStore::empty();
+        if self.builtin_roots {
+            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for path in &self.ca_files {
+            add_pem_file(&mut store, path)?;
+        }
+        Ok(Arc::new(store))
+    }
+}
+
+/// Largest CA file we read (a full Mozilla bundle is ~250 KB).
+const CA_FILE_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+fn add_pem_file(store: &mut RootCertStore, path: &Path) -> Result<(), TrustError> {
+    let invalid = |reason: String| TrustError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let read_err = |source| TrustError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.len() > CA_FILE_MAX_BYTES {
+        return Err(invalid(format!("larger than {CA_FILE_MAX_BYTES} bytes")));
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    let mut added = 0usize;
+    for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+        let cert = cert.map_err(|e| invalid(format!("PEM certificate #{}: {e}", index + 1)))?;
+        store.add(cert).map_err(|e| {
+            invalid(format!(
+                "certificate #{} is not a usable root: {e}",
+                index + 1
+            ))
+        })?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(invalid("no PEM CERTIFICATE section found".to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn builtin_roots_are_many() {
+        let store = TrustConfig::default().root_store().unwrap();
+        assert!(store.len() > 100);
+        let none = TrustConfig {
+            builtin_roots: false,
+            ca_files: vec![],
+        }
+        .root_store()
+        .unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error() {
+        let config = TrustConfig {
+            builtin_roots: false,
+            ca_files: vec![PathBuf::from("/nonexistent/mtasts/ca.pem")],
+        };
+        assert!(matches!(config.root_store(), Err(TrustError::Read { .. })));
+    }
+
+    #[test]
+    fn file_without_certificates_is_invalid() {
+        let dir = std::env::temp_dir().join(format!("mtasts-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = write(&dir, "empty.pem", b"just text\n");
+        let config = TrustConfig {
+            builtin_roots: false,
+            ca_files: vec![empty],
+        };
+        let err = config.root_store().unwrap_err();
+        assert!(matches!(err, TrustError::Invalid { .. }), "{err}");
+        let garbage = write(
+            &dir,
+            "garbage.pem",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        let config = TrustConfig {
+            builtin_roots: false,
+            ca_files: vec![garbage],
+        };
+        let err = config.root_store().unwrap_err();
+        assert!(matches!(err, TrustError::Invalid { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
