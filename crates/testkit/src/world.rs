@@ -1,6 +1,175 @@
 //! [`TestNet`]: the DNS server, CA, policy hosts and MX hosts together.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::ca::TestCa;
+use crate::dns::{DnsServer, Zone};
+use crate::smtp::{MxHostSpec, MxServer};
+
+/// Blocks in use by this process, so parallel tests never share one.
+fn blocks_in_use() -> &'static Mutex<HashSet<(u8, u8)>> {
+    static BLOCKS: OnceLock<Mutex<HashSet<(u8, u8)>>> = OnceLock::new();
+    BLOCKS.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn random_u64() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.finish()
+}
+
+/// A free TCP port on `ip` (bound and released at once).
+fn free_port(ip: IpAddr, avoid: &[u16]) -> std::io::Result<u16> {
+    for _ in 0..20 {
+        let port = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?
+            .local_addr()?
+            .port();
+        if !avoid.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other("no free port"))
+}
+
 /// A loopback internet (see the crate docs).
+///
+/// Addresses: the DNS server is at `127.X.Y.1`, every host added gets the next address of the
+/// block ([`TestNet::next_ip`]). Every HTTPS policy host listens on [`TestNet::https_port`],
+/// every SMTP MX host on [`TestNet::smtp_port`]. Dropping the `TestNet` stops everything.
 pub struct TestNet {
-    _private: (),
+    block: (u8, u8),
+    next_host: AtomicU16,
+    dns: DnsServer,
+    ca: TestCa,
+    https_port: u16,
+    smtp_port: u16,
+    mx_servers: Mutex<Vec<MxServer>>,
+}
+
+impl TestNet {
+    /// Starts the DNS server and the CA in a fresh random `127.X.Y.0/24` block.
+    pub async fn start() -> TestNet {
+        let mut last_err = None;
+        for _ in 0..50 {
+            let r = random_u64();
+            let block = ((r % 254) as u8 + 1, ((r >> 8) % 256) as u8);
+            // A poisoned set is still a valid set.
+            if !blocks_in_use()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(block)
+            {
+                continue;
+            }
+            match Self::start_in(block).await {
+                Ok(net) => return net,
+                Err(e) => {
+                    blocks_in_use()
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&block);
+                    last_err = Some(e);
+                }
+            }
+        }
+        panic!("cannot start a TestNet: {last_err:?}");
+    }
+
+    async fn start_in(block: (u8, u8)) -> std::io::Result<TestNet> {
+        let dns_ip = IpAddr::V4(Ipv4Addr::new(127, block.0, block.1, 1));
+        let dns = DnsServer::start(dns_ip, Arc::new(Zone::new())).await?;
+        let https_port = free_port(dns_ip, &[dns.addr().port()])?;
+        let smtp_port = free_port(dns_ip, &[dns.addr().port(), https_port])?;
+        Ok(TestNet {
+            block,
+            next_host: AtomicU16::new(2),
+            dns,
+            ca: TestCa::new(),
+            https_port,
+            smtp_port,
+            mx_servers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The DNS server's address (UDP and TCP), for `--dns` / `DnsConfig.servers`.
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns.addr()
+    }
+
+    /// The zone the DNS server answers from.
+    pub fn zone(&self) -> &Zone {
+        self.dns.zone()
+    }
+
+    /// The test CA.
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    /// A PEM file holding the test root, for `--ca-file`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.ca.root_file()
+    }
+
+    /// A rustls root store trusting only the test root.
+    pub fn root_store(&self) -> Arc<rustls::RootCertStore> {
+        self.ca.root_store()
+    }
+
+    /// The port every HTTPS policy host listens on.
+    pub fn https_port(&self) -> u16 {
+        self.https_port
+    }
+
+    /// The port every SMTP MX host listens on.
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp_port
+    }
+
+    /// Allocates the next unused address of the block (nothing listens on it yet: connecting
+    /// to it is refused).
+    pub fn next_ip(&self) -> IpAddr {
+        let n = self.next_host.fetch_add(1, Ordering::Relaxed);
+        assert!(n <= 254, "a TestNet has at most 253 host addresses");
+        IpAddr::V4(Ipv4Addr::new(127, self.block.0, self.block.1, n as u8))
+    }
+
+    /// Starts an SMTP MX host for `host_name` at `next_ip():smtp_port()`, publishes its A
+    /// record and returns the address. The host runs until the `TestNet` is dropped.
+    pub async fn add_mx_host(&self, host_name: &str, spec: MxHostSpec) -> IpAddr {
+        let ip = self.next_ip();
+        let server = MxServer::start(
+            SocketAddr::new(ip, self.smtp_port),
+            host_name,
+            spec,
+            &self.ca,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot start the MX host {host_name} at {ip}: {e}"));
+        self.zone().add_ip(host_name, ip);
+        self.mx_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(server);
+        ip
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        blocks_in_use()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.block);
+    }
 }
