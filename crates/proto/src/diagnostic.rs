@@ -50,3 +50,17 @@ pub struct Diagnostic {
     /// What to change to fix it.
     pub fix: String,
 }
+
+/// At most this many characters of offending text are quoted in a message.
+const QUOTE_MAX: usize = 80;
+
+/// Quotes offending text for a message (Rust debug quoting, so control characters and a BOM
+/// are visible), shortening very long text.
+pub(crate) fn quote(text: &str) -> String {
+    if text.chars().count() <= QUOTE_MAX {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(QUOTE_MAX).collect();
+        format!("{head:?}…")
+    }
+}

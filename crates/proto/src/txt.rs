@@ -6,6 +6,9 @@ use thiserror::Error;
 
 use crate::Diagnostic;
 
+pub(crate) mod fields;
+pub(crate) mod select;
+
 /// One TXT resource record as received: its character-strings, each at most 255 octets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TxtRr(pub Vec<Vec<u8>>);

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
+use crate::domain::{MAX_NAME_LEN, check_ldh_label, normalize_domain};
+
 /// An `mx` pattern: a domain name, optionally prefixed by `*.` which stands for exactly one
 /// left-most label. Stored as lowercase A-labels without a trailing dot.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -53,24 +55,85 @@ impl MxPattern {
     /// Whether the pattern's domain is made only of numeric labels, like an IPv4 address
     /// (C65): valid syntax, but it never matches a real MX name.
     pub fn looks_like_ip(&self) -> bool {
-        todo!("helper")
+        self.domain
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// Whether this is a wildcard over a single label, such as `*.com`: legal, but it accepts
+    /// any host under a public suffix (8461 §10.4, C66).
+    pub fn is_broad_wildcard(&self) -> bool {
+        self.wildcard && !self.domain.contains('.')
     }
 
     /// RFC 8461 §4.1: does an MX host name (as in the MX RDATA, any case, trailing dot
     /// allowed, U-labels converted) match this pattern? `*.example.com` matches
     /// `mail.example.com` but neither `example.com` nor `a.b.example.com`.
     pub fn matches(&self, mx_host: &str) -> bool {
-        let _ = mx_host;
-        todo!("helper")
+        let Ok(host) = normalize_domain(mx_host) else {
+            return false;
+        };
+        if !self.wildcard {
+            return host == self.domain;
+        }
+        // `*.` stands for exactly one label: split the host at its first dot and compare
+        // the remainder exactly (anchored at both ends, C73, C74).
+        match host.split_once('.') {
+            Some((first, rest)) => !first.is_empty() && rest == self.domain,
+            None => false,
+        }
     }
 }
 
 impl FromStr for MxPattern {
     type Err = MxPatternError;
 
+    /// Parses an `mx` value per 8461 §3.2: `["*."] Domain` (RFC 5321 `Domain`), A-labels only.
+    /// Letters are lowercased; no surrounding whitespace is accepted (the policy parser strips
+    /// the whitespace the grammar allows).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let _ = s;
-        todo!("helper")
+        let syntax = |reason| MxPatternError::Syntax {
+            value: s.to_owned(),
+            reason,
+        };
+        if s.is_empty() {
+            return Err(MxPatternError::Empty);
+        }
+        if !s.is_ascii() {
+            return Err(MxPatternError::NotALabel(s.to_owned()));
+        }
+        if s.contains("://") || s.contains('/') {
+            return Err(syntax("a URL; write only the host name"));
+        }
+        if s.contains(':') {
+            return Err(syntax("a port or scheme; write only the host name"));
+        }
+        if s.contains('@') {
+            return Err(syntax("an e-mail address; write only the host name"));
+        }
+        if s.bytes().any(|b| b == b' ' || b == b'\t') {
+            return Err(syntax("whitespace inside the value"));
+        }
+        let (wildcard, domain) = match s.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        if domain.contains('*') || domain.is_empty() || s == "*" {
+            return Err(MxPatternError::Wildcard(s.to_owned()));
+        }
+        if domain.ends_with('.') {
+            return Err(MxPatternError::TrailingDot(s.to_owned()));
+        }
+        for label in domain.split('.') {
+            check_ldh_label(label).map_err(|problem| syntax(problem.reason()))?;
+        }
+        if domain.len() > MAX_NAME_LEN {
+            return Err(syntax("the name is longer than 253 characters"));
+        }
+        Ok(MxPattern {
+            wildcard,
+            domain: domain.to_ascii_lowercase(),
+        })
     }
 }
 
@@ -82,3 +145,7 @@ impl fmt::Display for MxPattern {
         f.write_str(&self.domain)
     }
 }
+
+#[cfg(test)]
+#[path = "mx_pattern_tests.rs"]
+mod tests;

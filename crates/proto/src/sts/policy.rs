@@ -73,11 +73,28 @@ impl MaxAge {
 impl FromStr for MaxAge {
     type Err = PolicyError;
 
-    /// Digits only: no sign, underscore, exponent or space (C62).
+    /// Digits only: no sign, underscore, exponent or space (C62). Leading zeros are fine
+    /// (`0086400`), as the ABNF is `1*10DIGIT`; values above [`MAX_AGE_CAP`] are rejected
+    /// (strict reading of EID 7282; we do not clamp).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let _ = s;
-        todo!("helper")
+        parse_max_age_digits(s)
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(MaxAge::new)
+            .ok_or_else(|| PolicyError::InvalidMaxAge(s.to_owned()))
     }
+}
+
+/// The longest `max_age` the ABNF allows: `1*10DIGIT` (8461 §3.2).
+pub const MAX_AGE_MAX_DIGITS: usize = 10;
+
+/// Reads `1*10DIGIT` as a number without a general integer parser (which would accept `+5`
+/// or `1_000`). `None` for anything else.
+fn parse_max_age_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > MAX_AGE_MAX_DIGITS || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // At most 10 digits: below 10^10, far inside u64.
+    Some(s.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')))
 }
 
 impl fmt::Display for MaxAge {
@@ -129,6 +146,23 @@ pub enum PolicyError {
     /// `max_age` is not 1–10 digits or is above the cap (C62).
     #[error("max_age must be 0 to 31557600 written as digits only, found {0:?}")]
     InvalidMaxAge(String),
+    /// The body starts with a UTF-8 byte order mark, so the first key is not `version` (C42).
+    #[error("line 1: the policy starts with a UTF-8 byte order mark")]
+    ByteOrderMark,
+    /// A key that is neither a known key nor a valid extension name, or an extension whose
+    /// value is empty or contains a TAB (C67).
+    #[error("line {line}: invalid extension {key:?}: {reason}")]
+    InvalidExtension {
+        /// 1-based line number.
+        line: usize,
+        /// The key as found.
+        key: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The body is empty.
+    #[error("the policy is empty")]
+    Empty,
     /// An `mx` value is not a valid pattern.
     #[error("line {line}: {error}")]
     InvalidMx {
@@ -155,15 +189,33 @@ impl Policy {
     /// lines accumulate; unknown valid keys ignored; blank lines are skipped (C51: lenient, the
     /// checker warns).
     pub fn parse(body: &str) -> Result<Policy, PolicyError> {
-        let _ = body;
-        todo!("helper")
+        let reading = analysis::read(body.as_bytes());
+        match (reading.policy, reading.first_error) {
+            (Some(policy), _) => Ok(policy),
+            (None, Some(error)) => Err(error),
+            // `read` records an error whenever it rejects; keep a typed answer regardless.
+            (None, None) => Err(PolicyError::Empty),
+        }
     }
 
     /// Serializes the policy: `version`, `mode`, one `mx` line per pattern, `max_age`, then
     /// extensions, each line ended by `line_ending` (`"\r\n"` for serving, C48).
     pub fn to_text(&self, line_ending: &str) -> String {
-        let _ = line_ending;
-        todo!("helper")
+        let mut out = String::new();
+        let mut line = |text: &dyn fmt::Display| {
+            out.push_str(&text.to_string());
+            out.push_str(line_ending);
+        };
+        line(&"version: STSv1");
+        line(&format_args!("mode: {}", self.mode));
+        for mx in &self.mx {
+            line(&format_args!("mx: {mx}"));
+        }
+        line(&format_args!("max_age: {}", self.max_age));
+        for ext in &self.extensions {
+            line(&format_args!("{}: {}", ext.name, ext.value));
+        }
+        out
     }
 }
 
@@ -177,7 +229,28 @@ impl fmt::Display for Policy {
 /// Reads a fetched policy body (raw bytes, possibly with a BOM or invalid UTF-8) and returns the
 /// policy a compliant sender applies plus every diagnostic (C42, C48–C70): the checker's entry
 /// point.
+///
+/// Diagnostic codes (stable): `policy-empty`, `policy-bom`, `policy-invalid-utf8`,
+/// `policy-control-character`, `policy-bare-cr`, `policy-blank-line`,
+/// `policy-leading-whitespace`, `policy-comment`, `policy-invalid-line`,
+/// `policy-space-before-colon`, `policy-invalid-key`, `policy-invalid-extension`,
+/// `policy-key-typo`, `policy-invalid-version`, `policy-invalid-mode`,
+/// `policy-invalid-max-age`, `policy-max-age-above-cap`, `policy-invalid-mx`,
+/// `policy-mx-ip-address`, `policy-mx-broad-wildcard`, `policy-duplicate-mx`,
+/// `policy-duplicate-key`, `policy-missing-key`, `policy-version-not-first`.
+///
+/// `policy` is `Some` exactly when no diagnostic has severity [`crate::Severity::Error`].
+/// Work is linear in the input size.
 pub fn analyze(body: &[u8]) -> PolicyAnalysis {
-    let _ = body;
-    todo!("helper")
+    let reading = analysis::read(body);
+    PolicyAnalysis {
+        policy: reading.policy,
+        diagnostics: reading.diagnostics,
+    }
 }
+
+mod analysis;
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;
