@@ -1,1 +1,64 @@
-fn main() {}
+//! `mtasts`: MTA-STS and TLS-RPT for domain owners and mail senders.
+//!
+//! This binary only parses arguments and configuration and wires the library crates together;
+//! the work happens in `mtasts-check`, `mtasts-net` and `mtasts-proto`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod generate;
+mod human;
+mod netargs;
+
+/// MTA-STS (RFC 8461) and SMTP TLS Reporting (RFC 8460) for domain owners and mail senders.
+///
+/// Exit codes: 0 success (check: pass or warn), 1 problems found (check: fail; with --strict
+/// also warn), 2 usage or runtime error.
+#[derive(Debug, Parser)]
+#[command(name = "mtasts", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Diagnose domains: MX, _mta-sts record, policy fetch and syntax, MX coverage, STARTTLS,
+    /// TLS version and certificate of every MX address, TLS-RPT record, DANE presence.
+    Check(check::Args),
+    /// Print the DNS records, the policy file and hosting instructions for a domain.
+    Generate(generate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MTASTS_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    mtasts_net::install_crypto_provider();
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Generate(args) => generate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("mtasts: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
