@@ -60,6 +60,9 @@ pub struct Finding {
     /// The MX host (and address) concerned, for per-MX findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// A finer code under a contract code, e.g. `policy-bom` under `policy-syntax`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl Finding {
@@ -81,6 +84,7 @@ impl Finding {
             result_type: None,
             stage,
             host: None,
+            detail: None,
         }
     }
 
@@ -102,14 +106,18 @@ impl Finding {
             Some(line) => format!("line {line}: {}", diagnostic.message),
             None => diagnostic.message.clone(),
         };
-        Finding::new(
+        let mut finding = Finding::new(
             stage,
             diagnostic.severity,
             code.unwrap_or(diagnostic.code),
             message,
             diagnostic.fix.clone(),
             diagnostic.rule,
-        )
+        );
+        if code.is_some_and(|c| c != diagnostic.code) {
+            finding.detail = Some(diagnostic.code.to_owned());
+        }
+        finding
     }
 }
 
