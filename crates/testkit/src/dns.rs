@@ -45,11 +45,22 @@ pub enum Fault {
 struct ZoneData {
     /// Owner name (lowercase, no trailing dot) → records, in insertion order.
     records: HashMap<String, Vec<RData>>,
-    faults: HashMap<String, Fault>,
+    /// Faults per (name, type); `None` as the type: every type.
+    faults: HashMap<(String, Option<RecordType>), Fault>,
     /// A fault for every name.
     global_fault: Option<Fault>,
     /// Every query seen, as (name, type).
     queries: Vec<(String, RecordType)>,
+}
+
+impl ZoneData {
+    fn fault(&self, key: &str, qtype: RecordType) -> Option<Fault> {
+        let k = key.to_string();
+        self.faults
+            .get(&(k.clone(), Some(qtype)))
+            .or_else(|| self.faults.get(&(k, None)))
+            .copied()
+    }
 }
 
 /// The in-memory zone the test DNS server answers from. Every method takes `&self` so tests
@@ -184,12 +195,21 @@ impl Zone {
 
     /// Makes the server misbehave for queries of `name` (any type).
     pub fn set_fault(&self, name: &str, fault: Fault) {
-        self.write().faults.insert(key(name), fault);
+        self.write().faults.insert((key(name), None), fault);
     }
 
-    /// Lets the server answer `name` normally again.
+    /// Makes the server misbehave for queries of `name` with this type only (e.g. AAAA
+    /// queries time out while A queries are answered).
+    pub fn set_type_fault(&self, name: &str, record_type: RecordType, fault: Fault) {
+        self.write()
+            .faults
+            .insert((key(name), Some(record_type)), fault);
+    }
+
+    /// Lets the server answer `name` normally again (all its faults are removed).
     pub fn clear_fault(&self, name: &str) {
-        self.write().faults.remove(&key(name));
+        let k = key(name);
+        self.write().faults.retain(|(n, _), _| *n != k);
     }
 
     /// Makes the server misbehave for every name (`None`: answer normally).
@@ -213,10 +233,7 @@ impl Zone {
         let mut data = self.write();
         let first = key(&qname.to_ascii());
         data.queries.push((first.clone(), qtype));
-        if let Some(fault) = data
-            .global_fault
-            .or_else(|| data.faults.get(&first).copied())
-        {
+        if let Some(fault) = data.global_fault.or_else(|| data.fault(&first, qtype)) {
             return Answer::Fault(fault);
         }
         let mut answers = Vec::new();
@@ -235,7 +252,7 @@ impl Zone {
                     RData::CNAME(CNAME(target.clone())),
                 ));
                 let next = key(&target.to_ascii());
-                if data.faults.contains_key(&next) {
+                if data.fault(&next, qtype).is_some() {
                     // The resolver asks for the target itself and meets the fault then.
                     return Answer::Records {
                         code: ResponseCode::NoError,
