@@ -1,5 +1,9 @@
-//! Integration tests of the network edges against testkit's loopback servers.
+//! Integration tests of the network edges against testkit's loopback servers (one test
+//! binary; the modules live in `suite/`).
 
+#[path = "suite/dns.rs"]
 mod dns;
+#[path = "suite/fetch.rs"]
 mod fetch;
+#[path = "suite/util.rs"]
 mod util;
