@@ -60,3 +60,6 @@ impl Enforcement {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
