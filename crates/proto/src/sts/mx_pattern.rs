@@ -118,7 +118,7 @@ impl FromStr for MxPattern {
             Some(rest) => (true, rest),
             None => (false, s),
         };
-        if domain.contains('*') || domain.is_empty() || s == "*" {
+        if domain.contains('*') || domain.is_empty() {
             return Err(MxPatternError::Wildcard(s.to_owned()));
         }
         if domain.ends_with('.') {
