@@ -15,4 +15,6 @@ pub mod smtp;
 mod world;
 
 pub use ca::{CertSpec, ServerCert, TestCa};
+pub use dns::{Fault, Zone};
+pub use https::{BodyFraming, PolicyHostSpec, PolicyResponse, RecordedRequest, TlsVersions};
 pub use world::TestNet;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::ca::TestCa;
 use crate::dns::{DnsServer, Zone};
+use crate::https::{PolicyHostSpec, PolicyHosts, PolicyResponse, PolicyServer, RecordedRequest};
 use crate::smtp::{MxHostSpec, MxServer};
 
 /// Blocks in use by this process, so parallel tests never share one.
@@ -54,6 +55,8 @@ pub struct TestNet {
     https_port: u16,
     smtp_port: u16,
     mx_servers: Mutex<Vec<MxServer>>,
+    policy_hosts: Arc<PolicyHosts>,
+    policy_servers: Mutex<Vec<PolicyServer>>,
 }
 
 impl TestNet {
@@ -98,6 +101,8 @@ impl TestNet {
             https_port,
             smtp_port,
             mx_servers: Mutex::new(Vec::new()),
+            policy_hosts: Arc::new(PolicyHosts::new()),
+            policy_servers: Mutex::new(Vec::new()),
         })
     }
 
@@ -163,6 +168,72 @@ impl TestNet {
             .push(server);
         ip
     }
+}
+
+impl TestNet {
+    /// Starts an HTTPS policy host for `mta-sts.<domain>` at `next_ip():https_port()`,
+    /// publishes its A record and returns the address.
+    pub async fn add_policy_host(&self, domain: &str, spec: PolicyHostSpec) -> IpAddr {
+        let ip = self.next_ip();
+        self.set_policy_host(domain, spec);
+        self.start_https_listener(ip).await;
+        self.zone().add_ip(&policy_host_name(domain), ip);
+        ip
+    }
+
+    /// The usual MTA-STS domain: publishes `_mta-sts.<domain>` TXT `record` (split into
+    /// 255-byte strings if longer) and a valid policy host serving `policy` as `text/plain`.
+    /// Nothing else (no MX). Returns the policy host's address.
+    pub async fn add_sts_domain(&self, domain: &str, policy: &str, record: &str) -> IpAddr {
+        self.zone()
+            .add_txt_long(&format!("_mta-sts.{domain}"), record);
+        self.add_policy_host(domain, PolicyHostSpec::new(PolicyResponse::policy(policy)))
+            .await
+    }
+
+    /// Registers (or replaces) what every HTTPS listener of this TestNet serves for SNI
+    /// `mta-sts.<domain>`, without touching DNS or starting a listener. A new certificate
+    /// is issued.
+    pub fn set_policy_host(&self, domain: &str, spec: PolicyHostSpec) {
+        self.policy_hosts
+            .set(&policy_host_name(domain), spec, &self.ca);
+    }
+
+    /// Registers what every HTTPS listener serves for SNI `host_name` (any name, e.g. a
+    /// provider host a `mta-sts` CNAME points to).
+    pub fn set_https_host(&self, host_name: &str, spec: PolicyHostSpec) {
+        self.policy_hosts.set(host_name, spec, &self.ca);
+    }
+
+    /// Stops serving SNI `mta-sts.<domain>` (handshakes for it fail from now on).
+    pub fn remove_policy_host(&self, domain: &str) {
+        self.policy_hosts.remove(&policy_host_name(domain));
+    }
+
+    /// Starts an HTTPS listener at `ip:https_port()` serving every registered policy host by
+    /// SNI (e.g. a second address of the same host).
+    pub async fn start_https_listener(&self, ip: IpAddr) {
+        let server = PolicyServer::start(
+            SocketAddr::new(ip, self.https_port),
+            self.policy_hosts.clone(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot start an HTTPS listener at {ip}: {e}"));
+        self.policy_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(server);
+    }
+
+    /// Every request the HTTPS policy hosts received so far.
+    pub fn policy_requests(&self) -> Vec<RecordedRequest> {
+        self.policy_hosts.requests()
+    }
+}
+
+/// `mta-sts.<domain>`.
+fn policy_host_name(domain: &str) -> String {
+    format!("mta-sts.{}", domain.trim_end_matches('.'))
 }
 
 impl Drop for TestNet {
