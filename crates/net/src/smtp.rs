@@ -6,15 +6,27 @@
 //! TLS 1.0/1.1, which rustls refuses, is detected with a second connection that sends a legacy
 //! ClientHello and reads the ServerHello version, and is reported as such (RFC 8461 §7.2).
 
-use std::net::IpAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rustls::RootCertStore;
+use rustls::client::danger::ServerCertVerifier;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
-use crate::cert::{CertInfo, CertProblem};
+use crate::cert::{CertInfo, CertProblem, OnInvalid, RecordingVerifier, Verification, cert_info};
+
+mod legacy;
+mod reply;
+
+use reply::{Reply, ReplyError};
 
 /// How the prober behaves.
 #[derive(Clone, Debug)]
@@ -102,15 +114,544 @@ pub trait SmtpProbe: Send + Sync {
     fn probe<'a>(&'a self, host: &'a str, ip: IpAddr) -> BoxFuture<'a, ProbeReport>;
 }
 
-/// The tokio + rustls implementation of [`SmtpProbe`].
+/// The tokio + rustls implementation of [`SmtpProbe`]. Cheap to clone and share: the
+/// configuration sits behind an `Arc`.
+///
+/// One probe opens one connection: greeting, `EHLO`, `STARTTLS`, a TLS 1.2/1.3 handshake with
+/// SNI = the MX host name (no trailing dot, C83) that accepts and records any certificate, then
+/// `EHLO` and `QUIT` inside TLS. Only when rustls refuses the server's TLS version does it open
+/// a second connection and send a legacy ClientHello (see [`ProbeError::LegacyTls`]). Every
+/// step is bounded by [`ProbeConfig::timeout`], the whole probe by [`PROBE_BUDGET`] times it.
+#[derive(Clone, Debug)]
 pub struct SmtpProber {
-    _private: (),
+    config: Arc<ProbeConfig>,
 }
 
 impl SmtpProber {
     /// A prober with this configuration.
     pub fn new(config: ProbeConfig) -> Self {
-        let _ = config;
-        todo!("helper")
+        SmtpProber {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration the prober was built with.
+    pub fn config(&self) -> &ProbeConfig {
+        &self.config
+    }
+
+    async fn run(&self, host: &str, ip: IpAddr) -> ProbeReport {
+        let mut report = ProbeReport {
+            host: host.to_owned(),
+            ip,
+            banner: None,
+            ehlo_keywords: Vec::new(),
+            starttls_offered: None,
+            tls: None,
+            error: None,
+        };
+        let clock = Clock::new(self.config.timeout);
+        // C83: the SNI and validation name never carry the root's trailing dot.
+        let name = host.trim_end_matches('.');
+        let outcome = match self.modern(name, ip, &clock, &mut report).await {
+            Err(Stop::Legacy(reason)) => self.legacy(name, ip, &clock, reason, &mut report).await,
+            other => other,
+        };
+        if let Err(stop) = outcome {
+            report.error = Some(stop.into_error());
+        }
+        tracing::debug!(%host, %ip, error = ?report.error, tls = ?report.tls.as_ref().map(|t| &t.version), "SMTP probe done");
+        report
+    }
+
+    /// The first (and usually only) connection, up to a completed rustls handshake.
+    async fn modern(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        clock: &Clock,
+        report: &mut ProbeReport,
+    ) -> Result<(), Stop> {
+        let server_name = server_name(name)?;
+        let smtp = self.until_starttls(ip, clock, report).await?;
+        let tcp = smtp.into_inner();
+        let verifier = RecordingVerifier::new(self.config.roots.clone(), OnInvalid::Continue);
+        let connector = TlsConnector::from(Arc::new(verifier.client_config(&[])));
+        let tls = match clock
+            .step("the TLS handshake", connector.connect(server_name, tcp))
+            .await?
+        {
+            Ok(tls) => tls,
+            Err(error) => return Err(classify_handshake_error(&error)),
+        };
+        let connection = tls.get_ref().1;
+        let version = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(other) => format!("{other:?}"),
+            None => "unknown".to_owned(),
+        };
+        let cipher = connection
+            .negotiated_cipher_suite()
+            .and_then(|suite| legacy::cipher_name(u16::from(suite.suite())));
+        let verification = verifier.take();
+        report.tls = Some(TlsSession {
+            version,
+            cipher,
+            certificate: verification.as_ref().and_then(Verification::cert_info),
+            validation: match verification {
+                Some(seen) => seen.result,
+                None => Err(CertProblem::Other {
+                    reason: "the server presented no certificate".to_owned(),
+                }),
+            },
+        });
+        // Be polite inside TLS; what happens here does not change the report.
+        let mut smtp = Smtp::new(tls);
+        if let Err(error) = async {
+            smtp.command(
+                clock,
+                "EHLO after STARTTLS",
+                &format!("EHLO {}", self.config.helo_name),
+            )
+            .await?;
+            let reply = smtp.reply(clock, "the EHLO reply after STARTTLS").await?;
+            tracing::trace!(code = reply.code, "EHLO after STARTTLS");
+            Ok::<_, Stop>(())
+        }
+        .await
+        {
+            tracing::debug!(host = %name, error = ?error, "EHLO after STARTTLS failed");
+        }
+        smtp.quit(clock).await;
+        let mut tls = smtp.into_inner();
+        let _ = clock.short("TLS close", tls.shutdown()).await;
+        Ok(())
+    }
+
+    /// The second connection for a server whose TLS version rustls refused: the SMTP steps
+    /// again, then a legacy ClientHello and the server's first flight.
+    async fn legacy(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        clock: &Clock,
+        reason: String,
+        report: &mut ProbeReport,
+    ) -> Result<(), Stop> {
+        let failed = |why: String| {
+            Stop::Error(ProbeError::Handshake(format!(
+                "{reason}; legacy probe: {why}"
+            )))
+        };
+        let mut fresh = report.clone();
+        let smtp = match self.until_starttls(ip, clock, &mut fresh).await {
+            Ok(smtp) => smtp,
+            Err(stop) => return Err(failed(stop.into_error().to_string())),
+        };
+        let mut tcp = smtp.into_inner();
+        let mut random = [0u8; 32];
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider
+            .secure_random
+            .fill(&mut random)
+            .map_err(|_| failed("no random bytes for the ClientHello".to_owned()))?;
+        let hello = legacy::client_hello(name, random);
+        match clock
+            .step("the legacy ClientHello", tcp.write_all(&hello))
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(failed(error.to_string())),
+            Err(stop) => return Err(failed(stop.into_error().to_string())),
+        }
+        let flight = match read_server_flight(&mut tcp, clock).await {
+            Ok(flight) => flight,
+            Err(why) => return Err(failed(why)),
+        };
+        let Some(hello) = flight.hello else {
+            return Err(failed("no ServerHello".to_owned()));
+        };
+        let chain: Vec<CertificateDer<'static>> = flight
+            .certificates
+            .unwrap_or_default()
+            .into_iter()
+            .map(CertificateDer::from)
+            .collect();
+        let version = legacy::version_name(hello.version);
+        report.tls = Some(TlsSession {
+            version: version.clone(),
+            cipher: legacy::cipher_name(hello.cipher_suite),
+            certificate: cert_info(&chain),
+            validation: self.validate(name, &chain),
+        });
+        tracing::debug!(host = %name, %ip, %version, "legacy ServerHello");
+        if hello.version < TLS12 {
+            return Err(Stop::Error(ProbeError::LegacyTls(version)));
+        }
+        // The server speaks TLS 1.2 to a legacy client but not to rustls (CBC-only suites, say).
+        Err(Stop::Error(ProbeError::Handshake(reason)))
+    }
+
+    /// Connects and walks greeting, `EHLO` and `STARTTLS`, filling `report`; returns the
+    /// connection ready for the TLS ClientHello.
+    async fn until_starttls(
+        &self,
+        ip: IpAddr,
+        clock: &Clock,
+        report: &mut ProbeReport,
+    ) -> Result<Smtp<TcpStream>, Stop> {
+        let addr = SocketAddr::new(ip, self.config.port);
+        let tcp = clock
+            .step("the TCP connection", TcpStream::connect(addr))
+            .await?
+            .map_err(|error| Stop::Error(ProbeError::Connect(error.to_string())))?;
+        let mut smtp = Smtp::new(tcp);
+        let greeting = match smtp.reply(clock, "the greeting").await {
+            Ok(reply) => reply,
+            Err(Stop::Garbage(line)) => {
+                report.banner = Some(line.clone());
+                return Err(Stop::Error(ProbeError::Banner(format!("not SMTP: {line}"))));
+            }
+            Err(stop) => return Err(stop),
+        };
+        report.banner = Some(greeting.summary());
+        if greeting.code != 220 {
+            smtp.quit(clock).await;
+            return Err(Stop::Error(ProbeError::Banner(greeting.summary())));
+        }
+        smtp.command(clock, "EHLO", &format!("EHLO {}", self.config.helo_name))
+            .await?;
+        let ehlo = smtp.reply(clock, "the EHLO reply").await?;
+        if ehlo.code != 250 {
+            smtp.quit(clock).await;
+            return Err(Stop::Error(ProbeError::Ehlo(ehlo.summary())));
+        }
+        report.ehlo_keywords = ehlo.ehlo_keywords();
+        let offered = report.ehlo_keywords.iter().any(|k| k == "STARTTLS");
+        report.starttls_offered = Some(offered);
+        if !offered {
+            smtp.quit(clock).await;
+            return Err(Stop::Error(ProbeError::StarttlsNotOffered));
+        }
+        smtp.command(clock, "STARTTLS", "STARTTLS").await?;
+        let reply = smtp.reply(clock, "the STARTTLS reply").await?;
+        if reply.code != 220 {
+            smtp.quit(clock).await;
+            return Err(Stop::Error(ProbeError::StarttlsRefused(reply.summary())));
+        }
+        Ok(smtp)
+    }
+
+    /// WebPKI validation of a chain seen outside rustls (the legacy path).
+    fn validate(&self, name: &str, chain: &[CertificateDer<'static>]) -> Result<(), CertProblem> {
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return Err(CertProblem::Other {
+                reason: "no certificate seen in the legacy handshake".to_owned(),
+            });
+        };
+        let server_name =
+            ServerName::try_from(name.to_owned()).map_err(|error| CertProblem::Other {
+                reason: format!("invalid host name: {error}"),
+            })?;
+        let verifier = RecordingVerifier::new(self.config.roots.clone(), OnInvalid::Abort);
+        let outcome = verifier.verify_server_cert(
+            end_entity,
+            intermediates,
+            &server_name,
+            &[],
+            UnixTime::now(),
+        );
+        match verifier.take() {
+            Some(seen) => seen.result,
+            None => outcome
+                .map(|_| ())
+                .map_err(|error| CertProblem::from_rustls_error(&error, name)),
+        }
+    }
+}
+
+impl SmtpProbe for SmtpProber {
+    fn probe<'a>(&'a self, host: &'a str, ip: IpAddr) -> BoxFuture<'a, ProbeReport> {
+        Box::pin(self.run(host, ip))
+    }
+}
+
+/// The whole probe (both connections, if the legacy path runs) is bounded by this many times
+/// [`ProbeConfig::timeout`].
+pub const PROBE_BUDGET: u32 = 6;
+
+/// Why a probe stopped, before it is turned into a [`ProbeError`].
+#[derive(Debug)]
+enum Stop {
+    /// Report this.
+    Error(ProbeError),
+    /// The greeting was not SMTP; holds the offending line.
+    Garbage(String),
+    /// rustls refused the server's TLS version; try the legacy ClientHello. Holds rustls' error.
+    Legacy(String),
+}
+
+impl Stop {
+    fn into_error(self) -> ProbeError {
+        match self {
+            Stop::Error(error) => error,
+            Stop::Garbage(line) => ProbeError::Banner(format!("not SMTP: {line}")),
+            Stop::Legacy(reason) => ProbeError::Handshake(reason),
+        }
+    }
+}
+
+/// Per-step deadlines inside one overall deadline.
+struct Clock {
+    step: Duration,
+    end: Instant,
+}
+
+impl Clock {
+    fn new(step: Duration) -> Self {
+        Clock {
+            step,
+            end: Instant::now() + step * PROBE_BUDGET,
+        }
+    }
+
+    /// Runs `future` for at most one step (and not past the overall deadline).
+    async fn step<F: Future>(&self, what: &'static str, future: F) -> Result<F::Output, Stop> {
+        self.within(self.step, what, future).await
+    }
+
+    /// Like [`Clock::step`], but for courtesy steps (QUIT, close) that are worth less waiting.
+    async fn short<F: Future>(&self, what: &'static str, future: F) -> Result<F::Output, Stop> {
+        self.within(self.step.min(COURTESY_WAIT), what, future)
+            .await
+    }
+
+    async fn within<F: Future>(
+        &self,
+        limit: Duration,
+        what: &'static str,
+        future: F,
+    ) -> Result<F::Output, Stop> {
+        let deadline = (Instant::now() + limit).min(self.end);
+        tokio::time::timeout_at(deadline, future)
+            .await
+            .map_err(|_| Stop::Error(ProbeError::Timeout(what)))
+    }
+}
+
+/// An SMTP client connection: commands out, bounded replies in.
+struct Smtp<S> {
+    stream: S,
+    buf: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
+    fn new(stream: S) -> Self {
+        Smtp {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The stream, for the TLS handshake. Bytes the server sent after its reply are dropped
+    /// (they must not be mistaken for TLS, nor read as plaintext later).
+    fn into_inner(self) -> S {
+        self.stream
+    }
+
+    async fn command(&mut self, clock: &Clock, what: &'static str, line: &str) -> Result<(), Stop> {
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        clock
+            .step(what, async {
+                self.stream.write_all(&bytes).await?;
+                self.stream.flush().await
+            })
+            .await?
+            .map_err(|error| {
+                Stop::Error(ProbeError::Protocol(format!("cannot send {what}: {error}")))
+            })
+    }
+
+    /// Reads one reply, bounded by [`reply::LINE_MAX`], [`reply::REPLY_MAX`] and one step.
+    async fn reply(&mut self, clock: &Clock, what: &'static str) -> Result<Reply, Stop> {
+        clock.step(what, self.read_reply(what)).await?
+    }
+
+    async fn read_reply(&mut self, what: &'static str) -> Result<Reply, Stop> {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reply::parse_reply(&self.buf) {
+                Ok(Some((reply, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(reply);
+                }
+                Ok(None) => {}
+                Err(ReplyError::Malformed(line)) => return Err(Stop::Garbage(line)),
+                Err(error) => {
+                    return Err(Stop::Error(ProbeError::Protocol(format!(
+                        "{error} in {what}"
+                    ))));
+                }
+            }
+            let n = self.stream.read(&mut chunk).await.map_err(|error| {
+                Stop::Error(ProbeError::Protocol(format!(
+                    "connection failed while waiting for {what}: {error}"
+                )))
+            })?;
+            if n == 0 {
+                return Err(Stop::Error(ProbeError::Protocol(format!(
+                    "connection closed while waiting for {what}"
+                ))));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Says `QUIT` and waits briefly for the answer; failures do not matter any more.
+    async fn quit(&mut self, clock: &Clock) {
+        let polite = async {
+            self.stream.write_all(b"QUIT\r\n").await.ok()?;
+            self.stream.flush().await.ok()?;
+            self.read_reply("the QUIT reply").await.ok()
+        };
+        let _ = clock.short("QUIT", polite).await;
+    }
+}
+
+/// Reads the server's answer to the legacy ClientHello until the plaintext flight is over, the
+/// server stops sending, or [`LEGACY_FLIGHT_MAX`] bytes arrived.
+async fn read_server_flight(
+    tcp: &mut TcpStream,
+    clock: &Clock,
+) -> Result<legacy::ServerFlight, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut flight = legacy::ServerFlight::default();
+    while buf.len() < LEGACY_FLIGHT_MAX {
+        let room = chunk.len().min(LEGACY_FLIGHT_MAX - buf.len());
+        let n = match clock
+            .step("the legacy ServerHello", tcp.read(&mut chunk[..room]))
+            .await
+        {
+            Ok(Ok(n)) => n,
+            Ok(Err(error)) if flight.hello.is_none() => return Err(error.to_string()),
+            Err(stop) if flight.hello.is_none() => return Err(stop.into_error().to_string()),
+            // The ServerHello is in; a stalled or broken rest of the flight only costs the
+            // certificate.
+            Ok(Err(_)) | Err(_) => break,
+        };
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        flight = legacy::parse_server_flight(&buf).map_err(|error| error.to_string())?;
+        if flight.complete {
+            break;
+        }
+    }
+    Ok(flight)
+}
+
+/// Splits handshake failures into "try the legacy ClientHello" and everything else.
+fn classify_handshake_error(error: &std::io::Error) -> Stop {
+    use rustls::{AlertDescription, PeerIncompatible};
+    let rustls_error = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let legacy = match rustls_error {
+        Some(rustls::Error::PeerIncompatible(PeerIncompatible::ServerDoesNotSupportTls12Or13)) => {
+            true
+        }
+        Some(rustls::Error::AlertReceived(
+            AlertDescription::ProtocolVersion
+            | AlertDescription::HandshakeFailure
+            | AlertDescription::InsufficientSecurity,
+        )) => true,
+        Some(_) => false,
+        // Old stacks sometimes hang up on a ClientHello they do not understand.
+        None => matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ),
+    };
+    let reason = match rustls_error {
+        Some(inner) => inner.to_string(),
+        None => error.to_string(),
+    };
+    if legacy {
+        Stop::Legacy(reason)
+    } else {
+        Stop::Error(ProbeError::Handshake(reason))
+    }
+}
+
+fn server_name(name: &str) -> Result<ServerName<'static>, Stop> {
+    ServerName::try_from(name.to_owned()).map_err(|error| {
+        Stop::Error(ProbeError::Handshake(format!(
+            "cannot use {name:?} as the TLS server name: {error}"
+        )))
+    })
+}
+
+/// How long courtesy steps (`QUIT`, TLS close) may take at most.
+const COURTESY_WAIT: Duration = Duration::from_secs(2);
+/// The most bytes read while waiting for the legacy ServerHello and Certificate.
+const LEGACY_FLIGHT_MAX: usize = 96 * 1024;
+/// `server_version` of TLS 1.2; anything below is legacy (C86).
+const TLS12: u16 = 0x0303;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prober_is_cheap_to_share() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<SmtpProber>();
+    }
+
+    #[test]
+    fn stops_turn_into_errors() {
+        assert_eq!(
+            Stop::Garbage("SSH-2.0".into()).into_error(),
+            ProbeError::Banner("not SMTP: SSH-2.0".into())
+        );
+        assert_eq!(
+            Stop::Legacy("x".into()).into_error(),
+            ProbeError::Handshake("x".into())
+        );
+    }
+
+    #[test]
+    fn handshake_errors_are_classified() {
+        let wrap =
+            |error: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+        let legacy = [
+            rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13,
+            ),
+            rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion),
+            rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+        ];
+        for error in legacy {
+            assert!(matches!(
+                classify_handshake_error(&wrap(error)),
+                Stop::Legacy(_)
+            ));
+        }
+        let other = wrap(rustls::Error::AlertReceived(
+            rustls::AlertDescription::InternalError,
+        ));
+        assert!(matches!(
+            classify_handshake_error(&other),
+            Stop::Error(ProbeError::Handshake(_))
+        ));
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert!(matches!(classify_handshake_error(&eof), Stop::Legacy(_)));
+        let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(matches!(classify_handshake_error(&timeout), Stop::Error(_)));
     }
 }

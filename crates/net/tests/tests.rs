@@ -5,5 +5,7 @@
 mod dns;
 #[path = "suite/fetch.rs"]
 mod fetch;
+#[path = "suite/smtp.rs"]
+mod smtp;
 #[path = "suite/util.rs"]
 mod util;
