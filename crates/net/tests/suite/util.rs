@@ -15,3 +15,11 @@ pub(crate) fn resolver(net: &TestNet, timeout: Duration) -> Arc<Resolver> {
     };
     Arc::new(Resolver::new(&config).expect("resolver for the test DNS server"))
 }
+
+/// A fetcher for the TestNet's policy hosts (its DNS, its CA, its HTTPS port).
+pub(crate) fn fetcher(net: &TestNet, timeout: Duration) -> mtasts_net::fetch::PolicyFetcher {
+    let mut config = mtasts_net::fetch::FetchConfig::new(net.root_store());
+    config.port = net.https_port();
+    config.timeout = timeout;
+    mtasts_net::fetch::PolicyFetcher::new(config, resolver(net, Duration::from_secs(5)))
+}
