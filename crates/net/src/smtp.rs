@@ -386,7 +386,8 @@ pub const PROBE_BUDGET: u32 = 6;
 enum Stop {
     /// Report this.
     Error(ProbeError),
-    /// The greeting was not SMTP; holds the offending line.
+    /// A reply was not SMTP; holds the offending line. A banner error for the greeting, a
+    /// protocol error later.
     Garbage(String),
     /// rustls refused the server's TLS version; try the legacy ClientHello. Holds rustls' error.
     Legacy(String),
@@ -396,7 +397,7 @@ impl Stop {
     fn into_error(self) -> ProbeError {
         match self {
             Stop::Error(error) => error,
-            Stop::Garbage(line) => ProbeError::Banner(format!("not SMTP: {line}")),
+            Stop::Garbage(line) => ProbeError::Protocol(format!("not an SMTP reply: {line}")),
             Stop::Legacy(reason) => ProbeError::Handshake(reason),
         }
     }
@@ -617,12 +618,64 @@ mod tests {
     fn stops_turn_into_errors() {
         assert_eq!(
             Stop::Garbage("SSH-2.0".into()).into_error(),
-            ProbeError::Banner("not SMTP: SSH-2.0".into())
+            ProbeError::Protocol("not an SMTP reply: SSH-2.0".into())
         );
         assert_eq!(
             Stop::Legacy("x".into()).into_error(),
             ProbeError::Handshake("x".into())
         );
+    }
+
+    #[tokio::test]
+    async fn replies_are_read_across_chunks_and_leftovers_kept() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let clock = Clock::new(Duration::from_secs(5));
+        let mut smtp = Smtp::new(client);
+        let writer = tokio::spawn(async move {
+            for piece in [
+                "25",
+                "0-mx.example\r",
+                "\n250-STARTTLS\r\n",
+                "250 8BITMIME\r\n220 next\r\n",
+            ] {
+                server.write_all(piece.as_bytes()).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            server
+        });
+        let reply = smtp.reply(&clock, "EHLO").await.unwrap();
+        assert_eq!(reply.code, 250);
+        assert_eq!(reply.ehlo_keywords(), ["STARTTLS", "8BITMIME"]);
+        let next = smtp.reply(&clock, "next").await.unwrap();
+        assert_eq!(next.lines, ["next"]);
+        drop(writer.await.unwrap());
+        let closed = smtp.reply(&clock, "the QUIT reply").await.unwrap_err();
+        assert_eq!(
+            closed.into_error(),
+            ProbeError::Protocol("connection closed while waiting for the QUIT reply".into())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_peer_times_out_per_step() {
+        let (client, _server) = tokio::io::duplex(64);
+        let clock = Clock::new(Duration::from_secs(5));
+        let mut smtp = Smtp::new(client);
+        let stop = smtp.reply(&clock, "the greeting").await.unwrap_err();
+        assert_eq!(stop.into_error(), ProbeError::Timeout("the greeting"));
+    }
+
+    #[tokio::test]
+    async fn garbage_after_the_greeting_is_a_protocol_error() {
+        let (client, mut server) = tokio::io::duplex(64);
+        let clock = Clock::new(Duration::from_secs(5));
+        let mut smtp = Smtp::new(client);
+        server
+            .write_all(b"HTTP/1.1 400 Bad Request\r\n")
+            .await
+            .unwrap();
+        let stop = smtp.reply(&clock, "the EHLO reply").await.unwrap_err();
+        assert!(matches!(stop.into_error(), ProbeError::Protocol(e) if e.contains("HTTP/1.1 400")));
     }
 
     #[test]
