@@ -244,3 +244,80 @@ impl Drop for TestNet {
             .remove(&self.block);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::https::PolicyHostSpec;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn https_get(net: &TestNet, ip: IpAddr, sni: &str) -> std::io::Result<String> {
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(net.root_store())
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect((ip, net.https_port())).await?;
+        let name = rustls_pki_types::ServerName::try_from(sni.to_string()).unwrap();
+        let mut tls = connector.connect(name, tcp).await?;
+        tls.write_all(
+            format!("GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {sni}\r\n\r\n").as_bytes(),
+        )
+        .await?;
+        let mut out = Vec::new();
+        tls.read_to_end(&mut out).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    #[tokio::test]
+    async fn nets_get_distinct_blocks() {
+        let a = TestNet::start().await;
+        let b = TestNet::start().await;
+        assert_ne!(a.block, b.block);
+        assert_ne!(a.dns_addr().ip(), b.dns_addr().ip());
+        let first = a.next_ip();
+        assert_ne!(first, a.dns_addr().ip());
+        assert_ne!(first, a.next_ip());
+    }
+
+    #[tokio::test]
+    async fn policy_host_serves_by_sni() {
+        let net = TestNet::start().await;
+        let policy = "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n";
+        let ip = net
+            .add_sts_domain("example.com", policy, "v=STSv1; id=1")
+            .await;
+        let answer = https_get(&net, ip, "mta-sts.example.com").await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.contains("Content-Type: text/plain\r\n"), "{answer}");
+        assert!(answer.ends_with(policy), "{answer}");
+        assert!(https_get(&net, ip, "mta-sts.other.example").await.is_err());
+        assert_eq!(net.policy_requests().len(), 1);
+        net.set_policy_host(
+            "example.com",
+            PolicyHostSpec::new(PolicyResponse::status(404)),
+        );
+        let answer = https_get(&net, ip, "mta-sts.example.com").await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+        net.remove_policy_host("example.com");
+        assert!(https_get(&net, ip, "mta-sts.example.com").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn mx_host_listens_on_the_smtp_port() {
+        let net = TestNet::start().await;
+        let ip = net
+            .add_mx_host("mx.example.com", MxHostSpec::default())
+            .await;
+        let mut tcp = tokio::net::TcpStream::connect((ip, net.smtp_port()))
+            .await
+            .unwrap();
+        let mut greeting = [0u8; 4];
+        tcp.read_exact(&mut greeting).await.unwrap();
+        assert_eq!(&greeting, b"220 ");
+    }
+}
