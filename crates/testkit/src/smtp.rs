@@ -107,9 +107,8 @@ pub enum Handshake {
 pub struct MxServer {
     addr: SocketAddr,
     tasks: JoinSet<()>,
-    // Killed on drop (`kill_on_drop`); the files it reads live in `_dir`.
-    _openssl: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
+    /// The `openssl s_server` for TLS 1.0/1.1 hosts; stops when dropped.
+    legacy: Option<LegacyBackend>,
 }
 
 impl MxServer {
@@ -125,19 +124,13 @@ impl MxServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let mut tasks = JoinSet::new();
-        let (tls, openssl, dir) = match spec.tls {
-            MxTls::Modern | MxTls::Tls12Only | MxTls::Tls13Only => (
-                TlsBackend::Rustls(rustls_acceptor(&cert, spec.tls)?),
-                None,
-                None,
-            ),
+        let (tls, legacy) = match spec.tls {
+            MxTls::Modern | MxTls::Tls12Only | MxTls::Tls13Only => {
+                (TlsBackend::Rustls(rustls_acceptor(&cert, spec.tls)?), None)
+            }
             MxTls::Tls10Only | MxTls::Tls11Only => {
                 let legacy = LegacyBackend::start(addr, &cert, spec.tls, &mut tasks).await?;
-                (
-                    TlsBackend::Openssl(legacy.addr),
-                    Some(legacy.child),
-                    Some(legacy.dir),
-                )
+                (TlsBackend::Openssl(legacy.addr), Some(legacy))
             }
         };
         let host = Arc::new(Host {
@@ -149,8 +142,7 @@ impl MxServer {
         Ok(MxServer {
             addr,
             tasks,
-            _openssl: openssl,
-            _dir: dir,
+            legacy,
         })
     }
 
@@ -428,11 +420,13 @@ fn rustls_acceptor(cert: &ServerCert, tls: MxTls) -> std::io::Result<TlsAcceptor
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// A child `openssl s_server` speaking only TLS 1.0 or 1.1.
+/// A child `openssl s_server` speaking only TLS 1.0 or 1.1, under a watchdog shell: dropping
+/// `_watchdog` closes the shell's stdin, and the shell then kills openssl.
 struct LegacyBackend {
     addr: SocketAddr,
-    child: Child,
-    dir: tempfile::TempDir,
+    _watchdog: Child,
+    /// The certificate and key files openssl reads.
+    _dir: tempfile::TempDir,
 }
 
 impl LegacyBackend {
@@ -466,8 +460,14 @@ impl LegacyBackend {
         } else {
             "-tls1_1"
         };
-        let mut command = Command::new(OPENSSL);
+        // `sh` runs openssl in the background and kills it once its own stdin (a pipe from us)
+        // closes: when the MxServer is dropped, and also when the test process dies abruptly,
+        // so no TLS 1.0 server outlives its test.
+        let mut command = Command::new("/bin/sh");
         command
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg(OPENSSL)
             .arg("s_server")
             .arg(version)
             .args(["-cipher", "DEFAULT@SECLEVEL=0", "-www", "-accept"])
@@ -482,10 +482,9 @@ impl LegacyBackend {
             command.arg("-cert_chain").arg(chain);
         }
         command
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+            .stderr(Stdio::null());
         let mut child = command.spawn()?;
         let stdout = child
             .stdout
@@ -512,12 +511,19 @@ impl LegacyBackend {
         })??;
         // Keep draining its output so it never blocks on a full pipe.
         tasks.spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(LegacyBackend { addr, child, dir })
+        Ok(LegacyBackend {
+            addr,
+            _watchdog: child,
+            _dir: dir,
+        })
     }
 }
 
 /// The OpenSSL command-line tool used for TLS 1.0/1.1.
 const OPENSSL: &str = "/usr/bin/openssl";
+/// Runs `$0 "$@"` (openssl) until the shell's stdin closes, then stops it.
+const WATCHDOG: &str =
+    r#""$0" "$@" </dev/null & pid=$!; cat >/dev/null; kill "$pid" 2>/dev/null; wait"#;
 /// How long the `openssl` child may take to start listening.
 const OPENSSL_STARTUP: Duration = Duration::from_secs(10);
 /// Commands longer than this (with CRLF) end the connection; RFC 5321 allows 512.
@@ -576,6 +582,29 @@ mod tests {
         };
         let out = s_client(spec, &[]).await;
         assert!(out.contains("Protocol version: TLSv1.2"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn openssl_backend_stops_with_the_server() {
+        let ca = TestCa::new();
+        let spec = MxHostSpec {
+            tls: MxTls::Tls10Only,
+            ..Default::default()
+        };
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = MxServer::start(addr, "mx.example.test", spec, &ca)
+            .await
+            .unwrap();
+        let backend = server.legacy.as_ref().unwrap().addr;
+        TcpStream::connect(backend).await.unwrap();
+        drop(server);
+        for _ in 0..100 {
+            if TcpStream::connect(backend).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("openssl s_server still listens on {backend}");
     }
 
     #[tokio::test]
