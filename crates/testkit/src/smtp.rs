@@ -108,7 +108,7 @@ pub struct MxServer {
     addr: SocketAddr,
     tasks: JoinSet<()>,
     /// The `openssl s_server` for TLS 1.0/1.1 hosts; stops when dropped.
-    legacy: Option<LegacyBackend>,
+    _legacy: Option<LegacyBackend>,
 }
 
 impl MxServer {
@@ -595,7 +595,7 @@ mod tests {
         let server = MxServer::start(addr, "mx.example.test", spec, &ca)
             .await
             .unwrap();
-        let backend = server.legacy.as_ref().unwrap().addr;
+        let backend = server._legacy.as_ref().unwrap().addr;
         TcpStream::connect(backend).await.unwrap();
         drop(server);
         for _ in 0..100 {
