@@ -142,7 +142,7 @@ impl MxServer {
         Ok(MxServer {
             addr,
             tasks,
-            legacy,
+            _legacy: legacy,
         })
     }
 
