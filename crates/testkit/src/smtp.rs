@@ -52,9 +52,10 @@ pub enum MxTls {
     Tls12Only,
     /// TLS 1.3 only (rustls).
     Tls13Only,
-    /// TLS 1.0 only, served by a child `openssl s_server -tls1` (C86).
+    /// TLS 1.0 only, served by a child `openssl s_server -tls1` (C86). Inside TLS it speaks
+    /// `s_server -www`'s HTTP, not SMTP: only the handshake is real.
     Tls10Only,
-    /// TLS 1.1 only, served by a child `openssl s_server -tls1_1` (C86).
+    /// TLS 1.1 only, served by a child `openssl s_server -tls1_1` (C86); as for `Tls10Only`.
     Tls11Only,
 }
 
