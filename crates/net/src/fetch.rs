@@ -198,11 +198,20 @@ impl PolicyFetcher {
             status: None,
             outcome: Err(FetchError::Timeout(self.config.timeout)),
         };
-        let fetch = self.fetch_into(&host, &authority, &mut report);
+        // One connection gets a TLS handshake; its verifier outlives a timeout, so a
+        // certificate seen before the deadline is still reported.
+        let verifier = RecordingVerifier::new(self.config.roots.clone(), OnInvalid::Abort);
+        let fetch = self.fetch_into(&host, &authority, &verifier, &mut report);
         report.outcome = match tokio::time::timeout(self.config.timeout, fetch).await {
             Ok(outcome) => outcome,
             Err(_) => Err(FetchError::Timeout(self.config.timeout)),
         };
+        if report.certificate.is_none() {
+            report.certificate = verifier
+                .verification()
+                .as_ref()
+                .and_then(Verification::cert_info);
+        }
         report
     }
 
@@ -211,6 +220,7 @@ impl PolicyFetcher {
         &self,
         host: &str,
         authority: &str,
+        verifier: &Arc<RecordingVerifier>,
         report: &mut FetchReport,
     ) -> Result<FetchedPolicy, FetchError> {
         report.addresses = self.dns.ip(host).await.map_err(FetchError::Dns)?;
@@ -241,10 +251,9 @@ impl PolicyFetcher {
         let _ = tcp.set_nodelay(true);
 
         // TLS: SNI = the policy host, ALPN http/1.1, WebPKI through the recording verifier.
-        let verifier = RecordingVerifier::new(self.config.roots.clone(), OnInvalid::Abort);
         let connector = TlsConnector::from(Arc::new(verifier.client_config(&[b"http/1.1"])));
         let handshake = connector.connect(server_name, tcp).await;
-        let seen = verifier.take();
+        let seen = verifier.verification();
         report.certificate = seen.as_ref().and_then(Verification::cert_info);
         let tls = match handshake {
             Ok(tls) => tls,
