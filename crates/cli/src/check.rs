@@ -60,7 +60,18 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Args { domains, file, json, jsonl, csv, strict, concurrency, color, helo, net } = args;
+    let Args {
+        domains,
+        file,
+        json,
+        jsonl,
+        csv,
+        strict,
+        concurrency,
+        color,
+        helo,
+        net,
+    } = args;
     let mut domains = domains;
     if let Some(path) = &file {
         domains.extend(read_domains(path)?);
@@ -79,8 +90,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         "never" => false,
         _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run_checks(domains, format, colour, strict, concurrency.into(), helo, net))
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_checks(
+        domains,
+        format,
+        colour,
+        strict,
+        concurrency.into(),
+        helo,
+        net,
+    ))
 }
 
 async fn run_checks(
@@ -153,15 +174,33 @@ fn build_checker(net: &NetArgs, helo: Option<String>) -> anyhow::Result<Checker>
     let roots = net.roots()?;
     let timeout = net.timeout();
     let fetcher = PolicyFetcher::new(
-        FetchConfig { timeout, roots: roots.clone(), port: net.https_port, max_bytes: POLICY_MAX_BYTES },
+        FetchConfig {
+            timeout,
+            roots: roots.clone(),
+            port: net.https_port,
+            max_bytes: POLICY_MAX_BYTES,
+        },
         dns.clone(),
     );
     let helo_name = helo.unwrap_or_else(default_helo);
-    let prober = SmtpProber::new(ProbeConfig { timeout, roots, port: net.smtp_port, helo_name });
+    let prober = SmtpProber::new(ProbeConfig {
+        timeout,
+        roots,
+        port: net.smtp_port,
+        helo_name,
+    });
     // DNS, the fetch and each probe are bounded by `timeout`; the probes of a domain run
     // concurrently, so a few multiples of it bound a whole domain.
-    let options = CheckOptions { deadline: timeout * 6 + Duration::from_secs(5), ..CheckOptions::default() };
-    Ok(Checker::new(dns, Arc::new(fetcher), Arc::new(prober), options))
+    let options = CheckOptions {
+        deadline: timeout * 6 + Duration::from_secs(5),
+        ..CheckOptions::default()
+    };
+    Ok(Checker::new(
+        dns,
+        Arc::new(fetcher),
+        Arc::new(prober),
+        options,
+    ))
 }
 
 fn default_helo() -> String {
@@ -178,14 +217,19 @@ fn read_domains(path: &PathBuf) -> anyhow::Result<Vec<String>> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
     let mut domains = Vec::new();
     for line in reader.lines() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         let line = line.split('#').next().unwrap_or("");
-        if let Some(first) = line.split([',', ' ', '\t', ';']).map(str::trim).find(|s| !s.is_empty()) {
+        if let Some(first) = line
+            .split([',', ' ', '\t', ';'])
+            .map(str::trim)
+            .find(|s| !s.is_empty())
+        {
             domains.push(first.to_owned());
         }
     }
@@ -195,7 +239,11 @@ fn read_domains(path: &PathBuf) -> anyhow::Result<Vec<String>> {
 fn progress_bar(done: usize, total: usize) -> String {
     const WIDTH: usize = 30;
     let filled = done * WIDTH / total.max(1);
-    format!("[{}{}] {done}/{total} domains", "#".repeat(filled), "-".repeat(WIDTH - filled))
+    format!(
+        "[{}{}] {done}/{total} domains",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled)
+    )
 }
 
 fn csv_header() -> &'static str {
@@ -204,25 +252,48 @@ fn csv_header() -> &'static str {
 
 fn csv_row(r: &DomainReport) -> String {
     let codes = |sev: mtasts_proto::Severity| {
-        let mut codes: Vec<&str> = r.findings.iter().filter(|f| f.severity == sev).map(|f| f.code.as_str()).collect();
+        let mut codes: Vec<&str> = r
+            .findings
+            .iter()
+            .filter(|f| f.severity == sev)
+            .map(|f| f.code.as_str())
+            .collect();
         codes.dedup();
         codes.join(" ")
     };
-    let status = serde_json::to_value(r.policy.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    let tlsrpt = serde_json::to_value(r.tlsrpt.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let status = serde_json::to_value(r.policy.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let tlsrpt = serde_json::to_value(r.tlsrpt.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     let fields = [
         r.domain.clone(),
         r.verdict.as_str().to_owned(),
         status,
         r.policy.mode.clone().unwrap_or_default(),
         r.policy.max_age.map(|m| m.to_string()).unwrap_or_default(),
-        r.policy.record.as_ref().map(|rec| rec.id.clone()).unwrap_or_default(),
-        r.mx_hosts.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(" "),
+        r.policy
+            .record
+            .as_ref()
+            .map(|rec| rec.id.clone())
+            .unwrap_or_default(),
+        r.mx_hosts
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         tlsrpt,
         codes(mtasts_proto::Severity::Error),
         codes(mtasts_proto::Severity::Warning),
     ];
-    fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn csv_field(s: &str) -> String {
@@ -246,15 +317,28 @@ mod tests {
 
     #[test]
     fn progress_bar_fills_proportionally() {
-        assert_eq!(progress_bar(0, 10), format!("[{}] 0/10 domains", "-".repeat(30)));
-        assert_eq!(progress_bar(10, 10), format!("[{}] 10/10 domains", "#".repeat(30)));
+        assert_eq!(
+            progress_bar(0, 10),
+            format!("[{}] 0/10 domains", "-".repeat(30))
+        );
+        assert_eq!(
+            progress_bar(10, 10),
+            format!("[{}] 10/10 domains", "#".repeat(30))
+        );
     }
 
     #[test]
     fn domain_lists_skip_comments_and_take_the_first_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.txt");
-        std::fs::write(&path, "# list\nexample.com\n\n  example.org , extra\nexample.net # note\n").unwrap();
-        assert_eq!(read_domains(&path).unwrap(), ["example.com", "example.org", "example.net"]);
+        std::fs::write(
+            &path,
+            "# list\nexample.com\n\n  example.org , extra\nexample.net # note\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_domains(&path).unwrap(),
+            ["example.com", "example.org", "example.net"]
+        );
     }
 }

@@ -56,16 +56,40 @@ struct DnsRecord {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Args { domain, mx, mode, max_age, rua, id, json, net } = args;
-    let domain = normalize_domain(&domain).with_context(|| format!("{domain:?} is not a domain name"))?;
+    let Args {
+        domain,
+        mx,
+        mode,
+        max_age,
+        rua,
+        id,
+        json,
+        net,
+    } = args;
+    let domain =
+        normalize_domain(&domain).with_context(|| format!("{domain:?} is not a domain name"))?;
     let mode: Mode = mode.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let max_age: MaxAge = max_age.parse().map_err(|e| anyhow::anyhow!("--max-age: {e}"))?;
-    let mx_names = if mx.is_empty() && mode != Mode::None { lookup_mx(&domain, &net)? } else { mx };
+    let max_age: MaxAge = max_age
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--max-age: {e}"))?;
+    let mx_names = if mx.is_empty() && mode != Mode::None {
+        lookup_mx(&domain, &net)?
+    } else {
+        mx
+    };
     let mx = mx_names
         .iter()
-        .map(|m| m.parse::<MxPattern>().map_err(|e| anyhow::anyhow!("--mx {m:?}: {e}")))
+        .map(|m| {
+            m.parse::<MxPattern>()
+                .map_err(|e| anyhow::anyhow!("--mx {m:?}: {e}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let policy = Policy { mode, max_age, mx, extensions: Vec::new() };
+    let policy = Policy {
+        mode,
+        max_age,
+        mx,
+        extensions: Vec::new(),
+    };
     let text = policy.to_text("\r\n");
     // Whatever we print must be what a strict sender accepts.
     let reparsed = Policy::parse(&text).context("generated policy does not parse")?;
@@ -74,13 +98,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let id = match id {
         Some(id) => id,
-        None => time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!("[year][month][day][hour][minute][second]"))?,
+        None => time::OffsetDateTime::now_utc().format(time::macros::format_description!(
+            "[year][month][day][hour][minute][second]"
+        ))?,
     };
     let id: PolicyId = id.parse().map_err(|e| anyhow::anyhow!("--id: {e}"))?;
     let sts = StsRecord::new(id).to_string();
     StsRecord::parse(&sts).context("generated _mta-sts record does not parse")?;
-    let rua = if rua.is_empty() { vec![format!("mailto:tlsrpt@{domain}")] } else { rua };
+    let rua = if rua.is_empty() {
+        vec![format!("mailto:tlsrpt@{domain}")]
+    } else {
+        rua
+    };
     let tlsrpt = format!("v=TLSRPTv1; rua={}", rua.join(","));
     TlsRptRecord::parse(&tlsrpt).map_err(|e| anyhow::anyhow!("--rua: {e}"))?;
 
@@ -89,8 +118,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         policy_url: mtasts_proto::sts::policy_url(&domain),
         policy: text,
         records: vec![
-            DnsRecord { name: mtasts_proto::sts::record_name(&domain), r#type: "TXT", value: sts },
-            DnsRecord { name: mtasts_proto::tlsrpt::record_name(&domain), r#type: "TXT", value: tlsrpt },
+            DnsRecord {
+                name: mtasts_proto::sts::record_name(&domain),
+                r#type: "TXT",
+                value: sts,
+            },
+            DnsRecord {
+                name: mtasts_proto::tlsrpt::record_name(&domain),
+                r#type: "TXT",
+                value: tlsrpt,
+            },
         ],
     };
     if json {
@@ -102,12 +139,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn lookup_mx(domain: &str, net: &NetArgs) -> anyhow::Result<Vec<String>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let dns = net.resolver()?;
     let records = runtime
         .block_on(dns.mx(domain))
         .with_context(|| format!("looking up the MX records of {domain} (give them with --mx)"))?;
-    let names: Vec<String> = records.into_iter().map(|r| r.exchange).filter(|e| !e.is_empty()).collect();
+    let names: Vec<String> = records
+        .into_iter()
+        .map(|r| r.exchange)
+        .filter(|e| !e.is_empty())
+        .collect();
     if names.is_empty() {
         bail!("{domain} has no usable MX records; give the MX hosts with --mx");
     }
@@ -119,7 +162,10 @@ fn print_text(g: &Generated, mode: Mode) {
     println!("# MTA-STS for {} (mode {mode})", g.domain);
     println!();
     println!("## 1. The policy file");
-    println!("# Serve this at {} with status 200, Content-Type: text/plain,", g.policy_url);
+    println!(
+        "# Serve this at {} with status 200, Content-Type: text/plain,",
+        g.policy_url
+    );
     println!("# no redirects, over HTTPS with a certificate valid for {host}.");
     println!();
     print!("{}", g.policy.replace("\r\n", "\n"));
@@ -129,13 +175,17 @@ fn print_text(g: &Generated, mode: Mode) {
     for r in &g.records {
         println!("{}.\t3600\tIN\t{}\t\"{}\"", r.name, r.r#type, r.value);
     }
-    println!("{host}.\t3600\tIN\tA\t<address of the web server> (or a CNAME to it; add AAAA for IPv6)");
+    println!(
+        "{host}.\t3600\tIN\tA\t<address of the web server> (or a CNAME to it; add AAAA for IPv6)"
+    );
     println!();
     println!("## 3. Hosting");
     println!();
     println!("# Save the policy (with CRLF line endings, as printed by --json) as");
     println!("#   /var/www/mta-sts/.well-known/mta-sts.txt");
-    println!("# and get a certificate for {host} (for example: certbot certonly --webroot -w /var/www/mta-sts -d {host}).");
+    println!(
+        "# and get a certificate for {host} (for example: certbot certonly --webroot -w /var/www/mta-sts -d {host})."
+    );
     println!("# nginx:");
     println!("server {{");
     println!("    listen 443 ssl;");
@@ -152,5 +202,8 @@ fn print_text(g: &Generated, mode: Mode) {
     println!("}}");
     println!();
     println!("# When you change the policy: update the file first, then publish a new id");
-    println!("# (RFC 8461 §8.1). Check the result with: mtasts check {}", g.domain);
+    println!(
+        "# (RFC 8461 §8.1). Check the result with: mtasts check {}",
+        g.domain
+    );
 }

@@ -13,7 +13,11 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
     fn bold(&self, t: &str) -> String {
         self.paint("1", t)
@@ -51,7 +55,13 @@ pub(crate) fn print(out: &mut impl Write, r: &DomainReport, colour: bool) -> std
     for stage in stages {
         writeln!(out, "  {}", st.bold(stage.title()))?;
         for f in r.findings.iter().filter(|f| f.stage == stage) {
-            writeln!(out, "    {} {} {}", st.severity(f.severity), st.bold(&f.code), f.message)?;
+            writeln!(
+                out,
+                "    {} {} {}",
+                st.severity(f.severity),
+                st.bold(&f.code),
+                f.message
+            )?;
             writeln!(out, "              fix: {}", f.fix)?;
             let mut tail = vec![f.rule.clone()];
             if let Some(rt) = &f.result_type {
@@ -68,7 +78,10 @@ pub(crate) fn print(out: &mut impl Write, r: &DomainReport, colour: bool) -> std
 
 fn summary(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::Result<()> {
     let p = &r.policy;
-    let status = serde_json::to_value(p.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let status = serde_json::to_value(p.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
     let mut line = format!("policy {}", st.ok(p.status == PolicyStatus::Valid, &status));
     if let Some(mode) = &p.mode {
         line.push_str(&format!(", mode {mode}"));
@@ -87,7 +100,11 @@ fn summary(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::Resul
         None => p.sender_log.clone(),
     };
     writeln!(out, "  {line}")?;
-    writeln!(out, "  {}", st.dim(&format!("a sending server logs: {sender}")))?;
+    writeln!(
+        out,
+        "  {}",
+        st.dim(&format!("a sending server logs: {sender}"))
+    )?;
     for mx in &r.mx_hosts {
         let covered = match mx.covered {
             Some(true) => st.ok(true, "covered"),
@@ -111,11 +128,18 @@ fn summary(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::Resul
                 parts.push(st.ok(modern, v));
             }
             if let Some(c) = &a.certificate {
-                let until = c.not_after.as_deref().map(|t| format!(" until {t}")).unwrap_or_default();
+                let until = c
+                    .not_after
+                    .as_deref()
+                    .map(|t| format!(" until {t}"))
+                    .unwrap_or_default();
                 parts.push(if c.valid {
                     st.ok(true, &format!("certificate valid{until}"))
                 } else {
-                    st.ok(false, &format!("certificate invalid: {}", c.error.as_deref().unwrap_or("?")))
+                    st.ok(
+                        false,
+                        &format!("certificate invalid: {}", c.error.as_deref().unwrap_or("?")),
+                    )
                 });
             }
             if let Some(e) = &a.error

@@ -25,17 +25,31 @@ pub(crate) struct NetArgs {
     #[arg(long)]
     pub(crate) no_builtin_roots: bool,
     /// Test only: fetch policies from this port instead of 443.
-    #[arg(long, value_name = "PORT", default_value_t = 443, hide = true, env = "MTASTS_TEST_HTTPS_PORT")]
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 443,
+        hide = true,
+        env = "MTASTS_TEST_HTTPS_PORT"
+    )]
     pub(crate) https_port: u16,
     /// Test only: probe MX hosts on this port instead of 25.
-    #[arg(long, value_name = "PORT", default_value_t = 25, hide = true, env = "MTASTS_TEST_SMTP_PORT")]
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 25,
+        hide = true,
+        env = "MTASTS_TEST_SMTP_PORT"
+    )]
     pub(crate) smtp_port: u16,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a number of seconds between 0 and 3600")),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600"
+        )),
     }
 }
 
@@ -57,7 +71,10 @@ impl NetArgs {
         if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
             ca_files.push(PathBuf::from(file));
         }
-        let trust = TrustConfig { builtin_roots: !self.no_builtin_roots, ca_files };
+        let trust = TrustConfig {
+            builtin_roots: !self.no_builtin_roots,
+            ca_files,
+        };
         trust.root_store().context("loading trust roots")
     }
 }

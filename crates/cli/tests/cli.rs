@@ -1,0 +1,353 @@
+//! The `mtasts` binary as users and scripts run it: flags, output formats, exit codes.
+
+use std::process::{Command, Output};
+
+use mtasts_testkit::TestNet;
+use mtasts_testkit::smtp::MxHostSpec;
+
+fn mtasts(net: Option<&TestNet>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtasts"));
+    cmd.args(args)
+        .env_remove("SSL_CERT_FILE")
+        .env("NO_COLOR", "1");
+    if let Some(net) = net {
+        cmd.args(["--dns", &net.dns_addr().to_string()])
+            .args(["--ca-file", net.ca_file().to_str().unwrap()])
+            .arg("--no-builtin-roots")
+            .args(["--timeout", "2"])
+            .args(["--https-port", &net.https_port().to_string()])
+            .args(["--smtp-port", &net.smtp_port().to_string()]);
+    }
+    cmd.output().expect("run mtasts")
+}
+
+async fn publish(net: &TestNet, domain: &str, mode: &str, tlsrpt: bool) {
+    let mx = format!("mx.{domain}");
+    net.zone().add_mx(domain, 10, &mx);
+    net.add_mx_host(&mx, MxHostSpec::default()).await;
+    let policy = format!("version: STSv1\nmode: {mode}\nmx: {mx}\nmax_age: 604800\n");
+    net.add_sts_domain(domain, &policy, "v=STSv1; id=1").await;
+    if tlsrpt {
+        net.zone().add_txt(
+            &format!("_smtp._tls.{domain}"),
+            &[&format!("v=TLSRPTv1; rua=mailto:r@{domain}")],
+        );
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_and_exit_codes() {
+    let net = TestNet::start().await;
+    publish(&net, "pass.test", "enforce", true).await;
+    publish(&net, "warn.test", "testing", true).await;
+
+    let o = mtasts(Some(&net), &["check", "--json", "pass.test"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Every field of the contract is present with the contract's types.
+    for key in [
+        "domain", "verdict", "policy", "mx_hosts", "tlsrpt", "findings",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    for key in ["status", "record", "mode", "mx", "max_age", "raw"] {
+        assert!(v["policy"].get(key).is_some(), "missing policy.{key}");
+    }
+    for key in ["ip", "starttls", "tls_version", "certificate"] {
+        assert!(
+            v["mx_hosts"][0]["addresses"][0].get(key).is_some(),
+            "missing address {key}"
+        );
+    }
+    for key in ["valid", "names", "not_after", "error"] {
+        assert!(
+            v["mx_hosts"][0]["addresses"][0]["certificate"]
+                .get(key)
+                .is_some(),
+            "missing certificate.{key}"
+        );
+    }
+    assert_eq!(v["verdict"], "pass");
+
+    let o = mtasts(Some(&net), &["check", "--json", "warn.test"]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = mtasts(Some(&net), &["check", "--json", "--strict", "warn.test"]);
+    assert_eq!(o.status.code(), Some(1), "--strict makes warn exit 1");
+
+    let o = mtasts(
+        Some(&net),
+        &["check", "--json", "pass.test", "missing.test"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v.as_array().map(Vec::len),
+        Some(2),
+        "several domains give an array"
+    );
+    assert_eq!(v[1]["verdict"], "fail");
+    assert_eq!(v[1]["policy"]["status"], "none");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_jsonl_and_csv_from_a_file() {
+    let net = TestNet::start().await;
+    publish(&net, "a.test", "enforce", true).await;
+    publish(&net, "b.test", "testing", false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("domains.txt");
+    std::fs::write(&list, "# bulk\na.test\nb.test\nc.test\n").unwrap();
+
+    let o = mtasts(
+        Some(&net),
+        &[
+            "check",
+            "--jsonl",
+            "--concurrency",
+            "2",
+            "--file",
+            list.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["domain"].as_str().unwrap(),
+                v["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("a.test", "pass"), ("b.test", "warn"), ("c.test", "fail")]
+    );
+
+    let o = mtasts(
+        Some(&net),
+        &["check", "--csv", "--file", list.to_str().unwrap()],
+    );
+    let text = stdout(&o);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        rows[0],
+        "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings"
+    );
+    assert!(
+        rows[1].starts_with("a.test,pass,valid,enforce,604800,1,mx.a.test,valid,,"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains("policy-mode-testing") && rows[2].contains("tlsrpt-record-missing"),
+        "{}",
+        rows[2]
+    );
+    assert!(rows[3].starts_with("c.test,fail,none,"), "{}", rows[3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn human_output_groups_findings_with_fixes() {
+    let net = TestNet::start().await;
+    publish(&net, "human.test", "testing", false).await;
+    let o = mtasts(Some(&net), &["check", "human.test"]);
+    let text = stdout(&o);
+    assert!(text.starts_with("human.test WARN"), "{text}");
+    assert!(text.contains("Policy file"), "{text}");
+    assert!(text.contains("policy-mode-testing"), "{text}");
+    assert!(text.contains("fix: "), "{text}");
+    assert!(
+        text.contains("a sending server logs: STSFetchResult.VALID"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour with NO_COLOR");
+
+    let o = mtasts(Some(&net), &["check", "none.test"]);
+    assert!(stdout(&o).contains("STSFetchResult.NONE"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(mtasts(None, &["check"]).status.code(), Some(2));
+    assert_eq!(
+        mtasts(None, &["check", "--json", "--csv", "x.test"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        mtasts(None, &["check", "--timeout", "-1", "x.test"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        mtasts(None, &["check", "--ca-file", "/nonexistent.pem", "x.test"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(mtasts(None, &["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn generate_prints_records_that_parse() {
+    let o = mtasts(
+        None,
+        &[
+            "generate",
+            "Example.COM",
+            "--mode",
+            "enforce",
+            "--mx",
+            "mail.example.com",
+            "--mx",
+            "*.mx.example.net",
+            "--max-age",
+            "1209600",
+            "--id",
+            "abc123",
+            "--rua",
+            "https://r.example.com/v1",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["policy_url"],
+        "https://mta-sts.example.com/.well-known/mta-sts.txt"
+    );
+    let policy = v["policy"].as_str().unwrap();
+    assert_eq!(
+        policy,
+        "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.mx.example.net\r\nmax_age: 1209600\r\n"
+    );
+    let parsed = mtasts_proto::sts::policy::Policy::parse(policy).unwrap();
+    assert_eq!(parsed.mx.len(), 2);
+    assert_eq!(v["records"][0]["name"], "_mta-sts.example.com");
+    let sts = v["records"][0]["value"].as_str().unwrap();
+    assert_eq!(
+        mtasts_proto::sts::record::StsRecord::parse(sts)
+            .unwrap()
+            .id
+            .as_str(),
+        "abc123"
+    );
+    let rpt = v["records"][1]["value"].as_str().unwrap();
+    assert!(
+        mtasts_proto::tlsrpt::record::TlsRptRecord::parse(rpt).is_ok(),
+        "{rpt}"
+    );
+
+    // A fresh id is a timestamp; the text output shows the records and the nginx snippet.
+    let o = mtasts(
+        None,
+        &["generate", "example.com", "--mx", "mail.example.com"],
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains("_mta-sts.example.com.\t3600\tIN\tTXT\t\"v=STSv1; id=20"),
+        "{text}"
+    );
+    assert!(text.contains("mode: testing"), "{text}");
+    assert!(text.contains("server_name mta-sts.example.com;"), "{text}");
+
+    assert_eq!(
+        mtasts(
+            None,
+            &["generate", "example.com", "--mx", "*.*.example.com"]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        mtasts(
+            None,
+            &[
+                "generate",
+                "example.com",
+                "--mx",
+                "m.example.com",
+                "--id",
+                "a-b"
+            ]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        mtasts(
+            None,
+            &[
+                "generate",
+                "example.com",
+                "--mx",
+                "m.example.com",
+                "--max-age",
+                "31557601"
+            ]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        mtasts(
+            None,
+            &[
+                "generate",
+                "example.com",
+                "--mx",
+                "m.example.com",
+                "--rua",
+                "r@example.com"
+            ]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_looks_up_mx_hosts() {
+    let net = TestNet::start().await;
+    net.zone().add_mx("gen.test", 10, "mx1.gen.test");
+    net.zone().add_mx("gen.test", 20, "mx2.gen.test");
+    let o = mtasts(Some(&net), &["generate", "gen.test", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["policy"]
+            .as_str()
+            .unwrap()
+            .contains("mx: mx1.gen.test\r\nmx: mx2.gen.test\r\n")
+    );
+}
