@@ -250,6 +250,7 @@ pub fn analyze(body: &[u8]) -> PolicyAnalysis {
 }
 
 mod analysis;
+mod typo;
 
 #[cfg(test)]
 #[path = "policy_tests.rs"]

@@ -503,3 +503,69 @@ proptest! {
         let _ = s.parse::<MaxAge>();
     }
 }
+
+#[test]
+fn c49_group_and_record_separators_are_not_terminators() {
+    for c in ['\u{1d}', '\u{1e}', '\u{85}'] {
+        let body = format!("version: STSv1\nmode: enforce{c}mx: a.example\nmax_age: 86400\n");
+        let analysis = analyze(body.as_bytes());
+        assert!(analysis.policy.is_none(), "{c:?}");
+        assert_invariants(body.as_bytes(), &analysis);
+    }
+}
+
+#[test]
+fn c42_bom_then_blank_line_reports_only_what_is_there() {
+    let body = "\u{feff}\nversion: STSv1\nmode: none\nmax_age: 1\n";
+    let analysis = analyze(body.as_bytes());
+    let codes: Vec<_> = analysis.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["policy-bom"]);
+}
+
+#[test]
+fn fixes_are_concrete() {
+    let fix_for = |line: &str, code: &str| {
+        let body = format!("version: STSv1\nmax_age: 86400\nmx: a.example\n{line}\n");
+        let analysis = analyze(body.as_bytes());
+        analysis
+            .diagnostics
+            .iter()
+            .find(|d| d.code == code)
+            .map(|d| (d.fix.clone(), d.message.clone(), d.line))
+            .unwrap_or_else(|| panic!("{code} for {line:?}: {:#?}", analysis.diagnostics))
+    };
+    let (fix, message, line) = fix_for("mode: Enforce", "policy-invalid-mode");
+    assert_eq!(line, Some(4));
+    assert!(fix.contains("mode: enforce"), "{fix}");
+    assert!(message.contains("\"Enforce\""), "{message}");
+    let (fix, ..) = fix_for("mode: report", "policy-invalid-mode");
+    assert!(fix.contains("testing"), "{fix}");
+    let (fix, ..) = fix_for("mode: testing\nmx: mail.example.com.", "policy-invalid-mx");
+    assert!(fix.contains("mx: mail.example.com "), "{fix}");
+    let (fix, ..) = fix_for("mode: testing\nmx: mx.münchen.example", "policy-invalid-mx");
+    assert!(fix.contains("mx.xn--mnchen-3ya.example"), "{fix}");
+    let (fix, ..) = fix_for("mode : testing", "policy-space-before-colon");
+    assert_eq!(fix, "write mode: testing");
+    let (fix, ..) = fix_for("Mode: testing", "policy-missing-key");
+    assert!(fix.contains("did you mean mode?"), "{fix}");
+    let (_, message, _) = fix_for("mode: testing\nmx: 192.0.2.1", "policy-mx-ip-address");
+    assert!(message.contains("192.0.2.1"), "{message}");
+}
+
+#[test]
+fn mode_none_still_checks_mx_lines() {
+    let body = "version: STSv1\nmode: none\nmx: bad_host\nmax_age: 86400\n";
+    run(body.as_bytes(), invalid("policy-invalid-mx"));
+}
+
+#[test]
+fn unknown_valid_keys_are_kept_in_order() {
+    let body = "version: STSv1\nb: 2\nmode: none\na: 1\nb: 3\nmax_age: 1\n";
+    let policy = Policy::parse(body).unwrap();
+    let names: Vec<_> = policy
+        .extensions
+        .iter()
+        .map(|e| (e.name.as_str(), e.value.as_str()))
+        .collect();
+    assert_eq!(names, [("b", "2"), ("a", "1"), ("b", "3")]);
+}

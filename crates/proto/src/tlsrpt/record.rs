@@ -40,6 +40,9 @@ impl ReportUri {
             return Err(invalid("empty URI"));
         }
         let Some((scheme, rest)) = uri.split_once(':') else {
+            if uri.contains('@') {
+                return Err(invalid("a bare address: write mailto:address"));
+            }
             return Err(invalid(
                 "not a URI: use mailto:address or https://host/path",
             ));

@@ -181,3 +181,23 @@ proptest! {
         let _ = select(&rrset);
     }
 }
+
+#[test]
+fn c108_record_lives_at_smtp_tls() {
+    assert_eq!(
+        crate::tlsrpt::record_name("example.com"),
+        "_smtp._tls.example.com"
+    );
+}
+
+#[test]
+fn report_uri_reasons_are_specific() {
+    let reason = |uri: &str| match ReportUri::parse(uri) {
+        Err(RecordError::InvalidRua { reason, .. }) => reason,
+        other => panic!("{uri}: {other:?}"),
+    };
+    assert!(reason("a@example.com").contains("bare address"));
+    assert!(reason("mailto:a@example.com!10m").contains("percent-encoded"));
+    assert!(reason("http://r.example/").contains("only mailto: and https:"));
+    assert!(reason("").contains("empty"));
+}

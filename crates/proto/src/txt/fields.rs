@@ -99,7 +99,11 @@ pub(crate) fn split_record<'a>(
     let mut segments = rest.split(';');
     // The text between the version and the first `;` may only be WSP.
     let head = segments.next().unwrap_or("");
-    if !head.is_empty() && !head.as_bytes()[0].is_ascii_whitespace() {
+    if head
+        .as_bytes()
+        .first()
+        .is_some_and(|b| !b.is_ascii_whitespace())
+    {
         // `v=STSv10`, `v=STSv1x`: the version token itself is different.
         return Err(RecordError::VersionNotFirst { expected: version });
     }

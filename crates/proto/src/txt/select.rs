@@ -46,7 +46,7 @@ fn classify(bytes: &[u8], version: &'static str) -> Class {
             .iter()
             .position(|b| !is_wsp(*b))
             .map_or(&[][..], |i| &rest[i..]);
-        if after_wsp.is_empty() || after_wsp[0] == b';' {
+        if matches!(after_wsp.first(), None | Some(b';')) {
             return Class::Candidate;
         }
         return Class::NearMiss {

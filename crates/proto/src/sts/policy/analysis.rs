@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::typo::typo_of;
 use super::{MaxAge, Mode, Policy, PolicyError, parse_max_age_digits};
 use crate::diagnostic::quote;
 use crate::sts::mx_pattern::MxPattern;
@@ -22,8 +23,6 @@ use crate::{Diagnostic, Severity};
 
 /// The section every policy diagnostic cites.
 const RULE: &str = "RFC 8461 §3.2";
-/// The keys the RFC defines.
-const KNOWN_KEYS: [&str; 4] = ["version", "mode", "max_age", "mx"];
 /// The only valid version value.
 const VERSION: &str = "STSv1";
 
@@ -181,7 +180,11 @@ impl Reader {
                 "remove the BOM (save the file as UTF-8 without BOM)".to_owned(),
             );
             // Read on without it, to report the other problems too.
-            &text['\u{feff}'.len_utf8()..]
+            let rest = &text['\u{feff}'.len_utf8()..];
+            if rest.bytes().all(|b| b == b' ' || b == b'\t') {
+                return;
+            }
+            rest
         } else {
             text
         };
@@ -655,43 +658,4 @@ impl Reader {
             first_error: self.first_error,
         }
     }
-}
-
-/// The known key an extension key probably meant (C52, C68), if any.
-fn typo_of(key: &str) -> Option<&'static str> {
-    let folded: String = key
-        .chars()
-        .map(|c| match c {
-            '-' | '.' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
-    KNOWN_KEYS.into_iter().find(|known| {
-        folded == *known
-            || folded.replace('_', "") == known.replace('_', "")
-            || folded
-                .strip_prefix(known)
-                .is_some_and(|rest| rest.starts_with('_'))
-            || edit_distance(&folded, known) <= if known.len() <= 2 { 1 } else { 2 }
-    })
-}
-
-/// Levenshtein distance; both inputs are at most 32 characters here.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(current)
-            };
-            prev = current;
-        }
-    }
-    row[b.len()]
 }
