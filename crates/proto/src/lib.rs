@@ -10,6 +10,34 @@
 //! * [`tlsrpt::record`] — the `_smtp._tls` TXT record (RFC 8460 §3).
 //! * [`result_type`] — the RFC 8460 §4.3 result types a sender reports.
 //! * [`domain`] — policy domain normalisation (lowercase A-labels, no trailing dot).
+//! * [`txt`] — what both TXT records share: the RRset type, [`txt::Selection`], errors.
+//!
+//! # Readings of ambiguous rules
+//!
+//! Where the RFCs, their errata and real senders disagree, this crate takes one reading (the
+//! "compliant sender" answer in `policy`/`record`) and reports the divergence as a
+//! [`Diagnostic`], so the checker can show both:
+//!
+//! * `v=STSv1 ;` / `v=TLSRPTv1 ;` (WSP before `;`, EID 6285, C13, C117): counted as a candidate
+//!   record and accepted when it is the only one; warning `record-space-before-semicolon`.
+//! * Trailing WSP without `;` in a record (C15): accepted; warning `record-trailing-whitespace`
+//!   (mox rejects). A bare `v=STSv1` is a candidate that is invalid ([`txt::RecordError::NoFields`]).
+//! * Syntactically invalid extensions in records and policies (C21, C67, C115): the whole
+//!   record or policy is invalid (strict, as mox); an info notes that lenient senders skip it.
+//! * Repeated fields: first wins for `id` and for every policy key but `mx` (C20, C58), with a
+//!   warning naming both readings; every occurrence must still be valid. Several `rua=` fields
+//!   are merged (C114), with a warning. `mx` lines accumulate (C59).
+//! * Policy blank lines, including a trailing blank line and whitespace-only lines (C51):
+//!   skipped; warning `policy-blank-line` (mox and maddy reject).
+//! * `max_age` (C62): `1*10DIGIT` read without a general integer parser, then values above
+//!   31557600 are rejected (error `policy-max-age-above-cap`), not clamped.
+//! * `mx` values that look like IPv4 addresses (C65) are valid patterns that never match a
+//!   host name; warning `policy-mx-ip-address`. `*.com`-style wildcards (C66): warning.
+//! * A UTF-8 BOM (C42) makes the policy invalid (error `policy-bom`); the rest is still read
+//!   so every other problem is reported too. Bare CR (C49) likewise.
+//! * Surrounding spaces of an extension value belong to the `:` delimiter and the allowed
+//!   trailing WSP (8461 §3.2 ABNF), so `ext:  a b  ` is valid with value `a b`; a TAB inside
+//!   the value is not.
 //!
 //! ```
 //! use mtasts_proto::sts::policy::{Mode, Policy};

@@ -82,10 +82,11 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Splits `text` (already known to be ASCII) into fields after the `version` literal.
+/// Checks that `text` is US-ASCII (C23) and starts with `version`, then splits the fields.
 ///
-/// Accepted outside the strict ABNF, with a flag for the checker: nothing (the ABNF already
-/// allows WSP before `;`); trailing WSP without `;` (C15) is accepted and flagged.
+/// WSP before the first `;` is ABNF-valid but fails the literal discovery test (C13, EID
+/// 6285): accepted and flagged. Trailing WSP without a closing `;` (C15) is outside the ABNF:
+/// accepted (our one leniency) and flagged, so the checker can warn that mox rejects it.
 pub(crate) fn split_record<'a>(
     text: &'a str,
     version: &'static str,
