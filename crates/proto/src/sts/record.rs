@@ -118,7 +118,8 @@ impl fmt::Display for StsRecord {
 /// [`RecordError::NoFields`]). Everything else is discarded, with a diagnostic:
 /// `record-unrelated-txt` (C7), `record-spf` (C26), `record-version-case` (C11),
 /// `record-version-not-first` (C10), `record-version-near-miss` (`v=STSv10;`). For the
-/// selected record: `record-trailing-whitespace` (C15), `record-duplicate-field` (C20).
+/// selected record: `record-trailing-whitespace` (C15), `record-duplicate-field` (C20), and,
+/// when it is invalid because of a bad field, `record-lenient-senders-accept` (C21).
 pub fn select(rrset: &[TxtRr]) -> Selection<StsRecord> {
     crate::txt::select::select(rrset, &STS_KIND)
 }

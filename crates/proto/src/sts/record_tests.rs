@@ -157,6 +157,10 @@ select_cases! {
         Selection::Found { diagnostics, .. } if has(diagnostics, "record-duplicate-field", Severity::Info),
     c21_invalid_extension_notes_lenient_senders: ["v=STSv1; id=a; more="] =>
         Selection::Invalid { diagnostics, .. } if has(diagnostics, "record-lenient-senders-accept", Severity::Info),
+    c21_invalid_id_field_gets_no_lenient_note: ["v=STSv1; id = a"] =>
+        Selection::Invalid { diagnostics, .. } if diagnostics.is_empty(),
+    c21_lenient_note_only_if_the_rest_is_usable: ["v=STSv1; x=; foo"] =>
+        Selection::Invalid { diagnostics, .. } if diagnostics.is_empty(),
     c23_non_ascii_selected_invalid: ["v=STSv1; id=ä"] => Selection::Invalid { error: RecordError::NotAscii { offset: 12 }, .. },
     c26_spf_only: ["v=spf1 include:_spf.example.com ~all"] =>
         Selection::Missing { diagnostics } if has(diagnostics, "record-spf", Severity::Info),

@@ -153,7 +153,7 @@ pub(crate) fn select<T>(rrset: &[TxtRr], kind: &RecordKind<T>) -> Selection<T> {
             }
         }
         Err(error) => {
-            if matches!(error, RecordError::InvalidField { .. }) {
+            if matches!(error, RecordError::InvalidField { .. }) && lenient_accepts(&raw, kind) {
                 diagnostics.push(Diagnostic {
                     severity: Severity::Info,
                     code: "record-lenient-senders-accept",
@@ -173,6 +173,33 @@ pub(crate) fn select<T>(rrset: &[TxtRr], kind: &RecordKind<T>) -> Selection<T> {
             }
         }
     }
+}
+
+/// Whether a lenient sender, which drops the fields it cannot read, still finds a usable
+/// record (C21: mailauth, postfix-mta-sts-resolver and others skip invalid extensions).
+fn lenient_accepts<T>(raw: &str, kind: &RecordKind<T>) -> bool {
+    let Some(rest) = raw.strip_prefix(kind.version) else {
+        return false;
+    };
+    let field_ok = |segment: &str| {
+        let alone = format!("{};{segment}", kind.version);
+        match split_record(&alone, kind.version) {
+            Ok(fields) => matches!(
+                (kind.build)(&fields),
+                Ok(_) | Err(RecordError::MissingId | RecordError::MissingRua)
+            ),
+            Err(_) => false,
+        }
+    };
+    let kept: Vec<&str> = rest
+        .split(';')
+        .skip(1)
+        .filter(|segment| !segment.trim_matches([' ', '\t']).is_empty() && field_ok(segment))
+        .collect();
+    let text = format!("{};{}", kind.version, kept.join(";"));
+    split_record(&text, kind.version)
+        .and_then(|fields| (kind.build)(&fields))
+        .is_ok()
 }
 
 /// Warnings about a record that parses: whitespace quirks and repeated fields.
