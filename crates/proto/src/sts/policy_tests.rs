@@ -190,6 +190,7 @@ policy_cases! {
     c62_max_age_inner_space: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 1 000\n" => invalid("policy-invalid-max-age"),
     c62_max_age_empty: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age:\n" => invalid("policy-invalid-max-age"),
     c62_max_age_unicode_digits: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: ８６４００\n" => invalid("policy-invalid-max-age"),
+    c63_short_max_age_is_guidance_not_validity: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 1\n" => valid().and(|p| p.max_age.seconds() == 1),
     c64_mx_trailing_dot: "version: STSv1\nmode: enforce\nmx: mail.example.com.\nmax_age: 86400\n" => invalid("policy-invalid-mx"),
     c64_mx_star: "version: STSv1\nmode: enforce\nmx: *\nmax_age: 86400\n" => invalid("policy-invalid-mx"),
     c64_mx_leading_dot: "version: STSv1\nmode: enforce\nmx: .example.com\nmax_age: 86400\n" => invalid("policy-invalid-mx"),
