@@ -15,9 +15,9 @@ fuzz_target!(|data: &[u8]| {
     if let Selection::Found { record, .. } = select(&rrset) {
         assert_eq!(StsRecord::parse(&record.to_string()), Ok(record));
     }
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(record) = StsRecord::parse(text) {
-            assert_eq!(StsRecord::parse(&record.to_string()), Ok(record));
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(record) = StsRecord::parse(text)
+    {
+        assert_eq!(StsRecord::parse(&record.to_string()), Ok(record));
     }
 });
