@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::{Duration, OffsetDateTime};
@@ -65,7 +65,10 @@ impl ServerCert {
 
     /// The chain as PEM (end-entity first).
     pub fn chain_pem(&self) -> String {
-        self.chain.iter().map(|c| pem("CERTIFICATE", c.as_ref())).collect()
+        self.chain
+            .iter()
+            .map(|c| pem("CERTIFICATE", c.as_ref()))
+            .collect()
     }
 
     /// The key as PEM.
@@ -90,7 +93,12 @@ impl TestCa {
         let rogue = ca("untrusted rogue root", None);
         let dir = tempfile::tempdir().expect("temp dir for the test CA");
         std::fs::write(dir.path().join("ca.pem"), root.pem()).expect("write test CA file");
-        TestCa { root, intermediate, rogue, dir }
+        TestCa {
+            root,
+            intermediate,
+            rogue,
+            dir,
+        }
     }
 
     /// The root certificate, PEM.
@@ -111,7 +119,9 @@ impl TestCa {
     /// A rustls root store trusting only the test root.
     pub fn root_store(&self) -> Arc<rustls::RootCertStore> {
         let mut store = rustls::RootCertStore::empty();
-        store.add(self.root_der()).expect("test root is a valid trust anchor");
+        store
+            .add(self.root_der())
+            .expect("test root is a valid trust anchor");
         Arc::new(store)
     }
 
@@ -158,7 +168,10 @@ impl TestCa {
         if *spec == CertSpec::ViaIntermediate {
             chain.push(self.intermediate.der().clone());
         }
-        ServerCert { chain, key_der: key.serialize_der() }
+        ServerCert {
+            chain,
+            key_der: key.serialize_der(),
+        }
     }
 }
 
@@ -168,7 +181,10 @@ impl Default for TestCa {
     }
 }
 
-fn ca(name: &str, parent: Option<&CertifiedIssuer<'static, KeyPair>>) -> CertifiedIssuer<'static, KeyPair> {
+fn ca(
+    name: &str,
+    parent: Option<&CertifiedIssuer<'static, KeyPair>>,
+) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, name);
@@ -191,7 +207,9 @@ fn leaf_params(host: &str) -> CertificateParams {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, host);
     params.distinguished_name = dn;
-    params.subject_alt_names = vec![SanType::DnsName(host.try_into().expect("valid test host name"))];
+    params.subject_alt_names = vec![SanType::DnsName(
+        host.try_into().expect("valid test host name"),
+    )];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(90);
@@ -202,7 +220,10 @@ fn pem(label: &str, der: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::new();
     for chunk in der.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);

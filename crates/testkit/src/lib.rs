@@ -17,4 +17,4 @@ mod world;
 pub use ca::{CertSpec, ServerCert, TestCa};
 pub use dns::{Fault, Zone};
 pub use https::{BodyFraming, PolicyHostSpec, PolicyResponse, RecordedRequest, TlsVersions};
-pub use world::TestNet;
+pub use world::{Ports, TestNet};

@@ -42,6 +42,28 @@ fn free_port(ip: IpAddr, avoid: &[u16]) -> std::io::Result<u16> {
     Err(std::io::Error::other("no free port"))
 }
 
+/// Ports for [`TestNet::start_with_ports`]; 0 picks a free port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ports {
+    /// The DNS server's UDP and TCP port.
+    pub dns: u16,
+    /// The port of every HTTPS policy host.
+    pub https: u16,
+    /// The port of every SMTP MX host.
+    pub smtp: u16,
+}
+
+impl Ports {
+    /// 53, 443 and 25, as on the internet.
+    pub fn standard() -> Self {
+        Ports {
+            dns: 53,
+            https: 443,
+            smtp: 25,
+        }
+    }
+}
+
 /// A loopback internet (see the crate docs).
 ///
 /// Addresses: the DNS server is at `127.X.Y.1`, every host added gets the next address of the
@@ -62,6 +84,15 @@ pub struct TestNet {
 impl TestNet {
     /// Starts the DNS server and the CA in a fresh random `127.X.Y.0/24` block.
     pub async fn start() -> TestNet {
+        Self::start_with_ports(Ports::default())
+            .await
+            .unwrap_or_else(|e| panic!("cannot start a TestNet: {e}"))
+    }
+
+    /// Like [`TestNet::start`], with chosen ports (0 = any free port). Standard ports (53,
+    /// 443, 25) let tools that cannot be told another port — other checkers in benchmarks —
+    /// use the same fixtures; binding them needs root.
+    pub async fn start_with_ports(ports: Ports) -> std::io::Result<TestNet> {
         let mut last_err = None;
         for _ in 0..50 {
             let r = random_u64();
@@ -74,8 +105,8 @@ impl TestNet {
             {
                 continue;
             }
-            match Self::start_in(block).await {
-                Ok(net) => return net,
+            match Self::start_in(block, ports).await {
+                Ok(net) => return Ok(net),
                 Err(e) => {
                     blocks_in_use()
                         .lock()
@@ -85,14 +116,21 @@ impl TestNet {
                 }
             }
         }
-        panic!("cannot start a TestNet: {last_err:?}");
+        Err(last_err.unwrap_or_else(|| std::io::Error::other("no free 127.X.Y.0/24 block")))
     }
 
-    async fn start_in(block: (u8, u8)) -> std::io::Result<TestNet> {
+    async fn start_in(block: (u8, u8), ports: Ports) -> std::io::Result<TestNet> {
         let dns_ip = IpAddr::V4(Ipv4Addr::new(127, block.0, block.1, 1));
-        let dns = DnsServer::start(dns_ip, Arc::new(Zone::new())).await?;
-        let https_port = free_port(dns_ip, &[dns.addr().port()])?;
-        let smtp_port = free_port(dns_ip, &[dns.addr().port(), https_port])?;
+        let dns =
+            DnsServer::start_at(SocketAddr::new(dns_ip, ports.dns), Arc::new(Zone::new())).await?;
+        let https_port = match ports.https {
+            0 => free_port(dns_ip, &[dns.addr().port()])?,
+            port => port,
+        };
+        let smtp_port = match ports.smtp {
+            0 => free_port(dns_ip, &[dns.addr().port(), https_port])?,
+            port => port,
+        };
         Ok(TestNet {
             block,
             next_host: AtomicU16::new(2),
