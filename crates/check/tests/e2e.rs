@@ -200,15 +200,55 @@ async fn record_problems() {
         "a DNS failure is not a missing record"
     );
 
-    // Multi-string records are concatenated (C22) and a spaced delimiter is accepted (C13).
+    // Multi-string records are concatenated (C22); whitespace the grammar allows (C13) and
+    // repeated fields (C20) are noted but do not lower the verdict (the output contract).
     good_domain(&net, "split.test", "enforce").await;
     net.zone().remove("_mta-sts.split.test");
-    net.zone()
-        .add_txt("_mta-sts.split.test", &["v=STSv1 ; id=2026", "1122"]);
+    net.zone().add_txt(
+        "_mta-sts.split.test",
+        &["v=STSv1 ; id=2026", "1122; id=other"],
+    );
     let r = c.check("split.test").await;
     assert_eq!(r.policy.status, PolicyStatus::Valid, "{:#?}", r.findings);
     assert_eq!(r.policy.record.as_ref().unwrap().id, "20261122");
-    assert_eq!(r.verdict, Verdict::Warn);
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
+    assert_eq!(
+        finding(&r, "record-space-before-semicolon").severity,
+        Severity::Info
+    );
+    assert_eq!(
+        finding(&r, "record-duplicate-field").severity,
+        Severity::Info
+    );
+}
+
+#[tokio::test]
+async fn ignorable_policy_quirks_do_not_lower_the_verdict() {
+    let net = TestNet::start().await;
+    let c = checker(&net, TIMEOUT);
+    good_domain(&net, "quirks.test", "enforce").await;
+    let body = "version: STSv1\r\nmode: enforce\r\nmode: testing\r\nfoo: bar baz\nmx: mx.quirks.test   \nmax_age: 604800\nmax_age: 1\n";
+    net.set_policy_host(
+        "quirks.test",
+        PolicyHostSpec::new(PolicyResponse::policy(body)),
+    );
+    let r = c.check("quirks.test").await;
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
+    assert_eq!(
+        (r.policy.mode.as_deref(), r.policy.max_age),
+        (Some("enforce"), Some(604800))
+    );
+    assert_eq!(finding(&r, "policy-duplicate-key").severity, Severity::Info);
+
+    // Blank lines are outside the grammar and strict senders (mox) reject them: a warning.
+    let blank = format!("{}\n", policy_text("enforce", &["mx.quirks.test"]));
+    net.set_policy_host(
+        "quirks.test",
+        PolicyHostSpec::new(PolicyResponse::policy(blank)),
+    );
+    let r = c.check("quirks.test").await;
+    assert_eq!(r.verdict, Verdict::Warn, "{:#?}", r.findings);
+    assert_eq!(finding(&r, "policy-blank-line").severity, Severity::Warning);
 }
 
 #[tokio::test]

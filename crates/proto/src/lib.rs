@@ -19,14 +19,16 @@
 //! [`Diagnostic`], so the checker can show both:
 //!
 //! * `v=STSv1 ;` / `v=TLSRPTv1 ;` (WSP before `;`, EID 6285, C13, C117): counted as a candidate
-//!   record and accepted when it is the only one; warning `record-space-before-semicolon`.
+//!   record and accepted when it is the only one; info `record-space-before-semicolon` (the
+//!   grammar allows it, so it must not lower a checker verdict; the note says who diverges).
 //! * Trailing WSP without `;` in a record (C15): accepted; warning `record-trailing-whitespace`
 //!   (mox rejects). A bare `v=STSv1` is a candidate that is invalid ([`txt::RecordError::NoFields`]).
 //! * Syntactically invalid extensions in records and policies (C21, C67, C115): the whole
 //!   record or policy is invalid (strict, as mox); an info notes that lenient senders skip it.
 //! * Repeated fields: first wins for `id` and for every policy key but `mx` (C20, C58), with a
-//!   warning naming both readings; every occurrence must still be valid. Several `rua=` fields
-//!   are merged (C114), with a warning. `mx` lines accumulate (C59).
+//!   info naming both readings (the RFC tells senders to ignore the repeats, so the checker's
+//!   verdict does not drop); every occurrence must still be valid. Several `rua=` fields are
+//!   merged (C114), with an info. `mx` lines accumulate (C59).
 //! * Policy blank lines, including a trailing blank line and whitespace-only lines (C51):
 //!   skipped; warning `policy-blank-line` (mox and maddy reject).
 //! * `max_age` (C62): `1*10DIGIT` read without a general integer parser, then values above

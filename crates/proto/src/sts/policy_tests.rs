@@ -162,9 +162,9 @@ policy_cases! {
     c56_enforce_without_mx: "version: STSv1\nmode: enforce\nmax_age: 86400\n" => invalid("policy-missing-key"),
     c57_version_not_first: "mode: enforce\nmx: a.example\nmax_age: 86400\nversion: STSv1\n" => valid().with("policy-version-not-first", Severity::Info),
     c58_mode_first_wins: "version: STSv1\nmode: testing\nmode: enforce\nmx: a.example\nmax_age: 86400\n" =>
-        valid().with("policy-duplicate-key", Severity::Warning).and(|p| p.mode == Mode::Testing),
+        valid().with("policy-duplicate-key", Severity::Info).and(|p| p.mode == Mode::Testing),
     c58_max_age_first_wins: "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 86400\nmax_age: 604800\n" =>
-        valid().with("policy-duplicate-key", Severity::Warning).and(|p| p.max_age.seconds() == 86400),
+        valid().with("policy-duplicate-key", Severity::Info).and(|p| p.max_age.seconds() == 86400),
     c58_identical_duplicate_is_info: "version: STSv1\nversion: STSv1\nmode: enforce\nmx: a.example\nmax_age: 86400\n" =>
         valid().with("policy-duplicate-key", Severity::Info),
     c58_invalid_second_value_rejected: "version: STSv1\nmode: testing\nmode: Enforce\nmx: a.example\nmax_age: 86400\n" => invalid("policy-invalid-mode"),

@@ -138,10 +138,10 @@ select_cases! {
         Selection::Found { record, .. } if record.id.as_str() == "b",
     c12_bare_version_is_a_candidate: ["v=STSv1"] => Selection::Invalid { error: RecordError::NoFields, .. },
     c12_version_semicolon_only: ["v=STSv1;"] => Selection::Invalid { error: RecordError::NoFields, .. },
-    c13_space_before_semicolon_selected_with_warning: ["v=STSv1 ; id=a"] =>
-        Selection::Found { diagnostics, .. } if has(diagnostics, "record-space-before-semicolon", Severity::Warning),
-    c13_tab_before_semicolon_selected_with_warning: ["v=STSv1\t; id=a"] =>
-        Selection::Found { diagnostics, .. } if has(diagnostics, "record-space-before-semicolon", Severity::Warning),
+    c13_space_before_semicolon_selected_with_note: ["v=STSv1 ; id=a"] =>
+        Selection::Found { diagnostics, .. } if has(diagnostics, "record-space-before-semicolon", Severity::Info),
+    c13_tab_before_semicolon_selected_with_note: ["v=STSv1\t; id=a"] =>
+        Selection::Found { diagnostics, .. } if has(diagnostics, "record-space-before-semicolon", Severity::Info),
     c14_no_warning_for_space_after_semicolon: ["v=STSv1;\tid=a  ;"] =>
         Selection::Found { diagnostics, .. } if diagnostics.is_empty(),
     c15_trailing_space_warns: ["v=STSv1; id=a "] =>
@@ -150,9 +150,9 @@ select_cases! {
         Selection::Found { diagnostics, .. } if diagnostics.is_empty(),
     c16_empty_field_selected_invalid: ["v=STSv1;;id=a"] => Selection::Invalid { error: RecordError::EmptyField, .. },
     c18_missing_id_selected_invalid: ["v=STSv1; ID=a"] => Selection::Invalid { error: RecordError::MissingId, .. },
-    c20_duplicate_id_warns: ["v=STSv1; id=a; id=b"] =>
+    c20_duplicate_id_noted_first_wins: ["v=STSv1; id=a; id=b"] =>
         Selection::Found { record, diagnostics, .. }
-            if record.id.as_str() == "a" && has(diagnostics, "record-duplicate-field", Severity::Warning),
+            if record.id.as_str() == "a" && has(diagnostics, "record-duplicate-field", Severity::Info),
     c20_identical_duplicate_id_is_info: ["v=STSv1; id=a; id=a"] =>
         Selection::Found { diagnostics, .. } if has(diagnostics, "record-duplicate-field", Severity::Info),
     c21_invalid_extension_notes_lenient_senders: ["v=STSv1; id=a; more="] =>

@@ -95,11 +95,11 @@ select_cases! {
     c110_missing_rua: ["v=TLSRPTv1; RUA=mailto:a@example.com"] => Selection::Invalid { error: RecordError::MissingRua, .. },
     c112_bare_address_invalid: ["v=TLSRPTv1; rua=reports@example.com"] =>
         Selection::Invalid { error: RecordError::InvalidRua { .. }, .. },
-    c114_duplicate_rua_warns: ["v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com"] =>
+    c114_duplicate_rua_merged_with_note: ["v=TLSRPTv1; rua=mailto:a@example.com; rua=mailto:b@example.com"] =>
         Selection::Found { record, diagnostics, .. }
-            if record.rua.len() == 2 && has(diagnostics, "record-duplicate-rua", Severity::Warning),
-    c117_space_before_semicolon_warns: ["v=TLSRPTv1 ; rua=mailto:a@example.com"] =>
-        Selection::Found { diagnostics, .. } if has(diagnostics, "record-space-before-semicolon", Severity::Warning),
+            if record.rua.len() == 2 && has(diagnostics, "record-duplicate-rua", Severity::Info),
+    c117_space_before_semicolon_noted: ["v=TLSRPTv1 ; rua=mailto:a@example.com"] =>
+        Selection::Found { diagnostics, .. } if has(diagnostics, "record-space-before-semicolon", Severity::Info),
     c117_two_records: ["v=TLSRPTv1; rua=mailto:a@example.com", "v=TLSRPTv1;rua=mailto:b@example.com"] =>
         Selection::Multiple { raws, .. } if raws.len() == 2,
     spf_next_to_tlsrpt: ["v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@example.com"] =>

@@ -202,12 +202,14 @@ fn lenient_accepts<T>(raw: &str, kind: &RecordKind<T>) -> bool {
         .is_ok()
 }
 
-/// Warnings about a record that parses: whitespace quirks and repeated fields.
+/// Notes about a record that parses: whitespace quirks and repeated fields. What the grammar
+/// allows or the RFC tells senders to ignore (whitespace around ';', repeated fields) is Info,
+/// so it does not lower a checker verdict; text outside the grammar is a Warning.
 fn quirks<T>(fields: &RawRecord<'_>, kind: &RecordKind<T>) -> Vec<Diagnostic> {
     let mut notes = Vec::new();
     if fields.space_before_first_delim {
         notes.push(Diagnostic {
-            severity: Severity::Warning,
+            severity: Severity::Info,
             code: "record-space-before-semicolon",
             line: None,
             message: format!(
@@ -246,7 +248,7 @@ fn quirks<T>(fields: &RawRecord<'_>, kind: &RecordKind<T>) -> Vec<Diagnostic> {
         }
         if kind.merged_field == Some(name) {
             notes.push(Diagnostic {
-                severity: Severity::Warning,
+                severity: Severity::Info,
                 code: "record-duplicate-rua",
                 line: None,
                 message: format!(
@@ -259,7 +261,7 @@ fn quirks<T>(fields: &RawRecord<'_>, kind: &RecordKind<T>) -> Vec<Diagnostic> {
         } else {
             let differ = values.iter().any(|v| v != &values[0]);
             notes.push(Diagnostic {
-                severity: if differ { Severity::Warning } else { Severity::Info },
+                severity: Severity::Info,
                 code: "record-duplicate-field",
                 line: None,
                 message: if differ {

@@ -553,8 +553,10 @@ impl Reader {
                 format!("remove line {n}"),
             );
         } else {
+            // The RFC says to ignore all but the first, so this does not lower a verdict; the
+            // message still names the readings that diverge.
             self.note(
-                Severity::Warning,
+                Severity::Info,
                 "policy-duplicate-key",
                 Some(n),
                 format!(
