@@ -340,6 +340,7 @@ fn assemble(
     };
     findings.sort_by_key(|f| (rank(f.severity), f.stage));
     let verdict = Verdict::from_findings(&findings);
+    let findings = cap_repeats(findings);
     DomainReport {
         domain,
         verdict,
@@ -347,5 +348,94 @@ fn assemble(
         mx_hosts,
         tlsrpt,
         findings,
+    }
+}
+
+/// At most this many findings with the same code and severity are kept, so a hostile policy
+/// (64 KiB of blank lines) cannot turn into tens of thousands of findings.
+pub(crate) const MAX_FINDINGS_PER_CODE: usize = 20;
+
+/// Keeps the first [`MAX_FINDINGS_PER_CODE`] findings of each code and severity and adds one
+/// `findings-truncated` note per code that lost some. The verdict is computed before this.
+fn cap_repeats(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut seen: std::collections::HashMap<(String, Severity), usize> =
+        std::collections::HashMap::new();
+    let mut kept = Vec::new();
+    let mut dropped: Vec<(String, Stage, usize)> = Vec::new();
+    for f in findings {
+        let n = seen.entry((f.code.clone(), f.severity)).or_insert(0);
+        *n += 1;
+        if *n <= MAX_FINDINGS_PER_CODE {
+            kept.push(f);
+        } else if let Some(entry) = dropped.iter_mut().find(|(code, _, _)| *code == f.code) {
+            entry.2 += 1;
+        } else {
+            dropped.push((f.code.clone(), f.stage, 1));
+        }
+    }
+    for (code, stage, count) in dropped {
+        kept.push(Finding::new(
+            stage,
+            Severity::Info,
+            "findings-truncated",
+            format!("{count} more {code} findings were left out of this report."),
+            format!("Fix the {code} findings shown; the others are of the same kind."),
+            "",
+        ));
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_findings_are_capped_and_counted() {
+        let many: Vec<Finding> = (0..100)
+            .map(|i| {
+                Finding::new(
+                    Stage::Policy,
+                    Severity::Warning,
+                    "policy-blank-line",
+                    format!("line {i}"),
+                    "",
+                    "",
+                )
+            })
+            .chain([Finding::new(
+                Stage::Mx,
+                Severity::Error,
+                "mx-dns-error",
+                "",
+                "",
+                "",
+            )])
+            .collect();
+        let report = assemble(
+            "x.test".into(),
+            empty_policy(PolicyStatus::None, None),
+            Vec::new(),
+            none_tlsrpt(),
+            many,
+        );
+        assert_eq!(report.verdict, Verdict::Fail);
+        let blank = report
+            .findings
+            .iter()
+            .filter(|f| f.code == "policy-blank-line")
+            .count();
+        assert_eq!(blank, MAX_FINDINGS_PER_CODE);
+        let note = report
+            .findings
+            .iter()
+            .find(|f| f.code == "findings-truncated")
+            .unwrap();
+        assert!(
+            note.message.starts_with("80 more policy-blank-line"),
+            "{}",
+            note.message
+        );
+        assert!(report.findings.iter().any(|f| f.code == "mx-dns-error"));
     }
 }
