@@ -46,78 +46,53 @@ pub fn evaluate(domain: &str, answer: &Result<Vec<TxtRr>, DnsError>) -> RecordOu
             };
         }
     };
-    let mut findings = Vec::new();
-    let push_diags = |findings: &mut Vec<Finding>, diags: &[mtasts_proto::Diagnostic]| {
-        findings.extend(
-            diags
-                .iter()
-                .map(|d| Finding::from_diagnostic(Stage::StsRecord, d, None)),
-        );
-    };
-    match record::select(rrset) {
-        Selection::Found {
-            record,
-            raw,
-            diagnostics,
-        } => {
-            push_diags(&mut findings, &diagnostics);
-            RecordOutcome {
-                record: Some((record, raw)),
-                status: None,
-                findings,
-            }
-        }
-        Selection::Missing { diagnostics } => {
-            findings.push(Finding::new(
-                Stage::StsRecord,
-                Severity::Error,
+    // Each arm yields the record (if usable), the finding explaining why not, and the
+    // selection's own notes.
+    let (record, problem, diagnostics) = match record::select(rrset) {
+        Selection::Found { record, raw, diagnostics } => (Some((record, raw)), None, diagnostics),
+        Selection::Missing { diagnostics } => (
+            None,
+            Some((
                 "sts-record-missing",
                 format!("No TXT record starting with \"v=STSv1\" at {name}: senders see no MTA-STS policy and deliver with opportunistic TLS only (RFC 8461 §3.1)."),
                 format!("Publish {name} TXT \"v=STSv1; id=<1-32 letters or digits>\" (`mtasts generate {domain}` prints one), after the policy file is served at {}.", mtasts_proto::sts::policy_url(domain)),
-                RULE,
-            ));
-            push_diags(&mut findings, &diagnostics);
-            RecordOutcome {
-                record: None,
-                status: Some(PolicyStatus::None),
-                findings,
-            }
-        }
-        Selection::Multiple { raws, diagnostics } => {
-            findings.push(Finding::new(
-                Stage::StsRecord,
-                Severity::Error,
+            )),
+            diagnostics,
+        ),
+        Selection::Multiple { raws, diagnostics } => (
+            None,
+            Some((
                 "sts-record-multiple",
                 format!("{} TXT records at {name} start with \"v=STSv1\" ({}); with more than one, senders treat the domain as having no policy (RFC 8461 §3.1).", raws.len(), raws.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")),
-                "Keep exactly one v=STSv1 record: delete the old one when you change the id.",
-                RULE,
-            ));
-            push_diags(&mut findings, &diagnostics);
-            RecordOutcome {
-                record: None,
-                status: Some(PolicyStatus::None),
-                findings,
-            }
-        }
-        Selection::Invalid {
-            raw,
-            error,
+                "Keep exactly one v=STSv1 record: delete the old one when you change the id.".to_owned(),
+            )),
             diagnostics,
-        } => {
-            findings.push(Finding::new(
-                Stage::StsRecord,
-                Severity::Error,
+        ),
+        Selection::Invalid { raw, error, diagnostics } => (
+            None,
+            Some((
                 "sts-record-invalid",
                 format!("The record {raw:?} at {name} is invalid: {error}. Senders treat the domain as having no policy ({}).", error.rule()),
-                "Publish exactly `v=STSv1; id=<id>;` where the id is 1 to 32 letters and digits (for example a timestamp like 20261122T153000 written as 20261122153000), with no other characters.",
-                RULE,
-            ));
-            push_diags(&mut findings, &diagnostics);
-            RecordOutcome {
-                record: None,
-                status: Some(PolicyStatus::None),
-                findings,
-            }
-        }
+                "Publish exactly `v=STSv1; id=<id>;` where the id is 1 to 32 letters and digits (for example a timestamp like 20261122T153000 written as 20261122153000), with no other characters.".to_owned(),
+            )),
+            diagnostics,
+        ),
+    };
+    let mut findings: Vec<Finding> = problem
+        .into_iter()
+        .map(|(code, message, fix)| {
+            Finding::new(Stage::StsRecord, Severity::Error, code, message, fix, RULE)
+        })
+        .collect();
+    findings.extend(
+        diagnostics
+            .iter()
+            .map(|d| Finding::from_diagnostic(Stage::StsRecord, d, None)),
+    );
+    let status = record.is_none().then_some(PolicyStatus::None);
+    RecordOutcome {
+        record,
+        status,
+        findings,
     }
 }
