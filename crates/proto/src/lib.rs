@@ -9,6 +9,9 @@
 //! * [`sts::mx_pattern`] — `mx` patterns and MX host matching (§4.1).
 //! * [`tlsrpt::record`] — the `_smtp._tls` TXT record (RFC 8460 §3).
 //! * [`result_type`] — the RFC 8460 §4.3 result types a sender reports.
+//! * [`sts::cache`] — policy cache decisions: use, fetch, back off (§3.3, §5.1).
+//! * [`socketmap`] — Postfix socketmap framing, requests, keys and replies.
+//! * [`postfix`] — Postfix TLS policy table answers (levels, the MTA-STS answer).
 //! * [`domain`] — policy domain normalisation (lowercase A-labels, no trailing dot).
 //! * [`txt`] — what both TXT records share: the RRset type, [`txt::Selection`], errors.
 //!
@@ -50,7 +53,9 @@
 
 pub mod diagnostic;
 pub mod domain;
+pub mod postfix;
 pub mod result_type;
+pub mod socketmap;
 pub mod sts;
 pub mod tlsrpt;
 pub mod txt;

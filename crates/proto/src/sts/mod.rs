@@ -1,5 +1,6 @@
 //! MTA-STS, RFC 8461.
 
+pub mod cache;
 pub mod mx_pattern;
 pub mod policy;
 pub mod record;
