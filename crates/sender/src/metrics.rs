@@ -1,0 +1,230 @@
+//! Prometheus metrics (text exposition via prometheus-client), served at `/metrics`.
+//!
+//! | Metric | Labels | Meaning |
+//! |---|---|---|
+//! | `mtasts_lookups_total` | `protocol` (`socketmap`, `http`, `query`), `answer` (`ok`, `notfound`, `temp`, `perm`), `source` | answered lookups |
+//! | `mtasts_lookup_duration_seconds` | `protocol` | time to answer one lookup |
+//! | `mtasts_cache_requests_total` | `result` (`hit`, `miss`, `negative`) | policy cache consultations |
+//! | `mtasts_discoveries_total` | `outcome`, `result_type` (RFC 8460, empty when none) | TXT lookups plus fetches |
+//! | `mtasts_refreshes_total` | `outcome` | refresh-ahead runs |
+//! | `mtasts_store_fallback` | — | 1 while the configured store is unavailable and memory is used |
+//! | `mtasts_store_fallback_transitions_total` | — | times the store went away |
+//! | `mtasts_connections_open` | `protocol` | open socketmap connections |
+//! | `mtasts_socketmap_errors_total` | `kind` | connections closed for malformed or oversized input, timeouts |
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of `mtasts_lookups_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    /// `socketmap`, `http` or `query`.
+    pub protocol: &'static str,
+    /// `ok`, `notfound`, `temp` or `perm`.
+    pub answer: &'static str,
+    /// Where the decision came from.
+    pub source: &'static str,
+}
+
+/// Labels with one `protocol`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    /// The protocol.
+    pub protocol: &'static str,
+}
+
+/// Labels of `mtasts_discoveries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DiscoveryLabels {
+    /// `policy`, `no-record`, `dns-error`, `fetch-error`, `invalid`, `backoff`, `unchanged`.
+    pub outcome: &'static str,
+    /// The RFC 8460 result type, or empty.
+    pub result_type: String,
+}
+
+/// One label called `result`, `outcome` or `kind`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// The value.
+    pub result: &'static str,
+}
+
+/// Labels of `mtasts_refreshes_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// The value.
+    pub outcome: &'static str,
+}
+
+/// Labels of `mtasts_socketmap_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The value.
+    pub kind: &'static str,
+}
+
+/// Every metric of the daemon.
+pub struct Metrics {
+    registry: Registry,
+    /// Answered lookups.
+    pub lookups: Family<LookupLabels, Counter>,
+    /// Lookup latency.
+    pub lookup_duration: Family<ProtocolLabels, Histogram>,
+    /// Cache consultations.
+    pub cache: Family<ResultLabels, Counter>,
+    /// Discoveries.
+    pub discoveries: Family<DiscoveryLabels, Counter>,
+    /// Refresh-ahead runs.
+    pub refreshes: Family<OutcomeLabels, Counter>,
+    /// 1 while the memory fallback store is in use.
+    pub store_fallback: Gauge,
+    /// Times the configured store went away.
+    pub store_fallback_transitions: Counter,
+    /// Open connections.
+    pub connections: Family<ProtocolLabels, Gauge>,
+    /// Connection-level errors.
+    pub socketmap_errors: Family<KindLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mtasts");
+        let lookups = Family::<LookupLabels, Counter>::default();
+        registry.register("lookups", "Answered lookups", lookups.clone());
+        let lookup_duration = Family::<ProtocolLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 4.0, 10))
+        });
+        registry.register(
+            "lookup_duration_seconds",
+            "Time to answer one lookup",
+            lookup_duration.clone(),
+        );
+        let cache = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "cache_requests",
+            "Policy cache consultations by result",
+            cache.clone(),
+        );
+        let discoveries = Family::<DiscoveryLabels, Counter>::default();
+        registry.register(
+            "discoveries",
+            "MTA-STS discoveries (TXT lookup and policy fetch) by outcome and RFC 8460 result type",
+            discoveries.clone(),
+        );
+        let refreshes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "refreshes",
+            "Refresh-ahead runs by outcome",
+            refreshes.clone(),
+        );
+        let store_fallback = Gauge::default();
+        registry.register(
+            "store_fallback",
+            "1 while the configured cache store is unavailable and an in-memory store is used",
+            store_fallback.clone(),
+        );
+        let store_fallback_transitions = Counter::default();
+        registry.register(
+            "store_fallback_transitions",
+            "Times the configured cache store became unavailable",
+            store_fallback_transitions.clone(),
+        );
+        let connections = Family::<ProtocolLabels, Gauge>::default();
+        registry.register("connections_open", "Open connections", connections.clone());
+        let socketmap_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "socketmap_errors",
+            "Socketmap connections closed because of bad input or timeouts",
+            socketmap_errors.clone(),
+        );
+        Metrics {
+            registry,
+            lookups,
+            lookup_duration,
+            cache,
+            discoveries,
+            refreshes,
+            store_fallback,
+            store_fallback_transitions,
+            connections,
+            socketmap_errors,
+        }
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a cache consultation.
+    pub fn cache_result(&self, result: &'static str) {
+        self.cache.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts a socketmap connection error.
+    pub fn socketmap_error(&self, kind: &'static str) {
+        self.socketmap_errors
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+}
+
+/// The content type of [`Metrics::encode`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_family() {
+        let metrics = Metrics::new();
+        metrics
+            .lookups
+            .get_or_create(&LookupLabels {
+                protocol: "socketmap",
+                answer: "ok",
+                source: "fresh",
+            })
+            .inc();
+        metrics.cache_result("hit");
+        metrics.store_fallback.set(1);
+        metrics
+            .lookup_duration
+            .get_or_create(&ProtocolLabels {
+                protocol: "socketmap",
+            })
+            .observe(0.01);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "mtasts_lookups_total{protocol=\"socketmap\",answer=\"ok\",source=\"fresh\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("mtasts_cache_requests_total{result=\"hit\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("mtasts_store_fallback 1"), "{text}");
+        assert!(
+            text.contains("mtasts_lookup_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
