@@ -1,0 +1,11 @@
+-- The MTA-STS policy cache (mtasts-store). One row per policy domain.
+CREATE TABLE IF NOT EXISTS sts_policy_cache (
+    domain          TEXT    NOT NULL PRIMARY KEY,
+    kind            TEXT    NOT NULL CHECK (kind IN ('policy', 'no_policy')),
+    policy_id       TEXT,
+    body            TEXT,
+    fetched_at      BIGINT,
+    no_policy_until BIGINT,
+    last_failure    BIGINT,
+    last_used       BIGINT  NOT NULL
+);
