@@ -44,6 +44,19 @@
 //!   trailing WSP (8461 §3.2 ABNF), so `ext:  a b  ` is valid with value `a b`; a TAB inside
 //!   the value is not.
 //!
+//! The sender side (Postfix socketmap daemon) takes these readings:
+//!
+//! * A bracketed socketmap key `[relay.example.net]:587` is looked up as `relay.example.net`
+//!   (the smart-host reading of 8461 §3.4, as postfix-mta-sts-resolver does); address
+//!   literals, the `.parent` probe and malformed keys get no policy ([`socketmap::classify_key`]).
+//! * `mx` patterns that look like IP addresses (C65) are left out of Postfix answers. When none
+//!   is left, [`postfix::sts_answer`] returns `None` and [`postfix::render_sts`] answers
+//!   `secure match=nexthop` rather than an empty `match=` (postfix-tlspol #95).
+//! * Policy lines that cannot sit inside `{ policy_string = … }` are left out of the answer,
+//!   and all of them are left out when the answer would exceed the socketmap reply limit.
+//! * A fetch failure blocks further fetches for the domain for 5 minutes whatever the id
+//!   ([`sts::cache::next_step`], C44), and a `max_age: 0` policy is never served from cache.
+//!
 //! ```
 //! use mtasts_proto::sts::policy::{Mode, Policy};
 //! let policy = Policy::parse("version: STSv1\nmode: enforce\nmx: *.mx.example.com\nmax_age: 86400\n").unwrap();

@@ -193,7 +193,8 @@ pub fn render_level(level: &TlsLevel, style: &AnswerStyle) -> String {
 /// * When no pattern remains, `None`: `secure match=` with an empty list makes Postfix defer
 ///   every message (postfix-tlspol #95), so the caller decides (see [`render_sts`]).
 /// * `policy_lines` are the body's lines (see [`policy_lines`]); lines that cannot be carried
-///   inside `{ }` (containing `{`, `}`, CR or LF) and blank lines are left out.
+///   inside `{ }` (containing `{`, `}`, CR, LF or another control character) and blank lines
+///   are left out; surrounding whitespace is trimmed (Postfix trims it too).
 /// * `domain` is normalised with [`normalize_domain`]; when that fails, no STS attribute is
 ///   written (a bad `policy_domain` would make Postfix defer).
 /// * When the answer would not fit in a socketmap reply ([`MAX_REPLY_BYTES`]), the
@@ -264,9 +265,10 @@ fn postfix_match(pattern: &MxPattern) -> String {
     }
 }
 
-/// Whether a policy line can be carried as `{ policy_string = <line> }`.
+/// Whether a policy line can be carried as `{ policy_string = <line> }`: not blank, no
+/// braces (they would end or nest the group), no control characters (CR and LF above all).
 fn carriable(line: &str) -> bool {
-    !line.trim().is_empty() && !line.contains(['{', '}', '\r', '\n'])
+    !line.trim().is_empty() && !line.contains(['{', '}']) && !line.chars().any(char::is_control)
 }
 
 /// The level and match list, then the optional attributes.

@@ -440,3 +440,16 @@ proptest! {
         let _ = parse_reply_data(&data);
     }
 }
+
+#[test]
+fn policy_string_leaves_out_control_characters() {
+    let body = "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 600\n";
+    let data = parse_reply_data(&render_sts(
+        "example.com",
+        &policy(body),
+        &["x-a: one\0two".to_owned(), "x-b: ok".to_owned()],
+        &AnswerStyle::POSTFIX_3_10,
+    ))
+    .unwrap();
+    assert_eq!(data.all("policy_string"), ["x-b: ok"]);
+}
