@@ -33,6 +33,10 @@ pub const RETENTION_GRACE_SECS: u64 = 24 * 60 * 60;
 /// a stored body has no readable `max_age`.
 const MAX_AGE_LIMIT: u64 = 31_557_600;
 
+/// Longest TTL given to a key (two RFC `max_age` limits: an entry cannot stay useful longer,
+/// whatever times it claims; also keeps the TTL within what Redis accepts).
+pub const MAX_RETENTION_SECS: u64 = 2 * MAX_AGE_LIMIT;
+
 /// Keys asked for per `SCAN` call.
 const SCAN_COUNT: usize = 500;
 
@@ -66,8 +70,10 @@ impl RedisStore {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
             .set_number_of_retries(1);
+        // The manager's own limits cover the TCP connect and each reply separately; bound
+        // the whole setup (connect plus handshake) as well.
         let conn = match tokio::time::timeout(
-            CONNECT_TIMEOUT + CONNECT_TIMEOUT,
+            CONNECT_TIMEOUT,
             ConnectionManager::new_with_config(client, config),
         )
         .await
@@ -252,7 +258,7 @@ impl RedisStore {
 
 /// Seconds a key is kept: until the entry's useful life ends (a policy's `fetched_at +
 /// max_age`, a negative entry's `until`) plus [`RETENTION_GRACE_SECS`], and at least the
-/// grace period from `now`.
+/// grace period from `now`; at most [`MAX_RETENTION_SECS`].
 pub fn retention_secs(entry: &Entry, now: u64) -> u64 {
     let useful_until = match &entry.state {
         EntryState::Policy {
@@ -264,6 +270,7 @@ pub fn retention_secs(entry: &Entry, now: u64) -> u64 {
         .max(now)
         .saturating_add(RETENTION_GRACE_SECS)
         .saturating_sub(now)
+        .min(MAX_RETENTION_SECS)
 }
 
 /// The `max_age` of a policy body (RFC 8461 §3.2), capped at the RFC's limit; `None` when
@@ -393,6 +400,13 @@ mod tests {
             ..policy("", 0)
         };
         assert_eq!(retention_secs(&negative, 400), 300 + RETENTION_GRACE_SECS);
+        let far = Entry {
+            state: EntryState::NoPolicy {
+                until: i64::MAX as u64,
+            },
+            ..policy("", 0)
+        };
+        assert_eq!(retention_secs(&far, 400), MAX_RETENTION_SECS);
     }
 
     #[test]
