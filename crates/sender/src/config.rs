@@ -23,7 +23,7 @@
 //! ```
 //!
 //! Checking the meaning of values (levels, profile names, DNS servers) happens when the
-//! configuration is turned into running settings ([`crate::Settings::from_config`]); this
+//! configuration is turned into running settings ([`crate::settings::Settings::from_config`]); this
 //! module only reads the file.
 
 use std::collections::BTreeMap;
@@ -368,7 +368,7 @@ impl Config {
     }
 
     /// Checks ranges that do not need the protocol crate: non-zero limits and timeouts,
-    /// the UNIX socket mode. [`crate::Settings::from_config`] checks the rest.
+    /// the UNIX socket mode. [`crate::settings::Settings::from_config`] checks the rest.
     pub fn check_limits(&self) -> Result<(), ConfigError> {
         let nonzero: [(&str, u64); 8] = [
             ("timeout", self.timeout),

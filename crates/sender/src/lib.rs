@@ -6,3 +6,5 @@
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod settings;
+pub mod socketmap;
