@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod fallback;
 pub mod metrics;
 pub mod settings;
 pub mod socketmap;
