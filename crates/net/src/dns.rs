@@ -4,7 +4,7 @@
 //! ("could not find out"): the latter are temporary and never mean "no policy" (RFC 8461 C27).
 //! CNAME chains are followed by the resolver.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -12,10 +12,13 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
+use hickory_resolver::proto::rr::rdata::TLSA;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use mtasts_proto::txt::TxtRr;
 use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// Why a lookup gave no records.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -73,6 +76,18 @@ pub struct TlsaRecord {
     pub data_hex: String,
 }
 
+/// A DNS answer together with whether the resolver vouched for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Secured<T> {
+    /// The answer.
+    pub value: T,
+    /// The AD (authentic data) bit of the answer from the configured recursive resolver: it
+    /// validated the answer with DNSSEC (RFC 4035 §3.2.3, RFC 6840 §5.7). Meaningful only when
+    /// that resolver is trusted and the path to it is (a local validating resolver, as Postfix
+    /// assumes with `smtp_dns_support_level = dnssec`).
+    pub authenticated: bool,
+}
+
 /// The DNS edge. Names are absolute, without the trailing dot.
 pub trait DnsLookup: Send + Sync {
     /// TXT records at `name`, each as its character-strings.
@@ -84,6 +99,24 @@ pub trait DnsLookup: Send + Sync {
     fn ip<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Vec<IpAddr>, DnsError>>;
     /// TLSA records at `name` (e.g. `_25._tcp.mx.example.com`).
     fn tlsa<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<TlsaRecord>, DnsError>>;
+
+    /// TLSA records at `name` and whether the resolver authenticated them (its AD bit), for
+    /// DANE (RFC 7672 §2.2: only DNSSEC-validated TLSA records count). Errors are classified
+    /// as for [`DnsLookup::tlsa`].
+    ///
+    /// The default implementation calls [`DnsLookup::tlsa`] and reports
+    /// `authenticated: false` (never usable for DANE), so fakes need not implement it.
+    fn tlsa_secure<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Secured<Vec<TlsaRecord>>, DnsError>> {
+        Box::pin(async move {
+            Ok(Secured {
+                value: self.tlsa(name).await?,
+                authenticated: false,
+            })
+        })
+    }
 }
 
 /// How to build a [`Resolver`].
@@ -128,6 +161,8 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
 pub struct Resolver {
     inner: TokioResolver,
     timeout: Duration,
+    /// The servers asked directly by [`DnsLookup::tlsa_secure`] (in order).
+    servers: Vec<SocketAddr>,
 }
 
 /// Why a resolver could not be set up (unreadable system configuration).
@@ -141,7 +176,14 @@ impl Resolver {
     /// Custom servers are asked over UDP, with TCP for truncated answers, on their given
     /// ports. The hosts file is never used and nothing is cached. Each lookup (A and AAAA
     /// together for [`DnsLookup::ip`]) is bounded by `config.timeout`.
+    ///
+    /// [`DnsLookup::tlsa_secure`] sends its queries itself, to the same servers (with the
+    /// system configuration: the name servers of `/etc/resolv.conf`, in order).
     pub fn new(config: &DnsConfig) -> Result<Self, DnsSetupError> {
+        let servers = match &config.servers {
+            Some(servers) => servers.clone(),
+            None => system_servers()?,
+        };
         let mut builder = match &config.servers {
             Some(servers) => {
                 if servers.is_empty() {
@@ -178,6 +220,7 @@ impl Resolver {
         Ok(Resolver {
             inner,
             timeout: config.timeout,
+            servers,
         })
     }
 
@@ -300,19 +343,286 @@ impl DnsLookup for Resolver {
         Box::pin(async move {
             let records = self.records(name, RecordType::TLSA).await?;
             Ok(records
-                .into_iter()
+                .iter()
                 .filter_map(|r| match r {
-                    RData::TLSA(tlsa) => Some(TlsaRecord {
-                        usage: u8::from(tlsa.cert_usage),
-                        selector: u8::from(tlsa.selector),
-                        matching: u8::from(tlsa.matching),
-                        data_hex: tlsa.cert_data.iter().map(|b| format!("{b:02x}")).collect(),
-                    }),
+                    RData::TLSA(tlsa) => Some(tlsa_record(tlsa)),
                     _ => None,
                 })
                 .collect())
         })
     }
+
+    /// Asks the configured servers directly (hickory's lookup API does not expose the
+    /// response header): one query with RD, AD and EDNS DO set (so a validating resolver
+    /// reports its verdict, RFC 6840 §5.7), over UDP with a [`UDP_BUFFER_BYTES`] buffer,
+    /// repeated over TCP when truncated; answers that do not match the query are ignored.
+    /// Servers are tried in order (the next one on a timeout, network error, SERVFAIL or
+    /// REFUSED) within the configured time limit for the whole lookup.
+    fn tlsa_secure<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Secured<Vec<TlsaRecord>>, DnsError>> {
+        Box::pin(async move {
+            let qname = absolute(name)?;
+            let response = self.query_direct(&qname, RecordType::TLSA).await?;
+            let value = chain_records(&response, &qname, RecordType::TLSA)
+                .filter_map(|r| match &r.data {
+                    RData::TLSA(tlsa) => Some(tlsa_record(tlsa)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>();
+            if value.is_empty() {
+                return Err(match response.metadata.response_code {
+                    ResponseCode::NXDomain => DnsError::NxDomain,
+                    _ => DnsError::NoData,
+                });
+            }
+            Ok(Secured {
+                value,
+                authenticated: response.metadata.authentic_data,
+            })
+        })
+    }
+}
+
+/// The [`TlsaRecord`] of hickory's TLSA data.
+fn tlsa_record(tlsa: &TLSA) -> TlsaRecord {
+    TlsaRecord {
+        usage: u8::from(tlsa.cert_usage),
+        selector: u8::from(tlsa.selector),
+        matching: u8::from(tlsa.matching),
+        data_hex: tlsa.cert_data.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+// ---- Direct queries (for the AD bit) ----
+
+/// EDNS payload size advertised (the DNS Flag Day 2020 value).
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// Receive buffer for UDP answers; a larger datagram is cut and then fails to parse.
+const UDP_BUFFER_BYTES: usize = 4096;
+
+/// How many CNAMEs [`chain_records`] follows inside one answer.
+const MAX_CNAME_CHAIN: usize = 16;
+
+/// The name servers of the system configuration (`/etc/resolv.conf`), with their UDP ports.
+fn system_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| DnsSetupError(e.to_string()))?;
+    let mut servers: Vec<SocketAddr> = Vec::new();
+    for ns in config.name_servers() {
+        let port = ns.connections.first().map_or(53, |c| c.port);
+        let addr = SocketAddr::new(ns.ip, port);
+        if !servers.contains(&addr) {
+            servers.push(addr);
+        }
+    }
+    if servers.is_empty() {
+        return Err(DnsSetupError(
+            "no name server in the system configuration".to_string(),
+        ));
+    }
+    Ok(servers)
+}
+
+impl Resolver {
+    /// One query of `qtype` at `qname`, sent by us to the configured servers; the first
+    /// NOERROR or NXDOMAIN response, or the last failure.
+    async fn query_direct(&self, qname: &Name, qtype: RecordType) -> Result<Message, DnsError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut last = DnsError::Other("no DNS server configured".to_string());
+        for (i, server) in self.servers.iter().enumerate() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                last = DnsError::Timeout;
+                break;
+            }
+            // Leave each remaining server an equal share of the time left.
+            let share = remaining / u32::try_from(self.servers.len() - i).unwrap_or(u32::MAX);
+            let outcome = tokio::time::timeout(share, exchange(*server, qname, qtype)).await;
+            match outcome {
+                Err(_) => last = DnsError::Timeout,
+                Ok(Err(e)) => last = e,
+                Ok(Ok(response)) => match response.metadata.response_code {
+                    ResponseCode::NoError | ResponseCode::NXDomain => return Ok(response),
+                    code => last = DnsError::ServerFailure(code_name(code)),
+                },
+            }
+        }
+        Err(last)
+    }
+}
+
+/// One query to one server: UDP, then TCP when truncated; without EDNS again when the
+/// server does not understand EDNS (FORMERR without an OPT record, RFC 6891 §7).
+async fn exchange(
+    server: SocketAddr,
+    qname: &Name,
+    qtype: RecordType,
+) -> Result<Message, DnsError> {
+    let response = exchange_with(server, qname, qtype, true).await?;
+    if response.metadata.response_code == ResponseCode::FormErr && response.edns.is_none() {
+        return exchange_with(server, qname, qtype, false).await;
+    }
+    Ok(response)
+}
+
+async fn exchange_with(
+    server: SocketAddr,
+    qname: &Name,
+    qtype: RecordType,
+    edns: bool,
+) -> Result<Message, DnsError> {
+    let request = build_query(qname, qtype, edns);
+    let bytes = request
+        .to_vec()
+        .map_err(|e| DnsError::Other(format!("cannot encode DNS query: {e}")))?;
+    let response = exchange_udp(server, &request, &bytes).await?;
+    if !response.metadata.truncation {
+        return Ok(response);
+    }
+    exchange_tcp(server, &request, &bytes).await
+}
+
+/// A recursive query asking for DNSSEC status: RD, AD and (with EDNS) DO set.
+fn build_query(qname: &Name, qtype: RecordType, edns: bool) -> Message {
+    let mut request = Message::query();
+    request.metadata.recursion_desired = true;
+    request.metadata.authentic_data = true;
+    request.add_query(Query::query(qname.clone(), qtype));
+    if edns {
+        let mut opt = Edns::new();
+        opt.set_max_payload(EDNS_PAYLOAD);
+        opt.set_dnssec_ok(true);
+        request.set_edns(opt);
+    }
+    request
+}
+
+fn io_error(what: &str, server: SocketAddr, e: std::io::Error) -> DnsError {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return DnsError::Timeout;
+    }
+    DnsError::Other(format!("{what} {server}: {e}"))
+}
+
+/// UDP from a fresh socket (random port) connected to the server, so only its datagrams
+/// arrive; datagrams that do not answer our query are skipped. The caller bounds the time.
+async fn exchange_udp(
+    server: SocketAddr,
+    request: &Message,
+    bytes: &[u8],
+) -> Result<Message, DnsError> {
+    let local = match server {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let socket = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| io_error("UDP socket for", server, e))?;
+    socket
+        .connect(server)
+        .await
+        .map_err(|e| io_error("UDP to", server, e))?;
+    socket
+        .send(bytes)
+        .await
+        .map_err(|e| io_error("UDP to", server, e))?;
+    let mut buf = vec![0u8; UDP_BUFFER_BYTES];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .await
+            .map_err(|e| io_error("UDP from", server, e))?;
+        if let Ok(response) = Message::from_vec(&buf[..n])
+            && answers(request, &response)
+        {
+            return Ok(response);
+        }
+        tracing::debug!(%server, "ignoring a UDP datagram that does not answer the query");
+    }
+}
+
+/// TCP with the two-byte length prefix (RFC 1035 §4.2.2); the prefix bounds the answer at
+/// 65535 bytes. The caller bounds the time.
+async fn exchange_tcp(
+    server: SocketAddr,
+    request: &Message,
+    bytes: &[u8],
+) -> Result<Message, DnsError> {
+    let len = u16::try_from(bytes.len())
+        .map_err(|_| DnsError::Other("DNS query too long for TCP".to_string()))?;
+    let mut stream = tokio::net::TcpStream::connect(server)
+        .await
+        .map_err(|e| io_error("TCP to", server, e))?;
+    let mut framed = Vec::with_capacity(bytes.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(bytes);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|e| io_error("TCP to", server, e))?;
+    let mut prefix = [0u8; 2];
+    stream
+        .read_exact(&mut prefix)
+        .await
+        .map_err(|e| io_error("TCP from", server, e))?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream
+        .read_exact(&mut buf)
+        .await
+        .map_err(|e| io_error("TCP from", server, e))?;
+    let response = Message::from_vec(&buf)
+        .map_err(|e| DnsError::Other(format!("malformed DNS answer from {server}: {e}")))?;
+    if !answers(request, &response) {
+        return Err(DnsError::Other(format!(
+            "DNS answer from {server} does not match the query"
+        )));
+    }
+    Ok(response)
+}
+
+/// Whether `response` answers `request`: same id, a response, the same single question.
+fn answers(request: &Message, response: &Message) -> bool {
+    response.metadata.id == request.metadata.id
+        && response.metadata.message_type == MessageType::Response
+        && response.queries.len() == 1
+        && request.queries.first().is_some_and(|q| {
+            let r = &response.queries[0];
+            r.name() == q.name() && r.query_type() == q.query_type()
+        })
+}
+
+/// The records of `qtype` for `qname` in the answer section, following CNAMEs from `qname`
+/// (at most [`MAX_CNAME_CHAIN`]); records owned by other names are ignored.
+fn chain_records<'m>(
+    response: &'m Message,
+    qname: &Name,
+    qtype: RecordType,
+) -> impl Iterator<Item = &'m hickory_resolver::proto::rr::Record> {
+    let mut owner = qname.clone();
+    for _ in 0..MAX_CNAME_CHAIN {
+        let has_type = response
+            .answers
+            .iter()
+            .any(|r| r.record_type() == qtype && r.name == owner);
+        if has_type {
+            break;
+        }
+        let next = response.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(target) if r.name == owner => Some(target.0.clone()),
+            _ => None,
+        });
+        match next {
+            Some(target) => owner = target,
+            None => break,
+        }
+    }
+    response
+        .answers
+        .iter()
+        .filter(move |r| r.record_type() == qtype && r.name == owner)
 }
 
 /// Merges the A and AAAA outcomes (A first): any addresses win; both "not found" is
@@ -392,6 +702,77 @@ mod tests {
             combine_families(Ok(vec![]), Err(DnsError::NoData)),
             Err(DnsError::NoData)
         );
+    }
+
+    #[test]
+    fn only_matching_responses_count() {
+        let qname = absolute("_25._tcp.mx.example.com").unwrap();
+        let request = build_query(&qname, RecordType::TLSA, true);
+        assert!(request.metadata.authentic_data && request.metadata.recursion_desired);
+        assert!(request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
+        let mut response = request.clone();
+        response.metadata.message_type = MessageType::Response;
+        assert!(answers(&request, &response));
+        // Names compare case-insensitively.
+        response.queries = vec![Query::query(
+            absolute("_25._TCP.MX.example.com").unwrap(),
+            RecordType::TLSA,
+        )];
+        assert!(answers(&request, &response));
+        let mut other = response.clone();
+        other.metadata.id = request.metadata.id.wrapping_add(1);
+        assert!(!answers(&request, &other));
+        let mut other = response.clone();
+        other.queries = vec![Query::query(qname.clone(), RecordType::A)];
+        assert!(!answers(&request, &other));
+        let mut other = response.clone();
+        other.metadata.message_type = MessageType::Query;
+        assert!(!answers(&request, &other));
+        let mut other = response;
+        other.queries.clear();
+        assert!(!answers(&request, &other));
+    }
+
+    #[test]
+    fn chains_end_at_the_right_owner() {
+        use hickory_resolver::proto::rr::Record;
+        use hickory_resolver::proto::rr::rdata::CNAME;
+        let a = absolute("a.example").unwrap();
+        let b = absolute("b.example").unwrap();
+        let txt = |owner: &Name, s: &str| {
+            Record::from_rdata(
+                owner.clone(),
+                60,
+                RData::TXT(hickory_resolver::proto::rr::rdata::TXT::new(vec![
+                    s.to_string(),
+                ])),
+            )
+        };
+        let mut response = Message::response(1, hickory_resolver::proto::op::OpCode::Query);
+        response.add_answer(Record::from_rdata(
+            a.clone(),
+            60,
+            RData::CNAME(CNAME(b.clone())),
+        ));
+        response.add_answer(txt(&b, "at b"));
+        // A stray record for an unrelated owner is not part of the answer.
+        response.add_answer(txt(&absolute("c.example").unwrap(), "stray"));
+        let found: Vec<_> = chain_records(&response, &a, RecordType::TXT).collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, b);
+        // A loop ends without records.
+        let mut looped = Message::response(1, hickory_resolver::proto::op::OpCode::Query);
+        looped.add_answer(Record::from_rdata(
+            a.clone(),
+            60,
+            RData::CNAME(CNAME(b.clone())),
+        ));
+        looped.add_answer(Record::from_rdata(
+            b.clone(),
+            60,
+            RData::CNAME(CNAME(a.clone())),
+        ));
+        assert_eq!(chain_records(&looped, &a, RecordType::TXT).count(), 0);
     }
 
     #[test]

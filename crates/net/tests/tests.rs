@@ -1,6 +1,8 @@
 //! Integration tests of the network edges against testkit's loopback servers (one test
 //! binary; the modules live in `suite/`).
 
+#[path = "suite/dane.rs"]
+mod dane;
 #[path = "suite/dns.rs"]
 mod dns;
 #[path = "suite/fetch.rs"]

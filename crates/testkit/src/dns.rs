@@ -6,8 +6,12 @@
 //! the chain as far as it stays in the zone. Per-name [`Fault`]s make the server answer
 //! SERVFAIL or REFUSED, or not at all. UDP answers that do not fit are truncated (TC set), so
 //! resolvers retry over TCP, which the server also serves on the same port.
+//!
+//! The server can also play a validating recursive resolver: answers about names marked with
+//! [`Zone::set_secure`] carry the AD bit when the query asked for it (AD or EDNS DO set, as
+//! real resolvers require, RFC 6840 §5.7). No signatures are served.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -49,6 +53,8 @@ struct ZoneData {
     faults: HashMap<(String, Option<RecordType>), Fault>,
     /// A fault for every name.
     global_fault: Option<Fault>,
+    /// Names (lowercase, no trailing dot) whose answers are "validated": AD set.
+    secure: HashSet<String>,
     /// Every query seen, as (name, type).
     queries: Vec<(String, RecordType)>,
 }
@@ -217,6 +223,19 @@ impl Zone {
         self.write().global_fault = fault;
     }
 
+    /// Marks `name` as DNSSEC-validated (`true`) or not (`false`, the default): answers about
+    /// it then carry AD=1 when the query set AD or EDNS DO, else AD=0. An answer through a
+    /// CNAME chain is authenticated only when every name in the chain is secure. Faults
+    /// (SERVFAIL, REFUSED) never carry AD.
+    pub fn set_secure(&self, name: &str, secure: bool) {
+        let mut data = self.write();
+        if secure {
+            data.secure.insert(key(name));
+        } else {
+            data.secure.remove(&key(name));
+        }
+    }
+
     /// Every query received so far, as (lowercase name without the dot, type).
     pub fn queries(&self) -> Vec<(String, RecordType)> {
         self.read().queries.clone()
@@ -239,7 +258,9 @@ impl Zone {
         let mut answers = Vec::new();
         let mut owner = qname.clone();
         let mut current = first;
+        let mut secure = true;
         for _ in 0..MAX_CHAIN {
+            secure &= data.secure.contains(&current);
             let records = data.records.get(&current).map(Vec::as_slice).unwrap_or(&[]);
             let cname = records.iter().find_map(|r| match r {
                 RData::CNAME(c) => Some(c.0.clone()),
@@ -258,6 +279,7 @@ impl Zone {
                         code: ResponseCode::NoError,
                         answers,
                         soa: None,
+                        secure,
                     };
                 }
                 owner = target;
@@ -275,6 +297,7 @@ impl Zone {
                     code: ResponseCode::NoError,
                     answers,
                     soa: None,
+                    secure,
                 };
             }
             let code = if Self::exists(&data, &current) {
@@ -286,6 +309,7 @@ impl Zone {
                 code,
                 answers,
                 soa: Some(Box::new(soa_for(&current))),
+                secure,
             };
         }
         // A CNAME loop or an over-long chain.
@@ -321,6 +345,8 @@ enum Answer {
         code: ResponseCode,
         answers: Vec<Record>,
         soa: Option<Box<Record>>,
+        /// Every name involved is marked secure.
+        secure: bool,
     },
 }
 
@@ -353,8 +379,20 @@ impl ZoneHandler {
                 metadata.authoritative = false;
                 send(&mut handle, request, metadata, &[], None).await
             }
-            Answer::Records { code, answers, soa } => {
+            Answer::Records {
+                code,
+                answers,
+                soa,
+                secure,
+            } => {
                 metadata.response_code = code;
+                // RFC 6840 §5.7: AD only for a query that signalled it understands it.
+                let asked = request.metadata.authentic_data
+                    || request
+                        .edns
+                        .as_ref()
+                        .is_some_and(|edns| edns.flags().dnssec_ok);
+                metadata.authentic_data = secure && asked;
                 send(&mut handle, request, metadata, &answers, soa.as_deref()).await
             }
         }
