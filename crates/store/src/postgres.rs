@@ -9,8 +9,8 @@
 use std::str::FromStr;
 
 use futures::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Executor, FromRow, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, FromRow, Row};
 
 use crate::sql::{self, SqlRow, SqlValues};
 use crate::{
@@ -60,6 +60,19 @@ impl PostgresStore {
             None => options.options([("statement_timeout", statement_timeout.as_str())]),
         };
         let connect = async {
+            // One direct attempt first: fails fast with the real cause (refused, auth, …)
+            // where the pool would retry until its acquire timeout and say "timed out".
+            let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| {
+                    StoreError::Unavailable(format!(
+                        "{BACKEND}: connecting to {} timed out",
+                        redacted(url)
+                    ))
+                })?
+                .map_err(|e| sql::map_error(BACKEND, e))?;
+            // Closing is a courtesy to the server; a failure here changes nothing.
+            let _ = probe.close().await;
             let pool = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .acquire_timeout(CONNECT_TIMEOUT)

@@ -15,7 +15,7 @@ use mtasts_store::{
     Entry, EntryState, MAX_BODY_BYTES, MAX_ENTRY_JSON_BYTES, PolicyStore, StoreError,
 };
 
-use crate::services::{POSTGRES_URL, REDIS_URL, skip, unique};
+use crate::services::{postgres_url, redis_url, skip, unique};
 
 const BODY: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmax_age: 86400\r\n";
 
@@ -136,8 +136,8 @@ impl Raw {
 }
 
 /// Runs every behaviour against `store`, starting each from an empty store.
-async fn conformance(store: Arc<dyn PolicyStore>, raw: Raw) {
-    let store = store.as_ref();
+async fn conformance(shared: Arc<dyn PolicyStore>, raw: Raw) {
+    let store = shared.as_ref();
     for (name, behaviour) in [
         ("get_missing", 0),
         ("round_trip", 1),
@@ -164,7 +164,7 @@ async fn conformance(store: Arc<dyn PolicyStore>, raw: Raw) {
             5 => purge(store).await,
             6 => a_labels(store).await,
             7 => invalid_input(store).await,
-            8 => concurrent_puts(store).await,
+            8 => concurrent_puts(&shared).await,
             _ => corrupt_values(store, &raw).await,
         }
     }
@@ -334,14 +334,23 @@ async fn invalid_input(store: &dyn PolicyStore) {
     assert_eq!(store.list(10).await, Ok(vec![]));
 }
 
-async fn concurrent_puts(store: &dyn PolicyStore) {
-    // Distinct domains and one contended domain, all at once.
+async fn concurrent_puts(shared: &Arc<dyn PolicyStore>) {
+    let store = shared.as_ref();
+    // Distinct domains and one contended domain, all at once, from separate tasks.
     let entries: Vec<Entry> = (0..40u64)
         .map(|i| policy(&format!("d{i:02}.example"), "1", i))
         .chain((0..20u64).map(|i| policy("hot.example", &format!("v{i}"), i)))
         .collect();
-    let results = futures::future::join_all(entries.iter().map(|e| store.put(e))).await;
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let tasks: Vec<_> = entries
+        .into_iter()
+        .map(|entry| {
+            let store = Arc::clone(shared);
+            tokio::spawn(async move { store.put(&entry).await })
+        })
+        .collect();
+    for result in futures::future::join_all(tasks).await {
+        assert_eq!(result.expect("task"), Ok(()));
+    }
     let all = store.list(1000).await.unwrap();
     assert_eq!(all.len(), 41);
     for i in 0..40u64 {
@@ -383,7 +392,7 @@ async fn corrupt_values(store: &dyn PolicyStore, raw: &Raw) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_conforms() {
     conformance(Arc::new(MemoryStore::new()), Raw::None).await;
     // open() gives the same backend.
@@ -391,7 +400,7 @@ async fn memory_conforms() {
     assert_eq!(store.backend(), "memory");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested-name.db");
@@ -418,21 +427,23 @@ async fn sqlite_conforms() {
     again.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_in_memory_conforms() {
     let store = SqliteStore::open("sqlite::memory:").await.unwrap();
     conformance(Arc::new(store), Raw::None).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_conforms() {
+    let url = postgres_url();
+    let url = url.as_str();
     let schema = unique("mtasts_test_");
-    let store = match PostgresStore::connect_in_schema(POSTGRES_URL, &schema).await {
+    let store = match PostgresStore::connect_in_schema(url, &schema).await {
         Ok(store) => Arc::new(store),
         Err(e) => return skip("PostgreSQL", &e),
     };
     assert_eq!(store.backend(), "postgres");
-    let options = sqlx::postgres::PgConnectOptions::from_str(POSTGRES_URL)
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
         .unwrap()
         .options([("search_path", schema.as_str())]);
     let raw = sqlx::PgPool::connect_with(options).await.unwrap();
@@ -441,7 +452,7 @@ async fn postgres_conforms() {
 
     // A second store on the same schema sees the same data (migrations are idempotent).
     store.put(&policy("shared.example", "1", 1)).await.unwrap();
-    let second = PostgresStore::connect_in_schema(POSTGRES_URL, &schema)
+    let second = PostgresStore::connect_in_schema(url, &schema)
         .await
         .unwrap();
     assert_eq!(
@@ -453,15 +464,17 @@ async fn postgres_conforms() {
     store.drop_schema(&schema).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_conforms() {
+    let url = redis_url();
+    let url = url.as_str();
     let prefix = format!("{}:", unique("mtasts-test:"));
-    let store = match RedisStore::connect_with_prefix(REDIS_URL, &prefix).await {
+    let store = match RedisStore::connect_with_prefix(url, &prefix).await {
         Ok(store) => Arc::new(store),
         Err(e) => return skip("Redis", &e),
     };
     assert_eq!(store.backend(), "redis");
-    let client = redis::Client::open(REDIS_URL).unwrap();
+    let client = redis::Client::open(url).unwrap();
     let mut raw = redis::aio::ConnectionManager::new(client).await.unwrap();
 
     // A key outside the prefix must survive purge.

@@ -4,10 +4,20 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 /// The local PostgreSQL test database (trust authentication).
-pub(crate) const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The local Redis server.
-pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The PostgreSQL test database: `MTASTS_TEST_POSTGRES_URL`, else the local server.
+pub(crate) fn postgres_url() -> String {
+    std::env::var("MTASTS_TEST_POSTGRES_URL").unwrap_or_else(|_| POSTGRES_URL.to_string())
+}
+
+/// The Redis test server: `MTASTS_TEST_REDIS_URL`, else the local server.
+pub(crate) fn redis_url() -> String {
+    std::env::var("MTASTS_TEST_REDIS_URL").unwrap_or_else(|_| REDIS_URL.to_string())
+}
 
 /// Whether unreachable services fail the tests (`MTASTS_REQUIRE_SERVICES=1`) instead of
 /// skipping them.
