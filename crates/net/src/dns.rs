@@ -354,7 +354,7 @@ impl DnsLookup for Resolver {
 
     /// Asks the configured servers directly (hickory's lookup API does not expose the
     /// response header): one query with RD, AD and EDNS DO set (so a validating resolver
-    /// reports its verdict, RFC 6840 §5.7), over UDP with a [`UDP_BUFFER_BYTES`] buffer,
+    /// reports its verdict, RFC 6840 §5.7), over UDP with a 4 KiB receive buffer,
     /// repeated over TCP when truncated; answers that do not match the query are ignored.
     /// Servers are tried in order (the next one on a timeout, network error, SERVFAIL or
     /// REFUSED) within the configured time limit for the whole lookup.
