@@ -26,7 +26,7 @@ const MAX_CONNECTIONS: u32 = 8;
 /// migration lock).
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The PostgreSQL [`PolicyStore`].
+/// The PostgreSQL [`crate::PolicyStore`].
 pub struct PostgresStore {
     pool: PgPool,
 }

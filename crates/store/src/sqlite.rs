@@ -20,7 +20,7 @@ const BACKEND: &str = "sqlite";
 /// Connections in the pool (readers run concurrently in WAL mode; writes serialise anyway).
 const MAX_CONNECTIONS: u32 = 4;
 
-/// The SQLite [`PolicyStore`].
+/// The SQLite [`crate::PolicyStore`].
 pub struct SqliteStore {
     pool: SqlitePool,
 }
