@@ -7,10 +7,14 @@
 //!
 //! Every `TestNet` lives in its own randomly chosen `127.X.Y.0/24` block, so tests can run in
 //! parallel, and binds nothing outside 127.0.0.0/8.
+//!
+//! [`postfix`] runs a private, real Postfix instance that delivers into a `TestNet` (end-to-end
+//! tests of the policy daemon); it needs root and Debian's `postfix` package.
 
 pub mod ca;
 pub mod dns;
 pub mod https;
+pub mod postfix;
 pub mod smtp;
 mod world;
 

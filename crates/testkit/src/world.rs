@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::ca::TestCa;
 use crate::dns::{DnsServer, Zone};
 use crate::https::{PolicyHostSpec, PolicyHosts, PolicyResponse, PolicyServer, RecordedRequest};
-use crate::smtp::{MxHostSpec, MxServer};
+use crate::smtp::{MxHostSpec, MxServer, ReceivedMail};
 
 /// Blocks in use by this process, so parallel tests never share one.
 fn blocks_in_use() -> &'static Mutex<HashSet<(u8, u8)>> {
@@ -205,6 +205,28 @@ impl TestNet {
             .unwrap_or_else(|p| p.into_inner())
             .push(server);
         ip
+    }
+
+    /// Every message the MX host(s) named `host_name` accepted so far, oldest first per host.
+    pub fn received(&self, host_name: &str) -> Vec<ReceivedMail> {
+        let name = host_name.trim_end_matches('.');
+        self.mx_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|server| server.host_name().eq_ignore_ascii_case(name))
+            .flat_map(|server| server.received())
+            .collect()
+    }
+
+    /// Every message any MX host of this `TestNet` accepted so far.
+    pub fn all_received(&self) -> Vec<ReceivedMail> {
+        self.mx_servers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|server| server.received())
+            .collect()
     }
 }
 

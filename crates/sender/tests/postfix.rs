@@ -1,0 +1,205 @@
+//! Real Postfix, end to end: Debian's Postfix, configured with
+//! `smtp_tls_policy_maps = socketmap:inet:127.0.0.1:PORT:postfix`, delivers to testkit domains
+//! whose DNS, HTTPS and MX hosts run for real on loopback addresses (see
+//! `mtasts_testkit::postfix` for how the instance is isolated). The scenarios:
+//!
+//! * an enforce domain with a good MX receives the mail over verified TLS;
+//! * an enforce domain whose MX certificate is wrong gets it deferred, never sent in plaintext;
+//! * a testing domain receives it (even with a wrong MX certificate);
+//! * a domain with a static `encrypt` level whose MX offers no STARTTLS gets it deferred.
+//!
+//! Needs root and the `postfix` package; otherwise each test prints why it is skipped and
+//! passes, unless `MTASTS_REQUIRE_SERVICES=1` (CI), where that is a failure.
+
+use std::time::Duration;
+
+use mtasts_testkit::postfix::{self, FixedSocketmap, Postfix, PostfixConfig};
+use mtasts_testkit::smtp::{MxHostSpec, Starttls};
+use mtasts_testkit::{CertSpec, Ports, TestNet};
+
+/// How long any one delivery outcome may take to appear.
+const WAIT: Duration = Duration::from_secs(30);
+const SENDER: &str = "sender@client.test";
+
+const ENFORCE: &str = "enforce.test";
+const BAD_CERT: &str = "badcert.test";
+const TESTING: &str = "testing.test";
+const ENCRYPT: &str = "encrypt.test";
+
+/// Returns true (after saying why) when the test cannot run here.
+fn skip() -> bool {
+    match postfix::skip_reason() {
+        Some(reason) => {
+            eprintln!("skipped: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
+fn policy(mode: &str, mx: &str) -> String {
+    format!("version: STSv1\r\nmode: {mode}\r\nmx: {mx}\r\nmax_age: 86400\r\n")
+}
+
+/// A TestNet on the standard DNS and SMTP ports with the four scenario domains:
+/// `enforce.test` (enforce policy, good MX), `badcert.test` (enforce policy, MX certificate for
+/// another name), `testing.test` (testing policy, MX certificate for another name) and
+/// `encrypt.test` (no policy, MX without STARTTLS).
+async fn scenario_net() -> TestNet {
+    let net = TestNet::start_with_ports(Ports {
+        dns: 53,
+        https: 0,
+        smtp: 25,
+    })
+    .await
+    .expect("start a TestNet on ports 53 and 25");
+    let wrong = || CertSpec::WrongName("mx.elsewhere.test".to_owned());
+    for (domain, mode, spec) in [
+        (ENFORCE, Some("enforce"), MxHostSpec::default()),
+        (
+            BAD_CERT,
+            Some("enforce"),
+            MxHostSpec {
+                cert: wrong(),
+                ..Default::default()
+            },
+        ),
+        (
+            TESTING,
+            Some("testing"),
+            MxHostSpec {
+                cert: wrong(),
+                ..Default::default()
+            },
+        ),
+        (
+            ENCRYPT,
+            None,
+            MxHostSpec {
+                starttls: Starttls::NotOffered,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let mx = format!("mx.{domain}");
+        net.zone().add_mx(domain, 10, &mx);
+        net.add_mx_host(&mx, spec).await;
+        if let Some(mode) = mode {
+            net.add_sts_domain(domain, &policy(mode, &mx), "v=STSv1; id=20261122")
+                .await;
+        }
+    }
+    net
+}
+
+fn rcpt(domain: &str) -> String {
+    format!("user@{domain}")
+}
+
+/// Sends one message to each scenario domain and checks every outcome.
+async fn run_scenarios(net: &TestNet, postfix: &Postfix) {
+    for domain in [ENFORCE, BAD_CERT, TESTING, ENCRYPT] {
+        postfix
+            .send(SENDER, &rcpt(domain), &format!("mtasts e2e {domain}"))
+            .await
+            .expect("submit with sendmail");
+    }
+    let outcome = |domain: &'static str| async move {
+        postfix
+            .wait_for_delivery(&rcpt(domain), WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{domain}: {e}"))
+    };
+
+    // Enforce, good MX: delivered over verified TLS, with the MX name as SNI.
+    let enforce = outcome(ENFORCE).await;
+    let log = postfix.log();
+    assert_eq!(enforce.status, "sent", "{enforce:#?}\n{log}");
+    assert!(
+        log.contains(&format!(
+            "Verified TLS connection established to mx.{ENFORCE}["
+        )),
+        "{log}"
+    );
+    let mail = net.received(&format!("mx.{ENFORCE}"));
+    assert_eq!(mail.len(), 1, "{mail:#?}");
+    assert_eq!(mail[0].rcpt_to, [rcpt(ENFORCE)]);
+    assert_eq!(mail[0].mail_from, SENDER);
+    let tls = mail[0].tls.as_ref().expect("enforce mail arrived over TLS");
+    assert_eq!(tls.sni.as_deref(), Some(&*format!("mx.{ENFORCE}")));
+    assert!(
+        tls.version == "TLSv1.3" || tls.version == "TLSv1.2",
+        "{tls:?}"
+    );
+    assert!(mail[0].text().contains(&format!("mtasts e2e {ENFORCE}")));
+
+    // Enforce, wrong MX certificate: deferred for a TLS reason, never delivered.
+    let bad = outcome(BAD_CERT).await;
+    let diagnostics = postfix.diagnostics().await;
+    assert_eq!(bad.status, "deferred", "{bad:#?}\n{diagnostics}");
+    assert!(
+        bad.reason.contains("certificate") || bad.reason.contains("TLS"),
+        "{bad:#?}"
+    );
+    assert!(
+        postfix.is_queued(&rcpt(BAD_CERT)).await.expect("postqueue"),
+        "{diagnostics}"
+    );
+    assert_eq!(net.received(&format!("mx.{BAD_CERT}")), []);
+
+    // Testing: delivered (over TLS: the level is `may`, the certificate is not checked).
+    let testing = outcome(TESTING).await;
+    assert_eq!(testing.status, "sent", "{testing:#?}\n{}", postfix.log());
+    let mail = net.received(&format!("mx.{TESTING}"));
+    assert_eq!(mail.len(), 1, "{mail:#?}");
+    assert!(mail[0].over_tls(), "{mail:#?}");
+
+    // Static `encrypt`, MX without STARTTLS: deferred, nothing sent in plaintext.
+    let encrypt = outcome(ENCRYPT).await;
+    let diagnostics = postfix.diagnostics().await;
+    assert_eq!(encrypt.status, "deferred", "{encrypt:#?}\n{diagnostics}");
+    assert!(encrypt.reason.contains("TLS is required"), "{encrypt:#?}");
+    assert!(
+        postfix.is_queued(&rcpt(ENCRYPT)).await.expect("postqueue"),
+        "{diagnostics}"
+    );
+    assert_eq!(net.received(&format!("mx.{ENCRYPT}")), []);
+}
+
+/// The harness itself, with a socketmap that answers fixed replies: what the daemon is
+/// expected to answer for each scenario domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_follows_fixed_socketmap_replies() {
+    if skip() {
+        return;
+    }
+    let net = scenario_net().await;
+    let map = FixedSocketmap::start(
+        [
+            (
+                ENFORCE,
+                "OK secure match=mx.enforce.test servername=hostname",
+            ),
+            (
+                BAD_CERT,
+                "OK secure match=mx.badcert.test servername=hostname",
+            ),
+            (ENCRYPT, "OK encrypt"),
+        ],
+        "NOTFOUND ",
+    )
+    .await
+    .expect("start the fixed socketmap");
+    let postfix = Postfix::start(&net, PostfixConfig::socketmap(map.addr(), "postfix"))
+        .await
+        .expect("start Postfix");
+    run_scenarios(&net, &postfix).await;
+    eprintln!("{}", postfix.log());
+    let requests = map.requests();
+    for domain in [ENFORCE, BAD_CERT, TESTING, ENCRYPT] {
+        assert!(
+            requests.contains(&format!("postfix {domain}")),
+            "{domain} not asked: {requests:?}"
+        );
+    }
+}
