@@ -71,6 +71,9 @@ pub struct Config {
     /// The profile for socketmap names that are not in `profiles` (or built in). Default
     /// `postfix`.
     pub default_profile: String,
+    /// Seconds to wait at shutdown for requests in progress before closing connections.
+    /// Default 10.
+    pub drain_timeout: u64,
     /// Socketmap listeners.
     pub socketmap: SocketmapConfig,
     /// The HTTP endpoint (JSON lookups, metrics, health).
@@ -100,6 +103,7 @@ impl Default for Config {
             https_port: 443,
             dane: false,
             default_profile: DEFAULT_PROFILE.to_string(),
+            drain_timeout: 10,
             socketmap: SocketmapConfig::default(),
             http: HttpConfig::default(),
             cache: CacheConfig::default(),

@@ -1,0 +1,365 @@
+//! The daemon's shared state: settings (swappable on reload), the resolver, DANE, metrics.
+//! Socketmap and HTTP both ask [`Daemon::lookup`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver as DnsResolver};
+use mtasts_net::fetch::{FetchConfig, PolicyFetch, PolicyFetcher};
+use mtasts_net::trust::TrustConfig;
+use mtasts_proto::postfix::render_level;
+use mtasts_proto::socketmap::{NextHop, Reply, Request, classify_key};
+use mtasts_store::PolicyStore;
+
+use crate::RunError;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::dane::DaneChecker;
+use crate::decision::{Decision, PolicyView, Source, sts_reply};
+use crate::fallback::FallbackStore;
+use crate::metrics::{LookupLabels, Metrics, ProtocolLabels};
+use crate::resolver::{Resolver, ResolverOptions};
+use crate::settings::Settings;
+use crate::socketmap::SocketmapHandler;
+
+/// The network and storage edges a daemon works through.
+pub struct Edges {
+    /// DNS (TXT, MX, TLSA).
+    pub dns: Arc<dyn DnsLookup>,
+    /// The policy fetcher.
+    pub fetcher: Arc<dyn PolicyFetch>,
+    /// The policy cache.
+    pub store: Arc<FallbackStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Edges {
+    /// The real edges for a configuration: hickory DNS, the strict fetcher with the configured
+    /// roots and timeout, and the configured store (with the memory fallback).
+    pub async fn from_config(config: &Config, metrics: Arc<Metrics>) -> Result<Edges, RunError> {
+        Self::with_store_url(config, &config.cache_url(), metrics).await
+    }
+
+    /// Like [`Edges::from_config`] with another store (`memory` for a cache-less query).
+    pub async fn with_store_url(
+        config: &Config,
+        store_url: &str,
+        metrics: Arc<Metrics>,
+    ) -> Result<Edges, RunError> {
+        mtasts_net::install_crypto_provider();
+        let timeout = Duration::from_secs(config.timeout);
+        let servers = if config.dns_servers.is_empty() {
+            None
+        } else {
+            let mut servers = Vec::new();
+            for s in &config.dns_servers {
+                servers.push(mtasts_net::dns::parse_server(s).map_err(|e| {
+                    RunError::Config(crate::config::ConfigError::Invalid(format!(
+                        "dns_servers: {e}"
+                    )))
+                })?);
+            }
+            Some(servers)
+        };
+        let dns: Arc<dyn DnsLookup> =
+            Arc::new(DnsResolver::new(&DnsConfig { servers, timeout }).map_err(RunError::Dns)?);
+        let roots = TrustConfig {
+            builtin_roots: config.builtin_roots,
+            ca_files: config.ca_files.clone(),
+        }
+        .root_store()
+        .map_err(RunError::Trust)?;
+        let mut fetch = FetchConfig::new(roots);
+        fetch.timeout = timeout;
+        fetch.port = config.https_port;
+        let fetcher: Arc<dyn PolicyFetch> = Arc::new(PolicyFetcher::new(fetch, dns.clone()));
+        prepare_sqlite_dir(store_url)?;
+        let store = Arc::new(
+            FallbackStore::open(store_url, metrics)
+                .await
+                .map_err(RunError::Store)?,
+        );
+        Ok(Edges {
+            dns,
+            fetcher,
+            store,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Creates the directory of a `sqlite:PATH` store if it is missing.
+fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
+    let Some(path) = url.trim().strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+            what: format!("cannot create the cache directory {}", dir.display()),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The daemon: decides lookups. Cheap to share (`Arc`).
+pub struct Daemon {
+    settings: RwLock<Arc<Settings>>,
+    resolver: Arc<Resolver>,
+    dane: DaneChecker,
+    store: Arc<FallbackStore>,
+    metrics: Arc<Metrics>,
+    config_path: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// A daemon over these edges.
+    pub fn new(
+        settings: Settings,
+        edges: Edges,
+        metrics: Arc<Metrics>,
+        options: ResolverOptions,
+        config_path: Option<PathBuf>,
+    ) -> Arc<Daemon> {
+        let store: Arc<dyn PolicyStore> = edges.store.clone();
+        let memo = options.max_memo_entries;
+        let resolver = Resolver::new(
+            edges.dns.clone(),
+            edges.fetcher,
+            store,
+            edges.clock,
+            metrics.clone(),
+            options,
+        );
+        Arc::new(Daemon {
+            settings: RwLock::new(Arc::new(settings)),
+            resolver,
+            dane: DaneChecker::new(edges.dns, memo),
+            store: edges.store,
+            metrics,
+            config_path,
+        })
+    }
+
+    /// A daemon built from a configuration with the real edges.
+    pub async fn from_config(
+        config: &Config,
+        config_path: Option<PathBuf>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Daemon>, RunError> {
+        let settings = Settings::from_config(config).map_err(RunError::Config)?;
+        let edges = Edges::from_config(config, metrics.clone()).await?;
+        Ok(Daemon::new(
+            settings,
+            edges,
+            metrics,
+            resolver_options(config),
+            config_path,
+        ))
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Swaps the decision settings (static levels, profiles, DANE switch, cache lifetimes).
+    /// Lookups in progress finish with the old ones; open connections stay open.
+    pub fn replace_settings(&self, settings: Settings) {
+        self.resolver
+            .set_ttls(settings.negative_ttl, settings.grace);
+        self.dane.clear();
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+    }
+
+    /// Re-reads the configuration file given at start and swaps the decision settings. On any
+    /// error the old settings stay. Keys that need a restart (listeners, cache URL, DNS,
+    /// timeouts) are read but not applied.
+    pub fn reload(&self) -> Result<(), RunError> {
+        let Some(path) = &self.config_path else {
+            return Err(RunError::Config(crate::config::ConfigError::Invalid(
+                "no configuration file to reload".to_string(),
+            )));
+        };
+        let config = Config::load(path).map_err(RunError::Config)?;
+        let settings = Settings::from_config(&config).map_err(RunError::Config)?;
+        self.replace_settings(settings);
+        tracing::info!(path = %path.display(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// The resolver (MTA-STS discovery and cache).
+    pub fn resolver(&self) -> &Arc<Resolver> {
+        &self.resolver
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The cache store (with its fallback state).
+    pub fn store(&self) -> &Arc<FallbackStore> {
+        &self.store
+    }
+
+    /// One lookup, counted in the metrics under `protocol`.
+    pub async fn lookup(&self, protocol: &'static str, profile: &str, key: &str) -> Decision {
+        let started = Instant::now();
+        let decision = self.decide(profile, key).await;
+        self.metrics
+            .lookup_duration
+            .get_or_create(&ProtocolLabels { protocol })
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .lookups
+            .get_or_create(&LookupLabels {
+                protocol,
+                answer: decision.status,
+                source: decision.source.as_str(),
+            })
+            .inc();
+        tracing::debug!(
+            protocol,
+            profile,
+            key,
+            answer = %decision.answer,
+            source = decision.source.as_str(),
+            "lookup answered"
+        );
+        decision
+    }
+
+    /// The decision for `key` under the profile named `profile` (see [`crate::decision`]).
+    pub async fn decide(&self, profile: &str, key: &str) -> Decision {
+        let settings = self.settings();
+        let profile = settings.profile(profile).clone();
+        let domain = match classify_key(key) {
+            NextHop::Domain(domain) => domain,
+            NextHop::ParentProbe => {
+                return Decision::simple(
+                    key,
+                    None,
+                    &profile,
+                    Reply::NotFound,
+                    Source::Key,
+                    "parent-domain probe: MTA-STS policies never apply to subdomains (RFC 8461 §3.4)",
+                );
+            }
+            NextHop::AddressLiteral => {
+                return Decision::simple(
+                    key,
+                    None,
+                    &profile,
+                    Reply::NotFound,
+                    Source::Key,
+                    "address literal: no domain, so no MTA-STS policy (RFC 8461 §3.4)",
+                );
+            }
+            NextHop::Invalid(_) => {
+                return Decision::simple(
+                    key,
+                    None,
+                    &profile,
+                    Reply::NotFound,
+                    Source::Key,
+                    "the key is not a domain name",
+                );
+            }
+        };
+        if let Some((entry, level)) = settings.static_levels.lookup(&domain) {
+            let mut decision = Decision::simple(
+                key,
+                Some(&domain),
+                &profile,
+                Reply::Ok(render_level(level, &profile.style)),
+                Source::Static,
+                format!("static level from tls_levels {entry:?}"),
+            );
+            decision.static_entry = Some(entry);
+            return decision;
+        }
+        let now = self.resolver.clock().now();
+        if settings.dane {
+            let finding = self.dane.check(&domain, now, settings.dane_ttl).await;
+            let decided = if let Some(error) = &finding.temp_error {
+                Some((
+                    Reply::Temp("DANE TLSA lookup failed temporarily".to_string()),
+                    format!(
+                        "cannot tell whether DANE applies ({error}); an MTA-STS answer could override DANE (RFC 8461 §2)"
+                    ),
+                ))
+            } else {
+                finding.tls_level().map(|level| {
+                    (
+                        Reply::Ok(render_level(&level, &profile.style)),
+                        format!(
+                            "MX hosts publish DNSSEC-authenticated TLSA records: DANE takes precedence over MTA-STS (RFC 8461 §2); {}",
+                            if level.as_str() == "dane-only" {
+                                "every MX host has them"
+                            } else {
+                                "only some MX hosts have them, so DANE where possible"
+                            }
+                        ),
+                    )
+                })
+            };
+            if let Some((reply, reason)) = decided {
+                let mut decision =
+                    Decision::simple(key, Some(&domain), &profile, reply, Source::Dane, reason);
+                decision.dane = Some((*finding).clone());
+                return decision;
+            }
+        }
+        let outcome = self.resolver.lookup(&domain).await;
+        let (reply, reason) = sts_reply(&outcome, &profile);
+        let mut decision = Decision::simple(
+            key,
+            Some(&domain),
+            &profile,
+            reply,
+            outcome.source.into(),
+            reason,
+        );
+        decision.policy = outcome.policy.as_ref().map(|p| PolicyView::new(p, now));
+        decision.cache = Some(outcome.cache);
+        decision.discovery = Some(outcome.details);
+        decision
+    }
+}
+
+impl SocketmapHandler for Daemon {
+    fn handle(&self, request: Request) -> BoxFuture<'_, Reply> {
+        Box::pin(async move {
+            self.lookup("socketmap", &request.name, &request.key)
+                .await
+                .reply
+        })
+    }
+}
+
+/// The resolver options of a configuration.
+pub fn resolver_options(config: &Config) -> ResolverOptions {
+    ResolverOptions {
+        negative_ttl: config.cache.negative_ttl,
+        grace: config.cache.grace,
+        max_discoveries: config.cache.max_discoveries,
+        // DNS, then the fetch (which resolves the policy host itself), plus slack.
+        discovery_timeout: Duration::from_secs(config.timeout.saturating_mul(3) + 5),
+        max_memo_entries: config.cache.max_memo_entries,
+    }
+}

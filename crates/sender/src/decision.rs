@@ -1,0 +1,342 @@
+//! The TLS decision for one lookup and its precedence:
+//!
+//! 1. the key: Postfix's `.parent` probes, address literals and non-domains → `NOTFOUND `
+//!    (RFC 8461 §3.4: no parent-domain fallback; literals have no policy);
+//! 2. a static level from the configuration (exact domain, then the closest `.parent` entry);
+//! 3. DANE, when enabled ([`crate::dane`]): `dane-only` / `dane`, or `TEMP` when the TLSA
+//!    lookups failed temporarily;
+//! 4. an MTA-STS `enforce` policy → `OK secure match=… servername=hostname`
+//!    ([`mtasts_proto::postfix::render_sts`], shaped by the profile);
+//! 5. a `testing` policy → `NOTFOUND ` (Postfix's default level applies), unless the profile
+//!    treats testing as enforce;
+//! 6. otherwise (`none` policy, no policy) → `NOTFOUND `, or `TEMP` when discovery failed
+//!    temporarily with nothing cached and the profile says `temp_on_dns_error`.
+//!
+//! This module holds the pure parts; [`crate::daemon::Daemon::decide`] runs them with the
+//! lookups.
+
+use mtasts_proto::postfix::{policy_lines, render_sts};
+use mtasts_proto::socketmap::Reply;
+use mtasts_proto::sts::cache::CachedPolicy;
+use mtasts_proto::sts::policy::Mode;
+use serde::Serialize;
+
+use crate::dane::DaneFinding;
+use crate::resolver::{CacheUse, DiscoveryDetails, StsOutcome, StsSource};
+use crate::settings::Profile;
+
+/// Where a decision came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The key is not a domain we look up (parent probe, address literal, invalid).
+    Key,
+    /// A static level from the configuration.
+    Static,
+    /// DANE.
+    Dane,
+    /// A cached MTA-STS policy.
+    Cache,
+    /// A freshly fetched MTA-STS policy.
+    Fresh,
+    /// The negative cache.
+    Negative,
+    /// No policy found.
+    None,
+    /// The daemon failed internally.
+    Internal,
+}
+
+impl Source {
+    /// The label used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Key => "key",
+            Source::Static => "static",
+            Source::Dane => "dane",
+            Source::Cache => "cache",
+            Source::Fresh => "fresh",
+            Source::Negative => "negative",
+            Source::None => "none",
+            Source::Internal => "internal",
+        }
+    }
+}
+
+impl From<StsSource> for Source {
+    fn from(source: StsSource) -> Self {
+        match source {
+            StsSource::Cache => Source::Cache,
+            StsSource::Fresh => Source::Fresh,
+            StsSource::Negative => Source::Negative,
+            StsSource::None => Source::None,
+        }
+    }
+}
+
+/// A cached or fetched policy, for JSON output.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyView {
+    /// The TXT id it was fetched for.
+    pub id: String,
+    /// `enforce`, `testing` or `none`.
+    pub mode: &'static str,
+    /// The `mx` patterns.
+    pub mx: Vec<String>,
+    /// `max_age` in seconds.
+    pub max_age: u32,
+    /// Unix seconds of the fetch.
+    pub fetched_at: u64,
+    /// Unix seconds when it expires.
+    pub expires_at: u64,
+    /// Whether it has expired (a `max_age: 0` policy serves only the lookup that fetched it).
+    pub expired: bool,
+    /// The body as received.
+    pub body: String,
+}
+
+impl PolicyView {
+    /// The view of a cached policy at `now`.
+    pub fn new(policy: &CachedPolicy, now: u64) -> Self {
+        PolicyView {
+            id: policy.id.as_str().to_string(),
+            mode: policy.policy.mode.as_str(),
+            mx: policy.policy.mx.iter().map(|p| p.to_string()).collect(),
+            max_age: policy.policy.max_age.seconds(),
+            fetched_at: policy.fetched_at,
+            expires_at: policy.expires_at(),
+            expired: policy.is_expired(now),
+            body: policy.body.clone(),
+        }
+    }
+}
+
+/// The decision for one lookup. Serialized as the `/v1/policy/{domain}` JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    /// The key as asked.
+    pub key: String,
+    /// The normalised domain, when the key is one.
+    pub domain: Option<String>,
+    /// The profile applied.
+    pub profile: String,
+    /// `ok`, `notfound`, `temp` or `perm`.
+    pub status: &'static str,
+    /// The socketmap reply payload, exactly as Postfix receives it (`NOTFOUND ` with its
+    /// trailing space).
+    pub answer: String,
+    /// The TLS level of an `OK` answer.
+    pub level: Option<String>,
+    /// Where the decision came from.
+    pub source: Source,
+    /// Why, in words.
+    pub reason: String,
+    /// The static table key that applied.
+    pub static_entry: Option<String>,
+    /// The DANE finding, when DANE was consulted.
+    pub dane: Option<DaneFinding>,
+    /// The MTA-STS policy consulted, if any.
+    pub policy: Option<PolicyView>,
+    /// How the cache took part.
+    pub cache: Option<CacheUse>,
+    /// What MTA-STS discovery saw.
+    pub discovery: Option<DiscoveryDetails>,
+    /// The reply.
+    #[serde(skip)]
+    pub reply: Reply,
+}
+
+impl Decision {
+    /// A decision without MTA-STS details.
+    pub fn simple(
+        key: &str,
+        domain: Option<&str>,
+        profile: &Profile,
+        reply: Reply,
+        source: Source,
+        reason: impl Into<String>,
+    ) -> Decision {
+        let mut decision = Decision {
+            key: key.to_string(),
+            domain: domain.map(str::to_string),
+            profile: profile.name.clone(),
+            status: "",
+            answer: String::new(),
+            level: None,
+            source,
+            reason: reason.into(),
+            static_entry: None,
+            dane: None,
+            policy: None,
+            cache: None,
+            discovery: None,
+            reply,
+        };
+        decision.finish();
+        decision
+    }
+
+    /// Fills `status`, `answer` and `level` from `reply`.
+    pub fn finish(&mut self) {
+        let payload = self.reply.to_payload();
+        self.answer = String::from_utf8_lossy(&payload).into_owned();
+        self.status = status_of(&payload);
+        self.level = match (&self.reply, self.status) {
+            (Reply::Ok(data), "ok") => data.split_whitespace().next().map(str::to_string),
+            _ => None,
+        };
+    }
+}
+
+/// `ok`, `notfound`, `temp` or `perm` for a reply payload.
+fn status_of(payload: &[u8]) -> &'static str {
+    if payload.starts_with(b"OK ") {
+        "ok"
+    } else if payload.starts_with(b"NOTFOUND") {
+        "notfound"
+    } else if payload.starts_with(b"PERM") {
+        "perm"
+    } else {
+        "temp"
+    }
+}
+
+/// What MTA-STS says for a lookup under `profile` (steps 4–6 of the module docs): the reply
+/// and the reason.
+pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, String) {
+    let Some(cached) = &outcome.policy else {
+        if outcome.temp_error {
+            if profile.temp_on_dns_error {
+                return (
+                    Reply::Temp("MTA-STS discovery failed temporarily".to_string()),
+                    "MTA-STS discovery failed temporarily, nothing is cached, and the profile answers TEMP for that".to_string(),
+                );
+            }
+            return (
+                Reply::NotFound,
+                "MTA-STS discovery failed temporarily and nothing is cached; Postfix's default TLS level applies".to_string(),
+            );
+        }
+        return (
+            Reply::NotFound,
+            "no MTA-STS policy; Postfix's default TLS level applies".to_string(),
+        );
+    };
+    let enforce = match cached.policy.mode {
+        Mode::Enforce => true,
+        Mode::Testing => profile.strict_testing,
+        Mode::None => false,
+    };
+    if !enforce {
+        let reason = match cached.policy.mode {
+            Mode::Testing => {
+                "MTA-STS policy in testing mode: delivery must not fail because of it, so Postfix's default TLS level applies"
+            }
+            _ => "MTA-STS policy in mode none: as if there were no policy",
+        };
+        return (Reply::NotFound, reason.to_string());
+    }
+    let lines = policy_lines(&cached.body);
+    let answer = render_sts(&outcome.domain, &cached.policy, &lines, &profile.style);
+    let reason = if cached.policy.mode == Mode::Testing {
+        format!(
+            "MTA-STS policy in testing mode, treated as enforce by profile {}",
+            profile.name
+        )
+    } else {
+        "MTA-STS policy in enforce mode".to_string()
+    };
+    (Reply::Ok(answer), reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use mtasts_proto::postfix::AnswerStyle;
+
+    use super::*;
+
+    fn profile(strict_testing: bool, temp_on_dns_error: bool) -> Profile {
+        Profile {
+            name: "p".into(),
+            style: AnswerStyle::POSTFIX_3_4,
+            strict_testing,
+            temp_on_dns_error,
+        }
+    }
+
+    fn outcome(mode: Option<&str>, temp_error: bool) -> StsOutcome {
+        let policy = mode.map(|mode| {
+            CachedPolicy::from_stored(
+                "1",
+                format!("version: STSv1\nmode: {mode}\nmx: *.mx.example.com\nmx: mx.example.com\nmax_age: 86400\n"),
+                100,
+            )
+            .unwrap()
+        });
+        StsOutcome {
+            domain: "example.com".into(),
+            policy,
+            source: StsSource::Fresh,
+            cache: CacheUse::Miss,
+            temp_error,
+            details: DiscoveryDetails::default(),
+        }
+    }
+
+    #[test]
+    fn enforce_is_secure_with_the_patterns() {
+        let (reply, _) = sts_reply(&outcome(Some("enforce"), false), &profile(false, false));
+        assert_eq!(
+            reply,
+            Reply::Ok("secure match=.mx.example.com:mx.example.com servername=hostname".into())
+        );
+    }
+
+    #[test]
+    fn testing_is_notfound_unless_strict() {
+        let (reply, _) = sts_reply(&outcome(Some("testing"), false), &profile(false, false));
+        assert_eq!(reply, Reply::NotFound);
+        let (reply, reason) = sts_reply(&outcome(Some("testing"), false), &profile(true, false));
+        assert!(matches!(reply, Reply::Ok(ref a) if a.starts_with("secure match=")));
+        assert!(reason.contains("treated as enforce"));
+    }
+
+    #[test]
+    fn none_mode_and_no_policy_are_notfound() {
+        let (reply, _) = sts_reply(&outcome(Some("none"), false), &profile(true, true));
+        assert_eq!(reply, Reply::NotFound);
+        let (reply, _) = sts_reply(&outcome(None, false), &profile(true, true));
+        assert_eq!(reply, Reply::NotFound);
+    }
+
+    #[test]
+    fn temp_error_is_temp_only_when_the_profile_says_so() {
+        let (reply, _) = sts_reply(&outcome(None, true), &profile(false, false));
+        assert_eq!(reply, Reply::NotFound);
+        let (reply, _) = sts_reply(&outcome(None, true), &profile(false, true));
+        assert!(matches!(reply, Reply::Temp(_)));
+    }
+
+    #[test]
+    fn decision_fields_follow_the_reply() {
+        let p = profile(false, false);
+        let d = Decision::simple("k", None, &p, Reply::NotFound, Source::Key, "r");
+        assert_eq!(
+            (d.status, d.answer.as_str(), d.level),
+            ("notfound", "NOTFOUND ", None)
+        );
+        let d = Decision::simple(
+            "k",
+            Some("a.example"),
+            &p,
+            Reply::Ok("encrypt".into()),
+            Source::Static,
+            "r",
+        );
+        assert_eq!(d.status, "ok");
+        assert_eq!(d.answer, "OK encrypt");
+        assert_eq!(d.level.as_deref(), Some("encrypt"));
+        let d = Decision::simple("k", None, &p, Reply::Temp("x".into()), Source::Dane, "r");
+        assert_eq!(d.status, "temp");
+    }
+}

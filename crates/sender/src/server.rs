@@ -1,0 +1,294 @@
+//! Binding the listeners and running everything: [`bind`] then [`Server::run`], or [`crate::run`]
+//! for both.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::RunError;
+use crate::config::{Config, ConfigError, UnixSocketConfig, parse_mode};
+use crate::daemon::Daemon;
+use crate::metrics::Metrics;
+use crate::socketmap::{ServeOptions, SocketmapListener};
+
+/// Bound listeners and the daemon, ready to run.
+pub struct Server {
+    daemon: Arc<Daemon>,
+    config: Config,
+    socketmap_tcp: Vec<TcpListener>,
+    socketmap_unix: Option<(UnixListener, PathBuf)>,
+    http: Vec<TcpListener>,
+}
+
+/// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
+/// binds every listener. `config_path` is the file re-read on reload.
+pub async fn bind(config: Config, config_path: Option<PathBuf>) -> Result<Server, RunError> {
+    let metrics = Arc::new(Metrics::new());
+    let daemon = Daemon::from_config(&config, config_path, metrics).await?;
+    bind_with(config, daemon).await
+}
+
+/// Binds the listeners of `config` for an existing daemon (tests build the daemon with their
+/// own edges).
+pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, RunError> {
+    let mut socketmap_tcp = Vec::new();
+    for addr in &config.socketmap.tcp {
+        socketmap_tcp.push(bind_tcp(*addr, "socketmap").await?);
+    }
+    let socketmap_unix = match &config.socketmap.unix {
+        Some(unix) => Some((bind_unix(unix)?, unix.path.clone())),
+        None => None,
+    };
+    let mut http = Vec::new();
+    for addr in &config.http.listen {
+        http.push(bind_tcp(*addr, "HTTP").await?);
+    }
+    Ok(Server {
+        daemon,
+        config,
+        socketmap_tcp,
+        socketmap_unix,
+        http,
+    })
+}
+
+async fn bind_tcp(addr: SocketAddr, what: &str) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Io {
+            what: format!("cannot listen for {what} on {addr}"),
+            source,
+        })
+}
+
+/// Binds the UNIX socket: a stale socket file is replaced (any other file is an error), then
+/// the owner, group and mode are applied.
+fn bind_unix(config: &UnixSocketConfig) -> Result<UnixListener, RunError> {
+    let path = &config.path;
+    let io_err = |what: String| move |source| RunError::Io { what, source };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(RunError::Config(ConfigError::Invalid(format!(
+                "socketmap.unix.path {} exists and is not a socket",
+                path.display()
+            ))));
+        }
+        std::fs::remove_file(path).map_err(io_err(format!(
+            "cannot remove the stale socket {}",
+            path.display()
+        )))?;
+    }
+    let listener = UnixListener::bind(path).map_err(io_err(format!(
+        "cannot listen on the UNIX socket {}",
+        path.display()
+    )))?;
+    let mode = parse_mode(&config.mode).map_err(RunError::Config)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err(format!("cannot set the mode of {}", path.display())))?;
+    let uid = config
+        .owner
+        .as_deref()
+        .map(|owner| lookup_id(owner, Path::new("/etc/passwd")))
+        .transpose()?;
+    let gid = config
+        .group
+        .as_deref()
+        .map(|group| lookup_id(group, Path::new("/etc/group")))
+        .transpose()?;
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(path, uid, gid).map_err(io_err(format!(
+            "cannot change the owner of {}",
+            path.display()
+        )))?;
+    }
+    Ok(listener)
+}
+
+/// A numeric id, or the id of a name in a passwd/group-format file (`name:x:id:…`).
+fn lookup_id(name: &str, file: &Path) -> Result<u32, RunError> {
+    if let Ok(id) = name.parse::<u32>() {
+        return Ok(id);
+    }
+    let text = std::fs::read_to_string(file).map_err(|source| RunError::Io {
+        what: format!("cannot read {}", file.display()),
+        source,
+    })?;
+    find_id(&text, name).ok_or_else(|| {
+        RunError::Config(ConfigError::Invalid(format!(
+            "socketmap.unix: no {name:?} in {}",
+            file.display()
+        )))
+    })
+}
+
+/// The third field of the line whose first field is `name`.
+fn find_id(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != name {
+            return None;
+        }
+        fields.nth(1)?.trim().parse().ok()
+    })
+}
+
+impl Server {
+    /// The daemon.
+    pub fn daemon(&self) -> &Arc<Daemon> {
+        &self.daemon
+    }
+
+    /// The bound socketmap TCP addresses (useful with port 0).
+    pub fn socketmap_addrs(&self) -> Vec<SocketAddr> {
+        self.socketmap_tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The bound HTTP addresses.
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        self.http
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until `shutdown` is cancelled; each `reload` notification re-reads the
+    /// configuration file and swaps the decision settings without dropping connections.
+    /// Then stops accepting, lets requests in progress finish (up to `drain_timeout`),
+    /// removes the UNIX socket and returns.
+    pub async fn run(
+        self,
+        shutdown: CancellationToken,
+        reload: Arc<Notify>,
+    ) -> Result<(), RunError> {
+        let Server {
+            daemon,
+            config,
+            socketmap_tcp,
+            socketmap_unix,
+            http,
+        } = self;
+        let drain = Duration::from_secs(config.drain_timeout);
+        let options = ServeOptions {
+            max_connections: config.socketmap.max_connections,
+            idle_timeout: Duration::from_secs(config.socketmap.idle_timeout),
+            request_timeout: Duration::from_secs(config.socketmap.request_timeout),
+            drain_timeout: drain,
+        };
+        let mut tasks: JoinSet<Result<(), RunError>> = JoinSet::new();
+        let mut listeners: Vec<SocketmapListener> = socketmap_tcp
+            .into_iter()
+            .map(SocketmapListener::from)
+            .collect();
+        let unix_path = socketmap_unix.map(|(listener, path)| {
+            listeners.push(listener.into());
+            path
+        });
+        for listener in listeners {
+            let handler = daemon.clone();
+            let metrics = daemon.metrics().clone();
+            let options = options.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                crate::socketmap::serve(listener, handler, options, metrics, shutdown)
+                    .await
+                    .map_err(|source| RunError::Io {
+                        what: "the socketmap listener failed".to_string(),
+                        source,
+                    })
+            });
+        }
+        let router = crate::http::router(
+            daemon.clone(),
+            Duration::from_secs(config.http.request_timeout),
+        );
+        for listener in http {
+            let router = router.clone();
+            let shutdown = shutdown.clone();
+            let max = config.http.max_connections;
+            tasks.spawn(async move {
+                crate::http::serve(listener, router, max, drain, shutdown)
+                    .await
+                    .map_err(|source| RunError::Io {
+                        what: "the HTTP listener failed".to_string(),
+                        source,
+                    })
+            });
+        }
+        let refresh = tokio::spawn(crate::refresh::run(
+            daemon.resolver().clone(),
+            config.refresh.clone(),
+            daemon.metrics().clone(),
+            shutdown.clone(),
+        ));
+        tracing::info!(
+            socketmap = ?config.socketmap.tcp,
+            unix = ?unix_path,
+            http = ?config.http.listen,
+            store = daemon.store().configured_backend(),
+            "mtasts resolver running"
+        );
+        let mut result = Ok(());
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = reload.notified() => {
+                    if let Err(e) = daemon.reload() {
+                        tracing::error!(error = %e, "reload failed; the previous settings stay");
+                    }
+                }
+                Some(ended) = tasks.join_next() => {
+                    // A listener ended on its own: that is fatal for the daemon.
+                    result = match ended {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(e),
+                        Err(e) => Err(RunError::Io { what: "a listener task failed".to_string(), source: std::io::Error::other(e.to_string()) }),
+                    };
+                    tracing::error!("a listener stopped; shutting down");
+                    shutdown.cancel();
+                    break;
+                }
+            }
+        }
+        // Listeners drain by themselves (each bounded by the drain deadline); give them a
+        // little more before aborting.
+        let all = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(drain + Duration::from_secs(2), all)
+            .await
+            .is_err()
+        {
+            tasks.shutdown().await;
+        }
+        let _ = refresh.await;
+        if let Some(path) = unix_path {
+            let _ = std::fs::remove_file(path);
+        }
+        tracing::info!("mtasts resolver stopped");
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_passwd_and_group_files() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\npostfix:x:107:113::/var/spool/postfix:/usr/sbin/nologin\n";
+        assert_eq!(find_id(passwd, "postfix"), Some(107));
+        assert_eq!(find_id(passwd, "root"), Some(0));
+        assert_eq!(find_id(passwd, "post"), None);
+        let group = "postfix:x:113:\npostdrop:x:114:\n";
+        assert_eq!(find_id(group, "postdrop"), Some(114));
+        assert_eq!(lookup_id("42", Path::new("/nonexistent")).unwrap(), 42);
+    }
+}
