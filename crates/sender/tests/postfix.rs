@@ -8,11 +8,18 @@
 //! * a testing domain receives it (even with a wrong MX certificate);
 //! * a domain with a static `encrypt` level whose MX offers no STARTTLS gets it deferred.
 //!
+//! The real daemon runs in-process on `127.0.0.1:0`, with the TestNet's DNS server, CA and
+//! HTTPS port in its configuration. A second test drives the same Postfix setup with fixed
+//! socketmap replies (what the daemon should answer), so a failure can be told apart: harness
+//! and Postfix, or the daemon.
+//!
 //! Needs root and the `postfix` package; otherwise each test prints why it is skipped and
 //! passes, unless `MTASTS_REQUIRE_SERVICES=1` (CI), where that is a failure.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use mtasts_sender::Config;
 use mtasts_testkit::postfix::{self, FixedSocketmap, Postfix, PostfixConfig};
 use mtasts_testkit::smtp::{MxHostSpec, Starttls};
 use mtasts_testkit::{CertSpec, Ports, TestNet};
@@ -200,6 +207,90 @@ async fn postfix_follows_fixed_socketmap_replies() {
         assert!(
             requests.contains(&format!("postfix {domain}")),
             "{domain} not asked: {requests:?}"
+        );
+    }
+}
+
+/// Stops the in-process daemon when the test ends, however it ends.
+struct DaemonGuard(tokio_util::sync::CancellationToken);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Starts the daemon as an operator would configure it, pointed at `net`: its DNS server, its
+/// CA as the only trust anchor, its test HTTPS port; an in-memory cache; `encrypt.test` with a
+/// static `encrypt` level. Returns the socketmap address.
+async fn start_daemon(
+    net: &TestNet,
+    data_dir: &std::path::Path,
+) -> (std::net::SocketAddr, DaemonGuard) {
+    let toml = format!(
+        r#"
+data_dir = "{data_dir}"
+timeout = 5
+dns_servers = ["{dns}"]
+ca_files = ["{ca}"]
+builtin_roots = false
+https_port = {https_port}
+
+[socketmap]
+tcp = ["127.0.0.1:0"]
+
+[http]
+listen = []
+
+[cache]
+url = "memory"
+
+[refresh]
+enabled = false
+
+[tls_levels]
+"{ENCRYPT}" = "encrypt"
+"#,
+        data_dir = data_dir.display(),
+        dns = net.dns_addr(),
+        ca = net.ca_file().display(),
+        https_port = net.https_port(),
+    );
+    let config = Config::from_toml_str(&toml).expect("daemon configuration");
+    let server = mtasts_sender::bind(config, None)
+        .await
+        .expect("bind the daemon");
+    let addr = server.socketmap_addrs()[0];
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = server.run(stop, Arc::new(tokio::sync::Notify::new())).await {
+            panic!("daemon stopped with an error: {e}");
+        }
+    });
+    (addr, DaemonGuard(shutdown))
+}
+
+/// The issue's four scenarios with the real daemon answering Postfix's policy lookups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_follows_the_daemon() {
+    if skip() {
+        return;
+    }
+    let net = scenario_net().await;
+    let data_dir = tempfile::tempdir().expect("daemon data directory");
+    let (addr, _daemon) = start_daemon(&net, data_dir.path()).await;
+    let postfix = Postfix::start(&net, PostfixConfig::socketmap(addr, "postfix"))
+        .await
+        .expect("start Postfix");
+    run_scenarios(&net, &postfix).await;
+    eprintln!("{}", postfix.log());
+    // The daemon fetched the policies of the STS domains it was asked about, over HTTPS.
+    let fetched: Vec<String> = net.policy_requests().into_iter().map(|r| r.sni).collect();
+    for domain in [ENFORCE, BAD_CERT, TESTING] {
+        assert!(
+            fetched.contains(&format!("mta-sts.{domain}")),
+            "{domain}: {fetched:?}"
         );
     }
 }
