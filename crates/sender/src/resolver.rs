@@ -405,6 +405,12 @@ impl Resolver {
         }
         let cached = entry.as_ref().and_then(|e| stored_policy(domain, e));
         let last_failure = entry.as_ref().and_then(|e| e.last_failure);
+        // A refresh is not a use: it keeps `last_used`, so unused policies age out of
+        // refresh-ahead.
+        let used = match (&entry, force) {
+            (Some(entry), true) => entry.last_used,
+            _ => now,
+        };
         let (txt, txt_details) = self.txt(domain).await;
         self.memo_put(
             domain,
@@ -437,7 +443,9 @@ impl Resolver {
                 };
                 self.count_discovery(outcome, None);
                 details.outcome = Some(outcome);
-                if let Some(entry) = &entry {
+                if let Some(entry) = &entry
+                    && !force
+                {
                     self.touch(entry, now).await;
                 }
                 match usable {
@@ -471,7 +479,7 @@ impl Resolver {
                         domain: domain.to_string(),
                         state: EntryState::NoPolicy { until },
                         last_failure,
-                        last_used: now,
+                        last_used: used,
                     })
                     .await;
                 }
@@ -505,7 +513,7 @@ impl Resolver {
                                 fetched_at: now,
                             },
                             last_failure: None,
-                            last_used: now,
+                            last_used: used,
                         })
                         .await;
                         StsOutcome {
@@ -547,7 +555,7 @@ impl Resolver {
                             domain: domain.to_string(),
                             state,
                             last_failure: Some(now),
-                            last_used: now,
+                            last_used: used,
                         })
                         .await;
                         match usable {

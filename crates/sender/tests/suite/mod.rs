@@ -1,0 +1,6 @@
+mod cache;
+mod config;
+mod dane;
+mod service;
+mod socketmap;
+mod world;
