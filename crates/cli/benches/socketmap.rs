@@ -28,20 +28,31 @@ fn main() {
         return trivial_server();
     }
     let seconds = env_or("BENCH_SECONDS", 5) as u64;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(run(Duration::from_secs(seconds)));
 }
 
 async fn run(duration: Duration) {
     let policies: usize = env_or("BENCH_MEMORY_POLICIES", 0);
-    let net = TestNet::start_with_ports(Ports::standard()).await.expect("fixture on ports 53/443/25 (run as root)");
+    let net = TestNet::start_with_ports(Ports::standard())
+        .await
+        .expect("fixture on ports 53/443/25 (run as root)");
     let names = fixture(&net, DOMAINS.max(policies)).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let mut servers: Vec<(String, Server)> = Vec::new();
     servers.push(("trivial constant server (floor)".into(), Server::trivial()));
-    servers.push(("mtasts resolver --cache memory".into(), Server::mtasts(&net)));
+    servers.push((
+        "mtasts resolver --cache memory".into(),
+        Server::mtasts(&net),
+    ));
     if let Ok(daemon) = std::env::var("BENCH_PY_DAEMON") {
-        servers.push(("postfix-mta-sts-resolver 1.5.1".into(), Server::python(&net, &daemon, dir.path())));
+        servers.push((
+            "postfix-mta-sts-resolver 1.5.1".into(),
+            Server::python(&net, &daemon, dir.path()),
+        ));
     }
     println!("| server | connections | lookups/s | p50 µs | p99 µs |");
     println!("|---|---|---|---|---|");
@@ -50,10 +61,15 @@ async fn run(duration: Duration) {
         // Warm the cache: every domain once, and check that the answer is a secure policy.
         for name in &names[..DOMAINS] {
             let reply = one_lookup(server.addr, name).await;
-            assert!(reply.starts_with(b"OK secure"), "{label}: {name} -> {}", String::from_utf8_lossy(&reply));
+            assert!(
+                reply.starts_with(b"OK secure"),
+                "{label}: {name} -> {}",
+                String::from_utf8_lossy(&reply)
+            );
         }
         for connections in [1usize, 10, 50] {
-            let (rate, p50, p99) = load(server.addr, &names[..DOMAINS], connections, duration).await;
+            let (rate, p50, p99) =
+                load(server.addr, &names[..DOMAINS], connections, duration).await;
             println!("| {label} | {connections} | {rate:.0} | {p50} | {p99} |");
         }
     }
@@ -62,7 +78,11 @@ async fn run(duration: Duration) {
         let start = Instant::now();
         for name in &names {
             let reply = one_lookup(server.addr, name).await;
-            assert!(reply.starts_with(b"OK secure"), "{name} -> {}", String::from_utf8_lossy(&reply));
+            assert!(
+                reply.starts_with(b"OK secure"),
+                "{name} -> {}",
+                String::from_utf8_lossy(&reply)
+            );
         }
         let rss = server.rss_kib().unwrap_or(0);
         println!(
@@ -78,7 +98,8 @@ async fn run(duration: Duration) {
 /// `n` enforce domains `dN.bench.test` with one MX, each with its own policy host name and
 /// certificate on one shared HTTPS listener.
 async fn fixture(net: &TestNet, n: usize) -> Vec<String> {
-    net.add_mx_host("mx.bench.test", MxHostSpec::default()).await;
+    net.add_mx_host("mx.bench.test", MxHostSpec::default())
+        .await;
     let https_ip = net.next_ip();
     net.start_https_listener(https_ip).await;
     let policy = "version: STSv1\nmode: enforce\nmx: mx.bench.test\nmax_age: 604800\n";
@@ -86,7 +107,8 @@ async fn fixture(net: &TestNet, n: usize) -> Vec<String> {
     for i in 0..n {
         let d = format!("d{i}.bench.test");
         net.zone().add_mx(&d, 10, "mx.bench.test");
-        net.zone().add_txt(&format!("_mta-sts.{d}"), &["v=STSv1; id=1"]);
+        net.zone()
+            .add_txt(&format!("_mta-sts.{d}"), &["v=STSv1; id=1"]);
         net.zone().add_ip(&format!("mta-sts.{d}"), https_ip);
         net.set_policy_host(&d, PolicyHostSpec::new(PolicyResponse::policy(policy)));
         names.push(d);
@@ -108,20 +130,34 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("start the trivial server");
-        Server { addr: SocketAddr::from(([127, 0, 0, 1], port)), child }
+        Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        }
     }
 
     fn mtasts(net: &TestNet) -> Server {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-            .args(["resolver", "--listen", &format!("127.0.0.1:{port}"), "--cache", "memory", "--timeout", "5"])
+            .args([
+                "resolver",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--cache",
+                "memory",
+                "--timeout",
+                "5",
+            ])
             .args(["--ca-file", net.ca_file().to_str().expect("utf-8 path")])
             .args(["--dns", &net.dns_addr().to_string()])
             .env("MTASTS_LOG", "error")
             .stdout(Stdio::null())
             .spawn()
             .expect("start mtasts resolver");
-        Server { addr: SocketAddr::from(([127, 0, 0, 1], port)), child }
+        Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        }
     }
 
     /// postfix-mta-sts-resolver resolves with the system resolver: run it in a private mount
@@ -137,9 +173,15 @@ impl Server {
         )
         .expect("write config");
         let resolv = dir.join("resolv.conf");
-        std::fs::write(&resolv, format!("nameserver {}\n", net.dns_addr().ip())).expect("write resolv.conf");
+        std::fs::write(&resolv, format!("nameserver {}\n", net.dns_addr().ip()))
+            .expect("write resolv.conf");
         let child = Command::new("unshare")
-            .args(["-m", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""])
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+            ])
             .arg(&resolv)
             .arg(daemon)
             .args(["-c", config.to_str().expect("utf-8 path"), "-v", "error"])
@@ -147,7 +189,10 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("start mta-sts-daemon");
-        Server { addr: SocketAddr::from(([127, 0, 0, 1], port)), child }
+        Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        }
     }
 
     async fn wait_ready(&self) {
@@ -175,7 +220,12 @@ impl Drop for Server {
 }
 
 /// `connections` clients, each sending one lookup at a time for `duration`.
-async fn load(addr: SocketAddr, names: &[String], connections: usize, duration: Duration) -> (f64, u128, u128) {
+async fn load(
+    addr: SocketAddr,
+    names: &[String],
+    connections: usize,
+    duration: Duration,
+) -> (f64, u128, u128) {
     let names = Arc::new(names.to_vec());
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
@@ -203,13 +253,24 @@ async fn load(addr: SocketAddr, names: &[String], connections: usize, duration: 
         all.extend(t.await.expect("client task"));
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    (all.len() as f64 / duration.as_secs_f64(), pct(0.50), pct(0.99))
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    (
+        all.len() as f64 / duration.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+    )
 }
 
 async fn one_lookup(addr: SocketAddr, name: &str) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(&netstring(format!("postfix {name}").as_bytes())).await.expect("write");
+    stream
+        .write_all(&netstring(format!("postfix {name}").as_bytes()))
+        .await
+        .expect("write");
     let mut buf = vec![0u8; 100_016];
     read_netstring(&mut stream, &mut buf).await
 }
@@ -234,7 +295,10 @@ async fn read_netstring(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
     if buf.len() < len + 1 {
         buf.resize(len + 1, 0);
     }
-    stream.read_exact(&mut buf[..len + 1]).await.expect("reply body");
+    stream
+        .read_exact(&mut buf[..len + 1])
+        .await
+        .expect("reply body");
     buf[..len].to_vec()
 }
 
@@ -242,11 +306,16 @@ async fn read_netstring(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
 /// runtime the daemon uses; no parsing, no lookup.
 fn trivial_server() {
     let port: u16 = env_or("BENCH_PORT", 0) as u16;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { continue };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
                 stream.set_nodelay(true).ok();
                 let reply = netstring(TRIVIAL_ANSWER);
@@ -254,7 +323,9 @@ fn trivial_server() {
                 loop {
                     let mut len = 0usize;
                     loop {
-                        let Ok(b) = stream.read_u8().await else { return };
+                        let Ok(b) = stream.read_u8().await else {
+                            return;
+                        };
                         if b == b':' {
                             break;
                         }
@@ -263,7 +334,9 @@ fn trivial_server() {
                             return;
                         }
                     }
-                    if stream.read_exact(&mut buf[..len + 1]).await.is_err() || stream.write_all(&reply).await.is_err() {
+                    if stream.read_exact(&mut buf[..len + 1]).await.is_err()
+                        || stream.write_all(&reply).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -273,9 +346,15 @@ fn trivial_server() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

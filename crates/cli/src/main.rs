@@ -11,6 +11,7 @@ mod check;
 mod generate;
 mod human;
 mod netargs;
+mod resolver;
 
 /// MTA-STS (RFC 8461) and SMTP TLS Reporting (RFC 8460) for domain owners and mail senders.
 ///
@@ -30,6 +31,13 @@ enum Command {
     Check(check::Args),
     /// Print the DNS records, the policy file and hosting instructions for a domain.
     Generate(generate::Args),
+    /// Run the sender-side policy daemon: Postfix socketmap (smtp_tls_policy_maps) and HTTP
+    /// lookups with per-domain TLS levels, DANE precedence and an RFC 8461 cache.
+    Resolver(resolver::ResolverArgs),
+    /// What a sender would do for a destination now, with the discovery details.
+    Query(resolver::QueryArgs),
+    /// Inspect or purge the resolver's policy cache.
+    Cache(resolver::CacheArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +53,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Resolver(args) => resolver::run_resolver(args),
+        Command::Query(args) => resolver::run_query(args),
+        Command::Cache(args) => resolver::run_cache(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,319 @@
+//! `mtasts resolver`, `mtasts query` and `mtasts cache`: flags and signals around
+//! `mtasts-sender`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mtasts_sender::admin::{self, QueryOptions};
+use mtasts_sender::{Config, Settings};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Where the configuration is read from when `--config` is not given (if it exists).
+const DEFAULT_CONFIG: &str = "/etc/mtasts/mtasts.toml";
+
+/// Options shared by the resolver commands: the configuration file and the overrides every
+/// command may need.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// The TOML configuration (default: /etc/mtasts/mtasts.toml when it exists, else built-in
+    /// defaults).
+    #[arg(long, short = 'c', value_name = "FILE", env = "MTASTS_CONFIG")]
+    config: Option<PathBuf>,
+    /// The policy cache: memory, sqlite:PATH, redis://…, postgres://… (default:
+    /// sqlite:<data dir>/cache.sqlite).
+    #[arg(long, value_name = "URL", env = "MTASTS_CACHE")]
+    cache: Option<String>,
+    /// Where the SQLite cache lives by default.
+    #[arg(long, value_name = "DIR", env = "MTASTS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Seconds allowed for each DNS lookup and each policy fetch.
+    #[arg(long, value_name = "SECONDS", env = "MTASTS_TIMEOUT")]
+    timeout: Option<u64>,
+    /// Also trust the CA certificates in this PEM file (repeatable). SSL_CERT_FILE is honoured too.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
+    /// Use this DNS server instead of the system's (repeatable): IP, IP:PORT or [IPv6]:PORT.
+    #[arg(long = "dns", value_name = "IP[:PORT]")]
+    dns: Vec<String>,
+    /// Test only: fetch policies from this port instead of 443.
+    #[arg(long, value_name = "PORT", hide = true, env = "MTASTS_TEST_HTTPS_PORT")]
+    https_port: Option<u16>,
+}
+
+impl ConfigArgs {
+    /// The configuration file in effect, if any.
+    fn path(&self) -> Option<PathBuf> {
+        match &self.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+        }
+    }
+
+    /// The file (or defaults) with the flags applied on top.
+    fn load(&self) -> anyhow::Result<(Config, Option<PathBuf>)> {
+        let path = self.path();
+        let mut config = match &path {
+            Some(path) => {
+                Config::load(path).with_context(|| format!("reading {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(cache) = &self.cache {
+            config.cache.url = Some(cache.clone());
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(timeout) = self.timeout {
+            anyhow::ensure!(
+                (1..=3600).contains(&timeout),
+                "--timeout must be 1 to 3600 seconds"
+            );
+            config.timeout = timeout;
+        }
+        config.ca_files.extend(self.ca_files.iter().cloned());
+        if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+            config.ca_files.push(PathBuf::from(file));
+        }
+        if !self.dns.is_empty() {
+            for server in &self.dns {
+                mtasts_net::dns::parse_server(server)
+                    .map_err(|e| anyhow::anyhow!("--dns {server:?}: {e}"))?;
+            }
+            config.dns_servers = self.dns.clone();
+        }
+        if let Some(port) = self.https_port {
+            config.https_port = port;
+        }
+        Ok((config, path))
+    }
+}
+
+/// Arguments of `mtasts resolver`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResolverArgs {
+    /// Serve the Postfix socketmap on this address (repeatable; default 127.0.0.1:8461).
+    #[arg(
+        long = "listen",
+        value_name = "ADDR",
+        env = "MTASTS_LISTEN",
+        value_delimiter = ','
+    )]
+    listen: Vec<SocketAddr>,
+    /// Serve HTTP (/v1/policy/{domain}, /metrics, /healthz) on this address (repeatable).
+    #[arg(
+        long = "http-listen",
+        value_name = "ADDR",
+        env = "MTASTS_HTTP_LISTEN",
+        value_delimiter = ','
+    )]
+    http_listen: Vec<SocketAddr>,
+    /// Check the configuration, print a summary and exit.
+    #[arg(long)]
+    check_config: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub(crate) fn run_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
+    let ResolverArgs {
+        listen,
+        http_listen,
+        check_config,
+        config: config_args,
+    } = args;
+    let (mut config, path) = config_args.load()?;
+    if !listen.is_empty() {
+        config.socketmap.tcp = listen;
+    }
+    if !http_listen.is_empty() {
+        config.http.listen = http_listen;
+    }
+    let settings = Settings::from_config(&config).context("invalid configuration")?;
+    if check_config {
+        println!(
+            "configuration OK ({}): socketmap {:?}, http {:?}, cache {}, default profile {:?}, {} static TLS levels",
+            path.as_deref()
+                .map_or("built-in defaults".to_owned(), |p| p.display().to_string()),
+            config.socketmap.tcp,
+            config.http.listen,
+            config.cache_url(),
+            settings.default_profile.name,
+            config.tls_levels.len(),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let reload = Arc::new(Notify::new());
+        spawn_signal_handlers(shutdown.clone(), reload.clone())?;
+        tracing::info!(socketmap = ?config.socketmap.tcp, http = ?config.http.listen, cache = %config.cache_url(), "mtasts resolver starting");
+        mtasts_sender::run(config, path, shutdown, reload).await.context("resolver")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGTERM and SIGINT stop the daemon gracefully; SIGHUP reloads the configuration.
+fn spawn_signal_handlers(shutdown: CancellationToken, reload: Arc<Notify>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); shutdown.cancel(); return; }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); shutdown.cancel(); return; }
+                _ = hup.recv() => { tracing::info!("SIGHUP: reloading the configuration"); reload.notify_one(); }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Arguments of `mtasts query`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct QueryArgs {
+    /// The destination: a domain, or any Postfix socketmap key such as [relay.example]:587.
+    #[arg(value_name = "DOMAIN")]
+    key: String,
+    /// Answer as this socketmap name (profile) would; default: the default profile.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Read and update the configured cache as the daemon would (default: a fresh discovery in
+    /// memory that leaves the cache alone).
+    #[arg(long)]
+    use_cache: bool,
+    /// Print the full decision as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub(crate) fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let QueryArgs {
+        key,
+        profile,
+        use_cache,
+        json,
+        config: config_args,
+    } = args;
+    let (config, _) = config_args.load()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let decision = runtime.block_on(admin::query(
+        &config,
+        &key,
+        &QueryOptions { profile, use_cache },
+    ))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&decision)?);
+    } else {
+        println!("{key}: {}", decision.answer);
+        println!(
+            "  source: {}",
+            serde_json::to_value(&decision.source)?
+                .as_str()
+                .unwrap_or("?")
+        );
+        println!("  why: {}", decision.reason);
+        if let Some(policy) = &decision.policy {
+            println!("  policy: {}", serde_json::to_string(policy)?);
+        }
+        if let Some(discovery) = &decision.discovery {
+            println!("  discovery: {}", serde_json::to_string(discovery)?);
+        }
+        if let Some(cache) = &decision.cache {
+            println!("  cache: {}", serde_json::to_string(cache)?);
+        }
+        if let Some(dane) = &decision.dane {
+            println!("  dane: {}", serde_json::to_string(dane)?);
+        }
+    }
+    Ok(if decision.status == "temp" || decision.status == "perm" {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Arguments of `mtasts cache`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CacheArgs {
+    #[command(subcommand)]
+    command: CacheCommand,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CacheCommand {
+    /// List cached entries (JSON lines), sorted by domain.
+    List {
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Show the entry of one domain (JSON).
+    Show {
+        /// The domain.
+        domain: String,
+    },
+    /// Remove the entry of one domain, or every entry with --all.
+    Purge {
+        /// The domain.
+        #[arg(required_unless_present = "all")]
+        domain: Option<String>,
+        /// Remove every entry.
+        #[arg(long, conflicts_with = "domain")]
+        all: bool,
+    },
+}
+
+pub(crate) fn run_cache(args: CacheArgs) -> anyhow::Result<ExitCode> {
+    let CacheArgs {
+        command,
+        config: config_args,
+    } = args;
+    let (config, _) = config_args.load()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            CacheCommand::List { limit } => {
+                for entry in admin::cache_list(&config, limit).await? {
+                    println!("{}", serde_json::to_string(&entry)?);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            CacheCommand::Show { domain } => match admin::cache_get(&config, &domain).await? {
+                Some(entry) => {
+                    println!("{}", serde_json::to_string_pretty(&entry)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("{domain}: not cached");
+                    Ok(ExitCode::from(1))
+                }
+            },
+            CacheCommand::Purge { domain, all: _ } => {
+                let removed = admin::cache_purge(&config, domain.as_deref()).await?;
+                println!(
+                    "removed {removed} entr{}",
+                    if removed == 1 { "y" } else { "ies" }
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
