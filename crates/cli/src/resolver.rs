@@ -221,7 +221,7 @@ pub(crate) fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         println!("{key}: {}", decision.answer);
         println!(
             "  source: {}",
-            serde_json::to_value(&decision.source)?
+            serde_json::to_value(decision.source)?
                 .as_str()
                 .unwrap_or("?")
         );
