@@ -60,12 +60,23 @@ const MASTER_EXIT_AFTER_SECS: u32 = 900;
 /// failed test.
 pub fn skip_reason() -> Option<String> {
     let reason = unavailable();
-    if let Some(reason) = &reason
-        && std::env::var(REQUIRE_SERVICES_ENV).is_ok_and(|v| v == "1")
-    {
-        panic!("{REQUIRE_SERVICES_ENV}=1, but the Postfix tests cannot run: {reason}");
+    if let Some(reason) = &reason {
+        fail_if_required(reason);
     }
     reason
+}
+
+/// Whether `MTASTS_REQUIRE_SERVICES=1` is set: tests that cannot run must fail, not skip.
+pub fn services_required() -> bool {
+    std::env::var(REQUIRE_SERVICES_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Panics with `reason` when [`services_required`]; otherwise does nothing (the caller
+/// skips).
+pub fn fail_if_required(reason: &str) {
+    if services_required() {
+        panic!("{REQUIRE_SERVICES_ENV}=1, but the Postfix tests cannot run: {reason}");
+    }
 }
 
 fn unavailable() -> Option<String> {
