@@ -259,3 +259,20 @@ async fn refresh_ahead_refetches_policies_in_use_before_they_expire() {
     let report = mtasts_sender::refresh::scan(resolver, &config, metrics).await;
     assert_eq!(report.refreshed, 0);
 }
+
+#[tokio::test]
+async fn a_max_age_zero_policy_serves_only_the_lookup_that_fetched_it() {
+    let net = TestNet::start().await;
+    net.add_sts_domain(
+        "zero.test",
+        &policy_text("enforce", &["mx.zero.test"], 0),
+        "v=STSv1; id=1",
+    )
+    .await;
+    let world = World::start(net, "").await;
+    let answer = "OK secure match=mx.zero.test servername=hostname";
+    assert_eq!(world.ask("postfix", "zero.test").await, answer);
+    assert_eq!(world.ask("postfix", "zero.test").await, answer);
+    // Never served from the cache (C94).
+    assert_eq!(fetches(&world.net, "zero.test"), 2);
+}

@@ -254,3 +254,40 @@ async fn query_runs_one_lookup_with_every_detail() {
     assert_eq!(decision.answer, "NOTFOUND ");
     assert!(decision.reason.contains("testing"), "{}", decision.reason);
 }
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_progress_finish() {
+    let net = TestNet::start().await;
+    net.zone().add_txt("_mta-sts.slow.test", &["v=STSv1; id=1"]);
+    net.add_policy_host(
+        "slow.test",
+        mtasts_testkit::PolicyHostSpec::new(
+            mtasts_testkit::PolicyResponse::policy(policy_text(
+                "enforce",
+                &["mx.slow.test"],
+                86_400,
+            ))
+            .header_delay(Duration::from_millis(400)),
+        ),
+    )
+    .await;
+    let mut world = World::start(net, "").await;
+    let mut busy = world.client().await;
+    let mut idle = world.client().await;
+    assert_eq!(idle.ask("postfix", "[192.0.2.1]").await, "NOTFOUND ");
+    busy.send("postfix", "slow.test").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    world.shutdown.cancel();
+    assert_eq!(
+        busy.reply().await.as_deref(),
+        Some("OK secure match=mx.slow.test servername=hostname")
+    );
+    assert_eq!(busy.reply().await, None);
+    assert_eq!(idle.reply().await, None);
+    world.stop().await;
+    assert!(
+        tokio::net::TcpStream::connect(world.socketmap)
+            .await
+            .is_err()
+    );
+}
