@@ -240,6 +240,7 @@ impl Server {
         let mut result = Ok(());
         loop {
             tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 _ = reload.notified() => {
                     if let Err(e) = daemon.reload() {
