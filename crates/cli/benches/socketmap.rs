@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use mtasts_testkit::smtp::MxHostSpec;
 use mtasts_testkit::{PolicyHostSpec, PolicyResponse, Ports, TestNet};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Domains the load cycles through (all cached before measuring).
@@ -232,17 +232,23 @@ async fn load(
     for c in 0..connections {
         let names = names.clone();
         tasks.push(tokio::spawn(async move {
-            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            let stream = TcpStream::connect(addr).await.expect("connect");
             stream.set_nodelay(true).ok();
+            let (read, mut write) = stream.into_split();
+            let mut read = BufReader::new(read);
+            let requests: Vec<Vec<u8>> = names
+                .iter()
+                .map(|n| netstring(format!("postfix {n}").as_bytes()))
+                .collect();
             let mut latencies = Vec::new();
             let mut buf = vec![0u8; 4096];
             let mut i = c;
             while Instant::now() < deadline {
-                let request = netstring(format!("postfix {}", names[i % names.len()]).as_bytes());
+                let request = &requests[i % requests.len()];
                 i += 1;
                 let start = Instant::now();
-                stream.write_all(&request).await.expect("write");
-                read_netstring(&mut stream, &mut buf).await;
+                write.write_all(request).await.expect("write");
+                read_netstring(&mut read, &mut buf).await;
                 latencies.push(start.elapsed().as_micros());
             }
             latencies
@@ -266,8 +272,9 @@ async fn load(
 }
 
 async fn one_lookup(addr: SocketAddr, name: &str) -> Vec<u8> {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut stream = BufReader::new(TcpStream::connect(addr).await.expect("connect"));
     stream
+        .get_mut()
         .write_all(&netstring(format!("postfix {name}").as_bytes()))
         .await
         .expect("write");
@@ -282,8 +289,12 @@ fn netstring(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads one netstring reply (the load generator trusts the servers under test).
-async fn read_netstring(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Vec<u8> {
+/// Reads one netstring reply from a buffered stream (the load generator trusts the servers
+/// under test).
+async fn read_netstring<R: AsyncRead + Unpin>(
+    stream: &mut BufReader<R>,
+    buf: &mut Vec<u8>,
+) -> Vec<u8> {
     let mut len = 0usize;
     loop {
         let b = stream.read_u8().await.expect("reply length");
@@ -313,17 +324,19 @@ fn trivial_server() {
     runtime.block_on(async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+            let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
             tokio::spawn(async move {
                 stream.set_nodelay(true).ok();
+                let (read, mut write) = stream.into_split();
+                let mut read = BufReader::new(read);
                 let reply = netstring(TRIVIAL_ANSWER);
                 let mut buf = vec![0u8; 10_016];
                 loop {
                     let mut len = 0usize;
                     loop {
-                        let Ok(b) = stream.read_u8().await else {
+                        let Ok(b) = read.read_u8().await else {
                             return;
                         };
                         if b == b':' {
@@ -334,8 +347,8 @@ fn trivial_server() {
                             return;
                         }
                     }
-                    if stream.read_exact(&mut buf[..len + 1]).await.is_err()
-                        || stream.write_all(&reply).await.is_err()
+                    if read.read_exact(&mut buf[..len + 1]).await.is_err()
+                        || write.write_all(&reply).await.is_err()
                     {
                         return;
                     }
