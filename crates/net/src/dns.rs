@@ -117,6 +117,46 @@ pub trait DnsLookup: Send + Sync {
             })
         })
     }
+
+    /// MX records of `domain` (sorted as by [`DnsLookup::mx`]) and whether the resolver
+    /// authenticated the MX RRset (its AD bit), for DANE: TLSA records of the MX hosts count
+    /// only when the MX lookup itself was DNSSEC-validated (RFC 7672 §2.2.1; Postfix's
+    /// `smtp_dns_support_level = dnssec` model). Errors are classified as for
+    /// [`DnsLookup::mx`].
+    ///
+    /// The default implementation calls [`DnsLookup::mx`] and reports
+    /// `authenticated: false`, as [`DnsLookup::tlsa_secure`] does.
+    fn mx_secure<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFuture<'a, Result<Secured<Vec<MxRecord>>, DnsError>> {
+        Box::pin(async move {
+            Ok(Secured {
+                value: self.mx(domain).await?,
+                authenticated: false,
+            })
+        })
+    }
+
+    /// A and AAAA addresses of `host` (as by [`DnsLookup::ip`]) and whether the resolver
+    /// authenticated them: true when every address family that returned records had the
+    /// AD bit set (a family without records does not count). For DANE with an implicit MX
+    /// (a domain without MX records is its own MX host, RFC 5321 §5.1), whose address
+    /// records take the place of the MX RRset (RFC 7672 §2.2.1).
+    ///
+    /// The default implementation calls [`DnsLookup::ip`] and reports
+    /// `authenticated: false`, as [`DnsLookup::tlsa_secure`] does.
+    fn ip_secure<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> BoxFuture<'a, Result<Secured<Vec<IpAddr>>, DnsError>> {
+        Box::pin(async move {
+            Ok(Secured {
+                value: self.ip(host).await?,
+                authenticated: false,
+            })
+        })
+    }
 }
 
 /// How to build a [`Resolver`].
@@ -161,7 +201,8 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
 pub struct Resolver {
     inner: TokioResolver,
     timeout: Duration,
-    /// The servers asked directly by [`DnsLookup::tlsa_secure`] (in order).
+    /// The servers asked directly by the authenticated lookups ([`DnsLookup::tlsa_secure`],
+    /// [`DnsLookup::mx_secure`], [`DnsLookup::ip_secure`]), in order.
     servers: Vec<SocketAddr>,
 }
 
@@ -177,7 +218,8 @@ impl Resolver {
     /// ports. The hosts file is never used and nothing is cached. Each lookup (A and AAAA
     /// together for [`DnsLookup::ip`]) is bounded by `config.timeout`.
     ///
-    /// [`DnsLookup::tlsa_secure`] sends its queries itself, to the same servers (with the
+    /// The authenticated lookups ([`DnsLookup::tlsa_secure`], [`DnsLookup::mx_secure`],
+    /// [`DnsLookup::ip_secure`]) send their queries themselves, to the same servers (with the
     /// system configuration: the name servers of `/etc/resolv.conf`, in order).
     pub fn new(config: &DnsConfig) -> Result<Self, DnsSetupError> {
         let servers = match &config.servers {
@@ -310,21 +352,8 @@ impl DnsLookup for Resolver {
     fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Vec<MxRecord>, DnsError>> {
         Box::pin(async move {
             let records = self.records(domain, RecordType::MX).await?;
-            let mut mx: Vec<MxRecord> = records
-                .into_iter()
-                .filter_map(|r| match r {
-                    RData::MX(mx) => Some(MxRecord {
-                        preference: mx.preference,
-                        exchange: exchange_name(&mx.exchange),
-                    }),
-                    _ => None,
-                })
-                .collect();
-            mx.sort_by(|a, b| {
-                a.preference
-                    .cmp(&b.preference)
-                    .then(a.exchange.cmp(&b.exchange))
-            });
+            let mut mx: Vec<MxRecord> = records.iter().filter_map(mx_record).collect();
+            sort_mx(&mut mx);
             Ok(mx)
         })
     }
@@ -353,36 +382,72 @@ impl DnsLookup for Resolver {
     }
 
     /// Asks the configured servers directly (hickory's lookup API does not expose the
-    /// response header): one query with RD, AD and EDNS DO set (so a validating resolver
-    /// reports its verdict, RFC 6840 §5.7), over UDP with a 4 KiB receive buffer,
-    /// repeated over TCP when truncated; answers that do not match the query are ignored.
-    /// Servers are tried in order (the next one on a timeout, network error, SERVFAIL or
-    /// REFUSED) within the configured time limit for the whole lookup.
+    /// response header); see [`Resolver::secure_records`].
     fn tlsa_secure<'a>(
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, Result<Secured<Vec<TlsaRecord>>, DnsError>> {
+        Box::pin(
+            self.secure_records(name, RecordType::TLSA, |data| match data {
+                RData::TLSA(tlsa) => Some(tlsa_record(tlsa)),
+                _ => None,
+            }),
+        )
+    }
+
+    /// Asks the configured servers directly, as [`DnsLookup::tlsa_secure`] does.
+    fn mx_secure<'a>(
+        &'a self,
+        domain: &'a str,
+    ) -> BoxFuture<'a, Result<Secured<Vec<MxRecord>>, DnsError>> {
         Box::pin(async move {
-            let qname = absolute(name)?;
-            let response = self.query_direct(&qname, RecordType::TLSA).await?;
-            let value = chain_records(&response, &qname, RecordType::TLSA)
-                .filter_map(|r| match &r.data {
-                    RData::TLSA(tlsa) => Some(tlsa_record(tlsa)),
-                    _ => None,
-                })
-                .collect::<Vec<_>>();
-            if value.is_empty() {
-                return Err(match response.metadata.response_code {
-                    ResponseCode::NXDomain => DnsError::NxDomain,
-                    _ => DnsError::NoData,
-                });
-            }
-            Ok(Secured {
-                value,
-                authenticated: response.metadata.authentic_data,
-            })
+            let mut secured = self
+                .secure_records(domain, RecordType::MX, mx_record)
+                .await?;
+            sort_mx(&mut secured.value);
+            Ok(secured)
         })
     }
+
+    /// Asks the configured servers directly for A and AAAA (concurrently), as
+    /// [`DnsLookup::tlsa_secure`] does; the families combine as in [`DnsLookup::ip`].
+    fn ip_secure<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> BoxFuture<'a, Result<Secured<Vec<IpAddr>>, DnsError>> {
+        Box::pin(async move {
+            let address = |data: &RData| match data {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+                _ => None,
+            };
+            let (v4, v6) = futures::join!(
+                self.secure_records(host, RecordType::A, address),
+                self.secure_records(host, RecordType::AAAA, address)
+            );
+            combine_secure_families(v4, v6)
+        })
+    }
+}
+
+/// The [`MxRecord`] of hickory's MX data.
+fn mx_record(data: &RData) -> Option<MxRecord> {
+    match data {
+        RData::MX(mx) => Some(MxRecord {
+            preference: mx.preference,
+            exchange: exchange_name(&mx.exchange),
+        }),
+        _ => None,
+    }
+}
+
+/// Sorts MX records by preference, then by name (a stable order for equal preferences).
+fn sort_mx(mx: &mut [MxRecord]) {
+    mx.sort_by(|a, b| {
+        a.preference
+            .cmp(&b.preference)
+            .then(a.exchange.cmp(&b.exchange))
+    });
 }
 
 /// The [`TlsaRecord`] of hickory's TLSA data.
@@ -427,6 +492,40 @@ fn system_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
 }
 
 impl Resolver {
+    /// The records of `qtype` at `name` (following CNAMEs from `name` inside the answer),
+    /// converted by `extract`, with the AD bit of the answer: the one direct-query machinery
+    /// behind [`DnsLookup::tlsa_secure`], [`DnsLookup::mx_secure`] and
+    /// [`DnsLookup::ip_secure`].
+    ///
+    /// One query with RD, AD and EDNS DO set (so a validating resolver reports its verdict,
+    /// RFC 6840 §5.7), over UDP with a 4 KiB receive buffer, repeated over TCP when
+    /// truncated; answers that do not match the query are ignored. Servers are tried in
+    /// order (the next one on a timeout, network error, SERVFAIL or REFUSED) within the
+    /// configured time limit for the whole lookup. No records of the type: NXDOMAIN or
+    /// NODATA after the response code, as for the plain lookups.
+    async fn secure_records<T>(
+        &self,
+        name: &str,
+        qtype: RecordType,
+        extract: impl Fn(&RData) -> Option<T>,
+    ) -> Result<Secured<Vec<T>>, DnsError> {
+        let qname = absolute(name)?;
+        let response = self.query_direct(&qname, qtype).await?;
+        let value: Vec<T> = chain_records(&response, &qname, qtype)
+            .filter_map(|r| extract(&r.data))
+            .collect();
+        if value.is_empty() {
+            return Err(match response.metadata.response_code {
+                ResponseCode::NXDomain => DnsError::NxDomain,
+                _ => DnsError::NoData,
+            });
+        }
+        Ok(Secured {
+            value,
+            authenticated: response.metadata.authentic_data,
+        })
+    }
+
     /// One query of `qtype` at `qname`, sent by us to the configured servers; the first
     /// NOERROR or NXDOMAIN response, or the last failure.
     async fn query_direct(&self, qname: &Name, qtype: RecordType) -> Result<Message, DnsError> {
@@ -642,12 +741,34 @@ fn combine_families(
     if !addrs.is_empty() {
         return Ok(addrs);
     }
+    no_addresses(v4.err(), v6.err())
+}
+
+/// The error when neither family gave addresses: NXDOMAIN when both said so, a temporary
+/// error if there was one, else NODATA.
+fn no_addresses<T>(v4: Option<DnsError>, v6: Option<DnsError>) -> Result<T, DnsError> {
     match (v4, v6) {
-        (Err(DnsError::NxDomain), Err(DnsError::NxDomain)) => Err(DnsError::NxDomain),
-        (Err(e), _) if e.is_temporary() => Err(e),
-        (_, Err(e)) if e.is_temporary() => Err(e),
+        (Some(DnsError::NxDomain), Some(DnsError::NxDomain)) => Err(DnsError::NxDomain),
+        (Some(e), _) if e.is_temporary() => Err(e),
+        (_, Some(e)) if e.is_temporary() => Err(e),
         _ => Err(DnsError::NoData),
     }
+}
+
+/// [`combine_families`] for authenticated lookups: the addresses of both families,
+/// authenticated when every family that returned addresses was.
+fn combine_secure_families(
+    v4: Result<Secured<Vec<IpAddr>>, DnsError>,
+    v6: Result<Secured<Vec<IpAddr>>, DnsError>,
+) -> Result<Secured<Vec<IpAddr>>, DnsError> {
+    let found: Vec<&Secured<Vec<IpAddr>>> = [&v4, &v6].into_iter().flatten().collect();
+    if found.is_empty() {
+        return no_addresses(v4.err(), v6.err());
+    }
+    Ok(Secured {
+        value: found.iter().flat_map(|s| s.value.iter().copied()).collect(),
+        authenticated: found.iter().all(|s| s.authenticated),
+    })
 }
 
 #[cfg(test)]
@@ -700,6 +821,57 @@ mod tests {
         );
         assert_eq!(
             combine_families(Ok(vec![]), Err(DnsError::NoData)),
+            Err(DnsError::NoData)
+        );
+    }
+
+    #[test]
+    fn secure_families_combine() {
+        let secured = |ip: [u8; 4], authenticated| {
+            Ok(Secured {
+                value: vec![IpAddr::from(ip)],
+                authenticated,
+            })
+        };
+        // Both families authenticated.
+        assert_eq!(
+            combine_secure_families(secured([192, 0, 2, 1], true), secured([192, 0, 2, 2], true)),
+            Ok(Secured {
+                value: vec![IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2])],
+                authenticated: true
+            })
+        );
+        // One insecure family spoils it.
+        assert!(
+            !combine_secure_families(
+                secured([192, 0, 2, 1], true),
+                secured([192, 0, 2, 2], false)
+            )
+            .unwrap()
+            .authenticated
+        );
+        // A family without records does not count, nor does a temporary error beside addresses.
+        assert!(
+            combine_secure_families(secured([192, 0, 2, 1], true), Err(DnsError::NoData))
+                .unwrap()
+                .authenticated
+        );
+        assert!(
+            combine_secure_families(Err(DnsError::Timeout), secured([192, 0, 2, 1], true))
+                .unwrap()
+                .authenticated
+        );
+        // Without addresses, the same errors as the plain lookup.
+        assert_eq!(
+            combine_secure_families(Err(DnsError::NxDomain), Err(DnsError::NxDomain)),
+            Err(DnsError::NxDomain)
+        );
+        assert_eq!(
+            combine_secure_families(Err(DnsError::NoData), Err(DnsError::Timeout)),
+            Err(DnsError::Timeout)
+        );
+        assert_eq!(
+            combine_secure_families(Err(DnsError::NoData), Err(DnsError::NxDomain)),
             Err(DnsError::NoData)
         );
     }

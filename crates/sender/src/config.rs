@@ -64,9 +64,10 @@ pub struct Config {
     pub builtin_roots: bool,
     /// The HTTPS port of policy hosts. Default 443 (RFC 8461); other values only for tests.
     pub https_port: u16,
-    /// Let DANE take precedence: when the destination's MX hosts have DNSSEC-authenticated
-    /// TLSA records, answer `dane-only` (every MX has them) or `dane` (some do) instead of the
-    /// MTA-STS answer, so MTA-STS never overrides DANE (RFC 8461 §2). Default false.
+    /// Let DANE take precedence: when the destination's MX RRset is DNSSEC-authenticated and
+    /// its MX hosts have DNSSEC-authenticated TLSA records, answer `dane-only` (every MX has
+    /// them) or `dane` (some do) instead of the MTA-STS answer, so MTA-STS never overrides
+    /// DANE (RFC 8461 §2). Default false.
     pub dane: bool,
     /// The profile for socketmap names that are not in `profiles` (or built in). Default
     /// `postfix`.

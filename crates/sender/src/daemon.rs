@@ -308,7 +308,7 @@ impl Daemon {
                     (
                         Reply::Ok(render_level(&level, &profile.style)),
                         format!(
-                            "MX hosts publish DNSSEC-authenticated TLSA records: DANE takes precedence over MTA-STS (RFC 8461 §2); {}",
+                            "the MX RRset is DNSSEC-authenticated and MX hosts publish DNSSEC-authenticated TLSA records: DANE takes precedence over MTA-STS (RFC 8461 §2); {}",
                             if level.as_str() == "dane-only" {
                                 "every MX host has them"
                             } else {

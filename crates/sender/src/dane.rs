@@ -1,8 +1,19 @@
 //! DANE precedence (RFC 8461 §2, rules §8): MTA-STS must never override DANE.
 //!
-//! When DANE is enabled, a lookup first asks whether the destination's MX hosts publish
-//! DNSSEC-authenticated TLSA records (`_25._tcp.<mx>`, the AD bit of the configured
-//! validating resolver, [`DnsLookup::tlsa_secure`]):
+//! When DANE is enabled, a lookup first asks whether DANE applies to the destination the
+//! way Postfix decides it (with `smtp_dns_support_level = dnssec`), using the AD bit of the
+//! configured validating resolver:
+//!
+//! 1. **The MX RRset must be DNSSEC-authenticated** ([`DnsLookup::mx_secure`]): Postfix uses
+//!    TLSA records only for MX hosts it learned from a validated MX lookup (RFC 7672
+//!    §2.2.1). With an unauthenticated MX RRset Postfix does not do DANE, so DANE has no
+//!    opinion here and MTA-STS decides (it overrides nothing); answering `dane-only` would
+//!    only make Postfix defer the mail. A domain without MX records is its own MX host
+//!    (RFC 5321 §5.1, "implicit MX"); its address records take the place of the MX RRset
+//!    and must be authenticated ([`DnsLookup::ip_secure`]), as in Postfix. A null MX
+//!    (RFC 7505) has no DANE.
+//! 2. Then, whether the MX hosts publish DNSSEC-authenticated TLSA records (`_25._tcp.<mx>`,
+//!    [`DnsLookup::tlsa_secure`]):
 //!
 //! * **every** MX host has them → `dane-only`: Postfix requires DANE for every MX, and no
 //!   MTA-STS answer can lower that;
@@ -15,16 +26,15 @@
 //!   a host DANE does not cover; the price is that MTA-STS does not protect the hosts
 //!   without TLSA records in such mixed setups;
 //! * **none** → no DANE opinion; MTA-STS decides;
-//! * a lookup fails temporarily (SERVFAIL, timeout on the MX or a TLSA query) → `TEMP`: we
-//!   cannot tell whether DANE applies, and answering with MTA-STS might override it (C106,
-//!   as postfix-tlspol does). NXDOMAIN and NODATA are answers, not failures.
+//! * a lookup fails temporarily (SERVFAIL, timeout on the MX, address or a TLSA query) →
+//!   `TEMP`: we cannot tell whether DANE applies, and answering with MTA-STS might override
+//!   it (C106, as postfix-tlspol does). NXDOMAIN and NODATA are answers, not failures.
 //!
-//! A domain without MX records is its own MX host (RFC 5321 §5.1); a null MX (RFC 7505) has
-//! no DANE. At most [`MAX_MX_HOSTS`] MX hosts are examined.
+//! At most [`MAX_MX_HOSTS`] MX hosts are examined.
 //!
 //! Postfix itself must resolve MX records with DNSSEC (`smtp_dns_support_level = dnssec`)
-//! through the same validating resolver: with an unvalidated MX RRset Postfix does not use
-//! TLSA records, and a `dane-only` answer then defers the mail.
+//! through the same validating resolver, so that it sees the MX RRset as authenticated
+//! exactly when this module does.
 //!
 //! Findings other than temporary failures are reused for `dane_ttl` seconds.
 
@@ -45,7 +55,12 @@ pub struct DaneFinding {
     pub level: Option<&'static str>,
     /// A lookup failed temporarily: whether DANE applies is unknown.
     pub temp_error: Option<String>,
-    /// Per MX host.
+    /// The MX RRset (for an implicit MX, the domain's address records) was
+    /// DNSSEC-authenticated. Without it DANE does not apply and no TLSA record is looked up.
+    pub mx_authenticated: bool,
+    /// The domain has no MX records and is its own MX host (RFC 5321 §5.1).
+    pub implicit_mx: bool,
+    /// Per MX host (empty when the TLSA records were not looked up).
     pub hosts: Vec<DaneHost>,
 }
 
@@ -123,26 +138,46 @@ impl DaneChecker {
     }
 
     async fn lookup(&self, domain: &str) -> DaneFinding {
-        let hosts: Vec<String> = match self.dns.mx(domain).await {
-            Ok(records) => {
+        let temp = |error: String, implicit_mx: bool| DaneFinding {
+            level: None,
+            temp_error: Some(error),
+            mx_authenticated: false,
+            implicit_mx,
+            hosts: Vec::new(),
+        };
+        let (hosts, mx_authenticated, implicit_mx) = match self.dns.mx_secure(domain).await {
+            Ok(secured) => {
                 let mut hosts: Vec<String> = Vec::new();
-                for record in records {
+                for record in secured.value {
                     if !record.exchange.is_empty() && !hosts.contains(&record.exchange) {
                         hosts.push(record.exchange);
                     }
                 }
                 hosts.truncate(MAX_MX_HOSTS);
-                hosts
+                (hosts, secured.authenticated, false)
             }
-            Err(e) if e.is_not_found() => vec![domain.to_string()],
-            Err(e) => {
-                return DaneFinding {
-                    level: None,
-                    temp_error: Some(format!("MX lookup of {domain}: {e}")),
-                    hosts: Vec::new(),
+            Err(e) if e.is_not_found() => {
+                // Implicit MX: the address records stand in for the MX RRset.
+                let authenticated = match self.dns.ip_secure(domain).await {
+                    Ok(secured) => secured.authenticated,
+                    // No address either: nothing to deliver to, no DANE.
+                    Err(e) if e.is_not_found() => false,
+                    Err(e) => return temp(format!("address lookup of {domain}: {e}"), true),
                 };
+                (vec![domain.to_string()], authenticated, true)
             }
+            Err(e) => return temp(format!("MX lookup of {domain}: {e}"), false),
         };
+        if !mx_authenticated {
+            // Postfix does not use TLSA records behind an unauthenticated MX RRset.
+            return DaneFinding {
+                level: None,
+                temp_error: None,
+                mx_authenticated,
+                implicit_mx,
+                hosts: Vec::new(),
+            };
+        }
         let lookups = hosts.iter().map(|host| async move {
             let name = format!("_25._tcp.{host}");
             match self.dns.tlsa_secure(&name).await {
@@ -184,6 +219,8 @@ impl DaneChecker {
         DaneFinding {
             level,
             temp_error,
+            mx_authenticated,
+            implicit_mx,
             hosts,
         }
     }

@@ -3,8 +3,10 @@
 //! 1. the key: Postfix's `.parent` probes, address literals and non-domains → `NOTFOUND `
 //!    (RFC 8461 §3.4: no parent-domain fallback; literals have no policy);
 //! 2. a static level from the configuration (exact domain, then the closest `.parent` entry);
-//! 3. DANE, when enabled ([`crate::dane`]): `dane-only` / `dane`, or `TEMP` when the TLSA
-//!    lookups failed temporarily;
+//! 3. DANE, when enabled ([`crate::dane`]): when the MX RRset is DNSSEC-authenticated (for
+//!    a domain without MX records: its address records) and MX hosts have authenticated
+//!    TLSA records, `dane-only` (every MX host) / `dane` (some); `TEMP` when those lookups
+//!    failed temporarily; an unauthenticated MX RRset leaves the decision to MTA-STS;
 //! 4. an MTA-STS `enforce` policy → `OK secure match=… servername=hostname`
 //!    ([`mtasts_proto::postfix::render_sts`], shaped by the profile);
 //! 5. a `testing` policy → `NOTFOUND ` (Postfix's default level applies), unless the profile

@@ -1,5 +1,5 @@
-//! DANE inputs: `tlsa_secure` and its AD bit against testkit's DNS server playing a
-//! validating resolver (`Zone::set_secure`).
+//! DANE inputs: `tlsa_secure`, `mx_secure`, `ip_secure` and their AD bit against testkit's
+//! DNS server playing a validating resolver (`Zone::set_secure`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -251,6 +251,118 @@ async fn big_answer_comes_over_tcp() {
     assert!(secured.authenticated);
 }
 
+fn mx(preference: u16, exchange: &str) -> MxRecord {
+    MxRecord {
+        preference,
+        exchange: exchange.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn mx_secure_reports_whether_the_mx_rrset_is_authenticated() {
+    let net = TestNet::start().await;
+    let zone = net.zone();
+    zone.add_mx("signed.example", 20, "MX2.signed.example.");
+    zone.add_mx("signed.example", 10, "mx1.signed.example");
+    zone.add_mx("signed.example", 10, "mx0.signed.example");
+    zone.set_secure("signed.example", true);
+    zone.add_mx("unsigned.example", 10, "mx.unsigned.example");
+    // Secure TLSA records below an insecure MX RRset do not make it secure.
+    zone.add_tlsa("_25._tcp.mx.unsigned.example", 3, 1, 1, &[1; 32]);
+    zone.set_secure("_25._tcp.mx.unsigned.example", true);
+    zone.set_secure("mx.unsigned.example", true);
+    let dns = resolver(&net, T);
+    let expected = vec![
+        mx(10, "mx0.signed.example"),
+        mx(10, "mx1.signed.example"),
+        mx(20, "mx2.signed.example"),
+    ];
+    assert_eq!(
+        dns.mx_secure("signed.example").await,
+        Ok(Secured {
+            value: expected.clone(),
+            authenticated: true
+        })
+    );
+    // The same records, in the same order, as the plain lookup.
+    assert_eq!(dns.mx("signed.example").await, Ok(expected));
+    assert_eq!(
+        dns.mx_secure("unsigned.example").await,
+        Ok(Secured {
+            value: vec![mx(10, "mx.unsigned.example")],
+            authenticated: false
+        })
+    );
+    // Marking and unmarking while the server runs; case and a trailing dot do not matter.
+    zone.set_secure("unsigned.example", true);
+    assert!(
+        dns.mx_secure("Unsigned.Example.")
+            .await
+            .unwrap()
+            .authenticated
+    );
+    zone.set_secure("signed.example", false);
+    assert!(!dns.mx_secure("signed.example").await.unwrap().authenticated);
+}
+
+#[tokio::test]
+async fn mx_secure_errors_are_classified_like_mx() {
+    let net = TestNet::start().await;
+    let zone = net.zone();
+    zone.add_a("nomx.example", Ipv4Addr::new(127, 0, 0, 9));
+    zone.add_mx("sf.example", 10, "mx.sf.example");
+    zone.set_fault("sf.example", Fault::ServFail);
+    zone.add_null_mx("null.example");
+    zone.set_secure("null.example", true);
+    let dns = resolver(&net, T);
+    assert_eq!(dns.mx_secure("nomx.example").await, Err(DnsError::NoData));
+    assert_eq!(dns.mx("nomx.example").await, Err(DnsError::NoData));
+    assert_eq!(dns.mx_secure("nx.example").await, Err(DnsError::NxDomain));
+    let sf = dns.mx_secure("sf.example").await.unwrap_err();
+    assert!(sf.is_temporary(), "{sf:?}");
+    assert_eq!(dns.mx("sf.example").await.unwrap_err(), sf);
+    // A null MX (RFC 7505) is an answer: one record with an empty exchange.
+    assert_eq!(
+        dns.mx_secure("null.example").await,
+        Ok(Secured {
+            value: vec![mx(0, "")],
+            authenticated: true
+        })
+    );
+}
+
+#[tokio::test]
+async fn ip_secure_needs_every_family_with_addresses_authenticated() {
+    let net = TestNet::start().await;
+    let zone = net.zone();
+    zone.add_a("v4.example", Ipv4Addr::new(127, 0, 0, 4));
+    zone.set_secure("v4.example", true);
+    zone.add_a("both.example", Ipv4Addr::new(127, 0, 0, 5));
+    zone.add_aaaa("both.example", "::5".parse().unwrap());
+    let dns = resolver(&net, T);
+    // IPv4 only: the AAAA NODATA does not count.
+    assert_eq!(
+        dns.ip_secure("v4.example").await,
+        Ok(Secured {
+            value: vec![IpAddr::from([127, 0, 0, 4])],
+            authenticated: true
+        })
+    );
+    let both = dns.ip_secure("both.example").await.unwrap();
+    assert_eq!(both.value.len(), 2);
+    assert!(!both.authenticated);
+    zone.set_secure("both.example", true);
+    assert!(dns.ip_secure("both.example").await.unwrap().authenticated);
+    assert_eq!(dns.ip_secure("gone.example").await, Err(DnsError::NxDomain));
+    zone.set_fault("gone.example", Fault::ServFail);
+    assert!(
+        dns.ip_secure("gone.example")
+            .await
+            .unwrap_err()
+            .is_temporary()
+    );
+}
+
 /// One raw UDP query to `server`, with the AD flag and EDNS (with DO) as given.
 async fn raw_udp(server: SocketAddr, name: &str, ad: bool, dnssec_ok: Option<bool>) -> Message {
     let mut request = Message::query();
@@ -318,11 +430,23 @@ impl DnsLookup for Fake {
     fn txt<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<TxtRr>, DnsError>> {
         Box::pin(async { Err(DnsError::NoData) })
     }
-    fn mx<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<MxRecord>, DnsError>> {
-        Box::pin(async { Err(DnsError::NoData) })
+    fn mx<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Vec<MxRecord>, DnsError>> {
+        Box::pin(async move {
+            if domain == "example.com" {
+                Ok(vec![mx(10, "mx.example.com")])
+            } else {
+                Err(DnsError::NoData)
+            }
+        })
     }
-    fn ip<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<IpAddr>, DnsError>> {
-        Box::pin(async { Err(DnsError::NoData) })
+    fn ip<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Vec<IpAddr>, DnsError>> {
+        Box::pin(async move {
+            if host == "mx.example.com" {
+                Ok(vec![IpAddr::from([192, 0, 2, 1])])
+            } else {
+                Err(DnsError::NoData)
+            }
+        })
     }
     fn tlsa<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<TlsaRecord>, DnsError>> {
         Box::pin(async move {
@@ -333,6 +457,27 @@ impl DnsLookup for Fake {
             }
         })
     }
+}
+
+#[tokio::test]
+async fn default_implementations_are_never_authenticated() {
+    let fake: Arc<dyn DnsLookup> = Arc::new(Fake);
+    assert_eq!(
+        fake.mx_secure("example.com").await,
+        Ok(Secured {
+            value: vec![mx(10, "mx.example.com")],
+            authenticated: false
+        })
+    );
+    assert_eq!(fake.mx_secure("other.example").await, Err(DnsError::NoData));
+    assert_eq!(
+        fake.ip_secure("mx.example.com").await,
+        Ok(Secured {
+            value: vec![IpAddr::from([192, 0, 2, 1])],
+            authenticated: false
+        })
+    );
+    assert_eq!(fake.ip_secure("other.example").await, Err(DnsError::NoData));
 }
 
 #[tokio::test]
