@@ -248,13 +248,24 @@ impl Server {
                     }
                 }
                 Some(ended) = tasks.join_next() => {
+                    if shutdown.is_cancelled() {
+                        // Listeners end when a shutdown was requested: not a failure (the
+                        // biased order above normally sees the shutdown first).
+                        if let Ok(Err(e)) = ended {
+                            tracing::warn!(error = %e, "a listener failed while shutting down");
+                        }
+                        break;
+                    }
                     // A listener ended on its own: that is fatal for the daemon.
                     result = match ended {
                         Ok(Ok(())) => Ok(()),
                         Ok(Err(e)) => Err(e),
                         Err(e) => Err(RunError::Io { what: "a listener task failed".to_string(), source: std::io::Error::other(e.to_string()) }),
                     };
-                    tracing::error!("a listener stopped; shutting down");
+                    match &result {
+                        Ok(()) => tracing::error!("a listener stopped; shutting down"),
+                        Err(e) => tracing::error!(error = %e, "a listener stopped; shutting down"),
+                    }
                     shutdown.cancel();
                     break;
                 }
