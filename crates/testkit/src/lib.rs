@@ -8,6 +8,9 @@
 //! Every `TestNet` lives in its own randomly chosen `127.X.Y.0/24` block, so tests can run in
 //! parallel, and binds nothing outside 127.0.0.0/8.
 //!
+//! [`proxy`] is a TCP relay a test can cut and restore, to take a real server (PostgreSQL,
+//! Redis) away from the code under test and give it back.
+//!
 //! [`postfix`] runs a private, real Postfix instance that delivers into a `TestNet` (end-to-end
 //! tests of the policy daemon); it needs root and Debian's `postfix` package.
 
@@ -15,6 +18,7 @@ pub mod ca;
 pub mod dns;
 pub mod https;
 pub mod postfix;
+pub mod proxy;
 pub mod smtp;
 mod world;
 
