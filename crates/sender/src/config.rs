@@ -209,6 +209,9 @@ pub struct CacheConfig {
     pub dane_ttl: u64,
     /// Most domains kept in the in-memory memos (recent checks, DANE findings). Default 100000.
     pub max_memo_entries: usize,
+    /// Seconds between attempts to reach the store again while it is unavailable (lookups
+    /// are answered from memory meanwhile). Default 10.
+    pub store_retry: u64,
 }
 
 impl Default for CacheConfig {
@@ -220,6 +223,7 @@ impl Default for CacheConfig {
             max_discoveries: 256,
             dane_ttl: 300,
             max_memo_entries: 100_000,
+            store_retry: 10,
         }
     }
 }
@@ -375,7 +379,7 @@ impl Config {
     /// Checks ranges that do not need the protocol crate: non-zero limits and timeouts,
     /// the UNIX socket mode. [`crate::settings::Settings::from_config`] checks the rest.
     pub fn check_limits(&self) -> Result<(), ConfigError> {
-        let nonzero: [(&str, u64); 8] = [
+        let nonzero: [(&str, u64); 9] = [
             ("timeout", self.timeout),
             (
                 "socketmap.max_connections",
@@ -386,6 +390,7 @@ impl Config {
             ("http.max_connections", self.http.max_connections as u64),
             ("http.request_timeout", self.http.request_timeout),
             ("cache.max_discoveries", self.cache.max_discoveries as u64),
+            ("cache.store_retry", self.cache.store_retry),
             ("refresh.concurrency", self.refresh.concurrency as u64),
         ];
         for (key, value) in nonzero {
@@ -522,5 +527,10 @@ mod tests {
         ));
         let config = Config::from_toml_str("timeout = 0").unwrap();
         assert!(config.check_limits().is_err());
+        let config = Config::from_toml_str("[cache]\nstore_retry = 0").unwrap();
+        assert!(config.check_limits().is_err());
+        let config = Config::from_toml_str("[cache]\nstore_retry = 2").unwrap();
+        assert_eq!(config.cache.store_retry, 2);
+        config.check_limits().unwrap();
     }
 }

@@ -78,9 +78,13 @@ impl Edges {
         let fetcher: Arc<dyn PolicyFetch> = Arc::new(PolicyFetcher::new(fetch, dns.clone()));
         prepare_sqlite_dir(store_url)?;
         let store = Arc::new(
-            FallbackStore::open(store_url, metrics)
-                .await
-                .map_err(RunError::Store)?,
+            FallbackStore::open(
+                store_url,
+                metrics,
+                Duration::from_secs(config.cache.store_retry),
+            )
+            .await
+            .map_err(RunError::Store)?,
         );
         Ok(Edges {
             dns,

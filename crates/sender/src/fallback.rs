@@ -2,9 +2,11 @@
 //!
 //! When the configured backend answers [`StoreError::Unavailable`] (or cannot be opened at
 //! start), lookups keep working from a bounded in-memory store: the daemon logs one warning
-//! per transition, sets the `mtasts_store_fallback` gauge, and retries the backend at most
-//! every [`RETRY_INTERVAL`]. When the backend answers again, what was learned meanwhile is
-//! copied into it, the memory store is emptied, and one info line says so.
+//! per transition, sets the `mtasts_store_fallback` gauge (and `/healthz` says
+//! `"fallback": true`), and retries the backend with the next store operation once the
+//! retry interval has passed (`cache.store_retry`, default [`RETRY_INTERVAL`]). A retry first
+//! probes the backend with a read; when it answers, what was learned meanwhile is copied
+//! into it, the memory store is emptied, the gauge goes back to 0 and one info line says so.
 //!
 //! Entries cached only in the backend are not visible while it is down: a domain may be
 //! discovered again then, which the RFC allows (the cache is an optimisation plus downgrade
@@ -20,8 +22,12 @@ use tokio::time::Instant;
 
 use crate::metrics::Metrics;
 
-/// Least time between two attempts to reach an unavailable backend.
+/// Least time between two attempts to reach an unavailable backend, by default.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The domain read to probe a backend before leaving the fallback (a reserved name that
+/// is never a policy domain, RFC 2606).
+const PROBE_DOMAIN: &str = "mtasts-store-probe.invalid";
 
 /// Most entries kept in memory while the backend is down.
 pub const FALLBACK_MAX_ENTRIES: usize = 100_000;
@@ -38,6 +44,8 @@ pub struct FallbackStore {
     state: Mutex<State>,
     metrics: Arc<Metrics>,
     backend: &'static str,
+    /// Least time between two attempts to reach the backend while it is unavailable.
+    retry_interval: Duration,
 }
 
 #[derive(Debug)]
@@ -49,12 +57,17 @@ struct State {
 }
 
 impl FallbackStore {
-    /// Opens the store at `url`. `Unavailable` at start is not an error: the daemon starts on
-    /// memory and keeps trying. Configuration errors are returned.
-    pub async fn open(url: &str, metrics: Arc<Metrics>) -> Result<FallbackStore, StoreError> {
+    /// Opens the store at `url`, retrying it at most every `retry_interval` while it is
+    /// unavailable. `Unavailable` at start is not an error: the daemon starts on memory and
+    /// keeps trying. Configuration errors are returned.
+    pub async fn open(
+        url: &str,
+        metrics: Arc<Metrics>,
+        retry_interval: Duration,
+    ) -> Result<FallbackStore, StoreError> {
         let backend = backend_name(url);
         match mtasts_store::open(url).await {
-            Ok(store) => Ok(FallbackStore::with_primary(store, metrics)),
+            Ok(store) => Ok(FallbackStore::with_primary(store, metrics, retry_interval)),
             Err(StoreError::Unavailable(reason)) => {
                 let store = FallbackStore {
                     url: Some(url.to_string()),
@@ -66,6 +79,7 @@ impl FallbackStore {
                     }),
                     metrics,
                     backend,
+                    retry_interval,
                 };
                 store.enter_degraded(&reason);
                 Ok(store)
@@ -74,8 +88,13 @@ impl FallbackStore {
         }
     }
 
-    /// Wraps an open store.
-    pub fn with_primary(primary: Arc<dyn PolicyStore>, metrics: Arc<Metrics>) -> FallbackStore {
+    /// Wraps an open store, retrying it at most every `retry_interval` while it is
+    /// unavailable.
+    pub fn with_primary(
+        primary: Arc<dyn PolicyStore>,
+        metrics: Arc<Metrics>,
+        retry_interval: Duration,
+    ) -> FallbackStore {
         let backend = primary.backend();
         FallbackStore {
             url: None,
@@ -87,6 +106,7 @@ impl FallbackStore {
             }),
             metrics,
             backend,
+            retry_interval,
         }
     }
 
@@ -114,7 +134,7 @@ impl FallbackStore {
 
     fn enter_degraded(&self, reason: &str) {
         let mut state = self.lock_state();
-        state.retry_at = Some(Instant::now() + RETRY_INTERVAL);
+        state.retry_at = Some(Instant::now() + self.retry_interval);
         if !state.degraded {
             state.degraded = true;
             self.metrics.store_fallback.set(1);
@@ -142,7 +162,7 @@ impl FallbackStore {
         {
             // One caller tries; the others keep using memory meanwhile.
             let mut state = self.lock_state();
-            state.retry_at = Some(Instant::now() + RETRY_INTERVAL);
+            state.retry_at = Some(Instant::now() + self.retry_interval);
         }
         match self.try_recover().await {
             Ok(primary) => Some(primary),
@@ -153,8 +173,8 @@ impl FallbackStore {
         }
     }
 
-    /// Reopens the backend if needed, copies the memory entries into it, and leaves the
-    /// degraded state.
+    /// Reopens the backend if needed, probes it, copies the memory entries into it, and
+    /// leaves the degraded state.
     async fn try_recover(&self) -> Result<Arc<dyn PolicyStore>, String> {
         let primary = match self.primary() {
             Some(primary) => primary,
@@ -165,6 +185,11 @@ impl FallbackStore {
                 opened
             }
         };
+        // Without entries to copy nothing else would touch the backend before declaring it
+        // back; any answer but "unavailable" means it is reachable.
+        if let Err(StoreError::Unavailable(reason)) = primary.get(PROBE_DOMAIN).await {
+            return Err(reason);
+        }
         let entries = self
             .memory
             .list(FALLBACK_MAX_ENTRIES)
@@ -335,7 +360,7 @@ mod tests {
             down: AtomicBool::new(false),
         });
         let metrics = Arc::new(Metrics::new());
-        let store = FallbackStore::with_primary(backend.clone(), metrics.clone());
+        let store = FallbackStore::with_primary(backend.clone(), metrics.clone(), RETRY_INTERVAL);
         store.put(&entry("a.example")).await.unwrap();
         assert!(!store.degraded());
 
@@ -369,11 +394,43 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_probes_the_backend_before_leaving_the_fallback() {
+        let backend = Arc::new(Switchable {
+            inner: MemoryStore::new(),
+            down: AtomicBool::new(true),
+        });
+        let metrics = Arc::new(Metrics::new());
+        let retry = Duration::from_secs(1);
+        let store = FallbackStore::with_primary(backend.clone(), metrics.clone(), retry);
+        assert_eq!(store.get("a.example").await.unwrap(), None);
+        assert!(store.degraded());
+        // Nothing was learned meanwhile, so nothing to copy: the probe alone tells the
+        // backend is still down, and the state does not flap.
+        for _ in 0..3 {
+            tokio::time::advance(retry).await;
+            assert_eq!(store.get("a.example").await.unwrap(), None);
+            assert!(store.degraded());
+            assert_eq!(metrics.store_fallback.get(), 1);
+        }
+        assert_eq!(metrics.store_fallback_transitions.get(), 1);
+        // The configured interval applies: back after one second, not ten.
+        backend.down.store(false, Ordering::SeqCst);
+        backend.inner.put(&entry("a.example")).await.unwrap();
+        tokio::time::advance(retry).await;
+        assert_eq!(
+            store.get("a.example").await.unwrap(),
+            Some(entry("a.example"))
+        );
+        assert!(!store.degraded());
+        assert_eq!(metrics.store_fallback.get(), 0);
+    }
+
     #[tokio::test]
     async fn unreachable_backend_at_start_means_memory() {
         let metrics = Arc::new(Metrics::new());
         // Nothing listens on port 1 of loopback.
-        let store = FallbackStore::open("redis://127.0.0.1:1/", metrics.clone())
+        let store = FallbackStore::open("redis://127.0.0.1:1/", metrics.clone(), RETRY_INTERVAL)
             .await
             .unwrap();
         assert!(store.degraded());
@@ -390,7 +447,7 @@ mod tests {
     async fn configuration_errors_are_errors() {
         let metrics = Arc::new(Metrics::new());
         assert!(matches!(
-            FallbackStore::open("bogus://x", metrics).await,
+            FallbackStore::open("bogus://x", metrics, RETRY_INTERVAL).await,
             Err(StoreError::Config(_))
         ));
     }

@@ -43,6 +43,7 @@ fn full_example_sets_every_section() {
     assert!(config.dane);
     assert!(config.http.listen.is_empty());
     assert_eq!(config.cache.negative_ttl, 900);
+    assert_eq!(config.cache.store_retry, 30);
     assert_eq!(config.tls_levels.len(), 3);
     assert!(config.profiles.contains_key("postfix-tlsrpt"));
     assert!(config.socketmap.unix.is_some());
