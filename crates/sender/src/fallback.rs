@@ -3,10 +3,12 @@
 //! When the configured backend answers [`StoreError::Unavailable`] (or cannot be opened at
 //! start), lookups keep working from a bounded in-memory store: the daemon logs one warning
 //! per transition, sets the `mtasts_store_fallback` gauge (and `/healthz` says
-//! `"fallback": true`), and retries the backend with the next store operation once the
-//! retry interval has passed (`cache.store_retry`, default [`RETRY_INTERVAL`]). A retry first
-//! probes the backend with a read; when it answers, what was learned meanwhile is copied
-//! into it, the memory store is emptied, the gauge goes back to 0 and one info line says so.
+//! `"fallback": true`), and retries the backend once the retry interval has passed
+//! (`cache.store_retry`, default [`RETRY_INTERVAL`]): the next store operation starts a
+//! recovery attempt in the background and itself goes on with memory, so no lookup waits for
+//! a backend that may still be gone. The attempt probes the backend with a read; when it
+//! answers, what was learned meanwhile is copied into it, the memory store is emptied, the
+//! gauge goes back to 0 and one info line says so.
 //!
 //! Entries cached only in the backend are not visible while it is down: a domain may be
 //! discovered again then, which the RFC allows (the cache is an optimisation plus downgrade
@@ -37,6 +39,11 @@ pub const FALLBACK_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 /// A [`PolicyStore`] that falls back to memory (see the module docs).
 pub struct FallbackStore {
+    inner: Arc<Inner>,
+}
+
+/// The shared part, also held by a recovery running in the background.
+struct Inner {
     /// The URL to (re)open when the backend could not be opened at start.
     url: Option<String>,
     primary: RwLock<Option<Arc<dyn PolicyStore>>>,
@@ -48,12 +55,14 @@ pub struct FallbackStore {
     retry_interval: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct State {
     /// The backend failed and memory is in use.
     degraded: bool,
     /// When the backend may be tried again.
     retry_at: Option<Instant>,
+    /// A recovery attempt is running in the background.
+    recovering: bool,
 }
 
 impl FallbackStore {
@@ -65,23 +74,17 @@ impl FallbackStore {
         metrics: Arc<Metrics>,
         retry_interval: Duration,
     ) -> Result<FallbackStore, StoreError> {
-        let backend = backend_name(url);
         match mtasts_store::open(url).await {
             Ok(store) => Ok(FallbackStore::with_primary(store, metrics, retry_interval)),
             Err(StoreError::Unavailable(reason)) => {
-                let store = FallbackStore {
-                    url: Some(url.to_string()),
-                    primary: RwLock::new(None),
-                    memory: memory_store(),
-                    state: Mutex::new(State {
-                        degraded: false,
-                        retry_at: None,
-                    }),
+                let store = FallbackStore::new(
+                    Some(url.to_string()),
+                    None,
+                    backend_name(url),
                     metrics,
-                    backend,
                     retry_interval,
-                };
-                store.enter_degraded(&reason);
+                );
+                store.inner.enter_degraded(&reason);
                 Ok(store)
             }
             Err(e) => Err(e),
@@ -96,32 +99,76 @@ impl FallbackStore {
         retry_interval: Duration,
     ) -> FallbackStore {
         let backend = primary.backend();
+        FallbackStore::new(None, Some(primary), backend, metrics, retry_interval)
+    }
+
+    fn new(
+        url: Option<String>,
+        primary: Option<Arc<dyn PolicyStore>>,
+        backend: &'static str,
+        metrics: Arc<Metrics>,
+        retry_interval: Duration,
+    ) -> FallbackStore {
         FallbackStore {
-            url: None,
-            primary: RwLock::new(Some(primary)),
-            memory: memory_store(),
-            state: Mutex::new(State {
-                degraded: false,
-                retry_at: None,
+            inner: Arc::new(Inner {
+                url,
+                primary: RwLock::new(primary),
+                memory: memory_store(),
+                state: Mutex::new(State::default()),
+                metrics,
+                backend,
+                retry_interval,
             }),
-            metrics,
-            backend,
-            retry_interval,
         }
     }
 
     /// Whether the memory stand-in is in use.
     pub fn degraded(&self) -> bool {
-        self.lock_state().degraded
+        self.inner.lock_state().degraded
     }
 
     /// The configured backend's name.
     pub fn configured_backend(&self) -> &'static str {
-        self.backend
+        self.inner.backend
     }
 
+    /// The backend for the next operation, or `None` for memory. While the backend is
+    /// unavailable, once the retry interval has passed, a recovery attempt starts in the
+    /// background: no lookup waits for a backend that may still be gone (connecting alone
+    /// may take seconds) or for the entries being copied back.
+    fn current(&self) -> Option<Arc<dyn PolicyStore>> {
+        let mut state = self.inner.lock_state();
+        if !state.degraded {
+            drop(state);
+            return self.inner.primary();
+        }
+        let due = state.retry_at.is_none_or(|at| Instant::now() >= at);
+        if due && !state.recovering {
+            // Without a runtime (never in the daemon) the next operation tries again.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                state.recovering = true;
+                state.retry_at = Some(Instant::now() + self.inner.retry_interval);
+                let inner = self.inner.clone();
+                runtime.spawn(async move {
+                    if let Err(reason) = inner.try_recover().await {
+                        tracing::debug!(backend = inner.backend, error = %reason, "policy store still unavailable");
+                    }
+                    let mut state = inner.lock_state();
+                    state.recovering = false;
+                    if state.degraded {
+                        // Count the interval from the end of this attempt.
+                        state.retry_at = Some(Instant::now() + inner.retry_interval);
+                    }
+                });
+            }
+        }
+        None
+    }
+}
+
+impl Inner {
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
-        // The state is two plain fields; a panic elsewhere cannot leave it inconsistent.
+        // The state is plain fields; a panic elsewhere cannot leave it inconsistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -147,35 +194,10 @@ impl FallbackStore {
         }
     }
 
-    /// The backend to use for the next operation, after recovering it if it is time to try.
-    async fn current(&self) -> Option<Arc<dyn PolicyStore>> {
-        let due = {
-            let state = self.lock_state();
-            if !state.degraded {
-                return self.primary();
-            }
-            state.retry_at.is_none_or(|at| Instant::now() >= at)
-        };
-        if !due {
-            return None;
-        }
-        {
-            // One caller tries; the others keep using memory meanwhile.
-            let mut state = self.lock_state();
-            state.retry_at = Some(Instant::now() + self.retry_interval);
-        }
-        match self.try_recover().await {
-            Ok(primary) => Some(primary),
-            Err(reason) => {
-                tracing::debug!(backend = self.backend, error = %reason, "policy store still unavailable");
-                None
-            }
-        }
-    }
-
     /// Reopens the backend if needed, probes it, copies the memory entries into it, and
-    /// leaves the degraded state.
-    async fn try_recover(&self) -> Result<Arc<dyn PolicyStore>, String> {
+    /// leaves the degraded state. Entries written to memory while the copy runs, after the
+    /// list was taken, are dropped with the memory store (they are discovered again).
+    async fn try_recover(&self) -> Result<(), String> {
         let primary = match self.primary() {
             Some(primary) => primary,
             None => {
@@ -204,19 +226,21 @@ impl FallbackStore {
                 }
             }
         }
-        let _ = self.memory.purge().await;
-        let mut state = self.lock_state();
-        if state.degraded {
-            state.degraded = false;
-            state.retry_at = None;
-            self.metrics.store_fallback.set(0);
-            tracing::info!(
-                backend = self.backend,
-                copied = entries.len(),
-                "policy store available again"
-            );
+        {
+            let mut state = self.lock_state();
+            if state.degraded {
+                state.degraded = false;
+                state.retry_at = None;
+                self.metrics.store_fallback.set(0);
+                tracing::info!(
+                    backend = self.backend,
+                    copied = entries.len(),
+                    "policy store available again"
+                );
+            }
         }
-        Ok(primary)
+        let _ = self.memory.purge().await;
+        Ok(())
     }
 }
 
@@ -224,14 +248,14 @@ impl FallbackStore {
 /// became) unavailable.
 macro_rules! with_fallback {
     ($self:ident, $s:ident => $call:expr) => {{
-        if let Some(primary) = $self.current().await {
+        if let Some(primary) = $self.current() {
             let $s: &dyn PolicyStore = &*primary;
             match $call.await {
-                Err(StoreError::Unavailable(reason)) => $self.enter_degraded(&reason),
+                Err(StoreError::Unavailable(reason)) => $self.inner.enter_degraded(&reason),
                 other => return other,
             }
         }
-        let $s: &dyn PolicyStore = &$self.memory;
+        let $s: &dyn PolicyStore = &$self.inner.memory;
         $call.await
     }};
 }
@@ -261,7 +285,7 @@ impl PolicyStore for FallbackStore {
         if self.degraded() {
             "memory"
         } else {
-            self.backend
+            self.inner.backend
         }
     }
 }
@@ -344,6 +368,60 @@ mod tests {
         }
     }
 
+    /// Lets a background recovery attempt run to its end (the backends here answer at once).
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A backend that never answers stands for one whose host is gone: lookups must not
+    /// wait for the recovery attempts.
+    struct Hanging;
+
+    impl PolicyStore for Hanging {
+        fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Entry>, StoreError>> {
+            Box::pin(futures::future::pending())
+        }
+        fn put<'a>(&'a self, _: &'a Entry) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(futures::future::pending())
+        }
+        fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+            Box::pin(futures::future::pending())
+        }
+        fn list<'a>(&'a self, _: usize) -> BoxFuture<'a, Result<Vec<Entry>, StoreError>> {
+            Box::pin(futures::future::pending())
+        }
+        fn purge<'a>(&'a self) -> BoxFuture<'a, Result<u64, StoreError>> {
+            Box::pin(futures::future::pending())
+        }
+        fn backend(&self) -> &'static str {
+            "hanging"
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_do_not_wait_for_a_recovery_attempt() {
+        let metrics = Arc::new(Metrics::new());
+        let retry = Duration::from_secs(1);
+        let store = FallbackStore::with_primary(Arc::new(Hanging), metrics.clone(), retry);
+        store.inner.enter_degraded("gone");
+        for _ in 0..3 {
+            tokio::time::advance(retry).await;
+            // Each would start (or find running) an attempt that never ends; none waits.
+            let started = Instant::now();
+            store.put(&entry("a.example")).await.unwrap();
+            assert_eq!(
+                store.get("a.example").await.unwrap(),
+                Some(entry("a.example"))
+            );
+            assert_eq!(started.elapsed(), Duration::ZERO);
+            assert!(store.degraded());
+        }
+        // One attempt at a time.
+        assert!(store.inner.lock_state().recovering);
+    }
+
     fn entry(domain: &str) -> Entry {
         Entry {
             domain: domain.into(),
@@ -379,12 +457,17 @@ mod tests {
         backend.down.store(false, Ordering::SeqCst);
         // Not retried before the interval.
         assert_eq!(store.get("a.example").await.unwrap(), None);
+        settle().await;
+        assert!(store.degraded());
         tokio::time::advance(RETRY_INTERVAL).await;
+        // This operation starts the recovery and is answered from memory meanwhile.
+        assert_eq!(store.get("a.example").await.unwrap(), None);
+        settle().await;
+        assert!(!store.degraded());
         assert_eq!(
             store.get("a.example").await.unwrap(),
             Some(entry("a.example"))
         );
-        assert!(!store.degraded());
         assert_eq!(metrics.store_fallback.get(), 0);
         assert_eq!(metrics.store_fallback_transitions.get(), 1);
         // What was learned meanwhile was copied back.
@@ -410,6 +493,7 @@ mod tests {
         for _ in 0..3 {
             tokio::time::advance(retry).await;
             assert_eq!(store.get("a.example").await.unwrap(), None);
+            settle().await;
             assert!(store.degraded());
             assert_eq!(metrics.store_fallback.get(), 1);
         }
@@ -418,12 +502,14 @@ mod tests {
         backend.down.store(false, Ordering::SeqCst);
         backend.inner.put(&entry("a.example")).await.unwrap();
         tokio::time::advance(retry).await;
+        assert_eq!(store.get("a.example").await.unwrap(), None);
+        settle().await;
+        assert!(!store.degraded());
+        assert_eq!(metrics.store_fallback.get(), 0);
         assert_eq!(
             store.get("a.example").await.unwrap(),
             Some(entry("a.example"))
         );
-        assert!(!store.degraded());
-        assert_eq!(metrics.store_fallback.get(), 0);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 //!
 //! Modules: `world` (fixtures and the client), `socketmap` (answers and framing), `cache`
 //! (RFC 8461 cache behaviour), `service` (HTTP, UNIX socket, reload, store fallback,
-//! restart), `dane`, `config` (example files).
+//! restart), `dane`, `config` (example files), `outage` (Redis and PostgreSQL going away
+//! behind a proxy and coming back).
 
 mod suite;

@@ -3,12 +3,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mtasts_proto::socketmap::{MAX_REPLY_BYTES, decode_netstring, encode_netstring};
 use mtasts_sender::clock::ManualClock;
 use mtasts_sender::daemon::{Daemon, Edges, resolver_options};
+use mtasts_sender::fallback::FallbackStore;
 use mtasts_sender::metrics::Metrics;
 use mtasts_sender::{Config, RunError, Settings};
+use mtasts_store::PolicyStore;
 use mtasts_testkit::TestNet;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -111,6 +114,28 @@ impl World {
         extra: &str,
         adjust: impl FnOnce(&mut Config),
     ) -> World {
+        Self::launch(net, dir, extra, adjust, None).await
+    }
+
+    /// Like [`World::start`], caching in `store` (an open backend, e.g. one reached through a
+    /// `TcpProxy` with a test's own key prefix or schema) behind the daemon's memory fallback,
+    /// retried every `cache.store_retry` seconds of the configuration.
+    pub(super) async fn start_with_store(
+        net: TestNet,
+        extra: &str,
+        store: Arc<dyn PolicyStore>,
+    ) -> World {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        Self::launch(Arc::new(net), dir, extra, |_| {}, Some(store)).await
+    }
+
+    async fn launch(
+        net: Arc<TestNet>,
+        dir: Arc<tempfile::TempDir>,
+        extra: &str,
+        adjust: impl FnOnce(&mut Config),
+        store: Option<Arc<dyn PolicyStore>>,
+    ) -> World {
         let config_path = dir.path().join("resolver.toml");
         std::fs::write(&config_path, format!("{}{extra}", base_toml(&net))).unwrap();
         let mut config = Config::load(&config_path).unwrap();
@@ -125,6 +150,13 @@ impl World {
         let mut edges = Edges::from_config(&config, metrics.clone()).await.unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         edges.clock = clock.clone();
+        if let Some(store) = store {
+            edges.store = Arc::new(FallbackStore::with_primary(
+                store,
+                metrics.clone(),
+                Duration::from_secs(config.cache.store_retry),
+            ));
+        }
         let daemon = Daemon::new(
             settings,
             edges,
