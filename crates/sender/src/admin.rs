@@ -74,8 +74,9 @@ pub async fn cache_get(config: &Config, domain: &str) -> Result<Option<Entry>, R
 }
 
 /// Removes the entry of `domain`, or every entry when `None`; returns how many were removed.
-/// A running daemon reads the store on every lookup, so it discovers a purged domain again
-/// at its next lookup (only DANE findings live in its memory, for `cache.dane_ttl`).
+/// A running daemon keeps what it read from the store for at most `cache.grace` seconds, so it
+/// discovers a purged domain again within that time (DANE findings live in its memory for
+/// `cache.dane_ttl`).
 pub async fn cache_purge(config: &Config, domain: Option<&str>) -> Result<u64, RunError> {
     let store = open_store(config).await?;
     match domain {

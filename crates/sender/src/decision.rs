@@ -238,8 +238,10 @@ pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, String) {
         };
         return (Reply::NotFound, reason.to_string());
     }
-    let lines = policy_lines(&cached.body);
-    let answer = render_sts(&outcome.domain, &cached.policy, &lines, &profile.style);
+    let answer = cached.answer(profile.style, || {
+        let lines = policy_lines(&cached.body);
+        render_sts(&outcome.domain, &cached.policy, &lines, &profile.style)
+    });
     let reason = if cached.policy.mode == Mode::Testing {
         format!(
             "MTA-STS policy in testing mode, treated as enforce by profile {}",
@@ -248,7 +250,7 @@ pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, String) {
     } else {
         "MTA-STS policy in enforce mode".to_string()
     };
-    (Reply::Ok(answer), reason)
+    (Reply::Ok(answer.to_string()), reason)
 }
 
 #[cfg(test)]
@@ -277,7 +279,7 @@ mod tests {
         });
         StsOutcome {
             domain: "example.com".into(),
-            policy,
+            policy: policy.map(|p| std::sync::Arc::new(crate::resolver::HotPolicy::new(p))),
             source: StsSource::Fresh,
             cache: CacheUse::Miss,
             temp_error,

@@ -4,7 +4,8 @@
 //! start), lookups keep working from a bounded in-memory store: the daemon logs one warning
 //! per transition, sets the `mtasts_store_fallback` gauge (and `/healthz` says
 //! `"fallback": true`), and retries the backend once the retry interval has passed
-//! (`cache.store_retry`, default [`RETRY_INTERVAL`]): the next store operation starts a
+//! (`cache.store_retry`, default [`RETRY_INTERVAL`]): the next store operation (or, when
+//! none comes along, a watchdog ticking at that interval) starts a
 //! recovery attempt in the background and itself goes on with memory, so no lookup waits for
 //! a backend that may still be gone. The attempt probes the backend with a read; when it
 //! answers, what was learned meanwhile is copied into it, the memory store is emptied, the
@@ -109,7 +110,7 @@ impl FallbackStore {
         metrics: Arc<Metrics>,
         retry_interval: Duration,
     ) -> FallbackStore {
-        FallbackStore {
+        let store = FallbackStore {
             inner: Arc::new(Inner {
                 url,
                 primary: RwLock::new(primary),
@@ -119,7 +120,31 @@ impl FallbackStore {
                 backend,
                 retry_interval,
             }),
-        }
+        };
+        store.spawn_watchdog();
+        store
+    }
+
+    /// While degraded, tries the backend every retry interval even when no store operation
+    /// comes along (cache hits are answered from the resolver's memo without touching the
+    /// store). Ends when the store is dropped.
+    fn spawn_watchdog(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let interval = self.inner.retry_interval.max(Duration::from_millis(100));
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                if inner.lock_state().degraded {
+                    FallbackStore { inner }.current();
+                }
+            }
+        });
     }
 
     /// Whether the memory stand-in is in use.

@@ -109,7 +109,7 @@ pub struct StsOutcome {
     pub domain: String,
     /// The policy to apply (of any mode), when there is one.
     #[serde(skip)]
-    pub policy: Option<CachedPolicy>,
+    pub policy: Option<Arc<HotPolicy>>,
     /// Where it came from.
     pub source: StsSource,
     /// How the cache took part.
@@ -179,10 +179,74 @@ pub struct FetchDetails {
 }
 
 /// Recent TXT checks, in memory only.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Checked {
     at: u64,
     temp_error: bool,
+    /// The policy the store held when it was last read within this check's grace period,
+    /// parsed, so cache hits skip the store read and the parse.
+    hot: Option<Arc<HotPolicy>>,
+    /// The store's negative entry, likewise: no policy until this time.
+    negative_until: Option<u64>,
+    /// `last_failure` of the entry behind `hot` / `negative_until`.
+    last_failure: Option<u64>,
+    /// `last_used` of the entry behind `hot`, for the touch interval.
+    last_used: u64,
+}
+
+impl Checked {
+    fn new(at: u64, temp_error: bool) -> Self {
+        Checked {
+            at,
+            temp_error,
+            hot: None,
+            negative_until: None,
+            last_failure: None,
+            last_used: 0,
+        }
+    }
+}
+
+/// A cached policy, parsed once, with its Postfix answers rendered once per answer style.
+///
+/// Lookups share it through an `Arc`; it derefs to the [`CachedPolicy`].
+#[derive(Debug)]
+pub struct HotPolicy {
+    cached: CachedPolicy,
+    answers: Mutex<Vec<(mtasts_proto::postfix::AnswerStyle, Arc<str>)>>,
+}
+
+impl HotPolicy {
+    /// Wraps a parsed cached policy.
+    pub fn new(cached: CachedPolicy) -> Self {
+        HotPolicy {
+            cached,
+            answers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The answer for `style`, rendered by `render` the first time it is asked for.
+    pub fn answer(
+        &self,
+        style: mtasts_proto::postfix::AnswerStyle,
+        render: impl FnOnce() -> String,
+    ) -> Arc<str> {
+        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, answer)) = answers.iter().find(|(s, _)| *s == style) {
+            return answer.clone();
+        }
+        let answer: Arc<str> = render().into();
+        answers.push((style, answer.clone()));
+        answer
+    }
+}
+
+impl std::ops::Deref for HotPolicy {
+    type Target = CachedPolicy;
+
+    fn deref(&self) -> &CachedPolicy {
+        &self.cached
+    }
 }
 
 type Flight = Shared<BoxFuture<'static, Arc<StsOutcome>>>;
@@ -256,11 +320,23 @@ impl Resolver {
     pub async fn lookup(self: &Arc<Self>, domain: &str) -> StsOutcome {
         let now = self.clock.now();
         let options = self.options();
+        let memo = self.memo_get(domain);
+        if let Some(outcome) = memo
+            .as_ref()
+            .and_then(|m| self.hot_outcome(domain, m, now, &options))
+        {
+            return outcome;
+        }
         let entry = self.load(domain).await;
         if let Some(entry) = &entry
             && let EntryState::NoPolicy { until } = entry.state
             && now < until
         {
+            if let Some(mut checked) = memo.clone() {
+                checked.negative_until = Some(until);
+                checked.last_failure = entry.last_failure;
+                self.memo_put(domain, checked);
+            }
             self.metrics.cache_result("negative");
             return StsOutcome {
                 domain: domain.to_string(),
@@ -280,13 +356,23 @@ impl Resolver {
             .as_ref()
             .and_then(|e| stored_policy(domain, e))
             .filter(|c| !c.is_expired(now));
-        if let Some(checked) = self.memo_get(domain)
+        if let Some(checked) = memo
             && now < checked.at.saturating_add(options.grace)
         {
             if let (Some(policy), Some(entry)) = (usable.clone(), &entry) {
                 self.metrics.cache_result("hit");
                 self.touch(entry, now).await;
-                return cached_outcome(domain, policy, entry, now, None);
+                let hot = Arc::new(HotPolicy::new(policy));
+                self.memo_put(
+                    domain,
+                    Checked {
+                        hot: Some(hot.clone()),
+                        last_failure: entry.last_failure,
+                        last_used: entry.last_used.max(now),
+                        ..checked.clone()
+                    },
+                );
+                return cached_outcome(domain, hot, entry.last_failure, now, None);
             }
             if checked.temp_error {
                 self.metrics.cache_result("hit");
@@ -308,9 +394,13 @@ impl Resolver {
             Err(_) => {
                 let note = "discovery did not finish in time; it goes on in the background";
                 match (usable, &entry) {
-                    (Some(policy), Some(entry)) => {
-                        cached_outcome(domain, policy, entry, now, Some(note.to_string()))
-                    }
+                    (Some(policy), Some(entry)) => cached_outcome(
+                        domain,
+                        Arc::new(HotPolicy::new(policy)),
+                        entry.last_failure,
+                        now,
+                        Some(note.to_string()),
+                    ),
                     _ => StsOutcome {
                         details: DiscoveryDetails {
                             outcome: Some("timeout"),
@@ -412,13 +502,7 @@ impl Resolver {
             _ => now,
         };
         let (txt, txt_details) = self.txt(domain).await;
-        self.memo_put(
-            domain,
-            Checked {
-                at: now,
-                temp_error: txt == TxtState::TempError,
-            },
-        );
+        self.memo_put(domain, Checked::new(now, txt == TxtState::TempError));
         let step = match (&txt, force) {
             (TxtState::Record(_), true) if !in_backoff(last_failure, now) => Step::Fetch,
             _ => next_step(cached.as_ref(), &txt, last_failure, now),
@@ -451,7 +535,7 @@ impl Resolver {
                 match usable {
                     Some(policy) => StsOutcome {
                         domain: domain.to_string(),
-                        policy: Some(policy),
+                        policy: Some(Arc::new(HotPolicy::new(policy))),
                         source: StsSource::Cache,
                         cache: CacheUse::Miss,
                         temp_error: false,
@@ -518,7 +602,7 @@ impl Resolver {
                         .await;
                         StsOutcome {
                             domain: domain.to_string(),
-                            policy: Some(policy),
+                            policy: Some(Arc::new(HotPolicy::new(policy))),
                             source: StsSource::Fresh,
                             cache: CacheUse::Miss,
                             temp_error: false,
@@ -561,7 +645,7 @@ impl Resolver {
                         match usable {
                             Some(policy) => StsOutcome {
                                 domain: domain.to_string(),
-                                policy: Some(policy),
+                                policy: Some(Arc::new(HotPolicy::new(policy))),
                                 source: StsSource::Cache,
                                 cache: CacheUse::Miss,
                                 temp_error: false,
@@ -665,12 +749,74 @@ impl Resolver {
             .inc();
     }
 
+    /// A cache hit answered from the memo alone: the policy (or negative entry) read from the
+    /// store within the grace period, without reading or parsing it again. Discoveries and
+    /// refreshes replace the memo, so it never outlives a change made by this daemon; changes
+    /// made elsewhere (another node, `mtasts cache purge`) are seen within `grace` seconds.
+    fn hot_outcome(
+        self: &Arc<Self>,
+        domain: &str,
+        memo: &Checked,
+        now: u64,
+        options: &ResolverOptions,
+    ) -> Option<StsOutcome> {
+        if let Some(until) = memo.negative_until
+            && now < until
+        {
+            self.metrics.cache_result("negative");
+            return Some(StsOutcome {
+                domain: domain.to_string(),
+                policy: None,
+                source: StsSource::Negative,
+                cache: CacheUse::Negative,
+                temp_error: false,
+                details: DiscoveryDetails {
+                    negative_until: Some(until),
+                    last_failure: memo.last_failure,
+                    backoff_until: backoff_until(memo.last_failure, now),
+                    ..DiscoveryDetails::default()
+                },
+            });
+        }
+        let hot = memo.hot.as_ref()?;
+        if now >= memo.at.saturating_add(options.grace) || hot.is_expired(now) {
+            return None;
+        }
+        self.metrics.cache_result("hit");
+        if now >= memo.last_used.saturating_add(TOUCH_INTERVAL) {
+            // Record the use in the store (for refresh-ahead) at most once per interval, off
+            // the lookup's path.
+            let mut checked = memo.clone();
+            checked.last_used = now;
+            self.memo_put(domain, checked);
+            let entry = Entry {
+                domain: domain.to_string(),
+                state: EntryState::Policy {
+                    id: hot.id.to_string(),
+                    body: hot.body.clone(),
+                    fetched_at: hot.fetched_at,
+                },
+                last_failure: memo.last_failure,
+                last_used: now,
+            };
+            let this = self.clone();
+            tokio::spawn(async move { this.save(&entry).await });
+        }
+        Some(cached_outcome(
+            domain,
+            hot.clone(),
+            memo.last_failure,
+            now,
+            None,
+        ))
+    }
+
     fn memo_get(&self, domain: &str) -> Option<Checked> {
         self.memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(domain)
-            .copied()
+            .cloned()
     }
 
     fn memo_put(&self, domain: &str, checked: Checked) {
@@ -727,8 +873,8 @@ fn none_outcome(domain: &str, temp_error: bool) -> StsOutcome {
 
 fn cached_outcome(
     domain: &str,
-    policy: CachedPolicy,
-    entry: &Entry,
+    policy: Arc<HotPolicy>,
+    last_failure: Option<u64>,
     now: u64,
     note: Option<String>,
 ) -> StsOutcome {
@@ -739,8 +885,8 @@ fn cached_outcome(
         cache: CacheUse::Hit,
         temp_error: false,
         details: DiscoveryDetails {
-            last_failure: entry.last_failure,
-            backoff_until: backoff_until(entry.last_failure, now),
+            last_failure,
+            backoff_until: backoff_until(last_failure, now),
             note,
             ..DiscoveryDetails::default()
         },
