@@ -54,8 +54,8 @@ async fn run(duration: Duration) {
             Server::python(&net, &daemon, dir.path()),
         ));
     }
-    println!("| server | connections | lookups/s | p50 µs | p99 µs |");
-    println!("|---|---|---|---|---|");
+    println!("| server | connections | lookups/s | p50 µs | p99 µs | server CPU µs/lookup |");
+    println!("|---|---|---|---|---|---|");
     for (label, server) in &servers {
         server.wait_ready().await;
         // Warm the cache: every domain once, and check that the answer is a secure policy.
@@ -68,9 +68,12 @@ async fn run(duration: Duration) {
             );
         }
         for connections in [1usize, 10, 50] {
+            let cpu_before = server.cpu_seconds();
             let (rate, p50, p99) =
                 load(server.addr, &names[..DOMAINS], connections, duration).await;
-            println!("| {label} | {connections} | {rate:.0} | {p50} | {p99} |");
+            let cpu = server.cpu_seconds() - cpu_before;
+            let per_lookup = cpu * 1e6 / (rate * duration.as_secs_f64()).max(1.0);
+            println!("| {label} | {connections} | {rate:.0} | {p50} | {p99} | {per_lookup:.1} |");
         }
     }
     if policies > 0 {
@@ -203,6 +206,26 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("server at {} did not start", self.addr);
+    }
+
+    /// User plus system CPU time of the server process so far, from /proc/<pid>/stat.
+    fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
+            return 0.0;
+        };
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            return 0.0;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // Clock ticks are 100 per second on Linux.
+        (ticks(11) + ticks(12)) / 100.0
     }
 
     fn rss_kib(&self) -> Option<u64> {

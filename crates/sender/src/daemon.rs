@@ -224,7 +224,10 @@ impl Daemon {
     /// One lookup, counted in the metrics under `protocol`.
     pub async fn lookup(&self, protocol: &'static str, profile: &str, key: &str) -> Decision {
         let started = Instant::now();
-        let decision = self.decide(profile, key).await;
+        // Postfix only reads the reply; the views of the policy are for HTTP and `query`.
+        let decision = self
+            .decide_with(profile, key, protocol != "socketmap")
+            .await;
         self.metrics
             .lookup_duration
             .get_or_create(&ProtocolLabels { protocol })
@@ -250,6 +253,12 @@ impl Daemon {
 
     /// The decision for `key` under the profile named `profile` (see [`crate::decision`]).
     pub async fn decide(&self, profile: &str, key: &str) -> Decision {
+        self.decide_with(profile, key, true).await
+    }
+
+    /// [`Daemon::decide`]; without `views`, the decision carries no policy view (the reply,
+    /// status, source and discovery details are the same).
+    async fn decide_with(&self, profile: &str, key: &str, views: bool) -> Decision {
         let settings = self.settings();
         let profile = settings.profile(profile).clone();
         let domain = match classify_key(key) {
@@ -339,7 +348,9 @@ impl Daemon {
             outcome.source.into(),
             reason,
         );
-        decision.policy = outcome.policy.as_ref().map(|p| PolicyView::new(p, now));
+        if views {
+            decision.policy = outcome.policy.as_ref().map(|p| PolicyView::new(p, now));
+        }
         decision.cache = Some(outcome.cache);
         decision.discovery = Some(outcome.details);
         decision

@@ -181,8 +181,9 @@ impl Decision {
     /// Fills `status`, `answer` and `level` from `reply`.
     pub fn finish(&mut self) {
         let payload = self.reply.to_payload();
-        self.answer = String::from_utf8_lossy(&payload).into_owned();
         self.status = status_of(&payload);
+        self.answer = String::from_utf8(payload)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         self.level = match (&self.reply, self.status) {
             (Reply::Ok(data), "ok") => data.split_whitespace().next().map(str::to_string),
             _ => None,
