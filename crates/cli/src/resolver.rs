@@ -21,26 +21,38 @@ const DEFAULT_CONFIG: &str = "/etc/mtasts/mtasts.toml";
 pub(crate) struct ConfigArgs {
     /// The TOML configuration (default: /etc/mtasts/mtasts.toml when it exists, else built-in
     /// defaults).
-    #[arg(long, short = 'c', value_name = "FILE", env = "MTASTS_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        env = "MTASTS_CONFIG",
+        global = true
+    )]
     config: Option<PathBuf>,
     /// The policy cache: memory, sqlite:PATH, redis://…, postgres://… (default:
     /// sqlite:<data dir>/cache.sqlite).
-    #[arg(long, value_name = "URL", env = "MTASTS_CACHE")]
+    #[arg(long, value_name = "URL", env = "MTASTS_CACHE", global = true)]
     cache: Option<String>,
     /// Where the SQLite cache lives by default.
-    #[arg(long, value_name = "DIR", env = "MTASTS_DATA_DIR")]
+    #[arg(long, value_name = "DIR", env = "MTASTS_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Seconds allowed for each DNS lookup and each policy fetch.
-    #[arg(long, value_name = "SECONDS", env = "MTASTS_TIMEOUT")]
+    #[arg(long, value_name = "SECONDS", env = "MTASTS_TIMEOUT", global = true)]
     timeout: Option<u64>,
     /// Also trust the CA certificates in this PEM file (repeatable). SSL_CERT_FILE is honoured too.
-    #[arg(long = "ca-file", value_name = "PEM")]
+    #[arg(long = "ca-file", value_name = "PEM", global = true)]
     ca_files: Vec<PathBuf>,
     /// Use this DNS server instead of the system's (repeatable): IP, IP:PORT or [IPv6]:PORT.
-    #[arg(long = "dns", value_name = "IP[:PORT]")]
+    #[arg(long = "dns", value_name = "IP[:PORT]", global = true)]
     dns: Vec<String>,
     /// Test only: fetch policies from this port instead of 443.
-    #[arg(long, value_name = "PORT", hide = true, env = "MTASTS_TEST_HTTPS_PORT")]
+    #[arg(
+        long,
+        value_name = "PORT",
+        hide = true,
+        env = "MTASTS_TEST_HTTPS_PORT",
+        global = true
+    )]
     https_port: Option<u16>,
 }
 
