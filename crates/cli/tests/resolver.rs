@@ -235,3 +235,29 @@ async fn resolver_serves_reloads_and_stops_and_admin_commands_see_its_cache() {
     let show = mtasts(&["cache", "show", "enforce.test", "--config", &file_arg]);
     assert_eq!(show.status.code(), Some(1));
 }
+
+#[test]
+fn a_busy_http_port_does_not_stop_the_socketmap() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = busy.local_addr().unwrap().to_string();
+    let socketmap = free_port();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_mtasts"))
+            .args([
+                "resolver",
+                "--listen",
+                &format!("127.0.0.1:{socketmap}"),
+                "--http-listen",
+                &http,
+            ])
+            .args(["--cache", "memory", "--timeout", "2"])
+            .env_remove("SSL_CERT_FILE")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut conn = connect(socketmap);
+    // Parent-domain probes and address literals are answered without any DNS.
+    assert_eq!(ask(&mut conn, ".example.com"), "NOTFOUND ");
+    assert_eq!(ask(&mut conn, "[192.0.2.1]:25"), "NOTFOUND ");
+}

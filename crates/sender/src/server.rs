@@ -48,7 +48,14 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
     };
     let mut http = Vec::new();
     for addr in &config.http.listen {
-        http.push(bind_tcp(*addr, "HTTP").await?);
+        // The HTTP endpoint (JSON lookups, metrics) is auxiliary: a busy port must not keep
+        // the socketmap, which mail delivery depends on, from starting.
+        match bind_tcp(*addr, "HTTP").await {
+            Ok(listener) => http.push(listener),
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot bind the HTTP listener; serving socketmap without it")
+            }
+        }
     }
     Ok(Server {
         daemon,
