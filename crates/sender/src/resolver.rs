@@ -532,21 +532,8 @@ impl Resolver {
                 {
                     self.touch(entry, now).await;
                 }
-                match usable {
-                    Some(policy) => StsOutcome {
-                        domain: domain.to_string(),
-                        policy: Some(Arc::new(HotPolicy::new(policy))),
-                        source: StsSource::Cache,
-                        cache: CacheUse::Miss,
-                        temp_error: false,
-                        details,
-                    },
-                    // next_step only says UseCached with a usable policy.
-                    None => StsOutcome {
-                        details,
-                        ..none_outcome(domain, false)
-                    },
-                }
+                // next_step only says UseCached with a usable policy.
+                kept_outcome(domain, usable, details)
             }
             Step::NoPolicy => {
                 let (outcome, temp) = match &txt {
@@ -642,20 +629,7 @@ impl Resolver {
                             last_used: used,
                         })
                         .await;
-                        match usable {
-                            Some(policy) => StsOutcome {
-                                domain: domain.to_string(),
-                                policy: Some(Arc::new(HotPolicy::new(policy))),
-                                source: StsSource::Cache,
-                                cache: CacheUse::Miss,
-                                temp_error: false,
-                                details,
-                            },
-                            None => StsOutcome {
-                                details,
-                                ..none_outcome(domain, false)
-                            },
-                        }
+                        kept_outcome(domain, usable, details)
                     }
                 }
             }
@@ -857,6 +831,29 @@ fn stored_policy(domain: &str, entry: &Entry) -> Option<CachedPolicy> {
             tracing::warn!(%domain, error = %e, "cached policy no longer parses; ignoring it");
             None
         }
+    }
+}
+
+/// After a discovery that did not fetch (or whose fetch failed): the usable cached policy if
+/// there is one, else no policy.
+fn kept_outcome(
+    domain: &str,
+    usable: Option<CachedPolicy>,
+    details: DiscoveryDetails,
+) -> StsOutcome {
+    match usable {
+        Some(policy) => StsOutcome {
+            domain: domain.to_string(),
+            policy: Some(Arc::new(HotPolicy::new(policy))),
+            source: StsSource::Cache,
+            cache: CacheUse::Miss,
+            temp_error: false,
+            details,
+        },
+        None => StsOutcome {
+            details,
+            ..none_outcome(domain, false)
+        },
     }
 }
 
