@@ -79,6 +79,21 @@ pub enum PolicyStatus {
     Invalid,
 }
 
+impl PolicyStatus {
+    /// The contract's spelling: `valid`, `none`, `temp-error`, `fetch-error`,
+    /// `webpki-invalid`, `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyStatus::Valid => "valid",
+            PolicyStatus::None => "none",
+            PolicyStatus::TempError => "temp-error",
+            PolicyStatus::FetchError => "fetch-error",
+            PolicyStatus::WebpkiInvalid => "webpki-invalid",
+            PolicyStatus::Invalid => "invalid",
+        }
+    }
+}
+
 /// The `_mta-sts` record as found.
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordReport {
@@ -177,6 +192,17 @@ pub enum TlsRptStatus {
     None,
     /// A record that does not parse, or several records.
     Invalid,
+}
+
+impl TlsRptStatus {
+    /// `valid`, `none` or `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsRptStatus::Valid => "valid",
+            TlsRptStatus::None => "none",
+            TlsRptStatus::Invalid => "invalid",
+        }
+    }
 }
 
 /// The `tlsrpt` object.

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mtasts_proto::socketmap::encode_netstring;
 use mtasts_testkit::smtp::MxHostSpec;
 use mtasts_testkit::{PolicyHostSpec, PolicyResponse, Ports, TestNet};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -261,7 +262,7 @@ async fn load(
             let mut read = BufReader::new(read);
             let requests: Vec<Vec<u8>> = names
                 .iter()
-                .map(|n| netstring(format!("postfix {n}").as_bytes()))
+                .map(|n| encode_netstring(format!("postfix {n}").as_bytes()))
                 .collect();
             let mut latencies = Vec::new();
             let mut buf = vec![0u8; 4096];
@@ -298,18 +299,11 @@ async fn one_lookup(addr: SocketAddr, name: &str) -> Vec<u8> {
     let mut stream = BufReader::new(TcpStream::connect(addr).await.expect("connect"));
     stream
         .get_mut()
-        .write_all(&netstring(format!("postfix {name}").as_bytes()))
+        .write_all(&encode_netstring(format!("postfix {name}").as_bytes()))
         .await
         .expect("write");
     let mut buf = vec![0u8; 100_016];
     read_netstring(&mut stream, &mut buf).await
-}
-
-fn netstring(payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("{}:", payload.len()).into_bytes();
-    out.extend_from_slice(payload);
-    out.push(b',');
-    out
 }
 
 /// Reads one netstring reply from a buffered stream (the load generator trusts the servers
@@ -354,7 +348,7 @@ fn trivial_server() {
                 stream.set_nodelay(true).ok();
                 let (read, mut write) = stream.into_split();
                 let mut read = BufReader::new(read);
-                let reply = netstring(TRIVIAL_ANSWER);
+                let reply = encode_netstring(TRIVIAL_ANSWER);
                 let mut buf = vec![0u8; 10_016];
                 loop {
                     let mut len = 0usize;

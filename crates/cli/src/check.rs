@@ -261,14 +261,8 @@ fn csv_row(r: &DomainReport) -> String {
         codes.dedup();
         codes.join(" ")
     };
-    let status = serde_json::to_value(r.policy.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let tlsrpt = serde_json::to_value(r.tlsrpt.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let status = r.policy.status.as_str().to_owned();
+    let tlsrpt = r.tlsrpt.status.as_str().to_owned();
     let fields = [
         r.domain.clone(),
         r.verdict.as_str().to_owned(),

@@ -78,11 +78,10 @@ pub(crate) fn print(out: &mut impl Write, r: &DomainReport, colour: bool) -> std
 
 fn summary(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::Result<()> {
     let p = &r.policy;
-    let status = serde_json::to_value(p.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut line = format!("policy {}", st.ok(p.status == PolicyStatus::Valid, &status));
+    let mut line = format!(
+        "policy {}",
+        st.ok(p.status == PolicyStatus::Valid, p.status.as_str())
+    );
     if let Some(mode) = &p.mode {
         line.push_str(&format!(", mode {mode}"));
     }

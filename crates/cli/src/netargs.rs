@@ -44,6 +44,13 @@ pub(crate) struct NetArgs {
     pub(crate) smtp_port: u16,
 }
 
+/// The standard `SSL_CERT_FILE` variable, honoured as one more trusted CA file.
+pub(crate) fn ssl_cert_file() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from)
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
@@ -68,9 +75,7 @@ impl NetArgs {
 
     pub(crate) fn roots(&self) -> anyhow::Result<Arc<rustls::RootCertStore>> {
         let mut ca_files = self.ca_files.clone();
-        if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
-            ca_files.push(PathBuf::from(file));
-        }
+        ca_files.extend(ssl_cert_file());
         let trust = TrustConfig {
             builtin_roots: !self.no_builtin_roots,
             ca_files,

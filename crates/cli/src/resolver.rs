@@ -43,8 +43,8 @@ pub(crate) struct ConfigArgs {
     #[arg(long = "ca-file", value_name = "PEM", global = true)]
     ca_files: Vec<PathBuf>,
     /// Use this DNS server instead of the system's (repeatable): IP, IP:PORT or [IPv6]:PORT.
-    #[arg(long = "dns", value_name = "IP[:PORT]", global = true)]
-    dns: Vec<String>,
+    #[arg(long = "dns", value_name = "IP[:PORT]", global = true, value_parser = mtasts_net::dns::parse_server)]
+    dns: Vec<SocketAddr>,
     /// Test only: fetch policies from this port instead of 443.
     #[arg(
         long,
@@ -88,15 +88,9 @@ impl ConfigArgs {
             config.timeout = timeout;
         }
         config.ca_files.extend(self.ca_files.iter().cloned());
-        if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
-            config.ca_files.push(PathBuf::from(file));
-        }
+        config.ca_files.extend(crate::netargs::ssl_cert_file());
         if !self.dns.is_empty() {
-            for server in &self.dns {
-                mtasts_net::dns::parse_server(server)
-                    .map_err(|e| anyhow::anyhow!("--dns {server:?}: {e}"))?;
-            }
-            config.dns_servers = self.dns.clone();
+            config.dns_servers = self.dns.iter().map(SocketAddr::to_string).collect();
         }
         if let Some(port) = self.https_port {
             config.https_port = port;
@@ -231,12 +225,7 @@ pub(crate) fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&decision)?);
     } else {
         println!("{key}: {}", decision.answer);
-        println!(
-            "  source: {}",
-            serde_json::to_value(decision.source)?
-                .as_str()
-                .unwrap_or("?")
-        );
+        println!("  source: {}", decision.source.as_str());
         println!("  why: {}", decision.reason);
         if let Some(policy) = &decision.policy {
             println!("  policy: {}", serde_json::to_string(policy)?);

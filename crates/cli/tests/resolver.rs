@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use mtasts_proto::socketmap::{MAX_REPLY_BYTES, decode_netstring, encode_netstring};
 use mtasts_testkit::TestNet;
 use mtasts_testkit::smtp::MxHostSpec;
 
@@ -54,23 +55,19 @@ listen = ["127.0.0.1:{http}"]
 }
 
 fn ask(stream: &mut TcpStream, key: &str) -> String {
-    let payload = format!("postfix {key}");
     stream
-        .write_all(format!("{}:{payload},", payload.len()).as_bytes())
+        .write_all(&encode_netstring(format!("postfix {key}").as_bytes()))
         .unwrap();
-    let mut len = String::new();
-    let mut byte = [0u8; 1];
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
     loop {
-        stream.read_exact(&mut byte).unwrap();
-        if byte[0] == b':' {
-            break;
+        if let Some((reply, _)) = decode_netstring(&buf, MAX_REPLY_BYTES).unwrap() {
+            return String::from_utf8(reply).unwrap();
         }
-        len.push(byte[0] as char);
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "the resolver closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
     }
-    let mut reply = vec![0u8; len.parse::<usize>().unwrap() + 1];
-    stream.read_exact(&mut reply).unwrap();
-    reply.pop();
-    String::from_utf8(reply).unwrap()
 }
 
 fn connect(port: u16) -> TcpStream {
