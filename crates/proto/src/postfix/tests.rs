@@ -394,7 +394,7 @@ fn arb_policy() -> impl Strategy<Value = (Policy, String)> {
             ),
             1..5,
         ),
-        proptest::collection::vec("x-[a-z]{1,5}: [ -z|~]{1,20}", 0..3),
+        proptest::collection::vec("x-[a-z]{1,5}: [!-z|~][ -z|~]{0,19}", 0..3),
     )
         .prop_map(|(mx, extensions)| {
             let mut body = String::from("version: STSv1\nmode: enforce\n");

@@ -453,7 +453,14 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
         arb_mode(),
         0..=MAX_AGE_CAP,
         proptest::collection::vec(arb_mx(), 0..4),
-        proptest::collection::vec(arb_extension(), 0..3),
+        proptest::collection::vec(arb_extension(), 0..3).prop_filter(
+            "distinct extension names (repeats are their own corner case)",
+            |v: &Vec<Extension>| {
+                let mut n: Vec<&str> = v.iter().map(|e| e.name.as_str()).collect();
+                n.sort_unstable();
+                n.windows(2).all(|w| w[0] != w[1])
+            },
+        ),
     )
         .prop_filter_map(
             "enforce and testing need mx",
