@@ -14,6 +14,7 @@
 //! * [`postfix`] — Postfix TLS policy table answers (levels, the MTA-STS answer).
 //! * [`domain`] — policy domain normalisation (lowercase A-labels, no trailing dot).
 //! * [`txt`] — what both TXT records share: the RRset type, [`txt::Selection`], errors.
+//! * [`hosted`] — the hosted-policy service: delegation names, versions, removal, renewal.
 //!
 //! # Readings of ambiguous rules
 //!
@@ -66,6 +67,7 @@
 
 pub mod diagnostic;
 pub mod domain;
+pub mod hosted;
 pub mod postfix;
 pub mod result_type;
 pub mod socketmap;

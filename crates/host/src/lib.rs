@@ -1,0 +1,10 @@
+//! `mtasts serve`: self-hosted, multi-tenant MTA-STS hosting (RFC 8461 §8.2, §8.3).
+//!
+//! A domain owner publishes three CNAMEs once (see
+//! [`mtasts_proto::hosted::delegation`]); from then on this crate serves the policy over HTTPS
+//! with an ACME certificate for `mta-sts.<domain>`, answers the delegated TXT records from its
+//! own DNS zone, and lets the owner change modes through an API and a dashboard.
+//!
+//! * [`snapshot`] — the immutable picture every listener answers from.
+
+pub mod snapshot;

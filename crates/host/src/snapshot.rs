@@ -1,0 +1,71 @@
+//! What every listener of a `serve` node answers from: one immutable picture of the hosted
+//! domains, swapped whole when the database changes.
+//!
+//! The node's loader builds a [`Snapshot`] from the database and stores it in the shared
+//! [`SnapshotHandle`]; the DNS authority, the HTTPS policy host and the ACME HTTP-01 listener
+//! only read. A reader never sees half of a change: it loads one `Arc<Snapshot>` per request.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::sign::CertifiedKey;
+
+/// The shared, swappable current snapshot.
+pub type SnapshotHandle = Arc<ArcSwap<Snapshot>>;
+
+/// Creates a handle holding `snapshot`.
+pub fn handle(snapshot: Snapshot) -> SnapshotHandle {
+    Arc::new(ArcSwap::from_pointee(snapshot))
+}
+
+/// The state of all hosted domains at one database generation.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The database generation this snapshot was built from; also the zone's SOA serial
+    /// (truncated to 32 bits).
+    pub generation: u64,
+    /// Hosted domains by normalised name (lowercase A-labels, no trailing dot).
+    pub domains: HashMap<String, HostedDomain>,
+    /// Pending ACME challenges.
+    pub challenges: Challenges,
+}
+
+/// One hosted domain as the listeners see it.
+#[derive(Clone, Debug)]
+pub struct HostedDomain {
+    /// The policy domain (`example.com`).
+    pub name: String,
+    /// The newest policy body, CRLF line endings: served at
+    /// `https://mta-sts.<name>/.well-known/mta-sts.txt` as soon as this node has it.
+    pub policy_body: Arc<str>,
+    /// The `id` the `_mta-sts` TXT record carries: the newest version that every live node
+    /// serves (RFC 8461 §8.1). `None` until the first version has reached every node: then
+    /// the TXT name exists but has no TXT record (NODATA).
+    pub txt_id: Option<String>,
+    /// The full `_smtp._tls` TXT value (`v=TLSRPTv1; rua=…`), when the domain has one.
+    pub tlsrpt: Option<String>,
+    /// The certificate for `mta-sts.<name>`, once ACME has issued one.
+    pub certificate: Option<Arc<CertifiedKey>>,
+}
+
+/// ACME challenges this node must answer (any node may be the one the CA reaches).
+#[derive(Clone, Debug, Default)]
+pub struct Challenges {
+    /// HTTP-01: token → key authorization, served at `/.well-known/acme-challenge/<token>`.
+    pub http01: HashMap<String, String>,
+    /// TLS-ALPN-01: host name (`mta-sts.<domain>`) → the `acme-tls/1` certificate.
+    pub tls_alpn01: HashMap<String, Arc<CertifiedKey>>,
+}
+
+/// The fixed, configured facts of the service's DNS zone and policy host.
+#[derive(Clone, Debug)]
+pub struct ZoneSettings {
+    /// The delegation names (`--zone`).
+    pub delegation: mtasts_proto::hosted::delegation::Delegation,
+    /// Public addresses of the policy host and the name server (`--public-ip`).
+    pub public_ips: Vec<IpAddr>,
+    /// TTL of every record the zone serves, in seconds.
+    pub ttl: u32,
+}
