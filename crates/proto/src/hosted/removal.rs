@@ -1,0 +1,91 @@
+//! Removing a hosted domain without stranding senders (RFC 8461 §8.3).
+//!
+//! A sender that fetched a policy keeps applying it until its `max_age` runs out, even if the
+//! TXT record and the policy host disappear (C93). Removing those first would leave such a
+//! sender enforcing a policy nobody can update. So removal publishes a `mode: none` policy
+//! under a new id, keeps serving it until every policy that was ever served could have
+//! expired from every cache, and only then deletes the records.
+
+/// `max_age` of the `mode: none` policy served while removing: one day, the "small"
+/// value §8.3 asks for; senders that fetch it forget it quickly once the domain is gone.
+pub const REMOVAL_MAX_AGE: u32 = 86_400;
+
+/// One version as it was served: from its creation until the next version replaced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServedVersion {
+    /// When the policy body was first served (its creation: the body goes out before its id).
+    pub served_from: i64,
+    /// When a newer version replaced it; `None` for the newest version, served until now.
+    pub served_until: Option<i64>,
+    /// Its `max_age` in seconds.
+    pub max_age: u32,
+}
+
+/// When a domain whose removal starts at `now` may disappear: the latest moment any sender
+/// could still hold one of `served` in its cache (a fetch just before the version was
+/// replaced, plus that version's `max_age`), and never earlier than `now` plus
+/// [`REMOVAL_MAX_AGE`], so the `mode: none` policy itself has a full day to be seen.
+/// Older versions with a longer `max_age` count too, which is why all of them are passed.
+pub fn removal_deadline(now: i64, served: &[ServedVersion]) -> i64 {
+    served
+        .iter()
+        .map(|v| {
+            let until = v.served_until.unwrap_or(now).min(now);
+            until.saturating_add(i64::from(v.max_age))
+        })
+        .fold(now.saturating_add(i64::from(REMOVAL_MAX_AGE)), i64::max)
+}
+
+/// Turns a version history (creation time and `max_age`, in any order) into the served
+/// intervals [`removal_deadline`] takes: each version is served until the next one is created.
+pub fn served_intervals(versions: &[(i64, u32)]) -> Vec<ServedVersion> {
+    let mut sorted = versions.to_vec();
+    sorted.sort_by_key(|(created, _)| *created);
+    sorted
+        .iter()
+        .enumerate()
+        .map(|(i, (created, max_age))| ServedVersion {
+            served_from: *created,
+            served_until: sorted.get(i + 1).map(|(next, _)| *next),
+            max_age: *max_age,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn the_current_policy_must_age_out() {
+        let served = served_intervals(&[(0, 7 * DAY as u32)]);
+        assert_eq!(removal_deadline(10 * DAY, &served), 17 * DAY);
+    }
+
+    #[test]
+    fn an_older_longer_policy_can_outlive_the_current_one() {
+        // enforce for 365 days' max_age until day 10, then testing with 1 day.
+        let served = served_intervals(&[(10 * DAY, DAY as u32), (0, 365 * DAY as u32)]);
+        assert_eq!(served[0].served_until, Some(10 * DAY));
+        assert_eq!(removal_deadline(11 * DAY, &served), 375 * DAY);
+    }
+
+    #[test]
+    fn an_expired_history_still_waits_for_the_none_policy() {
+        let served = served_intervals(&[(0, 60)]);
+        assert_eq!(removal_deadline(100 * DAY, &served), 101 * DAY);
+        assert_eq!(removal_deadline(100 * DAY, &[]), 101 * DAY);
+    }
+
+    #[test]
+    fn no_overflow_at_the_edges() {
+        let served = [ServedVersion {
+            served_from: 0,
+            served_until: None,
+            max_age: u32::MAX,
+        }];
+        assert_eq!(removal_deadline(i64::MAX - 5, &served), i64::MAX);
+    }
+}
