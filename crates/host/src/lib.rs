@@ -6,5 +6,8 @@
 //! own DNS zone, and lets the owner change modes through an API and a dashboard.
 //!
 //! * [`snapshot`] — the immutable picture every listener answers from.
+//! * [`dns`] — the authoritative DNS server for the delegated zone (the `_mta-sts` and
+//!   `_smtp._tls` TXT records, the policy host's addresses).
 
+pub mod dns;
 pub mod snapshot;
