@@ -6,5 +6,8 @@
 //! own DNS zone, and lets the owner change modes through an API and a dashboard.
 //!
 //! * [`snapshot`] — the immutable picture every listener answers from.
+//! * [`acme`] — ACME certificates for `mta-sts.<domain>` (HTTP-01 / TLS-ALPN-01 through a
+//!   challenge board), the renewal and retry policy.
 
+pub mod acme;
 pub mod snapshot;
