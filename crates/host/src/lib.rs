@@ -8,6 +8,9 @@
 //! * [`snapshot`] — the immutable picture every listener answers from.
 //! * [`dns`] — the authoritative DNS server for the delegated zone (the `_mta-sts` and
 //!   `_smtp._tls` TXT records, the policy host's addresses).
+//! * [`acme`] — ACME certificates for `mta-sts.<domain>` (HTTP-01 / TLS-ALPN-01 through a
+//!   challenge board), the renewal and retry policy.
 
+pub mod acme;
 pub mod dns;
 pub mod snapshot;
