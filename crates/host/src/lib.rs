@@ -6,5 +6,8 @@
 //! own DNS zone, and lets the owner change modes through an API and a dashboard.
 //!
 //! * [`snapshot`] — the immutable picture every listener answers from.
+//! * [`policy_host`] — the HTTPS policy host (`mta-sts.<d>`, TLS-ALPN-01) and the HTTP-01
+//!   listener.
 
+pub mod policy_host;
 pub mod snapshot;
