@@ -184,6 +184,7 @@ impl PolicyHost {
 
 async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Control>) {
     let limits = &shared.limits;
+    let stop = control.stop_token();
     let activity = Arc::new(Activity::default());
     let handshake = tokio::time::timeout(
         limits.handshake_timeout,
@@ -201,7 +202,7 @@ async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Contr
                 return;
             }
         },
-        () = control.stop.cancelled() => return,
+        () = stop.cancelled() => return,
     };
     let session = tls.get_ref().1;
     let sni: Option<Box<str>> = session.server_name().map(Into::into);
@@ -226,7 +227,7 @@ async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Contr
         ))
     });
     let conn = builder.serve_connection(TokioIo::new(tls), service);
-    drive(conn, &activity, limits, &control).await;
+    drive(conn, &activity, limits, &stop, &control).await;
 }
 
 /// The ACME HTTP-01 listener (plain HTTP/1.1): `GET /.well-known/acme-challenge/<token>`
@@ -292,5 +293,5 @@ async fn serve_http01(
         )))
     });
     let conn = builder.serve_connection(io, service);
-    drive(conn, &activity, &limits, &control).await;
+    drive(conn, &activity, &limits, &control.stop_token(), &control).await;
 }

@@ -27,10 +27,19 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     /// Stop accepting; open connections finish what they are doing and close.
-    pub(crate) stop: CancellationToken,
-    /// Drop every connection now.
-    pub(crate) kill: CancellationToken,
+    stop: CancellationToken,
+    /// Drop every connection now (always after `stop`).
+    kill: CancellationToken,
     tracker: TaskTracker,
+}
+
+impl Control {
+    /// A connection's own view of `stop`. Polling a token's future takes its waiter lock,
+    /// and a connection polls it on every wake-up; a child token per connection keeps that
+    /// lock uncontended instead of shared by every connection of the listener.
+    pub(crate) fn stop_token(&self) -> CancellationToken {
+        self.stop.child_token()
+    }
 }
 
 /// A running listener: its accept loop and connections.
@@ -236,11 +245,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 }
 
 /// Runs one HTTP connection to its end: closes it gracefully (in-flight requests finish,
-/// HTTP/2 gets a GOAWAY) when it has been idle for `limits.idle_timeout` or the listener
-/// stops, and drops it if that takes longer than `limits.shutdown_grace` (a client that
-/// does not read its response) or the listener is killed.
-pub(crate) async fn drive<C>(conn: C, activity: &Activity, limits: &Limits, control: &Control)
-where
+/// HTTP/2 gets a GOAWAY) when it has been idle for `limits.idle_timeout` or `stop` (from
+/// [`Control::stop_token`]) fires, and drops it if that takes longer than
+/// `limits.shutdown_grace` (a client that does not read its response) or the listener is
+/// killed.
+pub(crate) async fn drive<C>(
+    conn: C,
+    activity: &Activity,
+    limits: &Limits,
+    stop: &CancellationToken,
+    control: &Control,
+) where
     C: GracefulConnection,
     C::Error: std::fmt::Display,
 {
@@ -253,8 +268,8 @@ where
             return;
         }
         () = activity.idle(limits.idle_timeout) => "idle",
-        () = control.stop.cancelled() => "shutdown",
-        () = control.kill.cancelled() => return,
+        // `kill` always comes with `stop`, so it is only watched from here on.
+        () = stop.cancelled() => "shutdown",
     };
     tracing::trace!(reason, "closing connection");
     conn.as_mut().graceful_shutdown();
