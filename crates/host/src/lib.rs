@@ -10,7 +10,10 @@
 //!   `_smtp._tls` TXT records, the policy host's addresses).
 //! * [`acme`] — ACME certificates for `mta-sts.<domain>` (HTTP-01 / TLS-ALPN-01 through a
 //!   challenge board), the renewal and retry policy.
+//! * [`policy_host`] — the HTTPS policy host (`mta-sts.<d>`, TLS-ALPN-01) and the HTTP-01
+//!   listener.
 
 pub mod acme;
 pub mod dns;
+pub mod policy_host;
 pub mod snapshot;
