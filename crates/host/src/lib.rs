@@ -6,5 +6,9 @@
 //! own DNS zone, and lets the owner change modes through an API and a dashboard.
 //!
 //! * [`snapshot`] — the immutable picture every listener answers from.
+//! * [`auth`] — API tokens, password hashes and who a request acts as.
+//! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
 
+pub mod auth;
+pub mod ratelimit;
 pub mod snapshot;
