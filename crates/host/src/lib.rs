@@ -6,9 +6,15 @@
 //! own DNS zone, and lets the owner change modes through an API and a dashboard.
 //!
 //! * [`snapshot`] — the immutable picture every listener answers from.
+//! * [`dns`] — the authoritative DNS server for the delegated zone (the `_mta-sts` and
+//!   `_smtp._tls` TXT records, the policy host's addresses).
+//! * [`acme`] — ACME certificates for `mta-sts.<domain>` (HTTP-01 / TLS-ALPN-01 through a
+//!   challenge board), the renewal and retry policy.
 //! * [`auth`] — API tokens, password hashes and who a request acts as.
 //! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
 
+pub mod acme;
 pub mod auth;
+pub mod dns;
 pub mod ratelimit;
 pub mod snapshot;

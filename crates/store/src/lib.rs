@@ -9,6 +9,9 @@
 //! | `postgres://…`           | [`postgres::PostgresStore`] | table `sts_policy_cache`, migrated |
 //! | `redis://…`              | [`redis_store::RedisStore`] | one key per domain, `mtasts:sts:<domain>`, with a TTL |
 //!
+//! [`host`] is the separate database of `mtasts serve` (hosted MTA-STS), which may share the
+//! SQLite file or PostgreSQL database with the policy cache.
+//!
 //! What this crate does not do: it does not parse policies (the body is stored as received and
 //! re-parsed by the caller), decide when to fetch (that is `mtasts_proto::sts::cache`), or fall
 //! back to memory when a backend is down (the daemon does that on
@@ -49,6 +52,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub mod host;
 pub mod memory;
 pub mod postgres;
 pub mod redis_store;

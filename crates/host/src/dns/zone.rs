@@ -1,0 +1,382 @@
+//! What the delegated zone answers: a pure function of the question and one [`Snapshot`], with
+//! no sockets, so every case can be tested directly.
+//!
+//! The zone `Z` holds exactly these names (see [`mtasts_proto::hosted::delegation`]):
+//!
+//! * the apex `Z`: SOA and NS;
+//! * `ns.Z` and `policy.Z`: A/AAAA = the public addresses;
+//! * `_mta-sts.<d>.Z` for every hosted `d`: TXT `v=STSv1; id=…` once an id is published,
+//!   no records before;
+//! * `_smtp._tls.<d>.Z` for every hosted `d`: TXT = the domain's TLSRPT value, when it has one;
+//! * the empty non-terminals above those names (`<d>.Z`, `_tls.<d>.Z`, every label suffix
+//!   of `<d>` below the apex).
+//!
+//! Everything else inside `Z` is NXDOMAIN; a known name asked for a type it lacks is NODATA;
+//! both carry the SOA in the authority section so resolvers cache the negative answer
+//! (RFC 2308 §3). Names outside `Z` are REFUSED: the service is not a resolver.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use mtasts_proto::hosted::delegation::{NAMESERVER_LABEL, POLICY_HOST_LABEL};
+
+use crate::snapshot::{HostedDomain, Snapshot, ZoneSettings};
+
+/// SOA refresh. Nodes answer from the database, not by zone transfer, so the timers only
+/// need to be plausible for tools that check them.
+const SOA_REFRESH: i32 = 3600;
+/// SOA retry.
+const SOA_RETRY: i32 = 600;
+/// SOA expire (one week).
+const SOA_EXPIRE: i32 = 604_800;
+
+/// The longest character-string a TXT record can hold (RFC 1035 §3.3).
+const MAX_CHARACTER_STRING: usize = 255;
+
+/// Why the zone's own names cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ZoneError {
+    /// A name the zone needs (`<zone>`, `ns.<zone>`, `hostmaster.<zone>`) is not a valid DNS
+    /// name, in practice because the zone is too long.
+    #[error("the zone name {name:?} is not a valid DNS name: {reason}")]
+    Name {
+        /// The offending name.
+        name: String,
+        /// What hickory said about it.
+        reason: String,
+    },
+}
+
+/// The response to one question: what the DNS glue puts into the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// NOERROR, NXDOMAIN or REFUSED.
+    pub code: ResponseCode,
+    /// Whether the AA bit is set: for every answer about a name inside the zone.
+    pub authoritative: bool,
+    /// The answer section.
+    pub answers: Vec<Record>,
+    /// The authority section: the zone's SOA for NXDOMAIN and NODATA, else empty.
+    pub authority: Vec<Record>,
+    /// The additional section: the name server's addresses next to an NS answer.
+    pub additionals: Vec<Record>,
+}
+
+impl Answer {
+    /// No records, not authoritative, NOERROR: the base of error responses.
+    pub(super) fn empty() -> Answer {
+        Answer {
+            code: ResponseCode::NoError,
+            authoritative: false,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            additionals: Vec::new(),
+        }
+    }
+
+    fn refused() -> Answer {
+        Answer {
+            code: ResponseCode::Refused,
+            ..Answer::empty()
+        }
+    }
+}
+
+/// A query name split at the apex.
+enum Relative {
+    /// Not at or below the apex.
+    Outside,
+    /// Inside the zone, with a label no name of ours can have (bytes other than letters,
+    /// digits, `-` and `_`): it cannot exist.
+    Unusual,
+    /// The labels below the apex, lowercase, most specific first (empty at the apex).
+    Labels(Vec<String>),
+}
+
+/// What a name inside the zone is.
+enum Node<'s> {
+    Apex,
+    /// `ns.Z` or `policy.Z`: the public addresses.
+    Host,
+    Sts(&'s HostedDomain),
+    TlsRpt(&'s HostedDomain),
+    /// Exists only because names below it exist.
+    EmptyNonTerminal,
+    Missing,
+}
+
+/// The zone as one snapshot defines it, with the lookups a query needs prepared.
+///
+/// Built once per snapshot (it indexes the empty non-terminals, so that an unknown name costs
+/// one hash lookup however many domains are hosted) and then answers any number of
+/// questions.
+#[derive(Debug)]
+pub struct ZoneView {
+    snapshot: Arc<Snapshot>,
+    /// The apex labels, lowercase, most specific first.
+    zone_labels: Vec<String>,
+    apex: Name,
+    nameserver: Name,
+    ipv4: Vec<Ipv4Addr>,
+    ipv6: Vec<Ipv6Addr>,
+    ttl: u32,
+    soa: Record,
+    /// Relative names (below the apex, without it) that exist only as ancestors of hosted
+    /// names, e.g. `example.com` and `com` for the hosted domain `example.com`.
+    empty_non_terminals: HashSet<String>,
+}
+
+impl ZoneView {
+    /// The zone of `settings` with the hosted domains of `snapshot`.
+    ///
+    /// Fails only when the zone is so long that `hostmaster.<zone>` exceeds the 255-octet
+    /// limit of a DNS name; the error is the same for every snapshot.
+    pub fn new(settings: &ZoneSettings, snapshot: Arc<Snapshot>) -> Result<ZoneView, ZoneError> {
+        let zone = settings.delegation.zone();
+        let apex = fqdn(zone)?;
+        let nameserver = fqdn(&settings.delegation.nameserver())?;
+        let hostmaster = fqdn(&format!("hostmaster.{zone}"))?;
+        let soa = Record::from_rdata(
+            apex.clone(),
+            settings.ttl,
+            RData::SOA(SOA::new(
+                nameserver.clone(),
+                hostmaster,
+                // RFC 1982 serial arithmetic wraps, so truncation keeps the order for any
+                // change smaller than 2^31 generations.
+                snapshot.generation as u32,
+                SOA_REFRESH,
+                SOA_RETRY,
+                SOA_EXPIRE,
+                settings.ttl,
+            )),
+        );
+        let mut ipv4 = Vec::new();
+        let mut ipv6 = Vec::new();
+        for ip in &settings.public_ips {
+            match ip {
+                IpAddr::V4(v4) if !ipv4.contains(v4) => ipv4.push(*v4),
+                IpAddr::V6(v6) if !ipv6.contains(v6) => ipv6.push(*v6),
+                _ => {}
+            }
+        }
+        let mut empty_non_terminals = HashSet::new();
+        for domain in snapshot.domains.keys() {
+            let mut rest = domain.as_str();
+            loop {
+                empty_non_terminals.insert(rest.to_string());
+                match rest.split_once('.') {
+                    Some((_, parent)) => rest = parent,
+                    None => break,
+                }
+            }
+            empty_non_terminals.insert(format!("_tls.{domain}"));
+        }
+        Ok(ZoneView {
+            zone_labels: zone.split('.').rev().map(str::to_string).collect(),
+            apex,
+            nameserver,
+            ipv4,
+            ipv6,
+            ttl: settings.ttl,
+            soa,
+            empty_non_terminals,
+            snapshot,
+        })
+    }
+
+    /// The snapshot this view answers from.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    /// The zone's SOA record (serial = the snapshot's generation, truncated to 32 bits).
+    pub fn soa(&self) -> &Record {
+        &self.soa
+    }
+
+    /// The answer to the question (`qname`, `qtype`, `qclass`).
+    ///
+    /// Names match case-insensitively; answer records are owned by `qname` exactly as asked,
+    /// so they echo the question's case. There are no wildcards and no CNAMEs, so a CNAME
+    /// query never matches. ANY returns every record of the name. Zone transfers (AXFR,
+    /// IXFR) and classes other than IN (or ANY) are REFUSED.
+    pub fn answer(&self, qname: &Name, qtype: RecordType, qclass: DNSClass) -> Answer {
+        // Zone transfers are not offered: every node builds the zone from the database.
+        if !matches!(qclass, DNSClass::IN | DNSClass::ANY)
+            || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
+        {
+            return Answer::refused();
+        }
+        let node = match self.relative_labels(qname) {
+            Relative::Outside => return Answer::refused(),
+            Relative::Unusual => Node::Missing,
+            Relative::Labels(labels) => self.node(&labels),
+        };
+        if matches!(node, Node::Missing) {
+            return self.negative(ResponseCode::NXDomain);
+        }
+        let mut owner = qname.clone();
+        owner.set_fqdn(true);
+        let answers: Vec<Record> = self
+            .records(&node, &owner)
+            .into_iter()
+            .filter(|r| qtype == RecordType::ANY || r.record_type() == qtype)
+            .collect();
+        if answers.is_empty() {
+            return self.negative(ResponseCode::NoError);
+        }
+        let additionals = if answers.iter().any(|r| r.record_type() == RecordType::NS) {
+            // Resolvers would ask for the name server's address next; save them the trip.
+            self.addresses(&self.nameserver)
+        } else {
+            Vec::new()
+        };
+        Answer {
+            code: ResponseCode::NoError,
+            authoritative: true,
+            answers,
+            authority: Vec::new(),
+            additionals,
+        }
+    }
+
+    /// NXDOMAIN or NODATA: the SOA in the authority section.
+    fn negative(&self, code: ResponseCode) -> Answer {
+        Answer {
+            code,
+            authoritative: true,
+            answers: Vec::new(),
+            authority: vec![self.soa.clone()],
+            additionals: Vec::new(),
+        }
+    }
+
+    /// Where `qname` lies relative to the apex.
+    fn relative_labels(&self, qname: &Name) -> Relative {
+        let labels: Vec<&[u8]> = qname.iter().collect();
+        if labels.len() < self.zone_labels.len() {
+            return Relative::Outside;
+        }
+        let split = labels.len() - self.zone_labels.len();
+        let in_zone = labels[split..]
+            .iter()
+            .rev()
+            .zip(&self.zone_labels)
+            .all(|(label, zone)| label.eq_ignore_ascii_case(zone.as_bytes()));
+        if !in_zone {
+            return Relative::Outside;
+        }
+        let mut relative = Vec::with_capacity(split);
+        for label in &labels[..split] {
+            // Our names are plain host-name labels; anything else (a dot inside a label,
+            // binary bytes) cannot exist here, and must not be joined into a lookup key
+            // that could collide with a real name.
+            if !label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            {
+                return Relative::Unusual;
+            }
+            relative.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+        }
+        Relative::Labels(relative)
+    }
+
+    fn node(&self, relative: &[String]) -> Node<'_> {
+        let domains = &self.snapshot.domains;
+        match relative {
+            [] => return Node::Apex,
+            [label] if label == NAMESERVER_LABEL || label == POLICY_HOST_LABEL => {
+                return Node::Host;
+            }
+            [first, rest @ ..] if first == "_mta-sts" && !rest.is_empty() => {
+                if let Some(domain) = domains.get(&rest.join(".")) {
+                    return Node::Sts(domain);
+                }
+            }
+            [first, second, rest @ ..]
+                if first == "_smtp" && second == "_tls" && !rest.is_empty() =>
+            {
+                if let Some(domain) = domains.get(&rest.join(".")) {
+                    return Node::TlsRpt(domain);
+                }
+            }
+            _ => {}
+        }
+        if self.empty_non_terminals.contains(&relative.join(".")) {
+            Node::EmptyNonTerminal
+        } else {
+            Node::Missing
+        }
+    }
+
+    /// Every record the node owns, owned by `owner`.
+    fn records(&self, node: &Node<'_>, owner: &Name) -> Vec<Record> {
+        match node {
+            Node::Apex => vec![
+                Record::from_rdata(owner.clone(), self.ttl, self.soa.data.clone()),
+                Record::from_rdata(
+                    owner.clone(),
+                    self.ttl,
+                    RData::NS(NS(self.nameserver.clone())),
+                ),
+            ],
+            Node::Host => self.addresses(owner),
+            Node::Sts(domain) => match &domain.txt_id {
+                Some(id) => vec![self.txt(owner, &format!("v=STSv1; id={id}"))],
+                None => Vec::new(),
+            },
+            Node::TlsRpt(domain) => match &domain.tlsrpt {
+                Some(value) => vec![self.txt(owner, value)],
+                None => Vec::new(),
+            },
+            Node::EmptyNonTerminal | Node::Missing => Vec::new(),
+        }
+    }
+
+    fn addresses(&self, owner: &Name) -> Vec<Record> {
+        let v4 = self.ipv4.iter().map(|ip| RData::A(A(*ip)));
+        let v6 = self.ipv6.iter().map(|ip| RData::AAAA(AAAA(*ip)));
+        v4.chain(v6)
+            .map(|data| Record::from_rdata(owner.clone(), self.ttl, data))
+            .collect()
+    }
+
+    fn txt(&self, owner: &Name, value: &str) -> Record {
+        Record::from_rdata(owner.clone(), self.ttl, RData::TXT(txt_rdata(value)))
+    }
+
+    /// The apex name (lowercase, absolute).
+    pub fn apex(&self) -> &Name {
+        &self.apex
+    }
+}
+
+/// A TXT RDATA holding `value`, split into character-strings of at most 255 bytes; readers
+/// concatenate them without separators (RFC 8461 §3.1, RFC 8460 §3).
+pub fn txt_rdata(value: &str) -> TXT {
+    let chunks: Vec<&[u8]> = if value.is_empty() {
+        // A TXT RDATA holds at least one character-string, possibly empty.
+        vec![b""]
+    } else {
+        value.as_bytes().chunks(MAX_CHARACTER_STRING).collect()
+    };
+    TXT::from_bytes(chunks)
+}
+
+/// An absolute name from a zone-derived string (`Delegation` checked its labels, not the
+/// length the `hostmaster.` or `policy.` prefix adds).
+fn fqdn(name: &str) -> Result<Name, ZoneError> {
+    Name::from_ascii(format!("{name}.")).map_err(|e| ZoneError::Name {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,642 @@
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use mtasts_proto::hosted::delegation::{Delegation, ZoneName};
+
+use super::{Answer, ZoneView, txt_rdata};
+use crate::snapshot::{HostedDomain, Snapshot, ZoneSettings};
+
+const ZONE: &str = "hosted.test";
+const TTL: u32 = 300;
+
+fn settings() -> ZoneSettings {
+    ZoneSettings {
+        delegation: Delegation::new(ZONE).unwrap(),
+        public_ips: vec![
+            "192.0.2.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            "192.0.2.1".parse().unwrap(),
+        ],
+        ttl: TTL,
+    }
+}
+
+fn domain(name: &str, txt_id: Option<&str>, tlsrpt: Option<&str>) -> HostedDomain {
+    HostedDomain {
+        name: name.to_string(),
+        policy_body: Arc::from(
+            "version: STSv1\r\nmode: testing\r\nmx: mx.example\r\nmax_age: 86400\r\n",
+        ),
+        txt_id: txt_id.map(str::to_string),
+        tlsrpt: tlsrpt.map(str::to_string),
+        certificate: None,
+    }
+}
+
+const TLSRPT: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
+
+fn long_tlsrpt() -> String {
+    let mut value = String::from("v=TLSRPTv1; rua=");
+    let uris: Vec<String> = (0..20)
+        .map(|i| format!("mailto:reports-{i:02}-abcdefghij@reporting.example.net"))
+        .collect();
+    value.push_str(&uris.join(","));
+    value
+}
+
+fn snapshot(generation: u64) -> Snapshot {
+    let mut domains = HashMap::new();
+    for d in [
+        domain("example.com", Some("20240101T000000"), Some(TLSRPT)),
+        domain("a.b.example.org", None, None),
+        domain("long.example", Some("1"), Some(&long_tlsrpt())),
+        domain("empty.example", Some("2"), Some("")),
+    ] {
+        domains.insert(d.name.clone(), d);
+    }
+    Snapshot {
+        generation,
+        domains,
+        challenges: Default::default(),
+    }
+}
+
+fn view() -> ZoneView {
+    ZoneView::new(&settings(), Arc::new(snapshot(7))).unwrap()
+}
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).unwrap()
+}
+
+fn ask(view: &ZoneView, qname: &str, qtype: RecordType) -> Answer {
+    view.answer(&name(qname), qtype, DNSClass::IN)
+}
+
+/// The answer records as (owner as sent, type, rdata text).
+fn answers(answer: &Answer) -> Vec<(String, RecordType, String)> {
+    answer
+        .answers
+        .iter()
+        .map(|r| (r.name.to_string(), r.record_type(), r.data.to_string()))
+        .collect()
+}
+
+fn txt_strings(record: &Record) -> Vec<Vec<u8>> {
+    match &record.data {
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| s.to_vec()).collect(),
+        other => panic!("not a TXT record: {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_positive(answer: &Answer) {
+    assert_eq!(answer.code, ResponseCode::NoError);
+    assert!(answer.authoritative);
+    assert!(!answer.answers.is_empty());
+    assert!(answer.authority.is_empty());
+}
+
+#[track_caller]
+fn assert_negative(view: &ZoneView, answer: &Answer, code: ResponseCode) {
+    assert_eq!(answer.code, code);
+    assert!(answer.authoritative);
+    assert!(answer.answers.is_empty(), "{:?}", answer.answers);
+    assert_eq!(answer.authority, vec![view.soa().clone()]);
+    assert!(answer.additionals.is_empty());
+}
+
+#[track_caller]
+fn assert_refused(answer: &Answer) {
+    assert_eq!(answer.code, ResponseCode::Refused);
+    assert!(!answer.authoritative);
+    assert!(answer.answers.is_empty());
+    assert!(answer.authority.is_empty());
+    assert!(answer.additionals.is_empty());
+}
+
+#[test]
+fn apex_has_soa_and_ns() {
+    let v = view();
+    let soa = ask(&v, "hosted.test.", RecordType::SOA);
+    assert_positive(&soa);
+    assert_eq!(soa.answers, vec![v.soa().clone()]);
+    let RData::SOA(data) = &soa.answers[0].data else {
+        panic!("not an SOA")
+    };
+    assert_eq!(data.mname, name("ns.hosted.test."));
+    assert_eq!(data.rname, name("hostmaster.hosted.test."));
+    assert_eq!(data.serial, 7);
+    assert_eq!(data.minimum, TTL);
+    assert!(data.refresh > 0 && data.retry > 0 && data.expire > data.refresh);
+    assert_eq!(soa.answers[0].ttl, TTL);
+    assert_eq!(soa.answers[0].name, name("hosted.test."));
+
+    let ns = ask(&v, "hosted.test.", RecordType::NS);
+    assert_positive(&ns);
+    assert_eq!(
+        answers(&ns),
+        vec![(
+            "hosted.test.".to_string(),
+            RecordType::NS,
+            "ns.hosted.test.".to_string()
+        )]
+    );
+    // The name server's addresses ride along.
+    let glue: Vec<String> = ns.additionals.iter().map(|r| r.to_string()).collect();
+    assert_eq!(ns.additionals.len(), 3, "{glue:?}");
+    assert!(
+        ns.additionals
+            .iter()
+            .all(|r| r.name == name("ns.hosted.test."))
+    );
+
+    let any = ask(&v, "hosted.test.", RecordType::ANY);
+    assert_positive(&any);
+    let types: Vec<RecordType> = any.answers.iter().map(Record::record_type).collect();
+    assert_eq!(types, [RecordType::SOA, RecordType::NS]);
+
+    for qtype in [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::TXT,
+        RecordType::MX,
+        RecordType::CNAME,
+    ] {
+        assert_negative(&v, &ask(&v, "hosted.test.", qtype), ResponseCode::NoError);
+    }
+}
+
+#[test]
+fn soa_serial_is_the_generation_truncated() {
+    for (generation, serial) in [
+        (0u64, 0u32),
+        (1, 1),
+        (u64::from(u32::MAX), u32::MAX),
+        ((1 << 32) + 5, 5),
+    ] {
+        let v = ZoneView::new(&settings(), Arc::new(snapshot(generation))).unwrap();
+        let RData::SOA(soa) = &v.soa().data else {
+            panic!("not an SOA")
+        };
+        assert_eq!(soa.serial, serial, "generation {generation}");
+    }
+}
+
+#[test]
+fn name_server_and_policy_host_have_the_public_addresses() {
+    let v = view();
+    for host in [
+        "ns.hosted.test.",
+        "policy.hosted.test.",
+        "POLICY.Hosted.TEST.",
+    ] {
+        let a = ask(&v, host, RecordType::A);
+        assert_positive(&a);
+        // Configured duplicates are served once.
+        let rdata: Vec<String> = answers(&a).into_iter().map(|(_, _, d)| d).collect();
+        assert_eq!(rdata, ["192.0.2.1", "192.0.2.2"]);
+        assert!(
+            a.answers
+                .iter()
+                .all(|r| r.name.to_string() == host && r.ttl == TTL)
+        );
+
+        let aaaa = ask(&v, host, RecordType::AAAA);
+        assert_positive(&aaaa);
+        let rdata: Vec<String> = answers(&aaaa).into_iter().map(|(_, _, d)| d).collect();
+        assert_eq!(rdata, ["2001:db8::1"]);
+
+        let any = ask(&v, host, RecordType::ANY);
+        assert_eq!(any.answers.len(), 3);
+
+        for qtype in [
+            RecordType::TXT,
+            RecordType::NS,
+            RecordType::SOA,
+            RecordType::CNAME,
+        ] {
+            assert_negative(&v, &ask(&v, host, qtype), ResponseCode::NoError);
+        }
+    }
+}
+
+#[test]
+fn without_public_addresses_the_hosts_exist_but_have_no_records() {
+    let mut s = settings();
+    s.public_ips.clear();
+    let v = ZoneView::new(&s, Arc::new(snapshot(1))).unwrap();
+    for host in ["ns.hosted.test.", "policy.hosted.test."] {
+        for qtype in [RecordType::A, RecordType::AAAA, RecordType::ANY] {
+            assert_negative(&v, &ask(&v, host, qtype), ResponseCode::NoError);
+        }
+    }
+    let ns = ask(&v, "hosted.test.", RecordType::NS);
+    assert_positive(&ns);
+    assert!(ns.additionals.is_empty());
+}
+
+#[test]
+fn sts_record_carries_the_published_id() {
+    let v = view();
+    let txt = ask(&v, "_mta-sts.example.com.hosted.test.", RecordType::TXT);
+    assert_positive(&txt);
+    assert_eq!(txt.answers.len(), 1);
+    assert_eq!(
+        txt_strings(&txt.answers[0]),
+        vec![b"v=STSv1; id=20240101T000000".to_vec()]
+    );
+    assert_eq!(txt.answers[0].ttl, TTL);
+    assert_eq!(
+        ask(&v, "_mta-sts.example.com.hosted.test.", RecordType::ANY).answers,
+        txt.answers
+    );
+    for qtype in [RecordType::A, RecordType::CNAME, RecordType::SOA] {
+        assert_negative(
+            &v,
+            &ask(&v, "_mta-sts.example.com.hosted.test.", qtype),
+            ResponseCode::NoError,
+        );
+    }
+}
+
+#[test]
+fn answers_echo_the_question_case() {
+    let v = view();
+    let qname = "_MTA-STS.Example.COM.Hosted.Test.";
+    let txt = ask(&v, qname, RecordType::TXT);
+    assert_positive(&txt);
+    assert_eq!(txt.answers[0].name.to_string(), qname);
+    assert_eq!(
+        txt_strings(&txt.answers[0]),
+        vec![b"v=STSv1; id=20240101T000000".to_vec()]
+    );
+    let soa = ask(&v, "HOSTED.test.", RecordType::SOA);
+    assert_eq!(soa.answers[0].name.to_string(), "HOSTED.test.");
+    assert_eq!(soa.answers[0].data, v.soa().data);
+    // The SOA of a negative answer is the zone's own, lowercase.
+    let nx = ask(&v, "Nope.Hosted.Test.", RecordType::TXT);
+    assert_eq!(nx.authority[0].name.to_string(), "hosted.test.");
+}
+
+#[test]
+fn sts_name_without_a_published_id_is_nodata() {
+    let v = view();
+    for qtype in [RecordType::TXT, RecordType::ANY, RecordType::A] {
+        assert_negative(
+            &v,
+            &ask(&v, "_mta-sts.a.b.example.org.hosted.test.", qtype),
+            ResponseCode::NoError,
+        );
+    }
+}
+
+#[test]
+fn tlsrpt_record_is_the_domains_value() {
+    let v = view();
+    let txt = ask(&v, "_smtp._tls.example.com.hosted.test.", RecordType::TXT);
+    assert_positive(&txt);
+    assert_eq!(
+        txt_strings(&txt.answers[0]),
+        vec![TLSRPT.as_bytes().to_vec()]
+    );
+    // A domain without a rua: the name exists, the record does not.
+    for qtype in [RecordType::TXT, RecordType::ANY] {
+        assert_negative(
+            &v,
+            &ask(&v, "_smtp._tls.a.b.example.org.hosted.test.", qtype),
+            ResponseCode::NoError,
+        );
+    }
+}
+
+#[test]
+fn long_txt_values_are_split_into_character_strings() {
+    let v = view();
+    let value = long_tlsrpt();
+    assert!(value.len() > 2 * 255, "the fixture must need three strings");
+    let txt = ask(&v, "_smtp._tls.long.example.hosted.test.", RecordType::TXT);
+    assert_positive(&txt);
+    let strings = txt_strings(&txt.answers[0]);
+    assert_eq!(strings.len(), value.len().div_ceil(255));
+    assert!(strings.iter().all(|s| s.len() <= 255));
+    assert!(strings[..strings.len() - 1].iter().all(|s| s.len() == 255));
+    assert_eq!(strings.concat(), value.as_bytes());
+
+    assert_eq!(txt_rdata("").txt_data.len(), 1);
+    assert_eq!(txt_rdata(&"x".repeat(255)).txt_data.len(), 1);
+    assert_eq!(txt_rdata(&"x".repeat(256)).txt_data.len(), 2);
+    let empty = ask(&v, "_smtp._tls.empty.example.hosted.test.", RecordType::TXT);
+    assert_eq!(txt_strings(&empty.answers[0]), vec![Vec::<u8>::new()]);
+}
+
+#[test]
+fn empty_non_terminals_are_nodata() {
+    let v = view();
+    for ent in [
+        "example.com.hosted.test.",
+        "com.hosted.test.",
+        "_tls.example.com.hosted.test.",
+        "a.b.example.org.hosted.test.",
+        "b.example.org.hosted.test.",
+        "example.org.hosted.test.",
+        "org.hosted.test.",
+        "_tls.a.b.example.org.hosted.test.",
+        "EXAMPLE.com.hosted.test.",
+    ] {
+        for qtype in [
+            RecordType::TXT,
+            RecordType::A,
+            RecordType::ANY,
+            RecordType::NS,
+        ] {
+            assert_negative(&v, &ask(&v, ent, qtype), ResponseCode::NoError);
+        }
+    }
+}
+
+#[test]
+fn unknown_names_are_nxdomain() {
+    let v = view();
+    for missing in [
+        "nope.hosted.test.",
+        "_mta-sts.hosted.test.",
+        "_smtp._tls.hosted.test.",
+        "_tls.hosted.test.",
+        "_smtp.hosted.test.",
+        "_mta-sts.unknown.example.hosted.test.",
+        "_smtp._tls.unknown.example.hosted.test.",
+        "www.example.com.hosted.test.",
+        "_smtp.example.com.hosted.test.",
+        "_tls._smtp.example.com.hosted.test.",
+        "x._mta-sts.example.com.hosted.test.",
+        "x.ns.hosted.test.",
+        "x.policy.hosted.test.",
+        "_mta-sts.b.example.org.hosted.test.",
+        "_mta-sts._mta-sts.example.com.hosted.test.",
+        // No wildcards.
+        "*.hosted.test.",
+        "*.example.com.hosted.test.",
+    ] {
+        for qtype in [
+            RecordType::TXT,
+            RecordType::A,
+            RecordType::ANY,
+            RecordType::CNAME,
+        ] {
+            assert_negative(&v, &ask(&v, missing, qtype), ResponseCode::NXDomain);
+        }
+    }
+}
+
+#[test]
+fn labels_that_no_hosted_name_can_have_are_nxdomain() {
+    let v = view();
+    // One label "example.com" (with a dot inside) must not be mistaken for two.
+    let dotted = Name::from_labels(vec![
+        b"_mta-sts".as_slice(),
+        b"example.com",
+        b"hosted",
+        b"test",
+    ])
+    .unwrap();
+    let answer = v.answer(&dotted, RecordType::TXT, DNSClass::IN);
+    assert_negative(&v, &answer, ResponseCode::NXDomain);
+    let binary = Name::from_labels(vec![b"\x00\xff".as_slice(), b"hosted", b"test"]).unwrap();
+    assert_negative(
+        &v,
+        &v.answer(&binary, RecordType::A, DNSClass::IN),
+        ResponseCode::NXDomain,
+    );
+    // A dotted label at the apex side does not put a name in the zone.
+    let fake_apex = Name::from_labels(vec![b"x".as_slice(), b"hosted.test"]).unwrap();
+    assert_refused(&v.answer(&fake_apex, RecordType::A, DNSClass::IN));
+}
+
+#[test]
+fn names_outside_the_zone_are_refused() {
+    let v = view();
+    for outside in [
+        ".",
+        "test.",
+        "example.com.",
+        "_mta-sts.example.com.",
+        "evilhosted.test.",
+        "hosted.test.evil.",
+        "hosted.tes.",
+    ] {
+        for qtype in [
+            RecordType::TXT,
+            RecordType::A,
+            RecordType::SOA,
+            RecordType::ANY,
+        ] {
+            assert_refused(&ask(&v, outside, qtype));
+        }
+    }
+}
+
+#[test]
+fn other_classes_and_zone_transfers_are_refused() {
+    let v = view();
+    let apex = name("hosted.test.");
+    assert_refused(&v.answer(&apex, RecordType::TXT, DNSClass::CH));
+    assert_refused(&v.answer(&apex, RecordType::SOA, DNSClass::HS));
+    assert_positive(&v.answer(&apex, RecordType::SOA, DNSClass::ANY));
+    assert_refused(&v.answer(&apex, RecordType::AXFR, DNSClass::IN));
+    assert_refused(&v.answer(&apex, RecordType::IXFR, DNSClass::IN));
+}
+
+#[test]
+fn a_relative_question_name_is_answered_as_absolute() {
+    let v = view();
+    let answer = v.answer(&name("policy.hosted.test"), RecordType::A, DNSClass::IN);
+    assert_positive(&answer);
+    assert!(answer.answers.iter().all(|r| r.name.is_fqdn()));
+}
+
+#[test]
+fn adding_and_removing_a_domain_takes_a_new_view() {
+    let before = view();
+    let qname = "_mta-sts.new.example.hosted.test.";
+    assert_negative(
+        &before,
+        &ask(&before, qname, RecordType::TXT),
+        ResponseCode::NXDomain,
+    );
+
+    let mut next = snapshot(8);
+    next.domains.insert(
+        "new.example".to_string(),
+        domain("new.example", Some("n1"), None),
+    );
+    next.domains.remove("example.com");
+    let after = ZoneView::new(&settings(), Arc::new(next)).unwrap();
+    assert_positive(&ask(&after, qname, RecordType::TXT));
+    assert_negative(
+        &after,
+        &ask(&after, "_mta-sts.example.com.hosted.test.", RecordType::TXT),
+        ResponseCode::NXDomain,
+    );
+    assert_negative(
+        &after,
+        &ask(&after, "example.com.hosted.test.", RecordType::TXT),
+        ResponseCode::NXDomain,
+    );
+    // `com` still exists: nothing below it now, so it is gone too.
+    assert_negative(
+        &after,
+        &ask(&after, "com.hosted.test.", RecordType::TXT),
+        ResponseCode::NXDomain,
+    );
+}
+
+#[test]
+fn an_overlong_zone_is_an_error_not_a_panic() {
+    let label = "a".repeat(60);
+    let zone = [label.as_str(); 4].join(".");
+    let mut s = settings();
+    s.delegation = Delegation::new(&zone).unwrap();
+    assert!(ZoneView::new(&s, Arc::new(Snapshot::default())).is_err());
+}
+
+/// Every name built from a small label alphabet, up to four labels below the apex, with the
+/// interesting query types: the answer agrees with an independent list of the zone's names,
+/// negative answers never contradict each other (RFC 8020: below an NXDOMAIN there is
+/// nothing), and the classification matches `Delegation::classify`.
+#[test]
+fn exhaustive_small_names_agree_with_an_independent_model() {
+    let v = view();
+    let delegation = Delegation::new(ZONE).unwrap();
+    // The model: names that own records, then every ancestor of them up to the apex.
+    let owners: Vec<(&str, Vec<RecordType>)> = vec![
+        ("", vec![RecordType::SOA, RecordType::NS]),
+        // Two IPv4 addresses and one IPv6 address are configured.
+        ("ns", vec![RecordType::A, RecordType::A, RecordType::AAAA]),
+        (
+            "policy",
+            vec![RecordType::A, RecordType::A, RecordType::AAAA],
+        ),
+        ("_mta-sts.example.com", vec![RecordType::TXT]),
+        ("_smtp._tls.example.com", vec![RecordType::TXT]),
+        ("_mta-sts.a.b.example.org", vec![]),
+        ("_smtp._tls.a.b.example.org", vec![]),
+        ("_mta-sts.long.example", vec![RecordType::TXT]),
+        ("_smtp._tls.long.example", vec![RecordType::TXT]),
+        ("_mta-sts.empty.example", vec![RecordType::TXT]),
+        ("_smtp._tls.empty.example", vec![RecordType::TXT]),
+    ];
+    let mut existing = BTreeSet::new();
+    for (owner, _) in &owners {
+        let labels: Vec<&str> = owner.split('.').filter(|l| !l.is_empty()).collect();
+        for i in 0..=labels.len() {
+            existing.insert(labels[i..].join("."));
+        }
+    }
+    let types_at = |relative: &str| -> Vec<RecordType> {
+        owners
+            .iter()
+            .find(|(o, _)| *o == relative)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    };
+
+    let alphabet = [
+        "_mta-sts", "_smtp", "_tls", "ns", "policy", "example", "com", "org", "b", "a", "long",
+    ];
+    let qtypes = [
+        RecordType::A,
+        RecordType::AAAA,
+        RecordType::TXT,
+        RecordType::NS,
+        RecordType::SOA,
+        RecordType::CNAME,
+        RecordType::MX,
+        RecordType::ANY,
+    ];
+    let mut names: Vec<Vec<&str>> = vec![vec![]];
+    let mut frontier: Vec<Vec<&str>> = vec![vec![]];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for base in &frontier {
+            for label in alphabet {
+                let mut n = vec![label];
+                n.extend(base.iter().copied());
+                next.push(n);
+            }
+        }
+        names.extend(next.iter().cloned());
+        frontier = next;
+    }
+    assert!(names.len() > 10_000);
+
+    let mut nxdomain = BTreeSet::new();
+    for labels in &names {
+        let relative = labels.join(".");
+        let qname = if relative.is_empty() {
+            format!("{ZONE}.")
+        } else {
+            format!("{relative}.{ZONE}.")
+        };
+        let exists = existing.contains(&relative);
+        let has = types_at(&relative);
+        for qtype in qtypes {
+            let answer = ask(&v, &qname, qtype);
+            assert!(answer.authoritative, "{qname} {qtype}");
+            let expected: Vec<RecordType> = has
+                .iter()
+                .copied()
+                .filter(|t| qtype == RecordType::ANY || *t == qtype)
+                .collect();
+            let got: Vec<RecordType> = answer.answers.iter().map(Record::record_type).collect();
+            assert_eq!(got, expected, "{qname} {qtype}");
+            assert!(
+                answer.answers.iter().all(|r| r.name == name(&qname)),
+                "{qname} {qtype}"
+            );
+            if expected.is_empty() {
+                let code = if exists {
+                    ResponseCode::NoError
+                } else {
+                    ResponseCode::NXDomain
+                };
+                assert_negative(&v, &answer, code);
+            } else {
+                assert_positive(&answer);
+            }
+            if answer.code == ResponseCode::NXDomain {
+                nxdomain.insert(relative.clone());
+            }
+        }
+        // RFC 8020: a name below an NXDOMAIN name is NXDOMAIN too.
+        if let Some((_, parent)) = relative.split_once('.')
+            && nxdomain.contains(parent)
+        {
+            assert!(
+                nxdomain.contains(&relative),
+                "{qname} exists below NXDOMAIN"
+            );
+        }
+        // The delegation's own classification agrees on the named records.
+        match delegation.classify(&qname) {
+            ZoneName::Apex => assert_eq!(relative, ""),
+            ZoneName::Nameserver => assert_eq!(relative, "ns"),
+            ZoneName::PolicyHost => assert_eq!(relative, "policy"),
+            ZoneName::StsRecord(d) => assert_eq!(relative, format!("_mta-sts.{d}")),
+            ZoneName::TlsRpt(d) => assert_eq!(relative, format!("_smtp._tls.{d}")),
+            ZoneName::Other => assert!(!types_at(&relative).contains(&RecordType::TXT)),
+            ZoneName::Outside => panic!("{qname} classified outside"),
+        }
+    }
+}
+
+#[test]
+fn the_view_keeps_its_snapshot() {
+    let snap = Arc::new(snapshot(3));
+    let v = ZoneView::new(&settings(), Arc::clone(&snap)).unwrap();
+    assert!(Arc::ptr_eq(v.snapshot(), &snap));
+    assert_eq!(v.apex(), &name("hosted.test."));
+}

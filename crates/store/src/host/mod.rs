@@ -1,0 +1,336 @@
+//! The database of `mtasts serve` (hosted MTA-STS): tenants, users, API tokens, sessions,
+//! hosted domains and their policy versions, serve nodes, certificates, ACME bookkeeping and
+//! challenges, shared by every serve node.
+//!
+//! | URL               | Database |
+//! |-------------------|----------|
+//! | `sqlite:PATH`     | SQLite file, created if missing, WAL mode |
+//! | `postgres://…`    | PostgreSQL (sqlx URL syntax, e.g. `?options[search_path]=…`) |
+//!
+//! Migrations (embedded from `migrations/host/{sqlite,postgres}`) run at open and are recorded
+//! in `_mtasts_host_migrations`, so the tables live beside the policy cache's in one database.
+//! Every table is prefixed `host_`.
+//!
+//! # The generation
+//!
+//! A single counter, bumped by every mutation that changes what the service serves or who may
+//! use it, in the same transaction as the change. Nodes poll [`HostDb::generation`] and reload
+//! with [`HostDb::load_state`] when it moved. The bump is each write transaction's *first*
+//! statement: it takes the counter's row lock (SQLite: the database write lock) before anything
+//! else, so write transactions commit in generation order and a reader that sees generation `g`
+//! sees every change up to `g`. That is what lets the promoter publish a version once every
+//! live node reports a loaded generation of at least its `created_generation`.
+//!
+//! Bookkeeping that no listener serves does not bump it, since every bump makes every node
+//! reload: [`HostDb::heartbeat`] (nodes heartbeat each second, so bumping would make them
+//! reload forever), [`HostDb::touch_token`] (once per API request) and the session methods
+//! ([`HostDb::create_session`], [`HostDb::delete_session`], [`HostDb::purge_sessions`]).
+//!
+//! # Rules
+//!
+//! - Times are Unix seconds (`i64`), supplied by the caller (`now`) except the creation times
+//!   of tenants and tokens and the challenge expiry in [`HostDb::load_state`], which use this
+//!   machine's clock.
+//! - Domain names are stored normalised (lowercase A-labels, no trailing dot) and are unique
+//!   across all tenants. E-mail addresses are stored with ASCII letters lowercased.
+//! - Every text is bounded on write (see the `MAX_*` constants); too long or malformed is
+//!   [`HostDbError::Invalid`].
+//! - Every operation is bounded in time ([`crate::OP_TIMEOUT`]; connecting by
+//!   [`crate::CONNECT_TIMEOUT`]); a database that does not answer is
+//!   [`HostDbError::Unavailable`].
+//!
+//! # Advisory locks
+//!
+//! [`HostDb::try_lock`] gives at most one holder per name. On PostgreSQL it is a session-level
+//! `pg_try_advisory_lock` on a connection the [`LockGuard`] owns, so it is exclusive across all
+//! serve nodes and dies with the connection. On SQLite it is a process-local set of names per
+//! database file: **SQLite supports exactly one serve process**; run several nodes on
+//! PostgreSQL.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::{CONNECT_TIMEOUT, OP_TIMEOUT, redacted};
+
+/// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
+/// driver, so the statements and the row handling are written once.
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match &$db.backend {
+            $crate::host::Backend::Sqlite { pool: $pool, .. } => $body,
+            $crate::host::Backend::Postgres { pool: $pool } => $body,
+        }
+    };
+}
+
+/// A write transaction: begins it, bumps the generation first (see the module docs), binds
+/// `$tx` to the transaction and `$generation` to the new generation (`i64`), evaluates `$body`
+/// and commits. An early return (`?`) from `$body` rolls back.
+macro_rules! write_tx {
+    ($db:expr, |$tx:ident, $generation:ident| $body:expr) => {
+        with_pool!($db, |pool| {
+            let mut $tx = pool
+                .begin_with($db.backend.begin_write())
+                .await
+                .map_err($crate::host::error::db_error)?;
+            let $generation: i64 = sqlx::query_scalar($crate::host::sql::BUMP_GENERATION)
+                .fetch_one(&mut *$tx)
+                .await
+                .map_err($crate::host::error::db_error)?;
+            let value = $body;
+            $tx.commit().await.map_err($crate::host::error::db_error)?;
+            value
+        })
+    };
+}
+
+/// A read-only transaction that sees one snapshot of the database (PostgreSQL: REPEATABLE
+/// READ; SQLite: a WAL read transaction), bound to `$tx`; ends it after `$body`.
+macro_rules! read_tx {
+    ($db:expr, |$tx:ident| $body:expr) => {
+        with_pool!($db, |pool| {
+            let mut $tx = pool
+                .begin_with($db.backend.begin_snapshot())
+                .await
+                .map_err($crate::host::error::db_error)?;
+            let value = $body;
+            // Nothing was written: ending the snapshot is all a commit does here.
+            $tx.commit().await.map_err($crate::host::error::db_error)?;
+            value
+        })
+    };
+}
+
+mod acme;
+mod domains;
+mod error;
+mod limits;
+mod lock;
+mod nodes;
+mod sql;
+mod state;
+mod tenancy;
+mod types;
+
+pub use error::HostDbError;
+pub use limits::{
+    MAX_EMAIL_BYTES, MAX_ERROR_BYTES, MAX_JSON_BYTES, MAX_LOCK_NAME_BYTES, MAX_MAX_AGE, MAX_MX,
+    MAX_NAME_BYTES, MAX_PEM_BYTES, MAX_POLICY_BYTES, MAX_POLICY_ID_BYTES, MAX_RUA_BYTES,
+    MAX_SECRET_BYTES, MAX_TOKEN_BYTES, MAX_URL_BYTES,
+};
+pub use lock::LockGuard;
+pub use types::{
+    AcmeState, ApiToken, CertRow, ChallengeRow, Domain, DomainState, HostState, NewDomain,
+    NewToken, NewUser, NewVersion, NodeRow, PolicyVersion, Role, Session, Tenant, User,
+};
+
+/// SQLite connections in the pool (readers run concurrently in WAL mode; writers serialise).
+const SQLITE_CONNECTIONS: u32 = 4;
+
+/// PostgreSQL connections in the pool; held advisory locks each keep one.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// Time limit for opening: connecting plus migrating (which may wait for another node's
+/// migration).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The hosting database: cheap to clone (clones share the pool and, on SQLite, the locks).
+#[derive(Clone)]
+pub struct HostDb {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite {
+        pool: SqlitePool,
+        /// Which database file the process-local advisory locks belong to.
+        lock_scope: Arc<str>,
+    },
+    Postgres {
+        pool: PgPool,
+    },
+}
+
+impl Backend {
+    /// How a write transaction begins. SQLite: IMMEDIATE takes the write lock at once
+    /// (waiting up to the busy timeout) instead of failing later when a deferred transaction
+    /// cannot upgrade.
+    fn begin_write(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "BEGIN IMMEDIATE",
+            Backend::Postgres { .. } => "BEGIN",
+        }
+    }
+
+    /// How a multi-statement read that must see one snapshot begins. PostgreSQL's default
+    /// (READ COMMITTED) takes a new snapshot per statement; SQLite's read transaction keeps
+    /// its first one.
+    fn begin_snapshot(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "BEGIN",
+            Backend::Postgres { .. } => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        }
+    }
+}
+
+impl std::fmt::Debug for HostDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostDb")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostDb {
+    /// Opens (creating and migrating as needed) the database named by `url`: `sqlite:PATH` or
+    /// `postgres://…`. Fails with [`HostDbError::Unavailable`] when the database cannot be
+    /// reached, [`HostDbError::Invalid`] for a URL of another kind, and
+    /// [`HostDbError::Corrupt`] when it was migrated by a version of mtasts this one does not
+    /// know.
+    pub async fn open(url: &str) -> Result<HostDb, HostDbError> {
+        let url = url.trim();
+        let opening = async {
+            if url.starts_with("sqlite:") {
+                open_sqlite(url).await
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                open_postgres(url).await
+            } else {
+                Err(HostDbError::Invalid(format!(
+                    "unknown hosting database {:?}: expected sqlite:PATH or postgres://…",
+                    redacted(url)
+                )))
+            }
+        };
+        match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+            Ok(result) => result,
+            Err(_) => Err(HostDbError::Unavailable(format!(
+                "opening {} took longer than {} s",
+                redacted(url),
+                OPEN_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use (held locks included) to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+
+    /// The current generation (0 for a fresh database).
+    pub async fn generation(&self) -> Result<u64, HostDbError> {
+        bounded(async {
+            let value: i64 = with_pool!(self, |pool| sqlx::query_scalar(sql::GENERATION)
+                .fetch_one(pool)
+                .await
+                .map_err(error::db_error)?);
+            limits::unsigned("generation", value)
+        })
+        .await
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<HostDb, HostDbError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(error::db_error)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        // The cascades of `delete_domain` depend on it (sqlx's default, made explicit).
+        .foreign_keys(true)
+        .busy_timeout(CONNECT_TIMEOUT);
+    // An in-memory database exists once per connection: keep exactly one, forever.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool_options = if in_memory {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(SQLITE_CONNECTIONS)
+    };
+    let path = options.get_filename().to_path_buf();
+    let pool = pool_options
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(error::db_error)?;
+    let lock_scope: Arc<str> = if in_memory {
+        lock::private_scope().into()
+    } else {
+        // Canonical (now that the file exists), so two spellings of one file share locks.
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        path.to_string_lossy().into()
+    };
+    let mut migrator = sqlx::migrate!("migrations/host/sqlite");
+    // A fresh name, not a rename of an existing table: nothing to copy.
+    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
+    migrator.run(&pool).await.map_err(error::migrate_error)?;
+    Ok(HostDb {
+        backend: Backend::Sqlite { pool, lock_scope },
+    })
+}
+
+async fn open_postgres(url: &str) -> Result<HostDb, HostDbError> {
+    let statement_timeout = OP_TIMEOUT.as_millis().to_string();
+    let options = PgConnectOptions::from_str(url)
+        .map_err(error::db_error)?
+        .application_name("mtasts-serve")
+        .options([("statement_timeout", statement_timeout.as_str())]);
+    // One direct attempt first: fails fast with the real cause (refused, auth, …) where the
+    // pool would retry until its acquire timeout and say "timed out".
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            HostDbError::Unavailable(format!("connecting to {} timed out", redacted(url)))
+        })?
+        .map_err(error::db_error)?;
+    // Closing is a courtesy to the server; a failure here changes nothing.
+    let _ = probe.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(error::db_error)?;
+    let mut migrator = sqlx::migrate!("migrations/host/postgres");
+    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
+    migrator.run(&pool).await.map_err(error::migrate_error)?;
+    Ok(HostDb {
+        backend: Backend::Postgres { pool },
+    })
+}
+
+/// Runs `fut` with the [`OP_TIMEOUT`] limit; a timeout is [`HostDbError::Unavailable`].
+async fn bounded<T>(fut: impl Future<Output = Result<T, HostDbError>>) -> Result<T, HostDbError> {
+    match tokio::time::timeout(OP_TIMEOUT, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(HostDbError::Unavailable(format!(
+            "the hosting database did not answer within {} s",
+            OP_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// This machine's clock in Unix seconds (for the few times the contract does not pass in).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
