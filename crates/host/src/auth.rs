@@ -13,6 +13,7 @@
 use std::num::NonZeroU32;
 
 use aws_lc_rs::{digest, pbkdf2, rand};
+use mtasts_store::host::{HostDb, HostDbError, Role, User};
 use thiserror::Error;
 
 /// Every API token starts with this, so secret scanners and humans recognise it.
@@ -32,16 +33,136 @@ const HASH_BYTES: usize = 32;
 /// must not make one login burn minutes of CPU.
 const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
+/// Who a request acts as, once its credentials are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// What it may do.
+    pub role: Role,
+    /// The tenant it belongs to; `None` for administrators, who see every tenant.
+    pub tenant_id: Option<i64>,
+    /// The API token it authenticated with, when it did (not for dashboard sessions).
+    pub token_id: Option<i64>,
+    /// The user it logged in as, when it did (dashboard sessions).
+    pub user_id: Option<i64>,
+}
+
+impl Principal {
+    /// Whether this principal is an administrator.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether it may see objects of `tenant_id`: administrators see all, others only their
+    /// own tenant.
+    pub fn can_see(&self, tenant_id: i64) -> bool {
+        self.is_admin() || self.tenant_id == Some(tenant_id)
+    }
+
+    /// Whether it may change what it can see (read-only principals may not).
+    pub fn can_write(&self) -> bool {
+        self.role != Role::ReadOnly
+    }
+
+    /// Administrators have no tenant; everyone else has exactly one.
+    fn is_consistent(&self) -> bool {
+        self.is_admin() == self.tenant_id.is_none()
+    }
+}
+
 /// Why credentials were not accepted. Deliberately coarse: the client learns only that it
 /// failed, never whether a token exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum AuthError {
-    /// No `Authorization: Bearer` header.
+    /// No credentials at all.
     #[error("authentication required: send Authorization: Bearer <token>")]
     Missing,
-    /// A token that is malformed, unknown or revoked.
-    #[error("invalid token")]
+    /// A token or password that is malformed, unknown or wrong.
+    #[error("invalid credentials")]
     Invalid,
+    /// The database could not answer; the credentials may well be fine.
+    #[error("cannot check credentials now: {0}")]
+    Unavailable(String),
+}
+
+/// `last_used` is refreshed at most this often per token: every write bumps the database
+/// generation and makes every node reload, which an API client must not cause per call.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// Who `token` (the plain text, already shaped like a token) is. `now` is Unix seconds, for
+/// the token's `last_used`.
+pub async fn authenticate_token(
+    db: &HostDb,
+    token: &str,
+    now: i64,
+) -> Result<Principal, AuthError> {
+    let row = db
+        .token_by_hash(&hash_token(token))
+        .await
+        .map_err(unavailable)?
+        .ok_or(AuthError::Invalid)?;
+    let principal = Principal {
+        role: row.role,
+        tenant_id: row.tenant_id,
+        token_id: Some(row.id),
+        user_id: None,
+    };
+    if !principal.is_consistent() {
+        // An admin bound to a tenant or a tenant role without one: refuse rather than guess
+        // which of the two was meant.
+        tracing::warn!(
+            token_id = row.id,
+            "API token with an inconsistent role and tenant refused"
+        );
+        return Err(AuthError::Invalid);
+    }
+    if row
+        .last_used
+        .is_none_or(|last| now - last >= TOUCH_INTERVAL)
+        && let Err(e) = db.touch_token(row.id, now).await
+    {
+        tracing::warn!(token_id = row.id, error = %e, "cannot record the token's last use");
+    }
+    Ok(principal)
+}
+
+/// The user `email` if `password` is theirs. Takes as long for an unknown address as for a
+/// wrong password (one PBKDF2 at `iterations`), and runs the hashing on a blocking thread.
+pub async fn authenticate_password(
+    db: &HostDb,
+    email: &str,
+    password: &str,
+    iterations: NonZeroU32,
+) -> Result<(User, Principal), AuthError> {
+    let user = db
+        .user_by_email(&email.trim().to_lowercase())
+        .await
+        .map_err(unavailable)?;
+    let password = password.to_owned();
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => verify_password(&password, &stored),
+        None => {
+            waste_password_time(&password, iterations);
+            false
+        }
+    })
+    .await
+    .map_err(|e| AuthError::Unavailable(format!("password check failed: {e}")))?;
+    let user = user.filter(|_| matches).ok_or(AuthError::Invalid)?;
+    let principal = Principal {
+        role: user.role,
+        tenant_id: user.tenant_id,
+        token_id: None,
+        user_id: Some(user.id),
+    };
+    if !principal.is_consistent() {
+        return Err(AuthError::Invalid);
+    }
+    Ok((user, principal))
+}
+
+fn unavailable(e: HostDbError) -> AuthError {
+    AuthError::Unavailable(e.to_string())
 }
 
 /// A new API token: the plain text to show the user once, and the hash to store.

@@ -12,9 +12,14 @@
 //!   challenge board), the renewal and retry policy.
 //! * [`auth`] — API tokens, password hashes and who a request acts as.
 //! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
+//! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
+//! * [`service`] — domain and tenant operations, independent of HTTP.
 
 pub mod acme;
+
 pub mod auth;
 pub mod dns;
 pub mod ratelimit;
+pub mod service;
 pub mod snapshot;
+pub mod state;
