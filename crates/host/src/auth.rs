@@ -10,10 +10,15 @@
 //! Nothing here logs, and no type here holds a plain token or password, so none can reach a
 //! `Debug` or tracing field by accident.
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::time::Instant;
 
 use aws_lc_rs::{digest, pbkdf2, rand};
 use mtasts_store::host::{HostDb, HostDbError, Role, User};
+
+use crate::ratelimit::RetryAfter;
+use crate::state::{AppState, client_key};
 use thiserror::Error;
 
 /// Every API token starts with this, so secret scanners and humans recognise it.
@@ -82,6 +87,9 @@ pub enum AuthError {
     /// The database could not answer; the credentials may well be fine.
     #[error("cannot check credentials now: {0}")]
     Unavailable(String),
+    /// Too many attempts from this client; try again later.
+    #[error("too many attempts; retry in {} s", .0.seconds())]
+    RateLimited(RetryAfter),
 }
 
 /// `last_used` is refreshed at most this often per token: every write bumps the database
@@ -159,6 +167,27 @@ pub async fn authenticate_password(
         return Err(AuthError::Invalid);
     }
     Ok((user, principal))
+}
+
+/// A dashboard login: [`authenticate_password`] behind the per-client login rate limit
+/// ([`crate::state::Limits::login`]; every attempt counts). `peer` is the client's address.
+pub async fn login(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    email: &str,
+    password: &str,
+) -> Result<(User, Principal), AuthError> {
+    state
+        .limiters
+        .login
+        .acquire(&client_key(peer), Instant::now())
+        .map_err(AuthError::RateLimited)?;
+    let result =
+        authenticate_password(&state.db, email, password, state.limits.password_iterations).await;
+    if result.is_err() {
+        tracing::info!(client = %client_key(peer), "dashboard login failed");
+    }
+    result
 }
 
 fn unavailable(e: HostDbError) -> AuthError {

@@ -14,9 +14,10 @@
 //! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
 //! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
 //! * [`service`] — domain and tenant operations, independent of HTTP.
+//! * [`api`] — the REST API under `/api/v1`.
 
 pub mod acme;
-
+pub mod api;
 pub mod auth;
 pub mod dns;
 pub mod ratelimit;
