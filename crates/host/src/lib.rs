@@ -12,8 +12,18 @@
 //!   challenge board), the renewal and retry policy.
 //! * [`policy_host`] — the HTTPS policy host (`mta-sts.<d>`, TLS-ALPN-01) and the HTTP-01
 //!   listener.
+//! * [`auth`] — API tokens, password hashes and who a request acts as.
+//! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
+//! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
+//! * [`service`] — domain and tenant operations, independent of HTTP.
+//! * [`api`] — the REST API under `/api/v1`.
 
 pub mod acme;
+pub mod api;
+pub mod auth;
 pub mod dns;
 pub mod policy_host;
+pub mod ratelimit;
+pub mod service;
 pub mod snapshot;
+pub mod state;

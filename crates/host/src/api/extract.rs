@@ -1,0 +1,200 @@
+//! Request extractors: the bearer-token principal (with its rate limits) and JSON bodies whose
+//! every error names the field.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::auth::{self, AuthError, Principal};
+use crate::state::{AppState, client_key};
+
+const JSON_RULE: &str = "RFC 8259: the body is one JSON object (Content-Type: application/json)";
+const UNKNOWN_FIELD_RULE: &str = "mtasts API: only the documented fields are accepted";
+const REQUIRED_RULE: &str = "mtasts API: this field is required";
+
+/// The authenticated principal of a request (`Authorization: Bearer mtasts_…`).
+///
+/// Failed authentications count against the client address; once its bucket is empty the
+/// client gets 429 before its credentials are even looked at. Authenticated calls count
+/// against the token.
+#[derive(Clone, Copy, Debug)]
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let client = client_key(peer);
+        let started = Instant::now();
+        state
+            .limiters
+            .auth_failures
+            .check(&client, started)
+            .map_err(ApiError::rate_limited)?;
+        let result = match parts.headers.get(header::AUTHORIZATION) {
+            None => Err(AuthError::Missing),
+            Some(value) => match value.to_str().map(auth::bearer_token) {
+                Ok(Ok(token)) => auth::authenticate_token(&state.db, token, state.now()).await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(AuthError::Invalid),
+            },
+        };
+        match result {
+            Ok(principal) => {
+                if let Some(token_id) = principal.token_id {
+                    state
+                        .limiters
+                        .api
+                        .acquire(&token_id, Instant::now())
+                        .map_err(ApiError::rate_limited)?;
+                }
+                tracing::debug!(
+                    token_id = principal.token_id,
+                    role = principal.role.as_str(),
+                    "authenticated"
+                );
+                Ok(Auth(principal))
+            }
+            Err(AuthError::Invalid) => {
+                // Only the failure counts; whether the bucket is now empty matters to the
+                // next request.
+                let _ = state.limiters.auth_failures.acquire(&client, started);
+                tracing::info!(client = %client, "API authentication failed");
+                Err(AuthError::Invalid.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A JSON object body, at most [`crate::state::Limits::body_bytes`] long (413 beyond), read
+/// field by field so that every error names its field.
+pub struct JsonObject(Map<String, Value>);
+
+impl std::fmt::Debug for JsonObject {
+    /// Member names only: values may be passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limit = state.limits.body_bytes;
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        // Refuse a declared oversize body before reading any of it.
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::too_large(limit));
+        }
+        if !is_json {
+            return Err(ApiError::invalid(
+                "body",
+                JSON_RULE,
+                "send Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|e| {
+                if is_length_limit(&e) {
+                    ApiError::too_large(limit)
+                } else {
+                    ApiError::invalid("body", JSON_RULE, format!("cannot read the body: {e}"))
+                }
+            })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(ApiError::invalid(
+                "body",
+                JSON_RULE,
+                "the body is not a JSON object",
+            )),
+            Err(e) => Err(ApiError::invalid(
+                "body",
+                JSON_RULE,
+                format!("the body is not valid JSON: {e}"),
+            )),
+        }
+    }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+impl JsonObject {
+    /// Refuses any member not in `allowed` (a misspelt optional field would otherwise be
+    /// silently ignored). Reports the first one in name order.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(unknown) => Err(ApiError::invalid(
+                unknown.clone(),
+                UNKNOWN_FIELD_RULE,
+                format!(
+                    "unknown field {unknown:?}; expected one of: {}",
+                    allowed.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// An optional member; `null` counts as absent. `expected` describes the type for the
+    /// error (`"a string"`).
+    pub fn optional<T: DeserializeOwned>(
+        &mut self,
+        field: &str,
+        expected: &str,
+    ) -> Result<Option<T>, ApiError> {
+        match self.0.remove(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value).map(Some).map_err(|e| {
+                ApiError::invalid(
+                    field,
+                    format!("mtasts API: {field} is {expected}"),
+                    format!("{field} must be {expected}: {e}"),
+                )
+            }),
+        }
+    }
+
+    /// A required member.
+    pub fn required<T: DeserializeOwned>(
+        &mut self,
+        field: &str,
+        expected: &str,
+    ) -> Result<T, ApiError> {
+        self.optional(field, expected)?
+            .ok_or_else(|| ApiError::invalid(field, REQUIRED_RULE, format!("{field} is missing")))
+    }
+}

@@ -1,0 +1,319 @@
+//! The REST API under `/api/v1`: JSON, bearer tokens, described by the OpenAPI document at
+//! `/api/v1/openapi.json`.
+//!
+//! | Route | Who | Answer |
+//! |---|---|---|
+//! | `GET /api/v1/openapi.json` | anyone | the OpenAPI 3.1 document |
+//! | `GET /api/v1/me` | any token | its role and tenant |
+//! | `GET /api/v1/domains` | any token | `{"domains": [detail…]}` |
+//! | `POST /api/v1/domains` | admin, owner | 201, the new domain's detail |
+//! | `GET /api/v1/domains/{domain}` | any token | the detail |
+//! | `PATCH /api/v1/domains/{domain}` | admin, owner | the detail (a new version when changed) |
+//! | `DELETE /api/v1/domains/{domain}` | admin, owner | 202, the detail (removal under way) |
+//! | `GET /api/v1/domains/{domain}/versions` | any token | `{"versions": […]}`, newest first |
+//! | `POST /api/v1/domains/{domain}/verify` | any token | the detail after verifying now |
+//! | `GET /api/v1/tenants` | admin | `{"tenants": […]}` |
+//! | `POST /api/v1/tenants` | admin | 201, the tenant |
+//! | `POST /api/v1/tenants/{tenant}/tokens` | admin | 201, the token (shown once) |
+//! | `POST /api/v1/tenants/{tenant}/users` | admin | 201, the user |
+//!
+//! Another tenant's domain, and tenant administration for non-administrators, answer 404 as
+//! if they did not exist (see [`crate::service`]). The router expects to be served with
+//! `into_make_service_with_connect_info::<SocketAddr>()`: rate limits of failed
+//! authentications are per client address.
+
+mod error;
+mod extract;
+mod openapi;
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub use error::ApiError;
+pub use extract::{Auth, JsonObject};
+pub use openapi::document as openapi_document;
+
+use crate::service::{self, DomainChange, NewDomainRequest, NewUserRequest};
+use crate::state::AppState;
+
+/// Every route with its handler, in documentation order. [`router`] and [`routes`] both
+/// come from this list, so the OpenAPI test that compares [`routes`] with the document
+/// covers the router too.
+fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/api/v1/openapi.json", get(openapi_json)),
+        (Method::GET, "/api/v1/me", get(me)),
+        (Method::GET, "/api/v1/domains", get(list_domains)),
+        (Method::POST, "/api/v1/domains", post(create_domain)),
+        (Method::GET, "/api/v1/domains/{domain}", get(get_domain)),
+        (
+            Method::PATCH,
+            "/api/v1/domains/{domain}",
+            patch(update_domain),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/domains/{domain}",
+            delete(remove_domain),
+        ),
+        (
+            Method::GET,
+            "/api/v1/domains/{domain}/versions",
+            get(versions),
+        ),
+        (
+            Method::POST,
+            "/api/v1/domains/{domain}/verify",
+            post(verify),
+        ),
+        (Method::GET, "/api/v1/tenants", get(list_tenants)),
+        (Method::POST, "/api/v1/tenants", post(create_tenant)),
+        (
+            Method::POST,
+            "/api/v1/tenants/{tenant}/tokens",
+            post(create_token),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants/{tenant}/users",
+            post(create_user),
+        ),
+    ]
+}
+
+/// The method and path template of every route the router serves.
+pub fn routes() -> Vec<(Method, &'static str)> {
+    endpoints()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
+/// The API router. Serve it with connection information (see the module documentation).
+pub fn router(state: AppState) -> Router {
+    let timeout = state.limits.request_timeout;
+    let mut router = Router::new();
+    for (_, path, handler) in endpoints() {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            bounded(request, next, timeout)
+        }))
+        .layer(middleware::from_fn(log_and_protect))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed here",
+    )
+}
+
+async fn bounded(request: Request, next: Next, limit: std::time::Duration) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the request took too long",
+        )
+        .into_response(),
+    }
+}
+
+/// Logs each request without its headers, query or body (they may carry tokens and
+/// passwords), and marks every answer uncacheable (some carry new tokens).
+async fn log_and_protect(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    tracing::info!(
+        %method,
+        path,
+        client = client.map(tracing::field::display),
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "API request"
+    );
+    response
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::document())
+}
+
+async fn me(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {
+    let tenant = match who.tenant_id {
+        Some(id) => state
+            .db
+            .tenant(id)
+            .await
+            .map_err(service::ServiceError::from)?
+            .map(|t| t.name),
+        None => None,
+    };
+    Ok(Json(json!({"role": who.role.as_str(), "tenant": tenant})))
+}
+
+async fn list_domains(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {
+    let domains = service::list_domains(&state, &who).await?;
+    Ok(Json(json!({ "domains": domains })))
+}
+
+const A_STRING: &str = "a string";
+const STRINGS: &str = "an array of strings";
+const SECONDS: &str = "a whole number of seconds";
+
+async fn create_domain(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    mut body: JsonObject,
+) -> ApiResult<Response> {
+    body.only(&["domain", "tenant", "mode", "mx", "max_age"])?;
+    let request = NewDomainRequest {
+        domain: body.required("domain", A_STRING)?,
+        tenant: body.optional("tenant", A_STRING)?,
+        mode: body.required("mode", A_STRING)?,
+        mx: body.optional("mx", STRINGS)?,
+        max_age: body.optional("max_age", SECONDS)?,
+    };
+    let detail = service::create_domain(&state, &who, request).await?;
+    let location = format!("/api/v1/domains/{}", detail.domain);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(detail),
+    )
+        .into_response())
+}
+
+async fn get_domain(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(service::domain_detail(&state, &who, &domain).await?).into_response())
+}
+
+async fn update_domain(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+    mut body: JsonObject,
+) -> ApiResult<Response> {
+    body.only(&["mode", "mx", "max_age"])?;
+    let change = DomainChange {
+        mode: body.optional("mode", A_STRING)?,
+        mx: body.optional("mx", STRINGS)?,
+        max_age: body.optional("max_age", SECONDS)?,
+    };
+    Ok(Json(service::update_domain(&state, &who, &domain, change).await?).into_response())
+}
+
+async fn remove_domain(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+) -> ApiResult<Response> {
+    let detail = service::remove_domain(&state, &who, &domain).await?;
+    Ok((StatusCode::ACCEPTED, Json(detail)).into_response())
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let versions = service::history(&state, &who, &domain).await?;
+    Ok(Json(json!({ "versions": versions })))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(service::verify_domain(&state, &who, &domain).await?).into_response())
+}
+
+async fn list_tenants(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {
+    let tenants = service::list_tenants(&state, &who).await?;
+    Ok(Json(json!({ "tenants": tenants })))
+}
+
+async fn create_tenant(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    mut body: JsonObject,
+) -> ApiResult<Response> {
+    // Non-administrators learn nothing, not even which fields exist.
+    if !who.is_admin() {
+        return Err(ApiError::not_found());
+    }
+    body.only(&["name"])?;
+    let name: String = body.required("name", A_STRING)?;
+    let tenant = service::create_tenant(&state, &who, &name).await?;
+    Ok((StatusCode::CREATED, Json(tenant)).into_response())
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(tenant): Path<String>,
+    mut body: JsonObject,
+) -> ApiResult<Response> {
+    if !who.is_admin() {
+        return Err(ApiError::not_found());
+    }
+    body.only(&["role", "label"])?;
+    let role: String = body.required("role", A_STRING)?;
+    let label: String = body.required("label", A_STRING)?;
+    let token = service::create_token(&state, &who, &tenant, &role, &label).await?;
+    Ok((StatusCode::CREATED, Json(token)).into_response())
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(tenant): Path<String>,
+    mut body: JsonObject,
+) -> ApiResult<Response> {
+    if !who.is_admin() {
+        return Err(ApiError::not_found());
+    }
+    body.only(&["email", "password", "role"])?;
+    let request = NewUserRequest {
+        email: body.required("email", A_STRING)?,
+        password: body.required("password", A_STRING)?,
+        role: body.required("role", A_STRING)?,
+    };
+    let user = service::create_user(&state, &who, &tenant, request).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}

@@ -1,0 +1,353 @@
+//! The OpenAPI 3.1 document, written by hand (no generator in the dependency graph). A test
+//! checks that its paths and methods are exactly [`super::routes`].
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": schema}}
+    })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(name: &str) -> Value {
+    json!({
+        "required": true,
+        "content": {"application/json": {"schema": reference(name)}}
+    })
+}
+
+/// The errors every authenticated operation can answer, plus `extra` (status → description).
+fn responses(success: (&str, Value), extra: &[(&str, &str)]) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert(success.0.to_owned(), success.1);
+    for (status, description) in [
+        ("401", "No token, or an invalid one."),
+        ("429", "Rate limited; see Retry-After."),
+        (
+            "503",
+            "The database (or DNS) is unavailable, or the request timed out.",
+        ),
+    ]
+    .iter()
+    .chain(extra)
+    {
+        map.insert((*status).to_owned(), error_response(description));
+    }
+    Value::Object(map)
+}
+
+const NOT_FOUND: (&str, &str) = (
+    "404",
+    "No such domain, or one of another tenant (indistinguishable).",
+);
+const ADMIN_ONLY: (&str, &str) = (
+    "404",
+    "Not an administrator (tenant administration does not exist for others), or no such tenant.",
+);
+const INVALID: (&str, &str) = (
+    "400",
+    "Invalid input: error.field names the field, error.rule the rule.",
+);
+const TOO_LARGE: (&str, &str) = ("413", "The body is larger than 64 KiB.");
+const READ_ONLY: (&str, &str) = ("403", "The token is read-only.");
+const CONFLICT: (&str, &str) = ("409", "The name is taken, or the domain is being removed.");
+
+fn domain_parameter() -> Value {
+    json!([{
+        "name": "domain", "in": "path", "required": true,
+        "description": "The policy domain (any case; IDNs as U- or A-labels).",
+        "schema": {"type": "string"}
+    }])
+}
+
+fn tenant_parameter() -> Value {
+    json!([{
+        "name": "tenant", "in": "path", "required": true,
+        "schema": {"type": "string"}
+    }])
+}
+
+/// The document served at `/api/v1/openapi.json`.
+pub fn document() -> Value {
+    let detail = reference("DomainDetail");
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mtasts serve API",
+            "version": "1",
+            "description": "Hosted MTA-STS (RFC 8461) policies. Owners publish three CNAMEs once \
+                (see records in a domain's detail); the service then serves the policy, its \
+                certificate and the TXT id. Every change creates a new policy version with a new \
+                id, published once every node serves it (RFC 8461 §8.1). Removing a domain serves \
+                mode none for the old max_age first (§8.3)."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document.",
+                    "security": [],
+                    "responses": {"200": ok("The OpenAPI document.", json!({"type": "object"}))}
+                }
+            },
+            "/api/v1/me": {
+                "get": {
+                    "summary": "Who the token acts as.",
+                    "responses": responses(("200", ok("The principal.", reference("Me"))), &[])
+                }
+            },
+            "/api/v1/domains": {
+                "get": {
+                    "summary": "Every domain the token may see.",
+                    "responses": responses(("200", ok("The domains, by name.", json!({
+                        "type": "object", "required": ["domains"],
+                        "properties": {"domains": {"type": "array", "items": detail}}
+                    }))), &[])
+                },
+                "post": {
+                    "summary": "Host a new domain.",
+                    "description": "Without mx, the domain's MX records are looked up and used.",
+                    "requestBody": body("CreateDomain"),
+                    "responses": responses(("201", ok("The new domain; Location names it.", detail.clone())),
+                        &[INVALID, READ_ONLY, CONFLICT, TOO_LARGE])
+                }
+            },
+            "/api/v1/domains/{domain}": {
+                "parameters": domain_parameter(),
+                "get": {
+                    "summary": "A domain: its policy, ids, the records to publish and their status.",
+                    "responses": responses(("200", ok("The domain.", detail.clone())), &[NOT_FOUND])
+                },
+                "patch": {
+                    "summary": "Change mode, mx or max_age: a new version with a new id.",
+                    "requestBody": body("UpdateDomain"),
+                    "responses": responses(("200", ok("The domain.", detail.clone())),
+                        &[INVALID, READ_ONLY, NOT_FOUND, CONFLICT, TOO_LARGE])
+                },
+                "delete": {
+                    "summary": "Remove a domain safely (RFC 8461 §8.3).",
+                    "description": "Serves mode none (max_age one day) under a new id until every \
+                        policy ever served has expired from senders' caches (remove_after), then \
+                        the domain disappears. Repeating the request changes nothing.",
+                    "responses": responses(("202", ok("The domain, state removing.", detail.clone())),
+                        &[READ_ONLY, NOT_FOUND])
+                }
+            },
+            "/api/v1/domains/{domain}/versions": {
+                "parameters": domain_parameter(),
+                "get": {
+                    "summary": "The policy versions, newest first.",
+                    "responses": responses(("200", ok("The history.", json!({
+                        "type": "object", "required": ["versions"],
+                        "properties": {"versions": {"type": "array", "items": reference("Version")}}
+                    }))), &[NOT_FOUND])
+                }
+            },
+            "/api/v1/domains/{domain}/verify": {
+                "parameters": domain_parameter(),
+                "post": {
+                    "summary": "Verify the domain's records now and store the result.",
+                    "description": "503 when on-demand verification is not configured.",
+                    "responses": responses(("200", ok("The domain.", detail)), &[NOT_FOUND])
+                }
+            },
+            "/api/v1/tenants": {
+                "get": {
+                    "summary": "Every tenant (administrators).",
+                    "responses": responses(("200", ok("The tenants.", json!({
+                        "type": "object", "required": ["tenants"],
+                        "properties": {"tenants": {"type": "array", "items": reference("Tenant")}}
+                    }))), &[ADMIN_ONLY])
+                },
+                "post": {
+                    "summary": "Create a tenant (administrators).",
+                    "requestBody": body("CreateTenant"),
+                    "responses": responses(("201", ok("The tenant.", reference("Tenant"))),
+                        &[INVALID, ADMIN_ONLY, CONFLICT, TOO_LARGE])
+                }
+            },
+            "/api/v1/tenants/{tenant}/tokens": {
+                "parameters": tenant_parameter(),
+                "post": {
+                    "summary": "Create an API token for a tenant (administrators).",
+                    "description": "The token is in this answer only; just its hash is stored.",
+                    "requestBody": body("CreateToken"),
+                    "responses": responses(("201", ok("The token.", reference("NewToken"))),
+                        &[INVALID, ADMIN_ONLY, TOO_LARGE])
+                }
+            },
+            "/api/v1/tenants/{tenant}/users": {
+                "parameters": tenant_parameter(),
+                "post": {
+                    "summary": "Create a dashboard user for a tenant (administrators).",
+                    "requestBody": body("CreateUser"),
+                    "responses": responses(("201", ok("The user.", reference("User"))),
+                        &[INVALID, ADMIN_ONLY, CONFLICT, TOO_LARGE])
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                    "description": "An API token: mtasts_ followed by 43 base64url characters."}
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let seconds = json!({"type": "integer", "minimum": 1, "maximum": 31_557_600});
+    let unix = json!({"type": "integer", "description": "Unix seconds."});
+    let nullable_unix = json!({"type": ["integer", "null"], "description": "Unix seconds."});
+    let nullable_string = json!({"type": ["string", "null"]});
+    let mode = json!({"type": "string", "enum": ["enforce", "testing", "none"]});
+    let tenant_role = json!({"type": "string", "enum": ["owner", "readonly"]});
+    json!({
+        "Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "examples": ["invalid", "unauthorized", "forbidden",
+                        "not_found", "conflict", "payload_too_large", "rate_limited", "unavailable"]},
+                    "message": {"type": "string"},
+                    "field": {"type": "string", "description": "The request field at fault (400)."},
+                    "rule": {"type": "string", "description": "The rule it breaks (400)."}
+                }
+            }}
+        },
+        "Me": {
+            "type": "object", "required": ["role", "tenant"],
+            "properties": {
+                "role": {"type": "string", "enum": ["admin", "owner", "readonly"]},
+                "tenant": nullable_string
+            }
+        },
+        "CreateDomain": {
+            "type": "object", "additionalProperties": false, "required": ["domain", "mode"],
+            "properties": {
+                "domain": {"type": "string"},
+                "tenant": {"type": "string", "description": "Required for administrators."},
+                "mode": mode,
+                "mx": {"type": "array", "items": {"type": "string"}, "maxItems": 64,
+                    "description": "Omitted: the domain's MX host names."},
+                "max_age": {"type": "integer", "minimum": 1, "maximum": 31_557_600,
+                    "description": "Default 604800 (one week)."}
+            }
+        },
+        "UpdateDomain": {
+            "type": "object", "additionalProperties": false, "minProperties": 1,
+            "properties": {"mode": mode, "mx": strings, "max_age": seconds}
+        },
+        "DomainDetail": {
+            "type": "object",
+            "required": ["domain", "tenant", "state", "mode", "mx", "max_age", "policy",
+                "policy_id", "pending_policy_id", "version", "records", "certificate",
+                "verification", "remove_after", "created_at"],
+            "properties": {
+                "domain": {"type": "string"},
+                "tenant": {"type": "string"},
+                "state": {"type": "string", "enum": ["active", "removing"]},
+                "mode": mode,
+                "mx": strings,
+                "max_age": {"type": "integer"},
+                "policy": {"type": "string", "description": "The policy body (CRLF) served now."},
+                "policy_id": {"type": ["string", "null"],
+                    "description": "The id in the _mta-sts TXT record; null until published."},
+                "pending_policy_id": {"type": ["string", "null"],
+                    "description": "The newest version's id while it waits to be published."},
+                "version": {"type": "integer"},
+                "records": {"type": "array", "items": reference("Record")},
+                "certificate": reference("Certificate"),
+                "verification": {"type": ["object", "null"],
+                    "description": "checked_at and what the verifier stored."},
+                "remove_after": nullable_unix,
+                "created_at": unix
+            }
+        },
+        "Record": {
+            "type": "object",
+            "required": ["kind", "name", "type", "target", "status", "detail", "fix"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["sts_record", "policy_host", "tlsrpt"]},
+                "name": {"type": "string"},
+                "type": {"const": "CNAME"},
+                "target": {"type": "string"},
+                "status": {"type": "string", "enum": ["verified", "missing", "wrong", "unchecked"]},
+                "detail": nullable_string,
+                "fix": nullable_string
+            }
+        },
+        "Certificate": {
+            "type": "object", "required": ["status", "not_after"],
+            "properties": {
+                "status": {"type": "string", "enum": ["none", "valid", "expiring", "expired"]},
+                "not_after": nullable_unix
+            }
+        },
+        "Version": {
+            "type": "object",
+            "required": ["version", "policy_id", "mode", "mx", "max_age", "created_at", "published_at"],
+            "properties": {
+                "version": {"type": "integer"},
+                "policy_id": {"type": "string"},
+                "mode": mode,
+                "mx": strings,
+                "max_age": {"type": "integer"},
+                "created_at": unix,
+                "published_at": nullable_unix
+            }
+        },
+        "Tenant": {
+            "type": "object", "required": ["name", "created_at"],
+            "properties": {"name": {"type": "string"}, "created_at": unix}
+        },
+        "CreateTenant": {
+            "type": "object", "additionalProperties": false, "required": ["name"],
+            "properties": {"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}}
+        },
+        "CreateToken": {
+            "type": "object", "additionalProperties": false, "required": ["role", "label"],
+            "properties": {"role": tenant_role, "label": {"type": "string", "maxLength": 100}}
+        },
+        "NewToken": {
+            "type": "object", "required": ["id", "tenant", "role", "label", "token"],
+            "properties": {
+                "id": {"type": "integer"}, "tenant": {"type": "string"}, "role": tenant_role,
+                "label": {"type": "string"},
+                "token": {"type": "string", "description": "Shown once; only its hash is stored."}
+            }
+        },
+        "CreateUser": {
+            "type": "object", "additionalProperties": false,
+            "required": ["email", "password", "role"],
+            "properties": {
+                "email": {"type": "string"},
+                "password": {"type": "string", "minLength": 12, "maxLength": 1024},
+                "role": tenant_role
+            }
+        },
+        "User": {
+            "type": "object", "required": ["id", "tenant", "email", "role"],
+            "properties": {
+                "id": {"type": "integer"}, "tenant": {"type": "string"},
+                "email": {"type": "string"}, "role": tenant_role
+            }
+        }
+    })
+}

@@ -1,0 +1,1039 @@
+//! The operations on hosted domains and tenants, independent of HTTP: the REST API and the
+//! dashboard both call these, so the rules (visibility, roles, validation, versioning, safe
+//! removal) live in one place.
+//!
+//! Visibility: an administrator sees every tenant; an owner or read-only principal sees only
+//! its own tenant, and another tenant's domain is [`ServiceError::NotFound`], exactly as a
+//! domain that does not exist, so nothing can be learnt about other tenants. Read-only
+//! principals get [`ServiceError::Forbidden`] on writes to what they can see. Tenant
+//! administration is for administrators only and is `NotFound` for everyone else.
+//!
+//! # The stored verification format
+//!
+//! The verifier (the node's checker, or [`crate::state::DomainVerifier`] on demand) stores
+//! one JSON object per domain with `set_verification`; [`Verification`] is its schema:
+//!
+//! ```json
+//! {
+//!   "records": {
+//!     "sts_record":  {"status": "verified", "detail": "…", "fix": null},
+//!     "policy_host": {"status": "missing", "detail": "no CNAME at mta-sts.example.com",
+//!                     "fix": "add mta-sts.example.com CNAME policy.zone."},
+//!     "tlsrpt":      {"status": "wrong", "detail": "…", "fix": "…"}
+//!   },
+//!   "…": "any other members the checker keeps (passed through as they are)"
+//! }
+//! ```
+//!
+//! Keys of `records` are [`RecordKind::as_str`]; `status` is `verified`, `missing` or
+//! `wrong`. A record without an entry (or with an unreadable one) shows as `unchecked`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use mtasts_proto::domain::normalize_domain;
+use mtasts_proto::hosted::delegation::RecordKind;
+use mtasts_proto::hosted::policy_input::{FieldError, build_policy};
+use mtasts_proto::hosted::removal::{REMOVAL_MAX_AGE, removal_deadline, served_intervals};
+use mtasts_proto::hosted::versions::next_policy_id;
+use mtasts_proto::sts::policy::Policy;
+use mtasts_store::host::{
+    Domain, DomainState, HostDbError, NewDomain, NewToken, NewUser, NewVersion, PolicyVersion,
+    Role, Tenant,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::auth::{self, Principal};
+use crate::state::AppState;
+
+/// Why an operation was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ServiceError {
+    /// No such object, or one the principal may not see.
+    #[error("not found")]
+    NotFound,
+    /// The principal sees the object but may not change it (read-only).
+    #[error("this token is read-only")]
+    Forbidden,
+    /// A field breaks a rule.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The change collides with the current state (name taken, removal under way, a
+    /// concurrent change).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database or DNS could not answer now; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Our own bug or corrupt data; retrying will not help.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<HostDbError> for ServiceError {
+    fn from(e: HostDbError) -> Self {
+        match e {
+            HostDbError::NotFound => ServiceError::NotFound,
+            HostDbError::Conflict(m) => ServiceError::Conflict(m),
+            HostDbError::Unavailable(m) => ServiceError::Unavailable(m),
+            // The database refusing what we validated, or rows it cannot read: not the
+            // client's fault either way.
+            HostDbError::Invalid(m) | HostDbError::Corrupt(m) => ServiceError::Internal(m),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn invalid(field: &'static str, rule: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::Invalid(FieldError {
+        field,
+        rule,
+        message: message.into(),
+    })
+}
+
+const DOMAIN_SYNTAX_RULE: &str =
+    "RFC 1035 §2.3.1, RFC 5890: a domain name of letters, digits and hyphens (IDNs allowed)";
+const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two labels";
+const DOMAIN_ZONE_RULE: &str =
+    "mtasts: the service's own zone and names inside it cannot be hosted";
+const MX_LOOKUP_RULE: &str =
+    "RFC 8461 §4.1: without mx, the domain's MX records are used, so it must have some";
+const TENANT_REQUIRED_RULE: &str = "mtasts: an administrator names the tenant of a new domain";
+const TENANT_EXISTS_RULE: &str = "mtasts: the tenant must exist";
+const TENANT_OWN_RULE: &str = "mtasts: only administrators choose the tenant";
+const TENANT_NAME_RULE: &str =
+    "mtasts: a tenant name is 1 to 63 lowercase letters, digits and inner hyphens";
+const ROLE_RULE: &str = "mtasts: a tenant's tokens and users are owner or readonly";
+const LABEL_RULE: &str = "mtasts: a label is 1 to 100 characters without control characters";
+const EMAIL_RULE: &str =
+    "RFC 5321 §4.1.2: an e-mail address local@domain (local part up to 64 octets)";
+const PASSWORD_RULE: &str = "mtasts: a password is 12 to 1024 characters";
+const CHANGE_RULE: &str = "mtasts: a change names at least one of mode, mx, max_age";
+
+/// A certificate closer than this to its end is reported as `expiring`: renewal starts 30
+/// days before, so by then it has failed for two weeks.
+const CERT_EXPIRING_WITHIN: i64 = 14 * 86_400;
+
+/// What a new hosted domain should be.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NewDomainRequest {
+    /// The policy domain (any case, U-labels allowed, trailing dot allowed).
+    pub domain: String,
+    /// The owning tenant's name: required for administrators, optional (and only their own)
+    /// for owners.
+    pub tenant: Option<String>,
+    /// `enforce`, `testing` or `none`.
+    pub mode: String,
+    /// The `mx` patterns; `None` looks up the domain's MX records.
+    pub mx: Option<Vec<String>>,
+    /// Seconds; `None` for the default.
+    pub max_age: Option<u64>,
+}
+
+/// A change to a hosted domain's policy: absent fields keep their current value.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DomainChange {
+    /// A new mode.
+    pub mode: Option<String>,
+    /// New `mx` patterns (replacing all of them).
+    pub mx: Option<Vec<String>>,
+    /// A new `max_age`.
+    pub max_age: Option<u64>,
+}
+
+/// A hosted domain as the API and dashboard show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DomainDetail {
+    /// The policy domain.
+    pub domain: String,
+    /// The owning tenant's name.
+    pub tenant: String,
+    /// `active` or `removing`.
+    pub state: &'static str,
+    /// The newest version's mode.
+    pub mode: String,
+    /// The newest version's `mx` patterns.
+    pub mx: Vec<String>,
+    /// The newest version's `max_age`.
+    pub max_age: i64,
+    /// The newest policy body (CRLF), as the policy host serves it.
+    pub policy: String,
+    /// The id the `_mta-sts` TXT record carries now; `None` until a version is published.
+    pub policy_id: Option<String>,
+    /// The newest version's id while it waits to be published (every node must serve the
+    /// body before the id changes, RFC 8461 §8.1).
+    pub pending_policy_id: Option<String>,
+    /// The newest version number.
+    pub version: i64,
+    /// The CNAMEs the owner publishes, with their last verification.
+    pub records: Vec<RecordStatus>,
+    /// The certificate of `mta-sts.<domain>`.
+    pub certificate: CertificateStatus,
+    /// The last verification: `checked_at` plus everything the verifier stored; `None` when
+    /// never verified.
+    pub verification: Option<serde_json::Value>,
+    /// When a removal completes (Unix seconds), while removing.
+    pub remove_after: Option<i64>,
+    /// When the domain was added (Unix seconds).
+    pub created_at: i64,
+}
+
+/// One CNAME the owner must publish, and whether it was found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordStatus {
+    /// `sts_record`, `policy_host` or `tlsrpt`.
+    pub kind: &'static str,
+    /// The owner's name.
+    pub name: String,
+    /// Always `CNAME`.
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    /// Where it must point.
+    pub target: String,
+    /// `verified`, `missing`, `wrong` or `unchecked`.
+    pub status: &'static str,
+    /// What the verifier found.
+    pub detail: Option<String>,
+    /// What to change.
+    pub fix: Option<String>,
+}
+
+/// The state of a domain's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CertificateStatus {
+    /// `none` (not issued yet), `valid`, `expiring` (less than two weeks left) or `expired`.
+    pub status: &'static str,
+    /// Its end of validity (Unix seconds).
+    pub not_after: Option<i64>,
+}
+
+/// One policy version in a domain's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionView {
+    /// 1, 2, …
+    pub version: i64,
+    /// Its TXT id.
+    pub policy_id: String,
+    /// Its mode.
+    pub mode: String,
+    /// Its `mx` patterns.
+    pub mx: Vec<String>,
+    /// Its `max_age`.
+    pub max_age: i64,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// When its id was published, if it was.
+    pub published_at: Option<i64>,
+}
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TenantView {
+    /// Its name.
+    pub name: String,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+}
+
+/// A new API token, the only time its plain text is shown.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct NewTokenView {
+    /// The token's id.
+    pub id: i64,
+    /// The tenant it acts for.
+    pub tenant: String,
+    /// `owner` or `readonly`.
+    pub role: &'static str,
+    /// The label given.
+    pub label: String,
+    /// The token itself (`mtasts_…`). Not stored anywhere; lost if not copied now.
+    pub token: String,
+}
+
+impl fmt::Debug for NewTokenView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewTokenView")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("role", &self.role)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserView {
+    /// The user's id.
+    pub id: i64,
+    /// The tenant.
+    pub tenant: String,
+    /// The (lowercased) e-mail address.
+    pub email: String,
+    /// `owner` or `readonly`.
+    pub role: &'static str,
+}
+
+/// A new user, as requested.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct NewUserRequest {
+    /// The e-mail address (the login name).
+    pub email: String,
+    /// The password in clear; only its hash is stored.
+    pub password: String,
+    /// `owner` or `readonly`.
+    pub role: String,
+}
+
+impl fmt::Debug for NewUserRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUserRequest")
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stored verification of one domain (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Per record kind ([`RecordKind::as_str`]).
+    #[serde(default)]
+    pub records: BTreeMap<String, RecordCheck>,
+    /// Anything else the verifier keeps.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The verification of one record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordCheck {
+    /// What was found.
+    pub status: CheckStatus,
+    /// What the verifier saw, for people.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// What to change, for people.
+    #[serde(default)]
+    pub fix: Option<String>,
+}
+
+/// A record's verification outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// The CNAME exists and points at the right target.
+    Verified,
+    /// No record at the owner's name.
+    Missing,
+    /// Something else is there (another target, or another record type).
+    Wrong,
+}
+
+impl CheckStatus {
+    /// `verified`, `missing` or `wrong`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Verified => "verified",
+            CheckStatus::Missing => "missing",
+            CheckStatus::Wrong => "wrong",
+        }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    role.as_str()
+}
+
+fn state_name(state: DomainState) -> &'static str {
+    match state {
+        DomainState::Active => "active",
+        DomainState::Removing => "removing",
+    }
+}
+
+/// Normalises a domain from a request, or says which rule it breaks.
+pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceError> {
+    let name = normalize_domain(input)
+        .map_err(|e| invalid("domain", DOMAIN_SYNTAX_RULE, e.to_string()))?;
+    if !name.contains('.') {
+        return Err(invalid(
+            "domain",
+            DOMAIN_LABELS_RULE,
+            format!("{name:?} is a single label"),
+        ));
+    }
+    let zone = state.delegation.zone();
+    if name == zone || name.ends_with(&format!(".{zone}")) {
+        return Err(invalid(
+            "domain",
+            DOMAIN_ZONE_RULE,
+            format!("{name:?} is inside the service zone {zone:?}"),
+        ));
+    }
+    Ok(name)
+}
+
+/// The domain `name` from a URL if `who` may see it. A name that is not even a domain is
+/// simply not found.
+async fn visible_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<Domain, ServiceError> {
+    let name = normalize_domain(name).map_err(|_| ServiceError::NotFound)?;
+    match state.db.domain(&name).await? {
+        Some(domain) if who.can_see(domain.tenant_id) => Ok(domain),
+        _ => Err(ServiceError::NotFound),
+    }
+}
+
+fn require_write(who: &Principal) -> Result<(), ServiceError> {
+    if who.can_write() {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden)
+    }
+}
+
+fn require_admin(who: &Principal) -> Result<(), ServiceError> {
+    // Tenant administration does not exist for anyone else, as far as they can tell.
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+/// The tenant a new domain goes to.
+async fn owning_tenant(
+    state: &AppState,
+    who: &Principal,
+    requested: Option<&str>,
+) -> Result<Tenant, ServiceError> {
+    match (who.tenant_id, requested) {
+        (None, None) => Err(invalid(
+            "tenant",
+            TENANT_REQUIRED_RULE,
+            "give the tenant's name",
+        )),
+        (None, Some(name)) => state
+            .db
+            .tenant_by_name(name)
+            .await?
+            .ok_or_else(|| invalid("tenant", TENANT_EXISTS_RULE, format!("no tenant {name:?}"))),
+        (Some(own), requested) => {
+            let tenant = tenant_of(state, own).await?;
+            match requested {
+                Some(name) if name != tenant.name => Err(invalid(
+                    "tenant",
+                    TENANT_OWN_RULE,
+                    "leave tenant out: new domains belong to your tenant",
+                )),
+                _ => Ok(tenant),
+            }
+        }
+    }
+}
+
+/// The MX host names of `domain`, as `mx` patterns for its first policy.
+async fn mx_from_dns(state: &AppState, domain: &str) -> Result<Vec<String>, ServiceError> {
+    match state.dns.mx(domain).await {
+        Ok(records) => {
+            let mut hosts: Vec<String> = Vec::new();
+            for record in records {
+                if !record.exchange.is_empty() && !hosts.contains(&record.exchange) {
+                    hosts.push(record.exchange);
+                }
+            }
+            if hosts.is_empty() {
+                Err(invalid(
+                    "mx",
+                    MX_LOOKUP_RULE,
+                    format!("{domain} has a null MX (RFC 7505): it receives no mail"),
+                ))
+            } else {
+                Ok(hosts)
+            }
+        }
+        Err(e) if e.is_not_found() => Err(invalid(
+            "mx",
+            MX_LOOKUP_RULE,
+            format!("{domain} has no MX records ({e}); give mx explicitly"),
+        )),
+        // SERVFAIL, timeouts, unreachable servers: we could not find out, so do not guess.
+        Err(e) => Err(ServiceError::Unavailable(format!(
+            "the MX lookup of {domain} failed: {e}"
+        ))),
+    }
+}
+
+fn new_version(policy: &Policy, policy_id: String, now: i64) -> NewVersion {
+    NewVersion {
+        policy_id,
+        mode: policy.mode.as_str().to_owned(),
+        mx: policy.mx.iter().map(ToString::to_string).collect(),
+        max_age: i64::from(policy.max_age.seconds()),
+        body: policy.to_text("\r\n"),
+        now,
+    }
+}
+
+/// Creates a hosted domain with its first policy version.
+pub async fn create_domain(
+    state: &AppState,
+    who: &Principal,
+    request: NewDomainRequest,
+) -> Result<DomainDetail, ServiceError> {
+    require_write(who)?;
+    let name = validate_domain(state, &request.domain)?;
+    let tenant = owning_tenant(state, who, request.tenant.as_deref()).await?;
+    let mx = match request.mx {
+        Some(mx) => mx,
+        None => {
+            // A bad mode or max_age is reported without waiting for (or depending on) DNS:
+            // validate them with a placeholder pattern first.
+            build_policy(&request.mode, &["mx.invalid".to_owned()], request.max_age)
+                .map_err(ServiceError::Invalid)?;
+            mx_from_dns(state, &name).await?
+        }
+    };
+    let policy =
+        build_policy(&request.mode, &mx, request.max_age).map_err(ServiceError::Invalid)?;
+    let now = state.now();
+    let version = new_version(&policy, next_policy_id(now, None), now);
+    let (domain, _) = state
+        .db
+        .create_domain(
+            NewDomain {
+                tenant_id: tenant.id,
+                name: name.clone(),
+                rua: None,
+            },
+            version,
+        )
+        .await
+        .map_err(|e| match e {
+            HostDbError::Conflict(_) => {
+                ServiceError::Conflict(format!("{name} is already hosted by this service"))
+            }
+            e => e.into(),
+        })?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// Holds the per-domain change lock, so two concurrent changes cannot both derive their
+/// policy id from the same previous version (equal ids would hide the second change from
+/// senders, RFC 8461 §3.1). Waits a little before answering `Conflict`.
+async fn lock_domain(
+    state: &AppState,
+    name: &str,
+) -> Result<mtasts_store::host::LockGuard, ServiceError> {
+    let lock = format!("api-domain:{name}");
+    for _ in 0..30 {
+        if let Some(guard) = state.db.try_lock(&lock).await? {
+            return Ok(guard);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(ServiceError::Conflict(format!(
+        "another change to {name} is in progress; try again"
+    )))
+}
+
+/// Changes a domain's policy: a new version with a new id when anything changed.
+pub async fn update_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    change: DomainChange,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    require_write(who)?;
+    if change == DomainChange::default() {
+        return Err(invalid("body", CHANGE_RULE, "nothing to change"));
+    }
+    let _guard = lock_domain(state, &domain.name).await?;
+    // Re-read under the lock: the version we build on must be the newest.
+    let domain = reread(state, &domain.name).await?;
+    if domain.state == DomainState::Removing {
+        return Err(ServiceError::Conflict(format!(
+            "{} is being removed; it can no longer change",
+            domain.name
+        )));
+    }
+    let latest = latest_version(state, &domain).await?;
+    let mode = change.mode.unwrap_or_else(|| latest.mode.clone());
+    let mx = change.mx.unwrap_or_else(|| latest.mx.clone());
+    let max_age = change
+        .max_age
+        .or_else(|| u64::try_from(latest.max_age).ok());
+    let policy = build_policy(&mode, &mx, max_age).map_err(ServiceError::Invalid)?;
+    if policy.to_text("\r\n") != latest.body {
+        let now = state.now();
+        let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
+        state.db.add_version(domain.id, version).await?;
+    }
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// Starts the safe removal of a domain (RFC 8461 §8.3): a `mode: none` policy with a short
+/// `max_age` under a new id, served until every policy ever served could have expired from
+/// every sender's cache; the node deletes the domain after `remove_after`. Repeating it
+/// changes nothing.
+pub async fn remove_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    require_write(who)?;
+    let _guard = lock_domain(state, &domain.name).await?;
+    let domain = reread(state, &domain.name).await?;
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    if domain.state == DomainState::Removing {
+        return detail(state, domain, &tenant.name).await;
+    }
+    let versions = state.db.versions(domain.id).await?;
+    let latest = versions
+        .first()
+        .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))?;
+    // Oldest first: `served_intervals` sorts by creation time stably, so two versions made in
+    // the same second must already be in version order, or the older one would count as
+    // the one served until now.
+    let history: Vec<(i64, u32)> = versions
+        .iter()
+        .rev()
+        .map(|v| (v.created_at, u32::try_from(v.max_age).unwrap_or(u32::MAX)))
+        .collect();
+    let now = state.now();
+    let remove_after = removal_deadline(now, &served_intervals(&history));
+    let policy = build_policy("none", &[], Some(u64::from(REMOVAL_MAX_AGE)))
+        .map_err(|e| ServiceError::Internal(format!("the removal policy is invalid: {e}")))?;
+    let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
+    state
+        .db
+        .start_removal(domain.id, remove_after, version)
+        .await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// One domain, if `who` may see it.
+pub async fn domain_detail(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// Every domain `who` may see, by name.
+pub async fn list_domains(
+    state: &AppState,
+    who: &Principal,
+) -> Result<Vec<DomainDetail>, ServiceError> {
+    let tenants: HashMap<i64, String> = match who.tenant_id {
+        None => state
+            .db
+            .list_tenants()
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect(),
+        Some(own) => {
+            let tenant = tenant_of(state, own).await?;
+            HashMap::from([(tenant.id, tenant.name)])
+        }
+    };
+    let mut domains = state.db.list_domains(who.tenant_id).await?;
+    domains.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Vec::with_capacity(domains.len());
+    for domain in domains {
+        // list_domains already filters by tenant; this is the second lock on the door.
+        if !who.can_see(domain.tenant_id) {
+            continue;
+        }
+        let tenant = match tenants.get(&domain.tenant_id) {
+            Some(name) => name.clone(),
+            None => tenant_of(state, domain.tenant_id).await?.name,
+        };
+        out.push(detail(state, domain, &tenant).await?);
+    }
+    Ok(out)
+}
+
+/// A domain's versions, newest first.
+pub async fn history(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<Vec<VersionView>, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    let versions = state.db.versions(domain.id).await?;
+    Ok(versions
+        .into_iter()
+        .map(|v| VersionView {
+            version: v.version,
+            policy_id: v.policy_id,
+            mode: v.mode,
+            mx: v.mx,
+            max_age: v.max_age,
+            created_at: v.created_at,
+            published_at: v.published_at,
+        })
+        .collect())
+}
+
+/// Verifies a domain now with the configured verifier and stores the result. Read-only
+/// principals may do this: it changes no policy.
+pub async fn verify_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    let Some(verifier) = state.verifier.as_ref() else {
+        return Err(ServiceError::Unavailable(
+            "on-demand verification is not configured on this node".to_owned(),
+        ));
+    };
+    let result = verifier.verify(&domain.name).await;
+    let now = state.now();
+    state
+        .db
+        .set_verification(domain.id, &result.to_string(), now)
+        .await?;
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// The tenant a row refers to; its absence is a broken reference, not the client's fault.
+async fn tenant_of(state: &AppState, id: i64) -> Result<Tenant, ServiceError> {
+    state
+        .db
+        .tenant(id)
+        .await?
+        .ok_or_else(|| ServiceError::Internal(format!("tenant {id} does not exist")))
+}
+
+/// A domain read again after a change or under the lock. Gone means a concurrent removal
+/// completed: for the client, not found.
+async fn reread(state: &AppState, name: &str) -> Result<Domain, ServiceError> {
+    state.db.domain(name).await?.ok_or(ServiceError::NotFound)
+}
+
+async fn latest_version(state: &AppState, domain: &Domain) -> Result<PolicyVersion, ServiceError> {
+    state
+        .db
+        .versions(domain.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))
+}
+
+async fn detail(
+    state: &AppState,
+    domain: Domain,
+    tenant: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let versions = state.db.versions(domain.id).await?;
+    let latest = versions
+        .first()
+        .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))?;
+    let published = domain
+        .published_version
+        .and_then(|n| versions.iter().find(|v| v.version == n));
+    let pending =
+        (domain.published_version != Some(latest.version)).then(|| latest.policy_id.clone());
+    let now = state.now();
+    let certificate = match state.db.certificate(&domain.name).await? {
+        None => CertificateStatus {
+            status: "none",
+            not_after: None,
+        },
+        Some(cert) => CertificateStatus {
+            status: if cert.not_after <= now {
+                "expired"
+            } else if cert.not_after - now < CERT_EXPIRING_WITHIN {
+                "expiring"
+            } else {
+                "valid"
+            },
+            not_after: Some(cert.not_after),
+        },
+    };
+    let stored: Option<serde_json::Value> = domain
+        .verification
+        .as_deref()
+        .map(|text| serde_json::from_str(text).unwrap_or_else(|_| text.into()));
+    let checks: Verification = stored
+        .clone()
+        .and_then(|value| serde_json::from_value(value).ok())
+        .unwrap_or_default();
+    let records = state
+        .delegation
+        .records(&domain.name)
+        .into_iter()
+        // The zone answers `_smtp._tls` only for domains with a rua, so only then must the
+        // owner point it at us.
+        .filter(|r| r.kind != RecordKind::TlsRpt || domain.rua.is_some())
+        .map(|r| {
+            let check = checks.records.get(r.kind.as_str());
+            RecordStatus {
+                kind: r.kind.as_str(),
+                name: r.name,
+                record_type: "CNAME",
+                target: r.target,
+                status: check.map_or("unchecked", |c| c.status.as_str()),
+                detail: check.and_then(|c| c.detail.clone()),
+                fix: check.and_then(|c| c.fix.clone()),
+            }
+        })
+        .collect();
+    let verification = stored.map(|value| {
+        let mut object = match value {
+            serde_json::Value::Object(map) => map,
+            other => serde_json::Map::from_iter([("raw".to_owned(), other)]),
+        };
+        object.insert("checked_at".to_owned(), domain.verified_at.into());
+        serde_json::Value::Object(object)
+    });
+    Ok(DomainDetail {
+        tenant: tenant.to_owned(),
+        state: state_name(domain.state),
+        mode: latest.mode.clone(),
+        mx: latest.mx.clone(),
+        max_age: latest.max_age,
+        policy: latest.body.clone(),
+        policy_id: published.map(|v| v.policy_id.clone()),
+        pending_policy_id: pending,
+        version: latest.version,
+        records,
+        certificate,
+        verification,
+        remove_after: domain.remove_after,
+        created_at: domain.created_at,
+        domain: domain.name,
+    })
+}
+
+fn validate_tenant_name(name: &str) -> Result<(), ServiceError> {
+    let bytes = name.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            TENANT_NAME_RULE,
+            format!("{name:?} is not a tenant name"),
+        ))
+    }
+}
+
+/// Creates a tenant (administrators only).
+pub async fn create_tenant(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<TenantView, ServiceError> {
+    require_admin(who)?;
+    validate_tenant_name(name)?;
+    let tenant = state.db.create_tenant(name).await.map_err(|e| match e {
+        HostDbError::Conflict(_) => ServiceError::Conflict(format!("tenant {name:?} exists")),
+        e => e.into(),
+    })?;
+    Ok(TenantView {
+        name: tenant.name,
+        created_at: tenant.created_at,
+    })
+}
+
+/// Every tenant (administrators only).
+pub async fn list_tenants(
+    state: &AppState,
+    who: &Principal,
+) -> Result<Vec<TenantView>, ServiceError> {
+    require_admin(who)?;
+    let mut tenants: Vec<TenantView> = state
+        .db
+        .list_tenants()
+        .await?
+        .into_iter()
+        .map(|t| TenantView {
+            name: t.name,
+            created_at: t.created_at,
+        })
+        .collect();
+    tenants.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tenants)
+}
+
+/// The tenant named in a URL, for administrators.
+async fn admin_tenant(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<Tenant, ServiceError> {
+    require_admin(who)?;
+    state
+        .db
+        .tenant_by_name(name)
+        .await?
+        .ok_or(ServiceError::NotFound)
+}
+
+fn tenant_role(role: &str) -> Result<Role, ServiceError> {
+    match role {
+        "owner" => Ok(Role::Owner),
+        "readonly" => Ok(Role::ReadOnly),
+        other => Err(invalid(
+            "role",
+            ROLE_RULE,
+            format!("{other:?} is not owner or readonly"),
+        )),
+    }
+}
+
+/// Creates an API token for a tenant (administrators only); the plain token is returned
+/// once and only its hash is stored.
+pub async fn create_token(
+    state: &AppState,
+    who: &Principal,
+    tenant: &str,
+    role: &str,
+    label: &str,
+) -> Result<NewTokenView, ServiceError> {
+    let tenant = admin_tenant(state, who, tenant).await?;
+    let role = tenant_role(role)?;
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+        return Err(invalid(
+            "label",
+            LABEL_RULE,
+            format!("{} characters", label.chars().count()),
+        ));
+    }
+    let (plain, hash) = auth::new_token();
+    let row = state
+        .db
+        .create_token(NewToken {
+            tenant_id: Some(tenant.id),
+            role,
+            label: label.to_owned(),
+            token_hash: hash,
+        })
+        .await?;
+    Ok(NewTokenView {
+        id: row.id,
+        tenant: tenant.name,
+        role: role_name(role),
+        label: row.label,
+        token: plain,
+    })
+}
+
+fn validate_email(email: &str) -> Result<String, ServiceError> {
+    let email = email.trim().to_lowercase();
+    let bad = |why: &str| invalid("email", EMAIL_RULE, format!("{email:?}: {why}"));
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(bad("no @"));
+    };
+    if local.is_empty() || local.len() > 64 {
+        return Err(bad("the local part is empty or longer than 64 octets"));
+    }
+    if local
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    {
+        return Err(bad("the local part contains spaces, controls or @"));
+    }
+    if normalize_domain(domain).is_err() || !domain.contains('.') {
+        return Err(bad("the domain is not a domain name"));
+    }
+    if email.len() > 254 {
+        return Err(bad("longer than 254 octets"));
+    }
+    Ok(email)
+}
+
+/// Creates a user of a tenant (administrators only). The password is hashed on a blocking
+/// thread with [`crate::state::Limits::password_iterations`].
+pub async fn create_user(
+    state: &AppState,
+    who: &Principal,
+    tenant: &str,
+    request: NewUserRequest,
+) -> Result<UserView, ServiceError> {
+    let tenant = admin_tenant(state, who, tenant).await?;
+    let email = validate_email(&request.email)?;
+    let length = request.password.chars().count();
+    if !(12..=1024).contains(&length) {
+        return Err(invalid(
+            "password",
+            PASSWORD_RULE,
+            format!("{length} characters"),
+        ));
+    }
+    let role = tenant_role(&request.role)?;
+    let iterations = state.limits.password_iterations;
+    let password = request.password;
+    let password_hash =
+        tokio::task::spawn_blocking(move || auth::hash_password(&password, iterations))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))?;
+    let user = state
+        .db
+        .create_user(NewUser {
+            tenant_id: Some(tenant.id),
+            email: email.clone(),
+            password_hash,
+            role,
+        })
+        .await
+        .map_err(|e| match e {
+            HostDbError::Conflict(_) => ServiceError::Conflict(format!("{email} has an account")),
+            e => e.into(),
+        })?;
+    Ok(UserView {
+        id: user.id,
+        tenant: tenant.name,
+        email: user.email,
+        role: role_name(user.role),
+    })
+}
+
+/// Creates the first administrator token when there is none, and returns it (for the node to
+/// print once at start-up); `None` when an administrator token exists.
+pub async fn bootstrap_admin_token(state: &AppState) -> Result<Option<String>, ServiceError> {
+    if state.db.count_admin_tokens().await? > 0 {
+        return Ok(None);
+    }
+    let (plain, hash) = auth::new_token();
+    state
+        .db
+        .create_token(NewToken {
+            tenant_id: None,
+            role: Role::Admin,
+            label: "bootstrap".to_owned(),
+            token_hash: hash,
+        })
+        .await?;
+    Ok(Some(plain))
+}

@@ -1,0 +1,196 @@
+//! What the API and the dashboard share: the database, the zone, DNS, the clock, limits and
+//! rate limiters, and the optional on-demand verifier.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use mtasts_net::dns::DnsLookup;
+use mtasts_proto::hosted::delegation::Delegation;
+use mtasts_store::host::HostDb;
+
+use crate::auth::DEFAULT_PBKDF2_ITERATIONS;
+use crate::ratelimit::{KeyedLimiter, Rate};
+
+/// The current time as Unix seconds. Injected so tests can move time (removal deadlines,
+/// policy ids) without sleeping.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    })
+}
+
+/// Checks a domain's delegation now (the node implements it with the checker engine).
+pub trait DomainVerifier: Send + Sync {
+    /// Verifies `domain` (normalised) and returns the result in the stored format
+    /// ([`crate::service::Verification`] serialised): per-record statuses under `records`,
+    /// anything else the checker wants to keep beside it.
+    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, serde_json::Value>;
+}
+
+/// Sizes and rates the API enforces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request body accepted (larger: 413).
+    pub body_bytes: usize,
+    /// How long one request may take before it is answered with 503.
+    pub request_timeout: Duration,
+    /// API calls per token.
+    pub api: Rate,
+    /// Failed authentications per client address (IPv6: per /64); once used up, the client is
+    /// refused before its credentials are looked at.
+    pub auth_failures: Rate,
+    /// Login attempts per client address (dashboard).
+    pub login: Rate,
+    /// Keys each rate limiter remembers at most.
+    pub tracked_keys: usize,
+    /// PBKDF2 iterations for new password hashes.
+    pub password_iterations: NonZeroU32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
+            api: Rate::per_minute(120, 600),
+            auth_failures: Rate::per_minute(10, 10),
+            login: Rate::per_minute(10, 5),
+            tracked_keys: 10_000,
+            password_iterations: NonZeroU32::new(DEFAULT_PBKDF2_ITERATIONS)
+                .expect("the default is not zero"),
+        }
+    }
+}
+
+/// The rate limiters, shared by every clone of an [`AppState`].
+#[derive(Debug)]
+pub struct RateLimiters {
+    /// API calls, by token id.
+    pub api: KeyedLimiter<i64>,
+    /// Failed authentications, by [`client_key`].
+    pub auth_failures: KeyedLimiter<IpAddr>,
+    /// Login attempts, by [`client_key`].
+    pub login: KeyedLimiter<IpAddr>,
+}
+
+impl RateLimiters {
+    /// Empty limiters for `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        RateLimiters {
+            api: KeyedLimiter::new(limits.api, limits.tracked_keys),
+            auth_failures: KeyedLimiter::new(limits.auth_failures, limits.tracked_keys),
+            login: KeyedLimiter::new(limits.login, limits.tracked_keys),
+        }
+    }
+}
+
+/// The rate-limiting key of a client address: IPv4 as is, IPv6 by its /64, since one host
+/// usually controls a whole /64 and could otherwise rotate addresses to escape the limit.
+pub fn client_key(addr: Option<SocketAddr>) -> IpAddr {
+    match addr.map(|a| a.ip().to_canonical()) {
+        Some(IpAddr::V6(v6)) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(segments))
+        }
+        Some(v4) => v4,
+        // Without connection information every client shares one bucket: stricter, never looser.
+        None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The shared database (clones share its pool).
+    pub db: HostDb,
+    /// The service zone (`--zone`) and the names owners point at it.
+    pub delegation: Delegation,
+    /// DNS, for the MX lookup when a new domain gives no `mx`.
+    pub dns: Arc<dyn DnsLookup>,
+    /// Sizes and rates.
+    pub limits: Limits,
+    /// The rate limiters (shared).
+    pub limiters: Arc<RateLimiters>,
+    /// The current time.
+    pub clock: Clock,
+    /// On-demand verification (`POST /api/v1/domains/{domain}/verify`), when configured.
+    pub verifier: Option<Arc<dyn DomainVerifier>>,
+}
+
+impl AppState {
+    /// A state with the default [`Limits`], the system clock and no verifier.
+    pub fn new(db: HostDb, delegation: Delegation, dns: Arc<dyn DnsLookup>) -> Self {
+        let limits = Limits::default();
+        AppState {
+            db,
+            delegation,
+            dns,
+            limiters: Arc::new(RateLimiters::new(&limits)),
+            limits,
+            clock: system_clock(),
+            verifier: None,
+        }
+    }
+
+    /// Replaces the limits (and starts fresh rate limiters for them).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limiters = Arc::new(RateLimiters::new(&limits));
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Enables on-demand verification.
+    pub fn with_verifier(mut self, verifier: Arc<dyn DomainVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The current time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("zone", &self.delegation.zone())
+            .field("limits", &self.limits)
+            .field("verifier", &self.verifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: SocketAddr = "[2001:db8:1:2:aaaa::1]:5000".parse().unwrap();
+        let b: SocketAddr = "[2001:db8:1:2:bbbb::2]:6000".parse().unwrap();
+        let c: SocketAddr = "[2001:db8:1:3::1]:6000".parse().unwrap();
+        assert_eq!(client_key(Some(a)), client_key(Some(b)));
+        assert_ne!(client_key(Some(a)), client_key(Some(c)));
+        let v4: SocketAddr = "192.0.2.7:1".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:192.0.2.7]:1".parse().unwrap();
+        assert_eq!(client_key(Some(v4)), client_key(Some(mapped)));
+        assert_eq!(client_key(None), IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    }
+}

@@ -1,0 +1,730 @@
+//! Domains: creation (with and without mx), detail, changes, history, safe removal, the
+//! verification and certificate status, and every 400.
+
+use std::sync::Arc;
+
+use axum::http::{Method, Request, StatusCode, header};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::Full;
+use mtasts_host::state::DomainVerifier;
+use mtasts_proto::hosted::versions::next_policy_id;
+use mtasts_store::host::CertRow;
+use mtasts_testkit::Fault;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, Harness, Options, T0, ZONE, run};
+
+crate::on_both_databases!(lifecycle, invalid_domain_input, invalid_admin_input);
+
+const DAY: i64 = 86_400;
+
+/// Create, read, change, history, publish, remove: the whole life of a domain.
+async fn lifecycle(h: Harness) {
+    let a = h.tenant("a").await;
+    let domain = h.domain("life");
+    let path = format!("/api/v1/domains/{domain}");
+
+    // Create, with the name in another case and a trailing dot.
+    let reply = h
+        .post(
+            "/api/v1/domains",
+            &a.owner,
+            json!({
+                "domain": format!("{}.", domain.to_uppercase()),
+                "mode": "testing",
+                "mx": [format!("MX1.{domain}"), format!("*.mx.{domain}.")],
+                "max_age": 86400,
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    assert_eq!(reply.headers[header::LOCATION], path.as_str());
+    assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
+    let first_id = next_policy_id(T0, None);
+    let created = reply.json;
+    assert_eq!(created["domain"], domain.as_str());
+    assert_eq!(created["tenant"], a.name.as_str());
+    assert_eq!(created["state"], "active");
+    assert_eq!(created["mode"], "testing");
+    assert_eq!(
+        created["mx"],
+        json!([format!("mx1.{domain}"), format!("*.mx.{domain}")])
+    );
+    assert_eq!(created["max_age"], 86400);
+    assert_eq!(
+        created["policy"],
+        format!(
+            "version: STSv1\r\nmode: testing\r\nmx: mx1.{domain}\r\nmx: *.mx.{domain}\r\nmax_age: 86400\r\n"
+        )
+    );
+    assert_eq!(created["policy_id"], Value::Null, "not published yet");
+    assert_eq!(created["pending_policy_id"], first_id.as_str());
+    assert_eq!(created["version"], 1);
+    assert_eq!(
+        created["records"],
+        json!([
+            {"kind": "sts_record", "name": format!("_mta-sts.{domain}"), "type": "CNAME",
+             "target": format!("_mta-sts.{domain}.{ZONE}"), "status": "unchecked",
+             "detail": null, "fix": null},
+            {"kind": "policy_host", "name": format!("mta-sts.{domain}"), "type": "CNAME",
+             "target": format!("policy.{ZONE}"), "status": "unchecked",
+             "detail": null, "fix": null},
+        ])
+    );
+    assert_eq!(
+        created["certificate"],
+        json!({"status": "none", "not_after": null})
+    );
+    assert_eq!(created["verification"], Value::Null);
+    assert_eq!(created["remove_after"], Value::Null);
+    assert_eq!(created["created_at"], T0);
+
+    // Read it back, by any spelling of the name; list it.
+    assert_eq!(h.get(&path, &a.owner).await.json, created);
+    let upper = format!("/api/v1/domains/{}.", domain.to_uppercase());
+    assert_eq!(h.get(&upper, &a.readonly).await.json, created);
+    let list = h.get("/api/v1/domains", &a.readonly).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json["domains"], json!([created]));
+    let all = h.get("/api/v1/domains", &h.admin).await.json;
+    assert!(all["domains"].as_array().unwrap().contains(&created));
+
+    // The name is taken, whoever asks.
+    let again = h
+        .post(
+            "/api/v1/domains",
+            &a.owner,
+            json!({"domain": domain, "mode": "testing", "mx": ["mx.example.net"]}),
+        )
+        .await;
+    again.assert_error(StatusCode::CONFLICT, "conflict");
+
+    // Switch to enforce a minute later: version 2, a new id, mx kept.
+    h.advance(60);
+    let reply = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let second_id = next_policy_id(T0 + 60, Some(&first_id));
+    assert_ne!(second_id, first_id);
+    assert_eq!(reply.json["version"], 2);
+    assert_eq!(reply.json["mode"], "enforce");
+    assert_eq!(reply.json["mx"], created["mx"]);
+    assert_eq!(reply.json["pending_policy_id"], second_id.as_str());
+    assert!(
+        reply.json["policy"]
+            .as_str()
+            .unwrap()
+            .contains("mode: enforce\r\n")
+    );
+
+    // The same values again change nothing.
+    let same = h
+        .patch(
+            &path,
+            &a.owner,
+            json!({"mode": "enforce", "max_age": 86400}),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::OK);
+    assert_eq!(same.json["version"], 2);
+
+    // A second change in the same second still gets a different id.
+    let reply = h.patch(&path, &h.admin, json!({"max_age": 2 * DAY})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    let third_id = next_policy_id(T0 + 60, Some(&second_id));
+    assert_ne!(third_id, second_id);
+    assert_eq!(reply.json["version"], 3);
+    assert_eq!(reply.json["pending_policy_id"], third_id.as_str());
+
+    // The history, newest first.
+    let history = h.get(&format!("{path}/versions"), &a.readonly).await;
+    assert_eq!(history.status, StatusCode::OK);
+    let versions = history.json["versions"].as_array().unwrap().clone();
+    let summary: Vec<(i64, &str, &str, i64, i64)> = versions
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["policy_id"].as_str().unwrap(),
+                v["mode"].as_str().unwrap(),
+                v["max_age"].as_i64().unwrap(),
+                v["created_at"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3, third_id.as_str(), "enforce", 2 * DAY, T0 + 60),
+            (2, second_id.as_str(), "enforce", DAY, T0 + 60),
+            (1, first_id.as_str(), "testing", DAY, T0),
+        ]
+    );
+    assert!(versions.iter().all(|v| v["published_at"].is_null()));
+    assert_eq!(versions[2]["mx"], created["mx"]);
+
+    // Once the node publishes version 3, the detail says so.
+    let row = h.state.db.domain(&domain).await.unwrap().unwrap();
+    h.state
+        .db
+        .publish_version(row.id, 3, T0 + 70)
+        .await
+        .unwrap();
+    let detail = h.get(&path, &a.owner).await.json;
+    assert_eq!(detail["policy_id"], third_id.as_str());
+    assert_eq!(detail["pending_policy_id"], Value::Null);
+    let history = h.get(&format!("{path}/versions"), &a.owner).await.json;
+    assert_eq!(history["versions"][0]["published_at"], T0 + 70);
+
+    // Remove: mode none under a new id, kept until the longest max_age served has run out.
+    h.advance(1000);
+    let now = T0 + 1060;
+    let reply = h.delete(&path, &a.owner).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.json);
+    let removing = reply.json;
+    assert_eq!(removing["state"], "removing");
+    assert_eq!(removing["mode"], "none");
+    assert_eq!(removing["mx"], json!([]));
+    assert_eq!(removing["max_age"], DAY);
+    assert_eq!(removing["version"], 4);
+    assert_eq!(
+        removing["policy"],
+        "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n"
+    );
+    let fourth_id = next_policy_id(now, Some(&third_id));
+    assert_eq!(removing["pending_policy_id"], fourth_id.as_str());
+    assert_eq!(
+        removing["policy_id"],
+        third_id.as_str(),
+        "until the node publishes"
+    );
+    // Version 3 (two days) was served until now: senders may hold it for two more days.
+    assert_eq!(removing["remove_after"], now + 2 * DAY);
+
+    // Removing again changes nothing; changes are refused; reading still works.
+    h.advance(5);
+    let again = h.delete(&path, &h.admin).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.json, removing);
+    let refused = h.patch(&path, &a.owner, json!({"mode": "testing"})).await;
+    refused.assert_error(StatusCode::CONFLICT, "conflict");
+    let history = h.get(&format!("{path}/versions"), &a.owner).await.json;
+    assert_eq!(history["versions"].as_array().unwrap().len(), 4);
+    assert_eq!(history["versions"][0]["mode"], "none");
+
+    h.cleanup().await;
+}
+
+/// The removal deadline counts every version ever served, not only the newest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_waits_for_the_longest_max_age_ever_served() {
+    run(Backend::Sqlite, Options::default(), |h| async move {
+        let a = h.tenant("a").await;
+        let domain = h.domain("long");
+        let path = format!("/api/v1/domains/{domain}");
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": domain, "mode": "testing", "mx": ["mx.example.net"],
+                       "max_age": 30 * DAY}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED);
+        h.advance(DAY);
+        h.patch(&path, &a.owner, json!({"max_age": DAY})).await;
+        h.advance(DAY);
+        let removing = h.delete(&path, &a.owner).await.json;
+        // Version 1 (30 days) was served until T0 + 1 day.
+        assert_eq!(removing["remove_after"], T0 + DAY + 30 * DAY);
+    })
+    .await;
+}
+
+/// Without mx, the domain's MX records become the patterns; no MX is a 400 naming mx, a
+/// DNS failure a 503, and a bad mode is reported without asking DNS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_comes_from_dns_when_omitted() {
+    run(Backend::Sqlite, Options::default(), |h| async move {
+        let a = h.tenant("a").await;
+        let zone = h.net.zone();
+        let with_mx = h.domain("withmx");
+        zone.add_mx(&with_mx, 20, &format!("backup.{with_mx}."));
+        zone.add_mx(&with_mx, 10, &format!("Primary.{with_mx}."));
+        zone.add_mx(&with_mx, 30, &format!("primary.{with_mx}."));
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": with_mx, "mode": "testing"}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        assert_eq!(
+            reply.json["mx"],
+            json!([format!("primary.{with_mx}"), format!("backup.{with_mx}")])
+        );
+        assert_eq!(reply.json["max_age"], 604_800, "the default max_age");
+
+        let without = h.domain("nomx");
+        zone.add_a(&without, "192.0.2.1".parse().unwrap());
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": without, "mode": "enforce"}),
+            )
+            .await;
+        reply.assert_invalid("mx");
+
+        let missing = h.domain("nxdomain");
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": missing, "mode": "testing"}),
+            )
+            .await;
+        reply.assert_invalid("mx");
+
+        let null_mx = h.domain("nullmx");
+        zone.add_null_mx(&null_mx);
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": null_mx, "mode": "testing"}),
+            )
+            .await;
+        let rule = reply.assert_invalid("mx");
+        assert!(rule.contains("RFC 8461"), "{rule}");
+
+        let failing = h.domain("servfail");
+        zone.set_fault(&failing, Fault::ServFail);
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": failing, "mode": "testing"}),
+            )
+            .await;
+        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+
+        let unasked = h.domain("badmode");
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": unasked, "mode": "strict"}),
+            )
+            .await;
+        reply.assert_invalid("mode");
+        assert!(
+            !zone
+                .queries()
+                .iter()
+                .any(|(name, _)| name.contains("badmode")),
+            "a bad mode is refused before any DNS lookup"
+        );
+    })
+    .await;
+}
+
+/// Every rule on a new domain and on a change, with the field it names.
+async fn invalid_domain_input(h: Harness) {
+    let a = h.tenant("a").await;
+    let good = h.domain("good");
+    let base = || json!({"domain": good, "mode": "testing", "mx": ["mx.example.net"]});
+    let with = |key: &str, value: Value| {
+        let mut body = base();
+        body[key] = value;
+        body
+    };
+    let without = |key: &str| {
+        let mut body = base();
+        body.as_object_mut().unwrap().remove(key);
+        body
+    };
+    let many: Vec<String> = (0..65).map(|i| format!("mx{i}.example.net")).collect();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("empty body", json!({}), "domain"),
+        ("domain missing", without("domain"), "domain"),
+        ("domain not a string", with("domain", json!(5)), "domain"),
+        (
+            "domain syntax",
+            with("domain", json!("bad..example")),
+            "domain",
+        ),
+        (
+            "domain underscore",
+            with("domain", json!("a_b.example")),
+            "domain",
+        ),
+        (
+            "domain address",
+            with("domain", json!("[192.0.2.1]")),
+            "domain",
+        ),
+        (
+            "domain one label",
+            with("domain", json!("localhost")),
+            "domain",
+        ),
+        ("the service zone", with("domain", json!(ZONE)), "domain"),
+        (
+            "inside the zone",
+            with("domain", json!(format!("x.{ZONE}"))),
+            "domain",
+        ),
+        ("mode missing", without("mode"), "mode"),
+        ("mode case", with("mode", json!("Enforce")), "mode"),
+        ("mode unknown", with("mode", json!("strict")), "mode"),
+        ("mode not a string", with("mode", json!(true)), "mode"),
+        ("mx not an array", with("mx", json!("mx.example.net")), "mx"),
+        ("mx not strings", with("mx", json!([1])), "mx"),
+        ("mx empty for testing", with("mx", json!([])), "mx"),
+        ("mx port", with("mx", json!(["mx.example.net:25"])), "mx"),
+        ("mx ip", with("mx", json!(["192.0.2.1"])), "mx"),
+        ("mx broad wildcard", with("mx", json!(["*.com"])), "mx"),
+        (
+            "mx inner wildcard",
+            with("mx", json!(["mx.*.example.net"])),
+            "mx",
+        ),
+        (
+            "mx duplicate",
+            with("mx", json!(["a.example.net", "A.example.net"])),
+            "mx",
+        ),
+        ("mx too many", with("mx", json!(many)), "mx"),
+        ("max_age zero", with("max_age", json!(0)), "max_age"),
+        (
+            "max_age above cap",
+            with("max_age", json!(31_557_601)),
+            "max_age",
+        ),
+        ("max_age negative", with("max_age", json!(-1)), "max_age"),
+        ("max_age fraction", with("max_age", json!(1.5)), "max_age"),
+        ("max_age string", with("max_age", json!("86400")), "max_age"),
+        ("unknown field", with("modes", json!("testing")), "modes"),
+        ("field case", with("Domain", json!("x.example")), "Domain"),
+        (
+            "someone else's tenant",
+            with("tenant", json!("other")),
+            "tenant",
+        ),
+    ];
+    for (what, body, field) in cases {
+        let reply = h.post("/api/v1/domains", &a.owner, body).await;
+        assert_eq!(
+            reply.json["error"]["field"], field,
+            "{what}: {}",
+            reply.json
+        );
+        reply.assert_invalid(field);
+    }
+    // Rules cite where they come from.
+    let rule = h
+        .post("/api/v1/domains", &a.owner, with("mode", json!("Enforce")))
+        .await
+        .assert_invalid("mode");
+    assert!(rule.contains("RFC 8461 §3.2"), "{rule}");
+
+    // Bodies that are not a JSON object.
+    for (what, content_type, body) in [
+        ("not JSON", "application/json", "{\"domain\":"),
+        ("an array", "application/json", "[]"),
+        ("a string", "application/json", "\"x\""),
+        (
+            "form data",
+            "application/x-www-form-urlencoded",
+            "domain=x.example",
+        ),
+        ("no content type", "", "{}"),
+    ] {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/domains")
+            .header(header::AUTHORIZATION, format!("Bearer {}", a.owner));
+        if !content_type.is_empty() {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let reply = h
+            .send(request.body(Full::new(Bytes::from(body))).unwrap())
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            reply.json
+        );
+        assert_eq!(reply.json["error"]["field"], "body", "{what}");
+    }
+
+    // Changes.
+    h.hosted(&a.owner, &good, "testing").await;
+    let path = format!("/api/v1/domains/{good}");
+    for (what, body, field) in [
+        ("nothing to change", json!({}), "body"),
+        ("only nulls", json!({"mode": null}), "body"),
+        ("mode", json!({"mode": "Testing"}), "mode"),
+        ("mx emptied", json!({"mx": []}), "mx"),
+        ("mx syntax", json!({"mx": ["mx example net"]}), "mx"),
+        ("max_age", json!({"max_age": 0}), "max_age"),
+        ("max_age type", json!({"max_age": "week"}), "max_age"),
+        ("unknown", json!({"domain": "other.example"}), "domain"),
+    ] {
+        let reply = h.patch(&path, &a.owner, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {}",
+            reply.json
+        );
+        reply.assert_invalid(field);
+    }
+    assert_eq!(h.get(&path, &a.owner).await.json["version"], 1);
+    // mode none needs no mx.
+    let none = h
+        .patch(&path, &a.owner, json!({"mode": "none", "mx": []}))
+        .await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.json);
+    assert_eq!(none.json["mx"], json!([]));
+    h.cleanup().await;
+}
+
+/// The rules of the administrator-only inputs.
+async fn invalid_admin_input(h: Harness) {
+    let a = h.tenant("a").await;
+    let body = |tenant: Option<&str>| {
+        let mut body =
+            json!({"domain": h.domain("admin"), "mode": "testing", "mx": ["mx.example.net"]});
+        if let Some(tenant) = tenant {
+            body["tenant"] = json!(tenant);
+        }
+        body
+    };
+    h.post("/api/v1/domains", &h.admin, body(None))
+        .await
+        .assert_invalid("tenant");
+    h.post(
+        "/api/v1/domains",
+        &h.admin,
+        body(Some("no-such-tenant-here")),
+    )
+    .await
+    .assert_invalid("tenant");
+    let made = h
+        .post("/api/v1/domains", &h.admin, body(Some(&a.name)))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.json);
+    assert_eq!(made.json["tenant"], a.name.as_str());
+
+    let long = "x".repeat(64);
+    for (what, body, field) in [
+        ("missing", json!({}), "name"),
+        ("upper case", json!({"name": "Acme"}), "name"),
+        ("space", json!({"name": "a b"}), "name"),
+        ("leading hyphen", json!({"name": "-a"}), "name"),
+        ("empty", json!({"name": ""}), "name"),
+        ("too long", json!({"name": long}), "name"),
+        ("type", json!({"name": 1}), "name"),
+        ("unknown", json!({"name": "ok", "plan": "gold"}), "plan"),
+    ] {
+        let reply = h.post("/api/v1/tenants", &h.admin, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}");
+        reply.assert_invalid(field);
+    }
+    let tokens = format!("/api/v1/tenants/{}/tokens", a.name);
+    for (what, body, field) in [
+        ("admin role", json!({"role": "admin", "label": "x"}), "role"),
+        (
+            "unknown role",
+            json!({"role": "root", "label": "x"}),
+            "role",
+        ),
+        ("no role", json!({"label": "x"}), "role"),
+        ("no label", json!({"role": "owner"}), "label"),
+        (
+            "empty label",
+            json!({"role": "owner", "label": " "}),
+            "label",
+        ),
+        (
+            "long label",
+            json!({"role": "owner", "label": "x".repeat(101)}),
+            "label",
+        ),
+        (
+            "control in label",
+            json!({"role": "owner", "label": "a\nb"}),
+            "label",
+        ),
+        (
+            "unknown",
+            json!({"role": "owner", "label": "x", "tenant": "y"}),
+            "tenant",
+        ),
+    ] {
+        let reply = h.post(&tokens, &h.admin, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}");
+        reply.assert_invalid(field);
+    }
+    let users = format!("/api/v1/tenants/{}/users", a.name);
+    let pw = "correct horse battery staple";
+    for (what, body, field) in [
+        (
+            "no at",
+            json!({"email": "nobody", "password": pw, "role": "owner"}),
+            "email",
+        ),
+        (
+            "no domain",
+            json!({"email": "a@", "password": pw, "role": "owner"}),
+            "email",
+        ),
+        (
+            "one label",
+            json!({"email": "a@localhost", "password": pw, "role": "owner"}),
+            "email",
+        ),
+        (
+            "space",
+            json!({"email": "a b@example.com", "password": pw, "role": "owner"}),
+            "email",
+        ),
+        (
+            "short password",
+            json!({"email": "a@example.com", "password": "short", "role": "owner"}),
+            "password",
+        ),
+        (
+            "no password",
+            json!({"email": "a@example.com", "role": "owner"}),
+            "password",
+        ),
+        (
+            "role",
+            json!({"email": "a@example.com", "password": pw, "role": "admin"}),
+            "role",
+        ),
+        (
+            "unknown",
+            json!({"email": "a@example.com", "password": pw, "role": "owner", "name": "A"}),
+            "name",
+        ),
+    ] {
+        let reply = h.post(&users, &h.admin, body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{what}");
+        reply.assert_invalid(field);
+    }
+    // Unknown tenants in the path are 404, even for administrators.
+    let reply = h
+        .post(
+            "/api/v1/tenants/no-such-tenant-here/tokens",
+            &h.admin,
+            json!({"role": "owner", "label": "x"}),
+        )
+        .await;
+    reply.assert_error(StatusCode::NOT_FOUND, "not_found");
+    h.cleanup().await;
+}
+
+struct FixedVerifier;
+
+impl DomainVerifier for FixedVerifier {
+    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Value> {
+        Box::pin(async move {
+            json!({
+                "records": {
+                    "sts_record": {"status": "verified", "detail": format!("_mta-sts.{domain} found")},
+                    "policy_host": {"status": "wrong", "detail": "points elsewhere",
+                                    "fix": format!("point mta-sts.{domain} at policy.{ZONE}")},
+                },
+                "checker": {"version": 1},
+            })
+        })
+    }
+}
+
+/// On-demand verification stores the verifier's result and the detail shows it per record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_is_stored_and_shown() {
+    let options = Options {
+        verifier: Some(Arc::new(FixedVerifier)),
+        ..Options::default()
+    };
+    run(Backend::Sqlite, options, |h| async move {
+        let a = h.tenant("a").await;
+        let domain = h.domain("verify");
+        h.hosted(&a.owner, &domain, "testing").await;
+        h.advance(30);
+        let reply = h
+            .call(
+                Method::POST,
+                &format!("/api/v1/domains/{domain}/verify"),
+                Some(&a.readonly),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let records = &reply.json["records"];
+        assert_eq!(records[0]["status"], "verified");
+        assert_eq!(records[0]["detail"], format!("_mta-sts.{domain} found"));
+        assert_eq!(records[1]["status"], "wrong");
+        assert_eq!(
+            records[1]["fix"],
+            format!("point mta-sts.{domain} at policy.{ZONE}")
+        );
+        assert_eq!(reply.json["verification"]["checked_at"], T0 + 30);
+        assert_eq!(reply.json["verification"]["checker"]["version"], 1);
+        // Stored: a plain read shows the same.
+        let detail = h.get(&format!("/api/v1/domains/{domain}"), &a.owner).await;
+        assert_eq!(detail.json["records"], reply.json["records"]);
+    })
+    .await;
+}
+
+/// Without a verifier the route answers 503; the certificate status follows its dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_verifier_and_certificate_status() {
+    run(Backend::Sqlite, Options::default(), |h| async move {
+        let a = h.tenant("a").await;
+        let domain = h.domain("cert");
+        h.hosted(&a.owner, &domain, "testing").await;
+        let path = format!("/api/v1/domains/{domain}");
+        let reply = h
+            .call(
+                Method::POST,
+                &format!("{path}/verify"),
+                Some(&a.owner),
+                None,
+            )
+            .await;
+        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+
+        let not_after = T0 + 90 * DAY;
+        h.state
+            .db
+            .put_certificate(CertRow {
+                domain: domain.clone(),
+                chain_pem: "-----BEGIN CERTIFICATE-----\n".into(),
+                key_pem: "-----BEGIN PRIVATE KEY-----\n".into(),
+                not_before: T0,
+                not_after,
+                issued_by: "https://acme.test/directory".into(),
+                updated_at: T0,
+            })
+            .await
+            .unwrap();
+        let status = |json: &Value| json["certificate"]["status"].as_str().unwrap().to_owned();
+        let detail = h.get(&path, &a.owner).await.json;
+        assert_eq!(status(&detail), "valid");
+        assert_eq!(detail["certificate"]["not_after"], not_after);
+        h.advance(80 * DAY);
+        assert_eq!(status(&h.get(&path, &a.owner).await.json), "expiring");
+        h.advance(10 * DAY);
+        assert_eq!(status(&h.get(&path, &a.owner).await.json), "expired");
+    })
+    .await;
+}

@@ -1,0 +1,378 @@
+//! A real API server over a real database, reached over real HTTP.
+//!
+//! SQLite lives in a temporary directory; PostgreSQL is the local test database
+//! (`MTASTS_TEST_POSTGRES_URL`, else `postgres://postgres@127.0.0.1:5432/test`), skipped with
+//! a message when unreachable unless `MTASTS_REQUIRE_SERVICES=1`. The PostgreSQL database is
+//! shared, so every name a test creates is unique to the run. DNS is a testkit zone served by
+//! its DNS server; the API listens on an address of the same random 127.X.Y.0/24 block.
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use mtasts_host::api;
+use mtasts_host::state::{AppState, DomainVerifier, Limits};
+use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_proto::hosted::delegation::Delegation;
+use mtasts_store::host::{HostDb, NewToken, Role};
+use mtasts_testkit::TestNet;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The service zone every test uses.
+pub(crate) const ZONE: &str = "mta-sts.provider.test";
+
+/// The clock's start: 2027-01-15T08:00:00Z.
+pub(crate) const T0: i64 = 1_800_000_000;
+
+/// PBKDF2 iterations for tests: the format and the check are the same, only cheaper.
+pub(crate) const TEST_ITERATIONS: u32 = 1_000;
+
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Which database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A name unique to this run: lowercase letters and digits.
+pub(crate) fn unique(prefix: &str) -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{prefix}{:012x}", hasher.finish() & 0xffff_ffff_ffff)
+}
+
+/// What the test can change about the server.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) limits: Option<Limits>,
+    pub(crate) verifier: Option<Arc<dyn DomainVerifier>>,
+}
+
+/// One running API.
+pub(crate) struct Harness {
+    pub(crate) backend: Backend,
+    pub(crate) addr: SocketAddr,
+    pub(crate) state: AppState,
+    pub(crate) net: TestNet,
+    pub(crate) clock: Arc<AtomicI64>,
+    /// An administrator token.
+    pub(crate) admin: String,
+    /// Distinguishes this test's names from every other test's.
+    pub(crate) tag: String,
+    _dir: Option<tempfile::TempDir>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// The answer to one request.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) json: Value,
+}
+
+impl Reply {
+    /// Asserts a 400 naming `field`, and returns the rule.
+    #[track_caller]
+    pub(crate) fn assert_invalid(&self, field: &str) -> String {
+        assert_eq!(self.status, StatusCode::BAD_REQUEST, "{}", self.json);
+        assert_eq!(self.json["error"]["code"], "invalid", "{}", self.json);
+        assert_eq!(self.json["error"]["field"], field, "{}", self.json);
+        let rule = self.json["error"]["rule"].as_str().unwrap_or_default();
+        assert!(!rule.is_empty(), "no rule: {}", self.json);
+        assert!(
+            self.json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.json
+        );
+        rule.to_owned()
+    }
+
+    /// Asserts the status and an error code.
+    #[track_caller]
+    pub(crate) fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.json);
+        assert_eq!(self.json["error"]["code"], code, "{}", self.json);
+    }
+}
+
+/// Runs `case` against a fresh server on `backend`; a PostgreSQL test is skipped (with a
+/// message) when the server is unreachable.
+pub(crate) async fn run<F, Fut>(backend: Backend, options: Options, case: F)
+where
+    F: FnOnce(Harness) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    if let Some(harness) = Harness::start(backend, options).await {
+        case(harness).await;
+    }
+}
+
+impl Harness {
+    /// Starts a server; `None` when PostgreSQL is wanted but unreachable.
+    pub(crate) async fn start(backend: Backend, options: Options) -> Option<Harness> {
+        let (db, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite:{}", dir.path().join("host.db").display());
+                (HostDb::open(&url).await.unwrap(), Some(dir))
+            }
+            Backend::Postgres => {
+                let url = std::env::var("MTASTS_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| POSTGRES_URL.to_owned());
+                match HostDb::open(&url).await {
+                    Ok(db) => (db, None),
+                    Err(e) => {
+                        if std::env::var("MTASTS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+                            panic!("PostgreSQL is required but unreachable: {e}");
+                        }
+                        eprintln!("skipped: PostgreSQL API test, server unreachable: {e}");
+                        return None;
+                    }
+                }
+            }
+        };
+        let net = TestNet::start().await;
+        let resolver = Resolver::new(&DnsConfig {
+            servers: Some(vec![net.dns_addr()]),
+            timeout: Duration::from_secs(3),
+        })
+        .unwrap();
+        let clock = Arc::new(AtomicI64::new(T0));
+        let now = clock.clone();
+        let mut limits = options.limits.unwrap_or_default();
+        limits.password_iterations = std::num::NonZeroU32::new(TEST_ITERATIONS).unwrap();
+        let mut state = AppState::new(db, Delegation::new(ZONE).unwrap(), Arc::new(resolver))
+            .with_limits(limits)
+            .with_clock(Arc::new(move || now.load(Ordering::SeqCst)));
+        if let Some(verifier) = options.verifier {
+            state = state.with_verifier(verifier);
+        }
+        let (admin, hash) = mtasts_host::auth::new_token();
+        state
+            .db
+            .create_token(NewToken {
+                tenant_id: None,
+                role: Role::Admin,
+                label: "test admin".to_owned(),
+                token_hash: hash,
+            })
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(net.next_ip(), 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Some(Harness {
+            backend,
+            addr,
+            state,
+            net,
+            clock,
+            admin,
+            tag: unique("t"),
+            _dir: dir,
+            server,
+        })
+    }
+
+    /// A domain name unique to this test.
+    pub(crate) fn domain(&self, label: &str) -> String {
+        format!("{label}.{}.example", self.tag)
+    }
+
+    /// A tenant name unique to this test.
+    pub(crate) fn tenant_name(&self, label: &str) -> String {
+        format!("{label}-{}", self.tag)
+    }
+
+    /// Moves the clock.
+    pub(crate) fn advance(&self, seconds: i64) {
+        self.clock.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    /// A JSON request.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let bytes = match body {
+            Some(body) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Bytes::from(body.to_string())
+            }
+            None => Bytes::new(),
+        };
+        self.send(request.body(Full::new(bytes)).unwrap()).await
+    }
+
+    /// Any request.
+    pub(crate) async fn send(&self, mut request: Request<Full<Bytes>>) -> Reply {
+        request
+            .headers_mut()
+            .insert(header::HOST, self.addr.to_string().parse().unwrap());
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or_else(|e| {
+                panic!(
+                    "{status}: not JSON ({e}): {}",
+                    String::from_utf8_lossy(&body)
+                )
+            })
+        };
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    /// Writes `raw` (a whole HTTP/1.1 request) on a fresh connection and returns the status
+    /// line's code, for framings the client does not produce on its own.
+    pub(crate) async fn raw(&self, raw: &[u8]) -> u16 {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(raw).await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(2).any(|w| w == b"\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed without an answer");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        line.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub(crate) async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub(crate) async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a tenant with an owner and a read-only token (through the API).
+    pub(crate) async fn tenant(&self, label: &str) -> TenantTokens {
+        let name = self.tenant_name(label);
+        let reply = self
+            .post(
+                "/api/v1/tenants",
+                &self.admin,
+                serde_json::json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        let mut tokens = Vec::new();
+        for role in ["owner", "readonly"] {
+            let reply = self
+                .post(
+                    &format!("/api/v1/tenants/{name}/tokens"),
+                    &self.admin,
+                    serde_json::json!({"role": role, "label": format!("{role} token")}),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+            tokens.push(reply.json["token"].as_str().unwrap().to_owned());
+        }
+        let readonly = tokens.pop().unwrap();
+        let owner = tokens.pop().unwrap();
+        TenantTokens {
+            name,
+            owner,
+            readonly,
+        }
+    }
+
+    /// Creates a domain as `token` with explicit mx and returns the detail.
+    pub(crate) async fn hosted(&self, token: &str, domain: &str, mode: &str) -> Value {
+        let reply = self
+            .post(
+                "/api/v1/domains",
+                token,
+                serde_json::json!({
+                    "domain": domain,
+                    "mode": mode,
+                    "mx": [format!("mx1.{domain}"), format!("*.mx.{domain}")],
+                    "max_age": 86400,
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        reply.json
+    }
+
+    /// Deletes what this test hosted (the PostgreSQL database is shared between runs).
+    pub(crate) async fn cleanup(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        for domain in self.state.db.list_domains(None).await.unwrap() {
+            if domain.name.contains(&self.tag) {
+                self.state.db.delete_domain(domain.id).await.unwrap();
+            }
+        }
+    }
+}
+
+/// A tenant and its two tokens.
+pub(crate) struct TenantTokens {
+    pub(crate) name: String,
+    pub(crate) owner: String,
+    pub(crate) readonly: String,
+}
