@@ -6,8 +6,11 @@
 //! own DNS zone, and lets the owner change modes through an API and a dashboard.
 //!
 //! * [`snapshot`] — the immutable picture every listener answers from.
+//! * [`policy_host`] — the HTTPS policy host (`mta-sts.<d>`, TLS-ALPN-01) and the HTTP-01
+//!   listener.
 //! * [`acme`] — ACME certificates for `mta-sts.<domain>` (HTTP-01 / TLS-ALPN-01 through a
 //!   challenge board), the renewal and retry policy.
 
 pub mod acme;
+pub mod policy_host;
 pub mod snapshot;
