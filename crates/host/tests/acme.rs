@@ -1,5 +1,7 @@
 //! `mtasts_host::acme` against a real Pebble on loopback (skipped, with a message, when
-//! Debian's `pebble` package is not installed), plus a fake CA for rate limiting.
+//! Debian's `pebble` package is not installed), plus a fake CA for rate limiting. The
+//! validation tests serve the challenges with the node's own listeners
+//! (`mtasts_host::policy_host`) and check the result with the strict policy fetcher.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -7,10 +9,14 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mtasts_host::acme::{
-    AcmeConfig, AcmeError, AcmeTimeouts, Challenge, ChallengeBoard, ChallengeKind, Issuer,
-    certified_key,
+    AcmeConfig, AcmeError, AcmeTimeouts, Challenge, ChallengeBoard, ChallengeKind, IssuedCert,
+    Issuer, certified_key,
 };
-use mtasts_host::snapshot::{self, Snapshot, SnapshotHandle};
+use mtasts_host::policy_host::{Http01, Limits, PolicyHost};
+use mtasts_host::snapshot::{self, HostedDomain, Snapshot, SnapshotHandle, ZoneSettings};
+use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::fetch::{FetchConfig, FetchReport, PolicyFetch, PolicyFetcher};
+use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_testkit::{Pebble, PebbleOptions, TestNet};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
@@ -544,4 +550,164 @@ mod fake_ca {
         }
         .unwrap()
     }
+}
+
+/// Real validation: the policy host (TLS-ALPN-01) and the HTTP-01 listener of a node serve
+/// the challenges from its snapshot on the address `mta-sts.example.com` resolves to.
+struct Node {
+    net: TestNet,
+    snapshot: SnapshotHandle,
+    board: SnapshotBoard,
+    https_port: u16,
+    _policy_host: PolicyHost,
+    _http01: Http01,
+}
+
+const POLICY: &str = "version: STSv1\r\nmode: testing\r\nmx: mx.example.com\r\nmax_age: 86400\r\n";
+
+impl Node {
+    async fn start() -> Node {
+        let net = TestNet::start().await;
+        let web = net.next_ip();
+        net.zone().add_ip(HOST, web);
+        let https = tokio::net::TcpListener::bind((web, 0)).await.unwrap();
+        let http = tokio::net::TcpListener::bind((web, 0)).await.unwrap();
+        let https_port = https.local_addr().unwrap().port();
+        let mut hosted = Snapshot::default();
+        hosted.domains.insert(
+            "example.com".to_string(),
+            HostedDomain {
+                name: "example.com".to_string(),
+                policy_body: POLICY.into(),
+                txt_id: Some("1".to_string()),
+                tlsrpt: None,
+                certificate: None,
+            },
+        );
+        let snapshot = snapshot::handle(hosted);
+        let settings = ZoneSettings {
+            delegation: Delegation::new("hosting.example").unwrap(),
+            public_ips: vec![web],
+            ttl: 300,
+        };
+        Node {
+            _policy_host: PolicyHost::start(https, snapshot.clone(), settings, Limits::default()),
+            _http01: Http01::start(http, snapshot.clone()),
+            board: SnapshotBoard::new(snapshot.clone()),
+            snapshot,
+            https_port,
+            net,
+        }
+    }
+
+    fn http_port(&self) -> u16 {
+        self._http01.local_addr().unwrap().port()
+    }
+
+    async fn pebble(&self) -> Option<Pebble> {
+        start_pebble(
+            &self.net,
+            self.http_port(),
+            self.https_port,
+            PebbleOptions::default(),
+        )
+        .await
+    }
+
+    /// Serves `cert` for `mta-sts.example.com` from now on.
+    fn install(&self, cert: &IssuedCert) {
+        let key = cert.certified_key().unwrap();
+        self.board.edit(|s| {
+            s.domains.get_mut("example.com").unwrap().certificate = Some(key);
+        });
+    }
+
+    /// The strict policy fetcher of `mtasts_net`, trusting only Pebble's issuing root.
+    async fn fetch(&self, pebble: &Pebble) -> FetchReport {
+        mtasts_net::install_crypto_provider();
+        let dns = Resolver::new(&DnsConfig {
+            servers: Some(vec![self.net.dns_addr()]),
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+        let mut config = FetchConfig::new(pebble.issuance_roots());
+        config.port = self.https_port;
+        config.timeout = Duration::from_secs(10);
+        PolicyFetcher::new(config, Arc::new(dns))
+            .fetch("example.com")
+            .await
+    }
+
+    fn no_challenges_left(&self) -> bool {
+        let challenges = &self.snapshot.load().challenges;
+        challenges.http01.is_empty() && challenges.tls_alpn01.is_empty()
+    }
+}
+
+#[tokio::test]
+async fn http01_validation_through_the_http01_listener() {
+    let node = Node::start().await;
+    let Some(pebble) = node.pebble().await else {
+        return;
+    };
+    let (issuer, _) = Issuer::connect(config(&pebble, ChallengeKind::Http01), None)
+        .await
+        .unwrap();
+    let cert = issuer.issue(HOST, &node.board).await.unwrap_or_else(|e| {
+        panic!("{e}\npebble log:\n{}", pebble.log());
+    });
+    verify_chain(&pebble, &cert.chain_pem, HOST).unwrap();
+    assert_eq!(
+        node.board.events(),
+        vec![
+            format!("publish http-01 {HOST}"),
+            format!("withdraw http-01 {HOST}")
+        ]
+    );
+    assert!(node.no_challenges_left());
+
+    // (d) Served by the policy host, the certificate satisfies the strict fetcher.
+    assert!(
+        node.fetch(&pebble).await.outcome.is_err(),
+        "no certificate yet"
+    );
+    node.install(&cert);
+    let report = node.fetch(&pebble).await;
+    assert_eq!(report.outcome.unwrap().body, POLICY.as_bytes());
+}
+
+#[tokio::test]
+async fn tls_alpn01_validation_through_the_policy_host() {
+    let node = Node::start().await;
+    let Some(pebble) = node.pebble().await else {
+        return;
+    };
+    let (issuer, _) = Issuer::connect(config(&pebble, ChallengeKind::TlsAlpn01), None)
+        .await
+        .unwrap();
+    let first = issuer.issue(HOST, &node.board).await.unwrap_or_else(|e| {
+        panic!("{e}\npebble log:\n{}", pebble.log());
+    });
+    verify_chain(&pebble, &first.chain_pem, HOST).unwrap();
+    assert!(node.no_challenges_left());
+
+    // (d) The issued certificate passes the strict fetcher.
+    node.install(&first);
+    let report = node.fetch(&pebble).await;
+    assert_eq!(report.outcome.unwrap().body, POLICY.as_bytes());
+
+    // Renewal: the challenge is answered on the same port while the current certificate
+    // keeps serving everyone else.
+    let renewed = issuer.issue(HOST, &node.board).await.unwrap_or_else(|e| {
+        panic!("{e}\npebble log:\n{}", pebble.log());
+    });
+    assert_ne!(renewed.chain_pem, first.chain_pem);
+    node.install(&renewed);
+    let report = node.fetch(&pebble).await;
+    assert_eq!(report.outcome.unwrap().body, POLICY.as_bytes());
+    let round = [
+        format!("publish tls-alpn-01 {HOST}"),
+        format!("withdraw tls-alpn-01 {HOST}"),
+    ];
+    assert_eq!(node.board.events(), [round.clone(), round].concat());
 }
