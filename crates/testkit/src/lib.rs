@@ -11,12 +11,16 @@
 //! [`proxy`] is a TCP relay a test can cut and restore, to take a real server (PostgreSQL,
 //! Redis) away from the code under test and give it back.
 //!
+//! [`pebble`] runs a private Pebble, Let's Encrypt's ACME test CA, resolving through a
+//! `TestNet`'s DNS server (needs Debian's `pebble` package).
+//!
 //! [`postfix`] runs a private, real Postfix instance that delivers into a `TestNet` (end-to-end
 //! tests of the policy daemon); it needs root and Debian's `postfix` package.
 
 pub mod ca;
 pub mod dns;
 pub mod https;
+pub mod pebble;
 pub mod postfix;
 pub mod proxy;
 pub mod smtp;
@@ -25,4 +29,5 @@ mod world;
 pub use ca::{CertSpec, ServerCert, TestCa};
 pub use dns::{Fault, Zone};
 pub use https::{BodyFraming, PolicyHostSpec, PolicyResponse, RecordedRequest, TlsVersions};
+pub use pebble::{Pebble, PebbleOptions};
 pub use world::{Ports, TestNet};
