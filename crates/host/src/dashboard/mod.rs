@@ -19,7 +19,9 @@
 //! Defences: sessions are random 32-byte ids whose SHA-256 is stored, in an `HttpOnly;
 //! SameSite=Strict` cookie (`Secure` when the public URL is https); every form carries the
 //! session's CSRF token, compared in constant time on every POST (403 otherwise); a POST with
-//! an `Origin` that is not this host is refused (403); the login form uses a double-submit
+//! an `Origin` that is not this host, or a `Sec-Fetch-Site` other than `same-origin`, is
+//! refused (403; `Origin: null`, which our `no-referrer` pages make browsers send, is decided
+//! by `Sec-Fetch-Site`); the login form uses a double-submit
 //! cookie, since there is no session yet. Every response carries a strict
 //! `Content-Security-Policy` (no script at all), `X-Frame-Options: DENY`, `nosniff`,
 //! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`. Logins are rate
@@ -147,10 +149,23 @@ async fn guard(State(dash): State<Dash>, request: Request, next: middleware::Nex
     response
 }
 
-/// Whether a POST's `Origin`, when present, is this host (by the `Host` header) or the
-/// configured public origin. Browsers send `Origin` on every form POST, so a missing one is
-/// a non-browser client, which the CSRF token still covers.
+/// Whether a POST comes from this dashboard's own pages, as far as the browser says.
+///
+/// * An `Origin` other than `null` must be this host (by the `Host` header) or the configured
+///   public origin.
+/// * `Origin: null` is what browsers send for a form POST from a page whose
+///   `Referrer-Policy` is `no-referrer` — ours, on purpose. For those, `Sec-Fetch-Site`
+///   (sent by every current browser, and not settable by pages) decides: only `same-origin`
+///   passes. A `null` without it (an old browser) passes to the CSRF check.
+/// * No `Origin` at all is a non-browser client; the CSRF token and the `SameSite=Strict`
+///   cookie still apply.
 fn same_origin(headers: &HeaderMap, config: &DashboardConfig) -> bool {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .map(|v| v.as_bytes().eq_ignore_ascii_case(b"same-origin"));
+    if fetch_site == Some(false) {
+        return false;
+    }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -158,11 +173,13 @@ fn same_origin(headers: &HeaderMap, config: &DashboardConfig) -> bool {
         return false;
     };
     let origin = origin.to_ascii_lowercase();
+    if origin == "null" {
+        return true;
+    }
     if config.origin().is_some_and(|o| o == origin) {
         return true;
     }
     let Some((_, authority)) = origin.split_once("://") else {
-        // "null" (sandboxed or privacy-sensitive contexts) and anything unparseable.
         return false;
     };
     headers
@@ -773,8 +790,31 @@ mod tests {
             &headers(&[("host", "127.0.0.9:80"), ("origin", "http://evil.example")]),
             &config
         ));
+        // Our own no-referrer pages make browsers send `Origin: null`; Sec-Fetch-Site decides.
+        assert!(same_origin(
+            &headers(&[
+                ("host", "127.0.0.9:80"),
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            &config
+        ));
+        for site in ["cross-site", "same-site", "none"] {
+            assert!(!same_origin(
+                &headers(&[
+                    ("host", "127.0.0.9:80"),
+                    ("origin", "null"),
+                    ("sec-fetch-site", site)
+                ]),
+                &config
+            ));
+        }
         assert!(!same_origin(
-            &headers(&[("host", "127.0.0.9:80"), ("origin", "null")]),
+            &headers(&[
+                ("host", "127.0.0.9:80"),
+                ("origin", "http://127.0.0.9:80"),
+                ("sec-fetch-site", "cross-site")
+            ]),
             &config
         ));
         let public = DashboardConfig {

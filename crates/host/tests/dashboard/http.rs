@@ -171,6 +171,26 @@ async fn posts_need_the_csrf_token_and_this_origin() {
     assert_eq!(cross.status, StatusCode::FORBIDDEN, "cross-origin");
     assert_security_headers(&cross, "an Origin refusal");
 
+    // A sandboxed or no-referrer cross-site page sends `Origin: null`; the browser's
+    // Sec-Fetch-Site says where the form really came from.
+    let null_cross = h
+        .send(
+            Method::POST,
+            "/domains",
+            &[
+                ("cookie", &session.cookie),
+                ("origin", "null"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            Some(form(&right)),
+        )
+        .await;
+    assert_eq!(
+        null_cross.status,
+        StatusCode::FORBIDDEN,
+        "null origin, cross-site"
+    );
+
     // Another session's token is not this session's token.
     let other = h.login(&h.beta.owner_email, PASSWORD).await;
     let mut borrowed: Vec<(&str, &str)> = vec![("csrf", &other.csrf)];
