@@ -10,6 +10,8 @@
 //!   `_smtp._tls` TXT records, the policy host's addresses).
 //! * [`acme`] — ACME certificates for `mta-sts.<domain>` (HTTP-01 / TLS-ALPN-01 through a
 //!   challenge board), the renewal and retry policy.
+//! * [`policy_host`] — the HTTPS policy host (`mta-sts.<d>`, TLS-ALPN-01) and the HTTP-01
+//!   listener.
 //! * [`auth`] — API tokens, password hashes and who a request acts as.
 //! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
 //! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
@@ -22,6 +24,7 @@ pub mod api;
 pub mod auth;
 pub mod dashboard;
 pub mod dns;
+pub mod policy_host;
 pub mod ratelimit;
 pub mod service;
 pub mod snapshot;

@@ -7,6 +7,11 @@
 //! SERVFAIL or REFUSED, or not at all. UDP answers that do not fit are truncated (TC set), so
 //! resolvers retry over TCP, which the server also serves on the same port.
 //!
+//! Names at or under a suffix given to [`Zone::forward`] are answered by another server (the
+//! service's own DNS authority in end-to-end tests): the test server asks it and appends its
+//! answer to the CNAME chain, so resolvers that expect the whole chain in one answer (Go's,
+//! in Pebble) see one.
+//!
 //! The server can also play a validating recursive resolver: answers about names marked with
 //! [`Zone::set_secure`] carry the AD bit when the query asked for it (AD or EDNS DO set, as
 //! real resolvers require, RFC 6840 §5.7). No signatures are served.
@@ -19,7 +24,9 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
+use hickory_proto::op::{
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, Query, ResponseCode,
+};
 use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SOA, TLSA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -27,12 +34,19 @@ use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// TTL of every record served.
 pub const TTL: u32 = 60;
 
 /// How long a CNAME chain the server follows inside the zone.
 const MAX_CHAIN: usize = 8;
+
+/// How long a forwarded query may take, TCP retry included, before the answer is SERVFAIL.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The EDNS buffer size forwarded queries advertise, and the UDP receive buffer.
+const FORWARD_UDP_BYTES: u16 = 4096;
 
 /// A misbehaviour of the server for one name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +71,8 @@ struct ZoneData {
     secure: HashSet<String>,
     /// Every query seen, as (name, type).
     queries: Vec<(String, RecordType)>,
+    /// Suffixes (lowercase, no trailing dot) answered by another server.
+    forwards: Vec<(String, SocketAddr)>,
 }
 
 impl ZoneData {
@@ -66,6 +82,21 @@ impl ZoneData {
             .get(&(k.clone(), Some(qtype)))
             .or_else(|| self.faults.get(&(k, None)))
             .copied()
+    }
+
+    /// The server answering for `key`: the one forwarded the longest matching suffix.
+    fn forward_for(&self, key: &str) -> Option<SocketAddr> {
+        self.forwards
+            .iter()
+            .filter(|(suffix, _)| {
+                key == suffix
+                    || suffix.is_empty()
+                    || key
+                        .strip_suffix(suffix.as_str())
+                        .is_some_and(|rest| rest.ends_with('.'))
+            })
+            .max_by_key(|(suffix, _)| suffix.len())
+            .map(|(_, server)| *server)
     }
 }
 
@@ -236,6 +267,19 @@ impl Zone {
         }
     }
 
+    /// Lets `server` answer every name at or under `suffix` (UDP, TCP when the answer is
+    /// truncated): a direct query, or a CNAME chain that reaches such a name, is sent there
+    /// as (that name, the query's type), and the server's answer records, response code and
+    /// negative-answer SOA complete the answer. No answer within two seconds: SERVFAIL.
+    /// Faults set here still apply first. Calling it again for the same suffix replaces the
+    /// server; the longest matching suffix wins.
+    pub fn forward(&self, suffix: &str, server: SocketAddr) {
+        let suffix = key(suffix);
+        let mut data = self.write();
+        data.forwards.retain(|(s, _)| *s != suffix);
+        data.forwards.push((suffix, server));
+    }
+
     /// Every query received so far, as (lowercase name without the dot, type).
     pub fn queries(&self) -> Vec<(String, RecordType)> {
         self.read().queries.clone()
@@ -247,13 +291,52 @@ impl Zone {
         data.records.contains_key(key) || data.records.keys().any(|k| k.ends_with(&suffix))
     }
 
-    /// Computes the answer to one query.
-    fn resolve(&self, qname: &Name, qtype: RecordType) -> Answer {
+    /// Computes the answer to one query, asking the forwarding target when the chain leads
+    /// there (without holding the lock meanwhile).
+    async fn resolve(&self, qname: &Name, qtype: RecordType) -> Answer {
+        let (server, name, mut answers, secure) = match self.resolve_local(qname, qtype) {
+            Local::Done(answer) => return answer,
+            Local::Forward {
+                server,
+                name,
+                answers,
+                secure,
+            } => (server, name, answers, secure),
+        };
+        match tokio::time::timeout(FORWARD_TIMEOUT, forward_query(server, &name, qtype)).await {
+            Ok(Ok(response)) => {
+                let soa = response
+                    .authorities
+                    .iter()
+                    .find(|r| r.record_type() == RecordType::SOA)
+                    .cloned()
+                    .map(Box::new);
+                answers.extend(response.answers);
+                Answer::Records {
+                    code: response.metadata.response_code,
+                    answers,
+                    soa,
+                    secure,
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%server, %name, error = %e, "forwarded DNS query failed");
+                Answer::Fault(Fault::ServFail)
+            }
+            Err(_) => {
+                tracing::debug!(%server, %name, "forwarded DNS query timed out");
+                Answer::Fault(Fault::ServFail)
+            }
+        }
+    }
+
+    /// The part of [`Zone::resolve`] the zone answers itself, under the lock.
+    fn resolve_local(&self, qname: &Name, qtype: RecordType) -> Local {
         let mut data = self.write();
         let first = key(&qname.to_ascii());
         data.queries.push((first.clone(), qtype));
         if let Some(fault) = data.global_fault.or_else(|| data.fault(&first, qtype)) {
-            return Answer::Fault(fault);
+            return Local::Done(Answer::Fault(fault));
         }
         let mut answers = Vec::new();
         let mut owner = qname.clone();
@@ -261,6 +344,14 @@ impl Zone {
         let mut secure = true;
         for _ in 0..MAX_CHAIN {
             secure &= data.secure.contains(&current);
+            if let Some(server) = data.forward_for(&current) {
+                return Local::Forward {
+                    server,
+                    name: owner,
+                    answers,
+                    secure,
+                };
+            }
             let records = data.records.get(&current).map(Vec::as_slice).unwrap_or(&[]);
             let cname = records.iter().find_map(|r| match r {
                 RData::CNAME(c) => Some(c.0.clone()),
@@ -275,12 +366,12 @@ impl Zone {
                 let next = key(&target.to_ascii());
                 if data.fault(&next, qtype).is_some() {
                     // The resolver asks for the target itself and meets the fault then.
-                    return Answer::Records {
+                    return Local::Done(Answer::Records {
                         code: ResponseCode::NoError,
                         answers,
                         soa: None,
                         secure,
-                    };
+                    });
                 }
                 owner = target;
                 current = next;
@@ -293,27 +384,27 @@ impl Zone {
                 .collect();
             if !matching.is_empty() {
                 answers.extend(matching);
-                return Answer::Records {
+                return Local::Done(Answer::Records {
                     code: ResponseCode::NoError,
                     answers,
                     soa: None,
                     secure,
-                };
+                });
             }
             let code = if Self::exists(&data, &current) {
                 ResponseCode::NoError
             } else {
                 ResponseCode::NXDomain
             };
-            return Answer::Records {
+            return Local::Done(Answer::Records {
                 code,
                 answers,
                 soa: Some(Box::new(soa_for(&current))),
                 secure,
-            };
+            });
         }
         // A CNAME loop or an over-long chain.
-        Answer::Fault(Fault::ServFail)
+        Local::Done(Answer::Fault(Fault::ServFail))
     }
 }
 
@@ -337,6 +428,18 @@ fn soa_for(key: &str) -> Record {
         TTL,
     );
     Record::from_rdata(apex_name, TTL, RData::SOA(soa))
+}
+
+/// How far the zone itself got with a query.
+enum Local {
+    Done(Answer),
+    /// The chain (`answers` so far) reached `name`, which `server` answers.
+    Forward {
+        server: SocketAddr,
+        name: Name,
+        answers: Vec<Record>,
+        secure: bool,
+    },
 }
 
 enum Answer {
@@ -364,7 +467,7 @@ impl ZoneHandler {
             return send(&mut handle, request, metadata, &[], None).await;
         };
         let qname: Name = query.name().clone().into();
-        match self.zone.resolve(&qname, query.query_type()) {
+        match self.zone.resolve(&qname, query.query_type()).await {
             Answer::Fault(Fault::Drop) => ResponseInfo::from(Header {
                 metadata,
                 counts: HeaderCounts::default(),
@@ -386,6 +489,9 @@ impl ZoneHandler {
                 secure,
             } => {
                 metadata.response_code = code;
+                // Only a forwarding target's failure gets here with another code.
+                metadata.authoritative =
+                    matches!(code, ResponseCode::NoError | ResponseCode::NXDomain);
                 // RFC 6840 §5.7: AD only for a query that signalled it understands it.
                 let asked = request.metadata.authentic_data
                     || request
@@ -397,6 +503,74 @@ impl ZoneHandler {
             }
         }
     }
+}
+
+/// One query to the forwarding target: UDP from a fresh socket connected to it, TCP when the
+/// answer is truncated. The caller bounds the time.
+async fn forward_query(server: SocketAddr, name: &Name, qtype: RecordType) -> io::Result<Message> {
+    let mut request = Message::query();
+    request.metadata.id = query_id();
+    request.add_query(Query::query(name.clone(), qtype));
+    let mut edns = Edns::new();
+    edns.set_max_payload(FORWARD_UDP_BYTES);
+    request.set_edns(edns);
+    let bytes = request.to_vec().map_err(io::Error::other)?;
+
+    let local: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = tokio::net::UdpSocket::bind(local).await?;
+    socket.connect(server).await?;
+    socket.send(&bytes).await?;
+    let mut buf = vec![0u8; usize::from(FORWARD_UDP_BYTES)];
+    let response = loop {
+        let n = socket.recv(&mut buf).await?;
+        if let Ok(response) = Message::from_vec(&buf[..n])
+            && answers_query(&request, &response)
+        {
+            break response;
+        }
+    };
+    if !response.metadata.truncation {
+        return Ok(response);
+    }
+
+    let mut stream = tokio::net::TcpStream::connect(server).await?;
+    let len = u16::try_from(bytes.len()).map_err(io::Error::other)?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    stream.write_all(&framed).await?;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).await?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut buf).await?;
+    let response = Message::from_vec(&buf).map_err(io::Error::other)?;
+    if !answers_query(&request, &response) {
+        return Err(io::Error::other("the TCP answer does not match the query"));
+    }
+    Ok(response)
+}
+
+/// A query id that differs between queries (not secret: the socket is connected).
+fn query_id() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ (nanos as u16)
+}
+
+/// Whether `response` answers `request`: same id, a response, the same question.
+fn answers_query(request: &Message, response: &Message) -> bool {
+    response.metadata.id == request.metadata.id
+        && response.metadata.message_type == MessageType::Response
+        && response.queries.len() == 1
+        && request.queries.first().is_some_and(|q| {
+            let r = &response.queries[0];
+            r.name() == q.name() && r.query_type() == q.query_type()
+        })
 }
 
 async fn send<R: ResponseHandler>(

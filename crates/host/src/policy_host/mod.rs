@@ -1,0 +1,297 @@
+//! The HTTPS policy host and the ACME HTTP-01 listener.
+//!
+//! [`PolicyHost`] serves `https://mta-sts.<d>/.well-known/mta-sts.txt` for every hosted
+//! domain `d` (RFC 8461 §3.2, §8.2) from the current [`Snapshot`](crate::snapshot::Snapshot):
+//! the certificate of each handshake and the body of each request come from whatever
+//! snapshot is current at that moment, so the node's loader changes both without a restart.
+//! It also answers TLS-ALPN-01 validations (RFC 8737) on the same port. [`Http01`] answers
+//! HTTP-01 validations (RFC 8555 §8.3) on port 80 and nothing else.
+//!
+//! Answers:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET`/`HEAD /.well-known/mta-sts.txt`, Host `mta-sts.<d>` hosted, SNI absent or equal | 200 `text/plain`, the policy |
+//! | same, SNI names another host | 421 |
+//! | same resource, another method | 405, `Allow: GET, HEAD` |
+//! | anything else | 404 `text/plain` |
+//!
+//! Never a redirect: senders must not follow one (RFC 8461 §3.3), so there is nothing a
+//! redirect could fix. The path is matched exactly; a query string is ignored.
+//!
+//! `Cache-Control`: `no-store` unless [`Limits::proxy_max_age`] is set. Senders must not
+//! cache by HTTP rules anyway (RFC 8461 §3.3); the header only matters to a reverse proxy in
+//! front of the service. The node publishes a new TXT id only once every node serves the new
+//! body (RFC 8461 §8.1), and a caching proxy would silently break that promise by serving
+//! the old body under the new id, so caching is opt-in (§8.2 allows `max-age` for operators
+//! who accept that staleness).
+
+mod resolver;
+mod respond;
+mod route;
+mod serve;
+
+use std::convert::Infallible;
+use std::future::ready;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+pub use resolver::{CertificateError, certified_key_from_pem};
+
+use crate::snapshot::{SnapshotHandle, ZoneSettings};
+use resolver::{ACME_TLS_ALPN, SnapshotResolver};
+use respond::{HoldingBody, PolicyResponder};
+use serve::{Activity, Control, Server, Tracked, drive};
+
+/// Resource limits and timeouts of the listeners. `Limits::default()` suits the internet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most connections open at once (TLS handshakes included); a connection beyond this is
+    /// closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Limit for the TLS handshake, from accepting the connection.
+    pub handshake_timeout: Duration,
+    /// HTTP/1: limit for reading one request head, from the moment hyper waits for it, so
+    /// it also bounds the wait for the next request on a keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moved for this long is closed gracefully (within 1.5 ×
+    /// this). Covers HTTP/2, whose idle connections hyper never closes by itself. Must not
+    /// be zero.
+    pub idle_timeout: Duration,
+    /// Largest request head: HTTP/1 read buffer (at least 8 KiB, hyper's minimum) and the
+    /// HTTP/2 header list size.
+    pub max_header_bytes: usize,
+    /// Most request header fields (HTTP/1).
+    pub max_headers: usize,
+    /// Most concurrent streams per HTTP/2 connection.
+    pub h2_max_concurrent_streams: u32,
+    /// On shutdown (or idle close), how long open requests may take to finish before their
+    /// connections are dropped.
+    pub shutdown_grace: Duration,
+    /// `Some(n)`: policy responses carry `Cache-Control: max-age=n` for a reverse proxy in
+    /// front (RFC 8461 §8.2); `None` (default): `no-store`. See the module docs.
+    pub proxy_max_age: Option<u32>,
+    /// Entries of the TLS session cache (TLS 1.2 clients without ticket support; everyone
+    /// else resumes with tickets).
+    pub tls_session_cache: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            h2_max_concurrent_streams: 100,
+            shutdown_grace: Duration::from_secs(5),
+            proxy_max_age: None,
+            tls_session_cache: 16 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// An HTTP/1 + HTTP/2 connection builder with these limits.
+    fn builder(&self) -> auto::Builder<TokioExecutor> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_buf_size(self.max_header_bytes.max(8 * 1024))
+            .max_headers(self.max_headers)
+            // Pipelined requests are all answered at once; flush them together.
+            .pipeline_flush(true)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(self.h2_max_concurrent_streams)
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
+        builder
+    }
+}
+
+/// What every connection of a policy host shares.
+struct PolicyShared {
+    acceptor: TlsAcceptor,
+    responder: PolicyResponder,
+    limits: Limits,
+    /// Picks the HTTP version from the first bytes: TLS clients that negotiated no ALPN.
+    any_version: auto::Builder<TokioExecutor>,
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+/// The HTTPS policy host. Stops (dropping its connections) when dropped; see
+/// [`PolicyHost::shutdown`] for a graceful stop.
+#[derive(Debug)]
+pub struct PolicyHost {
+    server: Server,
+}
+
+impl PolicyHost {
+    /// Serves HTTPS on `listener` (see the module docs for what), with certificates from
+    /// `snapshot` and a fallback certificate for `policy.<zone>` generated now. Must be
+    /// called inside a Tokio runtime.
+    pub fn start(
+        listener: TcpListener,
+        snapshot: SnapshotHandle,
+        settings: ZoneSettings,
+        limits: Limits,
+    ) -> PolicyHost {
+        let fallback = resolver::fallback_certificate(&settings.delegation.policy_host());
+        let resolver = Arc::new(SnapshotResolver::new(snapshot.clone(), fallback));
+        let config = resolver::server_config(resolver, &limits);
+        let any_version = limits.builder();
+        let shared = Arc::new(PolicyShared {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            responder: PolicyResponder::new(snapshot, limits.proxy_max_age),
+            http1: any_version.clone().http1_only(),
+            http2: any_version.clone().http2_only(),
+            any_version,
+            limits: limits.clone(),
+        });
+        let server = Server::start(listener, &limits, move |tcp, control| {
+            serve_tls(tcp, shared.clone(), control)
+        });
+        PolicyHost { server }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    /// Stops accepting connections, lets requests in progress finish for up to
+    /// [`Limits::shutdown_grace`], then closes everything.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Control>) {
+    let limits = &shared.limits;
+    let stop = control.stop_token();
+    let activity = Arc::new(Activity::default());
+    let handshake = tokio::time::timeout(
+        limits.handshake_timeout,
+        shared.acceptor.accept(Tracked::new(tcp, activity.clone())),
+    );
+    let mut tls = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        },
+        () = stop.cancelled() => return,
+    };
+    let session = tls.get_ref().1;
+    let sni: Option<Box<str>> = session.server_name().map(Into::into);
+    let builder = match session.alpn_protocol() {
+        Some(ACME_TLS_ALPN) => None,
+        Some(b"h2") => Some(&shared.http2),
+        Some(b"http/1.1") => Some(&shared.http1),
+        _ => Some(&shared.any_version),
+    };
+    let Some(builder) = builder else {
+        // RFC 8737 §3: the validation is the handshake itself; no application data
+        // follows, so close cleanly right away.
+        let _ = tokio::time::timeout(limits.handshake_timeout, tls.shutdown()).await;
+        return;
+    };
+    let responder = shared.clone();
+    let service = service_fn(move |request: hyper::Request<Incoming>| {
+        let response = responder.responder.respond(&request, sni.as_deref());
+        let request_body = request.into_body();
+        ready(Ok::<_, Infallible>(
+            response.map(|body| HoldingBody::new(body, request_body)),
+        ))
+    });
+    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    drive(conn, &activity, limits, &stop, &control).await;
+}
+
+/// The ACME HTTP-01 listener (plain HTTP/1.1): `GET /.well-known/acme-challenge/<token>`
+/// → the key authorization from `snapshot.challenges.http01`, 404 for everything else.
+/// Stops (dropping its connections) when dropped.
+#[derive(Debug)]
+pub struct Http01 {
+    server: Server,
+}
+
+impl Http01 {
+    /// Serves HTTP-01 challenges on `listener` with the default [`Limits`]. Must be called
+    /// inside a Tokio runtime.
+    pub fn start(listener: TcpListener, snapshot: SnapshotHandle) -> Http01 {
+        Self::start_with_limits(listener, snapshot, Limits::default())
+    }
+
+    /// Like [`Http01::start`], with chosen limits ([`Limits::proxy_max_age`],
+    /// [`Limits::h2_max_concurrent_streams`] and [`Limits::tls_session_cache`] do not apply).
+    pub fn start_with_limits(
+        listener: TcpListener,
+        snapshot: SnapshotHandle,
+        limits: Limits,
+    ) -> Http01 {
+        let builder = Arc::new(limits.builder().http1_only());
+        let limits_for_conn = Arc::new(limits.clone());
+        let server = Server::start(listener, &limits, move |tcp, control| {
+            serve_http01(
+                tcp,
+                builder.clone(),
+                snapshot.clone(),
+                limits_for_conn.clone(),
+                control,
+            )
+        });
+        Http01 { server }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    /// Stops accepting connections, lets requests in progress finish for up to
+    /// [`Limits::shutdown_grace`], then closes everything.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+async fn serve_http01(
+    tcp: TcpStream,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    snapshot: SnapshotHandle,
+    limits: Arc<Limits>,
+    control: Arc<Control>,
+) {
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(Tracked::new(tcp, activity.clone()));
+    let service = service_fn(move |request: hyper::Request<Incoming>| {
+        ready(Ok::<_, Infallible>(respond::respond_http01(
+            &snapshot, &request,
+        )))
+    });
+    let conn = builder.serve_connection(io, service);
+    drive(conn, &activity, &limits, &control.stop_token(), &control).await;
+}

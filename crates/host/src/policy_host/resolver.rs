@@ -1,0 +1,272 @@
+//! Which certificate a TLS handshake gets, the TLS configuration around it, and loading
+//! certificates from PEM.
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::sign::CertifiedKey;
+use rustls::{ServerConfig, version};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use thiserror::Error;
+
+use super::Limits;
+use crate::snapshot::{Snapshot, SnapshotHandle};
+
+/// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737 §6.2).
+pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// Why [`certified_key_from_pem`] refused a certificate and key.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The chain PEM holds no `CERTIFICATE` block.
+    #[error("no certificate in the chain PEM")]
+    NoCertificate,
+    /// The chain PEM could not be read.
+    #[error("invalid certificate PEM: {0}")]
+    ChainPem(String),
+    /// The key PEM holds no private key, or one that could not be read.
+    #[error("invalid private key PEM: {0}")]
+    KeyPem(String),
+    /// The key is of a kind the crypto provider cannot sign with.
+    #[error("unsupported private key: {0}")]
+    UnsupportedKey(String),
+    /// The key does not belong to the end-entity certificate.
+    #[error("the private key does not match the certificate: {0}")]
+    KeyMismatch(String),
+}
+
+/// Loads a certificate chain (end-entity first) and its private key (PKCS#8, PKCS#1 or SEC1)
+/// from PEM, as the database stores them, into what rustls serves. Refuses a key that does
+/// not belong to the end-entity certificate, so a half-written renewal cannot take a domain's
+/// TLS down with "decrypt error" handshakes.
+pub fn certified_key_from_pem(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<CertifiedKey>, CertificateError> {
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CertificateError::ChainPem(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(CertificateError::NoCertificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| CertificateError::KeyPem(e.to_string()))?;
+    certified_key_from_der(chain, key, &provider())
+}
+
+fn certified_key_from_der(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> Result<Arc<CertifiedKey>, CertificateError> {
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| CertificateError::UnsupportedKey(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    match certified.keys_match() {
+        // A key that cannot tell its public half is not a mismatch (rustls' own `from_der`
+        // reading); aws-lc-rs keys always can.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(e) => Err(CertificateError::KeyMismatch(e.to_string())),
+    }
+}
+
+/// The one crypto provider (aws-lc-rs), chosen explicitly rather than through the process
+/// default so nothing else installed in the process changes what this listener offers.
+pub(crate) fn provider() -> CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+/// A self-signed certificate for `name` (the shared policy host `policy.<zone>`), so a
+/// handshake for an unknown name or without SNI completes and gets an HTTP 404 instead of a
+/// TLS alert: far easier to diagnose for an owner whose `mta-sts` CNAME is wrong. `None` if
+/// generation fails; those handshakes then fail instead.
+pub(crate) fn fallback_certificate(name: &str) -> Option<Arc<CertifiedKey>> {
+    let generated = match rcgen::generate_simple_self_signed(vec![name.to_string()]) {
+        Ok(generated) => generated,
+        Err(e) => {
+            tracing::error!(error = %e, name, "cannot generate the fallback certificate");
+            return None;
+        }
+    };
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        generated.signing_key.serialize_der(),
+    ));
+    match certified_key_from_der(vec![generated.cert.der().clone()], key, &provider()) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::error!(error = %e, name, "cannot load the fallback certificate");
+            None
+        }
+    }
+}
+
+/// Picks the certificate of each handshake from the snapshot current at that moment, so a
+/// renewal or a new domain takes effect without a restart.
+#[derive(Debug)]
+pub(crate) struct SnapshotResolver {
+    snapshot: SnapshotHandle,
+    fallback: Option<Arc<CertifiedKey>>,
+}
+
+impl SnapshotResolver {
+    pub(crate) fn new(snapshot: SnapshotHandle, fallback: Option<Arc<CertifiedKey>>) -> Self {
+        SnapshotResolver { snapshot, fallback }
+    }
+}
+
+impl ResolvesServerCert for SnapshotResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
+        select_certificate(
+            &self.snapshot.load(),
+            hello.server_name(),
+            acme,
+            self.fallback.as_ref(),
+        )
+    }
+}
+
+/// The certificate for a ClientHello with SNI `sni` (rustls lowercases it) that offers
+/// `acme-tls/1` or not.
+///
+/// An `acme-tls/1` offer is a TLS-ALPN-01 validation: it gets the challenge certificate or
+/// nothing (RFC 8737 §3: the validation handshake must not see a regular certificate, and the
+/// CA must not mistake one for an answer). Otherwise `mta-sts.<d>` gets `d`'s certificate;
+/// anything else, and a hosted domain without a certificate yet, the fallback.
+pub(crate) fn select_certificate(
+    snapshot: &Snapshot,
+    sni: Option<&str>,
+    acme: bool,
+    fallback: Option<&Arc<CertifiedKey>>,
+) -> Option<Arc<CertifiedKey>> {
+    if acme {
+        return snapshot.challenges.tls_alpn01.get(sni?).cloned();
+    }
+    sni.and_then(|name| name.strip_prefix("mta-sts."))
+        .and_then(|domain| snapshot.domains.get(domain))
+        .and_then(|domain| domain.certificate.clone())
+        .or_else(|| fallback.cloned())
+}
+
+/// The rustls configuration of the policy host: TLS 1.3 and 1.2, certificates from
+/// `resolver`, ALPN `acme-tls/1`, `h2`, `http/1.1`, and resumption both ways (a session cache
+/// for TLS 1.2 clients without tickets, tickets for the rest) since senders reconnect for
+/// every fetch and a resumed handshake skips the signature.
+pub(crate) fn server_config(resolver: Arc<SnapshotResolver>, limits: &Limits) -> ServerConfig {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
+        .with_protocol_versions(&[&version::TLS13, &version::TLS12])
+        // aws-lc-rs implements both versions; failing here would be a rustls build problem.
+        .expect("aws-lc-rs supports TLS 1.3 and 1.2")
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    // Server preference decides (rustls picks the first of ours the client offers), and
+    // `acme-tls/1` comes first: a client offering it has been given a challenge
+    // certificate and must negotiate it. Normal clients never offer it.
+    config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec(), b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.session_storage = ServerSessionMemoryCache::new(limits.tls_session_cache.max(1));
+    match rustls::crypto::aws_lc_rs::Ticketer::new() {
+        Ok(ticketer) => config.ticketer = ticketer,
+        // Only a broken RNG gets here; stateful resumption still works.
+        Err(e) => tracing::warn!(error = %e, "TLS session tickets disabled"),
+    }
+    // A TLS 1.3 ticket is good for one resumption and a resumed session gets a fresh one, so
+    // one per handshake is enough for clients that open one connection at a time, as
+    // senders do; more would only cost encryptions nobody uses.
+    config.send_tls13_tickets = 1;
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::HostedDomain;
+
+    fn key(name: &str) -> Arc<CertifiedKey> {
+        fallback_certificate(name).expect("self-signed test certificate")
+    }
+
+    fn snapshot(cert: &Arc<CertifiedKey>, challenge: &Arc<CertifiedKey>) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for (name, certificate) in [("a.example", Some(cert.clone())), ("b.example", None)] {
+            snapshot.domains.insert(
+                name.to_string(),
+                HostedDomain {
+                    name: name.to_string(),
+                    policy_body: "version: STSv1\r\n".into(),
+                    txt_id: None,
+                    tlsrpt: None,
+                    certificate,
+                },
+            );
+        }
+        snapshot
+            .challenges
+            .tls_alpn01
+            .insert("mta-sts.a.example".to_string(), challenge.clone());
+        snapshot
+    }
+
+    #[test]
+    fn picks_by_sni_and_alpn() {
+        let (cert, challenge, fallback) = (
+            key("mta-sts.a.example"),
+            key("mta-sts.a.example"),
+            key("policy.zone.example"),
+        );
+        let snapshot = snapshot(&cert, &challenge);
+        let pick = |sni, acme| select_certificate(&snapshot, sni, acme, Some(&fallback));
+        let is = |got: Option<Arc<CertifiedKey>>, want: &Arc<CertifiedKey>| {
+            got.is_some_and(|got| Arc::ptr_eq(&got, want))
+        };
+        assert!(is(pick(Some("mta-sts.a.example"), false), &cert));
+        assert!(is(pick(Some("mta-sts.a.example"), true), &challenge));
+        // No certificate yet, unknown names, other names, no SNI: the fallback.
+        assert!(is(pick(Some("mta-sts.b.example"), false), &fallback));
+        assert!(is(pick(Some("mta-sts.c.example"), false), &fallback));
+        assert!(is(pick(Some("a.example"), false), &fallback));
+        assert!(is(pick(Some("policy.zone.example"), false), &fallback));
+        assert!(is(pick(None, false), &fallback));
+        // acme-tls/1 is answered from the challenges or not at all.
+        assert!(pick(Some("mta-sts.b.example"), true).is_none());
+        assert!(pick(Some("policy.zone.example"), true).is_none());
+        assert!(pick(None, true).is_none());
+        // Without a fallback, unknown names fail the handshake.
+        assert!(select_certificate(&snapshot, Some("x.example"), false, None).is_none());
+    }
+
+    #[test]
+    fn pem_loading_checks_the_pair() {
+        let a = rcgen::generate_simple_self_signed(vec!["a.example".to_string()]).unwrap();
+        let b = rcgen::generate_simple_self_signed(vec!["b.example".to_string()]).unwrap();
+        let loaded = certified_key_from_pem(&a.cert.pem(), &a.signing_key.serialize_pem()).unwrap();
+        assert_eq!(loaded.cert, vec![a.cert.der().clone()]);
+        assert!(matches!(
+            certified_key_from_pem(&a.cert.pem(), &b.signing_key.serialize_pem()),
+            Err(CertificateError::KeyMismatch(_))
+        ));
+        assert!(matches!(
+            certified_key_from_pem("", &a.signing_key.serialize_pem()),
+            Err(CertificateError::NoCertificate)
+        ));
+        assert!(matches!(
+            certified_key_from_pem(&a.cert.pem(), ""),
+            Err(CertificateError::KeyPem(_))
+        ));
+        assert!(matches!(
+            certified_key_from_pem(
+                "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+                &a.signing_key.serialize_pem()
+            ),
+            Err(CertificateError::ChainPem(_))
+        ));
+    }
+}
