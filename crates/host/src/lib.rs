@@ -17,10 +17,12 @@
 //! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
 //! * [`service`] — domain and tenant operations, independent of HTTP.
 //! * [`api`] — the REST API under `/api/v1`.
+//! * [`dashboard`] — the server-rendered web dashboard for domain owners.
 
 pub mod acme;
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod dns;
 pub mod policy_host;
 pub mod ratelimit;

@@ -1,0 +1,472 @@
+//! The dashboard in a real browser: headless Chromium, driven without any JavaScript in the
+//! product and without any test-only route.
+//!
+//! How, and why this way: a logged-in page needs the session cookie, which is `HttpOnly`
+//! (scripts cannot set it) and which `--screenshot`/`--dump-dom` cannot be given. So the
+//! browser logs in like a person does: Chromium starts with `--remote-debugging-port=0`
+//! (the port it picked is in `DevToolsActivePort` in its profile directory), and the test
+//! speaks the DevTools protocol over a minimal hand-written WebSocket client (RFC 6455: one
+//! handshake, masked text frames out, unmasked frames in; no WebSocket crate is in the
+//! graph). `Runtime.evaluate` fills and submits the real forms, so the browser itself
+//! carries the CSRF field, the `SameSite=Strict` cookie and its `Origin` header, and enforces
+//! the page's CSP while rendering (the stylesheet must load under `style-src 'self'`).
+//! DevTools evaluation is not subject to the page's CSP, so the page itself stays script-free.
+//!
+//! Screenshots: the login page with Chromium's own `--screenshot` flag, the logged-in pages
+//! with `Page.captureScreenshot`. Each PNG is checked for the window size (IHDR) and for not
+//! being blank (larger than a screenshot of `about:blank` at the same size); they are kept
+//! under `CARGO_TARGET_TMPDIR/dashboard-screenshots` for people to look at.
+//!
+//! Chromium is found at `$MTASTS_CHROMIUM` or `/usr/bin/chromium`; without it the test is
+//! skipped with a message, unless `MTASTS_REQUIRE_SERVICES=1` (CI), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mtasts_host::auth::Principal;
+use mtasts_host::service::{self, NewDomainRequest};
+use mtasts_store::host::Role;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::harness::{Harness, PASSWORD};
+
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 900;
+
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("MTASTS_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("MTASTS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        panic!("Chromium is required but {} does not exist", path.display());
+    }
+    eprintln!(
+        "skipped: dashboard browser test, no Chromium at {} (set MTASTS_CHROMIUM)",
+        path.display()
+    );
+    None
+}
+
+fn base_args(profile: &Path) -> Vec<String> {
+    vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--no-first-run".to_owned(),
+        "--disable-extensions".to_owned(),
+        format!("--user-data-dir={}", profile.display()),
+        format!("--window-size={WIDTH},{HEIGHT}"),
+    ]
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert!(png.len() > 24, "too short for a PNG");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&png[12..16], b"IHDR", "IHDR first");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    (width, height)
+}
+
+#[track_caller]
+fn assert_screenshot(png: &[u8], blank: usize, what: &str) {
+    assert_eq!(png_size(png), (WIDTH, HEIGHT), "{what}: window size");
+    // A page with text, tables and colour compresses far worse than a uniform one.
+    assert!(
+        png.len() > blank * 3,
+        "{what} looks blank: {} bytes, about:blank is {blank}",
+        png.len()
+    );
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let value = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        acc = (acc << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A DevTools connection to one page, over a minimal WebSocket client.
+struct Cdp {
+    stream: BufReader<TcpStream>,
+    next_id: u64,
+}
+
+impl Cdp {
+    async fn connect(ws_url: &str) -> Cdp {
+        let rest = ws_url.strip_prefix("ws://").expect("a ws:// URL");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap());
+        let mut stream = BufReader::new(TcpStream::connect(authority).await.unwrap());
+        // No Origin header: Chromium accepts DevTools clients without one.
+        let handshake = format!(
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream
+            .get_mut()
+            .write_all(handshake.as_bytes())
+            .await
+            .unwrap();
+        let mut status = String::new();
+        stream.read_line(&mut status).await.unwrap();
+        assert!(status.contains(" 101 "), "WebSocket handshake: {status}");
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        Cdp { stream, next_id: 0 }
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        // Clients must mask (RFC 6455 §5.3); the key need not be secret here.
+        let mask = [0x5a, 0x17, 0xc3, 0x8e];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.get_mut().write_all(&frame).await.unwrap();
+    }
+
+    async fn read_message(&mut self) -> String {
+        let mut message = Vec::new();
+        loop {
+            let mut head = [0u8; 2];
+            self.stream.read_exact(&mut head).await.unwrap();
+            let fin = head[0] & 0x80 != 0;
+            let opcode = head[0] & 0x0f;
+            let mut len = u64::from(head[1] & 0x7f);
+            if len == 126 {
+                let mut ext = [0u8; 2];
+                self.stream.read_exact(&mut ext).await.unwrap();
+                len = u64::from(u16::from_be_bytes(ext));
+            } else if len == 127 {
+                let mut ext = [0u8; 8];
+                self.stream.read_exact(&mut ext).await.unwrap();
+                len = u64::from_be_bytes(ext);
+            }
+            let mask = if head[1] & 0x80 != 0 {
+                let mut key = [0u8; 4];
+                self.stream.read_exact(&mut key).await.unwrap();
+                Some(key)
+            } else {
+                None
+            };
+            let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+            self.stream.read_exact(&mut payload).await.unwrap();
+            if let Some(key) = mask {
+                payload
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b ^= key[i % 4]);
+            }
+            match opcode {
+                0x0 | 0x1 => {
+                    message.extend_from_slice(&payload);
+                    if fin {
+                        return String::from_utf8(message).unwrap();
+                    }
+                }
+                0x8 => panic!("DevTools closed the connection"),
+                // Ping, pong, binary: nothing the protocol here uses.
+                _ => {}
+            }
+        }
+    }
+
+    /// One command; `Err` carries the protocol error (e.g. a context destroyed by navigation).
+    async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send_text(&json!({"id": id, "method": method, "params": params}).to_string())
+            .await;
+        loop {
+            let message: Value = serde_json::from_str(&self.read_message().await).unwrap();
+            if message["id"] == id {
+                return match message.get("error") {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(message["result"].clone()),
+                };
+            }
+        }
+    }
+
+    /// Evaluates `expression` in the page and returns its value (`Err` for exceptions too).
+    async fn eval(&mut self, expression: &str) -> Result<Value, Value> {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            )
+            .await?;
+        if let Some(exception) = result.get("exceptionDetails") {
+            return Err(exception.clone());
+        }
+        Ok(result["result"]["value"].clone())
+    }
+
+    /// Waits until `condition` evaluates to `true` (errors while a page loads count as no).
+    async fn wait_for(&mut self, condition: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let expression = format!("document.readyState === 'complete' && ({condition})");
+        loop {
+            if self.eval(&expression).await == Ok(Value::Bool(true)) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let seen = self
+                    .eval("location.href + '\\n' + (document.body ? document.body.innerText : '')")
+                    .await;
+                panic!("timed out waiting for {condition}; the page is {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn screenshot(&mut self) -> Vec<u8> {
+        let result = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await
+            .unwrap();
+        base64_decode(result["data"].as_str().unwrap())
+    }
+}
+
+/// The page target's WebSocket URL of a Chromium started with `--remote-debugging-port=0`.
+async fn page_target(profile: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let port = loop {
+        if let Ok(text) = std::fs::read_to_string(profile.join("DevToolsActivePort"))
+            && let Some(port) = text
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<u16>().ok())
+        {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "Chromium did not open DevTools");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await {
+            let request = format!(
+                "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            // Chromium may keep the connection open: read until the body is a whole array.
+            let mut response = Vec::new();
+            let mut buf = [0u8; 4096];
+            let targets = loop {
+                let read =
+                    tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await;
+                let Ok(Ok(n @ 1..)) = read else {
+                    break None;
+                };
+                response.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&response);
+                if let Some((_, body)) = text.split_once("\r\n\r\n")
+                    && let Ok(Value::Array(targets)) = serde_json::from_str::<Value>(body)
+                {
+                    break Some(targets);
+                }
+            };
+            if let Some(page) = targets
+                .as_ref()
+                .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            {
+                return page["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no DevTools page target");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn spawn(binary: &Path, args: &[String]) -> Child {
+    Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Chromium starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_logs_in_adds_and_changes_a_domain() {
+    let Some(binary) = chromium() else {
+        return;
+    };
+    tokio::time::timeout(Duration::from_secs(60), drive(&binary))
+        .await
+        .expect("the browser test took over 60 s");
+}
+
+async fn drive(binary: &Path) {
+    let h = Harness::start().await;
+    let owner = Principal {
+        role: Role::Owner,
+        tenant_id: Some(h.alpha.id),
+        token_id: None,
+        user_id: None,
+    };
+    service::create_domain(
+        &h.state,
+        &owner,
+        NewDomainRequest {
+            domain: "existing.example".to_owned(),
+            tenant: None,
+            mode: "testing".to_owned(),
+            mx: Some(vec!["mx.existing.example".to_owned()]),
+            max_age: Some(86_400),
+        },
+    )
+    .await
+    .unwrap();
+    let shots = screenshot_dir();
+    let profiles = tempfile::tempdir().unwrap();
+
+    // 1. The login page, with Chromium's own screenshot flag.
+    let login_png = shots.join("login.png");
+    let _ = std::fs::remove_file(&login_png);
+    let mut args = base_args(&profiles.path().join("cli"));
+    args.push(format!("--screenshot={}", login_png.display()));
+    args.push(h.url("/login"));
+    let status = spawn(binary, &args).wait().await.unwrap();
+    assert!(status.success(), "chromium --screenshot: {status}");
+    let login_png = std::fs::read(&login_png).expect("the login screenshot exists");
+
+    // 2. Everything behind the login, through DevTools.
+    let profile = profiles.path().join("cdp");
+    let mut args = base_args(&profile);
+    args.push("--remote-debugging-port=0".to_owned());
+    args.push("about:blank".to_owned());
+    let mut browser = spawn(binary, &args);
+    let mut page = Cdp::connect(&page_target(&profile).await).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .await
+    .unwrap();
+    let blank = page.screenshot().await;
+    assert_eq!(png_size(&blank), (WIDTH, HEIGHT));
+    assert_screenshot(&login_png, blank.len(), "the login page");
+
+    page.call("Page.navigate", json!({"url": h.url("/login")}))
+        .await
+        .unwrap();
+    page.wait_for("location.pathname === '/login' && !!document.querySelector('form')")
+        .await;
+    let submit = format!(
+        "document.querySelector('input[name=email]').value = {email}; \
+         document.querySelector('input[name=password]').value = {password}; \
+         document.querySelector('form[action=\"/login\"] button').click(); true",
+        email = json!(h.alpha.owner_email),
+        password = json!(PASSWORD),
+    );
+    page.eval(&submit).await.unwrap();
+    page.wait_for("location.pathname === '/' && !!document.querySelector('tr.domain-row')")
+        .await;
+    let rows = page
+        .eval("Array.from(document.querySelectorAll('tr.domain-row')).map(r => r.innerText).join('\\n')")
+        .await
+        .unwrap();
+    assert!(
+        rows.as_str().unwrap().contains("existing.example"),
+        "{rows}"
+    );
+    assert_eq!(
+        page.eval("document.cookie").await.unwrap(),
+        json!(""),
+        "the session cookie is HttpOnly"
+    );
+    // The stylesheet loaded under the CSP: the header has its dark background.
+    assert_eq!(
+        page.eval("getComputedStyle(document.querySelector('header')).backgroundColor")
+            .await
+            .unwrap(),
+        json!("rgb(29, 35, 48)")
+    );
+    let list_png = page.screenshot().await;
+    std::fs::write(shots.join("domains.png"), &list_png).unwrap();
+    assert_screenshot(&list_png, blank.len(), "the domains page");
+
+    // Add a domain through the form: the browser sends the CSRF field, cookie and Origin.
+    let add = "document.querySelector('input[name=domain]').value = 'browser.example'; \
+               document.querySelector('textarea[name=mx]').value = 'mx1.browser.example\\nmx2.browser.example'; \
+               document.querySelector('form[action=\"/domains\"] button').click(); true";
+    page.eval(add).await.unwrap();
+    page.wait_for("location.pathname === '/domains/browser.example'")
+        .await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('tr.version-row').length")
+            .await
+            .unwrap(),
+        json!(1)
+    );
+
+    // Switch testing → enforce.
+    let change = "document.querySelector('select[name=mode]').value = 'enforce'; \
+                  document.querySelector('form[action=\"/domains/browser.example\"] button').click(); true";
+    page.eval(change).await.unwrap();
+    page.wait_for("document.querySelectorAll('tr.version-row').length === 2")
+        .await;
+    let policy = page
+        .eval("document.querySelector('pre.policy').textContent")
+        .await
+        .unwrap();
+    assert!(
+        policy.as_str().unwrap().contains("mode: enforce"),
+        "{policy}"
+    );
+    let detail_png = page.screenshot().await;
+    std::fs::write(shots.join("detail.png"), &detail_png).unwrap();
+    assert_screenshot(&detail_png, blank.len(), "the detail page");
+
+    let domain = h.state.db.domain("browser.example").await.unwrap().unwrap();
+    assert_eq!(domain.tenant_id, h.alpha.id);
+    assert_eq!(
+        h.state.db.versions(domain.id).await.unwrap()[0].mode,
+        "enforce"
+    );
+
+    let _ = browser.kill().await;
+}
