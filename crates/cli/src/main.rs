@@ -12,6 +12,7 @@ mod generate;
 mod human;
 mod netargs;
 mod resolver;
+mod serve;
 
 /// MTA-STS (RFC 8461) and SMTP TLS Reporting (RFC 8460) for domain owners and mail senders.
 ///
@@ -38,6 +39,11 @@ enum Command {
     Query(resolver::QueryArgs),
     /// Inspect or purge the resolver's policy cache.
     Cache(resolver::CacheArgs),
+    /// Host MTA-STS for many domains: HTTPS policy host with ACME certificates, a delegated
+    /// DNS authority, an API and a dashboard.
+    Serve(Box<serve::ServeArgs>),
+    /// Administer the serve database: tenants and API tokens.
+    Admin(serve::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +62,8 @@ fn main() -> ExitCode {
         Command::Resolver(args) => resolver::run_resolver(args),
         Command::Query(args) => resolver::run_query(args),
         Command::Cache(args) => resolver::run_cache(args),
+        Command::Serve(args) => serve::run_serve(*args),
+        Command::Admin(args) => serve::run_admin(args),
     };
     match result {
         Ok(code) => code,

@@ -17,15 +17,21 @@
 //! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
 //! * [`service`] — domain and tenant operations, independent of HTTP.
 //! * [`api`] — the REST API under `/api/v1`.
+//! * [`node`] — keeps the snapshot in step with the database; promotion, removal,
+//!   verification and certificate orders.
+//! * [`serve`] — one process with every listener; [`config`] — its settings.
 //! * [`dashboard`] — the server-rendered web dashboard for domain owners.
 
 pub mod acme;
 pub mod api;
 pub mod auth;
+pub mod config;
 pub mod dashboard;
 pub mod dns;
+pub mod node;
 pub mod policy_host;
 pub mod ratelimit;
+pub mod serve;
 pub mod service;
 pub mod snapshot;
 pub mod state;

@@ -25,8 +25,8 @@
 //! }
 //! ```
 //!
-//! Keys of `records` are [`RecordKind::as_str`]; `status` is `verified`, `missing` or
-//! `wrong`. A record without an entry (or with an unreadable one) shows as `unchecked`.
+//! Keys of `records` are [`RecordKind::as_str`]; `status` is `verified`, `missing`,
+//! `wrong` or `unchecked`. A record without an entry (or with an unreadable one) shows as `unchecked`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -331,6 +331,8 @@ pub enum CheckStatus {
     Missing,
     /// Something else is there (another target, or another record type).
     Wrong,
+    /// Not decided: a temporary DNS error, or nothing to check (no report address).
+    Unchecked,
 }
 
 impl CheckStatus {
@@ -340,6 +342,7 @@ impl CheckStatus {
             CheckStatus::Verified => "verified",
             CheckStatus::Missing => "missing",
             CheckStatus::Wrong => "wrong",
+            CheckStatus::Unchecked => "unchecked",
         }
     }
 }

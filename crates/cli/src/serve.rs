@@ -1,0 +1,386 @@
+//! `mtasts serve` and `mtasts admin`: flags and configuration around `mtasts-host`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mtasts_host::config::ServeConfig;
+use mtasts_store::host::{HostDb, NewToken, Role};
+
+/// Where the serve configuration is read from when `--config` is not given (if it exists).
+const DEFAULT_CONFIG: &str = "/etc/mtasts/serve.toml";
+
+/// Options shared by `serve` and `admin`: the configuration file and the database.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DatabaseArgs {
+    /// The TOML configuration (default: /etc/mtasts/serve.toml when it exists). Its keys are
+    /// the long flag names with `_` for `-`; flags override it.
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        env = "MTASTS_SERVE_CONFIG",
+        global = true
+    )]
+    config: Option<PathBuf>,
+    /// The database: sqlite:PATH or postgres://… (default: sqlite:<data dir>/serve.db).
+    #[arg(long, value_name = "URL", env = "MTASTS_DATABASE", global = true)]
+    database: Option<String>,
+    /// Where the SQLite database lives by default (default /var/lib/mtasts).
+    #[arg(long, value_name = "DIR", env = "MTASTS_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    fn load(&self) -> anyhow::Result<ServeConfig> {
+        let path = match &self.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+        };
+        let mut config = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                ServeConfig::from_toml(&text)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("in {}", path.display()))?
+            }
+            None => ServeConfig::default(),
+        };
+        if let Some(database) = &self.database {
+            config.database = Some(database.clone());
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// Arguments of `mtasts serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The service's own DNS zone, delegated to this server (e.g. mta-sts.provider.example).
+    #[arg(long, value_name = "NAME", env = "MTASTS_ZONE")]
+    zone: Option<String>,
+    /// A public address of this service's policy host and name server (repeatable).
+    #[arg(
+        long = "public-ip",
+        value_name = "IP",
+        env = "MTASTS_PUBLIC_IP",
+        value_delimiter = ','
+    )]
+    public_ip: Vec<IpAddr>,
+    /// HTTPS policy host listener (repeatable; default 0.0.0.0:443).
+    #[arg(
+        long = "https-listen",
+        value_name = "ADDR",
+        env = "MTASTS_HTTPS_LISTEN",
+        value_delimiter = ','
+    )]
+    https_listen: Vec<SocketAddr>,
+    /// HTTP listener for ACME HTTP-01 challenges only (repeatable; default 0.0.0.0:80).
+    #[arg(
+        long = "http-listen",
+        value_name = "ADDR",
+        env = "MTASTS_HTTP_LISTEN",
+        value_delimiter = ','
+    )]
+    http_listen: Vec<SocketAddr>,
+    /// DNS listener, UDP and TCP (repeatable; default 0.0.0.0:53).
+    #[arg(
+        long = "dns-listen",
+        value_name = "ADDR",
+        env = "MTASTS_DNS_LISTEN",
+        value_delimiter = ','
+    )]
+    dns_listen: Vec<SocketAddr>,
+    /// API and dashboard listener (default 127.0.0.1:8080).
+    #[arg(long = "api-listen", value_name = "ADDR", env = "MTASTS_API_LISTEN")]
+    api_listen: Option<SocketAddr>,
+    /// ACME directory URL (default Let's Encrypt; "" turns ordering off).
+    #[arg(
+        long = "acme-directory",
+        value_name = "URL",
+        env = "MTASTS_ACME_DIRECTORY"
+    )]
+    acme_directory: Option<String>,
+    /// Also trust this PEM root for the ACME server's HTTPS (e.g. Pebble's).
+    #[arg(long = "acme-ca-file", value_name = "PEM", env = "MTASTS_ACME_CA_FILE")]
+    acme_ca_file: Option<PathBuf>,
+    /// Contact address for the ACME account.
+    #[arg(long = "acme-email", value_name = "ADDRESS", env = "MTASTS_ACME_EMAIL")]
+    acme_email: Option<String>,
+    /// Preferred ACME challenge: http-01 or tls-alpn-01.
+    #[arg(
+        long = "acme-challenge",
+        value_name = "TYPE",
+        env = "MTASTS_ACME_CHALLENGE"
+    )]
+    acme_challenge: Option<String>,
+    /// DNS server for verification lookups instead of the system's (repeatable).
+    #[arg(long = "dns", value_name = "IP[:PORT]", value_parser = mtasts_net::dns::parse_server)]
+    dns: Vec<SocketAddr>,
+    /// Also trust these PEM roots when verifying policy hosts (repeatable).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+    /// This node's name (default: host name and process id).
+    #[arg(long = "node-id", value_name = "NAME", env = "MTASTS_NODE_ID")]
+    node_id: Option<String>,
+    /// Seconds between verifications of a delegated domain.
+    #[arg(long = "verify-interval", value_name = "SECONDS")]
+    verify_interval: Option<u64>,
+    /// Seconds between verifications of a domain that does not point here yet.
+    #[arg(long = "pending-verify-interval", value_name = "SECONDS")]
+    pending_verify_interval: Option<u64>,
+    /// Test only: milliseconds between database polls.
+    #[arg(long = "poll-interval-ms", value_name = "MS", hide = true)]
+    poll_interval_ms: Option<u64>,
+    /// Test only: PBKDF2 iterations for new passwords.
+    #[arg(long = "password-iterations", value_name = "N", hide = true)]
+    password_iterations: Option<u32>,
+    /// Test only: the HTTPS port verification uses instead of 443.
+    #[arg(long = "verify-https-port", value_name = "PORT", hide = true)]
+    verify_https_port: Option<u16>,
+    /// Test only: the SMTP port verification probes instead of 25.
+    #[arg(long = "verify-smtp-port", value_name = "PORT", hide = true)]
+    verify_smtp_port: Option<u16>,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+macro_rules! set_if {
+    ($config:ident, $($field:ident),+ $(,)?) => {
+        $(if let Some(value) = $field { $config.$field = value; })+
+    };
+}
+macro_rules! set_list {
+    ($config:ident, $($field:ident),+ $(,)?) => {
+        $(if !$field.is_empty() { $config.$field = $field; })+
+    };
+}
+
+impl ServeArgs {
+    fn config(self) -> anyhow::Result<ServeConfig> {
+        let mut config = self.db.load()?;
+        let ServeArgs {
+            zone,
+            public_ip,
+            https_listen,
+            http_listen,
+            dns_listen,
+            api_listen,
+            acme_directory,
+            acme_ca_file,
+            acme_email,
+            acme_challenge,
+            dns,
+            ca_file,
+            node_id,
+            verify_interval,
+            pending_verify_interval,
+            poll_interval_ms,
+            password_iterations,
+            verify_https_port,
+            verify_smtp_port,
+            db: _,
+        } = self;
+        set_if!(
+            config,
+            zone,
+            api_listen,
+            acme_directory,
+            acme_challenge,
+            verify_interval,
+            pending_verify_interval,
+            poll_interval_ms,
+            password_iterations,
+            verify_https_port,
+            verify_smtp_port
+        );
+        set_list!(
+            config,
+            public_ip,
+            https_listen,
+            http_listen,
+            dns_listen,
+            dns,
+            ca_file
+        );
+        if acme_ca_file.is_some() {
+            config.acme_ca_file = acme_ca_file;
+        }
+        if acme_email.is_some() {
+            config.acme_email = acme_email;
+        }
+        if node_id.is_some() {
+            config.node_id = node_id;
+        }
+        anyhow::ensure!(
+            !config.zone.is_empty(),
+            "--zone is required (the DNS zone delegated to this service), e.g.\n  mtasts serve --zone mta-sts.provider.example --public-ip 203.0.113.7"
+        );
+        Ok(config)
+    }
+}
+
+pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let serve = mtasts_host::serve::Serve::start(config.clone())
+            .await
+            .context("starting mtasts serve")?;
+        let addrs = serve.addrs().clone();
+        println!(
+            "mtasts serve: zone {} on {}",
+            config.zone,
+            config.database_url()
+        );
+        println!("  policy host (HTTPS): {:?}", addrs.https);
+        println!("  ACME HTTP-01:        {:?}", addrs.http);
+        println!("  DNS authority:       {:?}", addrs.dns);
+        println!(
+            "  API:                 http://{}/api/v1/ (OpenAPI: /api/v1/openapi.json)",
+            addrs.api
+        );
+        println!("  dashboard:           http://{}/", addrs.api);
+        if let Some(token) = serve.admin_token() {
+            println!();
+            println!("First start: admin token (shown once; store it now):");
+            println!("  {token}");
+            println!("Use it as `Authorization: Bearer <token>` or to log in to the dashboard.");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        wait_for_signal().await?;
+        serve.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Arguments of `mtasts admin`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AdminCommand {
+    /// Tenants: the customers or departments whose domains are hosted.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TenantCommand {
+    /// Create a tenant.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it (shown once).
+    Create {
+        /// The tenant the token belongs to; without it, an admin token.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// owner or readonly for a tenant token.
+        #[arg(long, value_name = "ROLE", default_value = "owner")]
+        role: String,
+        /// A note to recognise the token by.
+        #[arg(long, value_name = "TEXT", default_value = "created with mtasts admin")]
+        label: String,
+    },
+}
+
+pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    let config = args.db.load()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let url = config.database_url();
+        if let Some(path) = url.strip_prefix("sqlite:")
+            && let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let db = HostDb::open(&url)
+            .await
+            .with_context(|| format!("opening {url}"))?;
+        match args.command {
+            AdminCommand::Tenant(TenantCommand::Create { name }) => {
+                let tenant = db
+                    .create_tenant(&name)
+                    .await
+                    .context("creating the tenant")?;
+                println!("tenant {} created (id {})", tenant.name, tenant.id);
+            }
+            AdminCommand::Tenant(TenantCommand::List) => {
+                for tenant in db.list_tenants().await? {
+                    println!("{}\t{}", tenant.id, tenant.name);
+                }
+            }
+            AdminCommand::Token(TokenCommand::Create {
+                tenant,
+                role,
+                label,
+            }) => {
+                let (tenant_id, role) = match &tenant {
+                    None => (None, Role::Admin),
+                    Some(name) => {
+                        let tenant = db
+                            .tenant_by_name(name)
+                            .await?
+                            .with_context(|| format!("no tenant named {name:?}"))?;
+                        let role = match role.as_str() {
+                            "owner" => Role::Owner,
+                            "readonly" | "read-only" => Role::ReadOnly,
+                            other => anyhow::bail!("--role {other:?}: use owner or readonly"),
+                        };
+                        (Some(tenant.id), role)
+                    }
+                };
+                let (plain, hash) = mtasts_host::auth::new_token();
+                db.create_token(NewToken {
+                    tenant_id,
+                    role,
+                    label,
+                    token_hash: hash,
+                })
+                .await
+                .context("storing the token")?;
+                println!("{plain}");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

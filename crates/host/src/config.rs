@@ -1,0 +1,103 @@
+//! The configuration of `mtasts serve`: one TOML table whose keys are the long flag names
+//! with `_` for `-`. Every key has a default except `zone` and `public_ip`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Let's Encrypt's production directory: the default ACME CA.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// Everything `mtasts serve` needs to run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// `sqlite:PATH` or `postgres://…`; default `sqlite:<data_dir>/serve.db`.
+    pub database: Option<String>,
+    /// Where the SQLite database lives when `database` is not set.
+    pub data_dir: PathBuf,
+    /// The service's own DNS zone (`--zone`), e.g. `mta-sts.provider.example`.
+    pub zone: String,
+    /// Public addresses of the policy host and name server (`--public-ip`, repeatable).
+    pub public_ip: Vec<IpAddr>,
+    /// HTTPS policy host listeners.
+    pub https_listen: Vec<SocketAddr>,
+    /// HTTP listeners: ACME HTTP-01 challenges only.
+    pub http_listen: Vec<SocketAddr>,
+    /// DNS authority listeners (UDP and TCP on each).
+    pub dns_listen: Vec<SocketAddr>,
+    /// API and dashboard listener.
+    pub api_listen: SocketAddr,
+    /// ACME directory URL; an empty string turns certificate ordering off.
+    pub acme_directory: String,
+    /// Extra trust root (PEM) for the ACME server's HTTPS, e.g. Pebble's.
+    pub acme_ca_file: Option<PathBuf>,
+    /// Contact address for the ACME account.
+    pub acme_email: Option<String>,
+    /// Preferred challenge: `http-01` or `tls-alpn-01`.
+    pub acme_challenge: String,
+    /// DNS servers for verification lookups (default: the system's).
+    pub dns: Vec<SocketAddr>,
+    /// Extra trust roots (PEM) for verification fetches.
+    pub ca_file: Vec<PathBuf>,
+    /// TTL of every record the zone serves.
+    pub ttl: u32,
+    /// This node's name in the database (default: host name and process id).
+    pub node_id: Option<String>,
+    /// Seconds between verifications of a domain whose delegation is in place.
+    pub verify_interval: u64,
+    /// Seconds between verifications of a domain whose policy host does not point here yet.
+    pub pending_verify_interval: u64,
+    /// Milliseconds between database polls.
+    pub poll_interval_ms: u64,
+    /// PBKDF2 iterations for new passwords.
+    pub password_iterations: u32,
+    /// Test-only: the HTTPS port verification fetches use (RFC 8461 fixes 443).
+    pub verify_https_port: u16,
+    /// Test-only: the SMTP port the verification checker probes.
+    pub verify_smtp_port: u16,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            database: None,
+            data_dir: PathBuf::from("/var/lib/mtasts"),
+            zone: String::new(),
+            public_ip: Vec::new(),
+            https_listen: vec![SocketAddr::from(([0, 0, 0, 0], 443))],
+            http_listen: vec![SocketAddr::from(([0, 0, 0, 0], 80))],
+            dns_listen: vec![SocketAddr::from(([0, 0, 0, 0], 53))],
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            acme_directory: LETS_ENCRYPT.to_owned(),
+            acme_ca_file: None,
+            acme_email: None,
+            acme_challenge: "http-01".to_owned(),
+            dns: Vec::new(),
+            ca_file: Vec::new(),
+            ttl: 300,
+            node_id: None,
+            verify_interval: 600,
+            pending_verify_interval: 60,
+            poll_interval_ms: 1000,
+            password_iterations: 600_000,
+            verify_https_port: 443,
+            verify_smtp_port: 25,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("serve.db").display()))
+    }
+
+    /// Reads a TOML file's text.
+    pub fn from_toml(text: &str) -> Result<ServeConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,105 @@
+//! Database state → [`Snapshot`]: what this node serves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mtasts_store::host::{CertRow, ChallengeRow, HostState};
+use rustls::sign::CertifiedKey;
+
+use crate::policy_host::certified_key_from_pem;
+use crate::snapshot::{Challenges, HostedDomain, Snapshot};
+
+/// Parsed certificates kept between loads, so an unchanged certificate is not parsed again
+/// every time any domain changes.
+#[derive(Default)]
+pub(crate) struct CertCache {
+    by_domain: HashMap<String, (i64, Arc<CertifiedKey>)>,
+}
+
+impl CertCache {
+    fn get(&mut self, row: &CertRow) -> Option<Arc<CertifiedKey>> {
+        if let Some((updated_at, key)) = self.by_domain.get(&row.domain)
+            && *updated_at == row.updated_at
+        {
+            return Some(key.clone());
+        }
+        match certified_key_from_pem(&row.chain_pem, &row.key_pem) {
+            Ok(key) => {
+                self.by_domain
+                    .insert(row.domain.clone(), (row.updated_at, key.clone()));
+                Some(key)
+            }
+            Err(error) => {
+                tracing::warn!(domain = %row.domain, %error, "stored certificate is unusable; not serving it");
+                None
+            }
+        }
+    }
+}
+
+/// The `_smtp._tls` TXT value for a report address (RFC 8460 §3).
+pub(crate) fn tlsrpt_record(rua: &str) -> String {
+    format!("v=TLSRPTv1; rua={rua}")
+}
+
+/// Builds the snapshot for `state`, reusing parsed certificates from `cache`.
+pub(crate) fn build_snapshot(state: HostState, cache: &mut CertCache) -> Snapshot {
+    let mut certificates: HashMap<String, Arc<CertifiedKey>> = HashMap::new();
+    for row in &state.certificates {
+        if let Some(key) = cache.get(row) {
+            certificates.insert(row.domain.clone(), key);
+        }
+    }
+    cache
+        .by_domain
+        .retain(|domain, _| certificates.contains_key(domain));
+    let domains = state
+        .domains
+        .into_iter()
+        .map(|(domain, latest, published_id)| {
+            let hosted = HostedDomain {
+                name: domain.name.clone(),
+                policy_body: Arc::from(latest.body.as_str()),
+                txt_id: published_id,
+                tlsrpt: domain.rua.as_deref().map(tlsrpt_record),
+                certificate: certificates.get(&domain.name).cloned(),
+            };
+            (domain.name, hosted)
+        })
+        .collect();
+    Snapshot {
+        generation: state.generation,
+        domains,
+        challenges: challenges(&state.challenges),
+    }
+}
+
+fn challenges(rows: &[ChallengeRow]) -> Challenges {
+    let mut out = Challenges::default();
+    for row in rows {
+        match row.kind.as_str() {
+            "http-01" => {
+                out.http01
+                    .insert(row.token.clone(), row.key_authorization.clone());
+            }
+            "tls-alpn-01" => {
+                let (Some(cert), Some(key)) = (&row.cert_pem, &row.key_pem) else {
+                    continue;
+                };
+                // The challenge certificate carries a critical acmeIdentifier extension that
+                // WebPKI parsing refuses; the ACME module's loader checks the key pair itself.
+                match crate::acme::certified_key(cert, key) {
+                    Ok(key) => {
+                        out.tls_alpn01
+                            .insert(format!("mta-sts.{}", row.domain), key);
+                    }
+                    Err(error) => {
+                        tracing::warn!(host = %row.domain, %error, "unusable TLS-ALPN-01 challenge certificate")
+                    }
+                }
+            }
+            other => tracing::warn!(kind = other, "unknown challenge kind in the database"),
+        }
+    }
+    out
+}

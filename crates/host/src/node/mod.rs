@@ -1,0 +1,267 @@
+//! One `serve` node: keeps its [`Snapshot`](crate::snapshot::Snapshot) in step with the
+//! database and runs the background work (promotion, removal, verification, certificates).
+//!
+//! Nodes share nothing but the database. Each polls the generation counter, reloads when it
+//! moved, and reports the generation it serves in a heartbeat; the promoter publishes a new
+//! TXT id only when every live node reports a generation at or past the version's.
+
+pub mod board;
+pub(crate) mod loader;
+pub(crate) mod tasks;
+pub mod verify;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtasts_check::Checker;
+use mtasts_net::dns::DnsLookup;
+use mtasts_store::host::{HostDb, HostDbError};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::acme::{AcmeConfig, ChallengeBoard, Issuer};
+use crate::snapshot::{SnapshotHandle, ZoneSettings};
+
+/// Timing of a node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// This node's name in the `nodes` table.
+    pub node_id: String,
+    /// How often the database generation is polled.
+    pub poll_interval: Duration,
+    /// A node that has not reported within this window is not counted as live.
+    pub live_window: Duration,
+    /// Re-verification interval for domains whose delegation is in place.
+    pub verify_interval: Duration,
+    /// Re-verification interval for domains not pointing here yet.
+    pub pending_verify_interval: Duration,
+    /// Time limit of one checker run.
+    pub check_deadline: Duration,
+    /// How often verification, certificates and removals are looked at.
+    pub maintenance_interval: Duration,
+}
+
+impl NodeOptions {
+    /// Production defaults for `node_id`.
+    pub fn new(node_id: String) -> NodeOptions {
+        NodeOptions {
+            node_id,
+            poll_interval: Duration::from_secs(1),
+            live_window: Duration::from_secs(15),
+            verify_interval: Duration::from_secs(600),
+            pending_verify_interval: Duration::from_secs(60),
+            check_deadline: Duration::from_secs(60),
+            maintenance_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// ACME state of a node: the configuration and, once connected, the account.
+pub(crate) struct AcmeSlot {
+    pub(crate) config: AcmeConfig,
+    pub(crate) issuer: Mutex<Option<Arc<Issuer>>>,
+}
+
+/// What the node's tasks share.
+pub(crate) struct NodeContext {
+    pub(crate) db: HostDb,
+    pub(crate) snapshot: SnapshotHandle,
+    pub(crate) settings: ZoneSettings,
+    pub(crate) options: NodeOptions,
+    pub(crate) dns: Arc<dyn DnsLookup>,
+    pub(crate) checker: Option<Arc<Checker>>,
+    pub(crate) acme: Option<AcmeSlot>,
+    pub(crate) board: Arc<dyn ChallengeBoard>,
+    pub(crate) clock: fn() -> i64,
+}
+
+/// The running background work of a node. Stops when dropped or on [`Node::shutdown`].
+pub struct Node {
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ctx: Arc<NodeContext>,
+}
+
+/// What a node needs besides the database and the snapshot handle.
+pub struct NodeParts {
+    /// The zone's fixed facts.
+    pub settings: ZoneSettings,
+    /// Timing.
+    pub options: NodeOptions,
+    /// Resolver for verification and MX lookups.
+    pub dns: Arc<dyn DnsLookup>,
+    /// The checker engine for verification (`None`: record checks only).
+    pub checker: Option<Arc<Checker>>,
+    /// ACME, when certificates are ordered.
+    pub acme: Option<AcmeConfig>,
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Node {
+    /// Loads the first snapshot (so listeners started afterwards answer at once), reports
+    /// in, and starts the loops.
+    pub async fn start(
+        db: HostDb,
+        snapshot: SnapshotHandle,
+        parts: NodeParts,
+    ) -> Result<Node, HostDbError> {
+        let board: Arc<dyn ChallengeBoard> = Arc::new(board::DbChallengeBoard {
+            db: db.clone(),
+            live_window: parts.options.live_window,
+            propagation_timeout: Duration::from_secs(30),
+            clock: unix_now,
+        });
+        let ctx = Arc::new(NodeContext {
+            db,
+            snapshot,
+            settings: parts.settings,
+            options: parts.options,
+            dns: parts.dns,
+            checker: parts.checker,
+            acme: parts.acme.map(|config| AcmeSlot {
+                config,
+                issuer: Mutex::new(None),
+            }),
+            board,
+            clock: unix_now,
+        });
+        let mut certs = loader::CertCache::default();
+        sync_once(&ctx, &mut certs, true).await?;
+        let cancel = CancellationToken::new();
+        let tasks = vec![
+            tokio::spawn(sync_loop(ctx.clone(), certs, cancel.clone())),
+            tokio::spawn(maintenance_loop(ctx.clone(), cancel.clone())),
+        ];
+        Ok(Node { cancel, tasks, ctx })
+    }
+
+    /// The node's name.
+    pub fn node_id(&self) -> &str {
+        &self.ctx.options.node_id
+    }
+
+    /// The on-demand verifier the API uses (`POST /api/v1/domains/{d}/verify`).
+    pub fn verifier(&self) -> NodeVerifier {
+        NodeVerifier {
+            ctx: self.ctx.clone(),
+        }
+    }
+
+    /// Stops the loops and waits for them.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Reloads the snapshot when the generation moved (or when `force`), then reports in.
+async fn sync_once(
+    ctx: &NodeContext,
+    certs: &mut loader::CertCache,
+    force: bool,
+) -> Result<(), HostDbError> {
+    let generation = ctx.db.generation().await?;
+    if force || generation != ctx.snapshot.load().generation {
+        let state = ctx.db.load_state().await?;
+        let snapshot = loader::build_snapshot(state, certs);
+        tracing::debug!(
+            generation = snapshot.generation,
+            domains = snapshot.domains.len(),
+            "snapshot loaded"
+        );
+        ctx.snapshot.store(Arc::new(snapshot));
+    }
+    let loaded = ctx.snapshot.load().generation;
+    ctx.db
+        .heartbeat(&ctx.options.node_id, loaded, (ctx.clock)())
+        .await
+}
+
+async fn sync_loop(ctx: Arc<NodeContext>, mut certs: loader::CertCache, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.options.poll_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // A database outage keeps the last snapshot serving; the next tick tries again.
+        if let Err(error) = sync_once(&ctx, &mut certs, false).await {
+            tracing::warn!(%error, "database poll failed; serving the last snapshot");
+            continue;
+        }
+        if let Err(error) = tasks::promote(&ctx).await {
+            tracing::warn!(%error, "publishing new ids failed");
+        }
+    }
+}
+
+async fn maintenance_loop(ctx: Arc<NodeContext>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(ctx.options.maintenance_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let work = async {
+            tasks::clean_up(&ctx).await?;
+            tasks::verify_due(&ctx).await?;
+            tasks::order_certificates(&ctx).await
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            result = work => if let Err(error) = result {
+                tracing::warn!(%error, "maintenance failed; retrying on the next round");
+            }
+        }
+    }
+}
+
+/// The zone settings for `zone` and `public_ips`.
+pub fn zone_settings(
+    zone: &str,
+    public_ips: Vec<IpAddr>,
+    ttl: u32,
+) -> Result<ZoneSettings, mtasts_proto::domain::DomainError> {
+    Ok(ZoneSettings {
+        delegation: mtasts_proto::hosted::delegation::Delegation::new(zone)?,
+        public_ips,
+        ttl,
+    })
+}
+
+/// Verification on demand through this node's resolver and checker.
+pub struct NodeVerifier {
+    ctx: Arc<NodeContext>,
+}
+
+impl crate::state::DomainVerifier for NodeVerifier {
+    fn verify<'a>(&'a self, domain: &'a str) -> futures::future::BoxFuture<'a, serde_json::Value> {
+        Box::pin(async move {
+            match self.ctx.db.domain(domain).await {
+                Ok(Some(row)) => match tasks::verify_now(&self.ctx, &row).await {
+                    Ok(v) => serde_json::to_value(v).unwrap_or_default(),
+                    Err(error) => serde_json::json!({ "error": error.to_string() }),
+                },
+                Ok(None) => serde_json::json!({ "error": "not hosted" }),
+                Err(error) => serde_json::json!({ "error": error.to_string() }),
+            }
+        })
+    }
+}

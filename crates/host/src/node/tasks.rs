@@ -1,0 +1,245 @@
+//! The background work of a node besides loading: publishing ids once every node serves the
+//! new policy, removing domains whose §8.3 grace period is over, verifying delegations, and
+//! ordering certificates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtasts_proto::hosted::versions::publishable;
+use mtasts_store::host::{AcmeState, CertRow, Domain, DomainState, HostDbError};
+
+use super::NodeContext;
+use super::verify::{Verification, VerifyInput, verify_domain};
+use crate::acme::{Issuer, renewal_due, retry_delay};
+
+/// Ids ever published for a domain, newest first: an owner's resolver may still cache one.
+async fn known_ids(ctx: &NodeContext, domain: &Domain) -> Result<Vec<String>, HostDbError> {
+    Ok(ctx
+        .db
+        .versions(domain.id)
+        .await?
+        .into_iter()
+        .map(|v| v.policy_id)
+        .collect())
+}
+
+/// Publishes the newest version's id of every domain whose newest body every live node now
+/// serves (RFC 8461 §8.1). Runs under a lock so two nodes do not race on the same change.
+pub(crate) async fn promote(ctx: &NodeContext) -> Result<(), HostDbError> {
+    let Some(_lock) = ctx.db.try_lock("promoter").await? else {
+        return Ok(());
+    };
+    let now = (ctx.clock)();
+    let since = now - ctx.options.live_window.as_secs() as i64;
+    let loaded: Vec<u64> = ctx
+        .db
+        .live_nodes(since)
+        .await?
+        .iter()
+        .map(|n| n.loaded_generation)
+        .collect();
+    for domain in ctx.db.list_domains(None).await? {
+        if domain.published_version == Some(domain.latest_version) {
+            continue;
+        }
+        let versions = ctx.db.versions(domain.id).await?;
+        let Some(latest) = versions.iter().find(|v| v.version == domain.latest_version) else {
+            continue;
+        };
+        if publishable(latest.created_generation.max(0) as u64, &loaded) {
+            ctx.db
+                .publish_version(domain.id, latest.version, now)
+                .await?;
+            tracing::info!(domain = %domain.name, id = %latest.policy_id, "every node serves the new policy; its id is now published");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes domains whose removal deadline has passed, and expired sessions.
+pub(crate) async fn clean_up(ctx: &NodeContext) -> Result<(), HostDbError> {
+    let now = (ctx.clock)();
+    for domain in ctx.db.domains_due_for_removal(now).await? {
+        ctx.db.delete_domain(domain.id).await?;
+        tracing::info!(domain = %domain.name, "removal period over; the domain is no longer hosted");
+    }
+    ctx.db.purge_sessions(now).await?;
+    Ok(())
+}
+
+fn stored_verification(domain: &Domain) -> Option<Verification> {
+    domain
+        .verification
+        .as_deref()
+        .and_then(|json| serde_json::from_str(json).ok())
+}
+
+/// Whether a domain is due for verification: never verified, or verified longer ago than the
+/// interval (domains that do not point here yet are looked at more often, so a certificate
+/// follows soon after the owner publishes the CNAME).
+fn verification_due(ctx: &NodeContext, domain: &Domain, now: i64) -> bool {
+    let interval = match stored_verification(domain) {
+        Some(v) if v.points_here => ctx.options.verify_interval,
+        _ => ctx.options.pending_verify_interval,
+    };
+    domain
+        .verified_at
+        .is_none_or(|at| now - at >= interval.as_secs() as i64)
+}
+
+/// Verifies one domain now and stores the result.
+pub(crate) async fn verify_now(
+    ctx: &NodeContext,
+    domain: &Domain,
+) -> Result<Verification, HostDbError> {
+    let ids = known_ids(ctx, domain).await?;
+    let tlsrpt = domain.rua.as_deref().map(super::loader::tlsrpt_record);
+    let now = (ctx.clock)();
+    let verification = verify_domain(
+        ctx.dns.as_ref(),
+        ctx.checker.as_deref(),
+        &ctx.settings.delegation,
+        &ctx.settings.public_ips,
+        VerifyInput {
+            domain: &domain.name,
+            known_ids: &ids,
+            tlsrpt: tlsrpt.as_deref(),
+        },
+        now,
+        ctx.options.check_deadline,
+    )
+    .await;
+    let json = serde_json::to_string(&verification).unwrap_or_default();
+    ctx.db.set_verification(domain.id, &json, now).await?;
+    Ok(verification)
+}
+
+/// Verifies every domain that is due, under a per-domain lock so nodes share the work.
+pub(crate) async fn verify_due(ctx: &NodeContext) -> Result<(), HostDbError> {
+    let now = (ctx.clock)();
+    for domain in ctx.db.list_domains(None).await? {
+        if domain.state != DomainState::Active || !verification_due(ctx, &domain, now) {
+            continue;
+        }
+        let Some(_lock) = ctx.db.try_lock(&format!("verify:{}", domain.name)).await? else {
+            continue;
+        };
+        verify_now(ctx, &domain).await?;
+    }
+    Ok(())
+}
+
+/// Orders or renews the certificates that are due, one domain at a time, each under an
+/// advisory lock so exactly one node talks to the CA about it.
+pub(crate) async fn order_certificates(ctx: &NodeContext) -> Result<(), HostDbError> {
+    if ctx.acme.is_none() {
+        return Ok(());
+    }
+    for domain in ctx.db.list_domains(None).await? {
+        if domain.state != DomainState::Active {
+            continue;
+        }
+        if !stored_verification(&domain).is_some_and(|v| v.points_here) {
+            continue;
+        }
+        let now = (ctx.clock)();
+        if let Some(cert) = ctx.db.certificate(&domain.name).await?
+            && !renewal_due(cert.not_before, cert.not_after, now)
+        {
+            continue;
+        }
+        let state = ctx.db.acme_state(&domain.name).await?;
+        if state.as_ref().is_some_and(|s| s.next_attempt_at > now) {
+            continue;
+        }
+        let Some(_lock) = ctx.db.try_lock(&format!("acme:{}", domain.name)).await? else {
+            continue;
+        };
+        // Another node may have finished the order while this one waited for the lock.
+        if let Some(cert) = ctx.db.certificate(&domain.name).await?
+            && !renewal_due(cert.not_before, cert.not_after, (ctx.clock)())
+        {
+            continue;
+        }
+        let failures = state.map_or(0, |s| s.failures);
+        order_one(ctx, &domain, i64::from(failures)).await?;
+    }
+    Ok(())
+}
+
+async fn order_one(ctx: &NodeContext, domain: &Domain, failures: i64) -> Result<(), HostDbError> {
+    let host = format!("mta-sts.{}", domain.name);
+    let outcome = match issuer(ctx).await {
+        Ok(issuer) => issuer.issue(&host, ctx.board.as_ref()).await,
+        Err(error) => Err(error),
+    };
+    let now = (ctx.clock)();
+    match outcome {
+        Ok(cert) => {
+            ctx.db
+                .put_certificate(CertRow {
+                    domain: domain.name.clone(),
+                    chain_pem: cert.chain_pem,
+                    key_pem: cert.key_pem,
+                    not_before: cert.not_before,
+                    not_after: cert.not_after,
+                    issued_by: ctx.options.node_id.clone(),
+                    updated_at: now,
+                })
+                .await?;
+            ctx.db
+                .set_acme_state(AcmeState {
+                    domain: domain.name.clone(),
+                    failures: 0,
+                    next_attempt_at: 0,
+                    last_error: None,
+                })
+                .await?;
+            tracing::info!(%host, "certificate issued");
+        }
+        Err(error) => {
+            let failures = failures.saturating_add(1);
+            let delay = retry_delay(u32::try_from(failures).unwrap_or(u32::MAX), &error);
+            tracing::warn!(%host, %error, retry_in_secs = delay.as_secs(), "certificate order failed");
+            ctx.db
+                .set_acme_state(AcmeState {
+                    domain: domain.name.clone(),
+                    failures: u32::try_from(failures).unwrap_or(u32::MAX),
+                    next_attempt_at: now + delay.as_secs() as i64,
+                    last_error: Some(error.to_string()),
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The ACME account, created once per directory and shared by all nodes through the database.
+async fn issuer(ctx: &NodeContext) -> Result<Arc<Issuer>, crate::acme::AcmeError> {
+    let acme = ctx.acme.as_ref().expect("checked by the caller");
+    let mut slot = acme.issuer.lock().await;
+    if let Some(issuer) = slot.as_ref() {
+        return Ok(issuer.clone());
+    }
+    let unavailable = |e: HostDbError| crate::acme::AcmeError::Unavailable {
+        detail: format!("database: {e}"),
+    };
+    let directory = acme.config.directory_url.clone();
+    let _lock = loop {
+        if let Some(lock) = ctx.db.try_lock("acme-account").await.map_err(unavailable)? {
+            break lock;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let saved = ctx.db.acme_account(&directory).await.map_err(unavailable)?;
+    let (issuer, created) = Issuer::connect(acme.config.clone(), saved.as_deref()).await?;
+    if let Some(credentials) = created {
+        ctx.db
+            .put_acme_account(&directory, &credentials)
+            .await
+            .map_err(unavailable)?;
+    }
+    let issuer = Arc::new(issuer);
+    *slot = Some(issuer.clone());
+    Ok(issuer)
+}

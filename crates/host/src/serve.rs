@@ -1,0 +1,309 @@
+//! `mtasts serve` in one process: the database, the node, and every listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtasts_check::{CheckOptions, Checker};
+use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver};
+use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
+use mtasts_net::smtp::{ProbeConfig, SmtpProber};
+use mtasts_net::trust::TrustConfig;
+use mtasts_store::host::HostDb;
+use thiserror::Error;
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::acme::{AcmeConfig, ChallengeKind};
+use crate::config::ServeConfig;
+use crate::dns::DnsAuthority;
+use crate::node::{Node, NodeOptions, NodeParts, zone_settings};
+use crate::policy_host::{Http01, Limits, PolicyHost};
+use crate::snapshot::{self, Snapshot};
+use crate::state::AppState;
+
+/// Why `serve` could not start.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] mtasts_store::host::HostDbError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+}
+
+/// The addresses actually bound (ports chosen by the system when 0 was asked for).
+#[derive(Clone, Debug)]
+pub struct BoundAddrs {
+    /// HTTPS policy host.
+    pub https: Vec<SocketAddr>,
+    /// ACME HTTP-01.
+    pub http: Vec<SocketAddr>,
+    /// DNS (UDP and TCP share each address).
+    pub dns: Vec<SocketAddr>,
+    /// API and dashboard.
+    pub api: SocketAddr,
+}
+
+/// A running `serve` process.
+pub struct Serve {
+    addrs: BoundAddrs,
+    admin_token: Option<String>,
+    node: Option<Node>,
+    dns: Vec<DnsAuthority>,
+    policy_hosts: Vec<PolicyHost>,
+    http01: Vec<Http01>,
+    api: tokio::task::JoinHandle<()>,
+    api_stop: tokio_util::sync::CancellationToken,
+    db: HostDb,
+}
+
+fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
+    move |source| ServeError::Bind { addr, source }
+}
+
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+fn checker(config: &ServeConfig, dns: Arc<dyn DnsLookup>) -> Result<Checker, ServeError> {
+    let roots = TrustConfig {
+        builtin_roots: true,
+        ca_files: config.ca_file.clone(),
+    }
+    .root_store()
+    .map_err(|e| ServeError::Config(format!("trust roots: {e}")))?;
+    let timeout = Duration::from_secs(10);
+    let fetcher = PolicyFetcher::new(
+        FetchConfig {
+            timeout,
+            roots: roots.clone(),
+            port: config.verify_https_port,
+            max_bytes: 64 * 1024,
+        },
+        dns.clone(),
+    );
+    let prober = SmtpProber::new(ProbeConfig {
+        timeout,
+        roots,
+        port: config.verify_smtp_port,
+        helo_name: format!("verify.{}", config.zone),
+    });
+    Ok(Checker::new(
+        dns,
+        Arc::new(fetcher),
+        Arc::new(prober),
+        CheckOptions {
+            deadline: Duration::from_secs(60),
+            ..CheckOptions::default()
+        },
+    ))
+}
+
+fn acme_config(config: &ServeConfig) -> Result<Option<AcmeConfig>, ServeError> {
+    if config.acme_directory.is_empty() {
+        return Ok(None);
+    }
+    let ca_root_pem = match &config.acme_ca_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| ServeError::Config(format!("acme_ca_file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let challenge = match config.acme_challenge.as_str() {
+        "http-01" => ChallengeKind::Http01,
+        "tls-alpn-01" => ChallengeKind::TlsAlpn01,
+        other => {
+            return Err(ServeError::Config(format!(
+                "acme_challenge {other:?}: use http-01 or tls-alpn-01"
+            )));
+        }
+    };
+    let mut acme = AcmeConfig::new(config.acme_directory.clone());
+    acme.ca_root_pem = ca_root_pem;
+    acme.contact_email = config.acme_email.clone();
+    acme.challenge = challenge;
+    Ok(Some(acme))
+}
+
+impl Serve {
+    /// Opens the database (migrating it), creates the first admin token on a new database,
+    /// loads the hosted domains, binds every listener and starts serving.
+    pub async fn start(config: ServeConfig) -> Result<Serve, ServeError> {
+        if config.public_ip.is_empty() {
+            return Err(ServeError::Config(
+                "public_ip (--public-ip) is required: the addresses mta-sts.<domain> resolve to"
+                    .to_owned(),
+            ));
+        }
+        let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
+            .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+        let url = config.database_url();
+        if let Some(path) = url.strip_prefix("sqlite:")
+            && let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ServeError::Config(format!("data_dir {}: {e}", dir.display())))?;
+        }
+        let db = HostDb::open(&url).await?;
+
+        let dns: Arc<dyn DnsLookup> = Arc::new(
+            Resolver::new(&DnsConfig {
+                servers: (!config.dns.is_empty()).then(|| config.dns.clone()),
+                timeout: Duration::from_secs(5),
+            })
+            .map_err(|e| ServeError::Config(format!("dns: {e}")))?,
+        );
+        let checker = Arc::new(checker(&config, dns.clone())?);
+        let limits = crate::state::Limits {
+            password_iterations: std::num::NonZeroU32::new(config.password_iterations.max(1))
+                .expect("at least one iteration"),
+            ..crate::state::Limits::default()
+        };
+        let state =
+            AppState::new(db.clone(), settings.delegation.clone(), dns.clone()).with_limits(limits);
+        let admin_token = crate::service::bootstrap_admin_token(&state)
+            .await
+            .map_err(|e| ServeError::Config(format!("creating the first admin token: {e}")))?;
+        let snapshot = snapshot::handle(Snapshot::default());
+        let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
+        options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
+        options.verify_interval = Duration::from_secs(config.verify_interval.max(1));
+        options.pending_verify_interval =
+            Duration::from_secs(config.pending_verify_interval.max(1));
+        options.maintenance_interval = options
+            .maintenance_interval
+            .min(options.pending_verify_interval);
+        let node = Node::start(
+            db.clone(),
+            snapshot.clone(),
+            NodeParts {
+                settings: settings.clone(),
+                options,
+                dns: dns.clone(),
+                checker: Some(checker),
+                acme: acme_config(&config)?,
+            },
+        )
+        .await?;
+        let state = state.with_verifier(Arc::new(node.verifier()));
+
+        let mut addrs = BoundAddrs {
+            https: Vec::new(),
+            http: Vec::new(),
+            dns: Vec::new(),
+            api: config.api_listen,
+        };
+        let mut dns_servers = Vec::new();
+        for addr in &config.dns_listen {
+            let udp = UdpSocket::bind(addr).await.map_err(bind_error(*addr))?;
+            let bound = udp.local_addr().map_err(bind_error(*addr))?;
+            let tcp = TcpListener::bind(bound).await.map_err(bind_error(bound))?;
+            dns_servers.push(DnsAuthority::start(
+                udp,
+                tcp,
+                settings.clone(),
+                snapshot.clone(),
+            ));
+            addrs.dns.push(bound);
+        }
+        let mut policy_hosts = Vec::new();
+        for addr in &config.https_listen {
+            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
+            addrs
+                .https
+                .push(listener.local_addr().map_err(bind_error(*addr))?);
+            policy_hosts.push(PolicyHost::start(
+                listener,
+                snapshot.clone(),
+                settings.clone(),
+                Limits::default(),
+            ));
+        }
+        let mut http01 = Vec::new();
+        for addr in &config.http_listen {
+            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
+            addrs
+                .http
+                .push(listener.local_addr().map_err(bind_error(*addr))?);
+            http01.push(Http01::start(listener, snapshot.clone()));
+        }
+        let api_listener = TcpListener::bind(config.api_listen)
+            .await
+            .map_err(bind_error(config.api_listen))?;
+        addrs.api = api_listener
+            .local_addr()
+            .map_err(bind_error(config.api_listen))?;
+        let router = crate::api::router(state.clone()).merge(crate::dashboard::router(state));
+        let api_stop = tokio_util::sync::CancellationToken::new();
+        let stop = api_stop.clone();
+        let api = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(error) = axum::serve(api_listener, service)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+            {
+                tracing::error!(%error, "the API listener failed");
+            }
+        });
+        Ok(Serve {
+            addrs,
+            admin_token,
+            node: Some(node),
+            dns: dns_servers,
+            policy_hosts,
+            http01,
+            api,
+            api_stop,
+            db,
+        })
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> &BoundAddrs {
+        &self.addrs
+    }
+
+    /// The admin token created by this start, when the database was new.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    /// The database.
+    pub fn db(&self) -> &HostDb {
+        &self.db
+    }
+
+    /// Stops every listener and the node.
+    pub async fn shutdown(mut self) {
+        self.api_stop.cancel();
+        let _ = (&mut self.api).await;
+        for host in self.policy_hosts.drain(..) {
+            host.shutdown().await;
+        }
+        for http in self.http01.drain(..) {
+            http.shutdown().await;
+        }
+        for dns in self.dns.drain(..) {
+            let _ = dns.shutdown().await;
+        }
+        if let Some(node) = self.node.take() {
+            node.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! `mtasts serve` end to end, as a new user would run it: one process on a fresh database,
+//! real DNS (the testkit's "internet" forwarding the service zone to the serve's own
+//! authority), Pebble as the ACME CA validating real HTTP-01 challenges, the strict policy
+//! fetcher as the sender. And scale-out: two serve processes on one PostgreSQL.
+
+#[path = "serve/harness.rs"]
+mod harness;
+#[path = "serve/lifecycle.rs"]
+mod lifecycle;
+#[path = "serve/scale_out.rs"]
+mod scale_out;

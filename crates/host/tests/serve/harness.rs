@@ -1,0 +1,222 @@
+//! A serve node on a TestNet address, with Pebble, and helpers to reach it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, Request, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use mtasts_host::config::ServeConfig;
+use mtasts_host::serve::Serve;
+use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver};
+use mtasts_net::fetch::{FetchConfig, PolicyFetch, PolicyFetcher};
+use mtasts_proto::txt::TxtRr;
+use mtasts_testkit::TestNet;
+use mtasts_testkit::pebble::{Pebble, PebbleOptions};
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+pub(crate) const ZONE: &str = "hosted.test";
+
+/// Free ports on `ip` for the serve listeners (Pebble must know them before serve starts,
+/// and serve must know Pebble's directory).
+pub(crate) async fn free_port(ip: IpAddr) -> u16 {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The DNS listener needs the UDP port free as well.
+    let _udp = std::net::UdpSocket::bind(SocketAddr::new(ip, port)).unwrap();
+    port
+}
+
+/// The ports every node of a test shares: the CA validates on one port for all nodes.
+#[derive(Clone, Copy)]
+pub(crate) struct Ports {
+    pub(crate) https: u16,
+    pub(crate) http: u16,
+    pub(crate) dns: u16,
+}
+
+impl Ports {
+    pub(crate) async fn pick(ip: IpAddr) -> Ports {
+        Ports {
+            https: free_port(ip).await,
+            http: free_port(ip).await,
+            dns: free_port(ip).await,
+        }
+    }
+}
+
+/// Starts Pebble for `net`, validating on `ports`; `None` (with a message) when Pebble is
+/// not installed.
+pub(crate) async fn pebble(net: &TestNet, ports: Ports) -> Option<Pebble> {
+    match Pebble::start(
+        net.next_ip(),
+        net.dns_addr(),
+        ports.http,
+        ports.https,
+        PebbleOptions::default(),
+    )
+    .await
+    {
+        Ok(pebble) => Some(pebble),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("skipping: {e}");
+            None
+        }
+        Err(e) => panic!("pebble: {e}"),
+    }
+}
+
+/// The configuration of a node on `ip` (its public address) with `ports`.
+pub(crate) fn config(
+    net: &TestNet,
+    ip: IpAddr,
+    ports: Ports,
+    database: String,
+    pebble: &Pebble,
+    dir: &std::path::Path,
+) -> ServeConfig {
+    let ca = dir.join("pebble-listener.pem");
+    std::fs::write(&ca, pebble.listener_root_pem()).unwrap();
+    let issuance = dir.join("pebble-issuance.pem");
+    std::fs::write(&issuance, pebble.issuance_root_pem()).unwrap();
+    ServeConfig {
+        database: Some(database),
+        data_dir: dir.to_path_buf(),
+        zone: ZONE.to_owned(),
+        public_ip: vec![ip],
+        https_listen: vec![SocketAddr::new(ip, ports.https)],
+        http_listen: vec![SocketAddr::new(ip, ports.http)],
+        dns_listen: vec![SocketAddr::new(ip, ports.dns)],
+        api_listen: SocketAddr::new(ip, 0),
+        acme_directory: pebble.directory_url().to_owned(),
+        acme_ca_file: Some(ca),
+        dns: vec![net.dns_addr()],
+        ca_file: vec![issuance],
+        pending_verify_interval: 1,
+        poll_interval_ms: 200,
+        password_iterations: 1000,
+        verify_https_port: ports.https,
+        verify_smtp_port: net.smtp_port(),
+        ..ServeConfig::default()
+    }
+}
+
+/// Points `domain`'s three names at the service the way an owner would, and forwards the
+/// service zone to the serve node's DNS authority.
+pub(crate) fn delegate(net: &TestNet, domain: &str, dns: SocketAddr) {
+    let zone = net.zone();
+    zone.forward(ZONE, dns);
+    zone.add_cname(
+        &format!("_mta-sts.{domain}"),
+        &format!("_mta-sts.{domain}.{ZONE}"),
+    );
+    zone.add_cname(&format!("mta-sts.{domain}"), &format!("policy.{ZONE}"));
+    zone.add_cname(
+        &format!("_smtp._tls.{domain}"),
+        &format!("_smtp._tls.{domain}.{ZONE}"),
+    );
+}
+
+/// A JSON API call.
+pub(crate) async fn api(
+    serve: &Serve,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let addr = serve.addrs().api;
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let bytes = match body {
+        Some(body) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Bytes::from(body.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request.body(Full::new(bytes)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// A resolver asking the test internet's DNS, as a sender's would.
+pub(crate) fn resolver(net: &TestNet) -> Arc<dyn DnsLookup> {
+    Arc::new(
+        Resolver::new(&DnsConfig {
+            servers: Some(vec![net.dns_addr()]),
+            timeout: Duration::from_secs(3),
+        })
+        .unwrap(),
+    )
+}
+
+/// The `id` senders see at `_mta-sts.<domain>` (through the owner's CNAME), if any.
+pub(crate) async fn txt_id(dns: &dyn DnsLookup, domain: &str) -> Option<String> {
+    let rrset: Vec<TxtRr> = dns.txt(&format!("_mta-sts.{domain}")).await.ok()?;
+    match mtasts_proto::sts::record::select(&rrset) {
+        mtasts_proto::txt::Selection::Found { record, .. } => Some(record.id.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// Fetches the policy as a strict sender does, trusting only Pebble's issuing root; the body
+/// on success.
+pub(crate) async fn fetch_policy(
+    dns: Arc<dyn DnsLookup>,
+    pebble: &Pebble,
+    port: u16,
+    domain: &str,
+) -> Result<String, String> {
+    let fetcher = PolicyFetcher::new(
+        FetchConfig {
+            timeout: Duration::from_secs(5),
+            roots: pebble.issuance_roots(),
+            port,
+            max_bytes: 64 * 1024,
+        },
+        dns,
+    );
+    let report = fetcher.fetch(domain).await;
+    report
+        .outcome
+        .map(|p| String::from_utf8_lossy(&p.body).into_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, failing after `limit`.
+pub(crate) async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let give_up = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

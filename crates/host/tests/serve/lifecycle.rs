@@ -1,0 +1,223 @@
+//! The whole life of a hosted domain on one node (SQLite), as the acceptance run.
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use mtasts_host::serve::Serve;
+use mtasts_testkit::TestNet;
+use mtasts_testkit::smtp::MxHostSpec;
+use serde_json::json;
+
+use super::harness::{
+    Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver, txt_id,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_domain_from_onboarding_to_removal() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MTASTS_LOG")
+                .unwrap_or_else(|_| "off".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let net = TestNet::start().await;
+    let ip = net.next_ip();
+    let ports = Ports::pick(ip).await;
+    let Some(pebble) = pebble(&net, ports).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite:{}", dir.path().join("serve.db").display());
+    let serve = Serve::start(config(&net, ip, ports, database, &pebble, dir.path()))
+        .await
+        .unwrap();
+    let admin = serve
+        .admin_token()
+        .expect("a new database prints an admin token")
+        .to_owned();
+
+    // The owner's mail setup, and the CNAMEs onboarding asks for.
+    net.add_mx_host("mail.example.com", MxHostSpec::default())
+        .await;
+    net.zone().add_mx("example.com", 10, "mail.example.com");
+    delegate(&net, "example.com", serve.addrs().dns[0]);
+
+    // Two tenants with their own tokens.
+    for name in ["acme", "other"] {
+        let (status, _) = api(
+            &serve,
+            Method::POST,
+            "/api/v1/tenants",
+            &admin,
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "tenant {name}");
+    }
+    let token = |tenant: &'static str| {
+        let serve = &serve;
+        let admin = admin.clone();
+        async move {
+            let (status, body) = api(
+                serve,
+                Method::POST,
+                &format!("/api/v1/tenants/{tenant}/tokens"),
+                &admin,
+                Some(json!({"role": "owner", "label": "test"})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let owner = token("acme").await;
+    let stranger = token("other").await;
+
+    // Add the domain without mx: the service looks the MX records up.
+    let (status, body) = api(
+        &serve,
+        Method::POST,
+        "/api/v1/domains",
+        &owner,
+        Some(json!({"domain": "example.com", "mode": "testing"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["mx"], json!(["mail.example.com"]));
+    let records = body["records"].as_array().unwrap();
+    assert!(records.iter().any(|r| r["name"] == "_mta-sts.example.com"
+        && r["target"] == "_mta-sts.example.com.hosted.test"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["name"] == "mta-sts.example.com" && r["target"] == "policy.hosted.test")
+    );
+
+    // The delegated TXT answers once every node (this one) serves the policy.
+    let dns = resolver(&net);
+    let first_id = eventually(
+        "the delegated TXT record",
+        Duration::from_secs(20),
+        || async { txt_id(dns.as_ref(), "example.com").await },
+    )
+    .await;
+
+    // The certificate comes from Pebble through HTTP-01, and a strict sender fetches the policy.
+    let body = eventually(
+        "the policy over HTTPS with an ACME certificate",
+        Duration::from_secs(60),
+        || async {
+            fetch_policy(dns.clone(), &pebble, ports.https, "example.com")
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(
+        body,
+        "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmax_age: 604800\r\n"
+    );
+    let (_, detail) = api(
+        &serve,
+        Method::GET,
+        "/api/v1/domains/example.com",
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!(detail["certificate"]["status"], "valid", "{detail}");
+    assert_eq!(detail["policy_id"], first_id.as_str());
+
+    // Verification sees the delegation in place.
+    let (status, verified) = api(
+        &serve,
+        Method::POST,
+        "/api/v1/domains/example.com/verify",
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    for record in verified["records"].as_array().unwrap() {
+        if record["kind"] != "tlsrpt" {
+            assert_eq!(record["status"], "verified", "{record}");
+        }
+    }
+
+    // Another tenant cannot see it.
+    for (method, path) in [
+        (Method::GET, "/api/v1/domains/example.com"),
+        (Method::PATCH, "/api/v1/domains/example.com"),
+        (Method::DELETE, "/api/v1/domains/example.com"),
+        (Method::GET, "/api/v1/domains/example.com/versions"),
+    ] {
+        let body = (method == Method::PATCH).then(|| json!({"mode": "none"}));
+        let (status, _) = api(&serve, method.clone(), path, &stranger, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+
+    // Enforce: the new policy is served first, the new id follows (RFC 8461 §8.1).
+    let (status, body) = api(
+        &serve,
+        Method::PATCH,
+        "/api/v1/domains/example.com",
+        &owner,
+        Some(json!({"mode": "enforce"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second_id = eventually("the enforce id", Duration::from_secs(20), || async {
+        let id = txt_id(dns.as_ref(), "example.com").await?;
+        if id == first_id {
+            return None;
+        }
+        // Whenever the new id is visible, the new policy must already be served.
+        let served = fetch_policy(dns.clone(), &pebble, ports.https, "example.com")
+            .await
+            .unwrap();
+        assert!(
+            served.contains("mode: enforce"),
+            "id {id} published before its policy: {served}"
+        );
+        Some(id)
+    })
+    .await;
+    let (_, versions) = api(
+        &serve,
+        Method::GET,
+        "/api/v1/domains/example.com/versions",
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{versions}"
+    );
+
+    // Removal goes through mode: none under a new id (RFC 8461 §8.3).
+    let (status, removing) = api(
+        &serve,
+        Method::DELETE,
+        "/api/v1/domains/example.com",
+        &owner,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{removing}");
+    assert_eq!(removing["state"], "removing");
+    assert!(removing["remove_after"].as_i64().unwrap() > 0);
+    eventually("the mode: none id", Duration::from_secs(20), || async {
+        let id = txt_id(dns.as_ref(), "example.com").await?;
+        (id != second_id).then_some(())
+    })
+    .await;
+    let served = fetch_policy(dns.clone(), &pebble, ports.https, "example.com")
+        .await
+        .unwrap();
+    assert!(served.contains("mode: none"), "{served}");
+
+    serve.shutdown().await;
+}

@@ -1,0 +1,171 @@
+//! Two serve nodes on one PostgreSQL database.
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use mtasts_host::serve::Serve;
+use mtasts_testkit::TestNet;
+use serde_json::json;
+
+use super::harness::{Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver};
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh schema per run, so parallel runs and other tests do not see each other's rows.
+async fn fresh_database() -> Option<String> {
+    let schema = format!("serve_scale_{}_{}", std::process::id(), rand_suffix());
+    let admin = match sqlx::PgPool::connect(POSTGRES).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            assert!(
+                std::env::var_os("MTASTS_REQUIRE_SERVICES").is_none(),
+                "PostgreSQL is required (MTASTS_REQUIRE_SERVICES) but unreachable: {e}"
+            );
+            eprintln!("skipping: PostgreSQL at {POSTGRES} is unreachable: {e}");
+            return None;
+        }
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    Some(format!("{POSTGRES}?options[search_path]={schema}"))
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
+    h.finish() % 1_000_000_000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
+    let Some(database) = fresh_database().await else {
+        return;
+    };
+    let net = TestNet::start().await;
+    // Both nodes answer on one public address's ports in production (anycast, a load
+    // balancer); here each has its own address, and the CA reaches the first.
+    let ip_a = net.next_ip();
+    let ip_b = net.next_ip();
+    let ports = Ports::pick(ip_a).await;
+    let Some(pebble) = pebble(&net, ports).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config_a = config(&net, ip_a, ports, database.clone(), &pebble, dir.path());
+    config_a.node_id = Some("node-a".to_owned());
+    let mut config_b = config(&net, ip_b, ports, database, &pebble, dir.path());
+    config_b.node_id = Some("node-b".to_owned());
+    // Node B is a second process behind the same public name; the CA validates at A's
+    // address, so both must be able to answer the challenge there: B's listeners are its own.
+    config_b.public_ip = vec![ip_a];
+    let a = Serve::start(config_a).await.unwrap();
+    let b = Serve::start(config_b).await.unwrap();
+    let admin = a.admin_token().expect("first start").to_owned();
+    assert!(
+        b.admin_token().is_none(),
+        "the second node finds the admin token"
+    );
+    delegate(&net, "example.org", a.addrs().dns[0]);
+    net.zone().add_mx("example.org", 10, "mail.example.org");
+
+    let (status, body) = api(
+        &a,
+        Method::POST,
+        "/api/v1/tenants",
+        &admin,
+        Some(json!({"name": "t"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = api(
+        &a,
+        Method::POST,
+        "/api/v1/domains",
+        &admin,
+        Some(json!({"domain": "example.org", "mode": "testing", "mx": ["mail.example.org"], "tenant": "t"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The certificate is ordered once, by one node, and both serve it.
+    let dns = resolver(&net);
+    eventually("the certificate", Duration::from_secs(60), || async {
+        fetch_policy(dns.clone(), &pebble, ports.https, "example.org")
+            .await
+            .ok()
+    })
+    .await;
+    let cert = a.db().certificate("example.org").await.unwrap().unwrap();
+    assert!(["node-a", "node-b"].contains(&cert.issued_by.as_str()));
+    let orders = a.db().acme_state("example.org").await.unwrap();
+    assert!(
+        orders.as_ref().is_none_or(|s| s.failures == 0),
+        "{orders:?}"
+    );
+
+    // A change made through node A is served by node B within seconds.
+    let (status, body) = api(
+        &a,
+        Method::PATCH,
+        "/api/v1/domains/example.org",
+        &admin,
+        Some(json!({"mode": "enforce"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let b_dns = {
+        // Ask node B's listeners directly: point the test internet's zone at B for a moment.
+        let zone = net.zone();
+        zone.forward(super::harness::ZONE, b.addrs().dns[0]);
+        resolver(&net)
+    };
+    eventually(
+        "node B serving enforce",
+        Duration::from_secs(10),
+        || async {
+            let policy = fetch_via(&b, &pebble, ports.https).await?;
+            policy.contains("mode: enforce").then_some(())
+        },
+    )
+    .await;
+    // And node B's DNS publishes the new id only after both nodes serve the new body.
+    let id_b = super::harness::txt_id(b_dns.as_ref(), "example.org").await;
+    assert!(id_b.is_some());
+
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+/// The policy as node B's HTTPS listener serves it (B has its own address; SNI decides).
+async fn fetch_via(
+    node: &Serve,
+    pebble: &mtasts_testkit::pebble::Pebble,
+    _port: u16,
+) -> Option<String> {
+    use std::sync::Arc;
+    let addr = node.addrs().https[0];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(pebble.issuance_roots())
+            .with_no_client_auth(),
+    ));
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let name = rustls_pki_types::ServerName::try_from("mta-sts.example.org").ok()?;
+    let mut tls = connector.connect(name, stream).await.ok()?;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tls.write_all(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.org\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await.ok();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
