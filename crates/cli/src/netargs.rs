@@ -83,3 +83,14 @@ impl NetArgs {
         trust.root_store().context("loading trust roots")
     }
 }
+
+/// The configuration file in effect: the one given, else `default` when it exists.
+pub(crate) fn config_path(
+    explicit: Option<&std::path::PathBuf>,
+    default: &str,
+) -> Option<std::path::PathBuf> {
+    match explicit {
+        Some(path) => Some(path.clone()),
+        None => Some(std::path::PathBuf::from(default)).filter(|p| p.exists()),
+    }
+}

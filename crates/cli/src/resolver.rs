@@ -59,10 +59,7 @@ pub(crate) struct ConfigArgs {
 impl ConfigArgs {
     /// The configuration file in effect, if any.
     fn path(&self) -> Option<PathBuf> {
-        match &self.config {
-            Some(path) => Some(path.clone()),
-            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
-        }
+        crate::netargs::config_path(self.config.as_ref(), DEFAULT_CONFIG)
     }
 
     /// The file (or defaults) with the flags applied on top.

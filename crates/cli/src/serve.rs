@@ -34,10 +34,7 @@ pub(crate) struct DatabaseArgs {
 
 impl DatabaseArgs {
     fn load(&self) -> anyhow::Result<ServeConfig> {
-        let path = match &self.config {
-            Some(path) => Some(path.clone()),
-            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
-        };
+        let path = crate::netargs::config_path(self.config.as_ref(), DEFAULT_CONFIG);
         let mut config = match &path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -327,12 +324,9 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async move {
         let url = config.database_url();
-        if let Some(path) = url.strip_prefix("sqlite:")
-            && let Some(dir) = std::path::Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        config
+            .ensure_database_dir()
+            .with_context(|| format!("creating the directory of {url}"))?;
         let db = HostDb::open(&url)
             .await
             .with_context(|| format!("opening {url}"))?;

@@ -96,6 +96,19 @@ impl ServeConfig {
             .unwrap_or_else(|| format!("sqlite:{}", self.data_dir.join("serve.db").display()))
     }
 
+    /// Creates the directory of a `sqlite:` database (a new machine has no data directory
+    /// yet); nothing for PostgreSQL.
+    pub fn ensure_database_dir(&self) -> std::io::Result<()> {
+        let url = self.database_url();
+        match url
+            .strip_prefix("sqlite:")
+            .and_then(|path| std::path::Path::new(path).parent())
+        {
+            Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads a TOML file's text.
     pub fn from_toml(text: &str) -> Result<ServeConfig, String> {
         toml::from_str(text).map_err(|e| e.to_string())

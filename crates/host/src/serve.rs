@@ -153,13 +153,9 @@ impl Serve {
         let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
             .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
         let url = config.database_url();
-        if let Some(path) = url.strip_prefix("sqlite:")
-            && let Some(dir) = std::path::Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ServeError::Config(format!("data_dir {}: {e}", dir.display())))?;
-        }
+        config
+            .ensure_database_dir()
+            .map_err(|e| ServeError::Config(format!("the database directory for {url}: {e}")))?;
         let db = HostDb::open(&url).await?;
 
         let dns: Arc<dyn DnsLookup> = Arc::new(

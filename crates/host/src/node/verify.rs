@@ -71,6 +71,27 @@ fn cname_fix(name: &str, target: &str, replace: bool) -> Option<String> {
     Some(format!("publish {name}. CNAME {target}.{replace}"))
 }
 
+/// The TXT RRset found, or the record's outcome when there is none to judge.
+fn found_txt<'a>(
+    name: &str,
+    target: &str,
+    lookup: &'a Result<Vec<TxtRr>, DnsError>,
+) -> Result<&'a [TxtRr], RecordCheck> {
+    match lookup {
+        Ok(rrset) => Ok(rrset),
+        Err(e) if e.is_not_found() => Err(check(
+            RecordStatus::Missing,
+            format!("no record at {name}"),
+            cname_fix(name, target, false),
+        )),
+        Err(e) => Err(check(
+            RecordStatus::Unchecked,
+            format!("DNS lookup failed: {e}"),
+            None,
+        )),
+    }
+}
+
 /// `_mta-sts.<domain>`: verified when the TXT found carries one of `known_ids` (the ids the
 /// service has published for this domain, newest first; an older one is a cache still
 /// catching up).
@@ -80,22 +101,9 @@ pub fn assess_sts(
     lookup: &Result<Vec<TxtRr>, DnsError>,
     known_ids: &[String],
 ) -> RecordCheck {
-    let rrset = match lookup {
+    let rrset = match found_txt(name, target, lookup) {
         Ok(rrset) => rrset,
-        Err(e) if e.is_not_found() => {
-            return check(
-                RecordStatus::Missing,
-                format!("no record at {name}"),
-                cname_fix(name, target, false),
-            );
-        }
-        Err(e) => {
-            return check(
-                RecordStatus::Unchecked,
-                format!("DNS lookup failed: {e}"),
-                None,
-            );
-        }
+        Err(outcome) => return outcome,
     };
     match sts::record::select(rrset) {
         Selection::Found { record, .. } if known_ids.iter().any(|id| id == record.id.as_str()) => {
@@ -187,22 +195,9 @@ pub fn assess_tlsrpt(
             None,
         );
     };
-    let rrset = match lookup {
+    let rrset = match found_txt(name, target, lookup) {
         Ok(rrset) => rrset,
-        Err(e) if e.is_not_found() => {
-            return check(
-                RecordStatus::Missing,
-                format!("no record at {name}"),
-                cname_fix(name, target, false),
-            );
-        }
-        Err(e) => {
-            return check(
-                RecordStatus::Unchecked,
-                format!("DNS lookup failed: {e}"),
-                None,
-            );
-        }
+        Err(outcome) => return outcome,
     };
     match tlsrpt::record::select(rrset) {
         Selection::Found { raw, .. } if raw == expected => check(
