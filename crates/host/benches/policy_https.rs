@@ -231,10 +231,12 @@ fn all_runs_table(servers: &[Server], modes: &[Mode], results: &[Vec<Vec<Point>>
     out
 }
 
-/// Every column is the median of its own values over the rounds.
+/// Every column is the median of its own values over the rounds. "vs nginx" divides the
+/// median throughputs; "round ratios" divides each round's pair, which cancels load that
+/// changed between rounds (the two servers of a round run back to back).
 fn median_table(servers: &[Server], modes: &[Mode], results: &[Vec<Vec<Point>>]) -> String {
     let mut out = String::from(
-        "| mode | server | requests/s | p50 µs | p99 µs | server CPU µs/req | client CPU µs/req | vs nginx |\n|---|---|---|---|---|---|---|---|\n",
+        "| mode | server | requests/s | p50 µs | p99 µs | server CPU µs/req | client CPU µs/req | vs nginx | round ratios |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for (m, mode) in modes.iter().enumerate() {
         let rps: Vec<f64> = results[m]
@@ -243,13 +245,22 @@ fn median_table(servers: &[Server], modes: &[Mode], results: &[Vec<Vec<Point>>])
             .collect();
         for (s, server) in servers.iter().enumerate() {
             let points = &results[m][s];
-            let versus = match rps.get(1) {
-                Some(nginx) if *nginx > 0.0 => format!("{:.2}×", rps[s] / nginx),
-                _ => "–".to_string(),
+            let (versus, rounds) = match (rps.get(1), results[m].get(1)) {
+                (Some(nginx), Some(nginx_points)) if *nginx > 0.0 => {
+                    let ratios: Vec<String> = points
+                        .iter()
+                        .zip(nginx_points)
+                        .map(|(a, b)| {
+                            format!("{:.2}", a.requests_per_second / b.requests_per_second)
+                        })
+                        .collect();
+                    (format!("{:.2}×", rps[s] / nginx), ratios.join(" / "))
+                }
+                _ => ("–".to_string(), "–".to_string()),
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {versus} |",
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {versus} | {rounds} |",
                 mode.label(),
                 server.label,
                 rps[s],
