@@ -12,6 +12,8 @@
 //! - `BENCH_RUNS` (default 3): rounds; each round measures every server in every mode, and the
 //!   summary is the median of the rounds.
 //! - `BENCH_NGINX` (default `/usr/sbin/nginx`): the nginx binary; skipped when absent.
+//! - `BENCH_MODES` (default `keep-alive,handshake`): which modes to measure (one alone is
+//!   handy under a profiler).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read as _, Write as _};
@@ -100,6 +102,14 @@ enum Mode {
 }
 
 impl Mode {
+    /// The name `BENCH_MODES` uses.
+    fn key(self) -> &'static str {
+        match self {
+            Mode::KeepAlive => "keep-alive",
+            Mode::Handshake => "handshake",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Mode::KeepAlive => "keep-alive",
@@ -153,7 +163,11 @@ async fn run(
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     );
-    let modes = [Mode::KeepAlive, Mode::Handshake];
+    let wanted = std::env::var("BENCH_MODES").unwrap_or_default();
+    let modes: Vec<Mode> = [Mode::KeepAlive, Mode::Handshake]
+        .into_iter()
+        .filter(|mode| wanted.is_empty() || wanted.split(',').any(|w| w.trim() == mode.key()))
+        .collect();
     // results[mode][server][round]
     let mut results = vec![vec![Vec::new(); servers.len()]; modes.len()];
     let mut failed = false;
