@@ -120,30 +120,12 @@ impl fmt::Debug for IssuedCert {
     }
 }
 
-/// Builds a rustls [`CertifiedKey`] from a PEM chain (end-entity first) and a PEM private key
-/// (PKCS#8, SEC1 or PKCS#1), checking that the key belongs to the end-entity certificate.
-/// Works for TLS-ALPN-01 challenge certificates too, whose critical acmeIdentifier
-/// extension WebPKI's parser (and so `CertifiedKey::from_der`) rejects.
+/// Builds a rustls [`CertifiedKey`] from a PEM chain (end-entity first) and a PEM private key,
+/// checking that the key belongs to the end-entity certificate (the policy host's loader,
+/// which also accepts TLS-ALPN-01 challenge certificates).
 pub fn certified_key(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, AcmeError> {
-    let chain = parse_chain(chain_pem)?;
-    // The parser's error would not quote the key, but keep even its position out of messages.
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|_| AcmeError::invalid("the private key PEM cannot be read"))?;
-    let key = rustls::crypto::aws_lc_rs::default_provider()
-        .key_provider
-        .load_private_key(key)
-        .map_err(|_| AcmeError::invalid("the private key is not one rustls can sign with"))?;
-    let (_, leaf) = x509_parser::parse_x509_certificate(chain[0].as_ref())
-        .map_err(|e| AcmeError::invalid(format!("the end-entity certificate: {e}")))?;
-    match key.public_key() {
-        Some(spki) if spki.as_ref() == leaf.tbs_certificate.subject_pki.raw => {}
-        _ => {
-            return Err(AcmeError::invalid(
-                "the private key does not belong to the end-entity certificate",
-            ));
-        }
-    }
-    Ok(Arc::new(CertifiedKey::new(chain, key)))
+    crate::policy_host::certified_key_from_pem(chain_pem, key_pem)
+        .map_err(|e| AcmeError::invalid(e.to_string()))
 }
 
 fn parse_chain(chain_pem: &str) -> Result<Vec<CertificateDer<'static>>, AcmeError> {

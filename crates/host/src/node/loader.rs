@@ -86,9 +86,7 @@ fn challenges(rows: &[ChallengeRow]) -> Challenges {
                 let (Some(cert), Some(key)) = (&row.cert_pem, &row.key_pem) else {
                     continue;
                 };
-                // The challenge certificate carries a critical acmeIdentifier extension that
-                // WebPKI parsing refuses; the ACME module's loader checks the key pair itself.
-                match crate::acme::certified_key(cert, key) {
+                match certified_key_from_pem(cert, key) {
                     Ok(key) => {
                         out.tls_alpn01
                             .insert(format!("mta-sts.{}", row.domain), key);

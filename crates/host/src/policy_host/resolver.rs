@@ -66,15 +66,23 @@ fn certified_key_from_der(
         .key_provider
         .load_private_key(key)
         .map_err(|e| CertificateError::UnsupportedKey(e.to_string()))?;
-    let certified = CertifiedKey::new(chain, signing_key);
-    match certified.keys_match() {
-        // A key that cannot tell its public half is not a mismatch (rustls' own `from_der`
-        // reading); aws-lc-rs keys always can.
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
-            Ok(Arc::new(certified))
+    // Compare the key with the leaf's SubjectPublicKeyInfo ourselves rather than through
+    // `CertifiedKey::keys_match`, whose WebPKI parse refuses TLS-ALPN-01 challenge
+    // certificates (their acmeIdentifier extension is critical).
+    let (_, leaf) = x509_parser::parse_x509_certificate(chain[0].as_ref())
+        .map_err(|e| CertificateError::ChainPem(format!("the end-entity certificate: {e}")))?;
+    match signing_key.public_key() {
+        Some(spki) if spki.as_ref() == leaf.tbs_certificate.subject_pki.raw => {}
+        // A key that cannot tell its public half is not a mismatch (rustls' own reading);
+        // aws-lc-rs keys always can.
+        None => {}
+        Some(_) => {
+            return Err(CertificateError::KeyMismatch(
+                "the private key does not belong to the end-entity certificate".to_owned(),
+            ));
         }
-        Err(e) => Err(CertificateError::KeyMismatch(e.to_string())),
     }
+    Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
 }
 
 /// The one crypto provider (aws-lc-rs), chosen explicitly rather than through the process
@@ -192,6 +200,32 @@ mod tests {
 
     fn key(name: &str) -> Arc<CertifiedKey> {
         fallback_certificate(name).expect("self-signed test certificate")
+    }
+
+    #[test]
+    fn real_tls_alpn01_challenge_certificates_load() {
+        // Their critical acmeIdentifier extension is what WebPKI parsing refuses.
+        let challenge =
+            crate::acme::Challenge::tls_alpn01("mta-sts.example.com", "token", "token.thumbprint")
+                .unwrap();
+        let crate::acme::Challenge::TlsAlpn01 {
+            cert_pem, key_pem, ..
+        } = &challenge
+        else {
+            unreachable!("asked for TLS-ALPN-01")
+        };
+        assert!(certified_key_from_pem(cert_pem, key_pem).is_ok());
+        let other = crate::acme::Challenge::tls_alpn01("mta-sts.example.org", "t", "t.x").unwrap();
+        let crate::acme::Challenge::TlsAlpn01 {
+            key_pem: other_key, ..
+        } = &other
+        else {
+            unreachable!("asked for TLS-ALPN-01")
+        };
+        assert!(matches!(
+            certified_key_from_pem(cert_pem, other_key),
+            Err(CertificateError::KeyMismatch(_))
+        ));
     }
 
     fn snapshot(cert: &Arc<CertifiedKey>, challenge: &Arc<CertifiedKey>) -> Snapshot {
