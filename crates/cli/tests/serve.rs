@@ -105,3 +105,19 @@ fn serve_without_a_zone_says_what_is_missing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--zone is required"));
 }
+
+#[test]
+fn a_zone_too_long_for_its_own_soa_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 labels of 60 plus "test": valid as a name, but `hostmaster.<zone>` exceeds 253.
+    let zone = format!("{0}.{0}.{0}.{0}.test", "a".repeat(60));
+    let out = mtasts()
+        .args(["serve", "--zone", &zone, "--public-ip", "127.0.0.1"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("zone (--zone)"), "{stderr}");
+}

@@ -152,6 +152,8 @@ impl Serve {
         }
         let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
             .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+        crate::dns::check_settings(&settings)
+            .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
         let url = config.database_url();
         config
             .ensure_database_dir()
