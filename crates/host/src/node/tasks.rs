@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtasts_proto::hosted::versions::publishable;
-use mtasts_store::host::{AcmeState, CertRow, Domain, DomainState, HostDbError};
+use mtasts_store::host::{AcmeState, CertRow, Domain, HostDbError};
 
 use super::NodeContext;
 use super::verify::{Verification, VerifyInput, verify_domain};
@@ -118,7 +118,7 @@ pub(crate) async fn verify_now(
 pub(crate) async fn verify_due(ctx: &NodeContext) -> Result<(), HostDbError> {
     let now = (ctx.clock)();
     for domain in ctx.db.list_domains(None).await? {
-        if domain.state != DomainState::Active || !verification_due(ctx, &domain, now) {
+        if !verification_due(ctx, &domain, now) {
             continue;
         }
         let Some(_lock) = ctx.db.try_lock(&format!("verify:{}", domain.name)).await? else {
@@ -135,10 +135,9 @@ pub(crate) async fn order_certificates(ctx: &NodeContext) -> Result<(), HostDbEr
     if ctx.acme.is_none() {
         return Ok(());
     }
+    // Domains being removed keep their certificate renewed: senders must still be able to
+    // fetch the `mode: none` policy until the removal deadline (RFC 8461 §8.3).
     for domain in ctx.db.list_domains(None).await? {
-        if domain.state != DomainState::Active {
-            continue;
-        }
         if !stored_verification(&domain).is_some_and(|v| v.points_here) {
             continue;
         }

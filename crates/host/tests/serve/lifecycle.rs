@@ -219,5 +219,23 @@ async fn a_domain_from_onboarding_to_removal() {
         .unwrap();
     assert!(served.contains("mode: none"), "{served}");
 
+    // While removing, the certificate is still renewed: senders must keep reaching the
+    // `mode: none` policy. Make the stored one look old and due.
+    let db = serve.db();
+    let mut cert = db.certificate("example.com").await.unwrap().unwrap();
+    let old_chain = cert.chain_pem.clone();
+    cert.not_before -= 80 * 86_400;
+    cert.not_after = cert.not_before + 90 * 86_400;
+    db.put_certificate(cert).await.unwrap();
+    eventually(
+        "the renewal while removing",
+        Duration::from_secs(60),
+        || async {
+            let now = db.certificate("example.com").await.ok()??;
+            (now.chain_pem != old_chain).then_some(())
+        },
+    )
+    .await;
+
     serve.shutdown().await;
 }
