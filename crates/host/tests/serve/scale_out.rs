@@ -103,6 +103,20 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
             .ok()
     })
     .await;
+    // Both nodes see the delegation and look for due certificates every second; give the
+    // other node a few rounds to (wrongly) order a second one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = pebble.log();
+    assert_eq!(
+        log.matches("Added order").count(),
+        1,
+        "one order for both nodes:\n{log}"
+    );
+    assert_eq!(
+        log.matches("POST /sign-me-up").count(),
+        1,
+        "one ACME account:\n{log}"
+    );
     let cert = a.db().certificate("example.org").await.unwrap().unwrap();
     assert!(["node-a", "node-b"].contains(&cert.issued_by.as_str()));
     let orders = a.db().acme_state("example.org").await.unwrap();
@@ -111,7 +125,15 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
         "{orders:?}"
     );
 
-    // A change made through node A is served by node B within seconds.
+    // Senders now ask node B's DNS authority (the zone forwards there).
+    net.zone().forward(super::harness::ZONE, b.addrs().dns[0]);
+    let b_dns = resolver(&net);
+    let old_id = super::harness::txt_id(b_dns.as_ref(), "example.org")
+        .await
+        .expect("node B answers the published id");
+
+    // A change made through node A is served by node B within seconds, and the new id is
+    // published (by either node's DNS) only once both serve the new policy.
     let (status, body) = api(
         &a,
         Method::PATCH,
@@ -121,35 +143,30 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let b_dns = {
-        // Ask node B's listeners directly: point the test internet's zone at B for a moment.
-        let zone = net.zone();
-        zone.forward(super::harness::ZONE, b.addrs().dns[0]);
-        resolver(&net)
-    };
-    eventually(
-        "node B serving enforce",
-        Duration::from_secs(10),
-        || async {
-            let policy = fetch_via(&b, &pebble, ports.https).await?;
-            policy.contains("mode: enforce").then_some(())
-        },
-    )
+    let changed = tokio::time::Instant::now();
+    eventually("the new id at node B", Duration::from_secs(10), || async {
+        let id = super::harness::txt_id(b_dns.as_ref(), "example.org").await?;
+        if id == old_id {
+            return None;
+        }
+        for node in [&a, &b] {
+            let policy = fetch_via(node, &pebble).await.expect("both nodes serve");
+            assert!(
+                policy.contains("mode: enforce"),
+                "id {id} published while a node still serves {policy}"
+            );
+        }
+        Some(())
+    })
     .await;
-    // And node B's DNS publishes the new id only after both nodes serve the new body.
-    let id_b = super::harness::txt_id(b_dns.as_ref(), "example.org").await;
-    assert!(id_b.is_some());
+    assert!(changed.elapsed() < Duration::from_secs(10));
 
     b.shutdown().await;
     a.shutdown().await;
 }
 
-/// The policy as node B's HTTPS listener serves it (B has its own address; SNI decides).
-async fn fetch_via(
-    node: &Serve,
-    pebble: &mtasts_testkit::pebble::Pebble,
-    _port: u16,
-) -> Option<String> {
+/// The policy as one node's HTTPS listener serves it (each has its own address here).
+async fn fetch_via(node: &Serve, pebble: &mtasts_testkit::pebble::Pebble) -> Option<String> {
     use std::sync::Arc;
     let addr = node.addrs().https[0];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(
