@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use mtasts_proto::domain::normalize_domain;
 use mtasts_proto::hosted::delegation::RecordKind;
-use mtasts_proto::hosted::policy_input::{FieldError, build_policy};
+use mtasts_proto::hosted::policy_input::{FieldError, build_policy, validate_rua};
 use mtasts_proto::hosted::removal::{REMOVAL_MAX_AGE, removal_deadline, served_intervals};
 use mtasts_proto::hosted::versions::next_policy_id;
 use mtasts_proto::sts::policy::Policy;
@@ -111,7 +111,7 @@ const LABEL_RULE: &str = "mtasts: a label is 1 to 100 characters without control
 const EMAIL_RULE: &str =
     "RFC 5321 §4.1.2: an e-mail address local@domain (local part up to 64 octets)";
 const PASSWORD_RULE: &str = "mtasts: a password is 12 to 1024 characters";
-const CHANGE_RULE: &str = "mtasts: a change names at least one of mode, mx, max_age";
+const CHANGE_RULE: &str = "mtasts: a change names at least one of mode, mx, max_age, rua";
 
 /// A certificate closer than this to its end is reported as `expiring`: renewal starts 30
 /// days before, so by then it has failed for two weeks.
@@ -131,9 +131,12 @@ pub struct NewDomainRequest {
     pub mx: Option<Vec<String>>,
     /// Seconds; `None` for the default.
     pub max_age: Option<u64>,
+    /// The TLS-RPT `rua=` value (RFC 8460 §3) the service publishes at
+    /// `_smtp._tls.<domain>.<zone>`; `None` publishes no TLS-RPT record.
+    pub rua: Option<String>,
 }
 
-/// A change to a hosted domain's policy: absent fields keep their current value.
+/// A change to a hosted domain: absent (`None`) fields keep their current value.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct DomainChange {
     /// A new mode.
@@ -142,6 +145,10 @@ pub struct DomainChange {
     pub mx: Option<Vec<String>>,
     /// A new `max_age`.
     pub max_age: Option<u64>,
+    /// The TLS-RPT report address: `None` keeps it, `Some(None)` removes it (and with it the
+    /// `_smtp._tls` record), `Some(Some(value))` sets it. Not part of the policy: changing
+    /// only this creates no policy version.
+    pub rua: Option<Option<String>>,
 }
 
 /// A hosted domain as the API and dashboard show it.
@@ -168,6 +175,9 @@ pub struct DomainDetail {
     pub pending_policy_id: Option<String>,
     /// The newest version number.
     pub version: i64,
+    /// The TLS-RPT `rua=` value published at `_smtp._tls.<domain>.<zone>`, if any; only then
+    /// is the `tlsrpt` CNAME among `records`.
+    pub rua: Option<String>,
     /// The CNAMEs the owner publishes, with their last verification.
     pub records: Vec<RecordStatus>,
     /// The certificate of `mta-sts.<domain>`.
@@ -494,6 +504,7 @@ pub async fn create_domain(
     require_write(who)?;
     let name = validate_domain(state, &request.domain)?;
     let tenant = owning_tenant(state, who, request.tenant.as_deref()).await?;
+    let rua = optional_rua(request.rua.as_deref())?;
     let mx = match request.mx {
         Some(mx) => mx,
         None => {
@@ -514,7 +525,7 @@ pub async fn create_domain(
             NewDomain {
                 tenant_id: tenant.id,
                 name: name.clone(),
-                rua: None,
+                rua,
             },
             version,
         )
@@ -547,7 +558,18 @@ async fn lock_domain(
     )))
 }
 
-/// Changes a domain's policy: a new version with a new id when anything changed.
+/// A `rua` from a request, validated and normalised.
+fn optional_rua(rua: Option<&str>) -> Result<Option<String>, ServiceError> {
+    rua.map(validate_rua)
+        .transpose()
+        .map_err(ServiceError::Invalid)
+}
+
+/// Changes a domain: a new policy version with a new id when the policy changed, and the
+/// TLS-RPT `rua` when one is given (no new version: the policy stays as it is).
+///
+/// The two are separate writes: should the second fail after the first, the error is
+/// returned and repeating the request completes it (an unchanged policy adds no version).
 pub async fn update_domain(
     state: &AppState,
     who: &Principal,
@@ -559,6 +581,10 @@ pub async fn update_domain(
     if change == DomainChange::default() {
         return Err(invalid("body", CHANGE_RULE, "nothing to change"));
     }
+    let rua = change
+        .rua
+        .map(|rua| optional_rua(rua.as_deref()))
+        .transpose()?;
     let _guard = lock_domain(state, &domain.name).await?;
     // Re-read under the lock: the version we build on must be the newest.
     let domain = reread(state, &domain.name).await?;
@@ -579,6 +605,9 @@ pub async fn update_domain(
         let now = state.now();
         let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
         state.db.add_version(domain.id, version).await?;
+    }
+    if let Some(rua) = rua.filter(|rua| *rua != domain.rua) {
+        state.db.set_rua(domain.id, rua.as_deref()).await?;
     }
     let tenant = tenant_of(state, domain.tenant_id).await?;
     let domain = reread(state, &domain.name).await?;
@@ -668,7 +697,12 @@ pub async fn list_domains(
             Some(name) => name.clone(),
             None => tenant_of(state, domain.tenant_id).await?.name,
         };
-        out.push(detail(state, domain, &tenant).await?);
+        match detail(state, domain, &tenant).await {
+            Ok(detail) => out.push(detail),
+            // Deleted since it was listed (a removal completing): no longer in the list.
+            Err(ServiceError::NotFound) => continue,
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
 }
@@ -750,9 +784,14 @@ async fn detail(
     tenant: &str,
 ) -> Result<DomainDetail, ServiceError> {
     let versions = state.db.versions(domain.id).await?;
-    let latest = versions
-        .first()
-        .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))?;
+    let Some(latest) = versions.first() else {
+        // A domain always has a version until it is deleted (a removal completing between
+        // reading its row and its versions): then it is simply gone.
+        return Err(match state.db.domain(&domain.name).await? {
+            None => ServiceError::NotFound,
+            Some(_) => ServiceError::Internal(format!("{} has no policy version", domain.name)),
+        });
+    };
     let published = domain
         .published_version
         .and_then(|n| versions.iter().find(|v| v.version == n));
@@ -821,6 +860,7 @@ async fn detail(
         policy_id: published.map(|v| v.policy_id.clone()),
         pending_policy_id: pending,
         version: latest.version,
+        rua: domain.rua,
         records,
         certificate,
         verification,

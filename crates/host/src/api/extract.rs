@@ -188,6 +188,23 @@ impl JsonObject {
         }
     }
 
+    /// An optional member where `null` means something: `None` when absent, `Some(None)` for
+    /// `null`, `Some(Some(value))` otherwise.
+    pub fn nullable<T: DeserializeOwned>(
+        &mut self,
+        field: &str,
+        expected: &str,
+    ) -> Result<Option<Option<T>>, ApiError> {
+        match self.0.get(field) {
+            None => Ok(None),
+            Some(Value::Null) => {
+                self.0.remove(field);
+                Ok(Some(None))
+            }
+            Some(_) => self.optional(field, expected).map(Some),
+        }
+    }
+
     /// A required member.
     pub fn required<T: DeserializeOwned>(
         &mut self,

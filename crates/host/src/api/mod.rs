@@ -8,7 +8,7 @@
 //! | `GET /api/v1/domains` | any token | `{"domains": [detail…]}` |
 //! | `POST /api/v1/domains` | admin, owner | 201, the new domain's detail |
 //! | `GET /api/v1/domains/{domain}` | any token | the detail |
-//! | `PATCH /api/v1/domains/{domain}` | admin, owner | the detail (a new version when changed) |
+//! | `PATCH /api/v1/domains/{domain}` | admin, owner | the detail (a new version when the policy changed) |
 //! | `DELETE /api/v1/domains/{domain}` | admin, owner | 202, the detail (removal under way) |
 //! | `GET /api/v1/domains/{domain}/versions` | any token | `{"versions": […]}`, newest first |
 //! | `POST /api/v1/domains/{domain}/verify` | any token | the detail after verifying now |
@@ -16,6 +16,9 @@
 //! | `POST /api/v1/tenants` | admin | 201, the tenant |
 //! | `POST /api/v1/tenants/{tenant}/tokens` | admin | 201, the token (shown once) |
 //! | `POST /api/v1/tenants/{tenant}/users` | admin | 201, the user |
+//!
+//! `rua` (the TLS-RPT report address, RFC 8460 §3) in a `PATCH` body: a string sets it, `null`
+//! removes it, leaving it out keeps it. (Every other optional field treats `null` as absent.)
 //!
 //! Another tenant's domain, and tenant administration for non-administrators, answer 404 as
 //! if they did not exist (see [`crate::service`]). The router expects to be served with
@@ -190,19 +193,21 @@ async fn list_domains(State(state): State<AppState>, Auth(who): Auth) -> ApiResu
 const A_STRING: &str = "a string";
 const STRINGS: &str = "an array of strings";
 const SECONDS: &str = "a whole number of seconds";
+const A_STRING_OR_NULL: &str = "a string, or null to remove it";
 
 async fn create_domain(
     State(state): State<AppState>,
     Auth(who): Auth,
     mut body: JsonObject,
 ) -> ApiResult<Response> {
-    body.only(&["domain", "tenant", "mode", "mx", "max_age"])?;
+    body.only(&["domain", "tenant", "mode", "mx", "max_age", "rua"])?;
     let request = NewDomainRequest {
         domain: body.required("domain", A_STRING)?,
         tenant: body.optional("tenant", A_STRING)?,
         mode: body.required("mode", A_STRING)?,
         mx: body.optional("mx", STRINGS)?,
         max_age: body.optional("max_age", SECONDS)?,
+        rua: body.optional("rua", A_STRING)?,
     };
     let detail = service::create_domain(&state, &who, request).await?;
     let location = format!("/api/v1/domains/{}", detail.domain);
@@ -228,11 +233,12 @@ async fn update_domain(
     Path(domain): Path<String>,
     mut body: JsonObject,
 ) -> ApiResult<Response> {
-    body.only(&["mode", "mx", "max_age"])?;
+    body.only(&["mode", "mx", "max_age", "rua"])?;
     let change = DomainChange {
         mode: body.optional("mode", A_STRING)?,
         mx: body.optional("mx", STRINGS)?,
         max_age: body.optional("max_age", SECONDS)?,
+        rua: body.nullable("rua", A_STRING_OR_NULL)?,
     };
     Ok(Json(service::update_domain(&state, &who, &domain, change).await?).into_response())
 }

@@ -89,9 +89,10 @@ pub fn document() -> Value {
             "version": "1",
             "description": "Hosted MTA-STS (RFC 8461) policies. Owners publish three CNAMEs once \
                 (see records in a domain's detail); the service then serves the policy, its \
-                certificate and the TXT id. Every change creates a new policy version with a new \
-                id, published once every node serves it (RFC 8461 §8.1). Removing a domain serves \
-                mode none for the old max_age first (§8.3)."
+                certificate and the TXT id. Every change of the policy creates a new policy version \
+                with a new id, published once every node serves it (RFC 8461 §8.1). Removing a domain serves \
+                mode none for the old max_age first (§8.3). With a rua (RFC 8460 §3), the \
+                service also answers the domain's TLS-RPT record, and a fourth CNAME is listed."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -132,7 +133,10 @@ pub fn document() -> Value {
                     "responses": responses(("200", ok("The domain.", detail.clone())), &[NOT_FOUND])
                 },
                 "patch": {
-                    "summary": "Change mode, mx or max_age: a new version with a new id.",
+                    "summary": "Change mode, mx or max_age (a new version with a new id), or rua.",
+                    "description": "Absent fields keep their value. rua: a string sets it, null \
+                        removes it (and the _smtp._tls record); a change of rua alone creates no \
+                        policy version.",
                     "requestBody": body("UpdateDomain"),
                     "responses": responses(("200", ok("The domain.", detail.clone())),
                         &[INVALID, READ_ONLY, NOT_FOUND, CONFLICT, TOO_LARGE])
@@ -217,6 +221,11 @@ fn schemas() -> Value {
     let nullable_string = json!({"type": ["string", "null"]});
     let mode = json!({"type": "string", "enum": ["enforce", "testing", "none"]});
     let tenant_role = json!({"type": "string", "enum": ["owner", "readonly"]});
+    let rua = json!({"type": "string", "maxLength": 1024,
+        "examples": ["mailto:tlsrpt@example.com", "mailto:tlsrpt@example.com,https://reports.example.com/v1"],
+        "description": "The TLS-RPT report address (the rua= value, RFC 8460 §3): 1 to 4 \
+            comma-separated mailto: or https: URIs. The service then answers \
+            _smtp._tls.<domain>.<zone> with v=TLSRPTv1; rua=<this>. Omitted: no TLS-RPT record."});
     json!({
         "Error": {
             "type": "object", "required": ["error"],
@@ -247,17 +256,23 @@ fn schemas() -> Value {
                 "mx": {"type": "array", "items": {"type": "string"}, "maxItems": 64,
                     "description": "Omitted: the domain's MX host names."},
                 "max_age": {"type": "integer", "minimum": 1, "maximum": 31_557_600,
-                    "description": "Default 604800 (one week)."}
+                    "description": "Default 604800 (one week)."},
+                "rua": rua
             }
         },
         "UpdateDomain": {
             "type": "object", "additionalProperties": false, "minProperties": 1,
-            "properties": {"mode": mode, "mx": strings, "max_age": seconds}
+            "properties": {
+                "mode": mode, "mx": strings, "max_age": seconds,
+                "rua": {"type": ["string", "null"], "maxLength": 1024,
+                    "description": "A string sets the TLS-RPT report address, null removes it, \
+                        absent keeps it."}
+            }
         },
         "DomainDetail": {
             "type": "object",
             "required": ["domain", "tenant", "state", "mode", "mx", "max_age", "policy",
-                "policy_id", "pending_policy_id", "version", "records", "certificate",
+                "policy_id", "pending_policy_id", "version", "rua", "records", "certificate",
                 "verification", "remove_after", "created_at"],
             "properties": {
                 "domain": {"type": "string"},
@@ -272,7 +287,10 @@ fn schemas() -> Value {
                 "pending_policy_id": {"type": ["string", "null"],
                     "description": "The newest version's id while it waits to be published."},
                 "version": {"type": "integer"},
-                "records": {"type": "array", "items": reference("Record")},
+                "rua": {"type": ["string", "null"],
+                    "description": "The TLS-RPT report address; null when none is published."},
+                "records": {"type": "array", "items": reference("Record"),
+                    "description": "The CNAMEs to publish; tlsrpt only when rua is set."},
                 "certificate": reference("Certificate"),
                 "verification": {"type": ["object", "null"],
                     "description": "checked_at and what the verifier stored."},

@@ -168,6 +168,8 @@ pub(crate) struct AddForm {
     pub mx: String,
     /// The max_age as typed.
     pub max_age: String,
+    /// The TLS-RPT report address as typed.
+    pub rua: String,
 }
 
 fn mode_options(selected: &str) -> String {
@@ -261,6 +263,8 @@ pub(crate) fn domains(
 <label>Mode <select name="mode">{modes}</select></label>
 <label>MX patterns, one per line (empty: use the domain's MX records) <textarea name="mx" rows="3">{mx}</textarea></label>
 <label>max_age in seconds (empty: one week) <input name="max_age" value="{max_age}" inputmode="numeric"></label>
+<label>TLS-RPT report address (rua), optional <input name="rua" value="{rua}" placeholder="mailto:tlsrpt@example.com"></label>
+<p class="hint">Where senders mail or post their daily TLS reports (RFC 8460): <code>mailto:</code> or <code>https:</code> URIs, separated by commas. With one, the service also answers <code>_smtp._tls</code> and a fourth CNAME is listed.</p>
 <button type="submit">Add</button>
 </form></section>"#,
             error = error_box(error),
@@ -269,6 +273,7 @@ pub(crate) fn domains(
             modes = mode_options(mode),
             mx = e(&form.mx),
             max_age = e(&form.max_age),
+            rua = e(&form.rua),
         )
     } else {
         String::new()
@@ -298,6 +303,8 @@ pub(crate) struct ChangeForm {
     pub mx: String,
     /// The max_age text.
     pub max_age: String,
+    /// The rua text.
+    pub rua: String,
 }
 
 /// One domain: policy, records, certificate, history, change and remove forms.
@@ -364,16 +371,19 @@ pub(crate) fn detail(
             mode: d.mode.clone(),
             mx: d.mx.join("\n"),
             max_age: d.max_age.to_string(),
+            rua: d.rua.clone().unwrap_or_default(),
         };
         let form = form.unwrap_or(&current);
         format!(
-            r#"<section class="card"><h2>Change the policy</h2>
+            r#"<section class="card"><h2>Change the policy or report address</h2>
 {error}<form method="post" action="/domains/{name}">
 <input type="hidden" name="csrf" value="{csrf}">
 <label>Mode <select name="mode">{modes}</select></label>
 <label>MX patterns, one per line <textarea name="mx" rows="3">{mx}</textarea></label>
 <label>max_age in seconds <input name="max_age" value="{max_age}" inputmode="numeric"></label>
-<button type="submit">Save as a new version</button>
+<label>TLS-RPT report address (rua; empty: none) <input name="rua" value="{rua}" placeholder="mailto:tlsrpt@example.com"></label>
+<p class="hint">A change of mode, MX patterns or max_age is saved as a new policy version with a new id. The report address is not part of the policy: changing it only changes the <code>_smtp._tls</code> record.</p>
+<button type="submit">Save changes</button>
 </form></section>
 <section class="card danger"><h2>Remove</h2>
 <p>Removing does not delete at once: senders keep a fetched policy until its <code>max_age</code> runs out, so the service first publishes <code>mode: none</code> under a new id and keeps serving it until every policy served so far has expired (RFC 8461 §8.3). The domain disappears after that; remove the CNAMEs then.</p>
@@ -386,6 +396,7 @@ pub(crate) fn detail(
             modes = mode_options(&form.mode),
             mx = e(&form.mx),
             max_age = e(&form.max_age),
+            rua = e(&form.rua),
         )
     } else {
         error_box(error)
@@ -397,6 +408,7 @@ pub(crate) fn detail(
 <dt>Mode</dt><dd>{mode}</dd>
 <dt>Policy id</dt><dd>{id}</dd>
 <dt>Version</dt><dd>{version}</dd>
+<dt>TLS-RPT reports (rua)</dt><dd>{rua}</dd>
 <dt>Certificate</dt><dd>{cert}</dd>
 </dl>
 <h2>Policy</h2>
@@ -415,6 +427,11 @@ pub(crate) fn detail(
         mode = badge_mode(&d.mode),
         id = policy_id_cell(d),
         version = d.version,
+        rua = match &d.rua {
+            Some(rua) => format!("<code>{}</code>", e(rua)),
+            None =>
+                r#"<span class="muted">none (no <code>_smtp._tls</code> record)</span>"#.to_owned(),
+        },
         policy = e(&d.policy.replace("\r\n", "\n")),
     );
     page(&d.domain, Some(header), &body)

@@ -6,9 +6,9 @@
 //! | `GET /login`, `POST /login` | the login form; e-mail + password, or an empty e-mail and an API token |
 //! | `POST /logout` | ends the session |
 //! | `GET /` | the domains with their status, and the add form |
-//! | `POST /domains` | adds a domain (mx empty: looked up in DNS) |
+//! | `POST /domains` | adds a domain (mx empty: looked up in DNS; rua empty: no TLS-RPT record) |
 //! | `GET /domains/{domain}` | policy, CNAMEs with their status and fix, certificate, history, change and remove forms |
-//! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when anything changed) |
+//! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when the policy changed) and rua (empty: removed) |
 //! | `POST /domains/{domain}/remove` | starts the safe removal (RFC 8461 §8.3) |
 //! | `GET /static/style.css` | the stylesheet |
 //!
@@ -547,6 +547,8 @@ struct AddFields {
     mx: String,
     #[serde(default)]
     max_age: String,
+    #[serde(default)]
+    rua: String,
 }
 
 /// The mx textarea: one pattern per line (commas and spaces also separate).
@@ -555,6 +557,12 @@ fn mx_lines(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The rua field: empty (or only spaces) is `None`, no report address.
+fn rua_field(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// The max_age field: empty is `None`.
@@ -588,6 +596,7 @@ async fn add_domain(
         mode: fields.mode.clone(),
         mx: fields.mx.clone(),
         max_age: fields.max_age.clone(),
+        rua: fields.rua.clone(),
     };
     let max_age = match max_age_field(&fields.max_age) {
         Ok(v) => v,
@@ -610,6 +619,7 @@ async fn add_domain(
         mode: fields.mode.trim().to_owned(),
         mx: (!mx.is_empty()).then_some(mx),
         max_age,
+        rua: rua_field(&fields.rua),
     };
     match service::create_domain(&dash.app, &viewer.principal, request).await {
         Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
@@ -681,6 +691,8 @@ struct ChangeFields {
     mx: String,
     #[serde(default)]
     max_age: String,
+    #[serde(default)]
+    rua: String,
 }
 
 async fn change_domain(
@@ -700,6 +712,7 @@ async fn change_domain(
         mode: fields.mode.clone(),
         mx: fields.mx.clone(),
         max_age: fields.max_age.clone(),
+        rua: fields.rua.clone(),
     };
     let max_age = match max_age_field(&fields.max_age) {
         Ok(v) => v,
@@ -716,11 +729,13 @@ async fn change_domain(
         }
     };
     let mode = fields.mode.trim();
-    // The form always sends every field: the service keeps the version when nothing changed.
+    // The form always sends every field: the service keeps the version when nothing changed,
+    // and an emptied rua field removes the report address.
     let change = DomainChange {
         mode: (!mode.is_empty()).then(|| mode.to_owned()),
         mx: Some(mx_lines(&fields.mx)),
         max_age,
+        rua: Some(rua_field(&fields.rua)),
     };
     match service::update_domain(&dash.app, &viewer.principal, &name, change).await {
         Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
@@ -841,5 +856,10 @@ mod tests {
         assert_eq!(max_age_field(" "), Ok(None));
         assert_eq!(max_age_field("86400"), Ok(Some(86400)));
         assert_eq!(max_age_field("1d").unwrap_err().field, "max_age");
+        assert_eq!(rua_field(" \r\n"), None);
+        assert_eq!(
+            rua_field(" mailto:tlsrpt@example.com\r\n").as_deref(),
+            Some("mailto:tlsrpt@example.com")
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Domains: creation (with and without mx), detail, changes, history, safe removal, the
-//! verification and certificate status, and every 400.
+//! TLS-RPT report address, the verification and certificate status, and every 400.
 
 use std::sync::Arc;
 
@@ -9,13 +9,19 @@ use futures::future::BoxFuture;
 use http_body_util::Full;
 use mtasts_host::state::DomainVerifier;
 use mtasts_proto::hosted::versions::next_policy_id;
+use mtasts_proto::tlsrpt::record::TlsRptRecord;
 use mtasts_store::host::CertRow;
 use mtasts_testkit::Fault;
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, Harness, Options, T0, ZONE, run};
 
-crate::on_both_databases!(lifecycle, invalid_domain_input, invalid_admin_input);
+crate::on_both_databases!(
+    lifecycle,
+    tls_report_address,
+    invalid_domain_input,
+    invalid_admin_input
+);
 
 const DAY: i64 = 86_400;
 
@@ -211,6 +217,232 @@ async fn lifecycle(h: Harness) {
     let history = h.get(&format!("{path}/versions"), &a.owner).await.json;
     assert_eq!(history["versions"].as_array().unwrap().len(), 4);
     assert_eq!(history["versions"][0]["mode"], "none");
+
+    h.cleanup().await;
+}
+
+/// The TLS-RPT report address (`rua`, RFC 8460 §3): set on creation and shown with the fourth
+/// CNAME; changed, kept (absent) and removed (`null`) by PATCH without a new policy version;
+/// every bad value a 400 naming `rua` and the rule; another tenant's domain a 404 as ever.
+async fn tls_report_address(h: Harness) {
+    let a = h.tenant("a").await;
+    let b = h.tenant("b").await;
+    let domain = h.domain("reports");
+    let path = format!("/api/v1/domains/{domain}");
+    let tlsrpt_record = json!({
+        "kind": "tlsrpt", "name": format!("_smtp._tls.{domain}"), "type": "CNAME",
+        "target": format!("_smtp._tls.{domain}.{ZONE}"), "status": "unchecked",
+        "detail": null, "fix": null,
+    });
+    let stored_rua = |name: String| {
+        let db = h.state.db.clone();
+        async move { db.domain(&name).await.unwrap().unwrap().rua }
+    };
+
+    // Created with two URIs, spaced and with an uppercase scheme: stored normalised.
+    let reply = h
+        .post(
+            "/api/v1/domains",
+            &a.owner,
+            json!({"domain": domain, "mode": "testing", "mx": ["mx.example.net"],
+                   "rua": " MAILTO:tlsrpt@example.com , https://reports.example.com/v1/tlsrpt\n"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let created = reply.json;
+    let rua = "mailto:tlsrpt@example.com,https://reports.example.com/v1/tlsrpt";
+    assert_eq!(created["rua"], rua);
+    let records = created["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3, "{}", created["records"]);
+    assert_eq!(records[2], tlsrpt_record);
+    assert_eq!(stored_rua(domain.clone()).await.as_deref(), Some(rua));
+    // What the zone will answer (`v=TLSRPTv1; rua=…`) reads back as the same URIs.
+    let record = TlsRptRecord::parse(&format!("v=TLSRPTv1; rua={rua}")).unwrap();
+    let uris: Vec<&str> = record.rua.iter().map(|u| u.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "mailto:tlsrpt@example.com",
+            "https://reports.example.com/v1/tlsrpt"
+        ]
+    );
+    assert_eq!(h.get(&path, &a.readonly).await.json, created);
+
+    // A domain without one has no rua and no fourth CNAME.
+    let plain = h.hosted(&a.owner, &h.domain("plain"), "testing").await;
+    assert_eq!(plain["rua"], Value::Null);
+    assert_eq!(plain["records"].as_array().unwrap().len(), 2);
+
+    // Another tenant gets exactly what a domain that does not exist gets, whatever the rua;
+    // the tenant's read-only token may not change it.
+    let absent = format!("/api/v1/domains/{}", h.domain("absent"));
+    for body in [
+        json!({"rua": "mailto:mine@evil.example"}),
+        json!({"rua": null}),
+        json!({"rua": "http://not-even-valid.example"}),
+    ] {
+        for token in [&b.owner, &b.readonly] {
+            let theirs = h.patch(&path, token, body.clone()).await;
+            theirs.assert_error(StatusCode::NOT_FOUND, "not_found");
+            assert_eq!(
+                theirs.json,
+                h.patch(&absent, token, body.clone()).await.json
+            );
+        }
+        h.patch(&path, &a.readonly, body)
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    }
+    assert_eq!(h.get(&path, &a.owner).await.json, created);
+
+    // Changing only the rua: no new policy version, the same pending id and policy.
+    h.advance(60);
+    let reply = h
+        .patch(
+            &path,
+            &a.owner,
+            json!({"rua": "mailto:reports@example.org"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["rua"], "mailto:reports@example.org");
+    for same in [
+        "version",
+        "policy",
+        "pending_policy_id",
+        "mode",
+        "mx",
+        "max_age",
+    ] {
+        assert_eq!(reply.json[same], created[same], "{same}");
+    }
+    assert_eq!(reply.json["records"].as_array().unwrap().len(), 3);
+    let history = h.get(&format!("{path}/versions"), &a.owner).await.json;
+    assert_eq!(history["versions"].as_array().unwrap().len(), 1);
+    // The same value again is a valid change that changes nothing.
+    let again = h
+        .patch(
+            &path,
+            &a.owner,
+            json!({"rua": "mailto:reports@example.org"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    assert_eq!(again.json, reply.json);
+
+    // With a policy change at once: both.
+    let reply = h
+        .patch(
+            &path,
+            &a.owner,
+            json!({"mode": "enforce", "rua": "https://reports.example.org/tlsrpt"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["version"], 2);
+    assert_eq!(reply.json["mode"], "enforce");
+    assert_eq!(reply.json["rua"], "https://reports.example.org/tlsrpt");
+
+    // Absent keeps it.
+    let reply = h.patch(&path, &a.owner, json!({"max_age": 2 * DAY})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["version"], 3);
+    assert_eq!(reply.json["rua"], "https://reports.example.org/tlsrpt");
+
+    // null removes it, and the fourth CNAME with it; still no new version.
+    let reply = h.patch(&path, &a.owner, json!({"rua": null})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["rua"], Value::Null);
+    assert_eq!(reply.json["version"], 3);
+    let kinds: Vec<&str> = reply.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["sts_record", "policy_host"]);
+    assert_eq!(stored_rua(domain.clone()).await, None);
+    let again = h.patch(&path, &a.owner, json!({"rua": null})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    assert_eq!(again.json, reply.json);
+    // And set again on a domain without one.
+    let reply = h
+        .patch(&path, &h.admin, json!({"rua": "mailto:tlsrpt@example.com"}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["records"][2], tlsrpt_record);
+    let before = reply.json;
+
+    // Bad values: a 400 naming rua and the rule, on creation and on change; nothing stored.
+    let five: Vec<String> = (1..=5)
+        .map(|i| format!("mailto:r{i}@example.com"))
+        .collect();
+    let long = format!("https://reports.example.com/{}", "a".repeat(1000));
+    for (what, value, rfc) in [
+        ("empty", json!(""), true),
+        ("only spaces", json!("  "), true),
+        ("http", json!("http://reports.example.com/v1"), true),
+        ("mailto without address", json!("mailto:"), true),
+        ("bare address", json!("tlsrpt@example.com"), true),
+        ("another field", json!("mailto:a@example.com; ruf=x"), true),
+        ("a line break", json!("mailto:a@example.com\nb"), true),
+        ("size suffix", json!("mailto:a@example.com!10m"), true),
+        (
+            "empty between commas",
+            json!("mailto:a@example.com,,"),
+            true,
+        ),
+        ("five URIs", json!(five.join(",")), true),
+        (
+            "listed twice",
+            json!("mailto:a@example.com,mailto:a@example.com"),
+            true,
+        ),
+        ("too long", json!(long), true),
+        ("a number", json!(5), false),
+        ("an array", json!(["mailto:a@example.com"]), false),
+    ] {
+        let new = h.domain("badrua");
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": new, "mode": "testing", "mx": ["mx.example.net"], "rua": value}),
+            )
+            .await;
+        let rule = reply.assert_invalid("rua");
+        assert_eq!(rule.contains("RFC 8460 §3"), rfc, "{what}: {rule}");
+        h.get(&format!("/api/v1/domains/{new}"), &a.owner)
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+
+        let reply = h
+            .patch(&path, &a.owner, json!({"mode": "none", "rua": value}))
+            .await;
+        let rule = reply.assert_invalid("rua");
+        assert_eq!(rule.contains("RFC 8460 §3"), rfc, "{what}: {rule}");
+    }
+    assert_eq!(h.get(&path, &a.owner).await.json, before);
+
+    // Unknown fields are still refused, next to rua or not.
+    h.post(
+        "/api/v1/domains",
+        &a.owner,
+        json!({"domain": h.domain("ruf"), "mode": "none", "rua": "mailto:a@example.com",
+               "ruf": "mailto:a@example.com"}),
+    )
+    .await
+    .assert_invalid("ruf");
+    h.patch(&path, &a.owner, json!({"RUA": "mailto:a@example.com"}))
+        .await
+        .assert_invalid("RUA");
+
+    // A domain being removed cannot change its rua either.
+    let removing = h.delete(&path, &a.owner).await;
+    assert_eq!(removing.status, StatusCode::ACCEPTED, "{}", removing.json);
+    h.patch(&path, &a.owner, json!({"rua": null}))
+        .await
+        .assert_error(StatusCode::CONFLICT, "conflict");
 
     h.cleanup().await;
 }

@@ -92,3 +92,92 @@ async fn openapi_document_matches_the_router() {
     })
     .await;
 }
+
+fn property_names<'a>(doc: &'a Value, schema: &str) -> BTreeSet<&'a str> {
+    doc["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{schema} has no properties"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// The domain schemas name exactly the members the API answers, and every request property
+/// they document is read by the handler (a wrong type is refused under that name, not as an
+/// unknown field).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_schemas_match_the_fields() {
+    run(Backend::Sqlite, Options::default(), |h| async move {
+        let doc = api::openapi_document();
+        let a = h.tenant("a").await;
+        let domain = h.domain("schema");
+        let valid = json!({
+            "domain": domain, "tenant": a.name, "mode": "testing", "mx": ["mx.example.net"],
+            "max_age": 86400, "rua": "mailto:tlsrpt@example.com",
+        });
+        let create = property_names(&doc, "CreateDomain");
+        assert_eq!(
+            valid
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect::<BTreeSet<_>>(),
+            create
+        );
+        let reply = h.post("/api/v1/domains", &a.owner, valid.clone()).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        let detail = reply.json;
+
+        let members: BTreeSet<&str> = detail
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(members, property_names(&doc, "DomainDetail"));
+        let required: BTreeSet<&str> = doc["components"]["schemas"]["DomainDetail"]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(members, required);
+        assert_eq!(detail["records"].as_array().unwrap().len(), 3, "with rua");
+        for record in detail["records"].as_array().unwrap() {
+            let members: BTreeSet<&str> = record
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(members, property_names(&doc, "Record"));
+        }
+
+        let wrong = json!({"not": "a valid value"});
+        for field in &create {
+            let mut body = valid.clone();
+            body["domain"] = json!(h.domain("other"));
+            body[*field] = wrong.clone();
+            let rule = h
+                .post("/api/v1/domains", &a.owner, body)
+                .await
+                .assert_invalid(field);
+            assert!(!rule.contains("documented fields"), "{field}: {rule}");
+        }
+        let path = format!("/api/v1/domains/{domain}");
+        for field in property_names(&doc, "UpdateDomain") {
+            let rule = h
+                .patch(&path, &a.owner, json!({ field: wrong.clone() }))
+                .await
+                .assert_invalid(field);
+            assert!(!rule.contains("documented fields"), "{field}: {rule}");
+        }
+        let rule = h
+            .patch(&path, &a.owner, json!({"ruf": "mailto:tlsrpt@example.com"}))
+            .await
+            .assert_invalid("ruf");
+        assert!(rule.contains("documented fields"), "{rule}");
+    })
+    .await;
+}

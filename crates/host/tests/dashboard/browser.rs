@@ -356,6 +356,7 @@ async fn drive(binary: &Path) {
             mode: "testing".to_owned(),
             mx: Some(vec!["mx.existing.example".to_owned()]),
             max_age: Some(86_400),
+            rua: None,
         },
     )
     .await

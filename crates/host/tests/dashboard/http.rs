@@ -507,6 +507,135 @@ async fn add_change_and_remove_a_domain() {
     assert!(reply.body.contains("<strong>mx</strong>"), "{}", reply.body);
     assert_eq!(h.state.db.versions(domain.id).await.unwrap().len(), 2);
 
+    // A TLS-RPT report address: the fourth CNAME appears, the policy keeps its version.
+    let tlsrpt_target = "_smtp._tls.shop.example.mta-sts.provider.test.";
+    assert!(
+        page.body.contains(r#"name="rua" value="""#),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(tlsrpt_target));
+    let same_policy = [
+        ("mode", "enforce"),
+        ("mx", "mx1.shop.example\n*.mx.shop.example"),
+        ("max_age", "86400"),
+    ];
+    let with_rua = |rua: &'static str| {
+        let mut fields = same_policy.to_vec();
+        fields.push(("rua", rua));
+        fields
+    };
+    let reply = h
+        .post(
+            "/domains/shop.example",
+            &session,
+            &with_rua(" mailto:tlsrpt@shop.example , https://reports.shop.example/v1\r\n"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get("/domains/shop.example", &session).await;
+    let rua = "mailto:tlsrpt@shop.example,https://reports.shop.example/v1";
+    assert!(
+        page.body.contains(&format!("<dd><code>{rua}</code></dd>")),
+        "shown on the detail page: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!(r#"name="rua" value="{rua}""#)),
+        "and in the change form"
+    );
+    assert!(page.body.contains(tlsrpt_target), "{}", page.body);
+    assert_eq!(page.body.matches(r#"class="version-row""#).count(), 2);
+    let stored = h.state.db.domain("shop.example").await.unwrap().unwrap();
+    assert_eq!(stored.rua.as_deref(), Some(rua));
+    assert_eq!(h.state.db.versions(domain.id).await.unwrap().len(), 2);
+
+    // An invalid one is shown in the form with its rule, as typed; the stored one stays.
+    let reply = h
+        .post(
+            "/domains/shop.example",
+            &session,
+            &with_rua("http://reports.shop.example/<v1>"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body.contains("<strong>rua</strong>"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("RFC 8460 §3"), "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .contains(r#"value="http://reports.shop.example/&lt;v1&gt;""#),
+        "{}",
+        reply.body
+    );
+    let stored = h.state.db.domain("shop.example").await.unwrap().unwrap();
+    assert_eq!(stored.rua.as_deref(), Some(rua));
+
+    // Emptying the field removes it, and the fourth CNAME with it.
+    let reply = h
+        .post("/domains/shop.example", &session, &with_rua(" "))
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get("/domains/shop.example", &session).await;
+    assert!(!page.body.contains(tlsrpt_target), "{}", page.body);
+    assert!(
+        page.body
+            .contains("none (no <code>_smtp._tls</code> record)")
+    );
+    let stored = h.state.db.domain("shop.example").await.unwrap().unwrap();
+    assert_eq!(stored.rua, None);
+    assert_eq!(h.state.db.versions(domain.id).await.unwrap().len(), 2);
+
+    // Added with one from the add form.
+    let reply = h
+        .post(
+            "/domains",
+            &session,
+            &[
+                ("domain", "reports.example"),
+                ("mode", "testing"),
+                ("mx", "mx.reports.example"),
+                ("rua", "mailto:tlsrpt@reports.example"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get(reply.location(), &session).await;
+    assert!(
+        page.body
+            .contains("<dd><code>mailto:tlsrpt@reports.example</code></dd>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("_smtp._tls.reports.example.mta-sts.provider.test.")
+    );
+    let reply = h
+        .post(
+            "/domains",
+            &session,
+            &[
+                ("domain", "badrua.example"),
+                ("mode", "testing"),
+                ("mx", "mx.badrua.example"),
+                ("rua", "mailto:"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body.contains("<strong>rua</strong>"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains(r#"name="rua" value="mailto:""#));
+    assert!(h.state.db.domain("badrua.example").await.unwrap().is_none());
+
     // Removal: mode none first, the domain stays as "removing".
     let reply = h.post("/domains/shop.example/remove", &session, &[]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
@@ -522,7 +651,7 @@ async fn add_change_and_remove_a_domain() {
             .contains("Removing: a <code>mode: none</code> policy is served until")
     );
     assert!(
-        !page.body.contains("Save as a new version"),
+        !page.body.contains("Save changes"),
         "a removing domain cannot change"
     );
     assert_eq!(page.body.matches(r#"class="version-row""#).count(), 3);

@@ -1,5 +1,6 @@
 //! Turning what an owner asks for (API or dashboard fields) into a policy the service can
-//! serve, with errors that name the field and the rule.
+//! serve, and into the TLS-RPT `rua` it publishes, with errors that name the field and the
+//! rule.
 //!
 //! Stricter than the parser on purpose: the parser must accept what senders accept, while a
 //! hosted policy should only ever contain what every sender reads the same way.
@@ -9,6 +10,7 @@ use std::str::FromStr;
 
 use crate::sts::mx_pattern::MxPattern;
 use crate::sts::policy::{MAX_AGE_CAP, MaxAge, Mode, Policy};
+use crate::tlsrpt::record::{ReportUri, TLSRPT_VERSION, TlsRptRecord};
 
 /// `max_age` when the owner gives none: one week, long enough to protect between refreshes,
 /// short enough that a mistake ages out (RFC 8461 §3.2 suggests weeks or more for enforce).
@@ -17,10 +19,18 @@ pub const DEFAULT_MAX_AGE: u32 = 604_800;
 /// At most this many `mx` lines: far above any real MX set, low enough to keep the body small.
 pub const MAX_MX: usize = 64;
 
+/// At most this many `rua` URIs: a reporting address and a reporting endpoint, each with a
+/// spare, is plenty; every URI gets every sender's daily report.
+pub const MAX_RUA_URIS: usize = 4;
+
+/// The longest `rua` value, in bytes (the store's limit; the whole TXT record stays below
+/// 1100 bytes, a handful of 255-byte strings).
+pub const MAX_RUA_BYTES: usize = 1024;
+
 /// One rejected field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
-    /// The request field: `mode`, `mx` or `max_age`.
+    /// The request field: `mode`, `mx`, `max_age` or `rua`.
     pub field: &'static str,
     /// The rule broken, with its source.
     pub rule: &'static str,
@@ -45,6 +55,10 @@ const MX_BROAD_RULE: &str =
     "RFC 8461 §10.4: a wildcard must not cover a public suffix such as *.com";
 const MX_COUNT_RULE: &str = "mtasts: at most 64 mx patterns, each listed once";
 const MAX_AGE_RULE: &str = "RFC 8461 §3.2: max_age is 1 to 31557600 seconds";
+const RUA_RULE: &str = "RFC 8460 §3: rua is one or more mailto: or https: URIs separated by commas, \
+     with any , ! ; inside a URI percent-encoded";
+const RUA_LIMIT_RULE: &str =
+    "RFC 8460 §3 (mtasts limits): at most 4 rua URIs, each listed once, 1024 characters in all";
 
 fn invalid(field: &'static str, rule: &'static str, message: String) -> FieldError {
     FieldError {
@@ -125,6 +139,112 @@ fn mx_patterns(values: &[String]) -> Result<Vec<MxPattern>, FieldError> {
         patterns.push(pattern);
     }
     Ok(patterns)
+}
+
+/// Validates the value of a TLS-RPT `rua=` field (RFC 8460 §3) for the `_smtp._tls` record the
+/// service publishes as `v=TLSRPTv1; rua=<value>`, and returns it normalised: surrounding
+/// whitespace and whitespace around the commas removed, schemes lowercase
+/// (`mailto:a@example.com,https://r.example/v1`).
+///
+/// Besides what [`TlsRptRecord::parse`] rejects (non-`mailto:`/`https:` URIs, a `mailto:`
+/// without an address, an `https:` without a host, unencoded `!`, spaces), refused are: `;`
+/// (it would end the field and start another one in the record), control characters, more
+/// than [`MAX_RUA_URIS`] URIs, a URI listed twice, and more than [`MAX_RUA_BYTES`] bytes.
+pub fn validate_rua(value: &str) -> Result<String, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid("rua", RUA_RULE, "rua is empty".into()));
+    }
+    if value.contains(';') {
+        return Err(invalid(
+            "rua",
+            RUA_RULE,
+            "';' is not allowed: percent-encode it inside a URI (%3B)".into(),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(
+            "rua",
+            RUA_RULE,
+            "control characters (line breaks, tabs) are not allowed".into(),
+        ));
+    }
+    let mut uris: Vec<String> = Vec::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(invalid(
+                "rua",
+                RUA_RULE,
+                "an empty URI between commas".into(),
+            ));
+        }
+        let uri = match part.split_once(':') {
+            Some((scheme, rest)) => format!("{}:{rest}", scheme.to_ascii_lowercase()),
+            None => part.to_owned(),
+        };
+        let parsed = ReportUri::parse(&uri).map_err(|e| invalid("rua", RUA_RULE, e.to_string()))?;
+        if let ReportUri::Mailto(text) = &parsed {
+            mailto_address(text)?;
+        }
+        if uris.iter().any(|u| u.eq_ignore_ascii_case(&uri)) {
+            return Err(invalid(
+                "rua",
+                RUA_LIMIT_RULE,
+                format!("{part:?} is listed twice"),
+            ));
+        }
+        uris.push(uri);
+    }
+    if uris.len() > MAX_RUA_URIS {
+        return Err(invalid(
+            "rua",
+            RUA_LIMIT_RULE,
+            format!("{} URIs given", uris.len()),
+        ));
+    }
+    let normalised = uris.join(",");
+    if normalised.len() > MAX_RUA_BYTES {
+        return Err(invalid(
+            "rua",
+            RUA_LIMIT_RULE,
+            format!("{} bytes long", normalised.len()),
+        ));
+    }
+    // The record the zone will answer must read back as exactly these URIs and nothing else.
+    let record = TlsRptRecord::parse(&format!("{TLSRPT_VERSION}; rua={normalised}"))
+        .map_err(|e| invalid("rua", RUA_RULE, e.to_string()))?;
+    let parsed: Vec<&str> = record.rua.iter().map(ReportUri::as_str).collect();
+    if !record.extensions.is_empty() || parsed != uris {
+        return Err(invalid(
+            "rua",
+            RUA_RULE,
+            "the value does not read back as the same URIs".into(),
+        ));
+    }
+    Ok(normalised)
+}
+
+/// A `mailto:` URI names one address `local@domain.tld` (the parser only asks for an `@`).
+fn mailto_address(uri: &str) -> Result<(), FieldError> {
+    let address = uri["mailto:".len()..].split('?').next().unwrap_or("");
+    let ok = address.rsplit_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "rua",
+            RUA_RULE,
+            format!("{uri:?}: a mailto: URI needs one address, as in mailto:tlsrpt@example.com"),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -216,5 +336,76 @@ mod tests {
             build_policy("enforce", &many, None).unwrap_err().rule,
             MX_COUNT_RULE
         );
+    }
+
+    #[test]
+    fn good_rua_values_are_normalised() {
+        let cases = [
+            ("mailto:tlsrpt@example.com", "mailto:tlsrpt@example.com"),
+            (
+                "https://reports.example.com/v1/tlsrpt",
+                "https://reports.example.com/v1/tlsrpt",
+            ),
+            (
+                "  mailto:tlsrpt@example.com , https://reports.example.com/v1/tlsrpt\r\n",
+                "mailto:tlsrpt@example.com,https://reports.example.com/v1/tlsrpt",
+            ),
+            ("MAILTO:TlsRpt@Example.com", "mailto:TlsRpt@Example.com"),
+            (
+                "mailto:a%2Cb@example.com?subject=tls%3Breport",
+                "mailto:a%2Cb@example.com?subject=tls%3Breport",
+            ),
+        ];
+        for (value, normalised) in cases {
+            assert_eq!(validate_rua(value).as_deref(), Ok(normalised), "{value:?}");
+            let record = TlsRptRecord::parse(&format!("v=TLSRPTv1; rua={normalised}")).unwrap();
+            assert_eq!(record.to_string(), format!("v=TLSRPTv1; rua={normalised}"));
+        }
+        let four = (1..=4)
+            .map(|i| format!("mailto:r{i}@example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(validate_rua(&four).unwrap(), four);
+    }
+
+    #[test]
+    fn bad_rua_values_are_rejected_with_their_rule() {
+        let long = format!("https://reports.example.com/{}", "a".repeat(1000));
+        let cases = [
+            ("", RUA_RULE),
+            ("   ", RUA_RULE),
+            ("http://reports.example.com/v1", RUA_RULE),
+            ("mailto:", RUA_RULE),
+            ("mailto:?subject=report", RUA_RULE),
+            ("mailto:tlsrpt@", RUA_RULE),
+            ("mailto:@example.com", RUA_RULE),
+            ("mailto:tlsrpt@localhost", RUA_RULE),
+            ("tlsrpt@example.com", RUA_RULE),
+            ("https://", RUA_RULE),
+            ("mailto:tlsrpt@example.com; foo=bar", RUA_RULE),
+            ("mailto:tlsrpt@example.com;", RUA_RULE),
+            ("mailto:tlsrpt@example.com\nv=TLSRPTv1", RUA_RULE),
+            ("mailto:tlsrpt@example.com!10m", RUA_RULE),
+            ("mailto:tls rpt@example.com", RUA_RULE),
+            ("mailto:tlsrpt@exämple.com", RUA_RULE),
+            ("mailto:tlsrpt@example.com,", RUA_RULE),
+            (",mailto:tlsrpt@example.com", RUA_RULE),
+            (
+                "mailto:tlsrpt@example.com,MAILTO:tlsrpt@example.com",
+                RUA_LIMIT_RULE,
+            ),
+            (long.as_str(), RUA_LIMIT_RULE),
+        ];
+        for (value, rule) in cases {
+            let err = validate_rua(value).unwrap_err();
+            assert_eq!((err.field, err.rule), ("rua", rule), "{value:?}: {err}");
+            assert!(err.rule.contains("RFC 8460 §3"));
+            assert!(!err.message.is_empty());
+        }
+        let five = (1..=5)
+            .map(|i| format!("mailto:r{i}@example.com"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(validate_rua(&five).unwrap_err().rule, RUA_LIMIT_RULE);
     }
 }
