@@ -80,7 +80,9 @@ async fn a_domain_from_onboarding_to_removal() {
         Method::POST,
         "/api/v1/domains",
         &owner,
-        Some(json!({"domain": "example.com", "mode": "testing"})),
+        Some(
+            json!({"domain": "example.com", "mode": "testing", "rua": "mailto:tlsrpt@example.com"}),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -139,11 +141,19 @@ async fn a_domain_from_onboarding_to_removal() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{verified}");
-    for record in verified["records"].as_array().unwrap() {
-        if record["kind"] != "tlsrpt" {
-            assert_eq!(record["status"], "verified", "{record}");
-        }
+    let records = verified["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3, "{verified}");
+    for record in records {
+        assert_eq!(record["status"], "verified", "{record}");
     }
+    // Senders find the owner's report address through the delegation.
+    let rua = dns.txt("_smtp._tls.example.com").await.unwrap();
+    assert_eq!(
+        rua,
+        vec![mtasts_proto::txt::TxtRr::single(
+            "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
+        )]
+    );
 
     // Another tenant cannot see it.
     for (method, path) in [

@@ -3,8 +3,8 @@
 //!
 //! * [`delegation`] — the names a domain owner points at the service and the names the
 //!   service's own DNS zone answers for.
-//! * [`policy_input`] — owner input (mode, mx, max_age) to a servable policy, or an error
-//!   naming the field and the rule.
+//! * [`policy_input`] — owner input (mode, mx, max_age, the TLS-RPT rua) to a servable
+//!   policy and record, or an error naming the field and the rule.
 //! * [`versions`] — policy ids and when a new id may be published (body first, then id).
 //! * [`removal`] — how long a removed domain must keep serving `mode: none`.
 
