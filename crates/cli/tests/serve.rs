@@ -14,48 +14,104 @@ fn loopback() -> String {
     format!("127.{}.{}.{}", 100 + n % 100, (n / 100) % 250 + 1, 7)
 }
 
-#[test]
-fn first_start_prints_the_admin_token_and_the_dashboard() {
-    let dir = tempfile::tempdir().unwrap();
-    let ip = loopback();
+/// Runs `mtasts ARGS`, reads its output until the admin token line, stops it with SIGTERM,
+/// and returns the token (if any), what it printed, and whether it exited cleanly.
+fn first_start(args: &[String]) -> (Option<String>, String, bool) {
     let mut child = mtasts()
-        .args(["serve", "--zone", "hosted.test", "--public-ip", &ip])
-        .args(["--https-listen", &format!("{ip}:0")])
-        .args(["--http-listen", &format!("{ip}:0")])
-        .args(["--dns-listen", &format!("{ip}:0")])
-        .args(["--api-listen", &format!("{ip}:0")])
-        .args(["--acme-directory", ""])
-        .arg("--data-dir")
-        .arg(dir.path())
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut token = None;
-    while Instant::now() < deadline {
-        let Some(Ok(line)) = lines.next() else { break };
+    // The token, when there is one, follows the listener lines at once; after the dashboard
+    // line, a short silence means there is none.
+    let mut wait = Duration::from_secs(30);
+    while token.is_none() && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(wait) else {
+            break;
+        };
         if line.trim().starts_with("mtasts_") {
             token = Some(line.trim().to_owned());
         }
-        seen.push(line);
-        if token.is_some() {
-            break;
+        if line.contains("dashboard:") {
+            wait = Duration::from_secs(2);
         }
+        seen.push(line);
     }
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
-    let text = seen.join("\n");
+    (token, seen.join("\n"), status.success())
+}
+
+#[test]
+fn a_configuration_file_is_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = loopback().replace(".7", ".8");
+    let file = dir.path().join("serve.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "zone = \"hosted.test\"\npublic_ip = [\"{ip}\"]\nhttps_listen = [\"{ip}:0\"]\n\
+             http_listen = [\"{ip}:0\"]\ndns_listen = [\"{ip}:0\"]\napi_listen = \"{ip}:0\"\n\
+             acme_directory = \"\"\ndata_dir = \"{}\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let (token, text, clean) = first_start(&[
+        "serve".into(),
+        "--config".into(),
+        file.display().to_string(),
+    ]);
+    assert!(token.is_some(), "no token printed:\n{text}");
+    assert!(text.contains("zone hosted.test"), "{text}");
+    assert!(clean);
+}
+
+#[test]
+fn first_start_prints_the_admin_token_and_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let ip = loopback();
+    let mut args: Vec<String> = ["serve", "--zone", "hosted.test", "--public-ip", &ip]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for flag in [
+        "--https-listen",
+        "--http-listen",
+        "--dns-listen",
+        "--api-listen",
+    ] {
+        args.push(flag.to_owned());
+        args.push(format!("{ip}:0"));
+    }
+    args.extend(["--acme-directory".to_owned(), String::new()]);
+    args.extend(["--data-dir".to_owned(), dir.path().display().to_string()]);
+    let (token, text, clean) = first_start(&args);
     assert!(token.is_some(), "no token printed:\n{text}");
     assert!(text.contains("dashboard:"), "{text}");
     assert!(text.contains(&format!("http://{ip}:")), "{text}");
-    assert!(status.success(), "SIGTERM ends serve cleanly: {status:?}");
+    assert!(clean, "SIGTERM ends serve cleanly");
     assert!(dir.path().join("serve.db").exists());
 
     // A second start on the same database prints no new token.
+    let (second, text, _) = first_start(&args);
+    assert!(second.is_none(), "{text}");
+    assert!(text.contains("dashboard:"), "{text}");
+
+    // Tenants and their tokens from the command line.
     let again = mtasts()
         .args(["admin", "tenant", "create", "acme"])
         .arg("--data-dir")

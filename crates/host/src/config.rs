@@ -114,3 +114,55 @@ impl ServeConfig {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_the_documented_example_is_read() {
+        let config = ServeConfig::from_toml(
+            r#"
+            zone = "mta-sts.provider.example"
+            public_ip = ["203.0.113.7", "2001:db8::7"]
+            database = "postgres://mtasts@db.internal/mtasts"
+            https_listen = ["0.0.0.0:443"]
+            http_listen = ["0.0.0.0:80"]
+            dns_listen = ["0.0.0.0:53", "[::]:53"]
+            api_listen = "127.0.0.1:8080"
+            acme_directory = "https://acme.example/dir"
+            acme_ca_file = "/etc/mtasts/acme-root.pem"
+            acme_email = "hostmaster@provider.example"
+            acme_challenge = "tls-alpn-01"
+            dns = ["192.0.2.53:53"]
+            ca_file = ["/etc/mtasts/extra.pem"]
+            ttl = 600
+            node_id = "edge-1"
+            verify_interval = 900
+            pending_verify_interval = 30
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.zone, "mta-sts.provider.example");
+        assert_eq!(config.public_ip.len(), 2);
+        assert_eq!(config.dns_listen.len(), 2);
+        assert_eq!(config.acme_challenge, "tls-alpn-01");
+        assert_eq!(config.ttl, 600);
+        assert_eq!(config.node_id.as_deref(), Some("edge-1"));
+        assert_eq!(
+            config.database_url(),
+            "postgres://mtasts@db.internal/mtasts"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_and_defaults_fill_the_rest() {
+        let err = ServeConfig::from_toml("zone = \"z.example\"\nzones = 1\n").unwrap_err();
+        assert!(err.contains("zones"), "{err}");
+        let config =
+            ServeConfig::from_toml("zone = \"z.example\"\ndata_dir = \"/srv/m\"\n").unwrap();
+        assert_eq!(config.database_url(), "sqlite:/srv/m/serve.db");
+        assert_eq!(config.acme_directory, LETS_ENCRYPT);
+        assert_eq!(config.api_listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+    }
+}
