@@ -36,8 +36,10 @@ pub fn removal_deadline(now: i64, served: &[ServedVersion]) -> i64 {
         .fold(now.saturating_add(i64::from(REMOVAL_MAX_AGE)), i64::max)
 }
 
-/// Turns a version history (creation time and `max_age`, in any order) into the served
+/// Turns a version history (creation time and `max_age`, oldest first) into the served
 /// intervals [`removal_deadline`] takes: each version is served until the next one is created.
+/// Versions are ordered by creation time; versions created in the same second keep the order
+/// given, so pass them oldest first (by version number).
 pub fn served_intervals(versions: &[(i64, u32)]) -> Vec<ServedVersion> {
     let mut sorted = versions.to_vec();
     sorted.sort_by_key(|(created, _)| *created);
@@ -77,6 +79,15 @@ mod tests {
         let served = served_intervals(&[(0, 60)]);
         assert_eq!(removal_deadline(100 * DAY, &served), 101 * DAY);
         assert_eq!(removal_deadline(100 * DAY, &[]), 101 * DAY);
+    }
+
+    #[test]
+    fn same_second_versions_keep_their_order() {
+        // Version 1 (a year) replaced by version 2 (a day) within the same second.
+        let served = served_intervals(&[(5, 365 * DAY as u32), (5, DAY as u32)]);
+        assert_eq!(served[0].served_until, Some(5));
+        assert_eq!(served[1].served_until, None);
+        assert_eq!(removal_deadline(10, &served), 5 + 365 * DAY);
     }
 
     #[test]
