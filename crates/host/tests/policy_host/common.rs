@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use mtasts_host::policy_host::{Limits, PolicyHost, certified_key_from_pem};
 use mtasts_host::snapshot::{HostedDomain, Snapshot, SnapshotHandle, ZoneSettings, handle};
+use mtasts_net::cert::OnInvalid;
 use mtasts_net::dns::{DnsConfig, Resolver};
 use mtasts_net::fetch::{FetchConfig, FetchReport, PolicyFetch, PolicyFetcher};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_testkit::{CertSpec, ServerCert, TestNet};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::ClientConfig;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
@@ -186,59 +185,13 @@ pub(crate) fn client_config(trust: Trust, net: &TestNet) -> ClientConfig {
         .unwrap();
     match trust {
         Trust::TestCa => builder.with_root_certificates(net.root_store()),
-        Trust::Any => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+        // The prober's verifier records and lets any chain through, still checking the
+        // handshake signature against the presented key.
+        Trust::Any => builder.dangerous().with_custom_certificate_verifier(
+            mtasts_net::cert::RecordingVerifier::new(net.root_store(), OnInvalid::Continue),
+        ),
     }
     .with_no_client_auth()
-}
-
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// The end-entity certificate the server presented.
