@@ -53,9 +53,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 
 use crate::{CONNECT_TIMEOUT, OP_TIMEOUT, redacted};
 
@@ -246,25 +244,11 @@ impl HostDb {
 }
 
 async fn open_sqlite(url: &str) -> Result<HostDb, HostDbError> {
-    let options = SqliteConnectOptions::from_str(url)
-        .map_err(error::db_error)?
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        // The cascades of `delete_domain` depend on it (sqlx's default, made explicit).
-        .foreign_keys(true)
-        .busy_timeout(CONNECT_TIMEOUT);
-    // An in-memory database exists once per connection: keep exactly one, forever.
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool_options = if in_memory {
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-    } else {
-        SqlitePoolOptions::new().max_connections(SQLITE_CONNECTIONS)
-    };
+    let (options, pool_options) =
+        crate::sqlite::connect_options(url, SQLITE_CONNECTIONS).map_err(error::db_error)?;
+    // The cascades of `delete_domain` depend on it (sqlx's default, made explicit).
+    let options = options.foreign_keys(true);
+    let in_memory = crate::sqlite::in_memory(url);
     let path = options.get_filename().to_path_buf();
     let pool = pool_options
         .acquire_timeout(CONNECT_TIMEOUT)
