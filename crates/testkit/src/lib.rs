@@ -30,4 +30,4 @@ pub use ca::{CertSpec, ServerCert, TestCa};
 pub use dns::{Fault, Zone};
 pub use https::{BodyFraming, PolicyHostSpec, PolicyResponse, RecordedRequest, TlsVersions};
 pub use pebble::{Pebble, PebbleOptions};
-pub use world::{Ports, TestNet};
+pub use world::{Ports, TestNet, free_port, random_u64};

@@ -31,6 +31,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
 
+use crate::world::free_port;
+
 /// Where Debian's `pebble` package installs the server.
 pub const PEBBLE_BIN: &str = "/usr/bin/pebble";
 
@@ -285,19 +287,6 @@ fn root_store(pem: &str) -> io::Result<Arc<rustls::RootCertStore>> {
         return Err(io::Error::other("no root certificate in the PEM"));
     }
     Ok(Arc::new(store))
-}
-
-/// A free TCP port on `ip` not in `avoid` (bound and released at once).
-fn free_port(ip: IpAddr, avoid: &[u16]) -> io::Result<u16> {
-    for _ in 0..20 {
-        let port = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?
-            .local_addr()?
-            .port();
-        if !avoid.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::other("no free port"))
 }
 
 fn json_escape(s: &str) -> String {

@@ -18,7 +18,8 @@ fn blocks_in_use() -> &'static Mutex<HashSet<(u8, u8)>> {
     BLOCKS.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
-fn random_u64() -> u64 {
+/// A random number for unique test names and blocks (no `rand` dependency needed).
+pub fn random_u64() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u128(
         std::time::SystemTime::now()
@@ -29,8 +30,8 @@ fn random_u64() -> u64 {
     hasher.finish()
 }
 
-/// A free TCP port on `ip` (bound and released at once).
-fn free_port(ip: IpAddr, avoid: &[u16]) -> std::io::Result<u16> {
+/// A free TCP port on `ip` not in `avoid` (bound and released at once).
+pub fn free_port(ip: IpAddr, avoid: &[u16]) -> std::io::Result<u16> {
     for _ in 0..20 {
         let port = std::net::TcpListener::bind(SocketAddr::new(ip, 0))?
             .local_addr()?

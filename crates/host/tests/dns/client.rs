@@ -2,7 +2,6 @@
 //! on a random loopback address.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,16 +21,7 @@ pub(crate) const ZONE: &str = "hosted.test";
 pub(crate) const TTL: u32 = 300;
 pub(crate) const TLSRPT: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
 
-fn random_u64() -> u64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    hasher.finish()
-}
+use mtasts_testkit::random_u64;
 
 /// A random address in 127.0.0.0/8 (never 127.0.0.x, where other services like to live).
 pub(crate) fn random_loopback() -> IpAddr {

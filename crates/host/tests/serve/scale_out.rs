@@ -13,7 +13,11 @@ const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A fresh schema per run, so parallel runs and other tests do not see each other's rows.
 async fn fresh_database() -> Option<String> {
-    let schema = format!("serve_scale_{}_{}", std::process::id(), rand_suffix());
+    let schema = format!(
+        "serve_scale_{}_{}",
+        std::process::id(),
+        mtasts_testkit::random_u64() % 1_000_000_000
+    );
     let admin = match sqlx::PgPool::connect(POSTGRES).await {
         Ok(pool) => pool,
         Err(e) => {
@@ -30,18 +34,6 @@ async fn fresh_database() -> Option<String> {
         .await
         .unwrap();
     Some(format!("{POSTGRES}?options[search_path]={schema}"))
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    );
-    h.finish() % 1_000_000_000
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
