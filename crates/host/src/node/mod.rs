@@ -137,7 +137,17 @@ impl Node {
         let cancel = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(sync_loop(ctx.clone(), certs, cancel.clone())),
-            tokio::spawn(maintenance_loop(ctx.clone(), cancel.clone())),
+            tokio::spawn(maintenance_loop(
+                ctx.clone(),
+                Chore::CleanUp,
+                cancel.clone(),
+            )),
+            tokio::spawn(maintenance_loop(ctx.clone(), Chore::Verify, cancel.clone())),
+            tokio::spawn(maintenance_loop(
+                ctx.clone(),
+                Chore::Certificates,
+                cancel.clone(),
+            )),
         ];
         Ok(Node { cancel, tasks, ctx })
     }
@@ -211,7 +221,20 @@ async fn sync_loop(ctx: Arc<NodeContext>, mut certs: loader::CertCache, cancel: 
     }
 }
 
-async fn maintenance_loop(ctx: Arc<NodeContext>, cancel: CancellationToken) {
+/// One background chore of the node.
+#[derive(Clone, Copy, Debug)]
+enum Chore {
+    /// Removals whose deadline passed, expired sessions.
+    CleanUp,
+    /// Delegation checks (DNS and the checker engine; can take a minute per domain).
+    Verify,
+    /// Certificate orders and renewals (can take minutes per order).
+    Certificates,
+}
+
+/// Runs `chore` every maintenance interval. Each chore has its own loop, so a slow checker
+/// run never delays a certificate renewal, and the other way round.
+async fn maintenance_loop(ctx: Arc<NodeContext>, chore: Chore, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(ctx.options.maintenance_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -220,14 +243,16 @@ async fn maintenance_loop(ctx: Arc<NodeContext>, cancel: CancellationToken) {
             _ = tick.tick() => {}
         }
         let work = async {
-            tasks::clean_up(&ctx).await?;
-            tasks::verify_due(&ctx).await?;
-            tasks::order_certificates(&ctx).await
+            match chore {
+                Chore::CleanUp => tasks::clean_up(&ctx).await,
+                Chore::Verify => tasks::verify_due(&ctx).await,
+                Chore::Certificates => tasks::order_certificates(&ctx).await,
+            }
         };
         tokio::select! {
             _ = cancel.cancelled() => return,
             result = work => if let Err(error) = result {
-                tracing::warn!(%error, "maintenance failed; retrying on the next round");
+                tracing::warn!(%error, ?chore, "maintenance failed; retrying on the next round");
             }
         }
     }
