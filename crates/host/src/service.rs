@@ -742,7 +742,10 @@ pub async fn verify_domain(
             "on-demand verification is not configured on this node".to_owned(),
         ));
     };
-    let result = verifier.verify(&domain.name).await;
+    let result = verifier.verify(&domain.name).await.map_err(|e| {
+        tracing::warn!(domain = %domain.name, error = %e, "on-demand verification failed");
+        ServiceError::Unavailable("verification could not run; try again later".to_owned())
+    })?;
     let now = state.now();
     state
         .db

@@ -32,8 +32,9 @@ pub fn system_clock() -> Clock {
 pub trait DomainVerifier: Send + Sync {
     /// Verifies `domain` (normalised) and returns the result in the stored format
     /// ([`crate::service::Verification`] serialised): per-record statuses under `records`,
-    /// anything else the checker wants to keep beside it.
-    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, serde_json::Value>;
+    /// anything else the checker wants to keep beside it. The caller stores it. An `Err`
+    /// (the verifier could not run) leaves the stored result as it was.
+    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<serde_json::Value, String>>;
 }
 
 /// Sizes and rates the API enforces.

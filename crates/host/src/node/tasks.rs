@@ -87,15 +87,18 @@ fn verification_due(ctx: &NodeContext, domain: &Domain, now: i64) -> bool {
         .is_none_or(|at| now - at >= interval.as_secs() as i64)
 }
 
-/// Verifies one domain now and stores the result.
-pub(crate) async fn verify_now(
+/// Verifies one domain now, without storing the result; the checker engine runs only once
+/// the policy host points here (before that only the records matter, and a checker run can
+/// take a minute).
+pub(crate) async fn run_verification(
     ctx: &NodeContext,
     domain: &Domain,
+    check_deadline: Duration,
 ) -> Result<Verification, HostDbError> {
     let ids = known_ids(ctx, domain).await?;
     let tlsrpt = domain.rua.as_deref().map(super::loader::tlsrpt_record);
     let now = (ctx.clock)();
-    let verification = verify_domain(
+    Ok(verify_domain(
         ctx.dns.as_ref(),
         ctx.checker.as_deref(),
         &ctx.settings.delegation,
@@ -106,11 +109,21 @@ pub(crate) async fn verify_now(
             tlsrpt: tlsrpt.as_deref(),
         },
         now,
-        ctx.options.check_deadline,
+        check_deadline,
     )
-    .await;
+    .await)
+}
+
+/// Verifies one domain now and stores the result.
+pub(crate) async fn verify_now(
+    ctx: &NodeContext,
+    domain: &Domain,
+) -> Result<Verification, HostDbError> {
+    let verification = run_verification(ctx, domain, ctx.options.check_deadline).await?;
     let json = serde_json::to_string(&verification).unwrap_or_default();
-    ctx.db.set_verification(domain.id, &json, now).await?;
+    ctx.db
+        .set_verification(domain.id, &json, (ctx.clock)())
+        .await?;
     Ok(verification)
 }
 

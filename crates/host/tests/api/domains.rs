@@ -865,16 +865,16 @@ async fn invalid_admin_input(h: Harness) {
 struct FixedVerifier;
 
 impl DomainVerifier for FixedVerifier {
-    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Value> {
+    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
-            json!({
+            Ok(json!({
                 "records": {
                     "sts_record": {"status": "verified", "detail": format!("_mta-sts.{domain} found")},
                     "policy_host": {"status": "wrong", "detail": "points elsewhere",
                                     "fix": format!("point mta-sts.{domain} at policy.{ZONE}")},
                 },
                 "checker": {"version": 1},
-            })
+            }))
         })
     }
 }
