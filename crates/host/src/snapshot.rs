@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use rustls::sign::CertifiedKey;
@@ -30,6 +32,60 @@ pub struct Snapshot {
     pub domains: HashMap<String, HostedDomain>,
     /// Pending ACME challenges.
     pub challenges: Challenges,
+    /// Whether this node may still answer from the snapshot (`None`: always, for snapshots
+    /// built by hand). See [`Freshness`].
+    pub freshness: Option<Arc<Freshness>>,
+}
+
+impl Snapshot {
+    /// Whether the listeners may answer from this snapshot now.
+    pub fn is_fresh(&self) -> bool {
+        self.freshness.as_ref().is_none_or(|f| f.is_fresh())
+    }
+}
+
+/// How long a node may keep answering without reaching the database.
+///
+/// Other nodes publish a new TXT id once every node that reported recently serves the new
+/// policy (RFC 8461 §8.1). A node that can no longer report drops out of that set after the
+/// live window, so it must stop answering before then: otherwise a sender could get the new
+/// id from one node and the old policy from this one, and cache that pair for `max_age`.
+/// The node extends the deadline after every successful report; the listeners refuse
+/// (SERVFAIL, 503) once it has passed.
+#[derive(Debug)]
+pub struct Freshness {
+    origin: Instant,
+    /// Milliseconds after `origin` until which answering is allowed.
+    until_ms: AtomicU64,
+}
+
+impl Freshness {
+    /// A deadline that has already passed: nothing is answered until the first report.
+    pub fn new() -> Freshness {
+        Freshness {
+            origin: Instant::now(),
+            until_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Allows answering until `deadline`.
+    pub fn extend_to(&self, deadline: Instant) {
+        let ms = deadline.saturating_duration_since(self.origin).as_millis();
+        self.until_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// Whether the deadline is still ahead.
+    pub fn is_fresh(&self) -> bool {
+        let now = self.origin.elapsed().as_millis();
+        u128::from(self.until_ms.load(Ordering::Acquire)) > now
+    }
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Freshness::new()
+    }
 }
 
 /// One hosted domain as the listeners see it.

@@ -495,3 +495,31 @@ async fn dig_sees_an_authoritative_answer() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn a_node_cut_off_from_the_database_answers_servfail_not_old_records() {
+    use mtasts_host::snapshot::Freshness;
+    let freshness = Arc::new(Freshness::new());
+    let mut snapshot = fixture_snapshot(41);
+    snapshot.freshness = Some(freshness.clone());
+    let dns = start(settings(&["192.0.2.10"]), snapshot).await;
+    // Never reported in (or the report is too old): nothing is answered.
+    let stale = both(
+        dns.addr,
+        "_mta-sts.example.com.hosted.test.",
+        RecordType::TXT,
+    )
+    .await;
+    assert_eq!(stale.metadata.response_code, ResponseCode::ServFail);
+    assert!(stale.answers.is_empty());
+    // A fresh report lets it answer again.
+    freshness.extend_to(std::time::Instant::now() + Duration::from_secs(30));
+    let fresh = both(
+        dns.addr,
+        "_mta-sts.example.com.hosted.test.",
+        RecordType::TXT,
+    )
+    .await;
+    assert_eq!(fresh.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(fresh.answers.len(), 1);
+}

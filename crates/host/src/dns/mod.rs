@@ -164,6 +164,13 @@ impl ZoneHandler {
                 .await;
         };
         let answer = match self.view() {
+            // This node lost the database: its records may be behind what other nodes
+            // publish, so it answers nothing rather than something old.
+            Ok(view) if !view.snapshot().is_fresh() => {
+                let mut failed = zone::Answer::empty();
+                failed.code = ResponseCode::ServFail;
+                failed
+            }
             Ok(view) => view.answer(
                 query.original().name(),
                 query.query_type(),

@@ -7,26 +7,29 @@ use mtasts_store::host::{CertRow, ChallengeRow, HostState};
 use rustls::sign::CertifiedKey;
 
 use crate::policy_host::certified_key_from_pem;
-use crate::snapshot::{Challenges, HostedDomain, Snapshot};
+use crate::snapshot::{Challenges, Freshness, HostedDomain, Snapshot};
 
 /// Parsed certificates kept between loads, so an unchanged certificate is not parsed again
 /// every time any domain changes.
 #[derive(Default)]
 pub(crate) struct CertCache {
-    by_domain: HashMap<String, (i64, Arc<CertifiedKey>)>,
+    /// Domain → (the chain PEM it was parsed from, the parsed key).
+    by_domain: HashMap<String, (String, Arc<CertifiedKey>)>,
 }
 
 impl CertCache {
     fn get(&mut self, row: &CertRow) -> Option<Arc<CertifiedKey>> {
-        if let Some((updated_at, key)) = self.by_domain.get(&row.domain)
-            && *updated_at == row.updated_at
+        // Compared by content, not by `updated_at` (whole seconds): a replacement within the
+        // same second must be seen.
+        if let Some((chain, key)) = self.by_domain.get(&row.domain)
+            && *chain == row.chain_pem
         {
             return Some(key.clone());
         }
         match certified_key_from_pem(&row.chain_pem, &row.key_pem) {
             Ok(key) => {
                 self.by_domain
-                    .insert(row.domain.clone(), (row.updated_at, key.clone()));
+                    .insert(row.domain.clone(), (row.chain_pem.clone(), key.clone()));
                 Some(key)
             }
             Err(error) => {
@@ -43,7 +46,11 @@ pub(crate) fn tlsrpt_record(rua: &str) -> String {
 }
 
 /// Builds the snapshot for `state`, reusing parsed certificates from `cache`.
-pub(crate) fn build_snapshot(state: HostState, cache: &mut CertCache) -> Snapshot {
+pub(crate) fn build_snapshot(
+    state: HostState,
+    cache: &mut CertCache,
+    freshness: &Arc<Freshness>,
+) -> Snapshot {
     let mut certificates: HashMap<String, Arc<CertifiedKey>> = HashMap::new();
     for row in &state.certificates {
         if let Some(key) = cache.get(row) {
@@ -71,11 +78,16 @@ pub(crate) fn build_snapshot(state: HostState, cache: &mut CertCache) -> Snapsho
         generation: state.generation,
         domains,
         challenges: challenges(&state.challenges),
+        freshness: Some(freshness.clone()),
     }
 }
 
 fn challenges(rows: &[ChallengeRow]) -> Challenges {
     let mut out = Challenges::default();
+    // A TLS-ALPN-01 challenge left behind by an earlier order (never withdrawn) must not
+    // shadow the current one for the same host: the newest (latest expiry) wins.
+    let mut rows: Vec<&ChallengeRow> = rows.iter().collect();
+    rows.sort_by_key(|row| row.expires_at);
     for row in rows {
         match row.kind.as_str() {
             "http-01" => {

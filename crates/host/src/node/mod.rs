@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::acme::{AcmeConfig, ChallengeBoard, Issuer};
-use crate::snapshot::{SnapshotHandle, ZoneSettings};
+use crate::snapshot::{Freshness, SnapshotHandle, ZoneSettings};
 
 /// Timing of a node.
 #[derive(Clone, Debug)]
@@ -74,6 +74,8 @@ pub(crate) struct NodeContext {
     pub(crate) acme: Option<AcmeSlot>,
     pub(crate) board: Arc<dyn ChallengeBoard>,
     pub(crate) clock: fn() -> i64,
+    /// How long the listeners may answer from the current snapshot.
+    pub(crate) freshness: Arc<Freshness>,
 }
 
 /// The running background work of a node. Stops when dropped or on [`Node::shutdown`].
@@ -131,7 +133,13 @@ impl Node {
             }),
             board,
             clock: unix_now,
+            freshness: Arc::new(Freshness::new()),
         });
+        // Report in before loading: a version created between the load and the first report
+        // must not be published while this node serves the state from before it.
+        ctx.db
+            .heartbeat(&ctx.options.node_id, 0, (ctx.clock)())
+            .await?;
         let mut certs = loader::CertCache::default();
         sync_once(&ctx, &mut certs, true).await?;
         let cancel = CancellationToken::new();
@@ -185,10 +193,14 @@ async fn sync_once(
     certs: &mut loader::CertCache,
     force: bool,
 ) -> Result<(), HostDbError> {
+    // The deadline counts from before the database is asked: the report written below can
+    // only be later than this instant, so this node stops answering before the others stop
+    // counting it as live.
+    let asked = tokio::time::Instant::now().into_std();
     let generation = ctx.db.generation().await?;
     if force || generation != ctx.snapshot.load().generation {
         let state = ctx.db.load_state().await?;
-        let snapshot = loader::build_snapshot(state, certs);
+        let snapshot = loader::build_snapshot(state, certs, &ctx.freshness);
         tracing::debug!(
             generation = snapshot.generation,
             domains = snapshot.domains.len(),
@@ -199,7 +211,11 @@ async fn sync_once(
     let loaded = ctx.snapshot.load().generation;
     ctx.db
         .heartbeat(&ctx.options.node_id, loaded, (ctx.clock)())
-        .await
+        .await?;
+    let margin = ctx.options.poll_interval.max(Duration::from_secs(1));
+    ctx.freshness
+        .extend_to(asked + ctx.options.live_window.saturating_sub(margin));
+    Ok(())
 }
 
 async fn sync_loop(ctx: Arc<NodeContext>, mut certs: loader::CertCache, cancel: CancellationToken) {
@@ -210,9 +226,10 @@ async fn sync_loop(ctx: Arc<NodeContext>, mut certs: loader::CertCache, cancel: 
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        // A database outage keeps the last snapshot serving; the next tick tries again.
+        // A short database outage keeps the last snapshot serving; a long one makes the
+        // listeners refuse (see `Freshness`). The next tick tries again.
         if let Err(error) = sync_once(&ctx, &mut certs, false).await {
-            tracing::warn!(%error, "database poll failed; serving the last snapshot");
+            tracing::warn!(%error, "database poll failed; serving the last snapshot while it is fresh");
             continue;
         }
         if let Err(error) = tasks::promote(&ctx).await {

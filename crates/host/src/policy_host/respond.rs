@@ -141,6 +141,11 @@ impl PolicyResponder {
             .map(|a| a.as_str())
             .or_else(|| request.headers().get(HOST).and_then(|h| h.to_str().ok()));
         let prepared = self.prepared();
+        // See `Freshness`: a node cut off from the database must not serve a policy that
+        // may be older than the id other nodes publish.
+        if !prepared.snapshot.is_fresh() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable\n");
+        }
         let route = classify_policy(
             request.method(),
             request.uri().path(),
@@ -203,6 +208,9 @@ impl PolicyResponder {
 /// The HTTP-01 answer to `request`.
 pub(crate) fn respond_http01<B>(snapshot: &SnapshotHandle, request: &Request<B>) -> Response<Body> {
     let snapshot = snapshot.load();
+    if !snapshot.is_fresh() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable\n");
+    }
     let route = classify_http01(request.method(), request.uri().path(), |token| {
         snapshot.challenges.http01.get(token)
     });
@@ -373,4 +381,23 @@ mod tests {
     }
 
     use super::super::route::POLICY_PATH;
+
+    #[test]
+    fn a_stale_snapshot_is_not_served() {
+        use crate::snapshot::Freshness;
+        let mut stale = snapshot(3, "version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n");
+        let freshness = Arc::new(Freshness::new());
+        stale.freshness = Some(freshness.clone());
+        let handle = handle(stale);
+        let responder = PolicyResponder::new(handle, None);
+        let request = Request::get("/.well-known/mta-sts.txt")
+            .header(HOST, "mta-sts.a.example")
+            .body(())
+            .unwrap();
+        let response = responder.respond(&request, Some("mta-sts.a.example"));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        freshness.extend_to(std::time::Instant::now() + std::time::Duration::from_secs(30));
+        let response = responder.respond(&request, Some("mta-sts.a.example"));
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }

@@ -76,6 +76,7 @@ pub(crate) fn snapshot_of(generation: u64, domains: Vec<HostedDomain>) -> Snapsh
             .map(|d| (d.name.clone(), d))
             .collect::<HashMap<_, _>>(),
         challenges: Default::default(),
+        freshness: None,
     }
 }
 

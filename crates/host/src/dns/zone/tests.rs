@@ -61,6 +61,7 @@ fn snapshot(generation: u64) -> Snapshot {
         generation,
         domains,
         challenges: Default::default(),
+        freshness: None,
     }
 }
 
