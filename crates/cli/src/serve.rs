@@ -122,6 +122,16 @@ pub(crate) struct ServeArgs {
     /// Also trust these PEM roots when verifying policy hosts (repeatable).
     #[arg(long = "ca-file", value_name = "PEM")]
     ca_file: Vec<PathBuf>,
+    /// The dashboard's public URL (https://… makes its cookies Secure; its origin is accepted
+    /// behind a reverse proxy).
+    #[arg(long = "public-url", value_name = "URL", env = "MTASTS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// TTL of the records the zone serves, in seconds (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    ttl: Option<u32>,
+    /// Test only: let verification connect to loopback and private addresses.
+    #[arg(long = "verify-private-addresses", hide = true)]
+    verify_private_addresses: bool,
     /// This node's name (default: host name and process id).
     #[arg(long = "node-id", value_name = "NAME", env = "MTASTS_NODE_ID")]
     node_id: Option<String>,
@@ -174,6 +184,9 @@ impl ServeArgs {
             acme_challenge,
             dns,
             ca_file,
+            public_url,
+            ttl,
+            verify_private_addresses,
             node_id,
             verify_interval,
             pending_verify_interval,
@@ -186,6 +199,7 @@ impl ServeArgs {
         set_if!(
             config,
             zone,
+            ttl,
             api_listen,
             acme_directory,
             acme_challenge,
@@ -213,6 +227,12 @@ impl ServeArgs {
         }
         if node_id.is_some() {
             config.node_id = node_id;
+        }
+        if public_url.is_some() {
+            config.public_url = public_url;
+        }
+        if verify_private_addresses {
+            config.verify_private_addresses = true;
         }
         anyhow::ensure!(
             !config.zone.is_empty(),

@@ -36,7 +36,7 @@ const SALT_BYTES: usize = 16;
 const HASH_BYTES: usize = 32;
 /// Stored hashes above this are refused rather than verified: a corrupted or hostile row
 /// must not make one login burn minutes of CPU.
-const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
 /// Who a request acts as, once its credentials are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -53,6 +53,12 @@ pub struct ServeConfig {
     pub poll_interval_ms: u64,
     /// PBKDF2 iterations for new passwords.
     pub password_iterations: u32,
+    /// The dashboard's public URL (e.g. `https://mta-sts.provider.example`): `https` makes its
+    /// cookies `Secure`, and its origin is accepted behind a reverse proxy.
+    pub public_url: Option<String>,
+    /// Test-only: let verification connect to loopback and private addresses (by default
+    /// they look absent, so tenants cannot probe the service's network).
+    pub verify_private_addresses: bool,
     /// Test-only: the HTTPS port verification fetches use (RFC 8461 fixes 443).
     pub verify_https_port: u16,
     /// Test-only: the SMTP port the verification checker probes.
@@ -82,6 +88,8 @@ impl Default for ServeConfig {
             pending_verify_interval: 60,
             poll_interval_ms: 1000,
             password_iterations: 600_000,
+            public_url: None,
+            verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
         }

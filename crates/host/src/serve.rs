@@ -7,6 +7,7 @@ use std::time::Duration;
 use mtasts_check::{CheckOptions, Checker};
 use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver};
 use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
+use mtasts_net::public_only::PublicOnly;
 use mtasts_net::smtp::{ProbeConfig, SmtpProber};
 use mtasts_net::trust::TrustConfig;
 use mtasts_store::host::HostDb;
@@ -150,6 +151,18 @@ impl Serve {
                     .to_owned(),
             ));
         }
+        if let Some(ip) = config.public_ip.iter().find(|ip| ip.is_unspecified()) {
+            return Err(ServeError::Config(format!(
+                "public_ip {ip} is not an address senders can reach"
+            )));
+        }
+        // RFC 2181 §8: a TTL is at most 2^31 - 1.
+        if config.ttl > i32::MAX as u32 {
+            return Err(ServeError::Config(format!(
+                "ttl {} is above 2147483647 seconds",
+                config.ttl
+            )));
+        }
         let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
             .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
         crate::dns::check_settings(&settings)
@@ -167,17 +180,26 @@ impl Serve {
             })
             .map_err(|e| ServeError::Config(format!("dns: {e}")))?,
         );
-        let checker = Arc::new(checker(&config, dns.clone())?);
+        let checker_dns: Arc<dyn DnsLookup> = if config.verify_private_addresses {
+            dns.clone()
+        } else {
+            Arc::new(PublicOnly::new(dns.clone()))
+        };
+        let checker = Arc::new(checker(&config, checker_dns)?);
+        let iterations = std::num::NonZeroU32::new(config.password_iterations)
+            .filter(|n| n.get() <= crate::auth::MAX_PBKDF2_ITERATIONS)
+            .ok_or_else(|| {
+                ServeError::Config(format!(
+                    "password_iterations must be 1 to {}",
+                    crate::auth::MAX_PBKDF2_ITERATIONS
+                ))
+            })?;
         let limits = crate::state::Limits {
-            password_iterations: std::num::NonZeroU32::new(config.password_iterations.max(1))
-                .expect("at least one iteration"),
+            password_iterations: iterations,
             ..crate::state::Limits::default()
         };
         let state =
             AppState::new(db.clone(), settings.delegation.clone(), dns.clone()).with_limits(limits);
-        let admin_token = crate::service::bootstrap_admin_token(&state)
-            .await
-            .map_err(|e| ServeError::Config(format!("creating the first admin token: {e}")))?;
         let snapshot = snapshot::handle(Snapshot::default());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
@@ -247,7 +269,19 @@ impl Serve {
         addrs.api = api_listener
             .local_addr()
             .map_err(bind_error(config.api_listen))?;
-        let router = crate::api::router(state.clone()).merge(crate::dashboard::router(state));
+        // Only once everything is bound: a start that fails must not use up the one showing
+        // of the first token. The lock keeps two nodes starting together from both creating one.
+        let admin_token = first_admin_token(&state).await?;
+        let dashboard = crate::dashboard::router_with(
+            state.clone(),
+            crate::dashboard::DashboardConfig {
+                public_url: config.public_url.clone(),
+            },
+        );
+        // The API bounds its own bodies; this covers the dashboard's forms too.
+        let router = crate::api::router(state)
+            .merge(dashboard)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
         let api_stop = tokio_util::sync::CancellationToken::new();
         let stop = api_stop.clone();
         let api = tokio::spawn(async move {
@@ -304,4 +338,17 @@ impl Serve {
             node.shutdown().await;
         }
     }
+}
+
+/// The first admin token on a database that has none (shown once), created under a lock.
+async fn first_admin_token(state: &AppState) -> Result<Option<String>, ServeError> {
+    let _lock = loop {
+        if let Some(lock) = state.db.try_lock("bootstrap-admin-token").await? {
+            break lock;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    crate::service::bootstrap_admin_token(state)
+        .await
+        .map_err(|e| ServeError::Config(format!("creating the first admin token: {e}")))
 }

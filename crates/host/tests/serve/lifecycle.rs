@@ -141,6 +141,11 @@ async fn a_domain_from_onboarding_to_removal() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{verified}");
+    // The checker never connects to private or loopback addresses on a tenant's behalf
+    // (this test's whole internet is loopback): the policy host looks absent to it.
+    let findings = verified["verification"]["check"]["findings"].to_string();
+    assert!(findings.contains("policy-fetch-failed"), "{findings}");
+    assert!(findings.contains("has no address"), "{findings}");
     let records = verified["records"].as_array().unwrap();
     assert_eq!(records.len(), 3, "{verified}");
     for record in records {

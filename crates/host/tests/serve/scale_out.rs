@@ -55,6 +55,9 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
     config_a.node_id = Some("node-a".to_owned());
     let mut config_b = config(&net, ip_b, ports, database, &pebble, dir.path());
     config_b.node_id = Some("node-b".to_owned());
+    // Here the checker may reach loopback, so its full view can be asserted.
+    config_a.verify_private_addresses = true;
+    config_b.verify_private_addresses = true;
     // Node B is a second process behind the same public name; the CA validates at A's
     // address, so both must be able to answer the challenge there: B's listeners are its own.
     config_b.public_ip = vec![ip_a];
@@ -116,6 +119,20 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
         orders.as_ref().is_none_or(|s| s.failures == 0),
         "{orders:?}"
     );
+
+    // The checker engine behind verification fetches the policy the way senders do.
+    let (status, verified) = api(
+        &b,
+        Method::POST,
+        "/api/v1/domains/example.org/verify",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    let findings = verified["verification"]["check"]["findings"].to_string();
+    assert!(!findings.contains("policy-fetch-failed"), "{findings}");
+    assert_eq!(verified["verification"]["points_here"], true);
 
     // Senders now ask node B's DNS authority (the zone forwards there).
     net.zone().forward(super::harness::ZONE, b.addrs().dns[0]);
