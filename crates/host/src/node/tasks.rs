@@ -10,7 +10,7 @@ use mtasts_store::host::{AcmeState, CertRow, Domain, HostDbError};
 
 use super::NodeContext;
 use super::verify::{Verification, VerifyInput, verify_domain};
-use crate::acme::{Issuer, renewal_due, retry_delay};
+use crate::acme::{AcmeError, Issuer, renewal_due, retry_delay};
 
 /// Ids ever published for a domain, newest first: an owner's resolver may still cache one.
 async fn known_ids(ctx: &NodeContext, domain: &Domain) -> Result<Vec<String>, HostDbError> {
@@ -42,16 +42,29 @@ pub(crate) async fn promote(ctx: &NodeContext) -> Result<(), HostDbError> {
         if domain.published_version == Some(domain.latest_version) {
             continue;
         }
-        let versions = ctx.db.versions(domain.id).await?;
-        let Some(latest) = versions.iter().find(|v| v.version == domain.latest_version) else {
-            continue;
-        };
-        if publishable(latest.created_generation.max(0) as u64, &loaded) {
-            ctx.db
-                .publish_version(domain.id, latest.version, now)
-                .await?;
-            tracing::info!(domain = %domain.name, id = %latest.policy_id, "every node serves the new policy; its id is now published");
+        // One domain's failure (say, removed meanwhile) must not hold back the others.
+        if let Err(error) = promote_one(ctx, &domain, &loaded, now).await {
+            tracing::warn!(domain = %domain.name, %error, "publishing the new id failed");
         }
+    }
+    Ok(())
+}
+
+async fn promote_one(
+    ctx: &NodeContext,
+    domain: &Domain,
+    loaded: &[u64],
+    now: i64,
+) -> Result<(), HostDbError> {
+    let versions = ctx.db.versions(domain.id).await?;
+    let Some(latest) = versions.iter().find(|v| v.version == domain.latest_version) else {
+        return Ok(());
+    };
+    if publishable(latest.created_generation.max(0) as u64, loaded) {
+        ctx.db
+            .publish_version(domain.id, latest.version, now)
+            .await?;
+        tracing::info!(domain = %domain.name, id = %latest.policy_id, "every node serves the new policy; its id is now published");
     }
     Ok(())
 }
@@ -60,8 +73,14 @@ pub(crate) async fn promote(ctx: &NodeContext) -> Result<(), HostDbError> {
 pub(crate) async fn clean_up(ctx: &NodeContext) -> Result<(), HostDbError> {
     let now = (ctx.clock)();
     for domain in ctx.db.domains_due_for_removal(now).await? {
-        ctx.db.delete_domain(domain.id).await?;
-        tracing::info!(domain = %domain.name, "removal period over; the domain is no longer hosted");
+        match ctx.db.delete_domain(domain.id).await {
+            Ok(()) => {
+                tracing::info!(domain = %domain.name, "removal period over; the domain is no longer hosted")
+            }
+            Err(error) => {
+                tracing::warn!(domain = %domain.name, %error, "deleting a removed domain failed")
+            }
+        }
     }
     ctx.db.purge_sessions(now).await?;
     Ok(())
@@ -137,7 +156,9 @@ pub(crate) async fn verify_due(ctx: &NodeContext) -> Result<(), HostDbError> {
         let Some(_lock) = ctx.db.try_lock(&format!("verify:{}", domain.name)).await? else {
             continue;
         };
-        verify_now(ctx, &domain).await?;
+        if let Err(error) = verify_now(ctx, &domain).await {
+            tracing::warn!(domain = %domain.name, %error, "verification failed");
+        }
     }
     Ok(())
 }
@@ -174,13 +195,29 @@ pub(crate) async fn order_certificates(ctx: &NodeContext) -> Result<(), HostDbEr
             continue;
         }
         let failures = state.map_or(0, |s| s.failures);
-        order_one(ctx, &domain, i64::from(failures)).await?;
+        if let Err(error) = order_one(ctx, &domain, failures).await {
+            tracing::warn!(domain = %domain.name, %error, "recording a certificate order failed");
+        }
     }
     Ok(())
 }
 
-async fn order_one(ctx: &NodeContext, domain: &Domain, failures: i64) -> Result<(), HostDbError> {
+/// How long an order in progress keeps other rounds away, in case its outcome cannot be
+/// recorded (a database error after the CA issued must not lead to an order every round and
+/// the CA's duplicate-certificate limit).
+const ORDER_GUARD_SECS: i64 = 3600;
+
+async fn order_one(ctx: &NodeContext, domain: &Domain, failures: u32) -> Result<(), HostDbError> {
     let host = format!("mta-sts.{}", domain.name);
+    let state = |failures: u32, next_attempt_at: i64, last_error: Option<String>| AcmeState {
+        domain: domain.name.clone(),
+        failures,
+        next_attempt_at,
+        last_error,
+    };
+    ctx.db
+        .set_acme_state(state(failures, (ctx.clock)() + ORDER_GUARD_SECS, None))
+        .await?;
     let outcome = match issuer(ctx).await {
         Ok(issuer) => issuer.issue(&host, ctx.board.as_ref()).await,
         Err(error) => Err(error),
@@ -199,27 +236,26 @@ async fn order_one(ctx: &NodeContext, domain: &Domain, failures: i64) -> Result<
                     updated_at: now,
                 })
                 .await?;
-            ctx.db
-                .set_acme_state(AcmeState {
-                    domain: domain.name.clone(),
-                    failures: 0,
-                    next_attempt_at: 0,
-                    last_error: None,
-                })
-                .await?;
+            ctx.db.set_acme_state(state(0, 0, None)).await?;
             tracing::info!(%host, "certificate issued");
         }
         Err(error) => {
+            if matches!(error, AcmeError::Invalid { .. }) {
+                // Possibly the account itself (deactivated, or unknown to the CA now):
+                // connect afresh next time instead of failing until a restart.
+                if let Some(acme) = ctx.acme.as_ref() {
+                    *acme.issuer.lock().await = None;
+                }
+            }
             let failures = failures.saturating_add(1);
-            let delay = retry_delay(u32::try_from(failures).unwrap_or(u32::MAX), &error);
+            let delay = retry_delay(failures, &error);
             tracing::warn!(%host, %error, retry_in_secs = delay.as_secs(), "certificate order failed");
             ctx.db
-                .set_acme_state(AcmeState {
-                    domain: domain.name.clone(),
-                    failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                    next_attempt_at: now + delay.as_secs() as i64,
-                    last_error: Some(error.to_string()),
-                })
+                .set_acme_state(state(
+                    failures,
+                    now.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX)),
+                    Some(error.to_string()),
+                ))
                 .await?;
         }
     }
