@@ -44,8 +44,15 @@ async fn apex_serves_soa_and_ns_authoritatively() {
     glue.sort();
     assert_eq!(glue, ["192.0.2.10", "2001:db8::10"]);
 
+    // SOA, NS, and the apex's own A and AAAA (it can be a policy host: see zone.rs).
     let any = both(dns.addr, "hosted.test.", RecordType::ANY).await;
-    assert_eq!(any.answers.len(), 2);
+    assert_eq!(any.answers.len(), 4);
+    let mut apex: Vec<String> = rdata_of(
+        &both(dns.addr, "hosted.test.", RecordType::A).await,
+        RecordType::A,
+    );
+    apex.sort();
+    assert_eq!(apex, ["192.0.2.10"]);
     assert_negative(
         &both(dns.addr, "hosted.test.", RecordType::TXT).await,
         ResponseCode::NoError,

@@ -3,7 +3,9 @@
 //!
 //! The zone `Z` holds exactly these names (see [`mtasts_proto::hosted::delegation`]):
 //!
-//! * the apex `Z`: SOA and NS;
+//! * the apex `Z`: SOA, NS, and A/AAAA = the public addresses (when the zone is
+//!   `mta-sts.<d>` of a domain `d` the provider hosts itself, the apex is that domain's
+//!   policy host, and a delegation point cannot also be a CNAME);
 //! * `ns.Z` and `policy.Z`: A/AAAA = the public addresses;
 //! * `_mta-sts.<d>.Z` for every hosted `d`: TXT `v=STSv1; id=…` once an id is published,
 //!   no records before;
@@ -318,14 +320,18 @@ impl ZoneView {
     /// Every record the node owns, owned by `owner`.
     fn records(&self, node: &Node<'_>, owner: &Name) -> Vec<Record> {
         match node {
-            Node::Apex => vec![
-                Record::from_rdata(owner.clone(), self.ttl, self.soa.data.clone()),
-                Record::from_rdata(
-                    owner.clone(),
-                    self.ttl,
-                    RData::NS(NS(self.nameserver.clone())),
-                ),
-            ],
+            Node::Apex => {
+                let mut records = vec![
+                    Record::from_rdata(owner.clone(), self.ttl, self.soa.data.clone()),
+                    Record::from_rdata(
+                        owner.clone(),
+                        self.ttl,
+                        RData::NS(NS(self.nameserver.clone())),
+                    ),
+                ];
+                records.extend(self.addresses(owner));
+                records
+            }
             Node::Host => self.addresses(owner),
             Node::Sts(domain) => match &domain.txt_id {
                 Some(id) => vec![self.txt(owner, &format!("v=STSv1; id={id}"))],

@@ -120,7 +120,7 @@ fn assert_refused(answer: &Answer) {
 }
 
 #[test]
-fn apex_has_soa_and_ns() {
+fn apex_has_soa_ns_and_the_public_addresses() {
     let v = view();
     let soa = ask(&v, "hosted.test.", RecordType::SOA);
     assert_positive(&soa);
@@ -158,15 +158,24 @@ fn apex_has_soa_and_ns() {
     let any = ask(&v, "hosted.test.", RecordType::ANY);
     assert_positive(&any);
     let types: Vec<RecordType> = any.answers.iter().map(Record::record_type).collect();
-    assert_eq!(types, [RecordType::SOA, RecordType::NS]);
+    assert_eq!(
+        types,
+        [
+            RecordType::SOA,
+            RecordType::NS,
+            RecordType::A,
+            RecordType::A,
+            RecordType::AAAA
+        ]
+    );
 
-    for qtype in [
-        RecordType::A,
-        RecordType::AAAA,
-        RecordType::TXT,
-        RecordType::MX,
-        RecordType::CNAME,
-    ] {
+    // The apex is also a policy host: the provider's own domain `d` with zone `mta-sts.d`.
+    let a = ask(&v, "hosted.test.", RecordType::A);
+    assert_positive(&a);
+    assert_eq!(a.answers.len(), 2);
+    assert_eq!(ask(&v, "hosted.test.", RecordType::AAAA).answers.len(), 1);
+
+    for qtype in [RecordType::TXT, RecordType::MX, RecordType::CNAME] {
         assert_negative(&v, &ask(&v, "hosted.test.", qtype), ResponseCode::NoError);
     }
 }
@@ -514,7 +523,16 @@ fn exhaustive_small_names_agree_with_an_independent_model() {
     let delegation = Delegation::new(ZONE).unwrap();
     // The model: names that own records, then every ancestor of them up to the apex.
     let owners: Vec<(&str, Vec<RecordType>)> = vec![
-        ("", vec![RecordType::SOA, RecordType::NS]),
+        (
+            "",
+            vec![
+                RecordType::SOA,
+                RecordType::NS,
+                RecordType::A,
+                RecordType::A,
+                RecordType::AAAA,
+            ],
+        ),
         // Two IPv4 addresses and one IPv6 address are configured.
         ("ns", vec![RecordType::A, RecordType::A, RecordType::AAAA]),
         (
