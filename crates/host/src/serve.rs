@@ -18,7 +18,7 @@ use crate::acme::{AcmeConfig, ChallengeKind};
 use crate::config::ServeConfig;
 use crate::dns::DnsAuthority;
 use crate::node::{Node, NodeOptions, NodeParts, zone_settings};
-use crate::policy_host::{Http01, Limits, PolicyHost};
+use crate::policy_host::{AppListener, Http01, Limits, PolicyHost};
 use crate::snapshot::{self, Snapshot};
 use crate::state::AppState;
 
@@ -62,8 +62,7 @@ pub struct Serve {
     dns: Vec<DnsAuthority>,
     policy_hosts: Vec<PolicyHost>,
     http01: Vec<Http01>,
-    api: tokio::task::JoinHandle<()>,
-    api_stop: tokio_util::sync::CancellationToken,
+    api: Option<AppListener>,
     db: HostDb,
 }
 
@@ -282,17 +281,9 @@ impl Serve {
         let router = crate::api::router(state)
             .merge(dashboard)
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
-        let api_stop = tokio_util::sync::CancellationToken::new();
-        let stop = api_stop.clone();
-        let api = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(error) = axum::serve(api_listener, service)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-            {
-                tracing::error!(%error, "the API listener failed");
-            }
-        });
+        // The policy host's accept loop: a connection cap and header/idle time limits, which
+        // `axum::serve` lacks (a slow client must not hold connections for ever).
+        let api = AppListener::start(api_listener, router, Limits::default());
         Ok(Serve {
             addrs,
             admin_token,
@@ -300,8 +291,7 @@ impl Serve {
             dns: dns_servers,
             policy_hosts,
             http01,
-            api,
-            api_stop,
+            api: Some(api),
             db,
         })
     }
@@ -323,8 +313,9 @@ impl Serve {
 
     /// Stops every listener and the node.
     pub async fn shutdown(mut self) {
-        self.api_stop.cancel();
-        let _ = (&mut self.api).await;
+        if let Some(api) = self.api.take() {
+            api.shutdown().await;
+        }
         for host in self.policy_hosts.drain(..) {
             host.shutdown().await;
         }

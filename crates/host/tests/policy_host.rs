@@ -3,6 +3,8 @@
 
 #[path = "policy_host/acme.rs"]
 mod acme;
+#[path = "policy_host/app_listener.rs"]
+mod app_listener;
 #[path = "policy_host/common.rs"]
 mod common;
 #[path = "policy_host/curl.rs"]

@@ -278,6 +278,68 @@ impl Http01 {
     }
 }
 
+/// A plain-HTTP/1.1 listener for an axum [`Router`](axum::Router) (the API and dashboard) with
+/// the same connection cap, header and idle time limits as the policy host, which
+/// `axum::serve` does not offer. Handlers see the client address as
+/// `ConnectInfo<SocketAddr>`.
+#[derive(Debug)]
+pub struct AppListener {
+    server: Server,
+}
+
+impl AppListener {
+    /// Serves `router` on `listener` with `limits` (the TLS and proxy settings do not apply).
+    pub fn start(listener: TcpListener, router: axum::Router, limits: Limits) -> AppListener {
+        let builder = Arc::new(limits.builder().http1_only());
+        let limits_for_conn = Arc::new(limits.clone());
+        let server = Server::start(listener, &limits, move |tcp, control| {
+            serve_app(
+                tcp,
+                builder.clone(),
+                router.clone(),
+                limits_for_conn.clone(),
+                control,
+            )
+        });
+        AppListener { server }
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    /// Stops accepting, lets requests in progress finish for up to
+    /// [`Limits::shutdown_grace`], then closes everything.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+async fn serve_app(
+    tcp: TcpStream,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    router: axum::Router,
+    limits: Arc<Limits>,
+    control: Arc<Control>,
+) {
+    let Ok(peer) = tcp.peer_addr() else {
+        return;
+    };
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(Tracked::new(tcp, activity.clone()));
+    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        // A Router is always ready; its error type is `Infallible`.
+        let mut router = router.clone();
+        async move { tower_service::Service::call(&mut router, request).await }
+    });
+    let conn = builder.serve_connection(io, service);
+    drive(conn, &activity, &limits, &control.stop_token(), &control).await;
+}
+
 async fn serve_http01(
     tcp: TcpStream,
     builder: Arc<auto::Builder<TokioExecutor>>,
