@@ -167,6 +167,7 @@ cases!(
     load_state_snapshot,
     load_state_is_consistent_under_writes,
     nodes,
+    nodes_on_the_database_clock,
     certificates_and_acme,
     challenges,
     locks,
@@ -944,6 +945,58 @@ mod cases {
         assert!(db.live_nodes(201).await.unwrap().is_empty());
         invalid(db.heartbeat("", 0, 1).await);
         invalid(db.heartbeat("n", u64::MAX, 1).await);
+    }
+
+    pub(crate) async fn nodes_on_the_database_clock(ctx: Ctx) {
+        let db = &ctx.db;
+        let clock = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+        };
+        // A node whose own clock is an hour behind stamped itself with it: by its clock it
+        // is live, by the database's it is not.
+        db.heartbeat("lagging", 0, clock() - 3600).await.unwrap();
+        let before = clock();
+        bumps(db, 0, async {
+            db.heartbeat_db_time("node-b", 0).await.unwrap();
+            db.heartbeat_db_time("node-a", 3).await.unwrap();
+        })
+        .await;
+        let after = clock();
+        let live = db.live_nodes_within(60).await.unwrap();
+        let ids: Vec<&str> = live.iter().map(|n| n.node_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["node-a", "node-b"],
+            "sorted, the lagging node left out"
+        );
+        // The database runs on this machine here, so its clock is ours (to the second).
+        for node in &live {
+            assert!(
+                (before - 1..=after + 1).contains(&node.last_seen),
+                "{node:?} stamped between {before} and {after}"
+            );
+            assert_eq!(node.started_at, node.last_seen);
+        }
+        assert_eq!(live[0].loaded_generation, 3);
+
+        // A later heartbeat moves the generation and `last_seen`, not `started_at`.
+        let started = live[0].started_at;
+        db.heartbeat("node-a", 3, 1).await.unwrap();
+        db.heartbeat_db_time("node-a", 9).await.unwrap();
+        let a = db.live_nodes_within(60).await.unwrap().remove(0);
+        assert_eq!((a.node_id.as_str(), a.loaded_generation), ("node-a", 9));
+        assert_eq!(a.started_at, started);
+        assert!(a.last_seen >= before - 1);
+
+        // The window counts back from the database's clock: an hour covers the lagging node.
+        let all = db.live_nodes_within(7200).await.unwrap();
+        assert_eq!(all.len(), 3);
+        invalid(db.live_nodes_within(-1).await);
+        invalid(db.heartbeat_db_time("", 0).await);
+        invalid(db.heartbeat_db_time("n", u64::MAX).await);
     }
 
     pub(crate) async fn certificates_and_acme(ctx: Ctx) {

@@ -26,7 +26,7 @@
 //! live node reports a loaded generation of at least its `created_generation`.
 //!
 //! Bookkeeping that no listener serves does not bump it, since every bump makes every node
-//! reload: [`HostDb::heartbeat`] (nodes heartbeat each
+//! reload: [`HostDb::heartbeat`] and [`HostDb::heartbeat_db_time`] (nodes heartbeat each
 //! second, so bumping would make them reload forever), [`HostDb::touch_token`] (once per API
 //! request), the session methods ([`HostDb::create_session`], [`HostDb::delete_session`],
 //! [`HostDb::purge_sessions`]), who may use the service ([`HostDb::create_tenant`],
@@ -39,7 +39,8 @@
 //!
 //! - Times are Unix seconds (`i64`), supplied by the caller (`now`) except the creation times
 //!   of tenants and tokens and the challenge expiry in [`HostDb::load_state`], which use this
-//!   machine's clock.
+//!   machine's clock, and the node times of [`HostDb::heartbeat_db_time`] and
+//!   [`HostDb::live_nodes_within`], which use the database's.
 //! - Domain names are stored normalised (lowercase A-labels, no trailing dot) and are unique
 //!   across all tenants. E-mail addresses are stored with ASCII letters lowercased.
 //! - Every text is bounded on write (see the `MAX_*` constants); too long or malformed is
