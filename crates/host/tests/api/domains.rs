@@ -20,7 +20,8 @@ crate::on_both_databases!(
     lifecycle,
     tls_report_address,
     invalid_domain_input,
-    invalid_admin_input
+    invalid_admin_input,
+    domain_locks_are_bounded
 );
 
 const DAY: i64 = 86_400;
@@ -218,6 +219,51 @@ async fn lifecycle(h: Harness) {
     assert_eq!(history["versions"].as_array().unwrap().len(), 4);
     assert_eq!(history["versions"][0]["mode"], "none");
 
+    h.cleanup().await;
+}
+
+/// Changes hold a pooled connection with their domain lock, so at most
+/// `DOMAIN_LOCK_PERMITS` are held at once: with every permit taken, a change waits, and is
+/// answered 503 when none comes free in time, without touching the domain.
+async fn domain_locks_are_bounded(h: Harness) {
+    use mtasts_host::state::DOMAIN_LOCK_PERMITS;
+    let a = h.tenant("a").await;
+    let domain = h.domain("locks");
+    h.hosted(&a.owner, &domain, "testing").await;
+    let path = format!("/api/v1/domains/{domain}");
+    let permits = u32::try_from(DOMAIN_LOCK_PERMITS).unwrap();
+
+    let held = h
+        .state
+        .domain_locks
+        .clone()
+        .acquire_many_owned(permits)
+        .await
+        .unwrap();
+    let refused = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
+    refused.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let stored = h.state.db.domain(&domain).await.unwrap().unwrap();
+    assert_eq!(stored.latest_version, 1, "nothing changed");
+
+    // A change waits for a permit that comes free within its wait.
+    let change = {
+        let path = path.clone();
+        let owner = a.owner.clone();
+        let h = &h;
+        async move { h.patch(&path, &owner, json!({"mode": "enforce"})).await }
+    };
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(held);
+    };
+    let (reply, ()) = tokio::join!(change, release);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["mode"], "enforce");
+    assert_eq!(
+        h.state.domain_locks.available_permits(),
+        DOMAIN_LOCK_PERMITS,
+        "every permit is given back"
+    );
     h.cleanup().await;
 }
 
