@@ -48,8 +48,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// API calls per token.
     pub api: Rate,
-    /// Failed authentications per client address (IPv6: per /64); once used up, the client is
-    /// refused before its credentials are looked at.
+    /// Failed authentications per client address (IPv6: per /64); once used up, the client's
+    /// invalid or missing credentials are answered 429 (a valid API token still works).
     pub auth_failures: Rate,
     /// Login attempts per client address (dashboard).
     pub login: Rate,

@@ -114,7 +114,8 @@ async fn api_calls_are_rate_limited_per_token() {
     .await;
 }
 
-/// Failed authentications use up the client's budget; then even a valid token waits.
+/// Failed authentications use up the client's budget; then its invalid and missing
+/// credentials are answered 429, but a valid token still works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentication_is_rate_limited_per_client() {
     let options = Options {
@@ -128,11 +129,29 @@ async fn failed_authentication_is_rate_limited_per_client() {
                 .await
                 .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
         }
-        let refused = h.get("/api/v1/me", &h.admin).await;
+        let refused = h.get("/api/v1/me", &wrong).await;
         refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         assert!(refused.headers.contains_key(header::RETRY_AFTER));
+        let (other_wrong, _) = mtasts_host::auth::new_token();
+        h.get("/api/v1/me", &other_wrong)
+            .await
+            .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        let malformed = h
+            .call(Method::GET, "/api/v1/me", Some("not-a-token"), None)
+            .await;
+        malformed.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         let anonymous = h.call(Method::GET, "/api/v1/domains", None, None).await;
         anonymous.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert!(anonymous.headers.contains_key(header::RETRY_AFTER));
+        // A valid token from the same client is let through, again and again.
+        for _ in 0..2 {
+            let me = h.get("/api/v1/me", &h.admin).await;
+            assert_eq!(me.status, StatusCode::OK, "{}", me.json);
+        }
+        // ... and does not refill the budget for the invalid ones.
+        h.get("/api/v1/me", &wrong)
+            .await
+            .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         // The OpenAPI document needs no authentication and stays reachable.
         let doc = h
             .call(Method::GET, "/api/v1/openapi.json", None, None)
