@@ -1079,10 +1079,9 @@ pub async fn create_user(
     let role = tenant_role(&request.role)?;
     let iterations = state.limits.password_iterations;
     let password = request.password;
-    let password_hash =
-        tokio::task::spawn_blocking(move || auth::hash_password(&password, iterations))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))?;
+    let password_hash = auth::password_work(move || auth::hash_password(&password, iterations))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))?;
     let user = state
         .db
         .create_user(NewUser {
