@@ -100,6 +100,10 @@ const DOMAIN_SYNTAX_RULE: &str =
 const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two labels";
 const DOMAIN_ZONE_RULE: &str =
     "mtasts: the service's own zone and names inside it cannot be hosted";
+const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
+     every name the service publishes for the domain (the longest, _smtp._tls.<domain>.<zone>)";
+/// The longest a domain name may be in text form (RFC 1035 §2.3.4: 255 octets on the wire).
+const MAX_NAME_OCTETS: usize = 253;
 const MX_LOOKUP_RULE: &str =
     "RFC 8461 §4.1: without mx, the domain's MX records are used, so it must have some";
 const TENANT_REQUIRED_RULE: &str = "mtasts: an administrator names the tenant of a new domain";
@@ -386,6 +390,28 @@ pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceE
             "domain",
             DOMAIN_ZONE_RULE,
             format!("{name:?} is inside the service zone {zone:?}"),
+        ));
+    }
+    // The names under the zone are the longest the service publishes for a domain; the
+    // TLS-RPT one is the longest of them.
+    let longest = [
+        state.delegation.tlsrpt_target(&name),
+        state.delegation.sts_target(&name),
+    ]
+    .into_iter()
+    .max_by_key(String::len)
+    .unwrap_or_default();
+    if longest.len() > MAX_NAME_OCTETS {
+        let room = MAX_NAME_OCTETS.saturating_sub(longest.len() - name.len());
+        return Err(invalid(
+            "domain",
+            DOMAIN_LENGTH_RULE,
+            format!(
+                "{} octets is too long: {longest:?} would be {} octets; with the zone {zone:?} \
+                 a hosted domain has at most {room}",
+                name.len(),
+                longest.len()
+            ),
         ));
     }
     Ok(name)

@@ -701,6 +701,50 @@ async fn invalid_domain_input(h: Harness) {
         );
         reply.assert_invalid(field);
     }
+    // Every name published for the domain must fit in 253 octets: the longest is
+    // `_smtp._tls.<domain>.<zone>`, so a domain may have 253 - 11 - 1 - len(zone) octets.
+    let room = 253 - "_smtp._tls.".len() - 1 - ZONE.len();
+    let of_length = |n: usize| {
+        let tail = format!(".{}.example", h.tag);
+        let mut labels = String::new();
+        while labels.len() + tail.len() < n {
+            let left = n - tail.len() - labels.len();
+            let label = "a".repeat(left.min(63));
+            if labels.is_empty() {
+                labels = label;
+            } else if left >= 2 {
+                labels = format!("{}.{labels}", "b".repeat((left - 1).min(63)));
+            } else {
+                break;
+            }
+        }
+        let name = format!("{labels}{tail}");
+        assert_eq!(name.len(), n, "{name}");
+        name
+    };
+    let too_long = of_length(room + 1);
+    let rule = h
+        .post("/api/v1/domains", &a.owner, with("domain", json!(too_long)))
+        .await
+        .assert_invalid("domain");
+    assert!(rule.contains("253 octets"), "{rule}");
+    assert!(rule.contains("_smtp._tls.<domain>.<zone>"), "{rule}");
+    assert_eq!(h.state.db.domain(&too_long).await.unwrap(), None);
+    let fits = of_length(room);
+    let mut body = with("domain", json!(fits));
+    // With a report address, so the TLS-RPT record (the longest name) is shown too.
+    body["rua"] = json!("mailto:tlsrpt@example.net");
+    let reply = h.post("/api/v1/domains", &a.owner, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let published = reply.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["target"].as_str())
+        .map(str::len)
+        .max();
+    assert_eq!(published, Some(253), "{}", reply.json);
+
     // Rules cite where they come from.
     let rule = h
         .post("/api/v1/domains", &a.owner, with("mode", json!("Enforce")))
