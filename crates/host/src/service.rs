@@ -623,6 +623,17 @@ async fn lock_domain(state: &AppState, name: &str) -> Result<DomainLock, Service
     }
 }
 
+/// The time of a new version after `latest`: this node's clock, but never before `latest`
+/// was made. Nodes' clocks differ; a version made on a node whose clock lags must not take an
+/// earlier second than the versions before it, or its policy id (the UTC second, with a
+/// counter only against the latest id) could repeat an older version's id. Kept for both the
+/// id and `created_at`, versions' times never go back, so every id differs from every id
+/// before it. (A later `created_at` only lengthens how long the previous version counts as
+/// served, which makes the removal deadline later, never earlier.)
+fn version_time(state: &AppState, latest: &PolicyVersion) -> i64 {
+    state.now().max(latest.created_at)
+}
+
 /// A `rua` from a request, validated and normalised.
 fn optional_rua(rua: Option<&str>) -> Result<Option<String>, ServiceError> {
     rua.map(validate_rua)
@@ -667,7 +678,7 @@ pub async fn update_domain(
         .or_else(|| u64::try_from(latest.max_age).ok());
     let policy = build_policy(&mode, &mx, max_age).map_err(ServiceError::Invalid)?;
     if policy.to_text("\r\n") != latest.body {
-        let now = state.now();
+        let now = version_time(state, &latest);
         let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
         state.db.add_version(domain.id, version).await?;
     }
@@ -712,7 +723,8 @@ pub async fn remove_domain(
     let remove_after = removal_deadline(now, &served_intervals(&history));
     let policy = build_policy("none", &[], Some(u64::from(REMOVAL_MAX_AGE)))
         .map_err(|e| ServiceError::Internal(format!("the removal policy is invalid: {e}")))?;
-    let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
+    let at = version_time(state, latest);
+    let version = new_version(&policy, next_policy_id(at, Some(&latest.policy_id)), at);
     state
         .db
         .start_removal(domain.id, remove_after, version)

@@ -21,7 +21,8 @@ crate::on_both_databases!(
     tls_report_address,
     invalid_domain_input,
     invalid_admin_input,
-    domain_locks_are_bounded
+    domain_locks_are_bounded,
+    lagging_clocks_never_repeat_a_policy_id
 );
 
 const DAY: i64 = 86_400;
@@ -264,6 +265,46 @@ async fn domain_locks_are_bounded(h: Harness) {
         DOMAIN_LOCK_PERMITS,
         "every permit is given back"
     );
+    h.cleanup().await;
+}
+
+/// A node whose clock lags the one that made the latest version (nodes' clocks differ) still
+/// makes a policy id never used before, and version times never go back.
+async fn lagging_clocks_never_repeat_a_policy_id(h: Harness) {
+    let a = h.tenant("a").await;
+    let domain = h.domain("clocks");
+    let path = format!("/api/v1/domains/{domain}");
+    h.hosted(&a.owner, &domain, "testing").await; // at T0
+    h.advance(100);
+    let ahead = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
+    assert_eq!(ahead.status, StatusCode::OK, "{}", ahead.json);
+    let ahead_id = next_policy_id(T0 + 100, Some(&next_policy_id(T0, None)));
+    assert_eq!(ahead.json["pending_policy_id"], ahead_id.as_str());
+
+    // Back to T0, as on a node whose clock is 100 s behind: without care the id would be
+    // T0's again (version 1's).
+    h.advance(-100);
+    let lagging = h.patch(&path, &a.owner, json!({"mode": "testing"})).await;
+    assert_eq!(lagging.status, StatusCode::OK, "{}", lagging.json);
+    let lagging_id = next_policy_id(T0 + 100, Some(&ahead_id));
+    assert_eq!(lagging.json["pending_policy_id"], lagging_id.as_str());
+    // And again, still behind but later than T0.
+    h.advance(50);
+    let again = h.patch(&path, &a.owner, json!({"max_age": 3600})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    // Removal makes a version too.
+    let removing = h.delete(&path, &a.owner).await;
+    assert_eq!(removing.status, StatusCode::ACCEPTED, "{}", removing.json);
+
+    let stored = h.state.db.domain(&domain).await.unwrap().unwrap();
+    let versions = h.state.db.versions(stored.id).await.unwrap();
+    assert_eq!(versions.len(), 5);
+    let mut ids: Vec<&str> = versions.iter().map(|v| v.policy_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "every id differs: {versions:?}");
+    let times: Vec<i64> = versions.iter().rev().map(|v| v.created_at).collect();
+    assert_eq!(times, vec![T0, T0 + 100, T0 + 100, T0 + 100, T0 + 100]);
     h.cleanup().await;
 }
 
