@@ -169,10 +169,13 @@ pub async fn authenticate_password(
     password: &str,
     iterations: NonZeroU32,
 ) -> Result<(User, Principal), AuthError> {
-    let user = db
-        .user_by_email(&email.trim().to_lowercase())
-        .await
-        .map_err(unavailable)?;
+    let user = match db.user_by_email(&email.trim().to_lowercase()).await {
+        Ok(user) => user,
+        // An address the database refuses to look up (control characters, too long) has no
+        // account: a wrong login like any other (and as slow), not an outage.
+        Err(HostDbError::Invalid(_)) => None,
+        Err(e) => return Err(unavailable(e)),
+    };
     let password = password.to_owned();
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = password_work(move || match stored {

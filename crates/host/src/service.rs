@@ -460,9 +460,7 @@ async fn owning_tenant(
             TENANT_REQUIRED_RULE,
             "give the tenant's name",
         )),
-        (None, Some(name)) => state
-            .db
-            .tenant_by_name(name)
+        (None, Some(name)) => tenant_named(state, name)
             .await?
             .ok_or_else(|| invalid("tenant", TENANT_EXISTS_RULE, format!("no tenant {name:?}"))),
         (Some(own), requested) => {
@@ -1015,11 +1013,19 @@ async fn admin_tenant(
     name: &str,
 ) -> Result<Tenant, ServiceError> {
     require_admin(who)?;
-    state
-        .db
-        .tenant_by_name(name)
+    tenant_named(state, name)
         .await?
         .ok_or(ServiceError::NotFound)
+}
+
+/// The tenant named `name` from a request. A name the database refuses to look up (control
+/// characters, too long) names no tenant: `None`, not an error of ours.
+async fn tenant_named(state: &AppState, name: &str) -> Result<Option<Tenant>, ServiceError> {
+    match state.db.tenant_by_name(name).await {
+        Ok(tenant) => Ok(tenant),
+        Err(HostDbError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn tenant_role(role: &str) -> Result<Role, ServiceError> {

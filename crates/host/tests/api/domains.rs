@@ -877,6 +877,32 @@ async fn invalid_admin_input(h: Harness) {
     )
     .await
     .assert_invalid("tenant");
+    // Names the database would not even look up name no tenant either: 400, not 500.
+    for unusable in ["bad\u{1}name".to_owned(), "x".repeat(300)] {
+        let reply = h
+            .post("/api/v1/domains", &h.admin, body(Some(&unusable)))
+            .await;
+        let rule = reply.assert_invalid("tenant");
+        assert!(rule.contains("tenant must exist"), "{rule}");
+    }
+    // ... and in a URL, 404.
+    for unusable in ["bad%01name".to_owned(), "x".repeat(300)] {
+        h.post(
+            &format!("/api/v1/tenants/{unusable}/tokens"),
+            &h.admin,
+            json!({"role": "owner", "label": "x"}),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+        h.post(
+            &format!("/api/v1/tenants/{unusable}/users"),
+            &h.admin,
+            json!({"email": "u@example.com", "password": "correct horse battery staple",
+                   "role": "owner"}),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
     let made = h
         .post("/api/v1/domains", &h.admin, body(Some(&a.name)))
         .await;

@@ -307,3 +307,25 @@ async fn logins_are_rate_limited_per_client() {
     })
     .await;
 }
+
+/// A login address the database refuses to look up (control characters, too long) is wrong
+/// credentials (401), not an outage (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_with_unusable_addresses_are_wrong_credentials() {
+    run(Backend::Sqlite, Options::default(), |h| async move {
+        let client: std::net::SocketAddr = "192.0.2.20:40000".parse().unwrap();
+        for email in [
+            "a\u{1}b@example.com".to_owned(),
+            format!("{}@example.com", "x".repeat(300)),
+        ] {
+            assert_eq!(
+                auth::login(&h.state, Some(client), &email, "some password 123")
+                    .await
+                    .unwrap_err(),
+                AuthError::Invalid,
+                "{email:?}"
+            );
+        }
+    })
+    .await;
+}
