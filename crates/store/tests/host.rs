@@ -1410,3 +1410,76 @@ async fn sqlite_locks_are_per_database_file() {
     // SQLite locks are released synchronously.
     assert!(spelled.try_lock("x").await.unwrap().is_some());
 }
+
+/// Debug output (logs, panics, `{:?}` in tracing fields) never carries key or secret material:
+/// private keys, password and token hashes, session id hashes and CSRF tokens.
+#[test]
+fn debug_leaves_out_secrets() {
+    const SECRET: &str = "SECRET-MATERIAL";
+    let user = mtasts_store::host::User {
+        id: 7,
+        tenant_id: Some(3),
+        email: "u@example.com".into(),
+        password_hash: SECRET.into(),
+        role: Role::Owner,
+    };
+    let new_user = NewUser {
+        tenant_id: Some(3),
+        email: "u@example.com".into(),
+        password_hash: SECRET.into(),
+        role: Role::Owner,
+    };
+    let token = mtasts_store::host::ApiToken {
+        id: 9,
+        tenant_id: None,
+        role: Role::Admin,
+        label: "ci".into(),
+        token_hash: SECRET.into(),
+        created_at: 1,
+        last_used: Some(2),
+    };
+    let new_token = NewToken {
+        tenant_id: None,
+        role: Role::Admin,
+        label: "ci".into(),
+        token_hash: SECRET.into(),
+    };
+    let session = Session {
+        id_hash: SECRET.into(),
+        user_id: 7,
+        csrf_token: format!("{SECRET}-csrf"),
+        expires_at: 99,
+    };
+    let cert = CertRow {
+        key_pem: SECRET.into(),
+        ..cert("example.com", 1)
+    };
+    let challenge = ChallengeRow {
+        token: "tok".into(),
+        domain: "example.com".into(),
+        kind: "tls-alpn-01".into(),
+        key_authorization: "tok.thumbprint".into(),
+        cert_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+        key_pem: Some(SECRET.into()),
+        expires_at: 5,
+    };
+    let state = mtasts_store::host::HostState {
+        generation: 1,
+        domains: vec![],
+        certificates: vec![cert.clone()],
+        challenges: vec![challenge.clone()],
+    };
+    for (shown, expected) in [
+        (format!("{user:?}"), "u@example.com"),
+        (format!("{new_user:?}"), "u@example.com"),
+        (format!("{token:?}"), "\"ci\""),
+        (format!("{new_token:?}"), "\"ci\""),
+        (format!("{session:?}"), "user_id: 7"),
+        (format!("{cert:?}"), "not_after"),
+        (format!("{challenge:?}"), "tok.thumbprint"),
+        (format!("{state:#?}"), "example.com"),
+    ] {
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(shown.contains(expected), "{shown}");
+    }
+}
