@@ -119,8 +119,9 @@ pub enum AuthError {
     RateLimited(RetryAfter),
 }
 
-/// `last_used` is refreshed at most this often per token: every write bumps the database
-/// generation and makes every node reload, which an API client must not cause per call.
+/// `last_used` is refreshed at most this often per token. [`HostDb::touch_token`] does not
+/// bump the generation (no node reloads for it), but it is still a database write, which an
+/// API client must not cause on every call; a minute is precise enough for "last used".
 const TOUCH_INTERVAL: i64 = 60;
 
 /// Who `token` (the plain text, already shaped like a token) is. `now` is Unix seconds, for
