@@ -20,6 +20,7 @@ use mtasts_store::host::{HostDb, HostDbError, Role, User};
 use crate::ratelimit::RetryAfter;
 use crate::state::{AppState, client_key};
 use thiserror::Error;
+use tokio::sync::Semaphore;
 
 /// Every API token starts with this, so secret scanners and humans recognise it.
 pub const TOKEN_PREFIX: &str = "mtasts_";
@@ -37,6 +38,32 @@ const HASH_BYTES: usize = 32;
 /// Stored hashes above this are refused rather than verified: a corrupted or hostile row
 /// must not make one login burn minutes of CPU.
 pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+/// At most this many PBKDF2 computations (hashing, verifying, or the time-wasting stand-in
+/// for an unknown user) run at once in this process, whatever the number of clients: each
+/// takes hundreds of milliseconds of a blocking thread, and many logins at once must not
+/// occupy the blocking pool that the rest of the service (database, files) also needs.
+pub const PBKDF2_CONCURRENCY: usize = 2;
+
+static PBKDF2_PERMITS: Semaphore = Semaphore::const_new(PBKDF2_CONCURRENCY);
+
+/// Runs CPU-heavy password work `work` (PBKDF2) on a blocking thread once one of the
+/// [`PBKDF2_CONCURRENCY`] permits is free. The permit goes with the work, so a caller that
+/// gives up waiting for the result (a request timeout) does not free it before the work
+/// ends. `Err` when the work panicked.
+pub async fn password_work<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let permit = PBKDF2_PERMITS
+        .acquire()
+        .await
+        .expect("the PBKDF2 semaphore is never closed");
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+}
 
 /// Who a request acts as, once its credentials are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,8 +119,9 @@ pub enum AuthError {
     RateLimited(RetryAfter),
 }
 
-/// `last_used` is refreshed at most this often per token: every write bumps the database
-/// generation and makes every node reload, which an API client must not cause per call.
+/// `last_used` is refreshed at most this often per token. [`HostDb::touch_token`] does not
+/// bump the generation (no node reloads for it), but it is still a database write, which an
+/// API client must not cause on every call; a minute is precise enough for "last used".
 const TOUCH_INTERVAL: i64 = 60;
 
 /// Who `token` (the plain text, already shaped like a token) is. `now` is Unix seconds, for
@@ -134,20 +162,24 @@ pub async fn authenticate_token(
 }
 
 /// The user `email` if `password` is theirs. Takes as long for an unknown address as for a
-/// wrong password (one PBKDF2 at `iterations`), and runs the hashing on a blocking thread.
+/// wrong password (one PBKDF2 at `iterations`), and runs the hashing on a blocking thread
+/// ([`password_work`]).
 pub async fn authenticate_password(
     db: &HostDb,
     email: &str,
     password: &str,
     iterations: NonZeroU32,
 ) -> Result<(User, Principal), AuthError> {
-    let user = db
-        .user_by_email(&email.trim().to_lowercase())
-        .await
-        .map_err(unavailable)?;
+    let user = match db.user_by_email(&email.trim().to_lowercase()).await {
+        Ok(user) => user,
+        // An address the database refuses to look up (control characters, too long) has no
+        // account: a wrong login like any other (and as slow), not an outage.
+        Err(HostDbError::Invalid(_)) => None,
+        Err(e) => return Err(unavailable(e)),
+    };
     let password = password.to_owned();
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || match stored {
+    let matches = password_work(move || match stored {
         Some(stored) => verify_password(&password, &stored),
         None => {
             waste_password_time(&password, iterations);
@@ -235,7 +267,7 @@ pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
 }
 
 /// Hashes a password for storage with a fresh random salt. CPU-heavy by design (hundreds of
-/// milliseconds at the default count): call it from a blocking thread.
+/// milliseconds at the default count): call it through [`password_work`].
 pub fn hash_password(password: &str, iterations: NonZeroU32) -> String {
     let mut salt = [0u8; SALT_BYTES];
     fill_random(&mut salt);
@@ -255,7 +287,7 @@ pub fn hash_password(password: &str, iterations: NonZeroU32) -> String {
 }
 
 /// Whether `password` matches a hash made by [`hash_password`] (compared in constant time).
-/// A malformed stored hash never matches. CPU-heavy: call it from a blocking thread.
+/// A malformed stored hash never matches. CPU-heavy: call it through [`password_work`].
 pub fn verify_password(password: &str, stored: &str) -> bool {
     let Some((iterations, salt, hash)) = parse_password_hash(stored) else {
         return false;
@@ -428,6 +460,39 @@ mod tests {
         assert!(!verify_password("", &stored));
         let again = hash_password("correct horse battery staple", iterations(1000));
         assert_ne!(stored, again, "a fresh salt every time");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn password_work_runs_at_most_pbkdf2_concurrency_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(password_work(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    hash_password("pw", iterations(10))
+                }))
+            })
+            .collect();
+        for task in tasks {
+            assert!(
+                task.await
+                    .unwrap()
+                    .unwrap()
+                    .starts_with("pbkdf2-sha256$10$")
+            );
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=PBKDF2_CONCURRENCY).contains(&most),
+            "{most} ran at once"
+        );
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 
     /// Whether `key` could act now, without using an action (a client whose failures used up
-    /// its bucket is refused before its credentials are even looked at).
+    /// its bucket gets 429 for credentials that need no lookup to be refused).
     pub fn check(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
         self.update(key, now, false)
     }

@@ -44,6 +44,7 @@ use mtasts_store::host::{
 };
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{self, Principal};
 use crate::state::AppState;
@@ -99,6 +100,10 @@ const DOMAIN_SYNTAX_RULE: &str =
 const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two labels";
 const DOMAIN_ZONE_RULE: &str =
     "mtasts: the service's own zone and names inside it cannot be hosted";
+const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
+     every name the service publishes for the domain (the longest, _smtp._tls.<domain>.<zone>)";
+/// The longest a domain name may be in text form (RFC 1035 §2.3.4: 255 octets on the wire).
+const MAX_NAME_OCTETS: usize = 253;
 const MX_LOOKUP_RULE: &str =
     "RFC 8461 §4.1: without mx, the domain's MX records are used, so it must have some";
 const TENANT_REQUIRED_RULE: &str = "mtasts: an administrator names the tenant of a new domain";
@@ -387,6 +392,28 @@ pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceE
             format!("{name:?} is inside the service zone {zone:?}"),
         ));
     }
+    // The names under the zone are the longest the service publishes for a domain; the
+    // TLS-RPT one is the longest of them.
+    let longest = [
+        state.delegation.tlsrpt_target(&name),
+        state.delegation.sts_target(&name),
+    ]
+    .into_iter()
+    .max_by_key(String::len)
+    .unwrap_or_default();
+    if longest.len() > MAX_NAME_OCTETS {
+        let room = MAX_NAME_OCTETS.saturating_sub(longest.len() - name.len());
+        return Err(invalid(
+            "domain",
+            DOMAIN_LENGTH_RULE,
+            format!(
+                "{} octets is too long: {longest:?} would be {} octets; with the zone {zone:?} \
+                 a hosted domain has at most {room}",
+                name.len(),
+                longest.len()
+            ),
+        ));
+    }
     Ok(name)
 }
 
@@ -433,9 +460,7 @@ async fn owning_tenant(
             TENANT_REQUIRED_RULE,
             "give the tenant's name",
         )),
-        (None, Some(name)) => state
-            .db
-            .tenant_by_name(name)
+        (None, Some(name)) => tenant_named(state, name)
             .await?
             .ok_or_else(|| invalid("tenant", TENANT_EXISTS_RULE, format!("no tenant {name:?}"))),
         (Some(own), requested) => {
@@ -539,23 +564,72 @@ pub async fn create_domain(
     detail(state, domain, &tenant.name).await
 }
 
+/// How long a change waits for its domain's lock (and for a permit to hold one).
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// How often it tries the lock meanwhile.
+const LOCK_RETRY: Duration = Duration::from_millis(100);
+
+/// A held per-domain change lock and the permit it holds it with (see [`lock_domain`]). The
+/// lock is released before the permit (fields drop in order).
+struct DomainLock {
+    _guard: mtasts_store::host::LockGuard,
+    _permit: OwnedSemaphorePermit,
+}
+
 /// Holds the per-domain change lock, so two concurrent changes cannot both derive their
 /// policy id from the same previous version (equal ids would hide the second change from
 /// senders, RFC 8461 §3.1). Waits a little before answering `Conflict`.
-async fn lock_domain(
-    state: &AppState,
-    name: &str,
-) -> Result<mtasts_store::host::LockGuard, ServiceError> {
+///
+/// Each held lock keeps a pooled database connection (PostgreSQL), so at most
+/// [`crate::state::DOMAIN_LOCK_PERMITS`] are held by this process at once: a change first
+/// takes a permit ([`AppState::domain_locks`]), and gives it back while it waits for a lock
+/// another change holds. No permit within the wait is `Unavailable` (503).
+async fn lock_domain(state: &AppState, name: &str) -> Result<DomainLock, ServiceError> {
     let lock = format!("api-domain:{name}");
-    for _ in 0..30 {
+    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let permit =
+            match tokio::time::timeout_at(deadline, state.domain_locks.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => {
+                    return Err(ServiceError::Internal(
+                        "the domain lock permits were closed".to_owned(),
+                    ));
+                }
+                Err(_) => {
+                    return Err(ServiceError::Unavailable(format!(
+                        "too many changes are in progress; {name} was not changed, try again"
+                    )));
+                }
+            };
         if let Some(guard) = state.db.try_lock(&lock).await? {
-            return Ok(guard);
+            return Ok(DomainLock {
+                _guard: guard,
+                _permit: permit,
+            });
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Waiting for another change of this domain must not keep others from theirs.
+        drop(permit);
+        if tokio::time::Instant::now() + LOCK_RETRY > deadline {
+            return Err(ServiceError::Conflict(format!(
+                "another change to {name} is in progress; try again"
+            )));
+        }
+        tokio::time::sleep(LOCK_RETRY).await;
     }
-    Err(ServiceError::Conflict(format!(
-        "another change to {name} is in progress; try again"
-    )))
+}
+
+/// The time of a new version after `latest`: this node's clock, but never before `latest`
+/// was made. Nodes' clocks differ; a version made on a node whose clock lags must not take an
+/// earlier second than the versions before it, or its policy id (the UTC second, with a
+/// counter only against the latest id) could repeat an older version's id. Kept for both the
+/// id and `created_at`, versions' times never go back, so every id differs from every id
+/// before it. (A later `created_at` only lengthens how long the previous version counts as
+/// served, which makes the removal deadline later, never earlier.)
+fn version_time(state: &AppState, latest: &PolicyVersion) -> i64 {
+    state.now().max(latest.created_at)
 }
 
 /// A `rua` from a request, validated and normalised.
@@ -602,7 +676,7 @@ pub async fn update_domain(
         .or_else(|| u64::try_from(latest.max_age).ok());
     let policy = build_policy(&mode, &mx, max_age).map_err(ServiceError::Invalid)?;
     if policy.to_text("\r\n") != latest.body {
-        let now = state.now();
+        let now = version_time(state, &latest);
         let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
         state.db.add_version(domain.id, version).await?;
     }
@@ -647,7 +721,8 @@ pub async fn remove_domain(
     let remove_after = removal_deadline(now, &served_intervals(&history));
     let policy = build_policy("none", &[], Some(u64::from(REMOVAL_MAX_AGE)))
         .map_err(|e| ServiceError::Internal(format!("the removal policy is invalid: {e}")))?;
-    let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
+    let at = version_time(state, latest);
+    let version = new_version(&policy, next_policy_id(at, Some(&latest.policy_id)), at);
     state
         .db
         .start_removal(domain.id, remove_after, version)
@@ -938,11 +1013,19 @@ async fn admin_tenant(
     name: &str,
 ) -> Result<Tenant, ServiceError> {
     require_admin(who)?;
-    state
-        .db
-        .tenant_by_name(name)
+    tenant_named(state, name)
         .await?
         .ok_or(ServiceError::NotFound)
+}
+
+/// The tenant named `name` from a request. A name the database refuses to look up (control
+/// characters, too long) names no tenant: `None`, not an error of ours.
+async fn tenant_named(state: &AppState, name: &str) -> Result<Option<Tenant>, ServiceError> {
+    match state.db.tenant_by_name(name).await {
+        Ok(tenant) => Ok(tenant),
+        Err(HostDbError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn tenant_role(role: &str) -> Result<Role, ServiceError> {
@@ -1040,10 +1123,9 @@ pub async fn create_user(
     let role = tenant_role(&request.role)?;
     let iterations = state.limits.password_iterations;
     let password = request.password;
-    let password_hash =
-        tokio::task::spawn_blocking(move || auth::hash_password(&password, iterations))
-            .await
-            .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))?;
+    let password_hash = auth::password_work(move || auth::hash_password(&password, iterations))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))?;
     let user = state
         .db
         .create_user(NewUser {

@@ -12,6 +12,8 @@ use mtasts_net::dns::DnsLookup;
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::HostDb;
 
+use tokio::sync::Semaphore;
+
 use crate::auth::DEFAULT_PBKDF2_ITERATIONS;
 use crate::ratelimit::{KeyedLimiter, Rate};
 
@@ -46,8 +48,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// API calls per token.
     pub api: Rate,
-    /// Failed authentications per client address (IPv6: per /64); once used up, the client is
-    /// refused before its credentials are looked at.
+    /// Failed authentications per client address (IPv6: per /64); once used up, the client's
+    /// invalid or missing credentials are answered 429 (a valid API token still works).
     pub auth_failures: Rate,
     /// Login attempts per client address (dashboard).
     pub login: Rate,
@@ -109,6 +111,11 @@ pub fn client_key(addr: Option<SocketAddr>) -> IpAddr {
     }
 }
 
+/// How many per-domain change locks ([`crate::service`]) this process holds at once. On
+/// PostgreSQL each holds a pooled connection for the length of the change, so without a bound
+/// one tenant's concurrent changes could take every connection of the pool.
+pub const DOMAIN_LOCK_PERMITS: usize = 4;
+
 /// Everything a request handler needs. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -126,6 +133,9 @@ pub struct AppState {
     pub clock: Clock,
     /// On-demand verification (`POST /api/v1/domains/{domain}/verify`), when configured.
     pub verifier: Option<Arc<dyn DomainVerifier>>,
+    /// Permits to hold a per-domain change lock ([`DOMAIN_LOCK_PERMITS`], shared by every
+    /// clone).
+    pub domain_locks: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -140,6 +150,7 @@ impl AppState {
             limits,
             clock: system_clock(),
             verifier: None,
+            domain_locks: Arc::new(Semaphore::new(DOMAIN_LOCK_PERMITS)),
         }
     }
 

@@ -167,6 +167,7 @@ cases!(
     load_state_snapshot,
     load_state_is_consistent_under_writes,
     nodes,
+    nodes_on_the_database_clock,
     certificates_and_acme,
     challenges,
     locks,
@@ -259,7 +260,8 @@ mod cases {
         db.create_tenant("kept").await.unwrap();
         let again = HostDb::open(&ctx.url).await.unwrap();
         assert_eq!(again.backend(), db.backend());
-        assert_eq!(again.generation().await.unwrap(), 1);
+        // A tenant serves nothing: creating one does not move the generation.
+        assert_eq!(again.generation().await.unwrap(), 0);
         assert!(again.tenant_by_name("kept").await.unwrap().is_some());
         again.close().await;
 
@@ -293,8 +295,9 @@ mod cases {
 
     pub(crate) async fn tenants(ctx: Ctx) {
         let db = &ctx.db;
-        let beta = bumps(db, 1, db.create_tenant("Beta GmbH")).await.unwrap();
-        let alpha = bumps(db, 1, db.create_tenant("alpha")).await.unwrap();
+        // Tenants are bookkeeping (nothing is served until a domain is added): no bump.
+        let beta = bumps(db, 0, db.create_tenant("Beta GmbH")).await.unwrap();
+        let alpha = bumps(db, 0, db.create_tenant("alpha")).await.unwrap();
         assert_eq!(beta.name, "Beta GmbH");
         assert!(beta.created_at > 1_700_000_000, "created_at is the clock");
         assert_ne!(alpha.id, beta.id);
@@ -326,9 +329,10 @@ mod cases {
     pub(crate) async fn users(ctx: Ctx) {
         let db = &ctx.db;
         let tenant = db.create_tenant("t").await.unwrap();
+        // Users are bookkeeping: no bump.
         let owner = bumps(
             db,
-            1,
+            0,
             db.create_user(NewUser {
                 tenant_id: Some(tenant.id),
                 email: "Owner@Example.COM".into(),
@@ -391,9 +395,10 @@ mod cases {
     pub(crate) async fn tokens(ctx: Ctx) {
         let db = &ctx.db;
         let tenant = db.create_tenant("t").await.unwrap();
+        // Tokens are bookkeeping (every request looks its token up afresh): no bump.
         let admin = bumps(
             db,
-            1,
+            0,
             db.create_token(NewToken {
                 tenant_id: None,
                 role: Role::Admin,
@@ -460,7 +465,8 @@ mod cases {
         })
         .await;
 
-        assert!(bumps(db, 1, db.delete_token(admin.id)).await.unwrap());
+        assert!(bumps(db, 0, db.delete_token(admin.id)).await.unwrap());
+        assert_eq!(db.token_by_hash("hash-admin").await.unwrap(), None);
         assert!(!bumps(db, 0, db.delete_token(admin.id)).await.unwrap());
         assert_eq!(db.count_admin_tokens().await.unwrap(), 0);
     }
@@ -679,7 +685,8 @@ mod cases {
         );
         not_found(db.set_rua(9999, None).await);
         let json = r#"{"sts":"ok","tlsrpt":"missing"}"#;
-        bumps(db, 1, db.set_verification(domain.id, json, 7000))
+        // The verification result is bookkeeping no listener serves: no bump.
+        bumps(db, 0, db.set_verification(domain.id, json, 7000))
             .await
             .unwrap();
         let checked = db.domain_by_id(domain.id).await.unwrap().unwrap();
@@ -886,7 +893,7 @@ mod cases {
         }
         states.push(db.load_state().await.unwrap());
         let mut created = writer.await.unwrap();
-        created.insert(0, (2, 1)); // hosted(): tenant at generation 1, domain at 2
+        created.insert(0, (1, 1)); // hosted(): the tenant does not bump, the domain is 1
         for state in &states {
             let expected = created
                 .iter()
@@ -940,6 +947,58 @@ mod cases {
         invalid(db.heartbeat("n", u64::MAX, 1).await);
     }
 
+    pub(crate) async fn nodes_on_the_database_clock(ctx: Ctx) {
+        let db = &ctx.db;
+        let clock = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+        };
+        // A node whose own clock is an hour behind stamped itself with it: by its clock it
+        // is live, by the database's it is not.
+        db.heartbeat("lagging", 0, clock() - 3600).await.unwrap();
+        let before = clock();
+        bumps(db, 0, async {
+            db.heartbeat_db_time("node-b", 0).await.unwrap();
+            db.heartbeat_db_time("node-a", 3).await.unwrap();
+        })
+        .await;
+        let after = clock();
+        let live = db.live_nodes_within(60).await.unwrap();
+        let ids: Vec<&str> = live.iter().map(|n| n.node_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["node-a", "node-b"],
+            "sorted, the lagging node left out"
+        );
+        // The database runs on this machine here, so its clock is ours (to the second).
+        for node in &live {
+            assert!(
+                (before - 1..=after + 1).contains(&node.last_seen),
+                "{node:?} stamped between {before} and {after}"
+            );
+            assert_eq!(node.started_at, node.last_seen);
+        }
+        assert_eq!(live[0].loaded_generation, 3);
+
+        // A later heartbeat moves the generation and `last_seen`, not `started_at`.
+        let started = live[0].started_at;
+        db.heartbeat("node-a", 3, 1).await.unwrap();
+        db.heartbeat_db_time("node-a", 9).await.unwrap();
+        let a = db.live_nodes_within(60).await.unwrap().remove(0);
+        assert_eq!((a.node_id.as_str(), a.loaded_generation), ("node-a", 9));
+        assert_eq!(a.started_at, started);
+        assert!(a.last_seen >= before - 1);
+
+        // The window counts back from the database's clock: an hour covers the lagging node.
+        let all = db.live_nodes_within(7200).await.unwrap();
+        assert_eq!(all.len(), 3);
+        invalid(db.live_nodes_within(-1).await);
+        invalid(db.heartbeat_db_time("", 0).await);
+        invalid(db.heartbeat_db_time("n", u64::MAX).await);
+    }
+
     pub(crate) async fn certificates_and_acme(ctx: Ctx) {
         let db = &ctx.db;
         hosted(db, "b.example").await;
@@ -972,7 +1031,8 @@ mod cases {
             next_attempt_at: 12_345,
             last_error: Some("é".repeat(3000)),
         };
-        bumps(db, 1, db.set_acme_state(state.clone()))
+        // The scheduler's bookkeeping and account are not served: no bump.
+        bumps(db, 0, db.set_acme_state(state.clone()))
             .await
             .unwrap();
         let stored = db.acme_state("a.example").await.unwrap().unwrap();
@@ -1002,7 +1062,7 @@ mod cases {
 
         let directory = "https://acme.example/directory";
         assert_eq!(db.acme_account(directory).await.unwrap(), None);
-        bumps(db, 1, db.put_acme_account(directory, r#"{"id":"1"}"#))
+        bumps(db, 0, db.put_acme_account(directory, r#"{"id":"1"}"#))
             .await
             .unwrap();
         db.put_acme_account(directory, r#"{"id":"2"}"#)
@@ -1349,4 +1409,77 @@ async fn sqlite_locks_are_per_database_file() {
     drop(guard);
     // SQLite locks are released synchronously.
     assert!(spelled.try_lock("x").await.unwrap().is_some());
+}
+
+/// Debug output (logs, panics, `{:?}` in tracing fields) never carries key or secret material:
+/// private keys, password and token hashes, session id hashes and CSRF tokens.
+#[test]
+fn debug_leaves_out_secrets() {
+    const SECRET: &str = "SECRET-MATERIAL";
+    let user = mtasts_store::host::User {
+        id: 7,
+        tenant_id: Some(3),
+        email: "u@example.com".into(),
+        password_hash: SECRET.into(),
+        role: Role::Owner,
+    };
+    let new_user = NewUser {
+        tenant_id: Some(3),
+        email: "u@example.com".into(),
+        password_hash: SECRET.into(),
+        role: Role::Owner,
+    };
+    let token = mtasts_store::host::ApiToken {
+        id: 9,
+        tenant_id: None,
+        role: Role::Admin,
+        label: "ci".into(),
+        token_hash: SECRET.into(),
+        created_at: 1,
+        last_used: Some(2),
+    };
+    let new_token = NewToken {
+        tenant_id: None,
+        role: Role::Admin,
+        label: "ci".into(),
+        token_hash: SECRET.into(),
+    };
+    let session = Session {
+        id_hash: SECRET.into(),
+        user_id: 7,
+        csrf_token: format!("{SECRET}-csrf"),
+        expires_at: 99,
+    };
+    let cert = CertRow {
+        key_pem: SECRET.into(),
+        ..cert("example.com", 1)
+    };
+    let challenge = ChallengeRow {
+        token: "tok".into(),
+        domain: "example.com".into(),
+        kind: "tls-alpn-01".into(),
+        key_authorization: "tok.thumbprint".into(),
+        cert_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+        key_pem: Some(SECRET.into()),
+        expires_at: 5,
+    };
+    let state = mtasts_store::host::HostState {
+        generation: 1,
+        domains: vec![],
+        certificates: vec![cert.clone()],
+        challenges: vec![challenge.clone()],
+    };
+    for (shown, expected) in [
+        (format!("{user:?}"), "u@example.com"),
+        (format!("{new_user:?}"), "u@example.com"),
+        (format!("{token:?}"), "\"ci\""),
+        (format!("{new_token:?}"), "\"ci\""),
+        (format!("{session:?}"), "user_id: 7"),
+        (format!("{cert:?}"), "not_after"),
+        (format!("{challenge:?}"), "tok.thumbprint"),
+        (format!("{state:#?}"), "example.com"),
+    ] {
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(shown.contains(expected), "{shown}");
+    }
 }

@@ -20,9 +20,12 @@ const REQUIRED_RULE: &str = "mtasts API: this field is required";
 
 /// The authenticated principal of a request (`Authorization: Bearer mtasts_…`).
 ///
-/// Failed authentications count against the client address; once its bucket is empty the
-/// client gets 429 before its credentials are even looked at. Authenticated calls count
-/// against the token.
+/// Failed authentications count against the client address (IPv6: its /64). A valid token is
+/// always let through, whatever the client's failures: clients behind one address (NAT, a
+/// CI fleet) must not lose their API because one of them is misconfigured. Once the client's
+/// budget is used up, anything else is answered 429: missing or malformed credentials without
+/// looking at the database, a token-shaped one after the one lookup that tells whether it is
+/// valid. Authenticated calls count against the token.
 #[derive(Clone, Copy, Debug)]
 pub struct Auth(pub Principal);
 
@@ -36,17 +39,23 @@ impl FromRequestParts<AppState> for Auth {
             .map(|info| info.0);
         let client = client_key(peer);
         let started = Instant::now();
-        state
-            .limiters
-            .auth_failures
-            .check(&client, started)
-            .map_err(ApiError::rate_limited)?;
-        let result = match parts.headers.get(header::AUTHORIZATION) {
+        // Whether this client has used up its failures; decided before, acted on after the
+        // credentials are known to be invalid.
+        let exhausted = state.limiters.auth_failures.check(&client, started).err();
+        let token = match parts.headers.get(header::AUTHORIZATION) {
             None => Err(AuthError::Missing),
             Some(value) => match value.to_str().map(auth::bearer_token) {
-                Ok(Ok(token)) => auth::authenticate_token(&state.db, token, state.now()).await,
+                Ok(Ok(token)) => Ok(token),
                 Ok(Err(e)) => Err(e),
                 Err(_) => Err(AuthError::Invalid),
+            },
+        };
+        let result = match token {
+            Ok(token) => auth::authenticate_token(&state.db, token, state.now()).await,
+            // Nothing to look up: refused at once when the budget is gone.
+            Err(e) => match exhausted {
+                Some(retry) => return Err(ApiError::rate_limited(retry)),
+                None => Err(e),
             },
         };
         match result {
@@ -66,11 +75,12 @@ impl FromRequestParts<AppState> for Auth {
                 Ok(Auth(principal))
             }
             Err(AuthError::Invalid) => {
-                // Only the failure counts; whether the bucket is now empty matters to the
-                // next request.
-                let _ = state.limiters.auth_failures.acquire(&client, started);
                 tracing::info!(client = %client, "API authentication failed");
-                Err(AuthError::Invalid.into())
+                match state.limiters.auth_failures.acquire(&client, started) {
+                    // This failure was within the budget: an ordinary 401.
+                    Ok(()) => Err(AuthError::Invalid.into()),
+                    Err(retry) => Err(ApiError::rate_limited(retry)),
+                }
             }
             Err(e) => Err(e.into()),
         }

@@ -20,7 +20,9 @@ crate::on_both_databases!(
     lifecycle,
     tls_report_address,
     invalid_domain_input,
-    invalid_admin_input
+    invalid_admin_input,
+    domain_locks_are_bounded,
+    lagging_clocks_never_repeat_a_policy_id
 );
 
 const DAY: i64 = 86_400;
@@ -218,6 +220,91 @@ async fn lifecycle(h: Harness) {
     assert_eq!(history["versions"].as_array().unwrap().len(), 4);
     assert_eq!(history["versions"][0]["mode"], "none");
 
+    h.cleanup().await;
+}
+
+/// Changes hold a pooled connection with their domain lock, so at most
+/// `DOMAIN_LOCK_PERMITS` are held at once: with every permit taken, a change waits, and is
+/// answered 503 when none comes free in time, without touching the domain.
+async fn domain_locks_are_bounded(h: Harness) {
+    use mtasts_host::state::DOMAIN_LOCK_PERMITS;
+    let a = h.tenant("a").await;
+    let domain = h.domain("locks");
+    h.hosted(&a.owner, &domain, "testing").await;
+    let path = format!("/api/v1/domains/{domain}");
+    let permits = u32::try_from(DOMAIN_LOCK_PERMITS).unwrap();
+
+    let held = h
+        .state
+        .domain_locks
+        .clone()
+        .acquire_many_owned(permits)
+        .await
+        .unwrap();
+    let refused = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
+    refused.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let stored = h.state.db.domain(&domain).await.unwrap().unwrap();
+    assert_eq!(stored.latest_version, 1, "nothing changed");
+
+    // A change waits for a permit that comes free within its wait.
+    let change = {
+        let path = path.clone();
+        let owner = a.owner.clone();
+        let h = &h;
+        async move { h.patch(&path, &owner, json!({"mode": "enforce"})).await }
+    };
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(held);
+    };
+    let (reply, ()) = tokio::join!(change, release);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["mode"], "enforce");
+    assert_eq!(
+        h.state.domain_locks.available_permits(),
+        DOMAIN_LOCK_PERMITS,
+        "every permit is given back"
+    );
+    h.cleanup().await;
+}
+
+/// A node whose clock lags the one that made the latest version (nodes' clocks differ) still
+/// makes a policy id never used before, and version times never go back.
+async fn lagging_clocks_never_repeat_a_policy_id(h: Harness) {
+    let a = h.tenant("a").await;
+    let domain = h.domain("clocks");
+    let path = format!("/api/v1/domains/{domain}");
+    h.hosted(&a.owner, &domain, "testing").await; // at T0
+    h.advance(100);
+    let ahead = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
+    assert_eq!(ahead.status, StatusCode::OK, "{}", ahead.json);
+    let ahead_id = next_policy_id(T0 + 100, Some(&next_policy_id(T0, None)));
+    assert_eq!(ahead.json["pending_policy_id"], ahead_id.as_str());
+
+    // Back to T0, as on a node whose clock is 100 s behind: without care the id would be
+    // T0's again (version 1's).
+    h.advance(-100);
+    let lagging = h.patch(&path, &a.owner, json!({"mode": "testing"})).await;
+    assert_eq!(lagging.status, StatusCode::OK, "{}", lagging.json);
+    let lagging_id = next_policy_id(T0 + 100, Some(&ahead_id));
+    assert_eq!(lagging.json["pending_policy_id"], lagging_id.as_str());
+    // And again, still behind but later than T0.
+    h.advance(50);
+    let again = h.patch(&path, &a.owner, json!({"max_age": 3600})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.json);
+    // Removal makes a version too.
+    let removing = h.delete(&path, &a.owner).await;
+    assert_eq!(removing.status, StatusCode::ACCEPTED, "{}", removing.json);
+
+    let stored = h.state.db.domain(&domain).await.unwrap().unwrap();
+    let versions = h.state.db.versions(stored.id).await.unwrap();
+    assert_eq!(versions.len(), 5);
+    let mut ids: Vec<&str> = versions.iter().map(|v| v.policy_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "every id differs: {versions:?}");
+    let times: Vec<i64> = versions.iter().rev().map(|v| v.created_at).collect();
+    assert_eq!(times, vec![T0, T0 + 100, T0 + 100, T0 + 100, T0 + 100]);
     h.cleanup().await;
 }
 
@@ -655,6 +742,50 @@ async fn invalid_domain_input(h: Harness) {
         );
         reply.assert_invalid(field);
     }
+    // Every name published for the domain must fit in 253 octets: the longest is
+    // `_smtp._tls.<domain>.<zone>`, so a domain may have 253 - 11 - 1 - len(zone) octets.
+    let room = 253 - "_smtp._tls.".len() - 1 - ZONE.len();
+    let of_length = |n: usize| {
+        let tail = format!(".{}.example", h.tag);
+        let mut labels = String::new();
+        while labels.len() + tail.len() < n {
+            let left = n - tail.len() - labels.len();
+            let label = "a".repeat(left.min(63));
+            if labels.is_empty() {
+                labels = label;
+            } else if left >= 2 {
+                labels = format!("{}.{labels}", "b".repeat((left - 1).min(63)));
+            } else {
+                break;
+            }
+        }
+        let name = format!("{labels}{tail}");
+        assert_eq!(name.len(), n, "{name}");
+        name
+    };
+    let too_long = of_length(room + 1);
+    let rule = h
+        .post("/api/v1/domains", &a.owner, with("domain", json!(too_long)))
+        .await
+        .assert_invalid("domain");
+    assert!(rule.contains("253 octets"), "{rule}");
+    assert!(rule.contains("_smtp._tls.<domain>.<zone>"), "{rule}");
+    assert_eq!(h.state.db.domain(&too_long).await.unwrap(), None);
+    let fits = of_length(room);
+    let mut body = with("domain", json!(fits));
+    // With a report address, so the TLS-RPT record (the longest name) is shown too.
+    body["rua"] = json!("mailto:tlsrpt@example.net");
+    let reply = h.post("/api/v1/domains", &a.owner, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let published = reply.json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["target"].as_str())
+        .map(str::len)
+        .max();
+    assert_eq!(published, Some(253), "{}", reply.json);
+
     // Rules cite where they come from.
     let rule = h
         .post("/api/v1/domains", &a.owner, with("mode", json!("Enforce")))
@@ -746,6 +877,32 @@ async fn invalid_admin_input(h: Harness) {
     )
     .await
     .assert_invalid("tenant");
+    // Names the database would not even look up name no tenant either: 400, not 500.
+    for unusable in ["bad\u{1}name".to_owned(), "x".repeat(300)] {
+        let reply = h
+            .post("/api/v1/domains", &h.admin, body(Some(&unusable)))
+            .await;
+        let rule = reply.assert_invalid("tenant");
+        assert!(rule.contains("tenant must exist"), "{rule}");
+    }
+    // ... and in a URL, 404.
+    for unusable in ["bad%01name".to_owned(), "x".repeat(300)] {
+        h.post(
+            &format!("/api/v1/tenants/{unusable}/tokens"),
+            &h.admin,
+            json!({"role": "owner", "label": "x"}),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+        h.post(
+            &format!("/api/v1/tenants/{unusable}/users"),
+            &h.admin,
+            json!({"email": "u@example.com", "password": "correct horse battery staple",
+                   "role": "owner"}),
+        )
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
     let made = h
         .post("/api/v1/domains", &h.admin, body(Some(&a.name)))
         .await;

@@ -114,7 +114,8 @@ async fn api_calls_are_rate_limited_per_token() {
     .await;
 }
 
-/// Failed authentications use up the client's budget; then even a valid token waits.
+/// Failed authentications use up the client's budget; then its invalid and missing
+/// credentials are answered 429, but a valid token still works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentication_is_rate_limited_per_client() {
     let options = Options {
@@ -128,11 +129,29 @@ async fn failed_authentication_is_rate_limited_per_client() {
                 .await
                 .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
         }
-        let refused = h.get("/api/v1/me", &h.admin).await;
+        let refused = h.get("/api/v1/me", &wrong).await;
         refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         assert!(refused.headers.contains_key(header::RETRY_AFTER));
+        let (other_wrong, _) = mtasts_host::auth::new_token();
+        h.get("/api/v1/me", &other_wrong)
+            .await
+            .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        let malformed = h
+            .call(Method::GET, "/api/v1/me", Some("not-a-token"), None)
+            .await;
+        malformed.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         let anonymous = h.call(Method::GET, "/api/v1/domains", None, None).await;
         anonymous.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert!(anonymous.headers.contains_key(header::RETRY_AFTER));
+        // A valid token from the same client is let through, again and again.
+        for _ in 0..2 {
+            let me = h.get("/api/v1/me", &h.admin).await;
+            assert_eq!(me.status, StatusCode::OK, "{}", me.json);
+        }
+        // ... and does not refill the budget for the invalid ones.
+        h.get("/api/v1/me", &wrong)
+            .await
+            .assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         // The OpenAPI document needs no authentication and stays reachable.
         let doc = h
             .call(Method::GET, "/api/v1/openapi.json", None, None)
@@ -285,6 +304,28 @@ async fn logins_are_rate_limited_per_client() {
             Err(AuthError::RateLimited(_))
         ));
         assert!(login(other, password).await.is_ok());
+    })
+    .await;
+}
+
+/// A login address the database refuses to look up (control characters, too long) is wrong
+/// credentials (401), not an outage (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_with_unusable_addresses_are_wrong_credentials() {
+    run(Backend::Sqlite, Options::default(), |h| async move {
+        let client: std::net::SocketAddr = "192.0.2.20:40000".parse().unwrap();
+        for email in [
+            "a\u{1}b@example.com".to_owned(),
+            format!("{}@example.com", "x".repeat(300)),
+        ] {
+            assert_eq!(
+                auth::login(&h.state, Some(client), &email, "some password 123")
+                    .await
+                    .unwrap_err(),
+                AuthError::Invalid,
+                "{email:?}"
+            );
+        }
     })
     .await;
 }

@@ -76,7 +76,8 @@ impl HostDb {
 
     /// Stores (or replaces) the ACME bookkeeping of `state.domain`, which must be hosted
     /// ([`HostDbError::NotFound`] otherwise). A `last_error` longer than
-    /// [`super::MAX_ERROR_BYTES`] is cut, not refused, so the failure is still recorded.
+    /// [`super::MAX_ERROR_BYTES`] is cut, not refused, so the failure is still recorded. Does
+    /// not bump the generation: only the scheduler reads it.
     pub async fn set_acme_state(&self, state: AcmeState) -> Result<(), HostDbError> {
         let domain = limits::domain(&state.domain)?;
         let last_error = state
@@ -84,12 +85,12 @@ impl HostDb {
             .as_deref()
             .map(|e| limits::truncated(e, limits::MAX_ERROR_BYTES));
         bounded(async {
-            write_tx!(self, |tx, _generation| sqlx::query(sql::SET_ACME_STATE)
+            with_pool!(self, |pool| sqlx::query(sql::SET_ACME_STATE)
                 .bind(&domain)
                 .bind(i64::from(state.failures))
                 .bind(state.next_attempt_at)
                 .bind(last_error)
-                .execute(&mut *tx)
+                .execute(pool)
                 .await
                 .map_err(db_error)?
                 .rows_affected());
@@ -112,7 +113,7 @@ impl HostDb {
     }
 
     /// Stores (or replaces) the account credentials (JSON) for the ACME directory at
-    /// `directory_url`.
+    /// `directory_url`. Does not bump the generation: only the scheduler reads them.
     pub async fn put_acme_account(
         &self,
         directory_url: &str,
@@ -126,10 +127,10 @@ impl HostDb {
             limits::MAX_PEM_BYTES,
         )?;
         bounded(async {
-            write_tx!(self, |tx, _generation| sqlx::query(sql::PUT_ACME_ACCOUNT)
+            with_pool!(self, |pool| sqlx::query(sql::PUT_ACME_ACCOUNT)
                 .bind(directory_url)
                 .bind(credentials_json)
-                .execute(&mut *tx)
+                .execute(pool)
                 .await
                 .map_err(db_error)?
                 .rows_affected());

@@ -292,7 +292,9 @@ impl HostDb {
         .await
     }
 
-    /// Records the result of a delegation check (`json`, a JSON document) made at `now`.
+    /// Records the result of a delegation check (`json`, a JSON document) made at `now`. Does
+    /// not bump the generation: no listener serves it. [`HostDbError::NotFound`] when there
+    /// is no such domain.
     pub async fn set_verification(
         &self,
         domain_id: i64,
@@ -306,16 +308,14 @@ impl HostDb {
             )));
         }
         bounded(async {
-            write_tx!(self, |tx, _generation| found(
-                sqlx::query(sql::SET_VERIFICATION)
-                    .bind(domain_id)
-                    .bind(json)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected()
-            )?);
+            found(with_pool!(self, |pool| sqlx::query(sql::SET_VERIFICATION)
+                .bind(domain_id)
+                .bind(json)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected()))?;
             Ok(())
         })
         .await

@@ -13,24 +13,34 @@
 //!
 //! # The generation
 //!
-//! A single counter, bumped by every mutation that changes what the service serves or who may
-//! use it, in the same transaction as the change. Nodes poll [`HostDb::generation`] and reload
-//! with [`HostDb::load_state`] when it moved. The bump is each write transaction's *first*
+//! A single counter, bumped by every mutation that changes what the nodes serve, in the same
+//! transaction as the change: domains and their versions ([`HostDb::create_domain`],
+//! [`HostDb::add_version`], [`HostDb::publish_version`], [`HostDb::set_rua`],
+//! [`HostDb::start_removal`], [`HostDb::delete_domain`]), certificates
+//! ([`HostDb::put_certificate`]) and challenges ([`HostDb::put_challenge`],
+//! [`HostDb::delete_challenge`]). Nodes poll [`HostDb::generation`] and reload with
+//! [`HostDb::load_state`] when it moved. The bump is each write transaction's *first*
 //! statement: it takes the counter's row lock (SQLite: the database write lock) before anything
 //! else, so write transactions commit in generation order and a reader that sees generation `g`
 //! sees every change up to `g`. That is what lets the promoter publish a version once every
 //! live node reports a loaded generation of at least its `created_generation`.
 //!
 //! Bookkeeping that no listener serves does not bump it, since every bump makes every node
-//! reload: [`HostDb::heartbeat`] (nodes heartbeat each second, so bumping would make them
-//! reload forever), [`HostDb::touch_token`] (once per API request) and the session methods
-//! ([`HostDb::create_session`], [`HostDb::delete_session`], [`HostDb::purge_sessions`]).
+//! reload: [`HostDb::heartbeat`] and [`HostDb::heartbeat_db_time`] (nodes heartbeat each
+//! second, so bumping would make them reload forever), [`HostDb::touch_token`] (once per API
+//! request), the session methods ([`HostDb::create_session`], [`HostDb::delete_session`],
+//! [`HostDb::purge_sessions`]), who may use the service ([`HostDb::create_tenant`],
+//! [`HostDb::create_user`], [`HostDb::create_token`], [`HostDb::delete_token`]: every request
+//! looks its credentials up afresh), the delegation check's result
+//! ([`HostDb::set_verification`]) and the ACME scheduler's own records
+//! ([`HostDb::set_acme_state`], [`HostDb::put_acme_account`]).
 //!
 //! # Rules
 //!
 //! - Times are Unix seconds (`i64`), supplied by the caller (`now`) except the creation times
 //!   of tenants and tokens and the challenge expiry in [`HostDb::load_state`], which use this
-//!   machine's clock.
+//!   machine's clock, and the node times of [`HostDb::heartbeat_db_time`] and
+//!   [`HostDb::live_nodes_within`], which use the database's.
 //! - Domain names are stored normalised (lowercase A-labels, no trailing dot) and are unique
 //!   across all tenants. E-mail addresses are stored with ASCII letters lowercased.
 //! - Every text is bounded on write (see the `MAX_*` constants); too long or malformed is

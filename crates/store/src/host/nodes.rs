@@ -1,10 +1,15 @@
 //! The serve nodes: each reports which generation its listeners serve, so the promoter knows
 //! when a new version has reached all of them.
+//!
+//! Liveness compares heartbeat times, so every node should stamp and compare them with one
+//! clock: [`HostDb::heartbeat_db_time`] and [`HostDb::live_nodes_within`] use the database's.
+//! [`HostDb::heartbeat`] and [`HostDb::live_nodes`] take the caller's clock, which is only
+//! right when every node's clock agrees.
 
 use super::error::db_error;
 use super::sql::{self, NodeRowRaw};
 use super::types::NodeRow;
-use super::{HostDb, HostDbError, bounded, limits};
+use super::{Backend, HostDb, HostDbError, bounded, limits};
 
 impl HostDb {
     /// Records that node `node_id` serves `loaded_generation` at `now` (its `started_at` is
@@ -40,6 +45,67 @@ impl HostDb {
                 .fetch_all(pool)
                 .await
                 .map_err(db_error)?);
+            Ok(sql::sorted(sql::convert(rows)?, |n: &NodeRow| &n.node_id))
+        })
+        .await
+    }
+
+    /// Records that node `node_id` serves `loaded_generation`, stamping `last_seen` (and, on
+    /// its first heartbeat, `started_at`) with the *database's* clock, so nodes whose clocks
+    /// disagree are still compared fairly by [`HostDb::live_nodes_within`]. Does not bump the
+    /// generation.
+    pub async fn heartbeat_db_time(
+        &self,
+        node_id: &str,
+        loaded_generation: u64,
+    ) -> Result<(), HostDbError> {
+        let node_id = limits::required("node id", node_id, limits::MAX_NAME_BYTES)?;
+        let loaded_generation = limits::signed("loaded generation", loaded_generation)?;
+        bounded(async {
+            match &self.backend {
+                Backend::Sqlite { pool, .. } => sqlx::query(sql::SQLITE_HEARTBEAT_DB_TIME)
+                    .bind(node_id)
+                    .bind(loaded_generation)
+                    .execute(pool)
+                    .await
+                    .map(drop),
+                Backend::Postgres { pool } => sqlx::query(sql::POSTGRES_HEARTBEAT_DB_TIME)
+                    .bind(node_id)
+                    .bind(loaded_generation)
+                    .execute(pool)
+                    .await
+                    .map(drop),
+            }
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    /// The nodes whose last heartbeat is at most `window_secs` seconds old by the *database's*
+    /// clock (the counterpart of [`HostDb::heartbeat_db_time`]), sorted by id.
+    /// [`HostDbError::Invalid`] for a negative window.
+    pub async fn live_nodes_within(&self, window_secs: i64) -> Result<Vec<NodeRow>, HostDbError> {
+        if window_secs < 0 {
+            return Err(HostDbError::Invalid(format!(
+                "liveness window {window_secs} s: must not be negative"
+            )));
+        }
+        bounded(async {
+            let rows: Vec<NodeRowRaw> = match &self.backend {
+                Backend::Sqlite { pool, .. } => {
+                    sqlx::query_as(sql::SQLITE_LIVE_NODES_WITHIN)
+                        .bind(window_secs)
+                        .fetch_all(pool)
+                        .await
+                }
+                Backend::Postgres { pool } => {
+                    sqlx::query_as(sql::POSTGRES_LIVE_NODES_WITHIN)
+                        .bind(window_secs)
+                        .fetch_all(pool)
+                        .await
+                }
+            }
+            .map_err(db_error)?;
             Ok(sql::sorted(sql::convert(rows)?, |n: &NodeRow| &n.node_id))
         })
         .await

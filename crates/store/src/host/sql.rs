@@ -221,6 +221,39 @@ pub(super) const LIVE_NODES: &str = concat!(
     node_columns!(),
     " FROM host_nodes WHERE last_seen >= $1"
 );
+// The same, stamped and compared with the database's clock (one clock for every node).
+// SQLite's `unixepoch()` (3.38+; the bundled library is newer) and PostgreSQL's `now()` both
+// give whole Unix seconds here (PostgreSQL's rounded down, as SQLite's).
+macro_rules! heartbeat_at {
+    ($now:literal) => {
+        concat!(
+            "INSERT INTO host_nodes (node_id, loaded_generation, last_seen, started_at) \
+             VALUES ($1, $2, ",
+            $now,
+            ", ",
+            $now,
+            ") ON CONFLICT (node_id) DO UPDATE SET \
+             loaded_generation = excluded.loaded_generation, last_seen = excluded.last_seen"
+        )
+    };
+}
+macro_rules! live_within {
+    ($now:literal) => {
+        concat!(
+            "SELECT ",
+            node_columns!(),
+            " FROM host_nodes WHERE last_seen >= ",
+            $now,
+            " - $1"
+        )
+    };
+}
+pub(super) const SQLITE_HEARTBEAT_DB_TIME: &str = heartbeat_at!("unixepoch()");
+pub(super) const POSTGRES_HEARTBEAT_DB_TIME: &str =
+    heartbeat_at!("CAST(floor(extract(epoch FROM now())) AS bigint)");
+pub(super) const SQLITE_LIVE_NODES_WITHIN: &str = live_within!("unixepoch()");
+pub(super) const POSTGRES_LIVE_NODES_WITHIN: &str =
+    live_within!("CAST(floor(extract(epoch FROM now())) AS bigint)");
 
 // Certificates and ACME.
 pub(super) const PUT_CERTIFICATE: &str = concat!(

@@ -6,17 +6,17 @@ use super::types::{ApiToken, NewToken, NewUser, Session, Tenant, User};
 use super::{HostDb, HostDbError, bounded, limits, unix_now};
 
 impl HostDb {
-    /// Creates a tenant named `name` (unique; [`HostDbError::Conflict`] when taken).
+    /// Creates a tenant named `name` (unique; [`HostDbError::Conflict`] when taken). Does not
+    /// bump the generation (a tenant without domains serves nothing).
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant, HostDbError> {
         let name = limits::required("tenant name", name, limits::MAX_NAME_BYTES)?;
         bounded(async {
-            let row: TenantRow =
-                write_tx!(self, |tx, _generation| sqlx::query_as(sql::INSERT_TENANT)
-                    .bind(name)
-                    .bind(unix_now())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(conflict_as(|| format!("tenant {name:?} exists")))?);
+            let row: TenantRow = with_pool!(self, |pool| sqlx::query_as(sql::INSERT_TENANT)
+                .bind(name)
+                .bind(unix_now())
+                .fetch_one(pool)
+                .await
+                .map_err(conflict_as(|| format!("tenant {name:?} exists")))?);
             Ok(row.into())
         })
         .await
@@ -65,8 +65,8 @@ impl HostDb {
         .await
     }
 
-    /// Creates a user. [`HostDbError::Conflict`] when the e-mail address is taken,
-    /// [`HostDbError::NotFound`] when the tenant does not exist.
+    /// Creates a user. Does not bump the generation. [`HostDbError::Conflict`] when the e-mail
+    /// address is taken, [`HostDbError::NotFound`] when the tenant does not exist.
     pub async fn create_user(&self, user: NewUser) -> Result<User, HostDbError> {
         let email = limits::email(&user.email)?;
         limits::required(
@@ -75,12 +75,12 @@ impl HostDb {
             limits::MAX_SECRET_BYTES,
         )?;
         bounded(async {
-            let row: UserRow = write_tx!(self, |tx, _generation| sqlx::query_as(sql::INSERT_USER)
+            let row: UserRow = with_pool!(self, |pool| sqlx::query_as(sql::INSERT_USER)
                 .bind(user.tenant_id)
                 .bind(&email)
                 .bind(&user.password_hash)
                 .bind(user.role.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(pool)
                 .await
                 .map_err(conflict_as(|| format!(
                     "a user with address {email:?} exists"
@@ -118,25 +118,22 @@ impl HostDb {
         .await
     }
 
-    /// Creates an API token (its `created_at` is this machine's clock).
-    /// [`HostDbError::Conflict`] when the hash is taken, [`HostDbError::NotFound`] when the
+    /// Creates an API token (its `created_at` is this machine's clock). Does not bump the
+    /// generation. [`HostDbError::Conflict`] when the hash is taken, [`HostDbError::NotFound`] when the
     /// tenant does not exist.
     pub async fn create_token(&self, token: NewToken) -> Result<ApiToken, HostDbError> {
         limits::text("token label", &token.label, limits::MAX_NAME_BYTES)?;
         limits::required("token hash", &token.token_hash, limits::MAX_SECRET_BYTES)?;
         bounded(async {
-            let row: TokenRow =
-                write_tx!(self, |tx, _generation| sqlx::query_as(sql::INSERT_TOKEN)
-                    .bind(token.tenant_id)
-                    .bind(token.role.as_str())
-                    .bind(&token.label)
-                    .bind(&token.token_hash)
-                    .bind(unix_now())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(conflict_as(
-                        || "a token with this hash exists".to_string()
-                    ))?);
+            let row: TokenRow = with_pool!(self, |pool| sqlx::query_as(sql::INSERT_TOKEN)
+                .bind(token.tenant_id)
+                .bind(token.role.as_str())
+                .bind(&token.label)
+                .bind(&token.token_hash)
+                .bind(unix_now())
+                .fetch_one(pool)
+                .await
+                .map_err(conflict_as(|| "a token with this hash exists".to_string()))?);
             row.try_into()
         })
         .await
@@ -194,22 +191,17 @@ impl HostDb {
         .await
     }
 
-    /// Revokes token `id`; `true` when it existed. (Not in the contract.)
+    /// Revokes token `id`; `true` when it existed. Does not bump the generation: every
+    /// request looks its token up afresh. (Not in the contract.)
     pub async fn delete_token(&self, id: i64) -> Result<bool, HostDbError> {
         bounded(async {
-            write_tx!(self, |tx, _generation| {
-                let deleted = sqlx::query(sql::DELETE_TOKEN)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
-                // Nothing changed: roll back rather than bump the generation.
-                if deleted == 0 {
-                    return Ok(false);
-                }
-            });
-            Ok(true)
+            let deleted = with_pool!(self, |pool| sqlx::query(sql::DELETE_TOKEN)
+                .bind(id)
+                .execute(pool)
+                .await
+                .map_err(db_error)?
+                .rows_affected());
+            Ok(deleted > 0)
         })
         .await
     }

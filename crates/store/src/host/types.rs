@@ -52,7 +52,7 @@ impl fmt::Display for Role {
 }
 
 /// A dashboard user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     /// Database id.
     pub id: i64,
@@ -66,8 +66,20 @@ pub struct User {
     pub role: Role,
 }
 
+impl fmt::Debug for User {
+    /// Leaves out `password_hash` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A user to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewUser {
     /// The tenant, or `None`.
     pub tenant_id: Option<i64>,
@@ -79,8 +91,19 @@ pub struct NewUser {
     pub role: Role,
 }
 
+impl fmt::Debug for NewUser {
+    /// Leaves out `password_hash` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("tenant_id", &self.tenant_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An API token; only its hash is stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiToken {
     /// Database id.
     pub id: i64,
@@ -98,8 +121,22 @@ pub struct ApiToken {
     pub last_used: Option<i64>,
 }
 
+impl fmt::Debug for ApiToken {
+    /// Leaves out `token_hash` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("role", &self.role)
+            .field("label", &self.label)
+            .field("created_at", &self.created_at)
+            .field("last_used", &self.last_used)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An API token to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewToken {
     /// The tenant, or `None`.
     pub tenant_id: Option<i64>,
@@ -111,8 +148,19 @@ pub struct NewToken {
     pub token_hash: String,
 }
 
+impl fmt::Debug for NewToken {
+    /// Leaves out `token_hash` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewToken")
+            .field("tenant_id", &self.tenant_id)
+            .field("role", &self.role)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A dashboard login session.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Session {
     /// Hash of the session cookie's value (the key).
     pub id_hash: String,
@@ -123,6 +171,16 @@ pub struct Session {
     /// Unix seconds after which the session is void (the caller checks; see
     /// [`super::HostDb::purge_sessions`]).
     pub expires_at: i64,
+}
+
+impl fmt::Debug for Session {
+    /// Leaves out `id_hash` and `csrf_token` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a hosted domain is served normally or on its way out.
@@ -248,7 +306,7 @@ pub struct NodeRow {
 }
 
 /// The certificate of `mta-sts.<domain>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CertRow {
     /// The hosted domain (not the `mta-sts.` host name); must be hosted.
     pub domain: String,
@@ -266,6 +324,20 @@ pub struct CertRow {
     pub updated_at: i64,
 }
 
+impl fmt::Debug for CertRow {
+    /// Leaves out `key_pem` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertRow")
+            .field("domain", &self.domain)
+            .field("chain_pem", &self.chain_pem)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("issued_by", &self.issued_by)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The ACME scheduler's bookkeeping for one domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AcmeState {
@@ -280,7 +352,7 @@ pub struct AcmeState {
 }
 
 /// A pending ACME challenge that every node must answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ChallengeRow {
     /// The challenge token (the key).
     pub token: String,
@@ -296,6 +368,20 @@ pub struct ChallengeRow {
     pub key_pem: Option<String>,
     /// Unix seconds after which the challenge is no longer served.
     pub expires_at: i64,
+}
+
+impl fmt::Debug for ChallengeRow {
+    /// Leaves out `key_pem` (secret material).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChallengeRow")
+            .field("token", &self.token)
+            .field("domain", &self.domain)
+            .field("kind", &self.kind)
+            .field("key_authorization", &self.key_authorization)
+            .field("cert_pem", &self.cert_pem)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything a node's listeners serve, read in one transaction.
