@@ -48,14 +48,15 @@ impl DbChallengeBoard {
     async fn wait_for_nodes(&self, generation: u64) -> Result<(), AcmeError> {
         let give_up = tokio::time::Instant::now() + self.propagation_timeout;
         loop {
-            let since = (self.clock)() - self.live_window.as_secs() as i64;
-            let nodes = self
-                .db
-                .live_nodes(since)
-                .await
-                .map_err(|e| AcmeError::Unavailable {
-                    detail: format!("database: {e}"),
-                })?;
+            // Liveness on the database's clock: node clocks may differ.
+            let window = i64::try_from(self.live_window.as_secs()).unwrap_or(i64::MAX);
+            let nodes =
+                self.db
+                    .live_nodes_within(window)
+                    .await
+                    .map_err(|e| AcmeError::Unavailable {
+                        detail: format!("database: {e}"),
+                    })?;
             let loaded: Vec<u64> = nodes.iter().map(|n| n.loaded_generation).collect();
             if mtasts_proto::hosted::versions::publishable(generation, &loaded) {
                 return Ok(());

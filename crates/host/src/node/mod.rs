@@ -137,9 +137,7 @@ impl Node {
         });
         // Report in before loading: a version created between the load and the first report
         // must not be published while this node serves the state from before it.
-        ctx.db
-            .heartbeat(&ctx.options.node_id, 0, (ctx.clock)())
-            .await?;
+        ctx.db.heartbeat_db_time(&ctx.options.node_id, 0).await?;
         let mut certs = loader::CertCache::default();
         sync_once(&ctx, &mut certs, true).await?;
         let cancel = CancellationToken::new();
@@ -210,7 +208,7 @@ async fn sync_once(
     }
     let loaded = ctx.snapshot.load().generation;
     ctx.db
-        .heartbeat(&ctx.options.node_id, loaded, (ctx.clock)())
+        .heartbeat_db_time(&ctx.options.node_id, loaded)
         .await?;
     let margin = ctx.options.poll_interval.max(Duration::from_secs(1));
     ctx.freshness

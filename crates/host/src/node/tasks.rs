@@ -30,10 +30,11 @@ pub(crate) async fn promote(ctx: &NodeContext) -> Result<(), HostDbError> {
         return Ok(());
     };
     let now = (ctx.clock)();
-    let since = now - ctx.options.live_window.as_secs() as i64;
+    // Liveness on the database's clock: node clocks may differ.
+    let window = i64::try_from(ctx.options.live_window.as_secs()).unwrap_or(i64::MAX);
     let loaded: Vec<u64> = ctx
         .db
-        .live_nodes(since)
+        .live_nodes_within(window)
         .await?
         .iter()
         .map(|n| n.loaded_generation)
