@@ -248,6 +248,7 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let stop = shutdown_signal()?;
         let serve = mtasts_host::serve::Serve::start(config.clone())
             .await
             .context("starting mtasts serve")?;
@@ -273,22 +274,25 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        wait_for_signal().await?;
+        stop.await;
+        tracing::info!("shutting down");
         serve.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, so call it
+/// before announcing anything: a signal sent right after the announcement must find them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    tracing::info!("shutting down");
-    Ok(())
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// Arguments of `mtasts admin`.
