@@ -740,6 +740,7 @@ fn policy_host_role() {
         "example.com".to_string(),
         HostedDomain {
             name: "example.com".to_string(),
+            tenant_id: 1,
             policy_body: read("mta-sts.txt").into(),
             txt_id: Some("1".to_string()),
             tlsrpt: None,

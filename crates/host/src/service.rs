@@ -101,7 +101,8 @@ const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two label
 const DOMAIN_ZONE_RULE: &str =
     "mtasts: the service's own zone and names inside it cannot be hosted";
 const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
-     every name the service publishes for the domain (the longest, _smtp._tls.<domain>.<zone>)";
+     every name the service publishes for the domain (the longest, \
+     _smtp._tls.<domain>.t<tenant>.<zone>)";
 /// The longest a domain name may be in text form (RFC 1035 §2.3.4: 255 octets on the wire).
 const MAX_NAME_OCTETS: usize = 253;
 const MX_LOOKUP_RULE: &str =
@@ -137,7 +138,7 @@ pub struct NewDomainRequest {
     /// Seconds; `None` for the default.
     pub max_age: Option<u64>,
     /// The TLS-RPT `rua=` value (RFC 8460 §3) the service publishes at
-    /// `_smtp._tls.<domain>.<zone>`; `None` publishes no TLS-RPT record.
+    /// `_smtp._tls.<domain>.t<tenant>.<zone>`; `None` publishes no TLS-RPT record.
     pub rua: Option<String>,
 }
 
@@ -180,8 +181,8 @@ pub struct DomainDetail {
     pub pending_policy_id: Option<String>,
     /// The newest version number.
     pub version: i64,
-    /// The TLS-RPT `rua=` value published at `_smtp._tls.<domain>.<zone>`, if any; only then
-    /// is the `tlsrpt` CNAME among `records`.
+    /// The TLS-RPT `rua=` value published at `_smtp._tls.<domain>.t<tenant>.<zone>`, if any;
+    /// only then is the `tlsrpt` CNAME among `records`.
     pub rua: Option<String>,
     /// The CNAMEs the owner publishes, with their last verification.
     pub records: Vec<RecordStatus>,
@@ -373,7 +374,8 @@ fn state_name(state: DomainState) -> &'static str {
     }
 }
 
-/// Normalises a domain from a request, or says which rule it breaks.
+/// Normalises a domain from a request, or says which rule it breaks. Whether the names
+/// published for it fit is checked once the tenant is known (they carry its label).
 pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceError> {
     let name = normalize_domain(input)
         .map_err(|e| invalid("domain", DOMAIN_SYNTAX_RULE, e.to_string()))?;
@@ -392,11 +394,22 @@ pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceE
             format!("{name:?} is inside the service zone {zone:?}"),
         ));
     }
+    Ok(name)
+}
+
+/// Checks that every name the service publishes for `name` (already validated) under the
+/// tenant `tenant_id` fits in a DNS name, or says which rule it breaks.
+fn check_published_lengths(
+    state: &AppState,
+    name: &str,
+    tenant_id: i64,
+) -> Result<(), ServiceError> {
+    let zone = state.delegation.zone();
     // The names under the zone are the longest the service publishes for a domain; the
     // TLS-RPT one is the longest of them.
     let longest = [
-        state.delegation.tlsrpt_target(&name),
-        state.delegation.sts_target(&name),
+        state.delegation.tlsrpt_target(name, tenant_id),
+        state.delegation.sts_target(name, tenant_id),
     ]
     .into_iter()
     .max_by_key(String::len)
@@ -407,14 +420,14 @@ pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceE
             "domain",
             DOMAIN_LENGTH_RULE,
             format!(
-                "{} octets is too long: {longest:?} would be {} octets; with the zone {zone:?} \
-                 a hosted domain has at most {room}",
+                "{} octets is too long: {longest:?} would be {} octets; with the zone {zone:?} and \
+                 the tenant label t{tenant_id} a hosted domain has at most {room}",
                 name.len(),
                 longest.len()
             ),
         ));
     }
-    Ok(name)
+    Ok(())
 }
 
 /// The domain `name` from a URL if `who` may see it. A name that is not even a domain is
@@ -529,6 +542,7 @@ pub async fn create_domain(
     require_write(who)?;
     let name = validate_domain(state, &request.domain)?;
     let tenant = owning_tenant(state, who, request.tenant.as_deref()).await?;
+    check_published_lengths(state, &name, tenant.id)?;
     let rua = optional_rua(request.rua.as_deref())?;
     let mx = match request.mx {
         Some(mx) => mx,
@@ -902,7 +916,7 @@ async fn detail(
         .unwrap_or_default();
     let records = state
         .delegation
-        .records(&domain.name)
+        .records(&domain.name, domain.tenant_id)
         .into_iter()
         // The zone answers `_smtp._tls` only for domains with a rua, so only then must the
         // owner point it at us.

@@ -93,6 +93,9 @@ impl Default for Freshness {
 pub struct HostedDomain {
     /// The policy domain (`example.com`).
     pub name: String,
+    /// The tenant hosting the domain: its TXT names are `_mta-sts.<name>.t<tenant_id>.<zone>`
+    /// and `_smtp._tls.<name>.t<tenant_id>.<zone>`.
+    pub tenant_id: i64,
     /// The newest policy body, CRLF line endings: served at
     /// `https://mta-sts.<name>/.well-known/mta-sts.txt` as soon as this node has it.
     pub policy_body: Arc<str>,

@@ -578,6 +578,7 @@ impl Node {
             "example.com".to_string(),
             HostedDomain {
                 name: "example.com".to_string(),
+                tenant_id: 1,
                 policy_body: POLICY.into(),
                 txt_id: Some("1".to_string()),
                 tlsrpt: None,

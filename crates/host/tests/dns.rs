@@ -88,7 +88,7 @@ async fn sts_and_tlsrpt_records_come_from_the_snapshot() {
     let dns = start_default().await;
     let sts = both(
         dns.addr,
-        "_mta-sts.example.com.hosted.test.",
+        "_mta-sts.example.com.t1.hosted.test.",
         RecordType::TXT,
     )
     .await;
@@ -99,7 +99,7 @@ async fn sts_and_tlsrpt_records_come_from_the_snapshot() {
     );
     let tlsrpt = both(
         dns.addr,
-        "_smtp._tls.example.com.hosted.test.",
+        "_smtp._tls.example.com.t1.hosted.test.",
         RecordType::TXT,
     )
     .await;
@@ -107,13 +107,44 @@ async fn sts_and_tlsrpt_records_come_from_the_snapshot() {
 
     // Hosted, but no id has reached every node yet / no rua: the names exist, empty.
     for name in [
-        "_mta-sts.pending.example.hosted.test.",
-        "_smtp._tls.pending.example.hosted.test.",
+        "_mta-sts.pending.example.t1.hosted.test.",
+        "_smtp._tls.pending.example.t1.hosted.test.",
     ] {
         assert_negative(
             &both(dns.addr, name, RecordType::TXT).await,
             ResponseCode::NoError,
         );
+    }
+}
+
+/// The TXT names exist only under the label of the tenant hosting the domain.
+#[tokio::test]
+async fn another_tenants_label_is_nxdomain() {
+    let dns = start_default().await;
+    let owner = both(
+        dns.addr,
+        "_mta-sts.example.com.t1.hosted.test.",
+        RecordType::TXT,
+    )
+    .await;
+    assert_eq!(owner.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        txt_strings(&owner),
+        vec![vec![b"v=STSv1; id=20240101T000000".to_vec()]]
+    );
+    for qname in [
+        "_mta-sts.example.com.t2.hosted.test.",
+        "_smtp._tls.example.com.t2.hosted.test.",
+        "_mta-sts.example.com.t01.hosted.test.",
+        "example.com.t2.hosted.test.",
+        "t2.hosted.test.",
+        // The untenanted names are gone.
+        "_mta-sts.example.com.hosted.test.",
+        "_smtp._tls.example.com.hosted.test.",
+    ] {
+        let answer = both(dns.addr, qname, RecordType::TXT).await;
+        assert_negative(&answer, ResponseCode::NXDomain);
+        assert_eq!(soa_serial(&answer.authorities), Some(41), "{qname}");
     }
 }
 
@@ -123,36 +154,36 @@ async fn negative_answers_carry_the_soa() {
     for (qname, qtype, code) in [
         // Empty non-terminals exist.
         (
-            "example.com.hosted.test.",
+            "example.com.t1.hosted.test.",
             RecordType::TXT,
             ResponseCode::NoError,
         ),
-        ("com.hosted.test.", RecordType::A, ResponseCode::NoError),
+        ("com.t1.hosted.test.", RecordType::A, ResponseCode::NoError),
         (
-            "_tls.example.com.hosted.test.",
+            "_tls.example.com.t1.hosted.test.",
             RecordType::TXT,
             ResponseCode::NoError,
         ),
         // Existing names, other types.
         (
-            "_mta-sts.example.com.hosted.test.",
+            "_mta-sts.example.com.t1.hosted.test.",
             RecordType::A,
             ResponseCode::NoError,
         ),
         (
-            "_mta-sts.example.com.hosted.test.",
+            "_mta-sts.example.com.t1.hosted.test.",
             RecordType::CNAME,
             ResponseCode::NoError,
         ),
         // Names that do not exist.
         ("nope.hosted.test.", RecordType::A, ResponseCode::NXDomain),
         (
-            "_mta-sts.unknown.example.hosted.test.",
+            "_mta-sts.unknown.example.t1.hosted.test.",
             RecordType::TXT,
             ResponseCode::NXDomain,
         ),
         (
-            "www.example.com.hosted.test.",
+            "www.example.com.t1.hosted.test.",
             RecordType::A,
             ResponseCode::NXDomain,
         ),
@@ -190,7 +221,7 @@ async fn names_outside_the_zone_are_refused() {
 #[tokio::test]
 async fn matching_ignores_case_and_the_answer_echoes_it() {
     let dns = start_default().await;
-    let qname = "_MTA-STS.Example.COM.HOSTED.test.";
+    let qname = "_MTA-STS.Example.COM.t1.hosted.test.";
     let answer = both(dns.addr, qname, RecordType::TXT).await;
     assert_eq!(answer.queries[0].name().to_string(), qname);
     assert_eq!(answer.answers[0].name.to_string(), qname);
@@ -205,7 +236,7 @@ async fn long_txt_is_split_and_truncated_over_udp() {
     let dns = start_default().await;
     let value = long_tlsrpt();
     assert!(value.len() > 1232, "the fixture must exceed one UDP answer");
-    let qname = "_smtp._tls.long.example.hosted.test.";
+    let qname = "_smtp._tls.long.example.t1.hosted.test.";
 
     // Too big for UDP even with EDNS: TC and the answer dropped, the client retries on TCP.
     for edns in [true, false] {
@@ -227,7 +258,7 @@ async fn long_txt_is_split_and_truncated_over_udp() {
         42,
         vec![hosted("medium.example", None, Some(&medium))],
     )));
-    let qname = "_smtp._tls.medium.example.hosted.test.";
+    let qname = "_smtp._tls.medium.example.t1.hosted.test.";
     let with_edns = udp(dns.addr, &query(qname, RecordType::TXT, true)).await;
     assert!(!with_edns.metadata.truncation);
     assert_eq!(txt_strings(&with_edns)[0].len(), 3);
@@ -245,7 +276,7 @@ async fn a_new_snapshot_is_visible_on_the_next_query() {
     let serial = |m: &Message| soa_serial(&m.answers);
     let before = both(dns.addr, "hosted.test.", RecordType::SOA).await;
     assert_eq!(serial(&before), Some(41));
-    let new_sts = "_mta-sts.new.example.hosted.test.";
+    let new_sts = "_mta-sts.new.example.t1.hosted.test.";
     assert_negative(
         &both(dns.addr, new_sts, RecordType::TXT).await,
         ResponseCode::NXDomain,
@@ -264,7 +295,7 @@ async fn a_new_snapshot_is_visible_on_the_next_query() {
     );
     let gone = both(
         dns.addr,
-        "_mta-sts.example.com.hosted.test.",
+        "_mta-sts.example.com.t1.hosted.test.",
         RecordType::TXT,
     )
     .await;
@@ -283,7 +314,7 @@ async fn a_new_snapshot_is_visible_on_the_next_query() {
     assert_negative(
         &both(
             dns.addr,
-            "_smtp._tls.new.example.hosted.test.",
+            "_smtp._tls.new.example.t1.hosted.test.",
             RecordType::TXT,
         )
         .await,
@@ -485,7 +516,7 @@ async fn dig_sees_an_authoritative_answer() {
                 "+norecurse",
                 "+tries=1",
                 "+time=3",
-                "_mta-sts.example.com.hosted.test.",
+                "_mta-sts.example.com.t1.hosted.test.",
                 "TXT",
             ])
             .output()
@@ -513,7 +544,7 @@ async fn a_node_cut_off_from_the_database_answers_servfail_not_old_records() {
     // Never reported in (or the report is too old): nothing is answered.
     let stale = both(
         dns.addr,
-        "_mta-sts.example.com.hosted.test.",
+        "_mta-sts.example.com.t1.hosted.test.",
         RecordType::TXT,
     )
     .await;
@@ -523,7 +554,7 @@ async fn a_node_cut_off_from_the_database_answers_servfail_not_old_records() {
     freshness.extend_to(std::time::Instant::now() + Duration::from_secs(30));
     let fresh = both(
         dns.addr,
-        "_mta-sts.example.com.hosted.test.",
+        "_mta-sts.example.com.t1.hosted.test.",
         RecordType::TXT,
     )
     .await;

@@ -225,7 +225,8 @@ fn schemas() -> Value {
         "examples": ["mailto:tlsrpt@example.com", "mailto:tlsrpt@example.com,https://reports.example.com/v1"],
         "description": "The TLS-RPT report address (the rua= value, RFC 8460 §3): 1 to 4 \
             comma-separated mailto: or https: URIs. The service then answers \
-            _smtp._tls.<domain>.<zone> with v=TLSRPTv1; rua=<this>. Omitted: no TLS-RPT record."});
+            _smtp._tls.<domain>.t<tenant>.<zone> with v=TLSRPTv1; rua=<this>. Omitted: no \
+            TLS-RPT record."});
     json!({
         "Error": {
             "type": "object", "required": ["error"],

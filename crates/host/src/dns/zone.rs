@@ -7,24 +7,30 @@
 //!   `mta-sts.<d>` of a domain `d` the provider hosts itself, the apex is that domain's
 //!   policy host, and a delegation point cannot also be a CNAME);
 //! * `ns.Z` and `policy.Z`: A/AAAA = the public addresses;
-//! * `_mta-sts.<d>.Z` for every hosted `d`: TXT `v=STSv1; id=…` once an id is published,
-//!   no records before;
-//! * `_smtp._tls.<d>.Z` for every hosted `d`: TXT = the domain's TLSRPT value, when it has one;
-//! * the empty non-terminals above those names (`<d>.Z`, `_tls.<d>.Z`, every label suffix
-//!   of `<d>` below the apex).
+//! * `_mta-sts.<d>.t<id>.Z` for every hosted `d`, where `<id>` is the id of the tenant
+//!   hosting `d`: TXT `v=STSv1; id=…` once an id is published, no records before;
+//! * `_smtp._tls.<d>.t<id>.Z` likewise: TXT = the domain's TLSRPT value, when it has one;
+//! * the empty non-terminals above those names (`t<id>.Z`, `<d>.t<id>.Z`,
+//!   `_tls.<d>.t<id>.Z`, every label suffix of `<d>` followed by `t<id>`).
+//!
+//! The same names under another tenant's label do not exist (NXDOMAIN): a tenant that adds a
+//! domain whose owner's CNAMEs still point at another tenant's names publishes nothing
+//! through them.
 //!
 //! Everything else inside `Z` is NXDOMAIN; a known name asked for a type it lacks is NODATA;
 //! both carry the SOA in the authority section so resolvers cache the negative answer
 //! (RFC 2308 §3). Names outside `Z` are REFUSED: the service is not a resolver.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use mtasts_proto::hosted::delegation::{NAMESERVER_LABEL, POLICY_HOST_LABEL};
+use mtasts_proto::hosted::delegation::{
+    NAMESERVER_LABEL, POLICY_HOST_LABEL, parse_tenant_label, tenant_label,
+};
 
 use crate::snapshot::{HostedDomain, Snapshot, ZoneSettings};
 
@@ -128,7 +134,8 @@ pub struct ZoneView {
     ttl: u32,
     soa: Record,
     /// Relative names (below the apex, without it) that exist only as ancestors of hosted
-    /// names, e.g. `example.com` and `com` for the hosted domain `example.com`.
+    /// names, e.g. `t7`, `com.t7`, `example.com.t7` and `_tls.example.com.t7` for the domain
+    /// `example.com` hosted by tenant 7.
     empty_non_terminals: HashSet<String>,
 }
 
@@ -167,16 +174,18 @@ impl ZoneView {
             }
         }
         let mut empty_non_terminals = HashSet::new();
-        for domain in snapshot.domains.keys() {
+        for (domain, hosted) in &snapshot.domains {
+            let tenant = tenant_label(hosted.tenant_id);
             let mut rest = domain.as_str();
             loop {
-                empty_non_terminals.insert(rest.to_string());
+                empty_non_terminals.insert(format!("{rest}.{tenant}"));
                 match rest.split_once('.') {
                     Some((_, parent)) => rest = parent,
                     None => break,
                 }
             }
-            empty_non_terminals.insert(format!("_tls.{domain}"));
+            empty_non_terminals.insert(format!("_tls.{domain}.{tenant}"));
+            empty_non_terminals.insert(tenant);
         }
         Ok(ZoneView {
             zone_labels: zone.split('.').rev().map(str::to_string).collect(),
@@ -296,15 +305,15 @@ impl ZoneView {
             [label] if label == NAMESERVER_LABEL || label == POLICY_HOST_LABEL => {
                 return Node::Host;
             }
-            [first, rest @ ..] if first == "_mta-sts" && !rest.is_empty() => {
-                if let Some(domain) = domains.get(&rest.join(".")) {
+            [first, rest @ .., tenant] if first == "_mta-sts" && !rest.is_empty() => {
+                if let Some(domain) = Self::hosted_by(domains, rest, tenant) {
                     return Node::Sts(domain);
                 }
             }
-            [first, second, rest @ ..]
+            [first, second, rest @ .., tenant]
                 if first == "_smtp" && second == "_tls" && !rest.is_empty() =>
             {
-                if let Some(domain) = domains.get(&rest.join(".")) {
+                if let Some(domain) = Self::hosted_by(domains, rest, tenant) {
                     return Node::TlsRpt(domain);
                 }
             }
@@ -315,6 +324,19 @@ impl ZoneView {
         } else {
             Node::Missing
         }
+    }
+
+    /// The domain named by `labels` when the tenant of the `t<id>` label `tenant` hosts it;
+    /// under any other tenant's label the name does not exist.
+    fn hosted_by<'s>(
+        domains: &'s HashMap<String, HostedDomain>,
+        labels: &[String],
+        tenant: &str,
+    ) -> Option<&'s HostedDomain> {
+        let tenant_id = parse_tenant_label(tenant)?;
+        domains
+            .get(&labels.join("."))
+            .filter(|domain| domain.tenant_id == tenant_id)
     }
 
     /// Every record the node owns, owned by `owner`.

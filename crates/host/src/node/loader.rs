@@ -66,6 +66,7 @@ pub(crate) fn build_snapshot(
         .map(|(domain, latest, published_id)| {
             let hosted = HostedDomain {
                 name: domain.name.clone(),
+                tenant_id: domain.tenant_id,
                 policy_body: Arc::from(latest.body.as_str()),
                 txt_id: published_id,
                 tlsrpt: domain.rua.as_deref().map(tlsrpt_record),

@@ -125,6 +125,7 @@ pub(crate) async fn run_verification(
         &ctx.settings.public_ips,
         VerifyInput {
             domain: &domain.name,
+            tenant_id: domain.tenant_id,
             known_ids: &ids,
             tlsrpt: tlsrpt.as_deref(),
         },

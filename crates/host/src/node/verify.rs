@@ -222,6 +222,8 @@ pub fn assess_tlsrpt(
 pub struct VerifyInput<'a> {
     /// The policy domain.
     pub domain: &'a str,
+    /// The tenant hosting it: the TXT targets carry its label.
+    pub tenant_id: i64,
     /// Ids the service published for it, newest first.
     pub known_ids: &'a [String],
     /// The `_smtp._tls` value the service serves for it, if any.
@@ -240,7 +242,7 @@ pub async fn verify_domain(
     deadline: Duration,
 ) -> Verification {
     let domain = input.domain;
-    let [sts_rec, host_rec, rpt_rec] = delegation.records(domain);
+    let [sts_rec, host_rec, rpt_rec] = delegation.records(domain, input.tenant_id);
     let (sts_lookup, host_lookup, rpt_lookup) = tokio::join!(
         dns.txt(&sts_rec.name),
         dns.ip(&host_rec.name),
@@ -307,7 +309,7 @@ mod tests {
     use super::*;
 
     const NAME: &str = "_mta-sts.example.com";
-    const TARGET: &str = "_mta-sts.example.com.hosted.test";
+    const TARGET: &str = "_mta-sts.example.com.t1.hosted.test";
 
     fn ids() -> Vec<String> {
         vec!["20261122T120000".to_owned(), "20261121T080000".to_owned()]
@@ -332,7 +334,7 @@ mod tests {
             wrong
                 .fix
                 .unwrap()
-                .contains("CNAME _mta-sts.example.com.hosted.test.")
+                .contains("CNAME _mta-sts.example.com.t1.hosted.test.")
         );
         let two = Ok(vec![
             TxtRr::single("v=STSv1; id=20261122T120000"),
@@ -352,7 +354,7 @@ mod tests {
         assert_eq!(missing.status, RecordStatus::Missing);
         assert_eq!(
             missing.fix.as_deref(),
-            Some("publish _mta-sts.example.com. CNAME _mta-sts.example.com.hosted.test.")
+            Some("publish _mta-sts.example.com. CNAME _mta-sts.example.com.t1.hosted.test.")
         );
         let temp = Err(DnsError::Timeout);
         assert_eq!(
@@ -400,7 +402,7 @@ mod tests {
     fn tlsrpt_states() {
         let expected = "v=TLSRPTv1; rua=mailto:tls@example.com";
         let name = "_smtp._tls.example.com";
-        let target = "_smtp._tls.example.com.hosted.test";
+        let target = "_smtp._tls.example.com.t1.hosted.test";
         let ours = Ok(vec![TxtRr::single(expected)]);
         assert_eq!(
             assess_tlsrpt(name, target, &ours, Some(expected)).status,

@@ -235,6 +235,7 @@ mod tests {
                 name.to_string(),
                 HostedDomain {
                     name: name.to_string(),
+                    tenant_id: 1,
                     policy_body: "version: STSv1\r\n".into(),
                     txt_id: None,
                     tlsrpt: None,

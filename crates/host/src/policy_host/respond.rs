@@ -261,6 +261,7 @@ mod tests {
             "a.example".to_string(),
             HostedDomain {
                 name: "a.example".to_string(),
+                tenant_id: 1,
                 policy_body: body.into(),
                 txt_id: None,
                 tlsrpt: None,

@@ -73,7 +73,7 @@ async fn lifecycle(h: Harness) {
         created["records"],
         json!([
             {"kind": "sts_record", "name": format!("_mta-sts.{domain}"), "type": "CNAME",
-             "target": format!("_mta-sts.{domain}.{ZONE}"), "status": "unchecked",
+             "target": format!("_mta-sts.{domain}.t{}.{ZONE}", a.id), "status": "unchecked",
              "detail": null, "fix": null},
             {"kind": "policy_host", "name": format!("mta-sts.{domain}"), "type": "CNAME",
              "target": format!("policy.{ZONE}"), "status": "unchecked",
@@ -318,7 +318,7 @@ async fn tls_report_address(h: Harness) {
     let path = format!("/api/v1/domains/{domain}");
     let tlsrpt_record = json!({
         "kind": "tlsrpt", "name": format!("_smtp._tls.{domain}"), "type": "CNAME",
-        "target": format!("_smtp._tls.{domain}.{ZONE}"), "status": "unchecked",
+        "target": format!("_smtp._tls.{domain}.t{}.{ZONE}", a.id), "status": "unchecked",
         "detail": null, "fix": null,
     });
     let stored_rua = |name: String| {
@@ -743,8 +743,9 @@ async fn invalid_domain_input(h: Harness) {
         reply.assert_invalid(field);
     }
     // Every name published for the domain must fit in 253 octets: the longest is
-    // `_smtp._tls.<domain>.<zone>`, so a domain may have 253 - 11 - 1 - len(zone) octets.
-    let room = 253 - "_smtp._tls.".len() - 1 - ZONE.len();
+    // `_smtp._tls.<domain>.t<tenant>.<zone>`, so a domain may have
+    // 253 - 11 - 1 - len(t<tenant>) - 1 - len(zone) octets.
+    let room = 253 - "_smtp._tls.".len() - 1 - format!("t{}", a.id).len() - 1 - ZONE.len();
     let of_length = |n: usize| {
         let tail = format!(".{}.example", h.tag);
         let mut labels = String::new();
@@ -769,7 +770,10 @@ async fn invalid_domain_input(h: Harness) {
         .await
         .assert_invalid("domain");
     assert!(rule.contains("253 octets"), "{rule}");
-    assert!(rule.contains("_smtp._tls.<domain>.<zone>"), "{rule}");
+    assert!(
+        rule.contains("_smtp._tls.<domain>.t<tenant>.<zone>"),
+        "{rule}"
+    );
     assert_eq!(h.state.db.domain(&too_long).await.unwrap(), None);
     let fits = of_length(room);
     let mut body = with("domain", json!(fits));

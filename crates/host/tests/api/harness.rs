@@ -332,8 +332,17 @@ impl Harness {
         }
         let readonly = tokens.pop().unwrap();
         let owner = tokens.pop().unwrap();
+        let id = self
+            .state
+            .db
+            .tenant_by_name(&name)
+            .await
+            .unwrap()
+            .expect("the tenant was just created")
+            .id;
         TenantTokens {
             name,
+            id,
             owner,
             readonly,
         }
@@ -373,6 +382,8 @@ impl Harness {
 /// A tenant and its two tokens.
 pub(crate) struct TenantTokens {
     pub(crate) name: String,
+    /// The database id: the TXT targets of its domains carry the label `t<id>`.
+    pub(crate) id: i64,
     pub(crate) owner: String,
     pub(crate) readonly: String,
 }

@@ -437,9 +437,21 @@ async fn add_change_and_remove_a_domain() {
         "{}",
         page.body
     );
+    // The TXT targets carry the label of the tenant hosting the domain.
+    let tenant_id = h
+        .state
+        .db
+        .domain("shop.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
     assert!(
+        page.body.contains(&format!(
+            "_mta-sts.shop.example.t{tenant_id}.mta-sts.provider.test."
+        )),
+        "{}",
         page.body
-            .contains("_mta-sts.shop.example.mta-sts.provider.test.")
     );
     assert!(page.body.contains("policy.mta-sts.provider.test."));
     assert!(
@@ -508,7 +520,7 @@ async fn add_change_and_remove_a_domain() {
     assert_eq!(h.state.db.versions(domain.id).await.unwrap().len(), 2);
 
     // A TLS-RPT report address: the fourth CNAME appears, the policy keeps its version.
-    let tlsrpt_target = "_smtp._tls.shop.example.mta-sts.provider.test.";
+    let tlsrpt_target = &format!("_smtp._tls.shop.example.t{tenant_id}.mta-sts.provider.test.");
     assert!(
         page.body.contains(r#"name="rua" value="""#),
         "{}",
@@ -611,10 +623,17 @@ async fn add_change_and_remove_a_domain() {
         "{}",
         page.body
     );
-    assert!(
-        page.body
-            .contains("_smtp._tls.reports.example.mta-sts.provider.test.")
-    );
+    let tenant_id = h
+        .state
+        .db
+        .domain("reports.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
+    assert!(page.body.contains(&format!(
+        "_smtp._tls.reports.example.t{tenant_id}.mta-sts.provider.test."
+    )));
     let reply = h
         .post(
             "/domains",

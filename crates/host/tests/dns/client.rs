@@ -19,6 +19,8 @@ pub(crate) const T: Duration = Duration::from_secs(5);
 
 pub(crate) const ZONE: &str = "hosted.test";
 pub(crate) const TTL: u32 = 300;
+/// The tenant hosting the fixture domains: their TXT names carry the label `t1`.
+pub(crate) const TENANT: i64 = 1;
 pub(crate) const TLSRPT: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
 
 use mtasts_testkit::random_u64;
@@ -59,6 +61,7 @@ pub(crate) fn settings(public_ips: &[&str]) -> ZoneSettings {
 pub(crate) fn hosted(name: &str, txt_id: Option<&str>, tlsrpt: Option<&str>) -> HostedDomain {
     HostedDomain {
         name: name.to_string(),
+        tenant_id: TENANT,
         policy_body: Arc::from(
             "version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmax_age: 86400\r\n",
         ),

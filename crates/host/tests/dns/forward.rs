@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
+use mtasts_host::snapshot::HostedDomain;
 use mtasts_net::dns::{DnsConfig, DnsError, DnsLookup, Resolver};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_proto::sts::record::select;
@@ -28,7 +29,7 @@ async fn delegated() -> (TestNet, Running) {
         "long.example",
         "gone.example",
     ] {
-        for record in delegation.records(domain) {
+        for record in delegation.records(domain, TENANT) {
             net.zone().add_cname(&record.name, &record.target);
         }
     }
@@ -58,7 +59,7 @@ async fn testkit_forwarding_returns_cname_and_txt_in_one_answer() {
         [
             ("_mta-sts.example.com.".to_string(), RecordType::CNAME),
             (
-                "_mta-sts.example.com.hosted.test.".to_string(),
+                "_mta-sts.example.com.t1.hosted.test.".to_string(),
                 RecordType::TXT
             ),
         ]
@@ -66,7 +67,7 @@ async fn testkit_forwarding_returns_cname_and_txt_in_one_answer() {
     let RData::CNAME(target) = &answer.answers[0].data else {
         panic!("not a CNAME")
     };
-    assert_eq!(target.0, name("_mta-sts.example.com.hosted.test."));
+    assert_eq!(target.0, name("_mta-sts.example.com.t1.hosted.test."));
     assert_eq!(
         txt_strings(&answer),
         vec![vec![b"v=STSv1; id=20240101T000000".to_vec()]]
@@ -192,4 +193,40 @@ async fn the_net_resolver_finds_the_records_through_the_delegation() {
         resolver.txt("_mta-sts.example.com").await,
         Err(DnsError::NxDomain)
     );
+}
+
+/// The owner's CNAMEs name the tenant that hosted the domain: when another tenant adds it
+/// (the first one removed it, the CNAMEs stayed), nothing is published through them.
+#[tokio::test]
+async fn stale_cnames_publish_nothing_for_another_tenant() {
+    let (net, dns) = delegated().await;
+    let resolver = resolver(&net);
+    let other = TENANT + 1;
+    dns.snapshot.store(std::sync::Arc::new(snapshot_of(
+        42,
+        vec![HostedDomain {
+            tenant_id: other,
+            ..hosted("gone.example", Some("taken"), Some(TLSRPT))
+        }],
+    )));
+    for name in ["_mta-sts.gone.example", "_smtp._tls.gone.example"] {
+        assert_eq!(resolver.txt(name).await, Err(DnsError::NxDomain), "{name}");
+    }
+    // Under the new tenant's own names the records are there, for its own CNAMEs.
+    let own = both(
+        dns.addr,
+        &format!("_mta-sts.gone.example.t{other}.hosted.test."),
+        RecordType::TXT,
+    )
+    .await;
+    assert_eq!(txt_strings(&own), vec![vec![b"v=STSv1; id=taken".to_vec()]]);
+    // The owner's stale target itself does not exist.
+    let stale = both(
+        dns.addr,
+        "_mta-sts.gone.example.t1.hosted.test.",
+        RecordType::TXT,
+    )
+    .await;
+    assert_eq!(stale.metadata.response_code, ResponseCode::NXDomain);
+    assert!(stale.answers.is_empty());
 }

@@ -45,6 +45,7 @@ pub(crate) fn hosted(
 ) -> HostedDomain {
     HostedDomain {
         name: name.to_string(),
+        tenant_id: 1,
         policy_body: body.into(),
         txt_id: Some("1".to_string()),
         tlsrpt: None,

@@ -107,18 +107,26 @@ pub(crate) fn config(
 }
 
 /// Points `domain`'s three names at the service the way an owner would, and forwards the
-/// service zone to the serve node's DNS authority.
-pub(crate) fn delegate(net: &TestNet, domain: &str, dns: SocketAddr) {
+/// service zone to the serve node's DNS authority. The TXT targets carry the label of the
+/// tenant hosting the domain, so the domain must have been added on `serve` already.
+pub(crate) async fn delegate(net: &TestNet, serve: &Serve, domain: &str, dns: SocketAddr) {
+    let tenant_id = serve
+        .db()
+        .domain(domain)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{domain} is not hosted yet"))
+        .tenant_id;
     let zone = net.zone();
     zone.forward(ZONE, dns);
     zone.add_cname(
         &format!("_mta-sts.{domain}"),
-        &format!("_mta-sts.{domain}.{ZONE}"),
+        &format!("_mta-sts.{domain}.t{tenant_id}.{ZONE}"),
     );
     zone.add_cname(&format!("mta-sts.{domain}"), &format!("policy.{ZONE}"));
     zone.add_cname(
         &format!("_smtp._tls.{domain}"),
-        &format!("_smtp._tls.{domain}.{ZONE}"),
+        &format!("_smtp._tls.{domain}.t{tenant_id}.{ZONE}"),
     );
 }
 

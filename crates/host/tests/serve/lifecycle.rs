@@ -37,11 +37,11 @@ async fn a_domain_from_onboarding_to_removal() {
         .expect("a new database prints an admin token")
         .to_owned();
 
-    // The owner's mail setup, and the CNAMEs onboarding asks for.
+    // The owner's mail setup (the CNAMEs onboarding asks for follow once the domain is added:
+    // their TXT targets name the tenant).
     net.add_mx_host("mail.example.com", MxHostSpec::default())
         .await;
     net.zone().add_mx("example.com", 10, "mail.example.com");
-    delegate(&net, "example.com", serve.addrs().dns[0]);
 
     // Two tenants with their own tokens.
     for name in ["acme", "other"] {
@@ -87,9 +87,19 @@ async fn a_domain_from_onboarding_to_removal() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["mx"], json!(["mail.example.com"]));
+    let tenant_id = serve
+        .db()
+        .domain("example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant_id;
     let records = body["records"].as_array().unwrap();
     assert!(records.iter().any(|r| r["name"] == "_mta-sts.example.com"
-        && r["target"] == "_mta-sts.example.com.hosted.test"));
+        && r["target"] == format!("_mta-sts.example.com.t{tenant_id}.hosted.test")));
+    assert!(records.iter().any(|r| r["name"] == "_smtp._tls.example.com"
+        && r["target"] == format!("_smtp._tls.example.com.t{tenant_id}.hosted.test")));
+    delegate(&net, &serve, "example.com", serve.addrs().dns[0]).await;
     assert!(
         records
             .iter()
@@ -158,6 +168,23 @@ async fn a_domain_from_onboarding_to_removal() {
         vec![mtasts_proto::txt::TxtRr::single(
             "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
         )]
+    );
+    // The TXT names are bound to the hosting tenant: under another tenant's label (where a
+    // stale CNAME of another owner could point) they do not exist.
+    for name in [
+        format!("_mta-sts.example.com.t{}.hosted.test", tenant_id + 1),
+        format!("_smtp._tls.example.com.t{}.hosted.test", tenant_id + 1),
+    ] {
+        assert_eq!(
+            dns.txt(&name).await,
+            Err(mtasts_net::dns::DnsError::NxDomain),
+            "{name}"
+        );
+    }
+    assert!(
+        dns.txt(&format!("_mta-sts.example.com.t{tenant_id}.hosted.test"))
+            .await
+            .is_ok_and(|rrset| !rrset.is_empty())
     );
 
     // Another tenant cannot see it.

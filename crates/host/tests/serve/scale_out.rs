@@ -68,7 +68,6 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
         b.admin_token().is_none(),
         "the second node finds the admin token"
     );
-    delegate(&net, "example.org", a.addrs().dns[0]);
     net.zone().add_mx("example.org", 10, "mail.example.org");
 
     let (status, body) = api(
@@ -89,6 +88,7 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    delegate(&net, &a, "example.org", a.addrs().dns[0]).await;
 
     // The certificate is ordered once, by one node, and both serve it.
     let dns = resolver(&net);

@@ -5,9 +5,17 @@
 //!
 //! | owner's name           | CNAME target                       | answered by the service |
 //! |------------------------|------------------------------------|-------------------------|
-//! | `_mta-sts.<domain>`    | `_mta-sts.<domain>.<zone>`         | TXT `v=STSv1; id=…`     |
-//! | `mta-sts.<domain>`     | `policy.<zone>` (the policy host)  | A/AAAA, HTTPS           |
-//! | `_smtp._tls.<domain>`  | `_smtp._tls.<domain>.<zone>`       | TXT `v=TLSRPTv1; rua=…` |
+//! | owner's name           | CNAME target                           | answered by the service |
+//! |------------------------|----------------------------------------|-------------------------|
+//! | `_mta-sts.<domain>`    | `_mta-sts.<domain>.t<tenant>.<zone>`   | TXT `v=STSv1; id=…`     |
+//! | `mta-sts.<domain>`     | `policy.<zone>` (the policy host)      | A/AAAA, HTTPS           |
+//! | `_smtp._tls.<domain>`  | `_smtp._tls.<domain>.t<tenant>.<zone>` | TXT `v=TLSRPTv1; rua=…` |
+//!
+//! `<tenant>` is the numeric id of the tenant hosting the domain. The TXT targets are bound to
+//! it so that CNAMEs an owner left pointing at the service (after the tenant removed the
+//! domain, or before it finished signing up) cannot be taken over by another tenant adding
+//! the same domain: the service answers under `t<tenant>` only for that tenant's domains, and
+//! senders discover a policy only through the TXT record.
 //!
 //! The zone itself has SOA and NS at its apex and the name server `ns.<zone>`.
 
@@ -17,6 +25,23 @@ use crate::domain::{DomainError, normalize_domain};
 pub const POLICY_HOST_LABEL: &str = "policy";
 /// The label of the service's name server inside the zone.
 pub const NAMESERVER_LABEL: &str = "ns";
+
+/// The label right below the apex that binds the TXT targets to a tenant: `t<id>`.
+pub fn tenant_label(tenant_id: i64) -> String {
+    format!("t{tenant_id}")
+}
+
+/// The tenant id of a `t<digits>` label: digits without leading zeros, fitting an `i64`,
+/// at least 1. Case-insensitive (`T7` is `t7`).
+pub fn parse_tenant_label(label: &str) -> Option<i64> {
+    let digits = label
+        .strip_prefix('t')
+        .or_else(|| label.strip_prefix('T'))?;
+    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok().filter(|id| *id >= 1)
+}
 
 /// The service's DNS zone and the names derived from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,10 +91,20 @@ pub enum ZoneName {
     Nameserver,
     /// `policy.<zone>`.
     PolicyHost,
-    /// `_mta-sts.<domain>.<zone>` for the (normalised) domain.
-    StsRecord(String),
-    /// `_smtp._tls.<domain>.<zone>` for the (normalised) domain.
-    TlsRpt(String),
+    /// `_mta-sts.<domain>.t<tenant_id>.<zone>` for the (normalised) domain.
+    StsRecord {
+        /// The policy domain.
+        domain: String,
+        /// The tenant named by the `t<id>` label.
+        tenant_id: i64,
+    },
+    /// `_smtp._tls.<domain>.t<tenant_id>.<zone>` for the (normalised) domain.
+    TlsRpt {
+        /// The policy domain.
+        domain: String,
+        /// The tenant named by the `t<id>` label.
+        tenant_id: i64,
+    },
     /// Another name below the apex (it may still be an empty non-terminal).
     Other,
     /// Not in the zone at all.
@@ -99,24 +134,32 @@ impl Delegation {
         format!("{NAMESERVER_LABEL}.{}", self.zone)
     }
 
-    /// `_mta-sts.<domain>.<zone>`.
-    pub fn sts_target(&self, domain: &str) -> String {
-        format!("_mta-sts.{domain}.{}", self.zone)
+    /// `_mta-sts.<domain>.t<tenant_id>.<zone>`.
+    pub fn sts_target(&self, domain: &str, tenant_id: i64) -> String {
+        format!(
+            "_mta-sts.{domain}.{}.{}",
+            tenant_label(tenant_id),
+            self.zone
+        )
     }
 
-    /// `_smtp._tls.<domain>.<zone>`.
-    pub fn tlsrpt_target(&self, domain: &str) -> String {
-        format!("_smtp._tls.{domain}.{}", self.zone)
+    /// `_smtp._tls.<domain>.t<tenant_id>.<zone>`.
+    pub fn tlsrpt_target(&self, domain: &str, tenant_id: i64) -> String {
+        format!(
+            "_smtp._tls.{domain}.{}.{}",
+            tenant_label(tenant_id),
+            self.zone
+        )
     }
 
-    /// The three CNAMEs the owner of `domain` (already normalised) publishes, in the order
-    /// onboarding shows them.
-    pub fn records(&self, domain: &str) -> [DelegationRecord; 3] {
+    /// The three CNAMEs the owner of `domain` (already normalised), hosted by the tenant
+    /// `tenant_id`, publishes, in the order onboarding shows them.
+    pub fn records(&self, domain: &str, tenant_id: i64) -> [DelegationRecord; 3] {
         [
             DelegationRecord {
                 kind: RecordKind::StsRecord,
                 name: format!("_mta-sts.{domain}"),
-                target: self.sts_target(domain),
+                target: self.sts_target(domain, tenant_id),
             },
             DelegationRecord {
                 kind: RecordKind::PolicyHost,
@@ -126,7 +169,7 @@ impl Delegation {
             DelegationRecord {
                 kind: RecordKind::TlsRpt,
                 name: format!("_smtp._tls.{domain}"),
-                target: self.tlsrpt_target(domain),
+                target: self.tlsrpt_target(domain, tenant_id),
             },
         ]
     }
@@ -152,12 +195,18 @@ impl Delegation {
         if relative == POLICY_HOST_LABEL {
             return ZoneName::PolicyHost;
         }
+        let Some((below, tenant)) = relative.rsplit_once('.') else {
+            return ZoneName::Other;
+        };
+        let Some(tenant_id) = parse_tenant_label(tenant) else {
+            return ZoneName::Other;
+        };
         let owned = |rest: &str| normalize_domain(rest).ok().filter(|d| d == rest);
-        if let Some(domain) = relative.strip_prefix("_mta-sts.").and_then(owned) {
-            return ZoneName::StsRecord(domain);
+        if let Some(domain) = below.strip_prefix("_mta-sts.").and_then(owned) {
+            return ZoneName::StsRecord { domain, tenant_id };
         }
-        if let Some(domain) = relative.strip_prefix("_smtp._tls.").and_then(owned) {
-            return ZoneName::TlsRpt(domain);
+        if let Some(domain) = below.strip_prefix("_smtp._tls.").and_then(owned) {
+            return ZoneName::TlsRpt { domain, tenant_id };
         }
         ZoneName::Other
     }
@@ -180,15 +229,18 @@ mod tests {
 
     #[test]
     fn onboarding_records_point_into_the_zone() {
-        let records = service().records("example.com");
+        let records = service().records("example.com", 42);
         assert_eq!(records[0].name, "_mta-sts.example.com");
-        assert_eq!(records[0].target, "_mta-sts.example.com.hosted.example.net");
+        assert_eq!(
+            records[0].target,
+            "_mta-sts.example.com.t42.hosted.example.net"
+        );
         assert_eq!(records[1].name, "mta-sts.example.com");
         assert_eq!(records[1].target, "policy.hosted.example.net");
         assert_eq!(records[2].name, "_smtp._tls.example.com");
         assert_eq!(
             records[2].target,
-            "_smtp._tls.example.com.hosted.example.net"
+            "_smtp._tls.example.com.t42.hosted.example.net"
         );
         let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
         assert_eq!(kinds, ["sts_record", "policy_host", "tlsrpt"]);
@@ -198,15 +250,65 @@ mod tests {
     fn every_target_classifies_back_to_its_domain() {
         let s = service();
         for domain in ["example.com", "a.b.example.org", "xn--bcher-kva.example"] {
-            assert_eq!(
-                s.classify(&s.sts_target(domain)),
-                ZoneName::StsRecord(domain.to_string())
-            );
-            assert_eq!(
-                s.classify(&format!("{}.", s.tlsrpt_target(domain).to_uppercase())),
-                ZoneName::TlsRpt(domain.to_string())
-            );
+            for tenant_id in [1, 7, 1234, i64::MAX] {
+                assert_eq!(
+                    s.classify(&s.sts_target(domain, tenant_id)),
+                    ZoneName::StsRecord {
+                        domain: domain.to_string(),
+                        tenant_id
+                    }
+                );
+                assert_eq!(
+                    s.classify(&format!(
+                        "{}.",
+                        s.tlsrpt_target(domain, tenant_id).to_uppercase()
+                    )),
+                    ZoneName::TlsRpt {
+                        domain: domain.to_string(),
+                        tenant_id
+                    }
+                );
+            }
         }
+    }
+
+    #[test]
+    fn only_canonical_tenant_labels_classify() {
+        let s = service();
+        // The pre-tenant form (no tenant label) is not a TXT target any more.
+        assert_eq!(
+            s.classify("_mta-sts.example.com.hosted.example.net"),
+            ZoneName::Other
+        );
+        for bad in [
+            "t0",
+            "t007",
+            "t",
+            "t-1",
+            "t+1",
+            "tx1",
+            "x1",
+            "1",
+            "t1a",
+            "t9223372036854775808",
+            "t99999999999999999999",
+        ] {
+            for name in [
+                format!("_mta-sts.example.com.{bad}.hosted.example.net"),
+                format!("_smtp._tls.example.com.{bad}.hosted.example.net"),
+            ] {
+                assert_eq!(s.classify(&name), ZoneName::Other, "{name}");
+            }
+        }
+        assert_eq!(
+            s.classify("_mta-sts.example.com.T12.hosted.example.net"),
+            ZoneName::StsRecord {
+                domain: "example.com".to_string(),
+                tenant_id: 12
+            }
+        );
+        assert_eq!(parse_tenant_label("t9223372036854775807"), Some(i64::MAX));
+        assert_eq!(tenant_label(5), "t5");
     }
 
     #[test]
@@ -224,7 +326,16 @@ mod tests {
         );
         assert_eq!(s.classify("_mta-sts.hosted.example.net"), ZoneName::Other);
         assert_eq!(
+            s.classify("_mta-sts.t1.hosted.example.net"),
+            ZoneName::Other
+        );
+        assert_eq!(s.classify("t1.hosted.example.net"), ZoneName::Other);
+        assert_eq!(
             s.classify("_mta-sts.bad_label.hosted.example.net"),
+            ZoneName::Other
+        );
+        assert_eq!(
+            s.classify("_mta-sts.bad_label.t1.hosted.example.net"),
             ZoneName::Other
         );
         assert_eq!(s.classify("example.net"), ZoneName::Outside);

@@ -24,9 +24,10 @@ fn settings() -> ZoneSettings {
     }
 }
 
-fn domain(name: &str, txt_id: Option<&str>, tlsrpt: Option<&str>) -> HostedDomain {
+fn domain(name: &str, tenant_id: i64, txt_id: Option<&str>, tlsrpt: Option<&str>) -> HostedDomain {
     HostedDomain {
         name: name.to_string(),
+        tenant_id,
         policy_body: Arc::from(
             "version: STSv1\r\nmode: testing\r\nmx: mx.example\r\nmax_age: 86400\r\n",
         ),
@@ -50,10 +51,10 @@ fn long_tlsrpt() -> String {
 fn snapshot(generation: u64) -> Snapshot {
     let mut domains = HashMap::new();
     for d in [
-        domain("example.com", Some("20240101T000000"), Some(TLSRPT)),
-        domain("a.b.example.org", None, None),
-        domain("long.example", Some("1"), Some(&long_tlsrpt())),
-        domain("empty.example", Some("2"), Some("")),
+        domain("example.com", 1, Some("20240101T000000"), Some(TLSRPT)),
+        domain("a.b.example.org", 2, None, None),
+        domain("long.example", 1, Some("1"), Some(&long_tlsrpt())),
+        domain("empty.example", 12, Some("2"), Some("")),
     ] {
         domains.insert(d.name.clone(), d);
     }
@@ -252,7 +253,7 @@ fn without_public_addresses_the_hosts_exist_but_have_no_records() {
 #[test]
 fn sts_record_carries_the_published_id() {
     let v = view();
-    let txt = ask(&v, "_mta-sts.example.com.hosted.test.", RecordType::TXT);
+    let txt = ask(&v, "_mta-sts.example.com.t1.hosted.test.", RecordType::TXT);
     assert_positive(&txt);
     assert_eq!(txt.answers.len(), 1);
     assert_eq!(
@@ -261,13 +262,13 @@ fn sts_record_carries_the_published_id() {
     );
     assert_eq!(txt.answers[0].ttl, TTL);
     assert_eq!(
-        ask(&v, "_mta-sts.example.com.hosted.test.", RecordType::ANY).answers,
+        ask(&v, "_mta-sts.example.com.t1.hosted.test.", RecordType::ANY).answers,
         txt.answers
     );
     for qtype in [RecordType::A, RecordType::CNAME, RecordType::SOA] {
         assert_negative(
             &v,
-            &ask(&v, "_mta-sts.example.com.hosted.test.", qtype),
+            &ask(&v, "_mta-sts.example.com.t1.hosted.test.", qtype),
             ResponseCode::NoError,
         );
     }
@@ -276,7 +277,7 @@ fn sts_record_carries_the_published_id() {
 #[test]
 fn answers_echo_the_question_case() {
     let v = view();
-    let qname = "_MTA-STS.Example.COM.Hosted.Test.";
+    let qname = "_MTA-STS.Example.COM.T1.Hosted.Test.";
     let txt = ask(&v, qname, RecordType::TXT);
     assert_positive(&txt);
     assert_eq!(txt.answers[0].name.to_string(), qname);
@@ -298,7 +299,7 @@ fn sts_name_without_a_published_id_is_nodata() {
     for qtype in [RecordType::TXT, RecordType::ANY, RecordType::A] {
         assert_negative(
             &v,
-            &ask(&v, "_mta-sts.a.b.example.org.hosted.test.", qtype),
+            &ask(&v, "_mta-sts.a.b.example.org.t2.hosted.test.", qtype),
             ResponseCode::NoError,
         );
     }
@@ -307,7 +308,11 @@ fn sts_name_without_a_published_id_is_nodata() {
 #[test]
 fn tlsrpt_record_is_the_domains_value() {
     let v = view();
-    let txt = ask(&v, "_smtp._tls.example.com.hosted.test.", RecordType::TXT);
+    let txt = ask(
+        &v,
+        "_smtp._tls.example.com.t1.hosted.test.",
+        RecordType::TXT,
+    );
     assert_positive(&txt);
     assert_eq!(
         txt_strings(&txt.answers[0]),
@@ -317,7 +322,7 @@ fn tlsrpt_record_is_the_domains_value() {
     for qtype in [RecordType::TXT, RecordType::ANY] {
         assert_negative(
             &v,
-            &ask(&v, "_smtp._tls.a.b.example.org.hosted.test.", qtype),
+            &ask(&v, "_smtp._tls.a.b.example.org.t2.hosted.test.", qtype),
             ResponseCode::NoError,
         );
     }
@@ -328,7 +333,11 @@ fn long_txt_values_are_split_into_character_strings() {
     let v = view();
     let value = long_tlsrpt();
     assert!(value.len() > 2 * 255, "the fixture must need three strings");
-    let txt = ask(&v, "_smtp._tls.long.example.hosted.test.", RecordType::TXT);
+    let txt = ask(
+        &v,
+        "_smtp._tls.long.example.t1.hosted.test.",
+        RecordType::TXT,
+    );
     assert_positive(&txt);
     let strings = txt_strings(&txt.answers[0]);
     assert_eq!(strings.len(), value.len().div_ceil(255));
@@ -339,7 +348,11 @@ fn long_txt_values_are_split_into_character_strings() {
     assert_eq!(txt_rdata("").txt_data.len(), 1);
     assert_eq!(txt_rdata(&"x".repeat(255)).txt_data.len(), 1);
     assert_eq!(txt_rdata(&"x".repeat(256)).txt_data.len(), 2);
-    let empty = ask(&v, "_smtp._tls.empty.example.hosted.test.", RecordType::TXT);
+    let empty = ask(
+        &v,
+        "_smtp._tls.empty.example.t12.hosted.test.",
+        RecordType::TXT,
+    );
     assert_eq!(txt_strings(&empty.answers[0]), vec![Vec::<u8>::new()]);
 }
 
@@ -347,15 +360,22 @@ fn long_txt_values_are_split_into_character_strings() {
 fn empty_non_terminals_are_nodata() {
     let v = view();
     for ent in [
-        "example.com.hosted.test.",
-        "com.hosted.test.",
-        "_tls.example.com.hosted.test.",
-        "a.b.example.org.hosted.test.",
-        "b.example.org.hosted.test.",
-        "example.org.hosted.test.",
-        "org.hosted.test.",
-        "_tls.a.b.example.org.hosted.test.",
-        "EXAMPLE.com.hosted.test.",
+        "t1.hosted.test.",
+        "t2.hosted.test.",
+        "t12.hosted.test.",
+        "T12.hosted.test.",
+        "example.com.t1.hosted.test.",
+        "com.t1.hosted.test.",
+        "_tls.example.com.t1.hosted.test.",
+        "a.b.example.org.t2.hosted.test.",
+        "b.example.org.t2.hosted.test.",
+        "example.org.t2.hosted.test.",
+        "org.t2.hosted.test.",
+        "_tls.a.b.example.org.t2.hosted.test.",
+        "EXAMPLE.com.T1.hosted.test.",
+        "long.example.t1.hosted.test.",
+        "example.t1.hosted.test.",
+        "empty.example.t12.hosted.test.",
     ] {
         for qtype in [
             RecordType::TXT,
@@ -377,16 +397,32 @@ fn unknown_names_are_nxdomain() {
         "_smtp._tls.hosted.test.",
         "_tls.hosted.test.",
         "_smtp.hosted.test.",
-        "_mta-sts.unknown.example.hosted.test.",
-        "_smtp._tls.unknown.example.hosted.test.",
-        "www.example.com.hosted.test.",
-        "_smtp.example.com.hosted.test.",
-        "_tls._smtp.example.com.hosted.test.",
-        "x._mta-sts.example.com.hosted.test.",
+        "_mta-sts.unknown.example.t1.hosted.test.",
+        "_smtp._tls.unknown.example.t1.hosted.test.",
+        "www.example.com.t1.hosted.test.",
+        "_smtp.example.com.t1.hosted.test.",
+        "_tls._smtp.example.com.t1.hosted.test.",
+        "x._mta-sts.example.com.t1.hosted.test.",
         "x.ns.hosted.test.",
         "x.policy.hosted.test.",
-        "_mta-sts.b.example.org.hosted.test.",
-        "_mta-sts._mta-sts.example.com.hosted.test.",
+        "_mta-sts.b.example.org.t2.hosted.test.",
+        "_mta-sts._mta-sts.example.com.t1.hosted.test.",
+        "_mta-sts.t1.hosted.test.",
+        "_smtp._tls.t1.hosted.test.",
+        // The untenanted names of before are gone, with their empty non-terminals.
+        "_mta-sts.example.com.hosted.test.",
+        "_smtp._tls.example.com.hosted.test.",
+        "example.com.hosted.test.",
+        "com.hosted.test.",
+        "_tls.example.com.hosted.test.",
+        // Tenants without domains, and other spellings of a tenant label.
+        "t3.hosted.test.",
+        "t0.hosted.test.",
+        "t01.hosted.test.",
+        "_mta-sts.example.com.t01.hosted.test.",
+        "_mta-sts.example.com.t0.hosted.test.",
+        "_mta-sts.example.com.t-1.hosted.test.",
+        "_mta-sts.example.com.t99999999999999999999.hosted.test.",
         // No wildcards.
         "*.hosted.test.",
         "*.example.com.hosted.test.",
@@ -409,6 +445,7 @@ fn labels_that_no_hosted_name_can_have_are_nxdomain() {
     let dotted = Name::from_labels(vec![
         b"_mta-sts".as_slice(),
         b"example.com",
+        b"t1",
         b"hosted",
         b"test",
     ])
@@ -468,10 +505,68 @@ fn a_relative_question_name_is_answered_as_absolute() {
     assert!(answer.answers.iter().all(|r| r.name.is_fqdn()));
 }
 
+/// The TXT names are bound to the tenant hosting the domain: another tenant's label is
+/// NXDOMAIN, so an owner's stale CNAMEs to one tenant's names publish nothing for another
+/// tenant that adds the domain.
+#[test]
+fn txt_names_exist_only_under_the_hosting_tenants_label() {
+    let v = view();
+    let owner = ask(&v, "_mta-sts.example.com.t1.hosted.test.", RecordType::TXT);
+    assert_positive(&owner);
+    let owner_rpt = ask(
+        &v,
+        "_smtp._tls.example.com.t1.hosted.test.",
+        RecordType::TXT,
+    );
+    assert_positive(&owner_rpt);
+    for other in ["t2", "t3", "t12", "t11", "t10"] {
+        for qname in [
+            format!("_mta-sts.example.com.{other}.hosted.test."),
+            format!("_smtp._tls.example.com.{other}.hosted.test."),
+            format!("_tls.example.com.{other}.hosted.test."),
+            format!("example.com.{other}.hosted.test."),
+        ] {
+            for qtype in [RecordType::TXT, RecordType::ANY] {
+                assert_negative(&v, &ask(&v, &qname, qtype), ResponseCode::NXDomain);
+            }
+        }
+    }
+
+    // The domain moves to tenant 2 (the first tenant removed it, the second added it):
+    // the names under t1, where the owner's stale CNAMEs point, are gone.
+    let mut next = snapshot(8);
+    next.domains.insert(
+        "example.com".to_string(),
+        domain("example.com", 2, Some("20250101T000000"), Some(TLSRPT)),
+    );
+    let after = ZoneView::new(&settings(), Arc::new(next)).unwrap();
+    for qname in [
+        "_mta-sts.example.com.t1.hosted.test.",
+        "_smtp._tls.example.com.t1.hosted.test.",
+        "example.com.t1.hosted.test.",
+    ] {
+        assert_negative(
+            &after,
+            &ask(&after, qname, RecordType::TXT),
+            ResponseCode::NXDomain,
+        );
+    }
+    let moved = ask(
+        &after,
+        "_mta-sts.example.com.t2.hosted.test.",
+        RecordType::TXT,
+    );
+    assert_positive(&moved);
+    assert_eq!(
+        txt_strings(&moved.answers[0]),
+        vec![b"v=STSv1; id=20250101T000000".to_vec()]
+    );
+}
+
 #[test]
 fn adding_and_removing_a_domain_takes_a_new_view() {
     let before = view();
-    let qname = "_mta-sts.new.example.hosted.test.";
+    let qname = "_mta-sts.new.example.t3.hosted.test.";
     assert_negative(
         &before,
         &ask(&before, qname, RecordType::TXT),
@@ -481,26 +576,41 @@ fn adding_and_removing_a_domain_takes_a_new_view() {
     let mut next = snapshot(8);
     next.domains.insert(
         "new.example".to_string(),
-        domain("new.example", Some("n1"), None),
+        domain("new.example", 3, Some("n1"), None),
     );
     next.domains.remove("example.com");
     let after = ZoneView::new(&settings(), Arc::new(next)).unwrap();
     assert_positive(&ask(&after, qname, RecordType::TXT));
     assert_negative(
         &after,
-        &ask(&after, "_mta-sts.example.com.hosted.test.", RecordType::TXT),
+        &ask(
+            &after,
+            "_mta-sts.example.com.t1.hosted.test.",
+            RecordType::TXT,
+        ),
         ResponseCode::NXDomain,
     );
     assert_negative(
         &after,
-        &ask(&after, "example.com.hosted.test.", RecordType::TXT),
+        &ask(&after, "example.com.t1.hosted.test.", RecordType::TXT),
         ResponseCode::NXDomain,
     );
-    // `com` still exists: nothing below it now, so it is gone too.
+    // `com.t1` existed only for `example.com`: nothing below it now, so it is gone too;
+    // `t1` stays for the tenant's other domain.
     assert_negative(
         &after,
-        &ask(&after, "com.hosted.test.", RecordType::TXT),
+        &ask(&after, "com.t1.hosted.test.", RecordType::TXT),
         ResponseCode::NXDomain,
+    );
+    assert_negative(
+        &after,
+        &ask(&after, "t1.hosted.test.", RecordType::TXT),
+        ResponseCode::NoError,
+    );
+    assert_negative(
+        &after,
+        &ask(&after, "t3.hosted.test.", RecordType::TXT),
+        ResponseCode::NoError,
     );
 }
 
@@ -539,14 +649,15 @@ fn exhaustive_small_names_agree_with_an_independent_model() {
             "policy",
             vec![RecordType::A, RecordType::A, RecordType::AAAA],
         ),
-        ("_mta-sts.example.com", vec![RecordType::TXT]),
-        ("_smtp._tls.example.com", vec![RecordType::TXT]),
-        ("_mta-sts.a.b.example.org", vec![]),
-        ("_smtp._tls.a.b.example.org", vec![]),
-        ("_mta-sts.long.example", vec![RecordType::TXT]),
-        ("_smtp._tls.long.example", vec![RecordType::TXT]),
-        ("_mta-sts.empty.example", vec![RecordType::TXT]),
-        ("_smtp._tls.empty.example", vec![RecordType::TXT]),
+        // Each TXT name sits under the label of the tenant hosting the domain.
+        ("_mta-sts.example.com.t1", vec![RecordType::TXT]),
+        ("_smtp._tls.example.com.t1", vec![RecordType::TXT]),
+        ("_mta-sts.a.b.example.org.t2", vec![]),
+        ("_smtp._tls.a.b.example.org.t2", vec![]),
+        ("_mta-sts.long.example.t1", vec![RecordType::TXT]),
+        ("_smtp._tls.long.example.t1", vec![RecordType::TXT]),
+        ("_mta-sts.empty.example.t12", vec![RecordType::TXT]),
+        ("_smtp._tls.empty.example.t12", vec![RecordType::TXT]),
     ];
     let mut existing = BTreeSet::new();
     for (owner, _) in &owners {
@@ -565,7 +676,10 @@ fn exhaustive_small_names_agree_with_an_independent_model() {
 
     let alphabet = [
         "_mta-sts", "_smtp", "_tls", "ns", "policy", "example", "com", "org", "b", "a", "long",
+        "t1", "t2", "t12", "t01",
     ];
+    // Tenant labels sit right below the apex; `_smtp._tls.<d>.t<id>` needs five labels.
+    let tenant_labels = ["t1", "t2", "t3"];
     let qtypes = [
         RecordType::A,
         RecordType::AAAA,
@@ -578,9 +692,14 @@ fn exhaustive_small_names_agree_with_an_independent_model() {
     ];
     let mut names: Vec<Vec<&str>> = vec![vec![]];
     let mut frontier: Vec<Vec<&str>> = vec![vec![]];
-    for _ in 0..4 {
+    for depth in 0..5 {
         let mut next = Vec::new();
         for base in &frontier {
+            // The fifth label only below a tenant label: all other five-label names are
+            // like their four-label parents, and the full product would take long.
+            if depth == 4 && !base.last().is_some_and(|top| tenant_labels.contains(top)) {
+                continue;
+            }
             for label in alphabet {
                 let mut n = vec![label];
                 n.extend(base.iter().copied());
@@ -590,7 +709,7 @@ fn exhaustive_small_names_agree_with_an_independent_model() {
         names.extend(next.iter().cloned());
         frontier = next;
     }
-    assert!(names.len() > 10_000);
+    assert!(names.len() > 100_000);
 
     let mut nxdomain = BTreeSet::new();
     for labels in &names {
@@ -644,8 +763,12 @@ fn exhaustive_small_names_agree_with_an_independent_model() {
             ZoneName::Apex => assert_eq!(relative, ""),
             ZoneName::Nameserver => assert_eq!(relative, "ns"),
             ZoneName::PolicyHost => assert_eq!(relative, "policy"),
-            ZoneName::StsRecord(d) => assert_eq!(relative, format!("_mta-sts.{d}")),
-            ZoneName::TlsRpt(d) => assert_eq!(relative, format!("_smtp._tls.{d}")),
+            ZoneName::StsRecord { domain, tenant_id } => {
+                assert_eq!(relative, format!("_mta-sts.{domain}.t{tenant_id}"))
+            }
+            ZoneName::TlsRpt { domain, tenant_id } => {
+                assert_eq!(relative, format!("_smtp._tls.{domain}.t{tenant_id}"))
+            }
             ZoneName::Other => assert!(!types_at(&relative).contains(&RecordType::TXT)),
             ZoneName::Outside => panic!("{qname} classified outside"),
         }
