@@ -3,8 +3,6 @@
 //! A domain owner publishes three CNAMEs once; from then on the service answers for the
 //! targets inside its own zone:
 //!
-//! | owner's name           | CNAME target                       | answered by the service |
-//! |------------------------|------------------------------------|-------------------------|
 //! | owner's name           | CNAME target                           | answered by the service |
 //! |------------------------|----------------------------------------|-------------------------|
 //! | `_mta-sts.<domain>`    | `_mta-sts.<domain>.t<tenant>.<zone>`   | TXT `v=STSv1; id=…`     |
@@ -17,7 +15,7 @@
 //! the same domain: the service answers under `t<tenant>` only for that tenant's domains, and
 //! senders discover a policy only through the TXT record.
 //!
-//! The zone itself has SOA and NS at its apex and the name server `ns.<zone>`.
+//! The zone itself has SOA, NS and A/AAAA at its apex and the name server `ns.<zone>`.
 
 use crate::domain::{DomainError, normalize_domain};
 
