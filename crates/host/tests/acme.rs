@@ -3,7 +3,7 @@
 //! validation tests serve the challenges with the node's own listeners
 //! (`mtasts_host::policy_host`) and check the result with the strict policy fetcher.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,24 +112,13 @@ async fn start_pebble(
     tls_port: u16,
     opts: PebbleOptions,
 ) -> Option<Pebble> {
-    match Pebble::start(net.next_ip(), net.dns_addr(), http_port, tls_port, opts).await {
-        Ok(pebble) => Some(pebble),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipping: pebble not installed ({e})");
-            None
-        }
-        Err(e) => panic!("cannot start pebble: {e}"),
-    }
+    Pebble::start_or_skip(net.next_ip(), net.dns_addr(), http_port, tls_port, opts).await
 }
 
 /// Two free ports on `ip` (nothing listens on them afterwards).
 fn unused_ports(ip: IpAddr) -> (u16, u16) {
-    let a = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
-    let b = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
+    let http = mtasts_testkit::free_port(ip, &[]).unwrap();
+    (http, mtasts_testkit::free_port(ip, &[http]).unwrap())
 }
 
 fn config(pebble: &Pebble, challenge: ChallengeKind) -> AcmeConfig {

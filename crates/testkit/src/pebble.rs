@@ -70,6 +70,27 @@ impl Pebble {
         Path::new(PEBBLE_BIN).is_file()
     }
 
+    /// [`Pebble::start`] for a test: `None` (after saying why the test is skipped) when Pebble
+    /// is not installed, unless `MTASTS_REQUIRE_SERVICES=1` (CI), where that is a failure; any
+    /// other error is a failure.
+    pub async fn start_or_skip(
+        ip: IpAddr,
+        dns: SocketAddr,
+        http_port: u16,
+        tls_port: u16,
+        opts: PebbleOptions,
+    ) -> Option<Pebble> {
+        match Pebble::start(ip, dns, http_port, tls_port, opts).await {
+            Ok(pebble) => Some(pebble),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                crate::postfix::fail_if_required(&e.to_string());
+                eprintln!("skipping: {e}");
+                None
+            }
+            Err(e) => panic!("cannot start pebble: {e}"),
+        }
+    }
+
     /// Starts Pebble with its ACME and management listeners on free ports of `ip`, resolving
     /// names through the DNS server at `dns` and validating HTTP-01 on `http_port` and
     /// TLS-ALPN-01 on `tls_port`. Fails with `NotFound` when Pebble is not installed.

@@ -50,10 +50,9 @@ impl Ports {
     }
 }
 
-/// Starts Pebble for `net`, validating on `ports`; `None` (with a message) when Pebble is
-/// not installed.
+/// Starts Pebble for `net`, validating on `ports` (`None`: skipped, see `start_or_skip`).
 pub(crate) async fn pebble(net: &TestNet, ports: Ports) -> Option<Pebble> {
-    match Pebble::start(
+    Pebble::start_or_skip(
         net.next_ip(),
         net.dns_addr(),
         ports.http,
@@ -61,14 +60,6 @@ pub(crate) async fn pebble(net: &TestNet, ports: Ports) -> Option<Pebble> {
         PebbleOptions::default(),
     )
     .await
-    {
-        Ok(pebble) => Some(pebble),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipping: {e}");
-            None
-        }
-        Err(e) => panic!("pebble: {e}"),
-    }
 }
 
 /// The configuration of a node on `ip` (its public address) with `ports`.
