@@ -13,6 +13,7 @@ async fn curl(args: &[&str]) -> Option<Output> {
     {
         Ok(output) => Some(output),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            mtasts_testkit::postfix::fail_if_required(&format!("curl is not installed ({e})"));
             eprintln!("SKIPPED: curl is not installed ({e})");
             None
         }
