@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use mtasts_sender::admin::{self, QueryOptions};
+use mtasts_sender::decision::Status;
 use mtasts_sender::{Config, Settings};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -237,11 +238,16 @@ pub(crate) fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
             println!("  dane: {}", serde_json::to_string(dane)?);
         }
     }
-    Ok(if decision.status == "temp" || decision.status == "perm" {
+    Ok(query_exit_code(decision.status))
+}
+
+/// `mtasts query` exits 1 when Postfix would defer the message (`TEMP`, `PERM`), else 0.
+fn query_exit_code(status: Status) -> ExitCode {
+    if status.defers() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 /// Arguments of `mtasts cache`.
@@ -314,4 +320,21 @@ pub(crate) fn run_cache(args: CacheArgs) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_exits_1_exactly_when_postfix_defers() {
+        for (status, code) in [
+            (Status::Ok, ExitCode::SUCCESS),
+            (Status::NotFound, ExitCode::SUCCESS),
+            (Status::Temp, ExitCode::from(1)),
+            (Status::Perm, ExitCode::from(1)),
+        ] {
+            assert_eq!(query_exit_code(status), code, "{status:?}");
+        }
+    }
 }

@@ -236,7 +236,7 @@ impl Daemon {
             .lookups
             .get_or_create(&LookupLabels {
                 protocol,
-                answer: decision.status,
+                answer: decision.status.as_str(),
                 source: decision.source.as_str(),
             })
             .inc();

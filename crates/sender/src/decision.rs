@@ -76,6 +76,53 @@ impl From<StsSource> for Source {
     }
 }
 
+/// What kind of answer Postfix receives, read from the reply payload as sent (an empty `OK`
+/// or an oversized answer goes out as `TEMP`, so it is [`Status::Temp`]).
+///
+/// Serialized as `ok`, `notfound`, `temp` or `perm` (the `status` of the JSON decision).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// `OK <level …>`: a TLS level applies.
+    Ok,
+    /// `NOTFOUND `: Postfix's default TLS level applies.
+    NotFound,
+    /// `TEMP …`: Postfix defers the message.
+    Temp,
+    /// `PERM …`: in `smtp_tls_policy_maps` Postfix defers as well.
+    Perm,
+}
+
+impl Status {
+    /// The status of a reply payload.
+    pub fn of_payload(payload: &[u8]) -> Status {
+        if payload.starts_with(b"OK ") {
+            Status::Ok
+        } else if payload.starts_with(b"NOTFOUND") {
+            Status::NotFound
+        } else if payload.starts_with(b"PERM") {
+            Status::Perm
+        } else {
+            Status::Temp
+        }
+    }
+
+    /// The label used in metrics and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NotFound => "notfound",
+            Status::Temp => "temp",
+            Status::Perm => "perm",
+        }
+    }
+
+    /// Whether Postfix defers the message on this answer (`TEMP` and `PERM`).
+    pub fn defers(self) -> bool {
+        matches!(self, Status::Temp | Status::Perm)
+    }
+}
+
 /// A cached or fetched policy, for JSON output.
 #[derive(Clone, Debug, Serialize)]
 pub struct PolicyView {
@@ -122,8 +169,8 @@ pub struct Decision {
     pub domain: Option<String>,
     /// The profile applied.
     pub profile: String,
-    /// `ok`, `notfound`, `temp` or `perm`.
-    pub status: &'static str,
+    /// The kind of answer (`ok`, `notfound`, `temp` or `perm` in JSON).
+    pub status: Status,
     /// The socketmap reply payload, exactly as Postfix receives it (`NOTFOUND ` with its
     /// trailing space).
     pub answer: String,
@@ -162,7 +209,7 @@ impl Decision {
             key: key.to_string(),
             domain: domain.map(str::to_string),
             profile: profile.name.clone(),
-            status: "",
+            status: Status::Temp,
             answer: String::new(),
             level: None,
             source,
@@ -181,26 +228,13 @@ impl Decision {
     /// Fills `status`, `answer` and `level` from `reply`.
     pub fn finish(&mut self) {
         let payload = self.reply.to_payload();
-        self.status = status_of(&payload);
+        self.status = Status::of_payload(&payload);
         self.answer = String::from_utf8(payload)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         self.level = match (&self.reply, self.status) {
-            (Reply::Ok(data), "ok") => data.split_whitespace().next().map(str::to_string),
+            (Reply::Ok(data), Status::Ok) => data.split_whitespace().next().map(str::to_string),
             _ => None,
         };
-    }
-}
-
-/// `ok`, `notfound`, `temp` or `perm` for a reply payload.
-fn status_of(payload: &[u8]) -> &'static str {
-    if payload.starts_with(b"OK ") {
-        "ok"
-    } else if payload.starts_with(b"NOTFOUND") {
-        "notfound"
-    } else if payload.starts_with(b"PERM") {
-        "perm"
-    } else {
-        "temp"
     }
 }
 
@@ -328,7 +362,7 @@ mod tests {
         let d = Decision::simple("k", None, &p, Reply::NotFound, Source::Key, "r");
         assert_eq!(
             (d.status, d.answer.as_str(), d.level),
-            ("notfound", "NOTFOUND ", None)
+            (Status::NotFound, "NOTFOUND ", None)
         );
         let d = Decision::simple(
             "k",
@@ -338,10 +372,10 @@ mod tests {
             Source::Static,
             "r",
         );
-        assert_eq!(d.status, "ok");
+        assert_eq!(d.status, Status::Ok);
         assert_eq!(d.answer, "OK encrypt");
         assert_eq!(d.level.as_deref(), Some("encrypt"));
         let d = Decision::simple("k", None, &p, Reply::Temp("x".into()), Source::Dane, "r");
-        assert_eq!(d.status, "temp");
+        assert_eq!(d.status, Status::Temp);
     }
 }
