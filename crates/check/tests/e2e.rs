@@ -31,7 +31,7 @@ fn checker(net: &TestNet, timeout: Duration) -> Checker {
             timeout,
             roots: roots.clone(),
             port: net.https_port(),
-            max_bytes: 64 * 1024,
+            max_bytes: mtasts_proto::sts::POLICY_MAX_BYTES,
         },
         dns.clone(),
     );

@@ -90,7 +90,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         mx,
         extensions: Vec::new(),
     };
-    let text = policy.to_text("\r\n");
+    let text = policy.to_string();
     // Whatever we print must be what a strict sender accepts.
     let reparsed = Policy::parse(&text).context("generated policy does not parse")?;
     if reparsed != policy {
@@ -110,7 +110,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         rua
     };
-    let tlsrpt = format!("v=TLSRPTv1; rua={}", rua.join(","));
+    let tlsrpt = mtasts_proto::tlsrpt::record::record_text(&rua.join(","));
     TlsRptRecord::parse(&tlsrpt).map_err(|e| anyhow::anyhow!("--rua: {e}"))?;
 
     let generated = Generated {

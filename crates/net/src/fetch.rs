@@ -21,6 +21,7 @@ use hyper::header::{
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use mtasts_proto::ResultType;
+use mtasts_proto::sts::{POLICY_MAX_BYTES, POLICY_PATH};
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
 use thiserror::Error;
@@ -139,12 +140,6 @@ pub struct PolicyFetcher {
     config: FetchConfig,
     dns: Arc<dyn DnsLookup>,
 }
-
-/// The body cap suggested by RFC 8461 §3.3 (64 KiB).
-pub const POLICY_MAX_BYTES: usize = 64 * 1024;
-
-/// The path of the policy file (RFC 8461 §3.2).
-pub const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
 
 /// Upper bound for one TCP connection attempt.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

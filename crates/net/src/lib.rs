@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod dns;
 pub mod fetch;
+pub mod pem;
 pub mod public_only;
 pub mod smtp;
 pub mod trust;

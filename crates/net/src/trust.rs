@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use thiserror::Error;
 
 /// Where to find trusted roots.
@@ -82,19 +80,14 @@ fn add_pem_file(store: &mut RootCertStore, path: &Path) -> Result<(), TrustError
         return Err(invalid(format!("larger than {CA_FILE_MAX_BYTES} bytes")));
     }
     let bytes = std::fs::read(path).map_err(read_err)?;
-    let mut added = 0usize;
-    for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
-        let cert = cert.map_err(|e| invalid(format!("PEM certificate #{}: {e}", index + 1)))?;
+    let chain = crate::pem::parse_chain(&bytes).map_err(|e| invalid(e.to_string()))?;
+    for (index, cert) in chain.into_iter().enumerate() {
         store.add(cert).map_err(|e| {
             invalid(format!(
                 "certificate #{} is not a usable root: {e}",
                 index + 1
             ))
         })?;
-        added += 1;
-    }
-    if added == 0 {
-        return Err(invalid("no PEM CERTIFICATE section found".to_string()));
     }
     Ok(())
 }

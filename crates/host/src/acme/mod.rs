@@ -22,10 +22,10 @@ use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, Identifier, Key, NewAccount, NewOrder, Order,
     OrderStatus,
 };
+use mtasts_net::pem::PemError;
 use rcgen::{CertificateParams, DistinguishedName, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::RootCertStore;
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use x509_parser::extensions::GeneralName;
 
@@ -129,13 +129,12 @@ pub fn certified_key(chain_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>
 }
 
 fn parse_chain(chain_pem: &str) -> Result<Vec<CertificateDer<'static>>, AcmeError> {
-    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| AcmeError::invalid(format!("certificate PEM: {e}")))?;
-    if chain.is_empty() {
-        return Err(AcmeError::invalid("no certificate in the PEM"));
-    }
-    Ok(chain)
+    mtasts_net::pem::parse_chain(chain_pem.as_bytes()).map_err(|e| match e {
+        PemError::Malformed { reason, .. } => {
+            AcmeError::invalid(format!("certificate PEM: {reason}"))
+        }
+        _ => AcmeError::invalid("no certificate in the PEM"),
+    })
 }
 
 /// An ACME account at one CA, ready to order certificates. Cheap to clone; one issuer serves

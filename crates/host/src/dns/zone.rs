@@ -356,7 +356,7 @@ impl ZoneView {
             }
             Node::Host => self.addresses(owner),
             Node::Sts(domain) => match &domain.txt_id {
-                Some(id) => vec![self.txt(owner, &format!("v=STSv1; id={id}"))],
+                Some(id) => vec![self.txt(owner, &mtasts_proto::sts::record::record_text(id))],
                 None => Vec::new(),
             },
             Node::TlsRpt(domain) => match &domain.tlsrpt {

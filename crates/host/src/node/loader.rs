@@ -40,10 +40,8 @@ impl CertCache {
     }
 }
 
-/// The `_smtp._tls` TXT value for a report address (RFC 8460 §3).
-pub(crate) fn tlsrpt_record(rua: &str) -> String {
-    format!("v=TLSRPTv1; rua={rua}")
-}
+/// The `_smtp._tls` TXT value for a report address, written by proto (RFC 8460 §3).
+pub(crate) use mtasts_proto::tlsrpt::record::record_text as tlsrpt_record;
 
 /// Builds the snapshot for `state`, reusing parsed certificates from `cache`.
 pub(crate) fn build_snapshot(

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use mtasts_net::pem::PemError;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
@@ -46,12 +47,10 @@ pub fn certified_key_from_pem(
     chain_pem: &str,
     key_pem: &str,
 ) -> Result<Arc<CertifiedKey>, CertificateError> {
-    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CertificateError::ChainPem(e.to_string()))?;
-    if chain.is_empty() {
-        return Err(CertificateError::NoCertificate);
-    }
+    let chain = mtasts_net::pem::parse_chain(chain_pem.as_bytes()).map_err(|e| match e {
+        PemError::Malformed { reason, .. } => CertificateError::ChainPem(reason),
+        _ => CertificateError::NoCertificate,
+    })?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
         .map_err(|e| CertificateError::KeyPem(e.to_string()))?;
     certified_key_from_der(chain, key, &provider())

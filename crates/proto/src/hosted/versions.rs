@@ -98,7 +98,7 @@ mod tests {
         ] {
             let id = next_policy_id(t, previous.as_deref());
             assert!(id.len() <= 32, "{id}");
-            let txt = format!("v=STSv1; id={id}");
+            let txt = record::record_text(&id);
             assert!(record::StsRecord::parse(&txt).is_ok(), "{txt}");
             assert_ne!(Some(&id), previous.as_ref());
             previous = Some(id);

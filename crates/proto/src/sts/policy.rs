@@ -220,7 +220,8 @@ impl Policy {
 }
 
 impl fmt::Display for Policy {
-    /// The CRLF serialization.
+    /// The policy file as served: [`Policy::to_text`] with CRLF line endings (C48), the one
+    /// place `mtasts generate` and `mtasts serve` take the file's text from.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text("\r\n"))
     }

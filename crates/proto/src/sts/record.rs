@@ -98,10 +98,19 @@ impl StsRecord {
     }
 }
 
+/// `v=STSv1; id=<id>`: the record text for a policy id, the one place that writes it.
+///
+/// `mtasts serve` publishes exactly this for a stored id; [`StsRecord`]'s `Display` (what
+/// `mtasts generate` prints) closes it with `;` as the RFC's example does. Both are the §3.1
+/// ABNF, and both outputs are pinned byte for byte, so the closing `;` stays a caller's choice.
+pub fn record_text(id: &str) -> String {
+    format!("{STS_VERSION}; id={id}")
+}
+
 impl fmt::Display for StsRecord {
     /// `v=STSv1; id=<id>;` followed by extensions, `; `-separated.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{STS_VERSION}; id={};", self.id)?;
+        write!(f, "{};", record_text(self.id.as_str()))?;
         for ext in &self.extensions {
             write!(f, " {}={};", ext.name, ext.value)?;
         }

@@ -178,16 +178,18 @@ impl TlsRptRecord {
     }
 }
 
+/// `v=TLSRPTv1; rua=<rua>`: the record text for a `rua` value (one URI or several joined by
+/// `,`), the one place that writes it (RFC 8460 §3). `mtasts generate`, `mtasts serve` and
+/// [`TlsRptRecord`]'s `Display` all go through it.
+pub fn record_text(rua: &str) -> String {
+    format!("{TLSRPT_VERSION}; rua={rua}")
+}
+
 impl fmt::Display for TlsRptRecord {
-    /// `v=TLSRPTv1; rua=<uri>,<uri>`.
+    /// `v=TLSRPTv1; rua=<uri>,<uri>` followed by extensions, `; `-separated.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{TLSRPT_VERSION}; rua=")?;
-        for (i, uri) in self.rua.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(uri.as_str())?;
-        }
+        let rua: Vec<&str> = self.rua.iter().map(ReportUri::as_str).collect();
+        f.write_str(&record_text(&rua.join(",")))?;
         for ext in &self.extensions {
             write!(f, "; {}={}", ext.name, ext.value)?;
         }
