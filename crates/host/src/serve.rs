@@ -92,7 +92,7 @@ fn checker(config: &ServeConfig, dns: Arc<dyn DnsLookup>) -> Result<Checker, Ser
             timeout,
             roots: roots.clone(),
             port: config.verify_https_port,
-            max_bytes: 64 * 1024,
+            max_bytes: mtasts_proto::sts::POLICY_MAX_BYTES,
         },
         dns.clone(),
     );
