@@ -21,6 +21,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use mtasts_store::memory::MemoryStore;
 use mtasts_store::{Entry, PolicyStore, StoreError};
+use thiserror::Error;
 use tokio::time::Instant;
 
 use crate::metrics::Metrics;
@@ -37,6 +38,24 @@ pub const FALLBACK_MAX_ENTRIES: usize = 100_000;
 
 /// Most bytes of entry data kept in memory while the backend is down.
 pub const FALLBACK_MAX_BYTES: usize = 256 * 1024 * 1024;
+
+/// Why an attempt to leave the fallback failed (the memory stand-in stays in use).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// The backend could not be opened at start and there is no URL to open it again.
+    #[error("no store URL to reopen")]
+    NoUrl,
+    /// Opening the backend failed.
+    #[error("cannot open the policy store: {0}")]
+    Open(StoreError),
+    /// The backend is still unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The entries learned meanwhile could not be read from memory.
+    #[error("cannot list the in-memory entries: {0}")]
+    Memory(StoreError),
+}
 
 /// A [`PolicyStore`] that falls back to memory (see the module docs).
 pub struct FallbackStore {
@@ -222,12 +241,12 @@ impl Inner {
     /// Reopens the backend if needed, probes it, copies the memory entries into it, and
     /// leaves the degraded state. Entries written to memory while the copy runs, after the
     /// list was taken, are dropped with the memory store (they are discovered again).
-    async fn try_recover(&self) -> Result<(), String> {
+    async fn try_recover(&self) -> Result<(), RecoveryError> {
         let primary = match self.primary() {
             Some(primary) => primary,
             None => {
-                let url = self.url.as_deref().ok_or("no store URL")?;
-                let opened = mtasts_store::open(url).await.map_err(|e| e.to_string())?;
+                let url = self.url.as_deref().ok_or(RecoveryError::NoUrl)?;
+                let opened = mtasts_store::open(url).await.map_err(RecoveryError::Open)?;
                 *self.primary.write().unwrap_or_else(|p| p.into_inner()) = Some(opened.clone());
                 opened
             }
@@ -235,17 +254,19 @@ impl Inner {
         // Without entries to copy nothing else would touch the backend before declaring it
         // back; any answer but "unavailable" means it is reachable.
         if let Err(StoreError::Unavailable(reason)) = primary.get(PROBE_DOMAIN).await {
-            return Err(reason);
+            return Err(RecoveryError::Unavailable(reason));
         }
         let entries = self
             .memory
             .list(FALLBACK_MAX_ENTRIES)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RecoveryError::Memory)?;
         for entry in &entries {
             match primary.put(entry).await {
                 Ok(()) => {}
-                Err(StoreError::Unavailable(reason)) => return Err(reason),
+                Err(StoreError::Unavailable(reason)) => {
+                    return Err(RecoveryError::Unavailable(reason));
+                }
                 Err(e) => {
                     tracing::warn!(domain = %entry.domain, error = %e, "cannot copy a cached entry back to the policy store")
                 }
