@@ -82,7 +82,7 @@ pub(super) fn blob<'a>(what: &str, value: &'a str, max: usize) -> Result<&'a str
 
 /// A hosted domain's stored form: lowercase A-labels, no trailing dot.
 pub(super) fn domain(name: &str) -> Result<String, HostDbError> {
-    crate::normalize_domain(name).map_err(|e| HostDbError::Invalid(e.to_string()))
+    crate::domain::normalize(name).map_err(|e| HostDbError::Invalid(e.to_string()))
 }
 
 /// An e-mail address's stored form: ASCII letters lowercased, so lookups and the uniqueness

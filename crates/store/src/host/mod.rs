@@ -255,10 +255,10 @@ impl HostDb {
 
 async fn open_sqlite(url: &str) -> Result<HostDb, HostDbError> {
     let (options, pool_options) =
-        crate::sqlite::connect_options(url, SQLITE_CONNECTIONS).map_err(error::db_error)?;
+        crate::sql::sqlite_options(url, SQLITE_CONNECTIONS).map_err(error::db_error)?;
     // The cascades of `delete_domain` depend on it (sqlx's default, made explicit).
     let options = options.foreign_keys(true);
-    let in_memory = crate::sqlite::in_memory(url);
+    let in_memory = crate::sql::sqlite_in_memory(url);
     let path = options.get_filename().to_path_buf();
     let pool = pool_options
         .acquire_timeout(CONNECT_TIMEOUT)

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
 
-use crate::{Entry, EntryState, PolicyStore, StoreError, checked, normalize_domain};
+use super::{Entry, EntryState, PolicyStore, StoreError, checked, normalize_domain};
 
 /// Default cap on the number of entries.
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;

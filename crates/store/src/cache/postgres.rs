@@ -12,8 +12,8 @@ use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, FromRow, Row};
 
-use crate::sql::{self, SqlRow, SqlValues};
-use crate::{
+use super::sql::{self, SqlRow, SqlValues};
+use super::{
     CONNECT_TIMEOUT, Entry, OP_TIMEOUT, StoreError, bounded, checked, normalize_domain, redacted,
 };
 
@@ -26,7 +26,7 @@ const MAX_CONNECTIONS: u32 = 8;
 /// migration lock).
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The PostgreSQL [`crate::PolicyStore`].
+/// The PostgreSQL [`super::PolicyStore`].
 pub struct PostgresStore {
     pool: PgPool,
 }
@@ -131,7 +131,7 @@ impl PostgresStore {
     }
 }
 
-crate::sql::impl_sql_store!(PostgresStore);
+super::sql::impl_sql_store!(PostgresStore);
 
 /// Schema names are put into SQL text: allow only plain lowercase identifiers.
 fn check_schema(schema: &str) -> Result<(), StoreError> {

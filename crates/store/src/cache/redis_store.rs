@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::{
+use super::{
     CONNECT_TIMEOUT, Entry, EntryState, MAX_ENTRY_JSON_BYTES, OP_TIMEOUT, PolicyStore, StoreError,
     bounded, checked, normalize_domain, redacted,
 };
@@ -301,7 +301,7 @@ fn decode(domain: &str, raw: &[u8]) -> Result<Entry, StoreError> {
     }
     let entry: Entry = serde_json::from_slice(raw)
         .map_err(|e| StoreError::Corrupt(format!("not an entry: {e}")))?;
-    let entry = crate::verified(entry)?;
+    let entry = super::verified(entry)?;
     if entry.domain != domain {
         return Err(StoreError::Corrupt(format!(
             "key of {domain:?} holds the entry of {:?}",
