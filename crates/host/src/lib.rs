@@ -16,11 +16,18 @@
 //! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
 //! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
 //! * [`service`] — domain and tenant operations, independent of HTTP.
+//! * [`verification`] — the one typed result of verifying a domain, stored per domain and
+//!   shown by the API and the dashboard, and the [`verification::DomainVerifier`] trait.
 //! * [`api`] — the REST API under `/api/v1`.
 //! * [`node`] — keeps the snapshot in step with the database; promotion, removal,
 //!   verification and certificate orders.
 //! * [`serve`] — one process with every listener; [`config`] — its settings.
 //! * [`dashboard`] — the server-rendered web dashboard for domain owners.
+//!
+//! **Invariant:** the HTTP side (API, dashboard, service) knows the checker only through
+//! [`verification::DomainVerifier`]; `mtasts serve` wires the node, which owns the checker
+//! engine, behind it. Only [`serve`] (which builds the checker) and [`node`] (which runs it)
+//! call `mtasts-check`; [`verification`] borrows its verdict and severity types.
 
 pub mod acme;
 pub mod api;
@@ -35,3 +42,4 @@ pub mod serve;
 pub mod service;
 pub mod snapshot;
 pub mod state;
+pub mod verification;

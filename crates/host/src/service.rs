@@ -8,27 +8,14 @@
 //! principals get [`ServiceError::Forbidden`] on writes to what they can see. Tenant
 //! administration is for administrators only and is `NotFound` for everyone else.
 //!
-//! # The stored verification format
+//! # Verification
 //!
-//! The verifier (the node's checker, or [`crate::state::DomainVerifier`] on demand) stores
-//! one JSON object per domain with `set_verification`; [`Verification`] is its schema:
-//!
-//! ```json
-//! {
-//!   "records": {
-//!     "sts_record":  {"status": "verified", "detail": "…", "fix": null},
-//!     "policy_host": {"status": "missing", "detail": "no CNAME at mta-sts.example.com",
-//!                     "fix": "add mta-sts.example.com CNAME policy.zone."},
-//!     "tlsrpt":      {"status": "wrong", "detail": "…", "fix": "…"}
-//!   },
-//!   "…": "any other members the checker keeps (passed through as they are)"
-//! }
-//! ```
-//!
-//! Keys of `records` are [`RecordKind::as_str`]; `status` is `verified`, `missing`,
-//! `wrong` or `unchecked`. A record without an entry (or with an unreadable one) shows as `unchecked`.
+//! The verifier (the node's checker, or [`crate::verification::DomainVerifier`] on demand)
+//! stores one [`Verification`] per domain; [`DomainDetail`] shows it with each record's
+//! status beside the CNAME to publish. A record without a stored outcome shows as
+//! [`RecordStatus::Unchecked`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -42,12 +29,13 @@ use mtasts_store::host::{
     Domain, DomainState, HostDbError, NewDomain, NewToken, NewUser, NewVersion, PolicyVersion,
     Role, Tenant,
 };
-use serde::{Deserialize, Serialize};
+use serde::{Serialize, Serializer};
 use thiserror::Error;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{self, Principal};
 use crate::state::AppState;
+use crate::verification::{RecordStatus, Verification};
 
 /// Why an operation was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -185,12 +173,12 @@ pub struct DomainDetail {
     /// only then is the `tlsrpt` CNAME among `records`.
     pub rua: Option<String>,
     /// The CNAMEs the owner publishes, with their last verification.
-    pub records: Vec<RecordStatus>,
+    pub records: Vec<RecordView>,
     /// The certificate of `mta-sts.<domain>`.
-    pub certificate: CertificateStatus,
-    /// The last verification: `checked_at` plus everything the verifier stored; `None` when
-    /// never verified.
-    pub verification: Option<serde_json::Value>,
+    pub certificate: CertificateView,
+    /// The last verification (its `checked_at` is when it was stored); `None` when never
+    /// verified.
+    pub verification: Option<Verification>,
     /// When a removal completes (Unix seconds), while removing.
     pub remove_after: Option<i64>,
     /// When the domain was added (Unix seconds).
@@ -199,9 +187,10 @@ pub struct DomainDetail {
 
 /// One CNAME the owner must publish, and whether it was found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RecordStatus {
-    /// `sts_record`, `policy_host` or `tlsrpt`.
-    pub kind: &'static str,
+pub struct RecordView {
+    /// Which record (`sts_record`, `policy_host` or `tlsrpt` in JSON).
+    #[serde(serialize_with = "kind_name")]
+    pub kind: RecordKind,
     /// The owner's name.
     pub name: String,
     /// Always `CNAME`.
@@ -209,21 +198,62 @@ pub struct RecordStatus {
     pub record_type: &'static str,
     /// Where it must point.
     pub target: String,
-    /// `verified`, `missing`, `wrong` or `unchecked`.
-    pub status: &'static str,
+    /// The last verification's outcome.
+    pub status: RecordStatus,
     /// What the verifier found.
     pub detail: Option<String>,
     /// What to change.
     pub fix: Option<String>,
 }
 
-/// The state of a domain's certificate.
+fn kind_name<S: Serializer>(kind: &RecordKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.as_str())
+}
+
+/// A domain's certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct CertificateStatus {
-    /// `none` (not issued yet), `valid`, `expiring` (less than two weeks left) or `expired`.
-    pub status: &'static str,
+pub struct CertificateView {
+    /// Where it stands.
+    pub status: CertificateStatus,
     /// Its end of validity (Unix seconds).
     pub not_after: Option<i64>,
+}
+
+/// Where a domain's certificate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateStatus {
+    /// Not issued yet.
+    None,
+    /// Valid for two weeks or more.
+    Valid,
+    /// Less than two weeks left ([`CERT_EXPIRING_WITHIN`]).
+    Expiring,
+    /// Past its end of validity.
+    Expired,
+}
+
+impl CertificateStatus {
+    /// The status at `now` of a certificate valid until `not_after`.
+    fn at(not_after: i64, now: i64) -> Self {
+        if not_after <= now {
+            CertificateStatus::Expired
+        } else if not_after - now < CERT_EXPIRING_WITHIN {
+            CertificateStatus::Expiring
+        } else {
+            CertificateStatus::Valid
+        }
+    }
+
+    /// `none`, `valid`, `expiring` or `expired`, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateStatus::None => "none",
+            CertificateStatus::Valid => "valid",
+            CertificateStatus::Expiring => "expiring",
+            CertificateStatus::Expired => "expired",
+        }
+    }
 }
 
 /// One policy version in a domain's history.
@@ -310,56 +340,6 @@ impl fmt::Debug for NewUserRequest {
             .field("email", &self.email)
             .field("role", &self.role)
             .finish_non_exhaustive()
-    }
-}
-
-/// The stored verification of one domain (see the module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    /// Per record kind ([`RecordKind::as_str`]).
-    #[serde(default)]
-    pub records: BTreeMap<String, RecordCheck>,
-    /// Anything else the verifier keeps.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-/// The verification of one record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordCheck {
-    /// What was found.
-    pub status: CheckStatus,
-    /// What the verifier saw, for people.
-    #[serde(default)]
-    pub detail: Option<String>,
-    /// What to change, for people.
-    #[serde(default)]
-    pub fix: Option<String>,
-}
-
-/// A record's verification outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
-    /// The CNAME exists and points at the right target.
-    Verified,
-    /// No record at the owner's name.
-    Missing,
-    /// Something else is there (another target, or another record type).
-    Wrong,
-    /// Not decided: a temporary DNS error, or nothing to check (no report address).
-    Unchecked,
-}
-
-impl CheckStatus {
-    /// `verified`, `missing` or `wrong`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::Verified => "verified",
-            CheckStatus::Missing => "missing",
-            CheckStatus::Wrong => "wrong",
-            CheckStatus::Unchecked => "unchecked",
-        }
     }
 }
 
@@ -838,7 +818,7 @@ pub async fn verify_domain(
     let now = state.now();
     state
         .db
-        .set_verification(domain.id, &result.to_string(), now)
+        .set_verification(domain.id, &result.to_stored(), now)
         .await?;
     let tenant = tenant_of(state, domain.tenant_id).await?;
     let domain = reread(state, &domain.name).await?;
@@ -891,29 +871,22 @@ async fn detail(
         (domain.published_version != Some(latest.version)).then(|| latest.policy_id.clone());
     let now = state.now();
     let certificate = match state.db.certificate(&domain.name).await? {
-        None => CertificateStatus {
-            status: "none",
+        None => CertificateView {
+            status: CertificateStatus::None,
             not_after: None,
         },
-        Some(cert) => CertificateStatus {
-            status: if cert.not_after <= now {
-                "expired"
-            } else if cert.not_after - now < CERT_EXPIRING_WITHIN {
-                "expiring"
-            } else {
-                "valid"
-            },
+        Some(cert) => CertificateView {
+            status: CertificateStatus::at(cert.not_after, now),
             not_after: Some(cert.not_after),
         },
     };
-    let stored: Option<serde_json::Value> = domain
-        .verification
-        .as_deref()
-        .map(|text| serde_json::from_str(text).unwrap_or_else(|_| text.into()));
-    let checks: Verification = stored
-        .clone()
-        .and_then(|value| serde_json::from_value(value).ok())
-        .unwrap_or_default();
+    let verification = domain.verification.as_deref().and_then(|json| {
+        let parsed = Verification::from_stored(json);
+        if parsed.is_none() {
+            tracing::warn!(domain = %domain.name, "the stored verification is unreadable; showing none");
+        }
+        parsed
+    });
     let records = state
         .delegation
         .records(&domain.name, domain.tenant_id)
@@ -922,25 +895,23 @@ async fn detail(
         // owner point it at us.
         .filter(|r| r.kind != RecordKind::TlsRpt || domain.rua.is_some())
         .map(|r| {
-            let check = checks.records.get(r.kind.as_str());
-            RecordStatus {
-                kind: r.kind.as_str(),
+            let check = verification.as_ref().and_then(|v| v.records.get(r.kind));
+            RecordView {
+                kind: r.kind,
                 name: r.name,
                 record_type: "CNAME",
                 target: r.target,
-                status: check.map_or("unchecked", |c| c.status.as_str()),
+                status: check.map_or(RecordStatus::Unchecked, |c| c.status),
                 detail: check.and_then(|c| c.detail.clone()),
                 fix: check.and_then(|c| c.fix.clone()),
             }
         })
         .collect();
-    let verification = stored.map(|value| {
-        let mut object = match value {
-            serde_json::Value::Object(map) => map,
-            other => serde_json::Map::from_iter([("raw".to_owned(), other)]),
-        };
-        object.insert("checked_at".to_owned(), domain.verified_at.into());
-        serde_json::Value::Object(object)
+    // The time it was stored is the one that counts (an on-demand result carries the
+    // verifier's own clock).
+    let verification = verification.map(|v| Verification {
+        checked_at: domain.verified_at.unwrap_or(v.checked_at),
+        ..v
     });
     Ok(DomainDetail {
         tenant: tenant.to_owned(),

@@ -7,7 +7,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use mtasts_net::dns::DnsLookup;
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::HostDb;
@@ -16,6 +15,8 @@ use tokio::sync::Semaphore;
 
 use crate::auth::DEFAULT_PBKDF2_ITERATIONS;
 use crate::ratelimit::{KeyedLimiter, Rate};
+// Where handlers and tests that build an `AppState` expect it; defined beside the type it returns.
+pub use crate::verification::DomainVerifier;
 
 /// The current time as Unix seconds. Injected so tests can move time (removal deadlines,
 /// policy ids) without sleeping.
@@ -28,15 +29,6 @@ pub fn system_clock() -> Clock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     })
-}
-
-/// Checks a domain's delegation now (the node implements it with the checker engine).
-pub trait DomainVerifier: Send + Sync {
-    /// Verifies `domain` (normalised) and returns the result in the stored format
-    /// ([`crate::service::Verification`] serialised): per-record statuses under `records`,
-    /// anything else the checker wants to keep beside it. The caller stores it. An `Err`
-    /// (the verifier could not run) leaves the stored result as it was.
-    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<serde_json::Value, String>>;
 }
 
 /// Sizes and rates the API enforces.

@@ -294,7 +294,7 @@ fn schemas() -> Value {
                     "description": "The CNAMEs to publish; tlsrpt only when rua is set."},
                 "certificate": reference("Certificate"),
                 "verification": {"type": ["object", "null"],
-                    "description": "checked_at and what the verifier stored."},
+                    "description": "The last verification: checked_at, records (per kind a status, detail and fix), points_here, and check (the checker's verdict and findings, null until the policy host points here)."},
                 "remove_after": nullable_unix,
                 "created_at": unix
             }

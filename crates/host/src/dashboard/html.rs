@@ -210,8 +210,8 @@ pub(crate) fn domains(
                 format!(
                     r#"<span class="record" title="{name}">{kind} {badge}</span>"#,
                     name = e(&r.name),
-                    kind = e(r.kind),
-                    badge = badge(r.status)
+                    kind = e(r.kind.as_str()),
+                    badge = badge(r.status.as_str())
                 )
             })
             .collect::<Vec<_>>()
@@ -229,7 +229,7 @@ pub(crate) fn domains(
             state = badge(d.state),
             mode = badge_mode(&d.mode),
             id = policy_id_cell(d),
-            cert = badge(d.certificate.status),
+            cert = badge(d.certificate.status.as_str()),
         );
     }
     let tenant_head = if admin { "<th>Tenant</th>" } else { "" };
@@ -331,7 +331,7 @@ pub(crate) fn detail(
             name = e(&r.name),
             ty = e(r.record_type),
             target = e(&r.target),
-            badge = badge(r.status),
+            badge = badge(r.status.as_str()),
         );
     }
     let mut versions = String::new();
@@ -352,10 +352,14 @@ pub(crate) fn detail(
         );
     }
     let cert = match d.certificate.not_after {
-        Some(t) => format!("{} until {}", badge(d.certificate.status), e(&when(t))),
+        Some(t) => format!(
+            "{} until {}",
+            badge(d.certificate.status.as_str()),
+            e(&when(t))
+        ),
         None => format!(
             "{} (issued once the CNAMEs resolve)",
-            badge(d.certificate.status)
+            badge(d.certificate.status.as_str())
         ),
     };
     let removing = match (d.state, d.remove_after) {

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::acme::{AcmeConfig, ChallengeBoard, Issuer};
 use crate::snapshot::{Freshness, SnapshotHandle, ZoneSettings};
+use crate::verification::{DomainVerifier, Verification, VerifyError};
 
 /// Timing of a node.
 #[derive(Clone, Debug)]
@@ -294,24 +295,20 @@ pub struct NodeVerifier {
     ctx: Arc<NodeContext>,
 }
 
-impl crate::state::DomainVerifier for NodeVerifier {
+impl DomainVerifier for NodeVerifier {
     fn verify<'a>(
         &'a self,
         domain: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<serde_json::Value, String>> {
+    ) -> futures::future::BoxFuture<'a, Result<Verification, VerifyError>> {
         Box::pin(async move {
             let row = self
                 .ctx
                 .db
                 .domain(domain)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("{domain} is not hosted"))?;
+                .await?
+                .ok_or_else(|| VerifyError::NotHosted(domain.to_owned()))?;
             // Inside the API's request time limit, unlike the periodic runs.
-            let verification = tasks::run_verification(&self.ctx, &row, ON_DEMAND_CHECK_DEADLINE)
-                .await
-                .map_err(|e| e.to_string())?;
-            serde_json::to_value(verification).map_err(|e| e.to_string())
+            Ok(tasks::run_verification(&self.ctx, &row, ON_DEMAND_CHECK_DEADLINE).await?)
         })
     }
 }

@@ -9,8 +9,9 @@ use mtasts_proto::hosted::versions::publishable;
 use mtasts_store::host::{AcmeState, CertRow, Domain, HostDbError};
 
 use super::NodeContext;
-use super::verify::{Verification, VerifyInput, verify_domain};
+use super::verify::{VerifyInput, verify_domain};
 use crate::acme::{AcmeError, Issuer, renewal_due, retry_delay};
+use crate::verification::Verification;
 
 /// Ids ever published for a domain, newest first: an owner's resolver may still cache one.
 async fn known_ids(ctx: &NodeContext, domain: &Domain) -> Result<Vec<String>, HostDbError> {
@@ -91,7 +92,7 @@ fn stored_verification(domain: &Domain) -> Option<Verification> {
     domain
         .verification
         .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok())
+        .and_then(Verification::from_stored)
 }
 
 /// Whether a domain is due for verification: never verified, or verified longer ago than the
@@ -141,9 +142,8 @@ pub(crate) async fn verify_now(
     domain: &Domain,
 ) -> Result<Verification, HostDbError> {
     let verification = run_verification(ctx, domain, ctx.options.check_deadline).await?;
-    let json = serde_json::to_string(&verification).unwrap_or_default();
     ctx.db
-        .set_verification(domain.id, &json, (ctx.clock)())
+        .set_verification(domain.id, &verification.to_stored(), (ctx.clock)())
         .await?;
     Ok(verification)
 }

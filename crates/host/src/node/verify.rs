@@ -4,7 +4,6 @@
 //! The record assessment is pure ([`assess_sts`], [`assess_policy_host`], [`assess_tlsrpt`]);
 //! [`verify_domain`] feeds it real lookups and adds the checker's verdict and findings.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -12,47 +11,11 @@ use mtasts_check::Checker;
 use mtasts_net::dns::{DnsError, DnsLookup};
 use mtasts_proto::hosted::delegation::{Delegation, RecordKind};
 use mtasts_proto::txt::{Selection, TxtRr};
-use mtasts_proto::{sts, tlsrpt};
-use serde::{Deserialize, Serialize};
+use mtasts_proto::{Severity, sts, tlsrpt};
 
-use crate::service::{CheckStatus as RecordStatus, RecordCheck};
-
-/// The stored result of one verification (the JSON in `domains.verification`): the
-/// [`crate::service::Verification`] format, whose `records` the API and dashboard show, plus
-/// what only the node reads (`points_here`) and the checker's summary.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    /// When it ran (Unix seconds).
-    pub checked_at: i64,
-    /// One entry per delegated record, keyed by [`RecordKind::as_str`].
-    pub records: BTreeMap<String, RecordCheck>,
-    /// `mta-sts.<domain>` resolves to the service's public addresses only: ACME can validate.
-    pub points_here: bool,
-    /// What the checker engine saw, when it ran.
-    pub check: Option<CheckSummary>,
-}
-
-/// The checker engine's verdict, compacted for storage.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckSummary {
-    /// `pass`, `warn` or `fail`.
-    pub verdict: String,
-    /// Errors and warnings, most severe first (informational findings left out).
-    pub findings: Vec<CheckFinding>,
-}
-
-/// One checker finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckFinding {
-    /// `error` or `warning`.
-    pub severity: String,
-    /// The stable finding code.
-    pub code: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub fix: String,
-}
+use crate::verification::{
+    CheckFinding, CheckSummary, RecordCheck, RecordChecks, RecordStatus, Verification,
+};
 
 fn check(status: RecordStatus, detail: String, fix: Option<String>) -> RecordCheck {
     RecordCheck {
@@ -250,14 +213,14 @@ pub async fn verify_domain(
     );
     let host = assess_policy_host(&host_rec.name, &host_rec.target, &host_lookup, public_ips);
     let points_here = host.status == RecordStatus::Verified;
-    let mut records = BTreeMap::new();
-    records.insert(
-        RecordKind::StsRecord.as_str().to_owned(),
+    let mut records = RecordChecks::default();
+    records.set(
+        RecordKind::StsRecord,
         assess_sts(&sts_rec.name, &sts_rec.target, &sts_lookup, input.known_ids),
     );
-    records.insert(RecordKind::PolicyHost.as_str().to_owned(), host);
-    records.insert(
-        RecordKind::TlsRpt.as_str().to_owned(),
+    records.set(RecordKind::PolicyHost, host);
+    records.set(
+        RecordKind::TlsRpt,
         assess_tlsrpt(&rpt_rec.name, &rpt_rec.target, &rpt_lookup, input.tlsrpt),
     );
     // Until the policy host points here the records are what matters, and a checker run
@@ -278,28 +241,20 @@ pub async fn verify_domain(
 }
 
 fn summarize(report: &mtasts_check::report::DomainReport) -> CheckSummary {
-    use mtasts_proto::Severity;
     let mut findings: Vec<CheckFinding> = report
         .findings
         .iter()
         .filter(|f| f.severity != Severity::Info)
         .map(|f| CheckFinding {
-            severity: if f.severity == Severity::Error {
-                "error".to_owned()
-            } else {
-                "warning".to_owned()
-            },
+            severity: f.severity,
             code: f.code.clone(),
             message: f.message.clone(),
             fix: f.fix.clone(),
         })
         .collect();
-    findings.sort_by(|a, b| a.severity.cmp(&b.severity));
+    findings.sort_by_key(|f| f.severity);
     CheckSummary {
-        verdict: serde_json::to_value(report.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        verdict: report.verdict,
         findings,
     }
 }

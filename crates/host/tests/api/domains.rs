@@ -7,7 +7,12 @@ use axum::http::{Method, Request, StatusCode, header};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::Full;
-use mtasts_host::state::DomainVerifier;
+use mtasts_check::report::Verdict;
+use mtasts_host::verification::{
+    CheckSummary, DomainVerifier, RecordCheck, RecordChecks, RecordStatus, Verification,
+    VerifyError,
+};
+use mtasts_proto::hosted::delegation::RecordKind;
 use mtasts_proto::hosted::versions::next_policy_id;
 use mtasts_proto::tlsrpt::record::TlsRptRecord;
 use mtasts_store::host::CertRow;
@@ -1026,16 +1031,34 @@ async fn invalid_admin_input(h: Harness) {
 struct FixedVerifier;
 
 impl DomainVerifier for FixedVerifier {
-    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Value, String>> {
+    fn verify<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Verification, VerifyError>> {
         Box::pin(async move {
-            Ok(json!({
-                "records": {
-                    "sts_record": {"status": "verified", "detail": format!("_mta-sts.{domain} found")},
-                    "policy_host": {"status": "wrong", "detail": "points elsewhere",
-                                    "fix": format!("point mta-sts.{domain} at policy.{ZONE}")},
+            let mut records = RecordChecks::default();
+            records.set(
+                RecordKind::StsRecord,
+                RecordCheck {
+                    status: RecordStatus::Verified,
+                    detail: Some(format!("_mta-sts.{domain} found")),
+                    fix: None,
                 },
-                "checker": {"version": 1},
-            }))
+            );
+            records.set(
+                RecordKind::PolicyHost,
+                RecordCheck {
+                    status: RecordStatus::Wrong,
+                    detail: Some("points elsewhere".to_owned()),
+                    fix: Some(format!("point mta-sts.{domain} at policy.{ZONE}")),
+                },
+            );
+            Ok(Verification {
+                checked_at: 1,
+                records,
+                points_here: false,
+                check: Some(CheckSummary {
+                    verdict: Verdict::Warn,
+                    findings: vec![],
+                }),
+            })
         })
     }
 }
@@ -1070,7 +1093,7 @@ async fn verification_is_stored_and_shown() {
             format!("point mta-sts.{domain} at policy.{ZONE}")
         );
         assert_eq!(reply.json["verification"]["checked_at"], T0 + 30);
-        assert_eq!(reply.json["verification"]["checker"]["version"], 1);
+        assert_eq!(reply.json["verification"]["check"]["verdict"], "warn");
         // Stored: a plain read shows the same.
         let detail = h.get(&format!("/api/v1/domains/{domain}"), &a.owner).await;
         assert_eq!(detail.json["records"], reply.json["records"]);
