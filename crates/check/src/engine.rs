@@ -273,7 +273,7 @@ fn policy_report(
         record: record_report,
         mode: policy.map(|p| p.mode.to_string()),
         mx: policy
-            .map(|p| p.mx.iter().map(|m| m.to_string()).collect())
+            .map(|p| p.mx.iter().map(|m| m.published().into_owned()).collect())
             .unwrap_or_default(),
         max_age: policy.map(|p| p.max_age.seconds()),
         raw: outcome.and_then(|o| o.raw.clone()),

@@ -112,7 +112,8 @@ pub struct PolicyReport {
     pub record: Option<RecordReport>,
     /// `enforce`, `testing`, `none`; `null` without a valid policy.
     pub mode: Option<String>,
-    /// The policy `mx` patterns (empty without a valid policy).
+    /// The policy `mx` patterns as published (letters in the case the policy wrote them;
+    /// matching ignores case); empty without a valid policy.
     pub mx: Vec<String>,
     /// `max_age` in seconds; `null` without a valid policy.
     pub max_age: Option<u32>,

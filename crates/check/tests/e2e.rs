@@ -222,6 +222,48 @@ async fn record_problems() {
     );
 }
 
+/// Issue 8: TXT records at `_mta-sts` that do not start with `v=STSv1` are discarded by senders
+/// (RFC 8461 §3.1), so they are notes and do not lower the verdict.
+#[tokio::test]
+async fn discarded_txt_records_do_not_lower_the_verdict() {
+    let net = TestNet::start().await;
+    let c = checker(&net, TIMEOUT);
+    good_domain(&net, "discarded.test", "enforce").await;
+    net.zone()
+        .add_txt("_mta-sts.discarded.test", &["google-site-verification=abc"]);
+    net.zone()
+        .add_txt("_mta-sts.discarded.test", &["V=STSv1; id=old"]);
+    let r = c.check("discarded.test").await;
+    assert_eq!(r.policy.status, PolicyStatus::Valid, "{:#?}", r.findings);
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
+    assert_eq!(finding(&r, "record-unrelated-txt").severity, Severity::Info);
+    assert_eq!(finding(&r, "record-version-case").severity, Severity::Info);
+}
+
+/// Issue 8: the report shows the policy's `mx` patterns as published; matching ignores case.
+#[tokio::test]
+async fn mx_patterns_are_shown_as_published() {
+    let net = TestNet::start().await;
+    let c = checker(&net, TIMEOUT);
+    good_domain(&net, "published.test", "enforce").await;
+    let body = policy_text("enforce", &["MX.Published.test", "*.Old.Published.TEST"]);
+    net.set_policy_host(
+        "published.test",
+        PolicyHostSpec::new(PolicyResponse::policy(body)),
+    );
+    let r = c.check("published.test").await;
+    assert_eq!(r.policy.mx, ["MX.Published.test", "*.Old.Published.TEST"]);
+    assert_eq!(r.mx_hosts[0].covered, Some(true));
+    assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
+    assert!(
+        finding(&r, "policy-mx-unused")
+            .message
+            .contains("`mx: *.Old.Published.TEST`"),
+        "{:#?}",
+        r.findings
+    );
+}
+
 #[tokio::test]
 async fn ignorable_policy_quirks_do_not_lower_the_verdict() {
     let net = TestNet::start().await;

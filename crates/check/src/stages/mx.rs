@@ -146,7 +146,7 @@ pub fn coverage(
     let patterns = policy
         .mx
         .iter()
-        .map(|p| p.to_string())
+        .map(|p| p.published())
         .collect::<Vec<_>>()
         .join(", ");
     for (candidate, covered) in candidates.iter().zip(&covered) {
@@ -178,7 +178,7 @@ pub fn coverage(
                 Stage::Policy,
                 Severity::Info,
                 "policy-mx-unused",
-                format!("The policy pattern `mx: {pattern}` matches none of the current MX hosts."),
+                format!("The policy pattern `mx: {}` matches none of the current MX hosts.", pattern.published()),
                 "Remove stale mx lines once no cached policy needs them (keep them during an MX migration).",
                 "RFC 8461 §4.1",
             ));

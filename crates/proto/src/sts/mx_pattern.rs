@@ -8,11 +8,32 @@ use thiserror::Error;
 use crate::domain::{MAX_NAME_LEN, check_ldh_label, normalize_domain};
 
 /// An `mx` pattern: a domain name, optionally prefixed by `*.` which stands for exactly one
-/// left-most label. Stored as lowercase A-labels without a trailing dot.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// left-most label. Stored as lowercase A-labels without a trailing dot; equality, hashing,
+/// matching and `Display` use that form, while [`MxPattern::published`] keeps the letters as
+/// the policy wrote them (what the checker shows).
+#[derive(Clone, Debug)]
 pub struct MxPattern {
     wildcard: bool,
     domain: String,
+    /// The value as written when its letters differ from the lowercase form; `None` keeps the
+    /// common all-lowercase pattern at one allocation (the resolver holds many).
+    published: Option<Box<str>>,
+}
+
+impl PartialEq for MxPattern {
+    /// Names are case-insensitive (RFC 8461 §4.1), so `MX.Example.com` equals `mx.example.com`.
+    fn eq(&self, other: &Self) -> bool {
+        self.wildcard == other.wildcard && self.domain == other.domain
+    }
+}
+
+impl Eq for MxPattern {}
+
+impl std::hash::Hash for MxPattern {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.wildcard.hash(state);
+        self.domain.hash(state);
+    }
 }
 
 /// Why an `mx` value is not a valid pattern (C64).
@@ -50,6 +71,15 @@ impl MxPattern {
     /// The domain part (after `*.` for wildcards), lowercase A-labels.
     pub fn domain(&self) -> &str {
         &self.domain
+    }
+
+    /// The pattern as the policy wrote it (letters in their published case); the `Display`
+    /// form is lowercase.
+    pub fn published(&self) -> std::borrow::Cow<'_, str> {
+        match &self.published {
+            Some(text) => std::borrow::Cow::Borrowed(text),
+            None => std::borrow::Cow::Owned(self.to_string()),
+        }
     }
 
     /// Whether the pattern's domain is made only of numeric labels, like an IPv4 address
@@ -130,9 +160,12 @@ impl FromStr for MxPattern {
         if domain.len() > MAX_NAME_LEN {
             return Err(syntax("the name is longer than 253 characters"));
         }
+        let lowercase = domain.to_ascii_lowercase();
+        let published = (lowercase != domain).then(|| Box::from(s));
         Ok(MxPattern {
             wildcard,
-            domain: domain.to_ascii_lowercase(),
+            domain: lowercase,
+            published,
         })
     }
 }

@@ -123,8 +123,9 @@ impl fmt::Display for StsRecord {
 ///
 /// Records starting with `v=STSv1;` are candidates, and so (unlike the literal §3.1 test) are
 /// `v=STSv1 ;` (WSP before `;`, EID 6285, C13: accepted with a `record-space-before-semicolon`
-/// warning) and a bare `v=STSv1` (which then is [`Selection::Invalid`] with
-/// [`RecordError::NoFields`]). Everything else is discarded, with a diagnostic:
+/// note) and a bare `v=STSv1` (which then is [`Selection::Invalid`] with
+/// [`RecordError::NoFields`]). Everything else is discarded, as senders discard it, with an
+/// info diagnostic (it never lowers a verdict):
 /// `record-unrelated-txt` (C7), `record-spf` (C26), `record-version-case` (C11),
 /// `record-version-not-first` (C10), `record-version-near-miss` (`v=STSv10;`). For the
 /// selected record: `record-trailing-whitespace` (C15), `record-duplicate-field` (C20), and,

@@ -122,16 +122,16 @@ select_cases! {
     c7_spf_and_sts: ["v=spf1 -all", "v=STSv1; id=a"] =>
         Selection::Found { record, diagnostics, .. }
             if record.id.as_str() == "a" && has(diagnostics, "record-spf", Severity::Info),
-    c7_unrelated_txt_warns: ["google-site-verification=abc", "v=STSv1; id=a"] =>
-        Selection::Found { diagnostics, .. } if has(diagnostics, "record-unrelated-txt", Severity::Warning),
+    c7_unrelated_txt_is_a_note: ["google-site-verification=abc", "v=STSv1; id=a"] =>
+        Selection::Found { diagnostics, .. } if has(diagnostics, "record-unrelated-txt", Severity::Info),
     c8_two_records: ["v=STSv1; id=a", "v=STSv1; id=b"] => Selection::Multiple { raws, .. } if raws.len() == 2,
     c8_two_identical_records: ["v=STSv1; id=a", "v=STSv1; id=a"] => Selection::Multiple { .. },
     c8_two_records_one_spaced: ["v=STSv1; id=a", "v=STSv1 ; id=b"] => Selection::Multiple { .. },
     c9_single_invalid: ["v=STSv1; id=a+b"] => Selection::Invalid { error: RecordError::InvalidId { .. }, .. },
     c10_version_not_first_is_discarded: ["id=1; v=STSv1"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-version-not-first", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-version-not-first", Severity::Info),
     c11_wrong_case_is_discarded: ["V=STSv1; id=a"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-version-case", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-version-case", Severity::Info),
     c11_lowercase_is_discarded: ["v=stsv1; id=a"] =>
         Selection::Missing { diagnostics } if diagnostics[0].message.contains("v=stsv1; id=a"),
     c11_does_not_count_towards_multiple: ["v=STSV1; id=a", "v=STSv1; id=b"] =>
@@ -165,11 +165,11 @@ select_cases! {
     c26_spf_only: ["v=spf1 include:_spf.example.com ~all"] =>
         Selection::Missing { diagnostics } if has(diagnostics, "record-spf", Severity::Info),
     near_miss_longer_version: ["v=STSv10; id=a"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-version-near-miss", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-version-near-miss", Severity::Info),
     near_miss_missing_semicolon: ["v=STSv1 id=a"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-version-near-miss", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-version-near-miss", Severity::Info),
     tlsrpt_record_is_unrelated: ["v=TLSRPTv1; rua=mailto:a@example.com"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-unrelated-txt", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-unrelated-txt", Severity::Info),
 }
 
 #[test]

@@ -105,9 +105,9 @@ select_cases! {
     spf_next_to_tlsrpt: ["v=spf1 -all", "v=TLSRPTv1; rua=mailto:a@example.com"] =>
         Selection::Found { diagnostics, .. } if has(diagnostics, "record-spf", Severity::Info),
     sts_record_is_unrelated_here: ["v=STSv1; id=1"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-unrelated-txt", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-unrelated-txt", Severity::Info),
     version_case_near_miss: ["v=TLSRPTV1; rua=mailto:a@example.com"] =>
-        Selection::Missing { diagnostics } if has(diagnostics, "record-version-case", Severity::Warning),
+        Selection::Missing { diagnostics } if has(diagnostics, "record-version-case", Severity::Info),
     rule_is_8460: ["hello", "v=TLSRPTv1; rua=mailto:a@example.com"] =>
         Selection::Found { diagnostics, .. } if diagnostics.iter().all(|d| d.rule == "RFC 8460 §3"),
 }

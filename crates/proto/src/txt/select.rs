@@ -85,6 +85,10 @@ fn classify(bytes: &[u8], version: &'static str) -> Class {
 }
 
 /// Applies the discovery rule for `kind` to an RRset.
+///
+/// Every RR that is not a candidate gets an Info note, never a Warning: the RFC tells senders
+/// to discard it (8461 §3.1, 8460 §3), so it cannot change what a sender does and must not
+/// lower a checker verdict. When nothing else is found, the missing record is the problem.
 pub(crate) fn select<T>(rrset: &[TxtRr], kind: &RecordKind<T>) -> Selection<T> {
     let mut diagnostics = Vec::new();
     let mut candidates = Vec::new();
@@ -93,7 +97,7 @@ pub(crate) fn select<T>(rrset: &[TxtRr], kind: &RecordKind<T>) -> Selection<T> {
         match classify(&bytes, kind.version) {
             Class::Candidate => candidates.push(String::from_utf8_lossy(&bytes).into_owned()),
             Class::NearMiss { code, message, fix } => diagnostics.push(Diagnostic {
-                severity: Severity::Warning,
+                severity: Severity::Info,
                 code,
                 line: None,
                 message,
@@ -117,7 +121,7 @@ pub(crate) fn select<T>(rrset: &[TxtRr], kind: &RecordKind<T>) -> Selection<T> {
                 ),
             }),
             Class::Unrelated => diagnostics.push(Diagnostic {
-                severity: Severity::Warning,
+                severity: Severity::Info,
                 code: "record-unrelated-txt",
                 line: None,
                 message: format!(
