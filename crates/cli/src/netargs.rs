@@ -15,7 +15,7 @@ pub(crate) struct NetArgs {
     /// Seconds allowed for each network step (a DNS lookup, the whole policy fetch, each SMTP step).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_seconds)]
     pub(crate) timeout: f64,
-    /// Use this DNS server instead of the system's (repeatable): IP, IP:PORT or [IPv6]:PORT.
+    /// Use this DNS server instead of the system's (repeatable): `IP`, `IP:PORT` or `[IPv6]:PORT`.
     #[arg(long = "dns", value_name = "IP[:PORT]", value_parser = mtasts_net::dns::parse_server)]
     pub(crate) dns: Vec<std::net::SocketAddr>,
     /// Also trust the CA certificates in this PEM file (repeatable). SSL_CERT_FILE is honoured too.

@@ -31,7 +31,7 @@ pub(crate) struct ConfigArgs {
     )]
     config: Option<PathBuf>,
     /// The policy cache: memory, sqlite:PATH, redis://…, postgres://… (default:
-    /// sqlite:<data dir>/cache.sqlite).
+    /// `sqlite:<data dir>/cache.sqlite`).
     #[arg(long, value_name = "URL", env = "MTASTS_CACHE", global = true)]
     cache: Option<String>,
     /// Where the SQLite cache lives by default.
@@ -43,7 +43,7 @@ pub(crate) struct ConfigArgs {
     /// Also trust the CA certificates in this PEM file (repeatable). SSL_CERT_FILE is honoured too.
     #[arg(long = "ca-file", value_name = "PEM", global = true)]
     ca_files: Vec<PathBuf>,
-    /// Use this DNS server instead of the system's (repeatable): IP, IP:PORT or [IPv6]:PORT.
+    /// Use this DNS server instead of the system's (repeatable): `IP`, `IP:PORT` or `[IPv6]:PORT`.
     #[arg(long = "dns", value_name = "IP[:PORT]", global = true, value_parser = mtasts_net::dns::parse_server)]
     dns: Vec<SocketAddr>,
     /// Test only: fetch policies from this port instead of 443.

@@ -382,7 +382,7 @@ impl DnsLookup for Resolver {
     }
 
     /// Asks the configured servers directly (hickory's lookup API does not expose the
-    /// response header); see [`Resolver::secure_records`].
+    /// response header); see `Resolver::secure_records`.
     fn tlsa_secure<'a>(
         &'a self,
         name: &'a str,
