@@ -24,7 +24,7 @@ pub(crate) struct DatabaseArgs {
         global = true
     )]
     config: Option<PathBuf>,
-    /// The database: sqlite:PATH or postgres://… (default: sqlite:<data dir>/serve.db).
+    /// The database: sqlite:PATH or postgres://… (default: `sqlite:<data dir>/serve.db`).
     #[arg(long, value_name = "URL", env = "MTASTS_DATABASE", global = true)]
     database: Option<String>,
     /// Where the SQLite database lives by default (default /var/lib/mtasts).

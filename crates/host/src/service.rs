@@ -227,7 +227,7 @@ pub enum CertificateStatus {
     None,
     /// Valid for two weeks or more.
     Valid,
-    /// Less than two weeks left ([`CERT_EXPIRING_WITHIN`]).
+    /// Less than two weeks left (`CERT_EXPIRING_WITHIN`).
     Expiring,
     /// Past its end of validity.
     Expired,
