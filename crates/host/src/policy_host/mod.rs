@@ -29,7 +29,6 @@
 mod resolver;
 mod respond;
 mod route;
-mod serve;
 
 use std::convert::Infallible;
 use std::future::ready;
@@ -41,23 +40,34 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use mtasts_listen::http::{drive, serve_router};
+use mtasts_listen::{ConnectionContext, ConnectionLimits, Server, Stream};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 pub use resolver::{CertificateError, certified_key_from_pem};
 
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
 use resolver::{ACME_TLS_ALPN, SnapshotResolver};
 use respond::{HoldingBody, PolicyResponder};
-use serve::{Activity, Control, Server, Tracked, drive};
 
 /// Resource limits and timeouts of the listeners. `Limits::default()` suits the internet.
+///
+/// The connection-level ones (caps, idle limit, grace) are applied by the shared accept loop
+/// of `mtasts-listen`; see [`Limits::connection_limits`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Most connections open at once (TLS handshakes included); a connection beyond this is
-    /// closed as soon as it is accepted.
+    /// Most connections open at once (TLS handshakes included). At the cap, the connection
+    /// quiet for the longest (at least [`Limits::evict_after`]) is closed to make room for a
+    /// new one; when none is, the new one is closed as soon as it is accepted.
     pub max_connections: usize,
+    /// Most connections of one client IP address; beyond it, that client's own longest-idle
+    /// connection makes room, or the new one is closed.
+    pub max_per_client: usize,
+    /// How long a connection must have been quiet to be closed for a newcomer at a cap.
+    pub evict_after: Duration,
     /// Limit for the TLS handshake, from accepting the connection.
     pub handshake_timeout: Duration,
     /// HTTP/1: limit for reading one request head, from the moment hyper waits for it, so
@@ -89,6 +99,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
+            max_per_client: 256,
+            evict_after: Duration::from_secs(1),
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -103,6 +115,19 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// What the shared accept loop applies: the caps, the idle limit on bytes moved (which
+    /// also ends HTTP/2 connections that never send a request) and the grace period.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            max_per_client: self.max_per_client,
+            idle_timeout: self.idle_timeout,
+            evict_after: self.evict_after,
+            admit_wait: Duration::ZERO,
+            drain_grace: self.shutdown_grace,
+        }
+    }
+
     /// An HTTP/1 + HTTP/2 connection builder with these limits.
     fn builder(&self) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -164,9 +189,12 @@ impl PolicyHost {
             any_version,
             limits: limits.clone(),
         });
-        let server = Server::start(listener, &limits, move |tcp, control| {
-            serve_tls(tcp, shared.clone(), control)
-        });
+        let server = Server::spawn(
+            listener,
+            limits.connection_limits(),
+            &CancellationToken::new(),
+            move |stream, context| serve_tls(stream, context, shared.clone()),
+        );
         PolicyHost { server }
     }
 
@@ -182,14 +210,9 @@ impl PolicyHost {
     }
 }
 
-async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Control>) {
+async fn serve_tls(stream: Stream, context: ConnectionContext, shared: Arc<PolicyShared>) {
     let limits = &shared.limits;
-    let stop = control.stop_token();
-    let activity = Arc::new(Activity::default());
-    let handshake = tokio::time::timeout(
-        limits.handshake_timeout,
-        shared.acceptor.accept(Tracked::new(tcp, activity.clone())),
-    );
+    let handshake = tokio::time::timeout(limits.handshake_timeout, shared.acceptor.accept(stream));
     let mut tls = tokio::select! {
         result = handshake => match result {
             Ok(Ok(tls)) => tls,
@@ -202,7 +225,7 @@ async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Contr
                 return;
             }
         },
-        () = stop.cancelled() => return,
+        () = context.stopped() => return,
     };
     let session = tls.get_ref().1;
     let sni: Option<Box<str>> = session.server_name().map(Into::into);
@@ -227,7 +250,7 @@ async fn serve_tls(tcp: TcpStream, shared: Arc<PolicyShared>, control: Arc<Contr
         ))
     });
     let conn = builder.serve_connection(TokioIo::new(tls), service);
-    drive(conn, &activity, limits, &stop, &control).await;
+    drive(conn, &context).await;
 }
 
 /// The ACME HTTP-01 listener (plain HTTP/1.1): `GET /.well-known/acme-challenge/<token>`
@@ -253,16 +276,12 @@ impl Http01 {
         limits: Limits,
     ) -> Http01 {
         let builder = Arc::new(limits.builder().http1_only());
-        let limits_for_conn = Arc::new(limits.clone());
-        let server = Server::start(listener, &limits, move |tcp, control| {
-            serve_http01(
-                tcp,
-                builder.clone(),
-                snapshot.clone(),
-                limits_for_conn.clone(),
-                control,
-            )
-        });
+        let server = Server::spawn(
+            listener,
+            limits.connection_limits(),
+            &CancellationToken::new(),
+            move |stream, context| serve_http01(stream, context, builder.clone(), snapshot.clone()),
+        );
         Http01 { server }
     }
 
@@ -291,16 +310,16 @@ impl AppListener {
     /// Serves `router` on `listener` with `limits` (the TLS and proxy settings do not apply).
     pub fn start(listener: TcpListener, router: axum::Router, limits: Limits) -> AppListener {
         let builder = Arc::new(limits.builder().http1_only());
-        let limits_for_conn = Arc::new(limits.clone());
-        let server = Server::start(listener, &limits, move |tcp, control| {
-            serve_app(
-                tcp,
-                builder.clone(),
-                router.clone(),
-                limits_for_conn.clone(),
-                control,
-            )
-        });
+        let server = Server::spawn(
+            listener,
+            limits.connection_limits(),
+            &CancellationToken::new(),
+            move |stream, context| {
+                let builder = builder.clone();
+                let router = router.clone();
+                async move { serve_router(stream, context, &builder, router).await }
+            },
+        );
         AppListener { server }
     }
 
@@ -316,44 +335,18 @@ impl AppListener {
     }
 }
 
-async fn serve_app(
-    tcp: TcpStream,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    router: axum::Router,
-    limits: Arc<Limits>,
-    control: Arc<Control>,
-) {
-    let Ok(peer) = tcp.peer_addr() else {
-        return;
-    };
-    let activity = Arc::new(Activity::default());
-    let io = TokioIo::new(Tracked::new(tcp, activity.clone()));
-    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-        request
-            .extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        // A Router is always ready; its error type is `Infallible`.
-        let mut router = router.clone();
-        async move { tower_service::Service::call(&mut router, request).await }
-    });
-    let conn = builder.serve_connection(io, service);
-    drive(conn, &activity, &limits, &control.stop_token(), &control).await;
-}
-
 async fn serve_http01(
-    tcp: TcpStream,
+    stream: Stream,
+    context: ConnectionContext,
     builder: Arc<auto::Builder<TokioExecutor>>,
     snapshot: SnapshotHandle,
-    limits: Arc<Limits>,
-    control: Arc<Control>,
 ) {
-    let activity = Arc::new(Activity::default());
-    let io = TokioIo::new(Tracked::new(tcp, activity.clone()));
+    let io = TokioIo::new(stream);
     let service = service_fn(move |request: hyper::Request<Incoming>| {
         ready(Ok::<_, Infallible>(respond::respond_http01(
             &snapshot, &request,
         )))
     });
     let conn = builder.serve_connection(io, service);
-    drive(conn, &activity, &limits, &control.stop_token(), &control).await;
+    drive(conn, &context).await;
 }

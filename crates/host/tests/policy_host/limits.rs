@@ -16,6 +16,8 @@ async fn connections_beyond_the_cap_are_closed() {
     let site = Site::start_with(Limits {
         max_connections: 2,
         handshake_timeout: Duration::from_secs(60),
+        // Nothing is quiet long enough to make room for a newcomer (see the next test).
+        evict_after: Duration::from_secs(60),
         ..Limits::default()
     })
     .await;
@@ -50,6 +52,31 @@ async fn connections_beyond_the_cap_are_closed() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn at_the_cap_the_longest_idle_connection_makes_room() {
+    let site = Site::start_with(Limits {
+        max_connections: 2,
+        handshake_timeout: Duration::from_secs(60),
+        evict_after: Duration::from_millis(200),
+        ..Limits::default()
+    })
+    .await;
+    // Two silent connections hold both slots, long enough to count as idle.
+    let mut first = TcpStream::connect(site.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _second = TcpStream::connect(site.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A sender is served at once, and the oldest idle connection is the one closed for it.
+    let started = Instant::now();
+    let policy = site.fetch("a.example").await.outcome.unwrap();
+    assert_eq!(policy.body, POLICY_A.as_bytes());
+    assert!(started.elapsed() < CLOSED_WITHIN);
+    assert_eq!(
+        read_to_close(&mut first, CLOSED_WITHIN).await,
+        Some(Vec::new())
+    );
 }
 
 #[tokio::test]
