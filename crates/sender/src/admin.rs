@@ -8,7 +8,7 @@ use mtasts_store::{Entry, PolicyStore};
 
 use crate::RunError;
 use crate::config::{Config, ConfigError};
-use crate::daemon::{Daemon, Edges, resolver_options};
+use crate::daemon::{Daemon, Edges, discovery_options};
 use crate::decision::Decision;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
@@ -42,7 +42,7 @@ pub async fn query(
         .profile
         .clone()
         .unwrap_or_else(|| settings.default_profile.name.clone());
-    let daemon = Daemon::new(settings, edges, metrics, resolver_options(config), None);
+    let daemon = Daemon::new(settings, edges, metrics, discovery_options(config), None);
     Ok(daemon.lookup("query", &profile, key).await)
 }
 

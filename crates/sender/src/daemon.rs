@@ -1,4 +1,4 @@
-//! The daemon's shared state: settings (swappable on reload), the resolver, DANE, metrics.
+//! The daemon's shared state: settings (swappable on reload), MTA-STS discovery, DANE, metrics.
 //! Socketmap and HTTP both ask [`Daemon::lookup`].
 
 use std::path::{Path, PathBuf};
@@ -18,9 +18,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::dane::DaneChecker;
 use crate::decision::{Decision, PolicyView, Source, sts_reply};
+use crate::discovery::{Discovery, DiscoveryOptions};
 use crate::fallback::FallbackStore;
 use crate::metrics::{LookupLabels, Metrics, ProtocolLabels};
-use crate::resolver::{Resolver, ResolverOptions};
 use crate::settings::Settings;
 use crate::socketmap::SocketmapHandler;
 
@@ -120,7 +120,7 @@ fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
 /// The daemon: decides lookups. Cheap to share (`Arc`).
 pub struct Daemon {
     settings: RwLock<Arc<Settings>>,
-    resolver: Arc<Resolver>,
+    discovery: Arc<Discovery>,
     dane: DaneChecker,
     store: Arc<FallbackStore>,
     metrics: Arc<Metrics>,
@@ -133,12 +133,12 @@ impl Daemon {
         settings: Settings,
         edges: Edges,
         metrics: Arc<Metrics>,
-        options: ResolverOptions,
+        options: DiscoveryOptions,
         config_path: Option<PathBuf>,
     ) -> Arc<Daemon> {
         let store: Arc<dyn PolicyStore> = edges.store.clone();
         let memo = options.max_memo_entries;
-        let resolver = Resolver::new(
+        let discovery = Discovery::new(
             edges.dns.clone(),
             edges.fetcher,
             store,
@@ -148,7 +148,7 @@ impl Daemon {
         );
         Arc::new(Daemon {
             settings: RwLock::new(Arc::new(settings)),
-            resolver,
+            discovery,
             dane: DaneChecker::new(edges.dns, memo),
             store: edges.store,
             metrics,
@@ -168,7 +168,7 @@ impl Daemon {
             settings,
             edges,
             metrics,
-            resolver_options(config),
+            discovery_options(config),
             config_path,
         ))
     }
@@ -184,7 +184,7 @@ impl Daemon {
     /// Swaps the decision settings (static levels, profiles, DANE switch, cache lifetimes).
     /// Lookups in progress finish with the old ones; open connections stay open.
     pub fn replace_settings(&self, settings: Settings) {
-        self.resolver
+        self.discovery
             .set_ttls(settings.negative_ttl, settings.grace);
         self.dane.clear();
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
@@ -206,9 +206,9 @@ impl Daemon {
         Ok(())
     }
 
-    /// The resolver (MTA-STS discovery and cache).
-    pub fn resolver(&self) -> &Arc<Resolver> {
-        &self.resolver
+    /// MTA-STS discovery and its cache.
+    pub fn discovery(&self) -> &Arc<Discovery> {
+        &self.discovery
     }
 
     /// The metrics.
@@ -306,7 +306,7 @@ impl Daemon {
             decision.static_entry = Some(entry);
             return decision;
         }
-        let now = self.resolver.clock().now();
+        let now = self.discovery.clock().now();
         if settings.dane {
             let finding = self.dane.check(&domain, now, settings.dane_ttl).await;
             let decided = if let Some(error) = &finding.temp_error {
@@ -338,7 +338,7 @@ impl Daemon {
                 return decision;
             }
         }
-        let outcome = self.resolver.lookup(&domain).await;
+        let outcome = self.discovery.lookup(&domain).await;
         let (reply, reason) = sts_reply(&outcome, &profile);
         let mut decision = Decision::simple(
             key,
@@ -367,9 +367,9 @@ impl SocketmapHandler for Daemon {
     }
 }
 
-/// The resolver options of a configuration.
-pub fn resolver_options(config: &Config) -> ResolverOptions {
-    ResolverOptions {
+/// The discovery options of a configuration.
+pub fn discovery_options(config: &Config) -> DiscoveryOptions {
+    DiscoveryOptions {
         negative_ttl: config.cache.negative_ttl,
         grace: config.cache.grace,
         max_discoveries: config.cache.max_discoveries,

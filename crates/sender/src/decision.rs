@@ -24,7 +24,7 @@ use mtasts_proto::sts::policy::Mode;
 use serde::Serialize;
 
 use crate::dane::DaneFinding;
-use crate::resolver::{CacheUse, DiscoveryDetails, StsOutcome, StsSource};
+use crate::discovery::{CacheUse, DiscoveryDetails, StsOutcome, StsSource};
 use crate::settings::Profile;
 
 /// Where a decision came from.
@@ -314,7 +314,7 @@ mod tests {
         });
         StsOutcome {
             domain: "example.com".into(),
-            policy: policy.map(|p| std::sync::Arc::new(crate::resolver::HotPolicy::new(p))),
+            policy: policy.map(|p| std::sync::Arc::new(crate::discovery::HotPolicy::new(p))),
             source: StsSource::Fresh,
             cache: CacheUse::Miss,
             temp_error,

@@ -10,7 +10,7 @@
 //! * **Decides** per destination ([`decision`]): static levels from the configuration, then
 //!   DANE when enabled ([`dane`]; MTA-STS never overrides DANE), then the MTA-STS policy
 //!   (`enforce` → `OK secure match=… servername=hostname`), else `NOTFOUND `.
-//! * **Discovers and caches** MTA-STS policies with RFC 8461 semantics ([`resolver`]): no
+//! * **Discovers and caches** MTA-STS policies with RFC 8461 semantics ([`discovery`]): no
 //!   refetch while the TXT id is unchanged, a failed fetch keeps an unexpired policy, 5-minute
 //!   backoff, negative cache, single flight per domain, refresh-ahead ([`refresh`]), persistent
 //!   across restarts (`mtasts-store`), with an in-memory stand-in while the store is
@@ -61,11 +61,11 @@ pub mod config;
 pub mod daemon;
 pub mod dane;
 pub mod decision;
+pub mod discovery;
 pub mod fallback;
 pub mod http;
 pub mod metrics;
 pub mod refresh;
-pub mod resolver;
 pub mod server;
 pub mod settings;
 pub mod socketmap;

@@ -11,7 +11,7 @@
 //! * is not in the 5-minute backoff after a failed fetch.
 //!
 //! A refresh is a discovery that fetches whenever a TXT record exists (see
-//! [`crate::resolver::Resolver::refresh`]); its failure keeps the cached policy.
+//! [`crate::discovery::Discovery::refresh`]); its failure keeps the cached policy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +22,8 @@ use mtasts_store::EntryState;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RefreshConfig;
+use crate::discovery::Discovery;
 use crate::metrics::{Metrics, OutcomeLabels};
-use crate::resolver::Resolver;
 
 /// What one scan did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct ScanReport {
 
 /// Runs scans every `config.interval` seconds until `shutdown`.
 pub async fn run(
-    resolver: Arc<Resolver>,
+    discovery: Arc<Discovery>,
     config: RefreshConfig,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -52,7 +52,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            report = scan(&resolver, &config, &metrics) => {
+            report = scan(&discovery, &config, &metrics) => {
                 if report.refreshed > 0 {
                     tracing::debug!(examined = report.examined, refreshed = report.refreshed, "refresh-ahead scan");
                 }
@@ -63,18 +63,18 @@ pub async fn run(
 
 /// One scan (see the module docs).
 pub async fn scan(
-    resolver: &Arc<Resolver>,
+    discovery: &Arc<Discovery>,
     config: &RefreshConfig,
     metrics: &Metrics,
 ) -> ScanReport {
-    let entries = match resolver.store().list(config.batch).await {
+    let entries = match discovery.store().list(config.batch).await {
         Ok(entries) => entries,
         Err(e) => {
             tracing::warn!(error = %e, "refresh-ahead cannot list the policy cache");
             return ScanReport::default();
         }
     };
-    let now = resolver.clock().now();
+    let now = discovery.clock().now();
     let due: Vec<String> = entries
         .iter()
         .filter(|entry| entry.last_used.saturating_add(config.used_within) >= now)
@@ -99,7 +99,7 @@ pub async fn scan(
     let refreshed = due.len();
     futures::stream::iter(due)
         .for_each_concurrent(config.concurrency.max(1), |domain| async move {
-            let outcome = resolver.refresh(&domain).await;
+            let outcome = discovery.refresh(&domain).await;
             let label = outcome.details.outcome.unwrap_or("none");
             metrics
                 .refreshes

@@ -232,7 +232,7 @@ impl Server {
             });
         }
         let refresh = tokio::spawn(crate::refresh::run(
-            daemon.resolver().clone(),
+            daemon.discovery().clone(),
             config.refresh.clone(),
             daemon.metrics().clone(),
             shutdown.clone(),

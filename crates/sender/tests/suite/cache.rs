@@ -233,30 +233,30 @@ async fn refresh_ahead_refetches_policies_in_use_before_they_expire() {
     let world = World::start(net, "").await;
     world.ask("postfix", "r.test").await;
     world.ask("postfix", "long.test").await;
-    let resolver = world.daemon.resolver();
+    let discovery = world.daemon.discovery();
     let metrics = world.daemon.metrics();
     let config = RefreshConfig::default();
 
     // Nothing is due yet (expiry more than an hour away, fetched just now).
-    let report = mtasts_sender::refresh::scan(resolver, &config, metrics).await;
+    let report = mtasts_sender::refresh::scan(discovery, &config, metrics).await;
     assert_eq!((report.examined, report.refreshed), (2, 0));
 
     // r.test now expires within the hour: refreshed, although its id did not change.
     world.clock.advance(3_700);
-    let report = mtasts_sender::refresh::scan(resolver, &config, metrics).await;
+    let report = mtasts_sender::refresh::scan(discovery, &config, metrics).await;
     assert_eq!(report.refreshed, 1);
     assert_eq!(fetches(&world.net, "r.test"), 2);
     assert_eq!(fetches(&world.net, "long.test"), 1);
 
     // The daily proactive refresh catches the long-lived policy.
     world.clock.advance(86_400);
-    let report = mtasts_sender::refresh::scan(resolver, &config, metrics).await;
+    let report = mtasts_sender::refresh::scan(discovery, &config, metrics).await;
     assert_eq!(report.refreshed, 2);
     assert_eq!(fetches(&world.net, "long.test"), 2);
 
     // Policies nobody looked up for a week are left alone.
     world.clock.advance(8 * 86_400);
-    let report = mtasts_sender::refresh::scan(resolver, &config, metrics).await;
+    let report = mtasts_sender::refresh::scan(discovery, &config, metrics).await;
     assert_eq!(report.refreshed, 0);
 }
 

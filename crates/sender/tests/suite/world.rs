@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mtasts_proto::socketmap::{MAX_REPLY_BYTES, decode_netstring, encode_netstring};
 use mtasts_sender::clock::ManualClock;
-use mtasts_sender::daemon::{Daemon, Edges, resolver_options};
+use mtasts_sender::daemon::{Daemon, Edges, discovery_options};
 use mtasts_sender::fallback::FallbackStore;
 use mtasts_sender::metrics::Metrics;
 use mtasts_sender::{Config, RunError, Settings};
@@ -161,7 +161,7 @@ impl World {
             settings,
             edges,
             metrics,
-            resolver_options(&config),
+            discovery_options(&config),
             Some(config_path.clone()),
         );
         let server = mtasts_sender::server::bind_with(config, daemon.clone())
