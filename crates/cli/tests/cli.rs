@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 use mtasts_testkit::TestNet;
 use mtasts_testkit::smtp::MxHostSpec;
 
+#[path = "cli/contract.rs"]
+mod contract;
+
 fn mtasts(net: Option<&TestNet>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mtasts"));
     cmd.args(args)
@@ -39,6 +42,21 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Runs each `(arguments, exit code)` row and checks the code: the exit-code contract
+/// (0 pass or warn, 1 fail or `--strict` warn, 2 usage or runtime error) as a table.
+fn assert_exit_codes(net: Option<&TestNet>, cases: &[(&[&str], i32)]) {
+    for (args, code) in cases {
+        let o = mtasts(net, args);
+        assert_eq!(
+            o.status.code(),
+            Some(*code),
+            "mtasts {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn json_output_and_exit_codes() {
     let net = TestNet::start().await;
@@ -52,50 +70,30 @@ async fn json_output_and_exit_codes() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    // Every field of the contract is present with the contract's types.
-    for key in [
-        "domain", "verdict", "policy", "mx_hosts", "tlsrpt", "findings",
-    ] {
-        assert!(v.get(key).is_some(), "missing {key}");
-    }
-    for key in ["status", "record", "mode", "mx", "max_age", "raw"] {
-        assert!(v["policy"].get(key).is_some(), "missing policy.{key}");
-    }
-    for key in ["ip", "starttls", "tls_version", "certificate"] {
-        assert!(
-            v["mx_hosts"][0]["addresses"][0].get(key).is_some(),
-            "missing address {key}"
-        );
-    }
-    for key in ["valid", "names", "not_after", "error"] {
-        assert!(
-            v["mx_hosts"][0]["addresses"][0]["certificate"]
-                .get(key)
-                .is_some(),
-            "missing certificate.{key}"
-        );
-    }
-    assert_eq!(v["verdict"], "pass");
+    // Every field of the contract is present with the contract's types, and no other.
+    let report = contract::one(&o.stdout);
+    let address = &report.mx_hosts[0].addresses[0];
+    assert!(address.certificate.is_some(), "missing address certificate");
+    assert_eq!(report.verdict, contract::Verdict::Pass);
 
-    let o = mtasts(Some(&net), &["check", "--json", "warn.test"]);
-    assert_eq!(o.status.code(), Some(0));
-    let o = mtasts(Some(&net), &["check", "--json", "--strict", "warn.test"]);
-    assert_eq!(o.status.code(), Some(1), "--strict makes warn exit 1");
+    assert_exit_codes(
+        Some(&net),
+        &[
+            (&["check", "--json", "warn.test"], 0),
+            // --strict makes warn exit 1.
+            (&["check", "--json", "--strict", "warn.test"], 1),
+        ],
+    );
 
     let o = mtasts(
         Some(&net),
         &["check", "--json", "pass.test", "missing.test"],
     );
     assert_eq!(o.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(
-        v.as_array().map(Vec::len),
-        Some(2),
-        "several domains give an array"
-    );
-    assert_eq!(v[1]["verdict"], "fail");
-    assert_eq!(v[1]["policy"]["status"], "none");
+    let reports = contract::many(&o.stdout);
+    assert_eq!(reports.len(), 2, "several domains give an array");
+    assert_eq!(reports[1].verdict, contract::Verdict::Fail);
+    assert_eq!(reports[1].policy.status, contract::PolicyStatus::None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -119,22 +117,15 @@ async fn bulk_jsonl_and_csv_from_a_file() {
         ],
     );
     assert_eq!(o.status.code(), Some(1));
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let summary: Vec<(&str, &str)> = lines
+    let lines = contract::lines(&o.stdout);
+    let summary: Vec<(&str, contract::Verdict)> = lines
         .iter()
-        .map(|v| {
-            (
-                v["domain"].as_str().unwrap(),
-                v["verdict"].as_str().unwrap(),
-            )
-        })
+        .map(|r| (r.domain.as_str(), r.verdict))
         .collect();
+    use contract::Verdict::{Fail, Pass, Warn};
     assert_eq!(
         summary,
-        [("a.test", "pass"), ("b.test", "warn"), ("c.test", "fail")]
+        [("a.test", Pass), ("b.test", Warn), ("c.test", Fail)]
     );
 
     let o = mtasts(
@@ -182,26 +173,16 @@ async fn human_output_groups_findings_with_fixes() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(mtasts(None, &["check"]).status.code(), Some(2));
-    assert_eq!(
-        mtasts(None, &["check", "--json", "--csv", "x.test"])
-            .status
-            .code(),
-        Some(2)
+    assert_exit_codes(
+        None,
+        &[
+            (&["check"], 2),
+            (&["check", "--json", "--csv", "x.test"], 2),
+            (&["check", "--timeout", "-1", "x.test"], 2),
+            (&["check", "--ca-file", "/nonexistent.pem", "x.test"], 2),
+            (&["frobnicate"], 2),
+        ],
     );
-    assert_eq!(
-        mtasts(None, &["check", "--timeout", "-1", "x.test"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(
-        mtasts(None, &["check", "--ca-file", "/nonexistent.pem", "x.test"])
-            .status
-            .code(),
-        Some(2)
-    );
-    assert_eq!(mtasts(None, &["frobnicate"]).status.code(), Some(2));
 }
 
 #[test]
@@ -272,62 +253,15 @@ fn generate_prints_records_that_parse() {
     assert!(text.contains("mode: testing"), "{text}");
     assert!(text.contains("server_name mta-sts.example.com;"), "{text}");
 
-    assert_eq!(
-        mtasts(
-            None,
-            &["generate", "example.com", "--mx", "*.*.example.com"]
-        )
-        .status
-        .code(),
-        Some(2)
-    );
-    assert_eq!(
-        mtasts(
-            None,
-            &[
-                "generate",
-                "example.com",
-                "--mx",
-                "m.example.com",
-                "--id",
-                "a-b"
-            ]
-        )
-        .status
-        .code(),
-        Some(2)
-    );
-    assert_eq!(
-        mtasts(
-            None,
-            &[
-                "generate",
-                "example.com",
-                "--mx",
-                "m.example.com",
-                "--max-age",
-                "31557601"
-            ]
-        )
-        .status
-        .code(),
-        Some(2)
-    );
-    assert_eq!(
-        mtasts(
-            None,
-            &[
-                "generate",
-                "example.com",
-                "--mx",
-                "m.example.com",
-                "--rua",
-                "r@example.com"
-            ]
-        )
-        .status
-        .code(),
-        Some(2)
+    let mx = ["generate", "example.com", "--mx", "m.example.com"];
+    assert_exit_codes(
+        None,
+        &[
+            (&["generate", "example.com", "--mx", "*.*.example.com"], 2),
+            (&[&mx[..], &["--id", "a-b"]].concat(), 2),
+            (&[&mx[..], &["--max-age", "31557601"]].concat(), 2),
+            (&[&mx[..], &["--rua", "r@example.com"]].concat(), 2),
+        ],
     );
 }
 

@@ -197,41 +197,36 @@ mod tests {
         assert_eq!(used, bytes.len());
     }
 
-    #[test]
-    fn incomplete_replies_need_more_bytes() {
-        assert_eq!(parse(b""), Ok(None));
-        assert_eq!(parse(b"2"), Ok(None));
-        assert_eq!(parse(b"220"), Ok(None));
-        assert_eq!(parse(b"220-first\r\n"), Ok(None));
-        assert_eq!(parse(b"220-first\r\n220 sec"), Ok(None));
+    /// `name: bytes => pattern,`: one named test per reply, asserting what [`parse_reply`]
+    /// makes of it.
+    macro_rules! reply_cases {
+        ($($name:ident: $bytes:expr => $pat:pat $(if $guard:expr)?,)*) => {$(
+            #[test]
+            fn $name() {
+                let parsed = parse($bytes);
+                assert!(
+                    matches!(&parsed, $pat $(if $guard)?),
+                    "{:?} parsed as {parsed:?}",
+                    String::from_utf8_lossy($bytes)
+                );
+            }
+        )*};
     }
 
-    #[test]
-    fn garbage_is_malformed_even_without_a_line_ending() {
-        assert!(
-            matches!(parse(b"SSH-2.0-OpenSSH_9.6\r\n"), Err(ReplyError::Malformed(l)) if l == "SSH-2.0-OpenSSH_9.6")
-        );
-        assert!(matches!(
-            parse(b"HTTP/1.1 400"),
-            Err(ReplyError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse(b"2200 x\r\n"),
-            Err(ReplyError::Malformed(_))
-        ));
-        assert!(matches!(parse(b"120 x\r\n"), Err(ReplyError::Malformed(_))));
-        assert!(matches!(
-            parse(b"\x16\x03\x01"),
-            Err(ReplyError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn mixed_codes_are_malformed() {
-        assert!(matches!(
-            parse(b"250-a\r\n251 b\r\n"),
-            Err(ReplyError::Malformed(_))
-        ));
+    // Incomplete replies need more bytes; garbage is malformed even without a line ending.
+    reply_cases! {
+        incomplete_empty: b"" => Ok(None),
+        incomplete_one_digit: b"2" => Ok(None),
+        incomplete_code_only: b"220" => Ok(None),
+        incomplete_after_a_continuation_line: b"220-first\r\n" => Ok(None),
+        incomplete_last_line_unterminated: b"220-first\r\n220 sec" => Ok(None),
+        malformed_ssh_banner: b"SSH-2.0-OpenSSH_9.6\r\n" =>
+            Err(ReplyError::Malformed(l)) if l == "SSH-2.0-OpenSSH_9.6",
+        malformed_http_without_line_ending: b"HTTP/1.1 400" => Err(ReplyError::Malformed(_)),
+        malformed_four_digit_code: b"2200 x\r\n" => Err(ReplyError::Malformed(_)),
+        malformed_1xx_code: b"120 x\r\n" => Err(ReplyError::Malformed(_)),
+        malformed_tls_record: b"\x16\x03\x01" => Err(ReplyError::Malformed(_)),
+        malformed_mixed_codes: b"250-a\r\n251 b\r\n" => Err(ReplyError::Malformed(_)),
     }
 
     #[test]

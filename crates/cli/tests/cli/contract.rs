@@ -1,0 +1,232 @@
+//! The `check --json` / `--jsonl` contract as test-side types (shared/spec/check-output.md plus
+//! the fields docs/check-output.md marks *added*). Deserialising refuses an unknown field, a
+//! missing field, a retyped field and an unknown enum spelling, so any change to the output
+//! shows up here first; a new field is added here and in the docs in the same change.
+
+// Every field is here to pin the contract; each test reads only the ones it asserts on.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Deserializer};
+
+/// A field that must be present and may be `null` (serde lets a plain `Option` be missing).
+fn nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
+/// One domain's report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Report {
+    pub(crate) domain: String,
+    pub(crate) verdict: Verdict,
+    pub(crate) policy: Policy,
+    pub(crate) mx_hosts: Vec<MxHost>,
+    pub(crate) tlsrpt: TlsRpt,
+    pub(crate) findings: Vec<Finding>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum PolicyStatus {
+    Valid,
+    None,
+    TempError,
+    FetchError,
+    WebpkiInvalid,
+    Invalid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Policy {
+    pub(crate) status: PolicyStatus,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) record: Option<Record>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) mode: Option<Mode>,
+    pub(crate) mx: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) max_age: Option<u32>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) raw: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) result_type: Option<String>,
+    pub(crate) sender_log: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) url: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) ip: Option<IpAddr>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) http_status: Option<u16>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) certificate: Option<Certificate>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Mode {
+    Enforce,
+    Testing,
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Record {
+    pub(crate) raw: String,
+    pub(crate) id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MxHost {
+    pub(crate) name: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) preference: Option<u16>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) covered: Option<bool>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) tlsa_records: Option<usize>,
+    pub(crate) addresses: Vec<Address>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Address {
+    pub(crate) ip: IpAddr,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) starttls: Option<bool>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) tls_version: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) cipher: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) certificate: Option<Certificate>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Certificate {
+    pub(crate) valid: bool,
+    pub(crate) names: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) not_after: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) not_before: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) issuer: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TlsRptStatus {
+    Valid,
+    None,
+    Invalid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsRpt {
+    pub(crate) status: TlsRptStatus,
+    pub(crate) rua: Vec<String>,
+    pub(crate) raw: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Stage {
+    Mx,
+    StsRecord,
+    PolicyFetch,
+    Policy,
+    MxTls,
+    TlsRpt,
+    Dane,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Finding {
+    pub(crate) severity: Severity,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) fix: String,
+    pub(crate) rule: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) result_type: Option<String>,
+    pub(crate) stage: Stage,
+    /// Per-MX findings only: absent otherwise.
+    #[serde(default)]
+    pub(crate) host: Option<String>,
+    /// `policy-syntax` only: absent otherwise.
+    #[serde(default)]
+    pub(crate) detail: Option<String>,
+}
+
+/// `check --json` with one domain: one object.
+pub(crate) fn one(stdout: &[u8]) -> Report {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "output breaks the contract ({e}):\n{}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// `check --json` with several domains: an array.
+pub(crate) fn many(stdout: &[u8]) -> Vec<Report> {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "output breaks the contract ({e}):\n{}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// `check --jsonl`: one object per line.
+pub(crate) fn lines(stdout: &[u8]) -> Vec<Report> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|line| one(line.as_bytes()))
+        .collect()
+}
+
+#[test]
+fn unknown_missing_and_retyped_fields_are_refused() {
+    let good = r#"{"valid": true, "names": [], "not_after": null, "not_before": null, "issuer": null, "error": null}"#;
+    assert!(serde_json::from_str::<Certificate>(good).is_ok());
+    let unknown = good.replace("\"error\": null", "\"error\": null, \"new\": 1");
+    assert!(serde_json::from_str::<Certificate>(&unknown).is_err());
+    let missing = good.replace(", \"error\": null", "");
+    assert!(serde_json::from_str::<Certificate>(&missing).is_err());
+    let retyped = good.replace("\"valid\": true", "\"valid\": \"yes\"");
+    assert!(serde_json::from_str::<Certificate>(&retyped).is_err());
+    assert!(serde_json::from_str::<Verdict>("\"ok\"").is_err());
+}
