@@ -92,8 +92,8 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("pip", "as python3"),
 ];
 
-/// What the API answers to the documented calls: (method, path pattern with `*` for one
-/// segment, status).
+/// What the API answers to the documented calls, as docs/serve.md says: (method, path pattern
+/// with `*` for one segment, status).
 const API_STATUS: &[(&str, &str, u16)] = &[
     ("POST", "/api/v1/domains", 201),
     ("GET", "/api/v1/domains", 200),
