@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use mtasts_host::config::ServeConfig;
-use mtasts_store::host::{HostDb, NewToken, Role};
+use mtasts_host::auth::Principal;
+use mtasts_host::service::{self, ServiceError};
+use mtasts_store::host::HostDb;
 
 /// Where the serve configuration is read from when `--config` is not given (if it exists).
 const DEFAULT_CONFIG: &str = "/etc/mtasts/serve.toml";
@@ -354,16 +356,17 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
         let db = HostDb::open(&url)
             .await
             .with_context(|| format!("opening {url}"))?;
+        // The same operations, rules and spellings as the API's, as an administrator.
+        let who = Principal::operator();
         match args.command {
             AdminCommand::Tenant(TenantCommand::Create { name }) => {
-                let tenant = db
-                    .create_tenant(&name)
+                let tenant = service::create_tenant(&db, &who, &name)
                     .await
                     .context("creating the tenant")?;
                 println!("tenant {} created (id {})", tenant.name, tenant.id);
             }
             AdminCommand::Tenant(TenantCommand::List) => {
-                for tenant in db.list_tenants().await? {
+                for tenant in service::list_tenants(&db, &who).await? {
                     println!("{}\t{}", tenant.id, tenant.name);
                 }
             }
@@ -372,30 +375,21 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 role,
                 label,
             }) => {
-                let (tenant_id, role) = match &tenant {
-                    None => (None, Role::Admin),
-                    Some(name) => {
-                        let tenant = db
-                            .tenant_by_name(name)
-                            .await?
-                            .with_context(|| format!("no tenant named {name:?}"))?;
-                        let role = match role.as_str() {
-                            "owner" => Role::Owner,
-                            "readonly" | "read-only" => Role::ReadOnly,
-                            other => anyhow::bail!("--role {other:?}: use owner or readonly"),
-                        };
-                        (Some(tenant.id), role)
-                    }
+                let plain = match &tenant {
+                    None => service::create_admin_token(&db, &who, &label).await,
+                    Some(name) => service::create_token(&db, &who, name, &role, &label)
+                        .await
+                        .map(|token| token.token),
                 };
-                let (plain, hash) = mtasts_host::auth::new_token();
-                db.create_token(NewToken {
-                    tenant_id,
-                    role,
-                    label,
-                    token_hash: hash,
-                })
-                .await
-                .context("storing the token")?;
+                let plain = plain.map_err(|e| match (e, &tenant) {
+                    (ServiceError::NotFound, Some(name)) => {
+                        anyhow::anyhow!("no tenant named {name:?}")
+                    }
+                    (ServiceError::Invalid(field), _) if field.field == "role" => {
+                        anyhow::anyhow!("--role {role:?}: use owner or readonly")
+                    }
+                    (e, _) => anyhow::Error::new(e).context("creating the token"),
+                })?;
                 println!("{plain}");
             }
         }

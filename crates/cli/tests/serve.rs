@@ -147,6 +147,35 @@ fn first_start_prints_the_admin_token_and_the_dashboard() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
+
+    // `mtasts admin` follows the API's rules (issue 8): the role spelling the API refuses and
+    // a tenant name it refuses are refused here too, and nothing is created.
+    let admin = |args: &[&str]| {
+        mtasts()
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let hyphenated = admin(&["token", "create", "--tenant", "acme", "--role", "read-only"]);
+    assert_eq!(hyphenated.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&hyphenated.stderr).contains("use owner or readonly"),
+        "{}",
+        String::from_utf8_lossy(&hyphenated.stderr)
+    );
+    assert!(hyphenated.stdout.is_empty());
+    let readonly = admin(&["token", "create", "--tenant", "acme", "--role", "readonly"]);
+    assert!(readonly.status.success());
+    let bad_name = admin(&["tenant", "create", "Acme_Corp"]);
+    assert_eq!(bad_name.status.code(), Some(2));
+    let list = admin(&["tenant", "list"]);
+    assert!(list.status.success());
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("\tacme\n"), "{list}");
+    assert!(!list.contains("Acme_Corp"), "{list}");
 }
 
 #[test]

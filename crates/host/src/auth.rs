@@ -79,6 +79,17 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The operator at the console (`mtasts admin`): an administrator acting without a
+    /// token or a user, since whoever can run it can read the database anyway.
+    pub fn operator() -> Self {
+        Principal {
+            role: Role::Admin,
+            tenant_id: None,
+            token_id: None,
+            user_id: None,
+        }
+    }
+
     /// Whether this principal is an administrator.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin

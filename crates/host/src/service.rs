@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use mtasts_proto::domain::normalize_domain;
@@ -26,8 +27,8 @@ use mtasts_proto::hosted::removal::{REMOVAL_MAX_AGE, removal_deadline, served_in
 use mtasts_proto::hosted::versions::next_policy_id;
 use mtasts_proto::sts::policy::Policy;
 use mtasts_store::host::{
-    Domain, DomainState, HostDbError, NewDomain, NewToken, NewUser, NewVersion, PolicyVersion,
-    Role, Tenant,
+    ApiToken, Domain, DomainState, HostDb, HostDbError, NewDomain, NewToken, NewUser, NewVersion,
+    PolicyVersion, Role, Tenant,
 };
 use serde::{Serialize, Serializer};
 use thiserror::Error;
@@ -278,6 +279,9 @@ pub struct VersionView {
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TenantView {
+    /// Its id (the `t<id>` label of its names in the zone); not part of the API's JSON.
+    #[serde(skip)]
+    pub id: i64,
     /// Its name.
     pub name: String,
     /// When it was created (Unix seconds).
@@ -453,7 +457,7 @@ async fn owning_tenant(
             TENANT_REQUIRED_RULE,
             "give the tenant's name",
         )),
-        (None, Some(name)) => tenant_named(state, name)
+        (None, Some(name)) => tenant_named(&state.db, name)
             .await?
             .ok_or_else(|| invalid("tenant", TENANT_EXISTS_RULE, format!("no tenant {name:?}"))),
         (Some(own), requested) => {
@@ -953,66 +957,59 @@ fn validate_tenant_name(name: &str) -> Result<(), ServiceError> {
     }
 }
 
+fn tenant_view(tenant: Tenant) -> TenantView {
+    TenantView {
+        id: tenant.id,
+        name: tenant.name,
+        created_at: tenant.created_at,
+    }
+}
+
 /// Creates a tenant (administrators only).
 pub async fn create_tenant(
-    state: &AppState,
+    db: &HostDb,
     who: &Principal,
     name: &str,
 ) -> Result<TenantView, ServiceError> {
     require_admin(who)?;
     validate_tenant_name(name)?;
-    let tenant = state.db.create_tenant(name).await.map_err(|e| match e {
+    let tenant = db.create_tenant(name).await.map_err(|e| match e {
         HostDbError::Conflict(_) => ServiceError::Conflict(format!("tenant {name:?} exists")),
         e => e.into(),
     })?;
-    Ok(TenantView {
-        name: tenant.name,
-        created_at: tenant.created_at,
-    })
+    Ok(tenant_view(tenant))
 }
 
 /// Every tenant (administrators only).
-pub async fn list_tenants(
-    state: &AppState,
-    who: &Principal,
-) -> Result<Vec<TenantView>, ServiceError> {
+pub async fn list_tenants(db: &HostDb, who: &Principal) -> Result<Vec<TenantView>, ServiceError> {
     require_admin(who)?;
-    let mut tenants: Vec<TenantView> = state
-        .db
+    let mut tenants: Vec<TenantView> = db
         .list_tenants()
         .await?
         .into_iter()
-        .map(|t| TenantView {
-            name: t.name,
-            created_at: t.created_at,
-        })
+        .map(tenant_view)
         .collect();
     tenants.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tenants)
 }
 
 /// The tenant named in a URL, for administrators.
-async fn admin_tenant(
-    state: &AppState,
-    who: &Principal,
-    name: &str,
-) -> Result<Tenant, ServiceError> {
+async fn admin_tenant(db: &HostDb, who: &Principal, name: &str) -> Result<Tenant, ServiceError> {
     require_admin(who)?;
-    tenant_named(state, name)
-        .await?
-        .ok_or(ServiceError::NotFound)
+    tenant_named(db, name).await?.ok_or(ServiceError::NotFound)
 }
 
 /// The tenant named `name` from a request. A name the database refuses to look up (control
 /// characters, too long) names no tenant: `None`, not an error of ours.
-async fn tenant_named(state: &AppState, name: &str) -> Result<Option<Tenant>, ServiceError> {
-    match state.db.tenant_by_name(name).await {
+async fn tenant_named(db: &HostDb, name: &str) -> Result<Option<Tenant>, ServiceError> {
+    match db.tenant_by_name(name).await {
         Ok(tenant) => Ok(tenant),
         Err(HostDbError::Invalid(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
+/// The role of a tenant's token or user, by its one spelling (`owner`, `readonly`).
 fn tenant_role(role: &str) -> Result<Role, ServiceError> {
     match role {
         "owner" => Ok(Role::Owner),
@@ -1025,17 +1022,7 @@ fn tenant_role(role: &str) -> Result<Role, ServiceError> {
     }
 }
 
-/// Creates an API token for a tenant (administrators only); the plain token is returned
-/// once and only its hash is stored.
-pub async fn create_token(
-    state: &AppState,
-    who: &Principal,
-    tenant: &str,
-    role: &str,
-    label: &str,
-) -> Result<NewTokenView, ServiceError> {
-    let tenant = admin_tenant(state, who, tenant).await?;
-    let role = tenant_role(role)?;
+fn validate_label(label: &str) -> Result<&str, ServiceError> {
     let label = label.trim();
     if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
         return Err(invalid(
@@ -1044,16 +1031,41 @@ pub async fn create_token(
             format!("{} characters", label.chars().count()),
         ));
     }
+    Ok(label)
+}
+
+/// Stores a new token; returns its row and the plain token, which exists only here.
+async fn insert_token(
+    db: &HostDb,
+    tenant_id: Option<i64>,
+    role: Role,
+    label: &str,
+) -> Result<(ApiToken, String), ServiceError> {
     let (plain, hash) = auth::new_token();
-    let row = state
-        .db
+    let row = db
         .create_token(NewToken {
-            tenant_id: Some(tenant.id),
+            tenant_id,
             role,
             label: label.to_owned(),
             token_hash: hash,
         })
         .await?;
+    Ok((row, plain))
+}
+
+/// Creates an API token for a tenant (administrators only); the plain token is returned
+/// once and only its hash is stored.
+pub async fn create_token(
+    db: &HostDb,
+    who: &Principal,
+    tenant: &str,
+    role: &str,
+    label: &str,
+) -> Result<NewTokenView, ServiceError> {
+    let tenant = admin_tenant(db, who, tenant).await?;
+    let role = tenant_role(role)?;
+    let label = validate_label(label)?;
+    let (row, plain) = insert_token(db, Some(tenant.id), role, label).await?;
     Ok(NewTokenView {
         id: row.id,
         tenant: tenant.name,
@@ -1061,6 +1073,19 @@ pub async fn create_token(
         label: row.label,
         token: plain,
     })
+}
+
+/// Creates another administrator token (administrators only: `mtasts admin` acts as
+/// [`Principal::operator`]); returns the plain token, shown once.
+pub async fn create_admin_token(
+    db: &HostDb,
+    who: &Principal,
+    label: &str,
+) -> Result<String, ServiceError> {
+    require_admin(who)?;
+    let label = validate_label(label)?;
+    let (_, plain) = insert_token(db, None, Role::Admin, label).await?;
+    Ok(plain)
 }
 
 fn validate_email(email: &str) -> Result<String, ServiceError> {
@@ -1088,14 +1113,15 @@ fn validate_email(email: &str) -> Result<String, ServiceError> {
 }
 
 /// Creates a user of a tenant (administrators only). The password is hashed on a blocking
-/// thread with [`crate::state::Limits::password_iterations`].
+/// thread with `iterations` ([`crate::state::Limits::password_iterations`]).
 pub async fn create_user(
-    state: &AppState,
+    db: &HostDb,
+    iterations: NonZeroU32,
     who: &Principal,
     tenant: &str,
     request: NewUserRequest,
 ) -> Result<UserView, ServiceError> {
-    let tenant = admin_tenant(state, who, tenant).await?;
+    let tenant = admin_tenant(db, who, tenant).await?;
     let email = validate_email(&request.email)?;
     let length = request.password.chars().count();
     if !(12..=1024).contains(&length) {
@@ -1106,13 +1132,11 @@ pub async fn create_user(
         ));
     }
     let role = tenant_role(&request.role)?;
-    let iterations = state.limits.password_iterations;
     let password = request.password;
     let password_hash = auth::password_work(move || auth::hash_password(&password, iterations))
         .await
         .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))?;
-    let user = state
-        .db
+    let user = db
         .create_user(NewUser {
             tenant_id: Some(tenant.id),
             email: email.clone(),
@@ -1138,15 +1162,6 @@ pub async fn bootstrap_admin_token(state: &AppState) -> Result<Option<String>, S
     if state.db.count_admin_tokens().await? > 0 {
         return Ok(None);
     }
-    let (plain, hash) = auth::new_token();
-    state
-        .db
-        .create_token(NewToken {
-            tenant_id: None,
-            role: Role::Admin,
-            label: "bootstrap".to_owned(),
-            token_hash: hash,
-        })
-        .await?;
+    let (_, plain) = insert_token(&state.db, None, Role::Admin, "bootstrap").await?;
     Ok(Some(plain))
 }

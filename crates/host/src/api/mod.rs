@@ -270,7 +270,7 @@ async fn verify(
 }
 
 async fn list_tenants(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {
-    let tenants = service::list_tenants(&state, &who).await?;
+    let tenants = service::list_tenants(&state.db, &who).await?;
     Ok(Json(json!({ "tenants": tenants })))
 }
 
@@ -285,7 +285,7 @@ async fn create_tenant(
     }
     body.only(&["name"])?;
     let name: String = body.required("name", A_STRING)?;
-    let tenant = service::create_tenant(&state, &who, &name).await?;
+    let tenant = service::create_tenant(&state.db, &who, &name).await?;
     Ok((StatusCode::CREATED, Json(tenant)).into_response())
 }
 
@@ -301,7 +301,7 @@ async fn create_token(
     body.only(&["role", "label"])?;
     let role: String = body.required("role", A_STRING)?;
     let label: String = body.required("label", A_STRING)?;
-    let token = service::create_token(&state, &who, &tenant, &role, &label).await?;
+    let token = service::create_token(&state.db, &who, &tenant, &role, &label).await?;
     Ok((StatusCode::CREATED, Json(token)).into_response())
 }
 
@@ -320,6 +320,7 @@ async fn create_user(
         password: body.required("password", A_STRING)?,
         role: body.required("role", A_STRING)?,
     };
-    let user = service::create_user(&state, &who, &tenant, request).await?;
+    let iterations = state.limits.password_iterations;
+    let user = service::create_user(&state.db, iterations, &who, &tenant, request).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
