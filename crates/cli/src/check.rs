@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtasts_check::{CheckOptions, Checker, DomainReport, Verdict};
 use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
 use mtasts_net::smtp::{ProbeConfig, SmtpProber};
@@ -115,7 +116,12 @@ async fn run_checks(
 ) -> anyhow::Result<ExitCode> {
     let checker = Arc::new(build_checker(&net, helo)?);
     let total = domains.len();
-    let progress = total > 1 && std::io::stderr().is_terminal();
+    // Only on a terminal: scripts and tests reading stderr get no control characters.
+    let progress = if total > 1 && std::io::stderr().is_terminal() {
+        progress_bar(total, ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut worst = Verdict::Pass;
     let mut json_items = Vec::new();
@@ -128,31 +134,28 @@ async fn run_checks(
             async move { checker.check(&d).await }
         })
         .buffered(concurrency);
-    let mut done = 0usize;
     while let Some(report) = reports.next().await {
-        done += 1;
         worst = worst.max(report.verdict);
-        match format {
-            Format::Human => {
-                if progress {
-                    eprint!("\r\x1b[2K");
-                }
-                human::print(&mut out, &report, colour)?;
+        // The bar is taken off the screen while a report is written, so the two never mix.
+        progress.suspend(|| -> anyhow::Result<()> {
+            match format {
+                Format::Human => human::print(&mut out, &report, colour)?,
+                Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+                Format::Csv => writeln!(out, "{}", csv_row(&report))?,
+                Format::Json => {}
             }
-            Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&report)?)?,
-            Format::Csv => writeln!(out, "{}", csv_row(&report))?,
-            Format::Json => json_items.push(report),
+            if format != Format::Json {
+                out.flush()?;
+            }
+            Ok(())
+        })?;
+        if format == Format::Json {
+            json_items.push(report);
         }
-        if format != Format::Json {
-            out.flush()?;
-        }
-        if progress {
-            eprint!("\r\x1b[2K{}", progress_bar(done, total));
-        }
+        progress.inc(1);
     }
-    if progress {
-        eprintln!();
-    }
+    // Leaves the full bar on screen, as the last line of stderr.
+    progress.abandon();
     if format == Format::Json {
         let text = if json_items.len() == 1 {
             serde_json::to_string_pretty(&json_items[0])?
@@ -236,14 +239,12 @@ fn read_domains(path: &PathBuf) -> anyhow::Result<Vec<String>> {
     Ok(domains)
 }
 
-fn progress_bar(done: usize, total: usize) -> String {
-    const WIDTH: usize = 30;
-    let filled = done * WIDTH / total.max(1);
-    format!(
-        "[{}{}] {done}/{total} domains",
-        "#".repeat(filled),
-        "-".repeat(WIDTH - filled)
-    )
+/// The bulk progress bar: `[###---] 3/10 domains`, 30 cells wide.
+fn progress_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
+    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} domains")
+        .expect("the template is a constant and valid")
+        .progress_chars("#-");
+    ProgressBar::with_draw_target(Some(total as u64), target).with_style(style)
 }
 
 fn csv_header() -> &'static str {
@@ -311,14 +312,15 @@ mod tests {
 
     #[test]
     fn progress_bar_fills_proportionally() {
-        assert_eq!(
-            progress_bar(0, 10),
-            format!("[{}] 0/10 domains", "-".repeat(30))
-        );
-        assert_eq!(
-            progress_bar(10, 10),
-            format!("[{}] 10/10 domains", "#".repeat(30))
-        );
+        let render = |done: u64| {
+            let term = indicatif::InMemoryTerm::new(1, 80);
+            let bar = progress_bar(10, ProgressDrawTarget::term_like(Box::new(term.clone())));
+            bar.set_position(done);
+            bar.abandon();
+            term.contents()
+        };
+        assert_eq!(render(0), format!("[{}] 0/10 domains", "-".repeat(30)));
+        assert_eq!(render(10), format!("[{}] 10/10 domains", "#".repeat(30)));
     }
 
     #[test]
