@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use mtasts_host::config::ServeConfig;
 use mtasts_host::auth::Principal;
+use mtasts_host::config::ServeConfig;
 use mtasts_host::service::{self, ServiceError};
 use mtasts_store::host::HostDb;
 
@@ -41,9 +41,7 @@ impl DatabaseArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))?;
-                ServeConfig::from_toml(&text)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("in {}", path.display()))?
+                ServeConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
             }
             None => ServeConfig::default(),
         };

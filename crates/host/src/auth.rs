@@ -115,6 +115,7 @@ impl Principal {
 /// Why credentials were not accepted. Deliberately coarse: the client learns only that it
 /// failed, never whether a token exists.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No credentials at all.
     #[error("authentication required: send Authorization: Bearer <token>")]

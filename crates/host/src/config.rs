@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use thiserror::Error;
 
 /// Let's Encrypt's production directory: the default ACME CA.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
@@ -118,9 +119,19 @@ impl ServeConfig {
     }
 
     /// Reads a TOML file's text.
-    pub fn from_toml(text: &str) -> Result<ServeConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn from_toml(text: &str) -> Result<ServeConfig, ConfigError> {
+        toml::from_str(text).map_err(ConfigError::Syntax)
     }
+}
+
+/// Why a serve configuration was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The text is not TOML, names a key that does not exist, or gives a value of the wrong
+    /// type (the message names the key, line and column).
+    #[error("{0}")]
+    Syntax(toml::de::Error),
 }
 
 #[cfg(test)]
@@ -166,6 +177,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors_and_defaults_fill_the_rest() {
         let err = ServeConfig::from_toml("zone = \"z.example\"\nzones = 1\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax(_)));
+        let err = err.to_string();
         assert!(err.contains("zones"), "{err}");
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\ndata_dir = \"/srv/m\"\n").unwrap();

@@ -24,6 +24,7 @@ use crate::state::AppState;
 
 /// Why `serve` could not start.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum ServeError {
     /// The configuration is unusable.
     #[error("configuration: {0}")]

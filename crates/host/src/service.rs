@@ -40,6 +40,7 @@ use crate::verification::{RecordStatus, Verification};
 
 /// Why an operation was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// No such object, or one the principal may not see.
     #[error("not found")]

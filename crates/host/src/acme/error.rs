@@ -8,6 +8,7 @@ use super::http::{LastResponse, TransportError};
 /// for people (the CA's problem detail or our description) and never holds key material or
 /// account credentials.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcmeError {
     /// The CA's rate limit (`urn:ietf:params:acme:error:rateLimited`); `retry_after` is its
     /// `Retry-After`, when it sent one.

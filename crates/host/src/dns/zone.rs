@@ -47,6 +47,7 @@ const MAX_CHARACTER_STRING: usize = 255;
 
 /// Why the zone's own names cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ZoneError {
     /// A name the zone needs (`<zone>`, `ns.<zone>`, `hostmaster.<zone>`) is not a valid DNS
     /// name, in practice because the zone is too long.
