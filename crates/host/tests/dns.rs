@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use client::*;
 use mtasts_host::dns::{DnsAuthority, TCP_IDLE_TIMEOUT, check_settings};
+use mtasts_testkit::services::{self, Service};
 
 #[tokio::test]
 async fn apex_serves_soa_and_ns_authoritatively() {
@@ -497,14 +498,7 @@ fn an_overlong_zone_is_rejected_up_front() {
 /// One run of the real `dig` against the authority, when it is installed.
 #[tokio::test]
 async fn dig_sees_an_authoritative_answer() {
-    if std::process::Command::new("dig")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        let why = "dig is not installed (apt-get install dnsutils to run this)";
-        mtasts_testkit::postfix::fail_if_required(why);
-        eprintln!("SKIPPED: {why}");
+    if !services::command_or_skip(Service::Dig, "dig", &["-v"]) {
         return;
     }
     let dns = start_default().await;

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use mtasts_sender::Config;
 use mtasts_testkit::postfix::{self, FixedSocketmap, Postfix, PostfixConfig};
+use mtasts_testkit::services::{self, Service};
 use mtasts_testkit::smtp::{MxHostSpec, Starttls};
 use mtasts_testkit::{CertSpec, Ports, TestNet};
 
@@ -35,13 +36,7 @@ const ENCRYPT: &str = "encrypt.test";
 
 /// Returns true (after saying why) when the test cannot run here.
 fn skip() -> bool {
-    match postfix::skip_reason() {
-        Some(reason) => {
-            eprintln!("skipped: {reason}");
-            true
-        }
-        None => false,
-    }
+    !postfix::available_or_skip()
 }
 
 fn policy(mode: &str, mx: &str) -> String {
@@ -64,8 +59,7 @@ async fn scenario_net() -> Option<TestNet> {
         Ok(net) => net,
         Err(e) => {
             let reason = format!("cannot listen on loopback ports 53 and 25: {e}");
-            postfix::fail_if_required(&reason);
-            eprintln!("skipped: {reason}");
+            services::skip(Service::Postfix, &reason);
             return None;
         }
     };

@@ -1,8 +1,10 @@
-//! Integration tests of mtasts-store: one binary, one module per concern.
+//! Integration tests of mtasts-store: one binary, one module per concern. PostgreSQL and Redis
+//! are the local test servers (`mtasts_testkit::services`); a missing one skips its tests with
+//! a message, or fails them under `MTASTS_REQUIRE_SERVICES=1`.
 
 #[path = "suite/conformance.rs"]
 mod conformance;
-#[path = "suite/services.rs"]
-mod services;
+#[path = "suite/host.rs"]
+mod host;
 #[path = "suite/unavailable.rs"]
 mod unavailable;

@@ -14,6 +14,10 @@
 //! [`pebble`] runs a private Pebble, Let's Encrypt's ACME test CA, resolving through a
 //! `TestNet`'s DNS server (needs Debian's `pebble` package).
 //!
+//! [`services`] is the one rule for a test whose optional service (PostgreSQL, Redis, Pebble,
+//! Chromium, Postfix, `dig`, `curl`) is missing: skip with a line naming it, or fail under
+//! `MTASTS_REQUIRE_SERVICES=1`; and the unique names that keep tests on a shared server apart.
+//!
 //! [`postfix`] runs a private, real Postfix instance that delivers into a `TestNet` (end-to-end
 //! tests of the policy daemon); it needs root and Debian's `postfix` package.
 
@@ -23,6 +27,7 @@ pub mod https;
 pub mod pebble;
 pub mod postfix;
 pub mod proxy;
+pub mod services;
 pub mod smtp;
 mod world;
 
@@ -30,4 +35,4 @@ pub use ca::{CertSpec, ServerCert, TestCa};
 pub use dns::{Fault, Zone};
 pub use https::{BodyFraming, PolicyHostSpec, PolicyResponse, RecordedRequest, TlsVersions};
 pub use pebble::{Pebble, PebbleOptions};
-pub use world::{Ports, TestNet, free_port, random_u64};
+pub use world::{Ports, TestNet, free_port, random_loopback, random_u64};

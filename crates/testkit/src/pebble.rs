@@ -83,8 +83,7 @@ impl Pebble {
         match Pebble::start(ip, dns, http_port, tls_port, opts).await {
             Ok(pebble) => Some(pebble),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                crate::postfix::fail_if_required(&e.to_string());
-                eprintln!("skipping: {e}");
+                crate::services::skip(crate::services::Service::Pebble, &e);
                 None
             }
             Err(e) => panic!("cannot start pebble: {e}"),

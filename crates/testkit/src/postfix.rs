@@ -18,7 +18,7 @@
 //!
 //! Everything Postfix contacts is on loopback: the TestNet (127.X.Y.0/24) and the policy
 //! socketmap (`socketmap:inet:127.0.0.1:PORT:NAME`). Running it needs root (namespaces, port
-//! 53 and 25) and Debian's `postfix` package; [`skip_reason`] tells a test whether to skip.
+//! 53 and 25) and Debian's `postfix` package; [`available_or_skip`] tells a test whether to skip.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -40,8 +40,6 @@ const POSTFIX: &str = "/usr/sbin/postfix";
 const SENDMAIL: &str = "/usr/sbin/sendmail";
 const POSTQUEUE: &str = "/usr/sbin/postqueue";
 const POSTCONF: &str = "/usr/sbin/postconf";
-/// The environment variable that turns a skip into a failure (CI sets it).
-pub const REQUIRE_SERVICES_ENV: &str = "MTASTS_REQUIRE_SERVICES";
 /// How long any one Postfix command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `master` may take to come up.
@@ -51,31 +49,18 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// `master -e`: the instance stops by itself after this many seconds, whatever happens.
 const MASTER_EXIT_AFTER_SECS: u32 = 900;
 
-/// Why Postfix end-to-end tests cannot run here, or `None` when they can: Postfix must be
-/// installed, the process must be root, and mount and PID namespaces must be available.
-///
-/// # Panics
-///
-/// When a reason exists and `MTASTS_REQUIRE_SERVICES=1` is set (CI): there, a skipped test is a
-/// failed test.
-pub fn skip_reason() -> Option<String> {
-    let reason = unavailable();
-    if let Some(reason) = &reason {
-        fail_if_required(reason);
-    }
-    reason
-}
-
-/// Whether `MTASTS_REQUIRE_SERVICES=1` is set: tests that cannot run must fail, not skip.
-pub fn services_required() -> bool {
-    std::env::var(REQUIRE_SERVICES_ENV).is_ok_and(|v| v == "1")
-}
-
-/// Panics with `reason` when [`services_required`]; otherwise does nothing (the caller
-/// skips).
-pub fn fail_if_required(reason: &str) {
-    if services_required() {
-        panic!("{REQUIRE_SERVICES_ENV}=1, but the Postfix tests cannot run: {reason}");
+/// Whether Postfix end-to-end tests can run here: Postfix must be installed, the process must
+/// be root, and mount and PID namespaces must be available. When not, the test is skipped by
+/// the one rule of [`crate::services::skip`] (under `MTASTS_REQUIRE_SERVICES=1`, CI, a panic
+/// naming Postfix and why).
+#[track_caller]
+pub fn available_or_skip() -> bool {
+    match unavailable() {
+        Some(reason) => {
+            crate::services::skip(crate::services::Service::Postfix, &reason);
+            false
+        }
+        None => true,
     }
 }
 
@@ -210,7 +195,7 @@ pub struct Postfix {
 impl Postfix {
     /// Writes an instance delivering into `net` and starts it. `net`'s DNS server must listen
     /// on port 53 and its MX hosts on port 25; the test CA is the only trust anchor
-    /// (`smtp_tls_CAfile`). Fails when Postfix cannot start (see [`skip_reason`] to skip
+    /// (`smtp_tls_CAfile`). Fails when Postfix cannot start (see [`available_or_skip`] to skip
     /// first).
     pub async fn start(net: &TestNet, config: PostfixConfig) -> std::io::Result<Postfix> {
         if net.dns_addr().port() != 53 || net.smtp_port() != 25 {

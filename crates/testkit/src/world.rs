@@ -30,6 +30,18 @@ pub fn random_u64() -> u64 {
     hasher.finish()
 }
 
+/// A random address in 127.0.0.0/8 outside 127.0.0.x (where other services like to live), for
+/// a test server that needs no `TestNet` block, so parallel tests rarely share one.
+pub fn random_loopback() -> IpAddr {
+    let r = random_u64();
+    IpAddr::V4(std::net::Ipv4Addr::new(
+        127,
+        (r % 254) as u8 + 1,
+        (r >> 8) as u8,
+        ((r >> 16) % 254) as u8 + 1,
+    ))
+}
+
 /// A free TCP port on `ip` not in `avoid` (bound and released at once).
 pub fn free_port(ip: IpAddr, avoid: &[u16]) -> std::io::Result<u16> {
     for _ in 0..20 {

@@ -6,9 +6,7 @@
 //! shared, so every name a test creates is unique to the run. DNS is a testkit zone served by
 //! its DNS server; the API listens on an address of the same random 127.X.Y.0/24 block.
 
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -24,6 +22,7 @@ use mtasts_net::dns::{DnsConfig, Resolver};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewToken, Role};
 use mtasts_testkit::TestNet;
+use mtasts_testkit::services::{self, Service, unique};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -37,26 +36,11 @@ pub(crate) const T0: i64 = 1_800_000_000;
 /// PBKDF2 iterations for tests: the format and the check are the same, only cheaper.
 pub(crate) const TEST_ITERATIONS: u32 = 1_000;
 
-const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// Which database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// A name unique to this run: lowercase letters and digits.
-pub(crate) fn unique(prefix: &str) -> String {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{prefix}{:012x}", hasher.finish() & 0xffff_ffff_ffff)
 }
 
 /// What the test can change about the server.
@@ -143,20 +127,13 @@ impl Harness {
                 let url = format!("sqlite:{}", dir.path().join("host.db").display());
                 (HostDb::open(&url).await.unwrap(), Some(dir))
             }
-            Backend::Postgres => {
-                let url = std::env::var("MTASTS_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| POSTGRES_URL.to_owned());
-                match HostDb::open(&url).await {
-                    Ok(db) => (db, None),
-                    Err(e) => {
-                        if std::env::var("MTASTS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                            panic!("PostgreSQL is required but unreachable: {e}");
-                        }
-                        eprintln!("skipped: PostgreSQL API test, server unreachable: {e}");
-                        return None;
-                    }
+            Backend::Postgres => match HostDb::open(&services::postgres_url()).await {
+                Ok(db) => (db, None),
+                Err(e) => {
+                    services::skip(Service::Postgres, &e);
+                    return None;
                 }
-            }
+            },
         };
         let net = TestNet::start().await;
         let resolver = Resolver::new(&DnsConfig {

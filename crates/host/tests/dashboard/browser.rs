@@ -44,12 +44,9 @@ fn chromium() -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    if std::env::var("MTASTS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("Chromium is required but {} does not exist", path.display());
-    }
-    eprintln!(
-        "skipped: dashboard browser test, no Chromium at {} (set MTASTS_CHROMIUM)",
-        path.display()
+    mtasts_testkit::services::skip(
+        mtasts_testkit::services::Service::Chromium,
+        &format_args!("no Chromium at {} (set MTASTS_CHROMIUM)", path.display()),
     );
     None
 }

@@ -23,18 +23,7 @@ pub(crate) const TTL: u32 = 300;
 pub(crate) const TENANT: i64 = 1;
 pub(crate) const TLSRPT: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
 
-use mtasts_testkit::random_u64;
-
-/// A random address in 127.0.0.0/8 (never 127.0.0.x, where other services like to live).
-pub(crate) fn random_loopback() -> IpAddr {
-    let r = random_u64();
-    IpAddr::V4(Ipv4Addr::new(
-        127,
-        (r % 254) as u8 + 1,
-        (r >> 8) as u8,
-        ((r >> 16) % 254) as u8 + 1,
-    ))
-}
+pub(crate) use mtasts_testkit::{random_loopback, random_u64};
 
 /// A UDP socket and a TCP listener on the same random loopback address and port.
 pub(crate) async fn bind_pair() -> (UdpSocket, TcpListener, SocketAddr) {

@@ -2,6 +2,8 @@
 
 use std::process::Output;
 
+use mtasts_testkit::services::{self, Service};
+
 use crate::common::*;
 
 /// `curl` with `args`, or `None` (and a note) when curl is not installed.
@@ -13,8 +15,7 @@ async fn curl(args: &[&str]) -> Option<Output> {
     {
         Ok(output) => Some(output),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            mtasts_testkit::postfix::fail_if_required(&format!("curl is not installed ({e})"));
-            eprintln!("SKIPPED: curl is not installed ({e})");
+            services::skip(Service::Curl, &format_args!("curl is not installed ({e})"));
             None
         }
         Err(e) => panic!("cannot run curl: {e}"),

@@ -5,27 +5,19 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use mtasts_host::serve::Serve;
 use mtasts_testkit::TestNet;
+use mtasts_testkit::services::{self, Service};
 use serde_json::json;
 
 use super::harness::{Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver};
 
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// A fresh schema per run, so parallel runs and other tests do not see each other's rows.
 async fn fresh_database() -> Option<String> {
-    let schema = format!(
-        "serve_scale_{}_{}",
-        std::process::id(),
-        mtasts_testkit::random_u64() % 1_000_000_000
-    );
-    let admin = match sqlx::PgPool::connect(POSTGRES).await {
+    let schema = services::unique("serve_scale_");
+    let url = services::postgres_url();
+    let admin = match sqlx::PgPool::connect(&url).await {
         Ok(pool) => pool,
         Err(e) => {
-            assert!(
-                std::env::var_os("MTASTS_REQUIRE_SERVICES").is_none(),
-                "PostgreSQL is required (MTASTS_REQUIRE_SERVICES) but unreachable: {e}"
-            );
-            eprintln!("skipping: PostgreSQL at {POSTGRES} is unreachable: {e}");
+            services::skip(Service::Postgres, &e);
             return None;
         }
     };
@@ -33,7 +25,7 @@ async fn fresh_database() -> Option<String> {
         .execute(&admin)
         .await
         .unwrap();
-    Some(format!("{POSTGRES}?options[search_path]={schema}"))
+    Some(services::postgres_url_in_schema(&url, &schema))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

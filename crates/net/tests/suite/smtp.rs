@@ -1,30 +1,20 @@
 //! The SMTP STARTTLS prober against testkit's loopback MX hosts: one test per behaviour.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use mtasts_net::cert::CertProblem;
 use mtasts_net::smtp::{ProbeConfig, ProbeError, ProbeReport, SmtpProbe, SmtpProber};
 use mtasts_testkit::smtp::{Greeting, Handshake, MxHostSpec, MxServer, MxTls, Starttls};
-use mtasts_testkit::{CertSpec, TestCa};
+use mtasts_testkit::{CertSpec, TestCa, random_loopback};
 
 const HOST: &str = "mx1.example.test";
-
-/// A random `127.X.Y.Z` address, so parallel tests never share one.
-fn loopback() -> IpAddr {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u8(0);
-    let [a, b, c, ..] = hasher.finish().to_be_bytes();
-    IpAddr::V4(Ipv4Addr::new(127, a.max(1), b, c.clamp(1, 254)))
-}
 
 /// Starts a host as `spec` says and probes it with `timeout` per step.
 async fn probe_with(spec: MxHostSpec, host: &str, timeout: Duration) -> ProbeReport {
     mtasts_net::install_crypto_provider();
     let ca = TestCa::new();
-    let server = MxServer::start(SocketAddr::new(loopback(), 0), HOST, spec, &ca)
+    let server = MxServer::start(SocketAddr::new(random_loopback(), 0), HOST, spec, &ca)
         .await
         .expect("start the test MX");
     let prober = SmtpProber::new(ProbeConfig {
@@ -463,7 +453,7 @@ async fn intermediate_served_and_wildcard_are_valid() {
 #[tokio::test]
 async fn connection_refused() {
     mtasts_net::install_crypto_provider();
-    let ip = loopback();
+    let ip = random_loopback();
     let port = {
         let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).expect("bind");
         listener.local_addr().expect("local addr").port()
@@ -487,7 +477,7 @@ async fn connection_refused() {
 async fn one_prober_serves_concurrent_probes() {
     mtasts_net::install_crypto_provider();
     let ca = TestCa::new();
-    let ip = loopback();
+    let ip = random_loopback();
     let good = MxServer::start(SocketAddr::new(ip, 0), HOST, MxHostSpec::default(), &ca)
         .await
         .expect("start");

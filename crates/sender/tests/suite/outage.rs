@@ -3,12 +3,11 @@
 //! ones closed at once) and restores, so the shared servers are never touched.
 //!
 //! Servers: `MTASTS_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) and
-//! `MTASTS_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`). An
-//! unreachable server skips its test, unless `MTASTS_REQUIRE_SERVICES=1`. Each run uses its
+//! `MTASTS_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`), as
+//! `mtasts_testkit::services` finds them. An unreachable server skips its test, unless
+//! `MTASTS_REQUIRE_SERVICES=1`. Each run uses its
 //! own Redis key prefix or PostgreSQL schema and removes it afterwards.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -20,6 +19,7 @@ use mtasts_store::redis_store::RedisStore;
 use mtasts_store::{EntryState, PolicyStore};
 use mtasts_testkit::TestNet;
 use mtasts_testkit::proxy::TcpProxy;
+use mtasts_testkit::services::{Service, postgres_url, redis_url, skip, unique};
 use tokio::time::Instant;
 
 use super::world::*;
@@ -34,16 +34,15 @@ const RETRY: &str = "[cache]\nstore_retry = 1\n";
 
 #[tokio::test]
 async fn redis_outage_falls_back_to_memory_and_recovers() {
-    let url = std::env::var("MTASTS_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let url = redis_url();
     let prefix = format!("{}:", unique("mtasts:test:outage:"));
     let direct = match RedisStore::connect_with_prefix(&url, &prefix).await {
         Ok(store) => store,
-        Err(e) => return skip("Redis", &e),
+        Err(e) => return skip(Service::Redis, &e),
     };
     let Some((server, proxied_url)) = proxied(&url, 6379).await else {
         return skip(
-            "Redis",
+            Service::Redis,
             &format!("{url} names no TCP server to put a proxy before"),
         );
     };
@@ -148,13 +147,12 @@ impl Postgres {
     /// Creates the schema (migrated) and the proxy; `None` (after reporting) when the server
     /// cannot be used.
     async fn setup() -> Option<Postgres> {
-        let url = std::env::var("MTASTS_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let url = postgres_url();
         let schema = unique("mtasts_outage_");
         let direct = match PostgresStore::connect_in_schema(&url, &schema).await {
             Ok(store) => store,
             Err(e) => {
-                skip("PostgreSQL", &e);
+                skip(Service::Postgres, &e);
                 return None;
             }
         };
@@ -164,7 +162,7 @@ impl Postgres {
                 .await
                 .expect("dropping the test schema");
             skip(
-                "PostgreSQL",
+                Service::Postgres,
                 &format!("{url} names no TCP server to put a proxy before"),
             );
             return None;
@@ -397,27 +395,6 @@ async fn proxied(
     Some((server, move |addr: SocketAddr| {
         format!("{scheme}://{userinfo}{addr}{tail}")
     }))
-}
-
-/// Reports an unreachable server: a failure under `MTASTS_REQUIRE_SERVICES=1`, else a skip.
-fn skip(service: &str, why: &dyn std::fmt::Display) {
-    if std::env::var("MTASTS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-        panic!("{service} is required (MTASTS_REQUIRE_SERVICES=1) but unusable: {why}");
-    }
-    eprintln!("skipped: {service} outage test, server unreachable: {why}");
-}
-
-/// A name unique to this run: `prefix` and 16 hex digits.
-fn unique(prefix: &str) -> String {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    format!("{prefix}{:016x}", hasher.finish())
 }
 
 /// The daemon's log lines, captured (the test runtime runs every task on the test's thread,

@@ -1,7 +1,7 @@
 //! One conformance suite, run against every backend: the four must behave the same.
 //!
 //! Memory and SQLite always run. PostgreSQL and Redis run when the local servers answer (see
-//! `services.rs`); each run works in its own schema or key prefix so parallel runs do not
+//! `mtasts_testkit::services`); each run works in its own schema or key prefix so parallel runs do not
 //! collide, and cleans up after itself.
 
 use std::str::FromStr;
@@ -15,7 +15,7 @@ use mtasts_store::{
     Entry, EntryState, MAX_BODY_BYTES, MAX_ENTRY_JSON_BYTES, PolicyStore, StoreError,
 };
 
-use crate::services::{postgres_url, redis_url, skip, unique};
+use mtasts_testkit::services::{Service, postgres_url, redis_url, skip, unique};
 
 const BODY: &str = "version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmax_age: 86400\r\n";
 
@@ -440,7 +440,7 @@ async fn postgres_conforms() {
     let schema = unique("mtasts_test_");
     let store = match PostgresStore::connect_in_schema(url, &schema).await {
         Ok(store) => Arc::new(store),
-        Err(e) => return skip("PostgreSQL", &e),
+        Err(e) => return skip(Service::Postgres, &e),
     };
     assert_eq!(store.backend(), "postgres");
     let options = sqlx::postgres::PgConnectOptions::from_str(url)
@@ -471,7 +471,7 @@ async fn redis_conforms() {
     let prefix = format!("{}:", unique("mtasts-test:"));
     let store = match RedisStore::connect_with_prefix(url, &prefix).await {
         Ok(store) => Arc::new(store),
-        Err(e) => return skip("Redis", &e),
+        Err(e) => return skip(Service::Redis, &e),
     };
     assert_eq!(store.backend(), "redis");
     let client = redis::Client::open(url).unwrap();

@@ -2,11 +2,6 @@
 //! file) and PostgreSQL (a fresh schema per test; skipped with a message when the server is
 //! down, unless `MTASTS_REQUIRE_SERVICES=1`).
 
-// The policy-cache suite's service helpers; `redis_url` is not used here.
-#[allow(dead_code)]
-#[path = "suite/services.rs"]
-mod services;
-
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,7 +14,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 
-use services::{postgres_url, skip, unique};
+use mtasts_testkit::services::{Service, postgres_url, postgres_url_in_schema, skip, unique};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -89,7 +84,7 @@ where
             // acquire timeout, making every skipped case slow.
             match PgConnection::connect_with(&options).await {
                 Ok(probe) => drop(probe.close().await),
-                Err(e) => return skip("PostgreSQL", &e),
+                Err(e) => return skip(Service::Postgres, &e),
             }
             let raw = PgPoolOptions::new()
                 .max_connections(2)
@@ -102,8 +97,7 @@ where
                 .execute(&raw)
                 .await
                 .unwrap();
-            let separator = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{separator}options[search_path]={tag}");
+            let url = postgres_url_in_schema(&base, &tag);
             let outcome = match HostDb::open(&url).await {
                 Ok(db) => {
                     let outcome = tokio::spawn(case(Ctx {
@@ -140,7 +134,7 @@ macro_rules! cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::run(crate::Kind::Sqlite, crate::cases::$name).await;
+                    crate::host::run(crate::host::Kind::Sqlite, crate::host::cases::$name).await;
                 }
             )*
         }
@@ -148,7 +142,7 @@ macro_rules! cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::run(crate::Kind::Postgres, crate::cases::$name).await;
+                    crate::host::run(crate::host::Kind::Postgres, crate::host::cases::$name).await;
                 }
             )*
         }
