@@ -6,10 +6,10 @@ use std::sync::Arc;
 use mtasts_proto::domain::normalize_domain;
 use mtasts_store::{Entry, PolicyStore};
 
-use crate::RunError;
 use crate::config::{Config, ConfigError};
 use crate::daemon::{Daemon, Edges, discovery_options};
 use crate::decision::Decision;
+use crate::error::RunError;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 

@@ -6,22 +6,22 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver as DnsResolver};
+use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, PolicyFetch, PolicyFetcher};
 use mtasts_net::trust::TrustConfig;
 use mtasts_proto::postfix::render_level;
 use mtasts_proto::socketmap::{NextHop, Reply, Request, classify_key};
 use mtasts_store::PolicyStore;
 
-use crate::RunError;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::dane::DaneChecker;
-use crate::decision::{Decision, PolicyView, Source, sts_reply};
+use crate::decision::{Decision, Source, Verdict, sts_reply};
 use crate::discovery::{Discovery, DiscoveryOptions};
+use crate::error::RunError;
 use crate::fallback::FallbackStore;
-use crate::metrics::{LookupLabels, Metrics, ProtocolLabels};
-use crate::settings::Settings;
+use crate::metrics::Metrics;
+use crate::settings::{Profile, Settings};
 use crate::socketmap::SocketmapHandler;
 
 /// The network and storage edges a daemon works through.
@@ -65,7 +65,7 @@ impl Edges {
             Some(servers)
         };
         let dns: Arc<dyn DnsLookup> =
-            Arc::new(DnsResolver::new(&DnsConfig { servers, timeout }).map_err(RunError::Dns)?);
+            Arc::new(HickoryDns::new(&DnsConfig { servers, timeout }).map_err(RunError::Dns)?);
         let roots = TrustConfig {
             builtin_roots: config.builtin_roots,
             ca_files: config.ca_files.clone(),
@@ -221,73 +221,90 @@ impl Daemon {
         &self.store
     }
 
-    /// One lookup, counted in the metrics under `protocol`.
+    /// One lookup, counted in the metrics under `protocol`, written up as a [`Decision`]
+    /// (HTTP and `mtasts query`; with the policy view unless `protocol` is `socketmap`).
     pub async fn lookup(&self, protocol: &'static str, profile: &str, key: &str) -> Decision {
-        let started = Instant::now();
+        let now = self.discovery.clock().now();
+        let (profile, verdict) = self.judge(protocol, profile, key, now).await;
         // Postfix only reads the reply; the views of the policy are for HTTP and `query`.
-        let decision = self
-            .decide_with(profile, key, protocol != "socketmap")
-            .await;
-        self.metrics
-            .lookup_duration
-            .get_or_create(&ProtocolLabels { protocol })
-            .observe(started.elapsed().as_secs_f64());
-        self.metrics
-            .lookups
-            .get_or_create(&LookupLabels {
-                protocol,
-                answer: decision.status.as_str(),
-                source: decision.source.as_str(),
-            })
-            .inc();
-        tracing::debug!(
-            protocol,
-            profile,
-            key,
-            answer = %decision.answer,
-            source = decision.source.as_str(),
-            "lookup answered"
-        );
-        decision
+        Decision::from_verdict(key, &profile, verdict, protocol != "socketmap", now)
     }
 
-    /// The decision for `key` under the profile named `profile` (see [`crate::decision`]).
+    /// One socketmap lookup: the reply alone, counted in the metrics like [`Daemon::lookup`]
+    /// but without writing up the decision (Postfix reads only the reply).
+    pub async fn answer(&self, profile: &str, key: &str) -> Reply {
+        let now = self.discovery.clock().now();
+        self.judge("socketmap", profile, key, now).await.1.reply
+    }
+
+    /// The decision for `key` under the profile named `profile` (see [`crate::decision`]),
+    /// not counted in the metrics.
     pub async fn decide(&self, profile: &str, key: &str) -> Decision {
-        self.decide_with(profile, key, true).await
-    }
-
-    /// [`Daemon::decide`]; without `views`, the decision carries no policy view (the reply,
-    /// status, source and discovery details are the same).
-    async fn decide_with(&self, profile: &str, key: &str, views: bool) -> Decision {
+        let now = self.discovery.clock().now();
         let settings = self.settings();
         let profile = settings.profile(profile).clone();
+        let verdict = self.verdict(&settings, &profile, key, now).await;
+        Decision::from_verdict(key, &profile, verdict, true, now)
+    }
+
+    /// The verdict for one lookup, counted in the metrics and logged.
+    async fn judge(
+        &self,
+        protocol: &'static str,
+        name: &str,
+        key: &str,
+        now: u64,
+    ) -> (Arc<Profile>, Verdict) {
+        let started = Instant::now();
+        let settings = self.settings();
+        let profile = settings.profile(name).clone();
+        let verdict = self.verdict(&settings, &profile, key, now).await;
+        self.metrics.lookup_answered(
+            protocol,
+            verdict.status().as_str(),
+            verdict.source.as_str(),
+            started.elapsed().as_secs_f64(),
+        );
+        tracing::debug!(
+            protocol,
+            profile = name,
+            key,
+            answer = %Payload(&verdict.reply),
+            source = verdict.source.as_str(),
+            "lookup answered"
+        );
+        (profile, verdict)
+    }
+
+    /// What decides `key` under `profile` (the precedence of [`crate::decision`]).
+    async fn verdict(
+        &self,
+        settings: &Settings,
+        profile: &Profile,
+        key: &str,
+        now: u64,
+    ) -> Verdict {
         let domain = match classify_key(key) {
             NextHop::Domain(domain) => domain,
             NextHop::ParentProbe => {
-                return Decision::simple(
-                    key,
+                return Verdict::new(
                     None,
-                    &profile,
                     Reply::NotFound,
                     Source::Key,
                     "parent-domain probe: MTA-STS policies never apply to subdomains (RFC 8461 §3.4)",
                 );
             }
             NextHop::AddressLiteral => {
-                return Decision::simple(
-                    key,
+                return Verdict::new(
                     None,
-                    &profile,
                     Reply::NotFound,
                     Source::Key,
                     "address literal: no domain, so no MTA-STS policy (RFC 8461 §3.4)",
                 );
             }
             NextHop::Invalid(_) => {
-                return Decision::simple(
-                    key,
+                return Verdict::new(
                     None,
-                    &profile,
                     Reply::NotFound,
                     Source::Key,
                     "the key is not a domain name",
@@ -295,18 +312,16 @@ impl Daemon {
             }
         };
         if let Some((entry, level)) = settings.static_levels.lookup(&domain) {
-            let mut decision = Decision::simple(
-                key,
-                Some(&domain),
-                &profile,
+            let reason = format!("static level from tls_levels {entry:?}");
+            let mut verdict = Verdict::new(
+                Some(domain),
                 Reply::Ok(render_level(level, &profile.style)),
                 Source::Static,
-                format!("static level from tls_levels {entry:?}"),
+                reason,
             );
-            decision.static_entry = Some(entry);
-            return decision;
+            verdict.static_entry = Some(entry);
+            return verdict;
         }
-        let now = self.discovery.clock().now();
         if settings.dane {
             let finding = self.dane.check(&domain, now, settings.dane_ttl).await;
             let decided = if let Some(error) = &finding.temp_error {
@@ -332,38 +347,31 @@ impl Daemon {
                 })
             };
             if let Some((reply, reason)) = decided {
-                let mut decision =
-                    Decision::simple(key, Some(&domain), &profile, reply, Source::Dane, reason);
-                decision.dane = Some((*finding).clone());
-                return decision;
+                let mut verdict = Verdict::new(Some(domain), reply, Source::Dane, reason);
+                verdict.dane = Some(finding);
+                return verdict;
             }
         }
         let outcome = self.discovery.lookup(&domain).await;
-        let (reply, reason) = sts_reply(&outcome, &profile);
-        let mut decision = Decision::simple(
-            key,
-            Some(&domain),
-            &profile,
-            reply,
-            outcome.source.into(),
-            reason,
-        );
-        if views {
-            decision.policy = outcome.policy.as_ref().map(|p| PolicyView::new(p, now));
-        }
-        decision.cache = Some(outcome.cache);
-        decision.discovery = Some(outcome.details);
-        decision
+        let (reply, reason) = sts_reply(&outcome, profile);
+        let mut verdict = Verdict::new(Some(domain), reply, outcome.source.into(), reason);
+        verdict.sts = Some(outcome);
+        verdict
+    }
+}
+
+/// A reply shown as its payload, rendered only when the log line is written.
+struct Payload<'a>(&'a Reply);
+
+impl std::fmt::Display for Payload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.0.to_payload()))
     }
 }
 
 impl SocketmapHandler for Daemon {
     fn handle(&self, request: Request) -> BoxFuture<'_, Reply> {
-        Box::pin(async move {
-            self.lookup("socketmap", &request.name, &request.key)
-                .await
-                .reply
-        })
+        Box::pin(async move { self.answer(&request.name, &request.key).await })
     }
 }
 

@@ -17,8 +17,11 @@
 //! This module holds the pure parts; [`crate::daemon::Daemon::decide`] runs them with the
 //! lookups.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use mtasts_proto::postfix::{policy_lines, render_sts};
-use mtasts_proto::socketmap::Reply;
+use mtasts_proto::socketmap::{MAX_REPLY_BYTES, Reply};
 use mtasts_proto::sts::cache::CachedPolicy;
 use mtasts_proto::sts::policy::Mode;
 use serde::Serialize;
@@ -94,6 +97,23 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status of `reply` as it goes out: the same as [`Status::of_payload`] of its
+    /// payload, without rendering it in the common cases.
+    pub fn of_reply(reply: &Reply) -> Status {
+        match reply {
+            Reply::NotFound => Status::NotFound,
+            Reply::Temp(_) => Status::Temp,
+            // `to_payload` sends an empty or oversized `OK` as `TEMP`.
+            Reply::Ok(data) if data.is_empty() || "OK ".len() + data.len() > MAX_REPLY_BYTES => {
+                Status::Temp
+            }
+            Reply::Ok(_) => Status::Ok,
+            // Sanitising never lengthens the reason, so a reason that fits stays `PERM`.
+            Reply::Perm(reason) if "PERM ".len() + reason.len() <= MAX_REPLY_BYTES => Status::Perm,
+            Reply::Perm(_) => Status::of_payload(&reply.to_payload()),
+        }
+    }
+
     /// The status of a reply payload.
     pub fn of_payload(payload: &[u8]) -> Status {
         if payload.starts_with(b"OK ") {
@@ -160,6 +180,52 @@ impl PolicyView {
     }
 }
 
+/// What decides a lookup: the reply and why, before it is written up as a [`Decision`].
+/// The socketmap answers from it directly (Postfix reads only the reply); HTTP and
+/// `mtasts query` turn it into a [`Decision`].
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    /// The normalised domain, when the key is one.
+    pub domain: Option<String>,
+    /// The reply.
+    pub reply: Reply,
+    /// Where the decision came from.
+    pub source: Source,
+    /// Why, in words.
+    pub reason: Cow<'static, str>,
+    /// The static table key that applied.
+    pub static_entry: Option<String>,
+    /// The DANE finding, when DANE decided.
+    pub dane: Option<Arc<DaneFinding>>,
+    /// MTA-STS discovery, when it was consulted.
+    pub sts: Option<StsOutcome>,
+}
+
+impl Verdict {
+    /// A verdict without static, DANE or MTA-STS details.
+    pub fn new(
+        domain: Option<String>,
+        reply: Reply,
+        source: Source,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Verdict {
+        Verdict {
+            domain,
+            reply,
+            source,
+            reason: reason.into(),
+            static_entry: None,
+            dane: None,
+            sts: None,
+        }
+    }
+
+    /// The kind of answer Postfix receives.
+    pub fn status(&self) -> Status {
+        Status::of_reply(&self.reply)
+    }
+}
+
 /// The decision for one lookup. Serialized as the `/v1/policy/{domain}` JSON.
 #[derive(Clone, Debug, Serialize)]
 pub struct Decision {
@@ -179,7 +245,7 @@ pub struct Decision {
     /// Where the decision came from.
     pub source: Source,
     /// Why, in words.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// The static table key that applied.
     pub static_entry: Option<String>,
     /// The DANE finding, when DANE was consulted.
@@ -203,7 +269,7 @@ impl Decision {
         profile: &Profile,
         reply: Reply,
         source: Source,
-        reason: impl Into<String>,
+        reason: impl Into<Cow<'static, str>>,
     ) -> Decision {
         let mut decision = Decision {
             key: key.to_string(),
@@ -225,6 +291,38 @@ impl Decision {
         decision
     }
 
+    /// The record of `verdict` for `key` under `profile`; with `views`, the policy consulted
+    /// is shown as it stands at `now`.
+    pub fn from_verdict(
+        key: &str,
+        profile: &Profile,
+        verdict: Verdict,
+        views: bool,
+        now: u64,
+    ) -> Decision {
+        let Verdict {
+            domain,
+            reply,
+            source,
+            reason,
+            static_entry,
+            dane,
+            sts,
+        } = verdict;
+        let mut decision = Decision::simple(key, None, profile, reply, source, reason);
+        decision.domain = domain;
+        decision.static_entry = static_entry;
+        decision.dane = dane.map(|finding| (*finding).clone());
+        if let Some(outcome) = sts {
+            if views {
+                decision.policy = outcome.policy.as_ref().map(|p| PolicyView::new(p, now));
+            }
+            decision.cache = Some(outcome.cache);
+            decision.discovery = Some(outcome.details);
+        }
+        decision
+    }
+
     /// Fills `status`, `answer` and `level` from `reply`.
     pub fn finish(&mut self) {
         let payload = self.reply.to_payload();
@@ -240,23 +338,23 @@ impl Decision {
 
 /// What MTA-STS says for a lookup under `profile` (steps 4–6 of the module docs): the reply
 /// and the reason.
-pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, String) {
+pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, Cow<'static, str>) {
     let Some(cached) = &outcome.policy else {
         if outcome.temp_error {
             if profile.temp_on_dns_error {
                 return (
                     Reply::Temp("MTA-STS discovery failed temporarily".to_string()),
-                    "MTA-STS discovery failed temporarily, nothing is cached, and the profile answers TEMP for that".to_string(),
+                    "MTA-STS discovery failed temporarily, nothing is cached, and the profile answers TEMP for that".into(),
                 );
             }
             return (
                 Reply::NotFound,
-                "MTA-STS discovery failed temporarily and nothing is cached; Postfix's default TLS level applies".to_string(),
+                "MTA-STS discovery failed temporarily and nothing is cached; Postfix's default TLS level applies".into(),
             );
         }
         return (
             Reply::NotFound,
-            "no MTA-STS policy; Postfix's default TLS level applies".to_string(),
+            "no MTA-STS policy; Postfix's default TLS level applies".into(),
         );
     };
     let enforce = match cached.policy.mode {
@@ -271,7 +369,7 @@ pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, String) {
             }
             _ => "MTA-STS policy in mode none: as if there were no policy",
         };
-        return (Reply::NotFound, reason.to_string());
+        return (Reply::NotFound, reason.into());
     }
     let answer = cached.answer(profile.style, || {
         let lines = policy_lines(&cached.body);
@@ -282,8 +380,9 @@ pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, String) {
             "MTA-STS policy in testing mode, treated as enforce by profile {}",
             profile.name
         )
+        .into()
     } else {
-        "MTA-STS policy in enforce mode".to_string()
+        "MTA-STS policy in enforce mode".into()
     };
     (Reply::Ok(answer.to_string()), reason)
 }
@@ -377,5 +476,29 @@ mod tests {
         assert_eq!(d.level.as_deref(), Some("encrypt"));
         let d = Decision::simple("k", None, &p, Reply::Temp("x".into()), Source::Dane, "r");
         assert_eq!(d.status, Status::Temp);
+    }
+
+    #[test]
+    fn status_of_a_reply_is_the_status_of_its_payload() {
+        let long = "x".repeat(MAX_REPLY_BYTES);
+        for reply in [
+            Reply::Ok("secure match=mx.example".into()),
+            Reply::Ok(String::new()),
+            Reply::Ok(long.clone()),
+            Reply::Ok(long[..MAX_REPLY_BYTES - 3].to_string()),
+            Reply::NotFound,
+            Reply::Temp("x".into()),
+            Reply::Temp(long.clone()),
+            Reply::Perm("bad\nrequest".into()),
+            Reply::Perm(long.clone()),
+            Reply::Perm(long[..MAX_REPLY_BYTES - 5].to_string()),
+            Reply::Perm(format!("{}\u{85}", &long[..MAX_REPLY_BYTES - 6])),
+        ] {
+            assert_eq!(
+                Status::of_reply(&reply),
+                Status::of_payload(&reply.to_payload()),
+                "{reply:?}"
+            );
+        }
     }
 }

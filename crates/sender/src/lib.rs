@@ -48,13 +48,6 @@
 //! # }
 //! ```
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use thiserror::Error;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-
 pub mod admin;
 pub mod clock;
 pub mod config;
@@ -62,6 +55,7 @@ pub mod daemon;
 pub mod dane;
 pub mod decision;
 pub mod discovery;
+pub mod error;
 pub mod fallback;
 pub mod http;
 pub mod metrics;
@@ -73,43 +67,6 @@ pub mod socketmap;
 pub use config::{Config, ConfigError};
 pub use daemon::Daemon;
 pub use decision::Decision;
-pub use server::{Server, bind};
+pub use error::RunError;
+pub use server::{Server, bind, run};
 pub use settings::Settings;
-
-/// Why the daemon could not start or stopped with an error.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// The configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The DNS resolver could not be set up.
-    #[error(transparent)]
-    Dns(mtasts_net::dns::DnsSetupError),
-    /// A CA file could not be used.
-    #[error(transparent)]
-    Trust(mtasts_net::trust::TrustError),
-    /// The cache store could not be opened (a configuration error; an unreachable backend
-    /// is not fatal for the daemon).
-    #[error("policy cache: {0}")]
-    Store(mtasts_store::StoreError),
-    /// Binding a listener or another I/O step failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The error.
-        source: std::io::Error,
-    },
-}
-
-/// Binds every listener of `config` and serves until `shutdown` is cancelled (see the crate
-/// docs). Returns after the drain, or with an error if binding fails or a listener dies.
-pub async fn run(
-    config: Config,
-    config_path: Option<PathBuf>,
-    shutdown: CancellationToken,
-    reload: Arc<Notify>,
-) -> Result<(), RunError> {
-    bind(config, config_path).await?.run(shutdown, reload).await
-}

@@ -12,6 +12,8 @@
 //! | `mtasts_connections_open` | `protocol` | open socketmap connections |
 //! | `mtasts_socketmap_errors_total` | `kind` | connections closed for malformed or oversized input, timeouts |
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -88,6 +90,8 @@ pub struct Metrics {
     pub connections: Family<ProtocolLabels, Gauge>,
     /// Connection-level errors.
     pub socketmap_errors: Family<KindLabels, Counter>,
+    /// Handles of the series every lookup touches, resolved once (see [`Handles`]).
+    handles: Handles,
 }
 
 impl Default for Metrics {
@@ -149,6 +153,7 @@ impl Metrics {
             socketmap_errors.clone(),
         );
         Metrics {
+            handles: Handles::default(),
             registry,
             lookups,
             lookup_duration,
@@ -172,7 +177,49 @@ impl Metrics {
 
     /// Counts a cache consultation.
     pub fn cache_result(&self, result: &'static str) {
-        self.cache.get_or_create(&ResultLabels { result }).inc();
+        match position(&RESULTS, result) {
+            Some(i) => self.handles.cache[i]
+                .get_or_init(|| self.cache.get_or_create(&ResultLabels { result }).clone())
+                .inc(),
+            None => self.cache.get_or_create(&ResultLabels { result }).inc(),
+        };
+    }
+
+    /// Counts one answered lookup and records how long it took.
+    pub fn lookup_answered(
+        &self,
+        protocol: &'static str,
+        answer: &'static str,
+        source: &'static str,
+        seconds: f64,
+    ) {
+        let labels = || LookupLabels {
+            protocol,
+            answer,
+            source,
+        };
+        let p = position(&PROTOCOLS, protocol);
+        match (p, position(&ANSWERS, answer), position(&SOURCES, source)) {
+            (Some(p), Some(a), Some(s)) => {
+                self.handles.lookups[(p * ANSWERS.len() + a) * SOURCES.len() + s]
+                    .get_or_init(|| self.lookups.get_or_create(&labels()).clone())
+                    .inc();
+            }
+            _ => {
+                self.lookups.get_or_create(&labels()).inc();
+            }
+        }
+        let duration = || {
+            self.lookup_duration
+                .get_or_create(&ProtocolLabels { protocol })
+                .clone()
+        };
+        match p {
+            Some(p) => self.handles.durations[p]
+                .get_or_init(duration)
+                .observe(seconds),
+            None => duration().observe(seconds),
+        }
     }
 
     /// Counts a socketmap connection error.
@@ -184,6 +231,40 @@ impl Metrics {
 }
 
 /// The content type of [`Metrics::encode`].
+/// The label values of the series in [`Handles`]; others take the families' own lookup.
+const PROTOCOLS: [&str; 3] = ["socketmap", "http", "query"];
+const ANSWERS: [&str; 4] = ["ok", "notfound", "temp", "perm"];
+const SOURCES: [&str; 8] = [
+    "key", "static", "dane", "cache", "fresh", "negative", "none", "internal",
+];
+const RESULTS: [&str; 3] = ["hit", "miss", "negative"];
+
+/// Series resolved on first use and kept, so a lookup counts itself with a few atomic
+/// increments instead of hashing labels under the families' locks (the socketmap's
+/// per-request cost, docs/benchmarks.md). A series appears in the exposition when first
+/// used, exactly as through `get_or_create`.
+struct Handles {
+    lookups: Vec<OnceLock<Counter>>,
+    durations: [OnceLock<Histogram>; PROTOCOLS.len()],
+    cache: [OnceLock<Counter>; RESULTS.len()],
+}
+
+impl Default for Handles {
+    fn default() -> Self {
+        Handles {
+            lookups: (0..PROTOCOLS.len() * ANSWERS.len() * SOURCES.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            durations: Default::default(),
+            cache: Default::default(),
+        }
+    }
+}
+
+fn position(values: &[&str], value: &str) -> Option<usize> {
+    values.iter().position(|v| *v == value)
+}
+
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Binding the listeners and running everything: [`bind`] then [`Server::run`], or [`crate::run`]
+//! Binding the listeners and running everything: [`bind`] then [`Server::run`], or [`run`]
 //! for both.
 
 use std::net::SocketAddr;
@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::RunError;
 use crate::config::{Config, ConfigError, UnixSocketConfig, parse_mode};
 use crate::daemon::Daemon;
+use crate::error::RunError;
 use crate::metrics::Metrics;
 use crate::socketmap::{ServeOptions, SocketmapListener};
 
@@ -144,6 +144,17 @@ fn find_id(text: &str, name: &str) -> Option<u32> {
         }
         fields.nth(1)?.trim().parse().ok()
     })
+}
+
+/// Binds every listener of `config` and serves until `shutdown` is cancelled (see the crate
+/// docs). Returns after the drain, or with an error if binding fails or a listener dies.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    shutdown: CancellationToken,
+    reload: Arc<Notify>,
+) -> Result<(), RunError> {
+    bind(config, config_path).await?.run(shutdown, reload).await
 }
 
 impl Server {

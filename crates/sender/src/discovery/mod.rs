@@ -31,7 +31,8 @@
 //! (In this workspace "resolver" names only the daemon and its CLI command; this engine is
 //! "discovery".)
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mtasts_net::dns::DnsLookup;
@@ -94,7 +95,11 @@ pub struct Discovery {
     store: Arc<dyn PolicyStore>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
-    options: RwLock<DiscoveryOptions>,
+    /// The options fixed at start; `negative_ttl` and `grace` are read from the atomics
+    /// below, which a reload changes (no lock on the lookup path).
+    fixed: DiscoveryOptions,
+    negative_ttl: AtomicU64,
+    grace: AtomicU64,
     flights: Arc<Flights>,
     memo: Memo,
 }
@@ -116,7 +121,9 @@ impl Discovery {
             clock,
             metrics,
             flights: Flights::new(options.max_discoveries),
-            options: RwLock::new(options),
+            negative_ttl: AtomicU64::new(options.negative_ttl),
+            grace: AtomicU64::new(options.grace),
+            fixed: options,
             memo: Memo::default(),
         })
     }
@@ -138,16 +145,16 @@ impl Discovery {
 
     /// Changes the negative cache lifetime and the grace period (on reload).
     pub fn set_ttls(&self, negative_ttl: u64, grace: u64) {
-        let mut options = self.options.write().unwrap_or_else(|p| p.into_inner());
-        options.negative_ttl = negative_ttl;
-        options.grace = grace;
+        self.negative_ttl.store(negative_ttl, Ordering::Relaxed);
+        self.grace.store(grace, Ordering::Relaxed);
     }
 
     fn options(&self) -> DiscoveryOptions {
-        self.options
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        DiscoveryOptions {
+            negative_ttl: self.negative_ttl.load(Ordering::Relaxed),
+            grace: self.grace.load(Ordering::Relaxed),
+            ..self.fixed.clone()
+        }
     }
 
     /// The policy that applies to `domain` (normalised) now. See the module docs.
