@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mtasts_check::report::{DomainReport, PolicyStatus, TlsRptStatus};
 use mtasts_check::{CheckOptions, Checker, Verdict};
-use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
 use mtasts_net::smtp::{ProbeConfig, SmtpProber};
 use mtasts_proto::Severity;
@@ -19,7 +19,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 fn checker(net: &TestNet, timeout: Duration) -> Checker {
     mtasts_net::install_crypto_provider();
     let dns = Arc::new(
-        Resolver::new(&DnsConfig {
+        HickoryDns::new(&DnsConfig {
             servers: Some(vec![net.dns_addr()]),
             timeout,
         })

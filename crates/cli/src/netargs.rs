@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver};
+use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_net::trust::TrustConfig;
 
 /// Options for every command that talks to the network.
@@ -70,7 +70,7 @@ impl NetArgs {
             servers: (!self.dns.is_empty()).then(|| self.dns.clone()),
             timeout: self.timeout(),
         };
-        Ok(Arc::new(Resolver::new(&config)?))
+        Ok(Arc::new(HickoryDns::new(&config)?))
     }
 
     pub(crate) fn roots(&self) -> anyhow::Result<Arc<rustls::RootCertStore>> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtasts_check::{CheckOptions, Checker};
-use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver};
+use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
 use mtasts_net::public_only::PublicOnly;
 use mtasts_net::smtp::{ProbeConfig, SmtpProber};
@@ -174,7 +174,7 @@ impl Serve {
         let db = HostDb::open(&url).await?;
 
         let dns: Arc<dyn DnsLookup> = Arc::new(
-            Resolver::new(&DnsConfig {
+            HickoryDns::new(&DnsConfig {
                 servers: (!config.dns.is_empty()).then(|| config.dns.clone()),
                 timeout: Duration::from_secs(5),
             })

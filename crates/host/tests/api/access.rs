@@ -10,7 +10,7 @@ use http_body_util::Full;
 use mtasts_host::auth::{self, AuthError};
 use mtasts_host::service;
 use mtasts_host::state::AppState;
-use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, Role};
 use serde_json::{Value, json};
@@ -334,7 +334,7 @@ async fn bootstrap_creates_one_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("boot.db").display());
     let db = HostDb::open(&url).await.unwrap();
-    let resolver = Resolver::new(&DnsConfig {
+    let resolver = HickoryDns::new(&DnsConfig {
         servers: Some(vec!["127.0.0.1:9".parse().unwrap()]),
         ..DnsConfig::default()
     })

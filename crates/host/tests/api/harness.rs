@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use mtasts_host::api;
 use mtasts_host::state::{AppState, DomainVerifier, Limits};
-use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewToken, Role};
 use mtasts_testkit::TestNet;
@@ -136,7 +136,7 @@ impl Harness {
             },
         };
         let net = TestNet::start().await;
-        let resolver = Resolver::new(&DnsConfig {
+        let resolver = HickoryDns::new(&DnsConfig {
             servers: Some(vec![net.dns_addr()]),
             timeout: Duration::from_secs(3),
         })

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use mtasts_host::auth::{hash_password, new_token};
 use mtasts_host::dashboard;
 use mtasts_host::state::{AppState, Limits};
-use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewToken, NewUser, Role};
 use mtasts_testkit::TestNet;
@@ -122,7 +122,7 @@ impl Harness {
         let url = format!("sqlite:{}", dir.path().join("host.db").display());
         let db = HostDb::open(&url).await.unwrap();
         let net = TestNet::start().await;
-        let resolver = Resolver::new(&DnsConfig {
+        let resolver = HickoryDns::new(&DnsConfig {
             servers: Some(vec![net.dns_addr()]),
             timeout: Duration::from_secs(3),
         })

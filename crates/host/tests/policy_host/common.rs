@@ -7,7 +7,7 @@ use std::time::Duration;
 use mtasts_host::policy_host::{Limits, PolicyHost, certified_key_from_pem};
 use mtasts_host::snapshot::{HostedDomain, Snapshot, SnapshotHandle, ZoneSettings, handle};
 use mtasts_net::cert::OnInvalid;
-use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, FetchReport, PolicyFetch, PolicyFetcher};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_testkit::{CertSpec, ServerCert, TestNet};
@@ -129,7 +129,7 @@ impl Site {
     /// The strict fetcher of `mtasts_net`, trusting the TestNet CA and resolving through its DNS.
     pub(crate) async fn fetch(&self, domain: &str) -> FetchReport {
         mtasts_net::install_crypto_provider();
-        let dns = Resolver::new(&DnsConfig {
+        let dns = HickoryDns::new(&DnsConfig {
             servers: Some(vec![self.net.dns_addr()]),
             timeout: Duration::from_secs(5),
         })

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use mtasts_host::config::ServeConfig;
 use mtasts_host::serve::Serve;
-use mtasts_net::dns::{DnsConfig, DnsLookup, Resolver};
+use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, PolicyFetch, PolicyFetcher};
 use mtasts_proto::txt::TxtRr;
 use mtasts_testkit::TestNet;
@@ -160,7 +160,7 @@ pub(crate) async fn api(
 /// A resolver asking the test internet's DNS, as a sender's would.
 pub(crate) fn resolver(net: &TestNet) -> Arc<dyn DnsLookup> {
     Arc::new(
-        Resolver::new(&DnsConfig {
+        HickoryDns::new(&DnsConfig {
             servers: Some(vec![net.dns_addr()]),
             timeout: Duration::from_secs(3),
         })

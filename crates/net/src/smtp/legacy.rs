@@ -4,6 +4,11 @@
 //!
 //! Sans-IO and bounded: [`parse_server_flight`] looks at the bytes received so far and never
 //! reads past them; every length is checked before use.
+//!
+//! Hand-written because no library fits: rustls implements only TLS 1.2 and 1.3 and will not
+//! add older versions, and the OpenSSL-based crates depend on the system library, whose
+//! default security level refuses TLS 1.0/1.1 as well. We never complete such a handshake;
+//! we only read what the server offers, so a ClientHello and a bounded parser suffice.
 
 /// The server's first flight, as far as it was seen.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

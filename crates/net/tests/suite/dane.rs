@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
-use mtasts_net::dns::{DnsConfig, DnsError, DnsLookup, MxRecord, Resolver, Secured, TlsaRecord};
+use mtasts_net::dns::{DnsConfig, DnsError, DnsLookup, HickoryDns, MxRecord, Secured, TlsaRecord};
 use mtasts_proto::txt::TxtRr;
 use mtasts_testkit::TestNet;
 use mtasts_testkit::dns::{DnsServer, Fault, Zone};
 
-use crate::util::resolver;
+use crate::util::dns_client;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -34,7 +34,7 @@ async fn secure_tlsa_is_authenticated() {
     net.zone().add_tlsa(NAME, 3, 1, 1, &[0xab; 32]);
     net.zone().add_tlsa(NAME, 2, 0, 1, &[0x01; 32]);
     net.zone().set_secure(NAME, true);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let secured = dns.tlsa_secure(NAME).await.unwrap();
     assert!(secured.authenticated);
     assert_eq!(secured.value.len(), 2);
@@ -60,7 +60,7 @@ async fn secure_tlsa_is_authenticated() {
 async fn insecure_tlsa_is_not_authenticated() {
     let net = TestNet::start().await;
     net.zone().add_tlsa(NAME, 3, 1, 1, &[0xab; 32]);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     assert_eq!(
         dns.tlsa_secure(NAME).await,
         Ok(Secured {
@@ -91,7 +91,7 @@ async fn negative_answers_are_classified() {
     ] {
         net.zone().set_secure(name, true);
     }
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     // NXDOMAIN, secure or not.
     assert_eq!(
         dns.tlsa_secure("_25._tcp.nx.example.com").await,
@@ -131,7 +131,7 @@ async fn server_failures_are_temporary() {
     net.zone().set_fault("_25._tcp.ref.example", Fault::Refused);
     net.zone()
         .set_type_fault("_25._tcp.drop.example", RecordType::TLSA, Fault::Drop);
-    let dns = resolver(&net, Duration::from_millis(800));
+    let dns = dns_client(&net, Duration::from_millis(800));
     let sf = dns.tlsa_secure("_25._tcp.sf.example").await.unwrap_err();
     assert!(
         matches!(&sf, DnsError::ServerFailure(code) if code == "SERVFAIL"),
@@ -170,7 +170,7 @@ async fn nothing_listening_is_temporary() {
         servers: Some(vec![SocketAddr::new(net.next_ip(), net.dns_addr().port())]),
         timeout: Duration::from_millis(800),
     };
-    let dns = Resolver::new(&config).unwrap();
+    let dns = HickoryDns::new(&config).unwrap();
     let err = dns.tlsa_secure(NAME).await.unwrap_err();
     assert!(err.is_temporary(), "{err:?}");
 }
@@ -196,7 +196,7 @@ async fn next_server_after_a_failure() {
         servers: Some(vec![bad.addr(), mute.addr(), net.dns_addr()]),
         timeout: Duration::from_secs(3),
     };
-    let dns = Resolver::new(&config).unwrap();
+    let dns = HickoryDns::new(&config).unwrap();
     let secured = dns.tlsa_secure(NAME).await.unwrap();
     assert!(secured.authenticated);
     assert_eq!(secured.value, vec![record(&[0xab; 32])]);
@@ -212,7 +212,7 @@ async fn secure_cname_chain_needs_every_link_secure() {
     );
     zone.add_tlsa("_25._tcp.mx.provider.example", 3, 1, 1, &[7; 32]);
     zone.set_secure("_25._tcp.mx.provider.example", true);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let via = dns
         .tlsa_secure("_25._tcp.mx.customer.example")
         .await
@@ -245,7 +245,7 @@ async fn big_answer_comes_over_tcp() {
     // Over UDP the answer does not fit: truncated.
     let udp = raw_udp(net.dns_addr(), NAME, true, Some(true)).await;
     assert!(udp.metadata.truncation);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let secured = dns.tlsa_secure(NAME).await.unwrap();
     assert_eq!(secured.value.len(), 40);
     assert!(secured.authenticated);
@@ -271,7 +271,7 @@ async fn mx_secure_reports_whether_the_mx_rrset_is_authenticated() {
     zone.add_tlsa("_25._tcp.mx.unsigned.example", 3, 1, 1, &[1; 32]);
     zone.set_secure("_25._tcp.mx.unsigned.example", true);
     zone.set_secure("mx.unsigned.example", true);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let expected = vec![
         mx(10, "mx0.signed.example"),
         mx(10, "mx1.signed.example"),
@@ -314,7 +314,7 @@ async fn mx_secure_errors_are_classified_like_mx() {
     zone.set_fault("sf.example", Fault::ServFail);
     zone.add_null_mx("null.example");
     zone.set_secure("null.example", true);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     assert_eq!(dns.mx_secure("nomx.example").await, Err(DnsError::NoData));
     assert_eq!(dns.mx("nomx.example").await, Err(DnsError::NoData));
     assert_eq!(dns.mx_secure("nx.example").await, Err(DnsError::NxDomain));
@@ -339,7 +339,7 @@ async fn ip_secure_needs_every_family_with_addresses_authenticated() {
     zone.set_secure("v4.example", true);
     zone.add_a("both.example", Ipv4Addr::new(127, 0, 0, 5));
     zone.add_aaaa("both.example", "::5".parse().unwrap());
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     // IPv4 only: the AAAA NODATA does not count.
     assert_eq!(
         dns.ip_secure("v4.example").await,

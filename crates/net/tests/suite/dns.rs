@@ -1,4 +1,4 @@
-//! The hickory resolver against the testkit DNS server.
+//! `HickoryDns` against the testkit DNS server.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -9,7 +9,7 @@ use mtasts_proto::txt::TxtRr;
 use mtasts_testkit::TestNet;
 use mtasts_testkit::dns::Fault;
 
-use crate::util::resolver;
+use crate::util::dns_client;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -19,7 +19,7 @@ async fn txt_single_and_multi_string() {
     net.zone()
         .add_txt("_mta-sts.example.com", &["v=STSv1; id=20", "240101"]);
     net.zone().add_txt("_mta-sts.example.com", &["v=spf1 -all"]);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let mut txt = dns.txt("_mta-sts.example.com").await.unwrap();
     txt.sort_by_key(|rr| rr.0.len());
     assert_eq!(
@@ -37,7 +37,7 @@ async fn txt_raw_bytes_survive() {
     let net = TestNet::start().await;
     net.zone()
         .add_txt_bytes("_mta-sts.bytes.test", &[b"v=STSv1; id=\xff\x00a"]);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let txt = dns.txt("_mta-sts.bytes.test.").await.unwrap();
     assert_eq!(txt, vec![TxtRr(vec![b"v=STSv1; id=\xff\x00a".to_vec()])]);
 }
@@ -50,7 +50,7 @@ async fn big_txt_answer_comes_over_tcp() {
         net.zone()
             .add_txt_long("big.example.com", &format!("{i:02}{}", "x".repeat(1000)));
     }
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let txt = dns.txt("big.example.com").await.unwrap();
     assert_eq!(txt.len(), 20);
     assert!(
@@ -64,7 +64,7 @@ async fn nxdomain_and_nodata() {
     let net = TestNet::start().await;
     net.zone()
         .add_txt("_mta-sts.example.com", &["v=STSv1; id=1"]);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     assert_eq!(
         dns.txt("_mta-sts.missing.example").await,
         Err(DnsError::NxDomain)
@@ -84,7 +84,7 @@ async fn servfail_refused_and_timeout() {
     net.zone().set_fault("sf.example.com", Fault::ServFail);
     net.zone().set_fault("ref.example.com", Fault::Refused);
     net.zone().set_fault("drop.example.com", Fault::Drop);
-    let dns = resolver(&net, Duration::from_millis(800));
+    let dns = dns_client(&net, Duration::from_millis(800));
     let sf = dns.txt("sf.example.com").await.unwrap_err();
     assert!(
         matches!(&sf, DnsError::ServerFailure(code) if code == "SERVFAIL"),
@@ -115,7 +115,7 @@ async fn nothing_listening_is_temporary() {
         )]),
         timeout: Duration::from_millis(800),
     };
-    let dns = mtasts_net::dns::Resolver::new(&config).unwrap();
+    let dns = mtasts_net::dns::HickoryDns::new(&config).unwrap();
     let err = dns.txt("example.com").await.unwrap_err();
     assert!(err.is_temporary(), "{err:?}");
 }
@@ -131,7 +131,7 @@ async fn cname_chains_are_followed() {
     zone.add_cname("mta-sts.customer.example", "policy.provider.example");
     zone.add_a("policy.provider.example", Ipv4Addr::new(127, 0, 0, 9));
     zone.add_cname("_mta-sts.loop.example", "_mta-sts.loop.example");
-    let dns = resolver(&net, Duration::from_secs(2));
+    let dns = dns_client(&net, Duration::from_secs(2));
     assert_eq!(
         dns.txt("_mta-sts.customer.example").await,
         Ok(vec![TxtRr::single("v=STSv1; id=42")])
@@ -155,7 +155,7 @@ async fn cname_to_a_target_with_a_fault() {
         .add_cname("_mta-sts.a.example", "_mta-sts.b.example");
     net.zone().add_txt("_mta-sts.b.example", &["v=STSv1; id=1"]);
     net.zone().set_fault("_mta-sts.b.example", Fault::ServFail);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let err = dns.txt("_mta-sts.a.example").await.unwrap_err();
     assert!(matches!(err, DnsError::ServerFailure(_)), "{err:?}");
 }
@@ -166,7 +166,7 @@ async fn mx_sorted_lowercased_and_null() {
     net.zone().add_mx("example.com", 20, "MX2.Example.COM.");
     net.zone().add_mx("example.com", 10, "mx1.example.com");
     net.zone().add_null_mx("null.example");
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     assert_eq!(
         dns.mx("EXAMPLE.com").await.unwrap(),
         vec![
@@ -198,7 +198,7 @@ async fn ip_merges_both_families() {
     zone.add_aaaa("dual.example", Ipv6Addr::LOCALHOST);
     zone.add_aaaa("v6only.example", Ipv6Addr::LOCALHOST);
     zone.add_txt("noaddr.example", &["x"]);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     let mut both = dns.ip("dual.example").await.unwrap();
     both.sort();
     assert_eq!(
@@ -230,7 +230,7 @@ async fn ip_with_one_family_failing_keeps_the_other() {
     net.zone().add_txt("broken.example", &["x"]);
     net.zone()
         .set_type_fault("broken.example", RecordType::AAAA, Fault::Refused);
-    let dns = resolver(&net, Duration::from_millis(800));
+    let dns = dns_client(&net, Duration::from_millis(800));
     assert_eq!(
         dns.ip("host.example").await,
         Ok(vec![IpAddr::from([127, 0, 0, 3])])
@@ -252,7 +252,7 @@ async fn tlsa_records() {
     let net = TestNet::start().await;
     net.zone()
         .add_tlsa("_25._tcp.mx.example.com", 3, 1, 1, &[0xab, 0x01, 0xff]);
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     assert_eq!(
         dns.tlsa("_25._tcp.mx.example.com").await.unwrap(),
         vec![TlsaRecord {
@@ -271,7 +271,7 @@ async fn tlsa_records() {
 #[tokio::test]
 async fn answers_are_fresh() {
     let net = TestNet::start().await;
-    let dns = resolver(&net, T);
+    let dns = dns_client(&net, T);
     assert_eq!(
         dns.txt("_mta-sts.fresh.example").await,
         Err(DnsError::NxDomain)

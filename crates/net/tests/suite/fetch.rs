@@ -12,7 +12,7 @@ use mtasts_testkit::{
     BodyFraming, CertSpec, Fault, PolicyHostSpec, PolicyResponse, TestNet, TlsVersions,
 };
 
-use crate::util::{fetcher, resolver};
+use crate::util::{dns_client, fetcher};
 
 const DOMAIN: &str = "example.com";
 const HOST: &str = "mta-sts.example.com";
@@ -201,14 +201,14 @@ async fn trust_from_a_ca_file() {
     .unwrap();
     let mut config = FetchConfig::new(roots);
     config.port = net.https_port();
-    let report = PolicyFetcher::new(config, resolver(&net, T))
+    let report = PolicyFetcher::new(config, dns_client(&net, T))
         .fetch(DOMAIN)
         .await;
     assert_eq!(body(&report), POLICY.as_bytes());
     // The built-in roots alone do not trust the test CA.
     let mut config = FetchConfig::new(TrustConfig::default().root_store().unwrap());
     config.port = net.https_port();
-    let report = PolicyFetcher::new(config, resolver(&net, T))
+    let report = PolicyFetcher::new(config, dns_client(&net, T))
         .fetch(DOMAIN)
         .await;
     assert!(matches!(
@@ -294,7 +294,7 @@ async fn a_smaller_cap_is_honoured() {
     let mut config = FetchConfig::new(net.root_store());
     config.port = net.https_port();
     config.max_bytes = 10;
-    let report = PolicyFetcher::new(config, resolver(&net, T))
+    let report = PolicyFetcher::new(config, dns_client(&net, T))
         .fetch(DOMAIN)
         .await;
     assert_eq!(error(&report), &FetchError::TooLarge(10));
@@ -605,7 +605,7 @@ async fn empty_trust_store_trusts_nothing() {
     net.add_sts_domain(DOMAIN, POLICY, "v=STSv1; id=1").await;
     let mut config = FetchConfig::new(std::sync::Arc::new(rustls::RootCertStore::empty()));
     config.port = net.https_port();
-    let report = PolicyFetcher::new(config, resolver(&net, T))
+    let report = PolicyFetcher::new(config, dns_client(&net, T))
         .fetch(DOMAIN)
         .await;
     assert!(matches!(

@@ -3,17 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mtasts_net::dns::{DnsConfig, Resolver};
+use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_testkit::TestNet;
 
-/// A resolver asking only the TestNet's DNS server.
-pub(crate) fn resolver(net: &TestNet, timeout: Duration) -> Arc<Resolver> {
+/// DNS asking only the TestNet's DNS server.
+pub(crate) fn dns_client(net: &TestNet, timeout: Duration) -> Arc<HickoryDns> {
     mtasts_net::install_crypto_provider();
     let config = DnsConfig {
         servers: Some(vec![net.dns_addr()]),
         timeout,
     };
-    Arc::new(Resolver::new(&config).expect("resolver for the test DNS server"))
+    Arc::new(HickoryDns::new(&config).expect("DNS client for the test DNS server"))
 }
 
 /// A fetcher for the TestNet's policy hosts (its DNS, its CA, its HTTPS port).
@@ -21,5 +21,5 @@ pub(crate) fn fetcher(net: &TestNet, timeout: Duration) -> mtasts_net::fetch::Po
     let mut config = mtasts_net::fetch::FetchConfig::new(net.root_store());
     config.port = net.https_port();
     config.timeout = timeout;
-    mtasts_net::fetch::PolicyFetcher::new(config, resolver(net, Duration::from_secs(5)))
+    mtasts_net::fetch::PolicyFetcher::new(config, dns_client(net, Duration::from_secs(5)))
 }
