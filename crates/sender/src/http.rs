@@ -7,16 +7,12 @@
 //! | `GET /metrics` | OpenMetrics text ([`crate::metrics`]) |
 //! | `GET /healthz` | `{"status":"ok","store":{"backend":…,"fallback":…}}` |
 //!
-//! Every request is bounded by the request timeout (503 when it runs out), and each listener
-//! serves at most `max_connections` connections at once (further ones wait in the kernel's
-//! backlog).
+//! Every request is bounded by the request timeout (503 when it runs out). Connections run on
+//! the shared accept loop of `mtasts-listen` ([`spawn`]): at most `max_connections` at once,
+//! the longest-idle one making room for a newcomer at the cap, an idle limit on bytes moved,
+//! and a graceful drain on shutdown.
 
-use std::future::IntoFuture;
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, Request, State};
@@ -25,10 +21,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use mtasts_listen::{ConnectionLimits, Server};
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::Daemon;
@@ -91,131 +88,41 @@ async fn healthz(State(daemon): State<Arc<Daemon>>) -> Json<serde_json::Value> {
     }))
 }
 
-/// Serves `router` on `listener` until `shutdown`, then lets requests in progress finish
-/// (at most `drain_timeout`).
-pub async fn serve(
+/// The connection limits of an HTTP listener: `max_connections`, an idle limit of the request
+/// timeout (a kept-alive connection is closed once quiet that long), and `drain` to finish
+/// requests in progress at shutdown.
+pub fn connection_limits(
+    max_connections: usize,
+    request_timeout: Duration,
+    drain: Duration,
+) -> ConnectionLimits {
+    ConnectionLimits {
+        max_connections,
+        idle_timeout: request_timeout,
+        drain_grace: drain,
+        ..ConnectionLimits::default()
+    }
+}
+
+/// Starts serving `router` (HTTP/1.1) on `listener`; cancelling `shutdown` stops accepting
+/// and lets requests in progress finish, and [`Server::wait`] completes once the connections
+/// are gone. A request head must arrive within `limits.idle_timeout`.
+pub fn spawn(
     listener: TcpListener,
     router: Router,
-    max_connections: usize,
-    drain_timeout: Duration,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
-    let listener = Limited {
-        inner: listener,
-        permits: Arc::new(Semaphore::new(max_connections.max(1))),
-    };
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    tokio::select! {
-        result = server => result,
-        _ = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(drain_timeout).await;
-        } => {
-            tracing::warn!("HTTP connections still open at the drain deadline; closing them");
-            Ok(())
-        }
-    }
-}
-
-/// A listener that holds a permit per open connection.
-struct Limited {
-    inner: TcpListener,
-    permits: Arc<Semaphore>,
-}
-
-impl axum::serve::Listener for Limited {
-    type Io = PermitStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let mut errors = 0u32;
-        loop {
-            let permit = match self.permits.clone().acquire_owned().await {
-                Ok(permit) => permit,
-                // The semaphore is never closed; wait instead of spinning if it were.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (
-                        PermitStream {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionRefused
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) {
-                        continue;
-                    }
-                    errors = errors.saturating_add(1);
-                    tracing::error!(error = %e, "HTTP accept failed");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(errors.min(10))))
-                        .await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection and the permit it holds.
-struct PermitStream {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsyncRead for PermitStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PermitStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
+    limits: ConnectionLimits,
+    shutdown: &CancellationToken,
+) -> Server {
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    Server::spawn(listener, limits, shutdown, move |stream, context| {
+        let builder = builder.clone();
+        let router = router.clone();
+        async move { mtasts_listen::http::serve_router(stream, context, &builder, router).await }
+    })
 }

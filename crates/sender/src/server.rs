@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, UnixSocketConfig, parse_mode};
 use crate::daemon::Daemon;
 use crate::error::RunError;
 use crate::metrics::Metrics;
-use crate::socketmap::{ServeOptions, SocketmapListener};
+use crate::socketmap::ServeOptions;
 
 /// Bound listeners and the daemon, ready to run.
 pub struct Server {
@@ -196,51 +195,63 @@ impl Server {
             http,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
+        // Every connection is a descriptor: raise the limit, and keep the caps below it.
+        let files = mtasts_listen::files::OpenFiles::raise();
+        let socketmap_count = socketmap_tcp.len() + usize::from(socketmap_unix.is_some());
+        let wanted: Vec<usize> =
+            std::iter::repeat_n(config.socketmap.max_connections, socketmap_count)
+                .chain(std::iter::repeat_n(config.http.max_connections, http.len()))
+                .collect();
+        let caps = files.caps(&wanted);
+        let socketmap_cap = caps
+            .first()
+            .copied()
+            .unwrap_or(config.socketmap.max_connections);
+        let http_cap = caps
+            .get(socketmap_count)
+            .copied()
+            .unwrap_or(config.http.max_connections);
+        tracing::info!(
+            open_files = files.limit,
+            open_files_at_start = files.was,
+            socketmap_max_connections = socketmap_cap,
+            http_max_connections = http_cap,
+            "open-files limit and connection caps"
+        );
         let options = ServeOptions {
-            max_connections: config.socketmap.max_connections,
+            max_connections: socketmap_cap,
             idle_timeout: Duration::from_secs(config.socketmap.idle_timeout),
             request_timeout: Duration::from_secs(config.socketmap.request_timeout),
             drain_timeout: drain,
+            ..ServeOptions::default()
         };
-        let mut tasks: JoinSet<Result<(), RunError>> = JoinSet::new();
-        let mut listeners: Vec<SocketmapListener> = socketmap_tcp
+        let mut listeners: Vec<mtasts_listen::Listener> = socketmap_tcp
             .into_iter()
-            .map(SocketmapListener::from)
+            .map(mtasts_listen::Listener::from)
             .collect();
         let unix_path = socketmap_unix.map(|(listener, path)| {
             listeners.push(listener.into());
             path
         });
+        let mut servers = Vec::new();
         for listener in listeners {
-            let handler = daemon.clone();
-            let metrics = daemon.metrics().clone();
-            let options = options.clone();
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                crate::socketmap::serve(listener, handler, options, metrics, shutdown)
-                    .await
-                    .map_err(|source| RunError::Io {
-                        what: "the socketmap listener failed".to_string(),
-                        source,
-                    })
-            });
+            servers.push(crate::socketmap::spawn(
+                listener,
+                daemon.clone(),
+                options.clone(),
+                daemon.metrics().clone(),
+                &shutdown,
+            ));
         }
-        let router = crate::http::router(
-            daemon.clone(),
-            Duration::from_secs(config.http.request_timeout),
-        );
+        let request_timeout = Duration::from_secs(config.http.request_timeout);
+        let router = crate::http::router(daemon.clone(), request_timeout);
         for listener in http {
-            let router = router.clone();
-            let shutdown = shutdown.clone();
-            let max = config.http.max_connections;
-            tasks.spawn(async move {
-                crate::http::serve(listener, router, max, drain, shutdown)
-                    .await
-                    .map_err(|source| RunError::Io {
-                        what: "the HTTP listener failed".to_string(),
-                        source,
-                    })
-            });
+            servers.push(crate::http::spawn(
+                listener,
+                router.clone(),
+                crate::http::connection_limits(http_cap, request_timeout, drain),
+                &shutdown,
+            ));
         }
         let refresh = tokio::spawn(crate::refresh::run(
             daemon.discovery().clone(),
@@ -255,7 +266,8 @@ impl Server {
             store = daemon.store().configured_backend(),
             "mtasts resolver running"
         );
-        let mut result = Ok(());
+        // The listeners never stop on their own (accept errors pause them, see
+        // `mtasts-listen`); only a shutdown ends them.
         loop {
             tokio::select! {
                 biased;
@@ -265,45 +277,18 @@ impl Server {
                         tracing::error!(error = %e, "reload failed; the previous settings stay");
                     }
                 }
-                Some(ended) = tasks.join_next() => {
-                    if shutdown.is_cancelled() {
-                        // Listeners end when a shutdown was requested: not a failure (the
-                        // biased order above normally sees the shutdown first).
-                        if let Ok(Err(e)) = ended {
-                            tracing::warn!(error = %e, "a listener failed while shutting down");
-                        }
-                        break;
-                    }
-                    // A listener ended on its own: that is fatal for the daemon.
-                    result = match ended {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(e)) => Err(e),
-                        Err(e) => Err(RunError::Io { what: "a listener task failed".to_string(), source: std::io::Error::other(e.to_string()) }),
-                    };
-                    match &result {
-                        Ok(()) => tracing::error!("a listener stopped; shutting down"),
-                        Err(e) => tracing::error!(error = %e, "a listener stopped; shutting down"),
-                    }
-                    shutdown.cancel();
-                    break;
-                }
             }
         }
-        // Listeners drain by themselves (each bounded by the drain deadline); give them a
-        // little more before aborting.
-        let all = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(drain + Duration::from_secs(2), all)
-            .await
-            .is_err()
-        {
-            tasks.shutdown().await;
+        // Each listener drains within the drain deadline.
+        for server in &servers {
+            server.wait().await;
         }
         let _ = refresh.await;
         if let Some(path) = unix_path {
             let _ = std::fs::remove_file(path);
         }
         tracing::info!("mtasts resolver stopped");
-        result
+        Ok(())
     }
 }
 

@@ -3,8 +3,12 @@
 //! * Netstring framing both ways; requests up to [`MAX_QUERY_BYTES`], replies up to
 //!   [`mtasts_proto::socketmap::MAX_REPLY_BYTES`] (larger ones become `TEMP`, see
 //!   [`Reply::to_payload`]).
-//! * Many connections at once, capped: a permit is taken *before* `accept`, so at the limit
-//!   the listener stops accepting instead of queueing work.
+//! * Many connections at once, on the shared accept loop of `mtasts-listen` (its policy:
+//!   a permit before `accept`, bounded pauses on accept errors, graceful drain): capped at
+//!   [`ServeOptions::max_connections`]. At the cap, the connection quiet for the longest (at
+//!   least [`ServeOptions::evict_after`]) is closed between requests to make room for the new
+//!   one, so idle connections of one local process cannot stall every Postfix lookup; when
+//!   none is, the new one waits for a free slot up to the request timeout.
 //! * One request at a time per connection; pipelined requests are answered in order.
 //! * Idle connections are closed after the idle timeout; a request must arrive completely and
 //!   be answered within the request timeout.
@@ -16,14 +20,13 @@
 
 use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use mtasts_listen::{ConnectionLimits, Listener, Server};
 use mtasts_proto::socketmap::{MAX_QUERY_BYTES, Reply, Request, decode_netstring, parse_request};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -46,101 +49,59 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// After shutdown, how long to wait for open connections before closing them.
     pub drain_timeout: Duration,
+    /// At the cap, a connection quiet this long may be closed to make room for a new one.
+    pub evict_after: Duration,
 }
 
 impl Default for ServeOptions {
-    /// 512 connections, 30 s idle, 60 s per request, 10 s drain.
+    /// 512 connections, 30 s idle, 60 s per request, 10 s drain, 1 s quiet to make room.
     fn default() -> Self {
         ServeOptions {
             max_connections: 512,
             idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(10),
+            evict_after: Duration::from_secs(1),
         }
     }
 }
 
-/// A bound socketmap listener.
-#[derive(Debug)]
-pub enum SocketmapListener {
-    /// `socketmap:inet:HOST:PORT:NAME`.
-    Tcp(TcpListener),
-    /// `socketmap:unix:PATH:NAME`.
-    Unix(UnixListener),
-}
-
-impl From<TcpListener> for SocketmapListener {
-    fn from(listener: TcpListener) -> Self {
-        SocketmapListener::Tcp(listener)
-    }
-}
-
-impl From<UnixListener> for SocketmapListener {
-    fn from(listener: UnixListener) -> Self {
-        SocketmapListener::Unix(listener)
+impl ServeOptions {
+    /// What the shared accept loop applies. Every Postfix process connects from the same
+    /// address (or the UNIX socket), so the per-client cap is the whole cap. The loop's idle
+    /// limit is only a backstop: [`converse`] enforces the idle and request timeouts exactly.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            max_per_client: self.max_connections,
+            idle_timeout: self.idle_timeout + self.request_timeout,
+            evict_after: self.evict_after,
+            admit_wait: self.request_timeout,
+            drain_grace: self.drain_timeout,
+        }
     }
 }
 
 /// The bytes read from a socket at once.
 const READ_CHUNK: usize = 4096;
 
-/// Most consecutive resource errors (EMFILE…) on `accept` before the listener gives up.
-const MAX_ACCEPT_ERRORS: u32 = 64;
-
-/// Serves socketmap requests on `listener` until `shutdown` is cancelled, then drains.
-///
-/// Returns `Ok` after a shutdown; an error when the listener failed for good (too many
-/// consecutive accept errors).
-pub async fn serve(
-    listener: impl Into<SocketmapListener>,
+/// Starts serving socketmap requests on `listener` (TCP or UNIX); cancelling `shutdown`
+/// stops accepting, lets each connection finish the request in progress and closes it, and
+/// [`Server::wait`] completes once all are gone (at most `drain_timeout` later).
+pub fn spawn(
+    listener: impl Into<Listener>,
     handler: Arc<dyn SocketmapHandler>,
     options: ServeOptions,
     metrics: Arc<Metrics>,
-    shutdown: CancellationToken,
-) -> io::Result<()> {
-    let listener = listener.into();
-    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    let mut connections = JoinSet::new();
-    let mut accept_errors = 0u32;
-    let result = loop {
-        while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break Ok(()),
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                // The semaphore is never closed.
-                Err(_) => break Ok(()),
-            },
-        };
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break Ok(()),
-            accepted = accept(&listener) => accepted,
-        };
-        let conn = match accepted {
-            Ok(conn) => {
-                accept_errors = 0;
-                conn
-            }
-            Err(e) if is_connection_error(&e) => continue,
-            Err(e) => {
-                accept_errors += 1;
-                tracing::error!(error = %e, "socketmap accept failed");
-                if accept_errors >= MAX_ACCEPT_ERRORS {
-                    break Err(e);
-                }
-                // Out of file descriptors and the like: wait for connections to close.
-                let pause = Duration::from_millis(100 * u64::from(accept_errors.min(10)));
-                tokio::select! {
-                    _ = shutdown.cancelled() => break Ok(()),
-                    _ = tokio::time::sleep(pause) => continue,
-                }
-            }
-        };
+    shutdown: &CancellationToken,
+) -> Server {
+    let limits = options.connection_limits();
+    let options = Arc::new(options);
+    Server::spawn(listener, limits, shutdown, move |stream, context| {
         let handler = handler.clone();
         let options = options.clone();
         let metrics = metrics.clone();
-        let shutdown = shutdown.clone();
-        connections.spawn(async move {
+        async move {
             let gauge = metrics
                 .connections
                 .get_or_create(&ProtocolLabels {
@@ -148,54 +109,27 @@ pub async fn serve(
                 })
                 .clone();
             gauge.inc();
-            match conn {
-                Conn::Tcp(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    connection(stream, &*handler, &options, &metrics, &shutdown).await
-                }
-                Conn::Unix(stream) => {
-                    connection(stream, &*handler, &options, &metrics, &shutdown).await
-                }
-            }
+            // Idle, making room for another client, or shutdown: all end the connection
+            // between requests.
+            let stop = context.stop_token();
+            connection(stream, &*handler, &options, &metrics, &stop).await;
             gauge.dec();
-            drop(permit);
-        });
-    };
-    drain(connections, options.drain_timeout).await;
-    result
+        }
+    })
 }
 
-/// Waits for the connections to end, up to `deadline`, then aborts the rest.
-async fn drain(mut connections: JoinSet<()>, deadline: Duration) {
-    let all = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(deadline, all).await.is_err() {
-        tracing::warn!(
-            open = connections.len(),
-            "socketmap connections still open at the drain deadline; closing them"
-        );
-        connections.shutdown().await;
-    }
-}
-
-enum Conn {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
-
-async fn accept(listener: &SocketmapListener) -> io::Result<Conn> {
-    match listener {
-        SocketmapListener::Tcp(l) => l.accept().await.map(|(s, _)| Conn::Tcp(s)),
-        SocketmapListener::Unix(l) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
-    }
-}
-
-fn is_connection_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+/// Serves socketmap requests on `listener` until `shutdown` is cancelled, then drains.
+pub async fn serve(
+    listener: impl Into<Listener>,
+    handler: Arc<dyn SocketmapHandler>,
+    options: ServeOptions,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    spawn(listener, handler, options, metrics, &shutdown)
+        .wait()
+        .await;
+    Ok(())
 }
 
 /// Why a connection ended.
@@ -261,6 +195,14 @@ where
     let mut chunk = [0u8; READ_CHUNK];
     // When the request now in `buf` must be complete and answered.
     let mut deadline: Option<Instant> = None;
+    // Per-request cost (docs/benchmarks.md): the shutdown waiter and the read timer live as
+    // long as the connection instead of being registered anew for every request. Moving the
+    // timer later does not touch the timer wheel; a lookup or a write that completes at once
+    // (a cache hit, a reply that fits the socket buffer) never starts a timer.
+    let mut cancelled = std::pin::pin!(shutdown.cancelled());
+    let mut read_timer = std::pin::pin!(tokio::time::sleep_until(
+        Instant::now() + options.idle_timeout
+    ));
     loop {
         match decode_netstring(&buf, MAX_QUERY_BYTES) {
             Ok(Some((payload, used))) => {
@@ -270,24 +212,36 @@ where
                     .unwrap_or_else(|| Instant::now() + options.request_timeout);
                 let reply = match parse_request(&payload) {
                     Ok(request) => {
-                        match tokio::time::timeout_at(until, handler.handle(request)).await {
-                            Ok(reply) => reply,
-                            Err(_) => Reply::Temp("lookup timed out".to_string()),
+                        let mut lookup = handler.handle(request);
+                        match futures::poll!(lookup.as_mut()) {
+                            Poll::Ready(reply) => reply,
+                            Poll::Pending => match tokio::time::timeout_at(until, lookup).await {
+                                Ok(reply) => reply,
+                                Err(_) => Reply::Temp("lookup timed out".to_string()),
+                            },
                         }
                     }
                     Err(e) => Reply::Perm(format!("malformed request: {e}")),
                 };
                 let wire = reply.to_netstring();
-                let write = async {
+                let mut write = std::pin::pin!(async {
                     stream.write_all(&wire).await?;
                     stream.flush().await
+                });
+                let written = match futures::poll!(write.as_mut()) {
+                    Poll::Ready(written) => written,
+                    Poll::Pending => {
+                        // The reply gets at least a few seconds even when the lookup used the
+                        // budget.
+                        let write_until = until.max(Instant::now() + Duration::from_secs(5));
+                        match tokio::time::timeout_at(write_until, write).await {
+                            Ok(written) => written,
+                            Err(_) => return End::Slow,
+                        }
+                    }
                 };
-                // The reply gets at least a few seconds even when the lookup used the budget.
-                let write_until = until.max(Instant::now() + Duration::from_secs(5));
-                match tokio::time::timeout_at(write_until, write).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return End::Io,
-                    Err(_) => return End::Slow,
+                if written.is_err() {
+                    return End::Io;
                 }
                 if !buf.is_empty() {
                     deadline = Some(Instant::now() + options.request_timeout);
@@ -304,18 +258,20 @@ where
                 } else {
                     *deadline.get_or_insert_with(|| Instant::now() + options.request_timeout)
                 };
+                read_timer.as_mut().reset(until);
                 let read = tokio::select! {
                     biased;
-                    _ = shutdown.cancelled(), if idle => return End::Shutdown,
-                    read = tokio::time::timeout_at(until, stream.read(&mut chunk)) => read,
+                    _ = &mut cancelled, if idle => return End::Shutdown,
+                    read = stream.read(&mut chunk) => Some(read),
+                    _ = &mut read_timer => None,
                 };
                 match read {
-                    Err(_) if idle => return End::Idle,
-                    Err(_) => return End::Slow,
-                    Ok(Err(_)) => return End::Io,
-                    Ok(Ok(0)) if idle => return End::Closed,
-                    Ok(Ok(0)) => return End::Truncated,
-                    Ok(Ok(n)) => {
+                    None if idle => return End::Idle,
+                    None => return End::Slow,
+                    Some(Err(_)) => return End::Io,
+                    Some(Ok(0)) if idle => return End::Closed,
+                    Some(Ok(0)) => return End::Truncated,
+                    Some(Ok(n)) => {
                         if idle {
                             deadline = Some(Instant::now() + options.request_timeout);
                         }
@@ -351,6 +307,7 @@ mod tests {
     }
 
     async fn start(options: ServeOptions) -> (std::net::SocketAddr, CancellationToken) {
+        use tokio::net::TcpListener;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
@@ -477,6 +434,8 @@ mod tests {
     async fn connection_cap_holds_back_accepts() {
         let options = ServeOptions {
             max_connections: 1,
+            // The first connection is never quiet long enough to make room (see below).
+            evict_after: Duration::from_secs(60),
             ..ServeOptions::default()
         };
         let (addr, _shutdown) = start(options).await;
@@ -499,8 +458,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn idle_connections_of_another_process_do_not_stall_lookups() {
+        /// One request and its reply (`None`: closed).
+        async fn ask(stream: &mut tokio::net::TcpStream, query: &[u8]) -> Option<Vec<u8>> {
+            stream.write_all(&encode_netstring(query)).await.ok()?;
+            read_reply(stream).await
+        }
+        let options = ServeOptions {
+            max_connections: 4,
+            evict_after: Duration::from_millis(100),
+            ..ServeOptions::default()
+        };
+        let (addr, _shutdown) = start(options).await;
+        let mut idle = Vec::new();
+        for _ in 0..4 {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            assert!(ask(&mut stream, b"m a.example").await.is_some());
+            idle.push(stream);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A lookup is answered at once, not after the idle timeout (30 s)…
+        let started = Instant::now();
+        let mut lookup = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let reply = ask(&mut lookup, b"m b.example").await;
+        assert_eq!(reply.unwrap(), b"OK m b.example");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // …and the connection idle the longest was closed for it.
+        assert_eq!(read_reply(&mut idle[0]).await, None);
+        let reply = ask(&mut idle[1], b"m c.example").await;
+        assert_eq!(reply.unwrap(), b"OK m c.example");
+    }
+
+    #[tokio::test]
     async fn shutdown_closes_idle_connections_and_returns() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(serve(
