@@ -22,7 +22,3 @@ pub use hickory::HickoryDns;
 pub use lookup::{
     DnsConfig, DnsError, DnsLookup, DnsSetupError, MxRecord, Secured, TlsaRecord, parse_server,
 };
-
-/// The former name of [`HickoryDns`], kept while callers in other crates move over.
-#[doc(hidden)]
-pub type Resolver = HickoryDns;
