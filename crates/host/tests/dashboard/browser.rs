@@ -5,12 +5,15 @@
 //! (scripts cannot set it) and which `--screenshot`/`--dump-dom` cannot be given. So the
 //! browser logs in like a person does: Chromium starts with `--remote-debugging-port=0`
 //! (the port it picked is in `DevToolsActivePort` in its profile directory), and the test
-//! speaks the DevTools protocol over a minimal hand-written WebSocket client (RFC 6455: one
-//! handshake, masked text frames out, unmasked frames in; no WebSocket crate is in the
-//! graph). `Runtime.evaluate` fills and submits the real forms, so the browser itself
-//! carries the CSRF field, the `SameSite=Strict` cookie and its `Origin` header, and enforces
-//! the page's CSP while rendering (the stylesheet must load under `style-src 'self'`).
-//! DevTools evaluation is not subject to the page's CSP, so the page itself stays script-free.
+//! speaks the DevTools protocol (JSON commands and replies matched by id) through a thin
+//! helper, [`Cdp`], over `tokio-tungstenite`'s WebSocket client (plain `ws://` to loopback, no
+//! TLS features). A CDP crate (chromiumoxide, headless_chrome) would bring a browser fetcher,
+//! code generated for the whole protocol and, for headless_chrome, a blocking client, where
+//! this test needs three commands. `Runtime.evaluate` fills and submits the real forms, so the
+//! browser itself carries the CSRF field, the `SameSite=Strict` cookie and its `Origin`
+//! header, and enforces the page's CSP while rendering (the stylesheet must load under
+//! `style-src 'self'`). DevTools evaluation is not subject to the page's CSP, so the page
+//! itself stays script-free.
 //!
 //! Screenshots: the login page with Chromium's own `--screenshot` flag, the logged-in pages
 //! with `Page.captureScreenshot`. Each PNG is checked for the window size (IHDR) and for not
@@ -27,10 +30,14 @@ use std::time::{Duration, Instant};
 use mtasts_host::auth::Principal;
 use mtasts_host::service::{self, NewDomainRequest};
 use mtasts_store::host::Role;
+use base64::Engine as _;
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::harness::{Harness, PASSWORD};
 
@@ -84,125 +91,35 @@ fn assert_screenshot(png: &[u8], blank: usize, what: &str) {
     );
 }
 
-fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes().filter(|&c| c != b'=') {
-        let value = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
-        acc = (acc << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-/// A DevTools connection to one page, over a minimal WebSocket client.
+/// A DevTools connection to one page.
 struct Cdp {
-    stream: BufReader<TcpStream>,
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
 }
 
 impl Cdp {
     async fn connect(ws_url: &str) -> Cdp {
-        let rest = ws_url.strip_prefix("ws://").expect("a ws:// URL");
-        let (authority, path) = rest.split_at(rest.find('/').unwrap());
-        let mut stream = BufReader::new(TcpStream::connect(authority).await.unwrap());
         // No Origin header: Chromium accepts DevTools clients without one.
-        let handshake = format!(
-            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream
-            .get_mut()
-            .write_all(handshake.as_bytes())
+        let (socket, _) = tokio_tungstenite::connect_async(ws_url)
             .await
-            .unwrap();
-        let mut status = String::new();
-        stream.read_line(&mut status).await.unwrap();
-        assert!(status.contains(" 101 "), "WebSocket handshake: {status}");
-        loop {
-            let mut line = String::new();
-            stream.read_line(&mut line).await.unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-        }
-        Cdp { stream, next_id: 0 }
+            .expect("WebSocket handshake with DevTools");
+        Cdp { socket, next_id: 0 }
     }
 
-    async fn send_text(&mut self, text: &str) {
-        let payload = text.as_bytes();
-        let mut frame = vec![0x81u8];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= 0xffff => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        // Clients must mask (RFC 6455 §5.3); the key need not be secret here.
-        let mask = [0x5a, 0x17, 0xc3, 0x8e];
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.get_mut().write_all(&frame).await.unwrap();
-    }
-
+    /// The next text message; DevTools sends nothing else the protocol here uses.
     async fn read_message(&mut self) -> String {
-        let mut message = Vec::new();
         loop {
-            let mut head = [0u8; 2];
-            self.stream.read_exact(&mut head).await.unwrap();
-            let fin = head[0] & 0x80 != 0;
-            let opcode = head[0] & 0x0f;
-            let mut len = u64::from(head[1] & 0x7f);
-            if len == 126 {
-                let mut ext = [0u8; 2];
-                self.stream.read_exact(&mut ext).await.unwrap();
-                len = u64::from(u16::from_be_bytes(ext));
-            } else if len == 127 {
-                let mut ext = [0u8; 8];
-                self.stream.read_exact(&mut ext).await.unwrap();
-                len = u64::from_be_bytes(ext);
-            }
-            let mask = if head[1] & 0x80 != 0 {
-                let mut key = [0u8; 4];
-                self.stream.read_exact(&mut key).await.unwrap();
-                Some(key)
-            } else {
-                None
-            };
-            let mut payload = vec![0u8; usize::try_from(len).unwrap()];
-            self.stream.read_exact(&mut payload).await.unwrap();
-            if let Some(key) = mask {
-                payload
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(i, b)| *b ^= key[i % 4]);
-            }
-            match opcode {
-                0x0 | 0x1 => {
-                    message.extend_from_slice(&payload);
-                    if fin {
-                        return String::from_utf8(message).unwrap();
-                    }
-                }
-                0x8 => panic!("DevTools closed the connection"),
-                // Ping, pong, binary: nothing the protocol here uses.
-                _ => {}
+            match self.socket.next().await {
+                Some(Ok(Message::Text(text))) => return text.as_str().to_owned(),
+                Some(Ok(Message::Close(_))) | None => panic!("DevTools closed the connection"),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("DevTools connection: {e}"),
             }
         }
     }
@@ -211,8 +128,11 @@ impl Cdp {
     async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
-        self.send_text(&json!({"id": id, "method": method, "params": params}).to_string())
-            .await;
+        let command = json!({"id": id, "method": method, "params": params}).to_string();
+        self.socket
+            .send(Message::text(command))
+            .await
+            .expect("DevTools accepts a command");
         loop {
             let message: Value = serde_json::from_str(&self.read_message().await).unwrap();
             if message["id"] == id {
@@ -261,7 +181,9 @@ impl Cdp {
             .call("Page.captureScreenshot", json!({"format": "png"}))
             .await
             .unwrap();
-        base64_decode(result["data"].as_str().unwrap())
+        base64::engine::general_purpose::STANDARD
+            .decode(result["data"].as_str().unwrap())
+            .expect("base64 PNG")
     }
 }
 
