@@ -1,0 +1,485 @@
+//! Operations on hosted domains: create, change, remove (RFC 8461 §8.3), read, list, history
+//! and on-demand verification, with the validation of what a request asks for.
+
+use std::collections::HashMap;
+
+use mtasts_proto::domain::normalize_domain;
+use mtasts_proto::hosted::policy_input::{build_policy, validate_rua};
+use mtasts_proto::hosted::removal::{REMOVAL_MAX_AGE, removal_deadline, served_intervals};
+use mtasts_proto::hosted::versions::next_policy_id;
+use mtasts_proto::sts::policy::Policy;
+use mtasts_store::host::{
+    Domain, DomainState, HostDbError, NewDomain, NewVersion, PolicyVersion, Tenant,
+};
+
+use super::error::{ServiceError, invalid, require_write};
+use super::lock::lock_domain;
+use super::tenancy::{tenant_named, tenant_of};
+use super::views::{DomainDetail, VersionView, detail};
+use crate::auth::Principal;
+use crate::state::AppState;
+
+const DOMAIN_SYNTAX_RULE: &str =
+    "RFC 1035 §2.3.1, RFC 5890: a domain name of letters, digits and hyphens (IDNs allowed)";
+const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two labels";
+const DOMAIN_ZONE_RULE: &str =
+    "mtasts: the service's own zone and names inside it cannot be hosted";
+const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
+     every name the service publishes for the domain (the longest, \
+     _smtp._tls.<domain>.t<tenant>.<zone>)";
+/// The longest a domain name may be in text form (RFC 1035 §2.3.4: 255 octets on the wire).
+const MAX_NAME_OCTETS: usize = 253;
+const MX_LOOKUP_RULE: &str =
+    "RFC 8461 §4.1: without mx, the domain's MX records are used, so it must have some";
+const TENANT_REQUIRED_RULE: &str = "mtasts: an administrator names the tenant of a new domain";
+const TENANT_EXISTS_RULE: &str = "mtasts: the tenant must exist";
+const TENANT_OWN_RULE: &str = "mtasts: only administrators choose the tenant";
+const CHANGE_RULE: &str = "mtasts: a change names at least one of mode, mx, max_age, rua";
+
+/// What a new hosted domain should be.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NewDomainRequest {
+    /// The policy domain (any case, U-labels allowed, trailing dot allowed).
+    pub domain: String,
+    /// The owning tenant's name: required for administrators, optional (and only their own)
+    /// for owners.
+    pub tenant: Option<String>,
+    /// `enforce`, `testing` or `none`.
+    pub mode: String,
+    /// The `mx` patterns; `None` looks up the domain's MX records.
+    pub mx: Option<Vec<String>>,
+    /// Seconds; `None` for the default.
+    pub max_age: Option<u64>,
+    /// The TLS-RPT `rua=` value (RFC 8460 §3) the service publishes at
+    /// `_smtp._tls.<domain>.t<tenant>.<zone>`; `None` publishes no TLS-RPT record.
+    pub rua: Option<String>,
+}
+
+/// A change to a hosted domain: absent (`None`) fields keep their current value.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DomainChange {
+    /// A new mode.
+    pub mode: Option<String>,
+    /// New `mx` patterns (replacing all of them).
+    pub mx: Option<Vec<String>>,
+    /// A new `max_age`.
+    pub max_age: Option<u64>,
+    /// The TLS-RPT report address: `None` keeps it, `Some(None)` removes it (and with it the
+    /// `_smtp._tls` record), `Some(Some(value))` sets it. Not part of the policy: changing
+    /// only this creates no policy version.
+    pub rua: Option<Option<String>>,
+}
+
+/// Normalises a domain from a request, or says which rule it breaks. Whether the names
+/// published for it fit is checked once the tenant is known (they carry its label).
+pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceError> {
+    let name = normalize_domain(input)
+        .map_err(|e| invalid("domain", DOMAIN_SYNTAX_RULE, e.to_string()))?;
+    if !name.contains('.') {
+        return Err(invalid(
+            "domain",
+            DOMAIN_LABELS_RULE,
+            format!("{name:?} is a single label"),
+        ));
+    }
+    let zone = state.delegation.zone();
+    if name == zone || name.ends_with(&format!(".{zone}")) {
+        return Err(invalid(
+            "domain",
+            DOMAIN_ZONE_RULE,
+            format!("{name:?} is inside the service zone {zone:?}"),
+        ));
+    }
+    Ok(name)
+}
+
+/// Checks that every name the service publishes for `name` (already validated) under the
+/// tenant `tenant_id` fits in a DNS name, or says which rule it breaks.
+fn check_published_lengths(
+    state: &AppState,
+    name: &str,
+    tenant_id: i64,
+) -> Result<(), ServiceError> {
+    let zone = state.delegation.zone();
+    // The names under the zone are the longest the service publishes for a domain; the
+    // TLS-RPT one is the longest of them.
+    let longest = [
+        state.delegation.tlsrpt_target(name, tenant_id),
+        state.delegation.sts_target(name, tenant_id),
+    ]
+    .into_iter()
+    .max_by_key(String::len)
+    .unwrap_or_default();
+    if longest.len() > MAX_NAME_OCTETS {
+        let room = MAX_NAME_OCTETS.saturating_sub(longest.len() - name.len());
+        return Err(invalid(
+            "domain",
+            DOMAIN_LENGTH_RULE,
+            format!(
+                "{} octets is too long: {longest:?} would be {} octets; with the zone {zone:?} and \
+                 the tenant label t{tenant_id} a hosted domain has at most {room}",
+                name.len(),
+                longest.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The domain `name` from a URL if `who` may see it. A name that is not even a domain is
+/// simply not found.
+async fn visible_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<Domain, ServiceError> {
+    let name = normalize_domain(name).map_err(|_| ServiceError::NotFound)?;
+    match state.db.domain(&name).await? {
+        Some(domain) if who.can_see(domain.tenant_id) => Ok(domain),
+        _ => Err(ServiceError::NotFound),
+    }
+}
+
+/// The tenant a new domain goes to.
+async fn owning_tenant(
+    state: &AppState,
+    who: &Principal,
+    requested: Option<&str>,
+) -> Result<Tenant, ServiceError> {
+    match (who.tenant_id, requested) {
+        (None, None) => Err(invalid(
+            "tenant",
+            TENANT_REQUIRED_RULE,
+            "give the tenant's name",
+        )),
+        (None, Some(name)) => tenant_named(&state.db, name)
+            .await?
+            .ok_or_else(|| invalid("tenant", TENANT_EXISTS_RULE, format!("no tenant {name:?}"))),
+        (Some(own), requested) => {
+            let tenant = tenant_of(state, own).await?;
+            match requested {
+                Some(name) if name != tenant.name => Err(invalid(
+                    "tenant",
+                    TENANT_OWN_RULE,
+                    "leave tenant out: new domains belong to your tenant",
+                )),
+                _ => Ok(tenant),
+            }
+        }
+    }
+}
+
+/// The MX host names of `domain`, as `mx` patterns for its first policy.
+async fn mx_from_dns(state: &AppState, domain: &str) -> Result<Vec<String>, ServiceError> {
+    match state.dns.mx(domain).await {
+        Ok(records) => {
+            let mut hosts: Vec<String> = Vec::new();
+            for record in records {
+                if !record.exchange.is_empty() && !hosts.contains(&record.exchange) {
+                    hosts.push(record.exchange);
+                }
+            }
+            if hosts.is_empty() {
+                Err(invalid(
+                    "mx",
+                    MX_LOOKUP_RULE,
+                    format!("{domain} has a null MX (RFC 7505): it receives no mail"),
+                ))
+            } else {
+                Ok(hosts)
+            }
+        }
+        Err(e) if e.is_not_found() => Err(invalid(
+            "mx",
+            MX_LOOKUP_RULE,
+            format!("{domain} has no MX records ({e}); give mx explicitly"),
+        )),
+        // SERVFAIL, timeouts, unreachable servers: we could not find out, so do not guess.
+        Err(e) => Err(ServiceError::Unavailable(format!(
+            "the MX lookup of {domain} failed: {e}"
+        ))),
+    }
+}
+
+fn new_version(policy: &Policy, policy_id: String, now: i64) -> NewVersion {
+    NewVersion {
+        policy_id,
+        mode: policy.mode.as_str().to_owned(),
+        mx: policy.mx.iter().map(ToString::to_string).collect(),
+        max_age: i64::from(policy.max_age.seconds()),
+        body: policy.to_text("\r\n"),
+        now,
+    }
+}
+
+/// Creates a hosted domain with its first policy version.
+pub async fn create_domain(
+    state: &AppState,
+    who: &Principal,
+    request: NewDomainRequest,
+) -> Result<DomainDetail, ServiceError> {
+    require_write(who)?;
+    let name = validate_domain(state, &request.domain)?;
+    let tenant = owning_tenant(state, who, request.tenant.as_deref()).await?;
+    check_published_lengths(state, &name, tenant.id)?;
+    let rua = optional_rua(request.rua.as_deref())?;
+    let mx = match request.mx {
+        Some(mx) => mx,
+        None => {
+            // A bad mode or max_age is reported without waiting for (or depending on) DNS:
+            // validate them with a placeholder pattern first.
+            build_policy(&request.mode, &["mx.invalid".to_owned()], request.max_age)
+                .map_err(ServiceError::Invalid)?;
+            mx_from_dns(state, &name).await?
+        }
+    };
+    let policy =
+        build_policy(&request.mode, &mx, request.max_age).map_err(ServiceError::Invalid)?;
+    let now = state.now();
+    let version = new_version(&policy, next_policy_id(now, None), now);
+    let (domain, _) = state
+        .db
+        .create_domain(
+            NewDomain {
+                tenant_id: tenant.id,
+                name: name.clone(),
+                rua,
+            },
+            version,
+        )
+        .await
+        .map_err(|e| match e {
+            HostDbError::Conflict(_) => {
+                ServiceError::Conflict(format!("{name} is already hosted by this service"))
+            }
+            e => e.into(),
+        })?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// The time of a new version after `latest`: this node's clock, but never before `latest`
+/// was made. Nodes' clocks differ; a version made on a node whose clock lags must not take an
+/// earlier second than the versions before it, or its policy id (the UTC second, with a
+/// counter only against the latest id) could repeat an older version's id. Kept for both the
+/// id and `created_at`, versions' times never go back, so every id differs from every id
+/// before it. (A later `created_at` only lengthens how long the previous version counts as
+/// served, which makes the removal deadline later, never earlier.)
+fn version_time(state: &AppState, latest: &PolicyVersion) -> i64 {
+    state.now().max(latest.created_at)
+}
+
+/// A `rua` from a request, validated and normalised.
+fn optional_rua(rua: Option<&str>) -> Result<Option<String>, ServiceError> {
+    rua.map(validate_rua)
+        .transpose()
+        .map_err(ServiceError::Invalid)
+}
+
+/// Changes a domain: a new policy version with a new id when the policy changed, and the
+/// TLS-RPT `rua` when one is given (no new version: the policy stays as it is).
+///
+/// The two are separate writes: should the second fail after the first, the error is
+/// returned and repeating the request completes it (an unchanged policy adds no version).
+pub async fn update_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    change: DomainChange,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    require_write(who)?;
+    if change == DomainChange::default() {
+        return Err(invalid("body", CHANGE_RULE, "nothing to change"));
+    }
+    let rua = change
+        .rua
+        .map(|rua| optional_rua(rua.as_deref()))
+        .transpose()?;
+    let _guard = lock_domain(state, &domain.name).await?;
+    // Re-read under the lock: the version we build on must be the newest.
+    let domain = reread(state, &domain.name).await?;
+    if domain.state == DomainState::Removing {
+        return Err(ServiceError::Conflict(format!(
+            "{} is being removed; it can no longer change",
+            domain.name
+        )));
+    }
+    let latest = latest_version(state, &domain).await?;
+    let mode = change.mode.unwrap_or_else(|| latest.mode.clone());
+    let mx = change.mx.unwrap_or_else(|| latest.mx.clone());
+    let max_age = change
+        .max_age
+        .or_else(|| u64::try_from(latest.max_age).ok());
+    let policy = build_policy(&mode, &mx, max_age).map_err(ServiceError::Invalid)?;
+    if policy.to_text("\r\n") != latest.body {
+        let now = version_time(state, &latest);
+        let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
+        state.db.add_version(domain.id, version).await?;
+    }
+    if let Some(rua) = rua.filter(|rua| *rua != domain.rua) {
+        state.db.set_rua(domain.id, rua.as_deref()).await?;
+    }
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// Starts the safe removal of a domain (RFC 8461 §8.3): a `mode: none` policy with a short
+/// `max_age` under a new id, served until every policy ever served could have expired from
+/// every sender's cache; the node deletes the domain after `remove_after`. Repeating it
+/// changes nothing.
+pub async fn remove_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    require_write(who)?;
+    let _guard = lock_domain(state, &domain.name).await?;
+    let domain = reread(state, &domain.name).await?;
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    if domain.state == DomainState::Removing {
+        return detail(state, domain, &tenant.name).await;
+    }
+    let versions = state.db.versions(domain.id).await?;
+    let latest = versions
+        .first()
+        .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))?;
+    // Oldest first: `served_intervals` sorts by creation time stably, so two versions made in
+    // the same second must already be in version order, or the older one would count as
+    // the one served until now.
+    let history: Vec<(i64, u32)> = versions
+        .iter()
+        .rev()
+        .map(|v| (v.created_at, u32::try_from(v.max_age).unwrap_or(u32::MAX)))
+        .collect();
+    let now = state.now();
+    let remove_after = removal_deadline(now, &served_intervals(&history));
+    let policy = build_policy("none", &[], Some(u64::from(REMOVAL_MAX_AGE)))
+        .map_err(|e| ServiceError::Internal(format!("the removal policy is invalid: {e}")))?;
+    let at = version_time(state, latest);
+    let version = new_version(&policy, next_policy_id(at, Some(&latest.policy_id)), at);
+    state
+        .db
+        .start_removal(domain.id, remove_after, version)
+        .await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// One domain, if `who` may see it.
+pub async fn domain_detail(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// Every domain `who` may see, by name.
+pub async fn list_domains(
+    state: &AppState,
+    who: &Principal,
+) -> Result<Vec<DomainDetail>, ServiceError> {
+    let tenants: HashMap<i64, String> = match who.tenant_id {
+        None => state
+            .db
+            .list_tenants()
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect(),
+        Some(own) => {
+            let tenant = tenant_of(state, own).await?;
+            HashMap::from([(tenant.id, tenant.name)])
+        }
+    };
+    let mut domains = state.db.list_domains(who.tenant_id).await?;
+    domains.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = Vec::with_capacity(domains.len());
+    for domain in domains {
+        // list_domains already filters by tenant; this is the second lock on the door.
+        if !who.can_see(domain.tenant_id) {
+            continue;
+        }
+        let tenant = match tenants.get(&domain.tenant_id) {
+            Some(name) => name.clone(),
+            None => tenant_of(state, domain.tenant_id).await?.name,
+        };
+        match detail(state, domain, &tenant).await {
+            Ok(detail) => out.push(detail),
+            // Deleted since it was listed (a removal completing): no longer in the list.
+            Err(ServiceError::NotFound) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// A domain's versions, newest first.
+pub async fn history(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<Vec<VersionView>, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    let versions = state.db.versions(domain.id).await?;
+    Ok(versions
+        .into_iter()
+        .map(|v| VersionView {
+            version: v.version,
+            policy_id: v.policy_id,
+            mode: v.mode,
+            mx: v.mx,
+            max_age: v.max_age,
+            created_at: v.created_at,
+            published_at: v.published_at,
+        })
+        .collect())
+}
+
+/// Verifies a domain now with the configured verifier and stores the result. Read-only
+/// principals may do this: it changes no policy.
+pub async fn verify_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    let Some(verifier) = state.verifier.as_ref() else {
+        return Err(ServiceError::Unavailable(
+            "on-demand verification is not configured on this node".to_owned(),
+        ));
+    };
+    let result = verifier.verify(&domain.name).await.map_err(|e| {
+        tracing::warn!(domain = %domain.name, error = %e, "on-demand verification failed");
+        ServiceError::Unavailable("verification could not run; try again later".to_owned())
+    })?;
+    let now = state.now();
+    state
+        .db
+        .set_verification(domain.id, &result.to_stored(), now)
+        .await?;
+    let tenant = tenant_of(state, domain.tenant_id).await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// A domain read again after a change or under the lock. Gone means a concurrent removal
+/// completed: for the client, not found.
+async fn reread(state: &AppState, name: &str) -> Result<Domain, ServiceError> {
+    state.db.domain(name).await?.ok_or(ServiceError::NotFound)
+}
+
+async fn latest_version(state: &AppState, domain: &Domain) -> Result<PolicyVersion, ServiceError> {
+    state
+        .db
+        .versions(domain.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))
+}
+

@@ -1,0 +1,43 @@
+//! The operations on hosted domains and tenants, independent of HTTP: the REST API, the
+//! dashboard and `mtasts admin` call these, so the rules (visibility, roles, validation,
+//! versioning, safe removal) live in one place.
+//!
+//! * `domains` — create, change, remove, read, list, history, verify a hosted domain;
+//! * `tenancy` — tenants, their tokens and users, the first administrator token;
+//! * `views` — what those operations return, as the API serialises it;
+//! * `lock` — the per-domain change lock;
+//! * `error` — [`ServiceError`] and the access checks.
+//!
+//! Visibility: an administrator sees every tenant; an owner or read-only principal sees only
+//! its own tenant, and another tenant's domain is [`ServiceError::NotFound`], exactly as a
+//! domain that does not exist, so nothing can be learnt about other tenants. Read-only
+//! principals get [`ServiceError::Forbidden`] on writes to what they can see. Tenant
+//! administration is for administrators only and is `NotFound` for everyone else.
+//!
+//! # Verification
+//!
+//! The verifier (the node's checker, or [`crate::verification::DomainVerifier`] on demand)
+//! stores one [`Verification`](crate::verification::Verification) per domain;
+//! [`DomainDetail`] shows it with each record's status beside the CNAME to publish. A record
+//! without a stored outcome shows as
+//! [`RecordStatus::Unchecked`](crate::verification::RecordStatus::Unchecked).
+
+mod domains;
+mod error;
+mod lock;
+mod tenancy;
+mod views;
+
+pub use domains::{
+    DomainChange, NewDomainRequest, create_domain, domain_detail, history, list_domains,
+    remove_domain, update_domain, validate_domain, verify_domain,
+};
+pub use error::ServiceError;
+pub use tenancy::{
+    NewUserRequest, bootstrap_admin_token, create_admin_token, create_tenant, create_token,
+    create_user, list_tenants,
+};
+pub use views::{
+    CertificateStatus, CertificateView, DomainDetail, NewTokenView, RecordView, TenantView,
+    UserView, VersionView,
+};
