@@ -8,6 +8,15 @@
 //!
 //! It is not a resolver: names outside `Z` are REFUSED and RA is never set.
 //!
+//! UDP runs on hickory-server's socket loop. TCP runs on the shared accept loop of
+//! `mtasts-listen` (connection cap, per-client cap, idle limit, room made by closing the
+//! longest-idle connection, graceful drain), because hickory's `register_listener` has its
+//! own accept loop with none of those: [`serve_tcp`] reads the 2-byte length-prefixed
+//! messages (RFC 1035 §4.2.2; each must arrive within [`TCP_IDLE_TIMEOUT`]) and answers them
+//! through the same [`RequestHandler`] as UDP, decoding them as hickory's loop does
+//! ([`Request::from_bytes`]; fewer than 12 bytes: no answer; undecodable after the header:
+//! FORMERR; a response: ignored).
+//!
 //! [`Snapshot`]: crate::snapshot::Snapshot
 
 pub mod zone;
@@ -17,13 +26,22 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use futures::{FutureExt, StreamExt};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::Server;
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::net::BufDnsStreamHandle;
+use hickory_server::net::runtime::{Time, TokioTime};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{
+    Request, RequestHandler, ResponseHandle, ResponseHandler, ResponseInfo,
+};
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+use mtasts_listen::{ConnectionContext, ConnectionLimits, Stream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
 
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
 use zone::{ZoneError, ZoneView};
@@ -35,9 +53,18 @@ pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// which avoids IP fragmentation; larger answers are truncated and the client retries over TCP.
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 
-/// Responses queued per TCP connection. Queries on one connection are answered one after the
-/// other, so a short queue suffices.
+/// Responses queued per TCP query: one answer, or a few for a transfer.
 const TCP_RESPONSE_QUEUE: usize = 16;
+
+/// The connection limits of the TCP side by default: the shared loop's defaults with the DNS
+/// idle limit.
+pub fn tcp_limits() -> ConnectionLimits {
+    ConnectionLimits {
+        idle_timeout: TCP_IDLE_TIMEOUT,
+        drain_grace: Duration::from_secs(2),
+        ..ConnectionLimits::default()
+    }
+}
 
 /// Checks that `settings` describe a zone the authority can serve (its own names fit the DNS
 /// length limits). [`DnsAuthority::start`] panics on settings this rejects, so call it when
@@ -55,7 +82,8 @@ pub struct ShutdownError(String);
 /// A running DNS authority for the service zone. Stops when dropped or by
 /// [`DnsAuthority::shutdown`].
 pub struct DnsAuthority {
-    server: Server<ZoneHandler>,
+    udp: Server<Authority>,
+    tcp: mtasts_listen::Server,
 }
 
 impl std::fmt::Debug for DnsAuthority {
@@ -81,27 +109,130 @@ impl DnsAuthority {
         settings: ZoneSettings,
         snapshot: SnapshotHandle,
     ) -> DnsAuthority {
+        Self::start_with_limits(udp, tcp, settings, snapshot, tcp_limits())
+    }
+
+    /// Like [`DnsAuthority::start`], with chosen connection limits for the TCP side.
+    ///
+    /// # Panics
+    ///
+    /// As [`DnsAuthority::start`].
+    pub fn start_with_limits(
+        udp: UdpSocket,
+        tcp: TcpListener,
+        settings: ZoneSettings,
+        snapshot: SnapshotHandle,
+        limits: ConnectionLimits,
+    ) -> DnsAuthority {
         let initial = ZoneView::new(&settings, snapshot.load_full())
             .unwrap_or_else(|e| panic!("cannot serve the DNS zone: {e}"));
-        let handler = ZoneHandler {
+        let handler = Authority(Arc::new(ZoneHandler {
             settings,
             snapshot,
             view: Mutex::new(Arc::new(initial)),
-        };
-        let mut server = Server::new(handler);
-        server.register_socket(udp);
-        server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_QUEUE);
-        DnsAuthority { server }
+        }));
+        let tcp_handler = handler.clone();
+        let tcp = mtasts_listen::Server::spawn(
+            tcp,
+            limits,
+            &CancellationToken::new(),
+            move |stream, context| serve_tcp(stream, context, tcp_handler.clone()),
+        );
+        let mut udp_server = Server::new(handler);
+        udp_server.register_socket(udp);
+        DnsAuthority {
+            udp: udp_server,
+            tcp,
+        }
     }
 
-    /// Stops accepting queries and waits until the listeners have stopped; connections in
-    /// progress are dropped.
+    /// Stops accepting queries and waits until the listeners have stopped; TCP connections
+    /// finish the query in progress.
     pub async fn shutdown(mut self) -> Result<(), ShutdownError> {
-        self.server
+        self.tcp.shutdown().await;
+        self.udp
             .shutdown_gracefully()
             .await
             .map_err(|e| ShutdownError(e.to_string()))
     }
+}
+
+/// One DNS-over-TCP connection: length-prefixed queries, answered one after the other, until
+/// the client closes, a query does not arrive in time, or the loop stops the connection.
+async fn serve_tcp(stream: Stream, context: ConnectionContext, handler: Authority) {
+    let Some(peer) = context.peer().addr() else {
+        return;
+    };
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    loop {
+        let mut prefix = [0u8; 2];
+        tokio::select! {
+            biased;
+            () = context.stopped() => return,
+            read = reader.read_exact(&mut prefix) => if read.is_err() { return },
+        }
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+        match tokio::time::timeout(TCP_IDLE_TIMEOUT, reader.read_exact(&mut message)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let (sender, mut answers) = BufDnsStreamHandle::with_buffer_size(peer, TCP_RESPONSE_QUEUE);
+        let response = ResponseHandle::new(peer, sender, Protocol::Tcp);
+        handle_message(&handler, message, peer, response).await;
+        while let Some(Some(answer)) = answers.next().now_or_never() {
+            let bytes = answer.bytes();
+            let Ok(len) = u16::try_from(bytes.len()) else {
+                continue;
+            };
+            let write = async {
+                writer.write_all(&len.to_be_bytes()).await?;
+                writer.write_all(bytes).await?;
+                writer.flush().await
+            };
+            match tokio::time::timeout(TCP_IDLE_TIMEOUT, write).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+        if context.is_stopped() {
+            return;
+        }
+    }
+}
+
+/// Decodes one query as hickory's own loops do and hands it to the handler.
+async fn handle_message(
+    handler: &Authority,
+    message: Vec<u8>,
+    peer: std::net::SocketAddr,
+    mut response: ResponseHandle,
+) {
+    let Ok(header) = Header::read(&mut BinDecoder::new(&message)) else {
+        // Shorter than a header: not a query, and there is nothing to answer to.
+        return;
+    };
+    let request = match Request::from_bytes(message, peer, Protocol::Tcp) {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::debug!(%error, "undecodable DNS query over TCP");
+            // Zero questions: reading them consumes nothing and cannot fail.
+            let Ok(queries) = Queries::read(&mut BinDecoder::new(&[]), 0) else {
+                return;
+            };
+            let builder = MessageResponseBuilder::new(&queries, None);
+            let _ = response
+                .send_response(builder.error_msg(&header, ResponseCode::FormErr))
+                .await;
+            return;
+        }
+    };
+    // Never answer a response (reflection).
+    if request.metadata.message_type == MessageType::Response {
+        return;
+    }
+    handler
+        .handle_request::<_, TokioTime>(&request, response)
+        .await;
 }
 
 /// The hickory request handler: decodes the question, asks the [`ZoneView`], encodes.
@@ -226,9 +357,13 @@ impl Reply<'_> {
     }
 }
 
+/// The handler shared by the UDP and TCP sides.
+#[derive(Clone)]
+struct Authority(Arc<ZoneHandler>);
+
 // `RequestHandler` is declared with `#[async_trait]`; this is its expansion written out (as in
 // the testkit), so the crate does not need the macro.
-impl RequestHandler for ZoneHandler {
+impl RequestHandler for Authority {
     fn handle_request<'life0, 'life1, 'async_trait, R, T>(
         &'life0 self,
         request: &'life1 Request,
@@ -241,6 +376,6 @@ impl RequestHandler for ZoneHandler {
         'life1: 'async_trait,
         Self: 'async_trait,
     {
-        Box::pin(self.answer(request, response_handle))
+        Box::pin(self.0.answer(request, response_handle))
     }
 }
