@@ -8,6 +8,11 @@
 //! - `BENCH_SECONDS` (default 5): measuring time per point.
 //! - `BENCH_PY_DAEMON`: path to postfix-mta-sts-resolver's `mta-sts-daemon` (skipped if unset).
 //! - `BENCH_MEMORY_POLICIES`: also measure RSS after caching this many policies (e.g. 100000).
+//! - `BENCH_MTASTS_BASELINE`: path to another `mtasts` binary (an earlier build) measured as one
+//!   more server, for before/after comparisons in the same run.
+//! - `BENCH_ROUNDS` (default 1): measure every server this many times, round after round, so
+//!   that ratios can be taken from paired rounds on a shared machine.
+//! - `BENCH_CONNECTIONS` (default `1,10,50`): the connection counts measured.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -47,16 +52,26 @@ async fn run(duration: Duration) {
     servers.push(("trivial constant server (floor)".into(), Server::trivial()));
     servers.push((
         "mtasts resolver --cache memory".into(),
-        Server::mtasts(&net),
+        Server::mtasts(&net, env!("CARGO_BIN_EXE_mtasts")),
     ));
+    if let Ok(baseline) = std::env::var("BENCH_MTASTS_BASELINE") {
+        servers.push((
+            format!("mtasts resolver, baseline build {baseline}"),
+            Server::mtasts(&net, &baseline),
+        ));
+    }
     if let Ok(daemon) = std::env::var("BENCH_PY_DAEMON") {
         servers.push((
             "postfix-mta-sts-resolver 1.5.1".into(),
             Server::python(&net, &daemon, dir.path()),
         ));
     }
-    println!("| server | connections | lookups/s | p50 µs | p99 µs | server CPU µs/lookup |");
-    println!("|---|---|---|---|---|---|");
+    let rounds = env_or("BENCH_ROUNDS", 1).max(1);
+    let connection_counts: Vec<usize> = std::env::var("BENCH_CONNECTIONS")
+        .unwrap_or_else(|_| "1,10,50".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("BENCH_CONNECTIONS: numbers"))
+        .collect();
     for (label, server) in &servers {
         server.wait_ready().await;
         // Warm the cache: every domain once, and check that the answer is a secure policy.
@@ -68,13 +83,23 @@ async fn run(duration: Duration) {
                 String::from_utf8_lossy(&reply)
             );
         }
-        for connections in [1usize, 10, 50] {
-            let cpu_before = server.cpu_seconds();
-            let (rate, p50, p99) =
-                load(server.addr, &names[..DOMAINS], connections, duration).await;
-            let cpu = server.cpu_seconds() - cpu_before;
-            let per_lookup = cpu * 1e6 / (rate * duration.as_secs_f64()).max(1.0);
-            println!("| {label} | {connections} | {rate:.0} | {p50} | {p99} | {per_lookup:.1} |");
+    }
+    println!(
+        "| round | server | connections | lookups/s | p50 µs | p99 µs | server CPU µs/lookup |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for round in 1..=rounds {
+        for (label, server) in &servers {
+            for &connections in &connection_counts {
+                let cpu_before = server.cpu_seconds();
+                let (rate, p50, p99) =
+                    load(server.addr, &names[..DOMAINS], connections, duration).await;
+                let cpu = server.cpu_seconds() - cpu_before;
+                let per_lookup = cpu * 1e6 / (rate * duration.as_secs_f64()).max(1.0);
+                println!(
+                    "| {round} | {label} | {connections} | {rate:.0} | {p50} | {p99} | {per_lookup:.1} |"
+                );
+            }
         }
     }
     if policies > 0 {
@@ -140,9 +165,9 @@ impl Server {
         }
     }
 
-    fn mtasts(net: &TestNet) -> Server {
+    fn mtasts(net: &TestNet, binary: &str) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
+        let child = Command::new(binary)
             .args([
                 "resolver",
                 "--listen",
