@@ -45,7 +45,7 @@ impl HickoryDns {
         let mut builder = match &config.servers {
             Some(servers) => {
                 if servers.is_empty() {
-                    return Err(DnsSetupError("no DNS server given".to_string()));
+                    return Err(DnsSetupError::NoServer("no DNS server given"));
                 }
                 let name_servers = servers
                     .iter()
@@ -64,7 +64,8 @@ impl HickoryDns {
                     TokioRuntimeProvider::default(),
                 )
             }
-            None => TokioResolver::builder_tokio().map_err(|e| DnsSetupError(e.to_string()))?,
+            None => TokioResolver::builder_tokio()
+                .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?,
         };
         let opts = builder.options_mut();
         opts.cache_size = 0;
@@ -74,7 +75,9 @@ impl HickoryDns {
         opts.timeout = config.timeout.mul_f32(0.9).max(Duration::from_millis(10));
         opts.attempts = 1;
         opts.ndots = 0;
-        let inner = builder.build().map_err(|e| DnsSetupError(e.to_string()))?;
+        let inner = builder
+            .build()
+            .map_err(|e| DnsSetupError::Build(e.to_string()))?;
         Ok(HickoryDns {
             inner,
             timeout: config.timeout,
@@ -258,7 +261,7 @@ fn tlsa_record(tlsa: &TLSA) -> TlsaRecord {
 /// The name servers of the system configuration (`/etc/resolv.conf`), with their UDP ports.
 fn system_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
     let (config, _) = hickory_resolver::system_conf::read_system_conf()
-        .map_err(|e| DnsSetupError(e.to_string()))?;
+        .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
     let mut servers: Vec<SocketAddr> = Vec::new();
     for ns in config.name_servers() {
         let port = ns.connections.first().map_or(53, |c| c.port);
@@ -268,8 +271,8 @@ fn system_servers() -> Result<Vec<SocketAddr>, DnsSetupError> {
         }
     }
     if servers.is_empty() {
-        return Err(DnsSetupError(
-            "no name server in the system configuration".to_string(),
+        return Err(DnsSetupError::NoServer(
+            "no name server in the system configuration",
         ));
     }
     Ok(servers)

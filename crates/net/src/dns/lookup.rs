@@ -186,10 +186,21 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
     ))
 }
 
-/// Why DNS could not be set up (unreadable system configuration, no server).
-#[derive(Debug, Error)]
-#[error("cannot set up the DNS resolver: {0}")]
-pub struct DnsSetupError(pub String);
+/// Why DNS could not be set up. Every variant is our configuration's fault; the message
+/// always starts "cannot set up the DNS resolver".
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DnsSetupError {
+    /// The system configuration (`/etc/resolv.conf`) could not be read.
+    #[error("cannot set up the DNS resolver: {0}")]
+    SystemConfig(String),
+    /// No name server to ask: an empty list given, or none in the system configuration.
+    #[error("cannot set up the DNS resolver: {0}")]
+    NoServer(&'static str),
+    /// hickory-resolver refused the configuration.
+    #[error("cannot set up the DNS resolver: {0}")]
+    Build(String),
+}
 
 #[cfg(test)]
 mod tests {
