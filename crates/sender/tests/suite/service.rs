@@ -122,6 +122,8 @@ async fn unix_socket_with_mode_answers_and_is_removed_at_shutdown() {
 async fn reload_swaps_static_levels_without_dropping_connections() {
     let net = TestNet::start().await;
     sts_domain(&net, "partner.test", "enforce", "1").await;
+    let logs = Logs::default();
+    let _logging = logs.capture();
     let world = World::start(net, "[tls_levels]\n\"partner.test\" = \"encrypt\"\n").await;
     let mut client = world.client().await;
     assert_eq!(client.ask("postfix", "partner.test").await, "OK encrypt");
@@ -148,7 +150,9 @@ async fn reload_swaps_static_levels_without_dropping_connections() {
     // A broken file keeps the settings in force.
     std::fs::write(&world.config_path, "bogus_key = 1\n").unwrap();
     world.reload.notify_one();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The daemon says it tried (and kept the settings) before the answer is checked.
+    logs.wait_for("reload failed; the previous settings stay")
+        .await;
     assert_eq!(client.ask("postfix", "partner.test").await, "OK dane-only");
 
     // Without the entry, MTA-STS applies again, on the same connection.
@@ -276,7 +280,17 @@ async fn shutdown_lets_the_request_in_progress_finish() {
     let mut idle = world.client().await;
     assert_eq!(idle.ask("postfix", "[192.0.2.1]").await, "NOTFOUND ");
     busy.send("postfix", "slow.test").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Cancel once the lookup is in flight: its policy request has reached the (slow) host.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !world
+        .net
+        .policy_requests()
+        .iter()
+        .any(|r| r.sni == "mta-sts.slow.test")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no policy fetch");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     world.shutdown.cancel();
     assert_eq!(
         busy.reply().await.as_deref(),

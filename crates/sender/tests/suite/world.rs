@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mtasts_proto::socketmap::{MAX_REPLY_BYTES, decode_netstring, encode_netstring};
@@ -282,4 +282,66 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 /// Whether `path` exists (for the UNIX socket test).
 pub(super) fn exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
+}
+
+/// The daemon's log lines, captured (the test runtime runs every task on the test's thread,
+/// so a thread-local subscriber sees them all).
+#[derive(Clone, Default)]
+pub(super) struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures INFO and above until the guard is dropped.
+    pub(super) fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    pub(super) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    pub(super) fn contains(&self, needle: &str) -> bool {
+        self.text().contains(needle)
+    }
+
+    /// Waits until a line containing `needle` is logged: the event that proves the daemon
+    /// processed something, where "nothing changed" would otherwise be asserted after a
+    /// sleep.
+    pub(super) async fn wait_for(&self, needle: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self.contains(needle) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }
