@@ -4,7 +4,10 @@
 //!
 //! Decisions about what the observations *mean* live in `mtasts-proto` and `mtasts-check`;
 //! this crate only observes. Each edge sits behind one small trait ([`dns::DnsLookup`],
-//! [`fetch::PolicyFetch`], [`smtp::SmtpProbe`]) so tests and other crates can swap it.
+//! [`fetch::PolicyFetch`], [`smtp::SmtpProbe`]) so tests and other crates can swap it; the
+//! implementations are [`dns::HickoryDns`], [`fetch::PolicyFetcher`] and [`smtp::SmtpProber`].
+//! [`trust`] builds the WebPKI root store and [`pem`] reads PEM certificate chains for every
+//! crate that needs one.
 
 pub mod cert;
 pub mod dns;
