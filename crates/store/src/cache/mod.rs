@@ -57,8 +57,9 @@ pub mod sqlite;
 
 use crate::{CONNECT_TIMEOUT, MAX_DOMAIN_BYTES, OP_TIMEOUT, domain, redacted};
 
-/// Largest policy body stored (RFC 8461 §3.2 lets senders cap the policy at 64 KiB).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest policy body stored: the sender's cap ([`mtasts_proto::sts::POLICY_MAX_BYTES`],
+/// RFC 8461 §3.3).
+pub const MAX_BODY_BYTES: usize = mtasts_proto::sts::POLICY_MAX_BYTES;
 
 /// Longest policy id stored (RFC 8461 §3.1 allows 1–32 characters; we allow slack so a
 /// lenient caller's value still round-trips).

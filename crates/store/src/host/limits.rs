@@ -13,8 +13,9 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// Longest password hash, token hash, session id hash or CSRF token.
 pub const MAX_SECRET_BYTES: usize = 512;
 
-/// Largest policy body (RFC 8461 §3.2 lets senders cap the policy at 64 KiB).
-pub const MAX_POLICY_BYTES: usize = 64 * 1024;
+/// Largest policy body: the sender's cap ([`mtasts_proto::sts::POLICY_MAX_BYTES`],
+/// RFC 8461 §3.3), so nothing is served that senders would refuse.
+pub const MAX_POLICY_BYTES: usize = mtasts_proto::sts::POLICY_MAX_BYTES;
 
 /// Longest policy id (RFC 8461 §3.1: 1–32 alphanumeric characters).
 pub const MAX_POLICY_ID_BYTES: usize = 32;
