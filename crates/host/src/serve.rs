@@ -1,4 +1,10 @@
 //! `mtasts serve` in one process: the database, the node, and every listener.
+//!
+//! Two steps, like every daemon here: [`Listeners::bind`] binds every socket (the CLI does it
+//! before announcing), then [`Serve::start_on`] opens the database, starts the node and serves
+//! on those listeners, each on the shared accept loop of `mtasts-listen`, with connection caps
+//! sized below the open-files limit (raised to the hard limit first; both are logged).
+//! [`Serve::run`] serves until a cancellation token fires, then drains.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +18,9 @@ use mtasts_net::smtp::{ProbeConfig, SmtpProber};
 use mtasts_net::trust::TrustConfig;
 use mtasts_store::host::HostDb;
 use thiserror::Error;
+use mtasts_listen::files::OpenFiles;
 use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
 
 use crate::acme::{AcmeConfig, ChallengeKind};
 use crate::config::ServeConfig;
@@ -53,6 +61,69 @@ pub struct BoundAddrs {
     pub dns: Vec<SocketAddr>,
     /// API and dashboard.
     pub api: SocketAddr,
+}
+
+/// Every listening socket of `serve`, bound and not yet served.
+#[derive(Debug)]
+pub struct Listeners {
+    /// DNS: a UDP socket and a TCP listener on each address.
+    dns: Vec<(UdpSocket, TcpListener)>,
+    https: Vec<TcpListener>,
+    http: Vec<TcpListener>,
+    api: TcpListener,
+    addrs: BoundAddrs,
+}
+
+impl Listeners {
+    /// Binds the addresses of `config` (port 0 picks a free port; see [`Listeners::addrs`]).
+    pub async fn bind(config: &ServeConfig) -> Result<Listeners, ServeError> {
+        let mut addrs = BoundAddrs {
+            https: Vec::new(),
+            http: Vec::new(),
+            dns: Vec::new(),
+            api: config.api_listen,
+        };
+        let mut dns = Vec::new();
+        for addr in &config.dns_listen {
+            let udp = UdpSocket::bind(addr).await.map_err(bind_error(*addr))?;
+            let bound = udp.local_addr().map_err(bind_error(*addr))?;
+            let tcp = TcpListener::bind(bound).await.map_err(bind_error(bound))?;
+            dns.push((udp, tcp));
+            addrs.dns.push(bound);
+        }
+        let mut https = Vec::new();
+        for addr in &config.https_listen {
+            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
+            addrs
+                .https
+                .push(listener.local_addr().map_err(bind_error(*addr))?);
+            https.push(listener);
+        }
+        let mut http = Vec::new();
+        for addr in &config.http_listen {
+            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
+            addrs
+                .http
+                .push(listener.local_addr().map_err(bind_error(*addr))?);
+            http.push(listener);
+        }
+        let api = TcpListener::bind(config.api_listen)
+            .await
+            .map_err(bind_error(config.api_listen))?;
+        addrs.api = api.local_addr().map_err(bind_error(config.api_listen))?;
+        Ok(Listeners {
+            dns,
+            https,
+            http,
+            api,
+            addrs,
+        })
+    }
+
+    /// The bound addresses.
+    pub fn addrs(&self) -> &BoundAddrs {
+        &self.addrs
+    }
 }
 
 /// A running `serve` process.
@@ -142,9 +213,16 @@ fn acme_config(config: &ServeConfig) -> Result<Option<AcmeConfig>, ServeError> {
 }
 
 impl Serve {
-    /// Opens the database (migrating it), creates the first admin token on a new database,
-    /// loads the hosted domains, binds every listener and starts serving.
+    /// Binds every listener ([`Listeners::bind`]) and starts serving on them
+    /// ([`Serve::start_on`]).
     pub async fn start(config: ServeConfig) -> Result<Serve, ServeError> {
+        let listeners = Listeners::bind(&config).await?;
+        Self::start_on(config, listeners).await
+    }
+
+    /// Opens the database (migrating it), creates the first admin token on a new database,
+    /// loads the hosted domains and starts serving on `listeners`.
+    pub async fn start_on(config: ServeConfig, listeners: Listeners) -> Result<Serve, ServeError> {
         if config.public_ip.is_empty() {
             return Err(ServeError::Config(
                 "public_ip (--public-ip) is required: the addresses mta-sts.<domain> resolve to"
@@ -223,52 +301,69 @@ impl Serve {
         .await?;
         let state = state.with_verifier(Arc::new(node.verifier()));
 
-        let mut addrs = BoundAddrs {
-            https: Vec::new(),
-            http: Vec::new(),
-            dns: Vec::new(),
-            api: config.api_listen,
+        let Listeners {
+            dns: dns_sockets,
+            https,
+            http,
+            api: api_listener,
+            addrs,
+        } = listeners;
+        // Every connection is a descriptor: raise the limit, and keep the caps below it.
+        let files = OpenFiles::raise();
+        let host_limits = Limits::default();
+        let dns_limits = crate::dns::tcp_limits();
+        let wanted: Vec<usize> =
+            std::iter::repeat_n(host_limits.max_connections, https.len() + http.len() + 1)
+                .chain(std::iter::repeat_n(
+                    dns_limits.max_connections,
+                    dns_sockets.len(),
+                ))
+                .collect();
+        let caps = files.caps(&wanted);
+        let host_limits = Limits {
+            max_connections: caps[0],
+            ..host_limits
         };
-        let mut dns_servers = Vec::new();
-        for addr in &config.dns_listen {
-            let udp = UdpSocket::bind(addr).await.map_err(bind_error(*addr))?;
-            let bound = udp.local_addr().map_err(bind_error(*addr))?;
-            let tcp = TcpListener::bind(bound).await.map_err(bind_error(bound))?;
-            dns_servers.push(DnsAuthority::start(
-                udp,
-                tcp,
-                settings.clone(),
-                snapshot.clone(),
-            ));
-            addrs.dns.push(bound);
-        }
-        let mut policy_hosts = Vec::new();
-        for addr in &config.https_listen {
-            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
-            addrs
-                .https
-                .push(listener.local_addr().map_err(bind_error(*addr))?);
-            policy_hosts.push(PolicyHost::start(
-                listener,
-                snapshot.clone(),
-                settings.clone(),
-                Limits::default(),
-            ));
-        }
-        let mut http01 = Vec::new();
-        for addr in &config.http_listen {
-            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
-            addrs
-                .http
-                .push(listener.local_addr().map_err(bind_error(*addr))?);
-            http01.push(Http01::start(listener, snapshot.clone()));
-        }
-        let api_listener = TcpListener::bind(config.api_listen)
-            .await
-            .map_err(bind_error(config.api_listen))?;
-        addrs.api = api_listener
-            .local_addr()
-            .map_err(bind_error(config.api_listen))?;
+        let dns_limits = mtasts_listen::ConnectionLimits {
+            max_connections: caps.last().copied().unwrap_or(dns_limits.max_connections),
+            ..dns_limits
+        };
+        tracing::info!(
+            open_files = files.limit,
+            open_files_at_start = files.was,
+            http_max_connections = host_limits.max_connections,
+            dns_tcp_max_connections = dns_limits.max_connections,
+            "open-files limit and connection caps"
+        );
+        let dns_servers = dns_sockets
+            .into_iter()
+            .map(|(udp, tcp)| {
+                DnsAuthority::start_with_limits(
+                    udp,
+                    tcp,
+                    settings.clone(),
+                    snapshot.clone(),
+                    dns_limits.clone(),
+                )
+            })
+            .collect();
+        let policy_hosts = https
+            .into_iter()
+            .map(|listener| {
+                PolicyHost::start(
+                    listener,
+                    snapshot.clone(),
+                    settings.clone(),
+                    host_limits.clone(),
+                )
+            })
+            .collect();
+        let http01 = http
+            .into_iter()
+            .map(|listener| {
+                Http01::start_with_limits(listener, snapshot.clone(), host_limits.clone())
+            })
+            .collect();
         // Only once everything is bound: a start that fails must not use up the one showing
         // of the first token. The lock keeps two nodes starting together from both creating one.
         let admin_token = first_admin_token(&state).await?;
@@ -284,7 +379,7 @@ impl Serve {
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
         // The policy host's accept loop: a connection cap and header/idle time limits, which
         // `axum::serve` lacks (a slow client must not hold connections for ever).
-        let api = AppListener::start(api_listener, router, Limits::default());
+        let api = AppListener::start(api_listener, router, host_limits);
         Ok(Serve {
             addrs,
             admin_token,
@@ -310,6 +405,14 @@ impl Serve {
     /// The database.
     pub fn db(&self) -> &HostDb {
         &self.db
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops every listener (letting requests in
+    /// progress finish) and the node.
+    pub async fn run(self, shutdown: CancellationToken) {
+        shutdown.cancelled().await;
+        tracing::info!("mtasts serve shutting down");
+        self.shutdown().await;
     }
 
     /// Stops every listener and the node.
