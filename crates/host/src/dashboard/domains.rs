@@ -1,0 +1,323 @@
+//! The domain pages: the list with the add form, one domain's detail with its change and
+//! remove forms, and their POSTs, all through [`crate::service`].
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::context::Dash;
+use super::html::{self, AddForm, ChangeForm, FormError};
+use super::reply::*;
+use super::session::Viewer;
+use crate::service::{self, DomainChange, NewDomainRequest, ServiceError};
+
+pub(super) async fn list_page(State(dash): State<Dash>, headers: HeaderMap) -> Response {
+    let viewer = match viewer(&dash, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    render_list(&dash, &viewer, StatusCode::OK, &AddForm::default(), None).await
+}
+
+pub(super) async fn render_list(
+    dash: &Dash,
+    viewer: &Viewer,
+    status: StatusCode,
+    form: &AddForm,
+    error: Option<&FormError>,
+) -> Response {
+    match service::list_domains(&dash.app, &viewer.principal).await {
+        Ok(list) => html_response(
+            status,
+            html::domains(
+                &header_of(viewer),
+                &list,
+                viewer.principal.is_admin(),
+                viewer.principal.can_write(),
+                form,
+                error,
+            ),
+        ),
+        Err(e) => service_error(viewer, e, |_, _| unreachable_form()),
+    }
+}
+
+/// Listing has no form to return errors to; field errors cannot happen there.
+pub(super) fn unreachable_form() -> Response {
+    html_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        html::message("Internal error", None, "Unexpected error while listing."),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct AddFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    mx: String,
+    #[serde(default)]
+    max_age: String,
+    #[serde(default)]
+    rua: String,
+}
+
+/// The mx textarea: one pattern per line (commas and spaces also separate).
+pub(super) fn mx_lines(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The rua field: empty (or only spaces) is `None`, no report address.
+pub(super) fn rua_field(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// The max_age field: empty is `None`.
+pub(super) fn max_age_field(text: &str) -> Result<Option<u64>, FormError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| FormError {
+        field: "max_age".to_owned(),
+        message: format!("{text:?} is not a whole number of seconds"),
+        rule: Some("RFC 8461 §3.2: max_age is 1 to 31557600 seconds".to_owned()),
+    })
+}
+
+pub(super) async fn add_domain(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    form: Result<Form<AddFields>, FormRejection>,
+) -> Response {
+    let Ok(Form(fields)) = form else {
+        return csrf_refused();
+    };
+    let viewer = match checked_viewer(&dash, &headers, &fields.csrf).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let again = AddForm {
+        domain: fields.domain.clone(),
+        tenant: fields.tenant.clone(),
+        mode: fields.mode.clone(),
+        mx: fields.mx.clone(),
+        max_age: fields.max_age.clone(),
+        rua: fields.rua.clone(),
+    };
+    let max_age = match max_age_field(&fields.max_age) {
+        Ok(v) => v,
+        Err(error) => {
+            return render_list(
+                &dash,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                &again,
+                Some(&error),
+            )
+            .await;
+        }
+    };
+    let mx = mx_lines(&fields.mx);
+    let tenant = fields.tenant.trim();
+    let request = NewDomainRequest {
+        domain: fields.domain.trim().to_owned(),
+        tenant: (!tenant.is_empty()).then(|| tenant.to_owned()),
+        mode: fields.mode.trim().to_owned(),
+        mx: (!mx.is_empty()).then_some(mx),
+        max_age,
+        rua: rua_field(&fields.rua),
+    };
+    match service::create_domain(&dash.app, &viewer.principal, request).await {
+        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
+        Err(error) => {
+            let mut failed = None;
+            let response = service_error(&viewer, error, |status, form_error| {
+                failed = Some((status, form_error));
+                Response::default()
+            });
+            match failed {
+                Some((status, form_error)) => {
+                    render_list(&dash, &viewer, status, &again, Some(&form_error)).await
+                }
+                None => response,
+            }
+        }
+    }
+}
+
+pub(super) async fn detail_page(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let viewer = match viewer(&dash, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    render_detail(&dash, &viewer, &name, StatusCode::OK, None, None).await
+}
+
+pub(super) async fn render_detail(
+    dash: &Dash,
+    viewer: &Viewer,
+    name: &str,
+    status: StatusCode,
+    form: Option<&ChangeForm>,
+    error: Option<&FormError>,
+) -> Response {
+    let who = &viewer.principal;
+    let detail = match service::domain_detail(&dash.app, who, name).await {
+        Ok(detail) => detail,
+        Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
+    };
+    let history = match service::history(&dash.app, who, name).await {
+        Ok(history) => history,
+        Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
+    };
+    html_response(
+        status,
+        html::detail(
+            &header_of(viewer),
+            &detail,
+            &history,
+            who.can_write(),
+            form,
+            error,
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct ChangeFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    mx: String,
+    #[serde(default)]
+    max_age: String,
+    #[serde(default)]
+    rua: String,
+}
+
+pub(super) async fn change_domain(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    form: Result<Form<ChangeFields>, FormRejection>,
+) -> Response {
+    let Ok(Form(fields)) = form else {
+        return csrf_refused();
+    };
+    let viewer = match checked_viewer(&dash, &headers, &fields.csrf).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    let again = ChangeForm {
+        mode: fields.mode.clone(),
+        mx: fields.mx.clone(),
+        max_age: fields.max_age.clone(),
+        rua: fields.rua.clone(),
+    };
+    let max_age = match max_age_field(&fields.max_age) {
+        Ok(v) => v,
+        Err(error) => {
+            return render_detail(
+                &dash,
+                &viewer,
+                &name,
+                StatusCode::BAD_REQUEST,
+                Some(&again),
+                Some(&error),
+            )
+            .await;
+        }
+    };
+    let mode = fields.mode.trim();
+    // The form always sends every field: the service keeps the version when nothing changed,
+    // and an emptied rua field removes the report address.
+    let change = DomainChange {
+        mode: (!mode.is_empty()).then(|| mode.to_owned()),
+        mx: Some(mx_lines(&fields.mx)),
+        max_age,
+        rua: Some(rua_field(&fields.rua)),
+    };
+    match service::update_domain(&dash.app, &viewer.principal, &name, change).await {
+        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
+        Err(error) => form_failure(&dash, &viewer, &name, error, Some(&again)).await,
+    }
+}
+
+/// A failed write on the detail page: field errors and conflicts are shown above its forms.
+pub(super) async fn form_failure(
+    dash: &Dash,
+    viewer: &Viewer,
+    name: &str,
+    error: ServiceError,
+    again: Option<&ChangeForm>,
+) -> Response {
+    let mut failed = None;
+    let response = service_error(viewer, error, |status, form_error| {
+        failed = Some((status, form_error));
+        Response::default()
+    });
+    match failed {
+        Some((status, form_error)) => {
+            render_detail(dash, viewer, name, status, again, Some(&form_error)).await
+        }
+        None => response,
+    }
+}
+
+pub(super) async fn remove_domain(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let viewer = match checked_viewer(&dash, &headers, &csrf).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match service::remove_domain(&dash.app, &viewer.principal, &name).await {
+        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
+        Err(error) => form_failure(&dash, &viewer, &name, error, None).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mx_and_max_age_fields() {
+        assert_eq!(
+            mx_lines("mx1.example.com\r\n\n mx2.example.com, *.mx.example.com "),
+            ["mx1.example.com", "mx2.example.com", "*.mx.example.com"]
+        );
+        assert!(mx_lines("  \n").is_empty());
+        assert_eq!(max_age_field(" "), Ok(None));
+        assert_eq!(max_age_field("86400"), Ok(Some(86400)));
+        assert_eq!(max_age_field("1d").unwrap_err().field, "max_age");
+        assert_eq!(rua_field(" \r\n"), None);
+        assert_eq!(
+            rua_field(" mailto:tlsrpt@example.com\r\n").as_deref(),
+            Some("mailto:tlsrpt@example.com")
+        );
+    }
+}
