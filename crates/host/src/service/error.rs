@@ -45,7 +45,11 @@ impl From<HostDbError> for ServiceError {
     }
 }
 
-pub(super) fn invalid(field: &'static str, rule: &'static str, message: impl Into<String>) -> ServiceError {
+pub(super) fn invalid(
+    field: &'static str,
+    rule: &'static str,
+    message: impl Into<String>,
+) -> ServiceError {
     ServiceError::Invalid(FieldError {
         field,
         rule,
@@ -69,4 +73,3 @@ pub(super) fn require_admin(who: &Principal) -> Result<(), ServiceError> {
         Err(ServiceError::NotFound)
     }
 }
-

@@ -64,4 +64,3 @@ pub(super) async fn lock_domain(state: &AppState, name: &str) -> Result<DomainLo
         tokio::time::sleep(LOCK_RETRY).await;
     }
 }
-

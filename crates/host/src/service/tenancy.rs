@@ -279,4 +279,3 @@ pub async fn bootstrap_admin_token(state: &AppState) -> Result<Option<String>, S
     let (_, plain) = insert_token(&state.db, None, Role::Admin, "bootstrap").await?;
     Ok(Some(plain))
 }
-

@@ -290,4 +290,3 @@ pub(super) async fn detail(
         domain: domain.name,
     })
 }
-
