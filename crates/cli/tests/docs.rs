@@ -28,7 +28,7 @@
 //! The commands of one document run in order in one world of their own (a directory, a
 //! [`TestNet`], the daemons it started), the way a reader follows it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -398,8 +398,8 @@ fn as_written(name: &str) -> Option<String> {
 
 /// Workspace packages and their targets, from `cargo metadata`.
 struct Metadata {
-    /// package name → (target kind, target name)
-    packages: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// package name → (target kind, target name) → the target's main source file
+    packages: BTreeMap<String, BTreeMap<(String, String), PathBuf>>,
 }
 
 impl Metadata {
@@ -423,13 +423,16 @@ impl Metadata {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let mut packages = BTreeMap::new();
         for p in v["packages"].as_array().unwrap() {
-            let mut targets = BTreeSet::new();
+            let mut targets = BTreeMap::new();
             for t in p["targets"].as_array().unwrap() {
                 for kind in t["kind"].as_array().unwrap() {
-                    targets.insert((
-                        kind.as_str().unwrap().to_owned(),
-                        t["name"].as_str().unwrap().to_owned(),
-                    ));
+                    targets.insert(
+                        (
+                            kind.as_str().unwrap().to_owned(),
+                            t["name"].as_str().unwrap().to_owned(),
+                        ),
+                        PathBuf::from(t["src_path"].as_str().unwrap()),
+                    );
                 }
             }
             packages.insert(p["name"].as_str().unwrap().to_owned(), targets);
@@ -438,7 +441,9 @@ impl Metadata {
     }
 
     /// Checks a `cargo …` call; returns the `mtasts` arguments of `cargo run -p mtasts -- …`.
-    fn check(&self, argv: &[String]) -> Result<Option<Vec<String>>, String> {
+    /// The environment variables set for a bench or test must be read by its source.
+    fn check(&self, simple: &Simple) -> Result<Option<Vec<String>>, String> {
+        let argv = &simple.argv;
         let sub = argv.get(1).map(String::as_str).unwrap_or("");
         if !matches!(sub, "run" | "test" | "bench" | "build" | "check" | "doc") {
             return Err(format!(
@@ -474,15 +479,20 @@ impl Metadata {
             }
         }
         for (kind, name) in &targets {
-            let found = self
+            let source = self
                 .packages
                 .iter()
                 .filter(|(p, _)| packages.is_empty() || packages.iter().any(|q| q == p))
-                .any(|(_, t)| t.contains(&(kind.to_string(), name.to_string())));
-            if !found {
-                return Err(format!(
-                    "there is no {kind} target `{name}` in {packages:?}"
-                ));
+                .find_map(|(_, t)| t.get(&(kind.to_string(), name.to_string())))
+                .ok_or_else(|| format!("there is no {kind} target `{name}` in {packages:?}"))?;
+            let text = std::fs::read_to_string(source).map_err(|e| e.to_string())?;
+            for (var, _) in &simple.env {
+                if !text.contains(&format!("\"{var}\"")) {
+                    return Err(format!(
+                        "{} does not read the environment variable {var}",
+                        source.display()
+                    ));
+                }
             }
         }
         match rest {
@@ -517,7 +527,7 @@ fn plan(
         match simple.program() {
             "mtasts" | "curl" | "postmap" => runnable.push(simple),
             "cargo" => {
-                if let Some(args) = meta.check(&simple.argv)? {
+                if let Some(args) = meta.check(&simple)? {
                     let mut argv = vec!["mtasts".to_owned()];
                     argv.extend(args);
                     runnable.push(Simple { argv, ..simple });
@@ -1073,7 +1083,12 @@ fn unknown_programs_packages_and_shell_syntax_are_refused() {
     assert!(refused("cargo test -p no-such-package"));
     assert!(refused("mtasts check example.com | head"));
     assert!(refused("TOKEN=$(mtasts admin token create)"));
-    assert!(!refused("cargo bench -p mtasts --bench bulk_check"));
+    assert!(refused(
+        "BENCH_NO_SUCH=1 cargo bench -p mtasts --bench bulk_check"
+    ));
+    assert!(!refused(
+        "BENCH_DOMAINS=10 cargo bench -p mtasts --bench bulk_check"
+    ));
     assert!(matches!(
         plan(
             &cmd("python3 -m venv /tmp/x && /tmp/x/bin/pip install y"),
