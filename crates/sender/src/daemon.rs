@@ -2,9 +2,10 @@
 //! Socketmap and HTTP both ask [`Daemon::lookup`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, PolicyFetch, PolicyFetcher};
@@ -119,7 +120,8 @@ fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
 
 /// The daemon: decides lookups. Cheap to share (`Arc`).
 pub struct Daemon {
-    settings: RwLock<Arc<Settings>>,
+    /// Read by every lookup, replaced on reload: no lock on the lookup path.
+    settings: ArcSwap<Settings>,
     discovery: Arc<Discovery>,
     dane: DaneChecker,
     store: Arc<FallbackStore>,
@@ -147,7 +149,7 @@ impl Daemon {
             options,
         );
         Arc::new(Daemon {
-            settings: RwLock::new(Arc::new(settings)),
+            settings: ArcSwap::from_pointee(settings),
             discovery,
             dane: DaneChecker::new(edges.dns, memo),
             store: edges.store,
@@ -175,10 +177,7 @@ impl Daemon {
 
     /// The settings in force.
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.settings.load_full()
     }
 
     /// Swaps the decision settings (static levels, profiles, DANE switch, cache lifetimes).
@@ -187,7 +186,7 @@ impl Daemon {
         self.discovery
             .set_ttls(settings.negative_ttl, settings.grace);
         self.dane.clear();
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        self.settings.store(Arc::new(settings));
     }
 
     /// Re-reads the configuration file given at start and swaps the decision settings. On any
@@ -225,9 +224,10 @@ impl Daemon {
     /// (HTTP and `mtasts query`; with the policy view unless `protocol` is `socketmap`).
     pub async fn lookup(&self, protocol: &'static str, profile: &str, key: &str) -> Decision {
         let now = self.discovery.clock().now();
-        let (profile, verdict) = self.judge(protocol, profile, key, now).await;
+        let (settings, verdict) = self.judge(protocol, profile, key, now).await;
         // Postfix only reads the reply; the views of the policy are for HTTP and `query`.
-        Decision::from_verdict(key, &profile, verdict, protocol != "socketmap", now)
+        let profile = settings.profile(profile);
+        Decision::from_verdict(key, profile, verdict, protocol != "socketmap", now)
     }
 
     /// One socketmap lookup: the reply alone, counted in the metrics like [`Daemon::lookup`]
@@ -242,9 +242,9 @@ impl Daemon {
     pub async fn decide(&self, profile: &str, key: &str) -> Decision {
         let now = self.discovery.clock().now();
         let settings = self.settings();
-        let profile = settings.profile(profile).clone();
-        let verdict = self.verdict(&settings, &profile, key, now).await;
-        Decision::from_verdict(key, &profile, verdict, true, now)
+        let profile = settings.profile(profile);
+        let verdict = self.verdict(&settings, profile, key, now).await;
+        Decision::from_verdict(key, profile, verdict, true, now)
     }
 
     /// The verdict for one lookup, counted in the metrics and logged.
@@ -254,11 +254,12 @@ impl Daemon {
         name: &str,
         key: &str,
         now: u64,
-    ) -> (Arc<Profile>, Verdict) {
+    ) -> (Arc<Settings>, Verdict) {
         let started = Instant::now();
         let settings = self.settings();
-        let profile = settings.profile(name).clone();
-        let verdict = self.verdict(&settings, &profile, key, now).await;
+        let verdict = self
+            .verdict(&settings, settings.profile(name), key, now)
+            .await;
         self.metrics.lookup_answered(
             protocol,
             verdict.status().as_str(),
@@ -273,7 +274,7 @@ impl Daemon {
             source = verdict.source.as_str(),
             "lookup answered"
         );
-        (profile, verdict)
+        (settings, verdict)
     }
 
     /// What decides `key` under `profile` (the precedence of [`crate::decision`]).

@@ -384,7 +384,7 @@ pub fn sts_reply(outcome: &StsOutcome, profile: &Profile) -> (Reply, Cow<'static
     } else {
         "MTA-STS policy in enforce mode".into()
     };
-    (Reply::Ok(answer.to_string()), reason)
+    (Reply::Ok(answer), reason)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! when full rather than evicted with care.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mtasts_proto::postfix::AnswerStyle;
 use mtasts_proto::sts::cache::CachedPolicy;
@@ -47,7 +47,11 @@ impl Checked {
 #[derive(Debug)]
 pub struct HotPolicy {
     cached: CachedPolicy,
-    answers: Mutex<Vec<(AnswerStyle, Arc<str>)>>,
+    /// The answer in the first style asked for: read without a lock, since most daemons
+    /// answer in one style.
+    first: OnceLock<(AnswerStyle, Box<str>)>,
+    /// Answers in the other styles.
+    others: Mutex<Vec<(AnswerStyle, Arc<str>)>>,
 }
 
 impl HotPolicy {
@@ -55,19 +59,26 @@ impl HotPolicy {
     pub fn new(cached: CachedPolicy) -> Self {
         HotPolicy {
             cached,
-            answers: Mutex::new(Vec::new()),
+            first: OnceLock::new(),
+            others: Mutex::new(Vec::new()),
         }
     }
 
     /// The answer for `style`, rendered by `render` the first time it is asked for.
-    pub fn answer(&self, style: AnswerStyle, render: impl FnOnce() -> String) -> Arc<str> {
-        let mut answers = self.answers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, answer)) = answers.iter().find(|(s, _)| *s == style) {
-            return answer.clone();
+    pub fn answer(&self, style: AnswerStyle, render: impl Fn() -> String) -> String {
+        let (first_style, first) = self
+            .first
+            .get_or_init(|| (style, render().into_boxed_str()));
+        if *first_style == style {
+            return first.to_string();
+        }
+        let mut others = self.others.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, answer)) = others.iter().find(|(s, _)| *s == style) {
+            return answer.to_string();
         }
         let answer: Arc<str> = render().into();
-        answers.push((style, answer.clone()));
-        answer
+        others.push((style, answer.clone()));
+        answer.to_string()
     }
 }
 
