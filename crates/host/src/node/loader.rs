@@ -40,9 +40,6 @@ impl CertCache {
     }
 }
 
-/// The `_smtp._tls` TXT value for a report address, written by proto (RFC 8460 §3).
-pub(crate) use mtasts_proto::tlsrpt::record::record_text as tlsrpt_record;
-
 /// Builds the snapshot for `state`, reusing parsed certificates from `cache`.
 pub(crate) fn build_snapshot(
     state: HostState,
@@ -67,7 +64,10 @@ pub(crate) fn build_snapshot(
                 tenant_id: domain.tenant_id,
                 policy_body: Arc::from(latest.body.as_str()),
                 txt_id: published_id,
-                tlsrpt: domain.rua.as_deref().map(tlsrpt_record),
+                tlsrpt: domain
+                    .rua
+                    .as_deref()
+                    .map(mtasts_proto::tlsrpt::record::record_text),
                 certificate: certificates.get(&domain.name).cloned(),
             };
             (domain.name, hosted)

@@ -117,7 +117,10 @@ pub(crate) async fn run_verification(
     check_deadline: Duration,
 ) -> Result<Verification, HostDbError> {
     let ids = known_ids(ctx, domain).await?;
-    let tlsrpt = domain.rua.as_deref().map(super::loader::tlsrpt_record);
+    let tlsrpt = domain
+        .rua
+        .as_deref()
+        .map(mtasts_proto::tlsrpt::record::record_text);
     let now = (ctx.clock)();
     Ok(verify_domain(
         ctx.dns.as_ref(),

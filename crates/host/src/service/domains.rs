@@ -207,7 +207,7 @@ fn new_version(policy: &Policy, policy_id: String, now: i64) -> NewVersion {
         mode: policy.mode.as_str().to_owned(),
         mx: policy.mx.iter().map(ToString::to_string).collect(),
         max_age: i64::from(policy.max_age.seconds()),
-        body: policy.to_text("\r\n"),
+        body: policy.to_string(),
         now,
     }
 }
@@ -311,7 +311,7 @@ pub async fn update_domain(
         .max_age
         .or_else(|| u64::try_from(latest.max_age).ok());
     let policy = build_policy(&mode, &mx, max_age).map_err(ServiceError::Invalid)?;
-    if policy.to_text("\r\n") != latest.body {
+    if policy.to_string() != latest.body {
         let now = version_time(state, &latest);
         let version = new_version(&policy, next_policy_id(now, Some(&latest.policy_id)), now);
         state.db.add_version(domain.id, version).await?;
@@ -482,4 +482,3 @@ async fn latest_version(state: &AppState, domain: &Domain) -> Result<PolicyVersi
         .next()
         .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))
 }
-
