@@ -11,7 +11,7 @@
 //! UDP runs on hickory-server's socket loop. TCP runs on the shared accept loop of
 //! `mtasts-listen` (connection cap, per-client cap, idle limit, room made by closing the
 //! longest-idle connection, graceful drain), because hickory's `register_listener` has its
-//! own accept loop with none of those: [`serve_tcp`] reads the 2-byte length-prefixed
+//! own accept loop with none of those: `serve_tcp` reads the 2-byte length-prefixed
 //! messages (RFC 1035 §4.2.2; each must arrive within [`TCP_IDLE_TIMEOUT`]) and answers them
 //! through the same [`RequestHandler`] as UDP, decoding them as hickory's loop does
 //! ([`Request::from_bytes`]; fewer than 12 bytes: no answer; undecodable after the header:
