@@ -69,7 +69,7 @@ impl Default for ServeOptions {
 impl ServeOptions {
     /// What the shared accept loop applies. Every Postfix process connects from the same
     /// address (or the UNIX socket), so the per-client cap is the whole cap. The loop's idle
-    /// limit is only a backstop: [`converse`] enforces the idle and request timeouts exactly.
+    /// limit is only a backstop: `converse` enforces the idle and request timeouts exactly.
     pub fn connection_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
             max_connections: self.max_connections,
