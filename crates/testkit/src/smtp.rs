@@ -942,6 +942,18 @@ mod tests {
             self.send(&format!("{line}\r\n")).await;
             self.reply().await
         }
+
+        /// Sends each command in turn and checks that its reply starts with the given code
+        /// and a space: an SMTP dialogue as a table, one row per exchange.
+        async fn dialogue(&mut self, steps: &[(&str, &str)]) {
+            for (line, code) in steps {
+                let reply = self.cmd(line).await;
+                assert!(
+                    reply.starts_with(&format!("{code} ")),
+                    "{line:?}: expected {code}, got {reply:?}"
+                );
+            }
+        }
     }
 
     async fn connect(server: &MxServer) -> Client<TcpStream> {
@@ -971,17 +983,15 @@ mod tests {
                 .await
                 .contains("250 ENHANCEDSTATUSCODES")
         );
-        assert!(
-            c.cmd("MAIL FROM:<a@client.test> SIZE=100 BODY=8BITMIME")
-                .await
-                .starts_with("250 ")
-        );
-        assert!(c.cmd("RCPT TO:<b@example.test>").await.starts_with("250 "));
-        assert!(c.cmd("rcpt to: <c@example.test>").await.starts_with("250 "));
-        assert!(c.cmd("DATA").await.starts_with("354 "));
-        let reply = c.cmd("Subject: hi\r\n\r\n..leading dot\r\nbody\r\n.").await;
-        assert!(reply.starts_with("250 2.0.0"), "{reply}");
-        assert!(c.cmd("QUIT").await.starts_with("221 "));
+        c.dialogue(&[
+            ("MAIL FROM:<a@client.test> SIZE=100 BODY=8BITMIME", "250"),
+            ("RCPT TO:<b@example.test>", "250"),
+            ("rcpt to: <c@example.test>", "250"),
+            ("DATA", "354"),
+            ("Subject: hi\r\n\r\n..leading dot\r\nbody\r\n.", "250 2.0.0"),
+            ("QUIT", "221"),
+        ])
+        .await;
         let mail = server.received();
         assert_eq!(mail.len(), 1);
         let m = &mail[0];
@@ -1015,18 +1025,21 @@ mod tests {
     async fn commands_out_of_order_are_refused() {
         let (_ca, server) = start(MxHostSpec::default()).await;
         let mut c = connect(&server).await;
-        assert!(c.cmd("MAIL FROM:<a@client.test>").await.starts_with("503 "));
+        c.dialogue(&[("MAIL FROM:<a@client.test>", "503")]).await;
         c.cmd("HELO client.test").await;
-        assert!(c.cmd("RCPT TO:<b@example.test>").await.starts_with("503 "));
-        assert!(c.cmd("DATA").await.starts_with("503 "));
-        assert!(c.cmd("MAIL FROM:a@client.test").await.starts_with("501 "));
-        assert!(c.cmd("MAIL FROM:<a@client.test>").await.starts_with("250 "));
-        assert!(c.cmd("MAIL FROM:<a@client.test>").await.starts_with("503 "));
-        assert!(c.cmd("RCPT TO:<>").await.starts_with("501 "));
-        assert!(c.cmd("DATA").await.starts_with("554 "));
-        assert!(c.cmd("RSET").await.starts_with("250 "));
-        assert!(c.cmd("RCPT TO:<b@example.test>").await.starts_with("503 "));
-        assert!(c.cmd("VRFY b").await.starts_with("502 "));
+        c.dialogue(&[
+            ("RCPT TO:<b@example.test>", "503"),
+            ("DATA", "503"),
+            ("MAIL FROM:a@client.test", "501"),
+            ("MAIL FROM:<a@client.test>", "250"),
+            ("MAIL FROM:<a@client.test>", "503"),
+            ("RCPT TO:<>", "501"),
+            ("DATA", "554"),
+            ("RSET", "250"),
+            ("RCPT TO:<b@example.test>", "503"),
+            ("VRFY b", "502"),
+        ])
+        .await;
         assert!(server.received().is_empty());
     }
 
@@ -1093,11 +1106,11 @@ mod tests {
         let mut c = Client {
             stream: BufReader::new(tls),
         };
-        assert!(c.cmd("MAIL FROM:<a@client.test>").await.starts_with("503 "));
+        c.dialogue(&[("MAIL FROM:<a@client.test>", "503")]).await;
         let ehlo = c.cmd("EHLO client.test").await;
         assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
-        assert!(c.cmd("STARTTLS").await.starts_with("503 "));
-        assert!(c.cmd("MAIL FROM:<a@client.test>").await.starts_with("250 "));
+        c.dialogue(&[("STARTTLS", "503"), ("MAIL FROM:<a@client.test>", "250")])
+            .await;
         c.cmd("RCPT TO:<b@example.test>").await;
         c.cmd("DATA").await;
         assert!(c.cmd("secret\r\n.").await.starts_with("250 "));
