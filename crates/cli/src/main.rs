@@ -13,6 +13,7 @@ mod human;
 mod netargs;
 mod resolver;
 mod serve;
+mod signals;
 
 /// MTA-STS (RFC 8461) and SMTP TLS Reporting (RFC 8460) for domain owners and mail senders.
 ///

@@ -157,29 +157,12 @@ pub(crate) fn run_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let reload = Arc::new(Notify::new());
-        spawn_signal_handlers(shutdown.clone(), reload.clone())?;
+        crate::signals::install(shutdown.clone(), Some(reload.clone()))?;
         tracing::info!(socketmap = ?config.socketmap.tcp, http = ?config.http.listen, cache = %config.cache_url(), "mtasts resolver starting");
-        mtasts_sender::run(config, path, shutdown, reload).await.context("resolver")?;
+        let server = mtasts_sender::bind(config, path).await.context("resolver")?;
+        server.run(shutdown, reload).await.context("resolver")?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// SIGTERM and SIGINT stop the daemon gracefully; SIGHUP reloads the configuration.
-fn spawn_signal_handlers(shutdown: CancellationToken, reload: Arc<Notify>) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); shutdown.cancel(); return; }
-                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); shutdown.cancel(); return; }
-                _ = hup.recv() => { tracing::info!("SIGHUP: reloading the configuration"); reload.notify_one(); }
-            }
-        }
-    });
-    Ok(())
 }
 
 /// Arguments of `mtasts query`.

@@ -9,6 +9,7 @@ use mtasts_host::auth::Principal;
 use mtasts_host::config::ServeConfig;
 use mtasts_host::service::{self, ServiceError};
 use mtasts_store::host::HostDb;
+use tokio_util::sync::CancellationToken;
 
 /// Where the serve configuration is read from when `--config` is not given (if it exists).
 const DEFAULT_CONFIG: &str = "/etc/mtasts/serve.toml";
@@ -248,8 +249,12 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let stop = shutdown_signal()?;
-        let serve = mtasts_host::serve::Serve::start(config.clone())
+        let shutdown = CancellationToken::new();
+        crate::signals::install(shutdown.clone(), None)?;
+        let listeners = mtasts_host::serve::Listeners::bind(&config)
+            .await
+            .context("starting mtasts serve")?;
+        let serve = mtasts_host::serve::Serve::start_on(config.clone(), listeners)
             .await
             .context("starting mtasts serve")?;
         let addrs = serve.addrs().clone();
@@ -274,24 +279,8 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        stop.await;
-        tracing::info!("shutting down");
-        serve.shutdown().await;
+        serve.run(shutdown).await;
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, so call it
-/// before announcing anything: a signal sent right after the announcement must find them.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
     })
 }
 
