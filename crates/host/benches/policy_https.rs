@@ -23,7 +23,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mtasts_host::policy_host::{Limits, PolicyHost, certified_key_from_pem};
+use mtasts_host::policy_host::{ListenerLimits, PolicyHost, certified_key_from_pem};
 use mtasts_host::snapshot::{HostedDomain, Snapshot, ZoneSettings, handle};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_testkit::{CertSpec, TestCa};
@@ -761,7 +761,12 @@ fn policy_host_role() {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .expect("bind the policy host");
-        PolicyHost::start(listener, handle(snapshot), settings, Limits::default())
+        PolicyHost::start(
+            listener,
+            handle(snapshot),
+            settings,
+            ListenerLimits::default(),
+        )
     });
     let addr = host.local_addr().expect("bound address");
     let mut stdout = std::io::stdout();

@@ -214,7 +214,7 @@ pub async fn authenticate_password(
 }
 
 /// A dashboard login: [`authenticate_password`] behind the per-client login rate limit
-/// ([`crate::state::Limits::login`]; every attempt counts). `peer` is the client's address.
+/// ([`crate::state::ApiLimits::login`]; every attempt counts). `peer` is the client's address.
 pub async fn login(
     state: &AppState,
     peer: Option<SocketAddr>,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtasts_check::{CheckOptions, Checker};
+use mtasts_listen::files::OpenFiles;
 use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
 use mtasts_net::public_only::PublicOnly;
@@ -18,7 +19,6 @@ use mtasts_net::smtp::{ProbeConfig, SmtpProber};
 use mtasts_net::trust::TrustConfig;
 use mtasts_store::host::HostDb;
 use thiserror::Error;
-use mtasts_listen::files::OpenFiles;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +26,7 @@ use crate::acme::{AcmeConfig, ChallengeKind};
 use crate::config::ServeConfig;
 use crate::dns::DnsAuthority;
 use crate::node::{Node, NodeOptions, NodeParts, zone_settings};
-use crate::policy_host::{AppListener, Http01, Limits, PolicyHost};
+use crate::policy_host::{AppListener, Http01, ListenerLimits, PolicyHost};
 use crate::snapshot::{self, Snapshot};
 use crate::state::AppState;
 
@@ -272,9 +272,9 @@ impl Serve {
                     crate::auth::MAX_PBKDF2_ITERATIONS
                 ))
             })?;
-        let limits = crate::state::Limits {
+        let limits = crate::state::ApiLimits {
             password_iterations: iterations,
-            ..crate::state::Limits::default()
+            ..crate::state::ApiLimits::default()
         };
         let state =
             AppState::new(db.clone(), settings.delegation.clone(), dns.clone()).with_limits(limits);
@@ -310,7 +310,7 @@ impl Serve {
         } = listeners;
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
         let files = OpenFiles::raise();
-        let host_limits = Limits::default();
+        let host_limits = ListenerLimits::default();
         let dns_limits = crate::dns::tcp_limits();
         let wanted: Vec<usize> =
             std::iter::repeat_n(host_limits.max_connections, https.len() + http.len() + 1)
@@ -320,7 +320,7 @@ impl Serve {
                 ))
                 .collect();
         let caps = files.caps(&wanted);
-        let host_limits = Limits {
+        let host_limits = ListenerLimits {
             max_connections: caps[0],
             ..host_limits
         };

@@ -33,7 +33,7 @@ pub fn system_clock() -> Clock {
 
 /// Sizes and rates the API enforces.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct ApiLimits {
     /// The largest request body accepted (larger: 413).
     pub body_bytes: usize,
     /// How long one request may take before it is answered with 503.
@@ -51,9 +51,9 @@ pub struct Limits {
     pub password_iterations: NonZeroU32,
 }
 
-impl Default for Limits {
+impl Default for ApiLimits {
     fn default() -> Self {
-        Limits {
+        ApiLimits {
             body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             api: Rate::per_minute(120, 600),
@@ -79,7 +79,7 @@ pub struct RateLimiters {
 
 impl RateLimiters {
     /// Empty limiters for `limits`.
-    pub fn new(limits: &Limits) -> Self {
+    pub fn new(limits: &ApiLimits) -> Self {
         RateLimiters {
             api: KeyedLimiter::new(limits.api, limits.tracked_keys),
             auth_failures: KeyedLimiter::new(limits.auth_failures, limits.tracked_keys),
@@ -118,7 +118,7 @@ pub struct AppState {
     /// DNS, for the MX lookup when a new domain gives no `mx`.
     pub dns: Arc<dyn DnsLookup>,
     /// Sizes and rates.
-    pub limits: Limits,
+    pub limits: ApiLimits,
     /// The rate limiters (shared).
     pub limiters: Arc<RateLimiters>,
     /// The current time.
@@ -131,9 +131,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A state with the default [`Limits`], the system clock and no verifier.
+    /// A state with the default [`ApiLimits`], the system clock and no verifier.
     pub fn new(db: HostDb, delegation: Delegation, dns: Arc<dyn DnsLookup>) -> Self {
-        let limits = Limits::default();
+        let limits = ApiLimits::default();
         AppState {
             db,
             delegation,
@@ -147,7 +147,7 @@ impl AppState {
     }
 
     /// Replaces the limits (and starts fresh rate limiters for them).
-    pub fn with_limits(mut self, limits: Limits) -> Self {
+    pub fn with_limits(mut self, limits: ApiLimits) -> Self {
         self.limiters = Arc::new(RateLimiters::new(&limits));
         self.limits = limits;
         self

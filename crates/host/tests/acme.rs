@@ -12,7 +12,7 @@ use mtasts_host::acme::{
     AcmeConfig, AcmeError, AcmeTimeouts, Challenge, ChallengeBoard, ChallengeKind, IssuedCert,
     Issuer, certified_key,
 };
-use mtasts_host::policy_host::{Http01, Limits, PolicyHost};
+use mtasts_host::policy_host::{Http01, ListenerLimits, PolicyHost};
 use mtasts_host::snapshot::{self, HostedDomain, Snapshot, SnapshotHandle, ZoneSettings};
 use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, FetchReport, PolicyFetch, PolicyFetcher};
@@ -581,7 +581,12 @@ impl Node {
             ttl: 300,
         };
         Node {
-            _policy_host: PolicyHost::start(https, snapshot.clone(), settings, Limits::default()),
+            _policy_host: PolicyHost::start(
+                https,
+                snapshot.clone(),
+                settings,
+                ListenerLimits::default(),
+            ),
             _http01: Http01::start(http, snapshot.clone()),
             board: SnapshotBoard::new(snapshot.clone()),
             snapshot,

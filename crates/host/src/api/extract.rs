@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// A JSON object body, at most [`crate::state::Limits::body_bytes`] long (413 beyond), read
+/// A JSON object body, at most [`crate::state::ApiLimits::body_bytes`] long (413 beyond), read
 /// field by field so that every error names its field.
 pub struct JsonObject(Map<String, Value>);
 

@@ -19,14 +19,14 @@
 //! Never a redirect: senders must not follow one (RFC 8461 §3.3), so there is nothing a
 //! redirect could fix. The path is matched exactly; a query string is ignored.
 //!
-//! `Cache-Control`: `no-store` unless [`Limits::proxy_max_age`] is set. Senders must not
+//! `Cache-Control`: `no-store` unless [`ListenerLimits::proxy_max_age`] is set. Senders must not
 //! cache by HTTP rules anyway (RFC 8461 §3.3); the header only matters to a reverse proxy in
 //! front of the service. The node publishes a new TXT id only once every node serves the new
 //! body (RFC 8461 §8.1), and a caching proxy would silently break that promise by serving
 //! the old body under the new id, so caching is opt-in (§8.2 allows `max-age` for operators
 //! who accept that staleness).
 
-mod resolver;
+mod cert_choice;
 mod respond;
 mod route;
 
@@ -47,20 +47,20 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-pub use resolver::{CertificateError, certified_key_from_pem};
+pub use cert_choice::{CertificateError, certified_key_from_pem};
 
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
-use resolver::{ACME_TLS_ALPN, SnapshotResolver};
+use cert_choice::{ACME_TLS_ALPN, CertChooser};
 use respond::{HoldingBody, PolicyResponder};
 
-/// Resource limits and timeouts of the listeners. `Limits::default()` suits the internet.
+/// Resource limits and timeouts of the listeners. `ListenerLimits::default()` suits the internet.
 ///
 /// The connection-level ones (caps, idle limit, grace) are applied by the shared accept loop
-/// of `mtasts-listen`; see [`Limits::connection_limits`].
+/// of `mtasts-listen`; see [`ListenerLimits::connection_limits`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct ListenerLimits {
     /// Most connections open at once (TLS handshakes included). At the cap, the connection
-    /// quiet for the longest (at least [`Limits::evict_after`]) is closed to make room for a
+    /// quiet for the longest (at least [`ListenerLimits::evict_after`]) is closed to make room for a
     /// new one; when none is, the new one is closed as soon as it is accepted.
     pub max_connections: usize,
     /// Most connections of one client IP address; beyond it, that client's own longest-idle
@@ -95,9 +95,9 @@ pub struct Limits {
     pub tls_session_cache: usize,
 }
 
-impl Default for Limits {
+impl Default for ListenerLimits {
     fn default() -> Self {
-        Limits {
+        ListenerLimits {
             max_connections: 10_000,
             max_per_client: 256,
             evict_after: Duration::from_secs(1),
@@ -114,7 +114,7 @@ impl Default for Limits {
     }
 }
 
-impl Limits {
+impl ListenerLimits {
     /// What the shared accept loop applies: the caps, the idle limit on bytes moved (which
     /// also ends HTTP/2 connections that never send a request) and the grace period.
     pub fn connection_limits(&self) -> ConnectionLimits {
@@ -153,7 +153,7 @@ impl Limits {
 struct PolicyShared {
     acceptor: TlsAcceptor,
     responder: PolicyResponder,
-    limits: Limits,
+    limits: ListenerLimits,
     /// Picks the HTTP version from the first bytes: TLS clients that negotiated no ALPN.
     any_version: auto::Builder<TokioExecutor>,
     http1: auto::Builder<TokioExecutor>,
@@ -175,11 +175,11 @@ impl PolicyHost {
         listener: TcpListener,
         snapshot: SnapshotHandle,
         settings: ZoneSettings,
-        limits: Limits,
+        limits: ListenerLimits,
     ) -> PolicyHost {
-        let fallback = resolver::fallback_certificate(&settings.delegation.policy_host());
-        let resolver = Arc::new(SnapshotResolver::new(snapshot.clone(), fallback));
-        let config = resolver::server_config(resolver, &limits);
+        let fallback = cert_choice::fallback_certificate(&settings.delegation.policy_host());
+        let chooser = Arc::new(CertChooser::new(snapshot.clone(), fallback));
+        let config = cert_choice::server_config(chooser, &limits);
         let any_version = limits.builder();
         let shared = Arc::new(PolicyShared {
             acceptor: TlsAcceptor::from(Arc::new(config)),
@@ -204,7 +204,7 @@ impl PolicyHost {
     }
 
     /// Stops accepting connections, lets requests in progress finish for up to
-    /// [`Limits::shutdown_grace`], then closes everything.
+    /// [`ListenerLimits::shutdown_grace`], then closes everything.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }
@@ -262,18 +262,18 @@ pub struct Http01 {
 }
 
 impl Http01 {
-    /// Serves HTTP-01 challenges on `listener` with the default [`Limits`]. Must be called
+    /// Serves HTTP-01 challenges on `listener` with the default [`ListenerLimits`]. Must be called
     /// inside a Tokio runtime.
     pub fn start(listener: TcpListener, snapshot: SnapshotHandle) -> Http01 {
-        Self::start_with_limits(listener, snapshot, Limits::default())
+        Self::start_with_limits(listener, snapshot, ListenerLimits::default())
     }
 
-    /// Like [`Http01::start`], with chosen limits ([`Limits::proxy_max_age`],
-    /// [`Limits::h2_max_concurrent_streams`] and [`Limits::tls_session_cache`] do not apply).
+    /// Like [`Http01::start`], with chosen limits ([`ListenerLimits::proxy_max_age`],
+    /// [`ListenerLimits::h2_max_concurrent_streams`] and [`ListenerLimits::tls_session_cache`] do not apply).
     pub fn start_with_limits(
         listener: TcpListener,
         snapshot: SnapshotHandle,
-        limits: Limits,
+        limits: ListenerLimits,
     ) -> Http01 {
         let builder = Arc::new(limits.builder().http1_only());
         let server = Server::spawn(
@@ -291,7 +291,7 @@ impl Http01 {
     }
 
     /// Stops accepting connections, lets requests in progress finish for up to
-    /// [`Limits::shutdown_grace`], then closes everything.
+    /// [`ListenerLimits::shutdown_grace`], then closes everything.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }
@@ -308,7 +308,11 @@ pub struct AppListener {
 
 impl AppListener {
     /// Serves `router` on `listener` with `limits` (the TLS and proxy settings do not apply).
-    pub fn start(listener: TcpListener, router: axum::Router, limits: Limits) -> AppListener {
+    pub fn start(
+        listener: TcpListener,
+        router: axum::Router,
+        limits: ListenerLimits,
+    ) -> AppListener {
         let builder = Arc::new(limits.builder().http1_only());
         let server = Server::spawn(
             listener,
@@ -329,7 +333,7 @@ impl AppListener {
     }
 
     /// Stops accepting, lets requests in progress finish for up to
-    /// [`Limits::shutdown_grace`], then closes everything.
+    /// [`ListenerLimits::shutdown_grace`], then closes everything.
     pub async fn shutdown(self) {
         self.server.shutdown().await;
     }

@@ -118,7 +118,7 @@ pub(crate) struct PolicyResponder {
 }
 
 impl PolicyResponder {
-    /// `proxy_max_age`: see [`super::Limits::proxy_max_age`].
+    /// `proxy_max_age`: see [`super::ListenerLimits::proxy_max_age`].
     pub(crate) fn new(snapshot: SnapshotHandle, proxy_max_age: Option<u32>) -> Self {
         let cache_control = match proxy_max_age {
             Some(seconds) => {

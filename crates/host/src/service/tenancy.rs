@@ -227,7 +227,7 @@ fn validate_email(email: &str) -> Result<String, ServiceError> {
 }
 
 /// Creates a user of a tenant (administrators only). The password is hashed on a blocking
-/// thread with `iterations` ([`crate::state::Limits::password_iterations`]).
+/// thread with `iterations` ([`crate::state::ApiLimits::password_iterations`]).
 pub async fn create_user(
     db: &HostDb,
     iterations: NonZeroU32,

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use mtasts_host::api;
-use mtasts_host::state::{AppState, DomainVerifier, Limits};
+use mtasts_host::state::{AppState, DomainVerifier, ApiLimits};
 use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewToken, Role};
@@ -46,7 +46,7 @@ pub(crate) enum Backend {
 /// What the test can change about the server.
 #[derive(Default)]
 pub(crate) struct Options {
-    pub(crate) limits: Option<Limits>,
+    pub(crate) limits: Option<ApiLimits>,
     pub(crate) verifier: Option<Arc<dyn DomainVerifier>>,
 }
 

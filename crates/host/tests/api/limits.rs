@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode, header};
 use mtasts_host::auth::{self, AuthError};
 use mtasts_host::ratelimit::Rate;
-use mtasts_host::state::Limits;
+use mtasts_host::state::ApiLimits;
 use serde_json::json;
 
 use crate::harness::{Backend, Harness, Options, run};
@@ -73,8 +73,8 @@ async fn bodies_above_64_kib_are_413() {
     .await;
 }
 
-fn tight() -> Limits {
-    Limits {
+fn tight() -> ApiLimits {
+    ApiLimits {
         api: Rate {
             burst: 3,
             refill_every: Duration::from_secs(60),
@@ -83,7 +83,7 @@ fn tight() -> Limits {
             burst: 2,
             refill_every: Duration::from_secs(60),
         },
-        ..Limits::default()
+        ..ApiLimits::default()
     }
 }
 
@@ -266,12 +266,12 @@ async fn tokens_and_passwords_are_never_logged() {
 /// addresses are not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_are_rate_limited_per_client() {
-    let limits = Limits {
+    let limits = ApiLimits {
         login: Rate {
             burst: 2,
             refill_every: Duration::from_secs(60),
         },
-        ..Limits::default()
+        ..ApiLimits::default()
     };
     let options = Options {
         limits: Some(limits),

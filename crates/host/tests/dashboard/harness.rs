@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use mtasts_host::auth::{hash_password, new_token};
 use mtasts_host::dashboard;
-use mtasts_host::state::{AppState, Limits};
+use mtasts_host::state::{AppState, ApiLimits};
 use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewToken, NewUser, Role};
@@ -114,10 +114,10 @@ fn encode(text: &str) -> String {
 
 impl Harness {
     pub(crate) async fn start() -> Harness {
-        Harness::start_with(Limits::default()).await
+        Harness::start_with(ApiLimits::default()).await
     }
 
-    pub(crate) async fn start_with(mut limits: Limits) -> Harness {
+    pub(crate) async fn start_with(mut limits: ApiLimits) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("host.db").display());
         let db = HostDb::open(&url).await.unwrap();

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use mtasts_host::ratelimit::Rate;
-use mtasts_host::state::Limits;
+use mtasts_host::state::ApiLimits;
 
 use crate::harness::{Harness, PASSWORD, Session, form};
 
@@ -680,12 +680,12 @@ async fn add_change_and_remove_a_domain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_are_rate_limited_per_client() {
-    let h = Harness::start_with(Limits {
+    let h = Harness::start_with(ApiLimits {
         login: Rate {
             burst: 2,
             refill_every: Duration::from_secs(600),
         },
-        ..Limits::default()
+        ..ApiLimits::default()
     })
     .await;
     for _ in 0..2 {

@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mtasts_host::policy_host::{Limits, PolicyHost, certified_key_from_pem};
+use mtasts_host::policy_host::{ListenerLimits, PolicyHost, certified_key_from_pem};
 use mtasts_host::snapshot::{HostedDomain, Snapshot, SnapshotHandle, ZoneSettings, handle};
 use mtasts_net::cert::OnInvalid;
 use mtasts_net::dns::{DnsConfig, HickoryDns};
@@ -61,22 +61,22 @@ pub(crate) fn issue(net: &TestNet, host: &str) -> (ServerCert, Arc<CertifiedKey>
 }
 
 /// Small timeouts for the tests that wait for them.
-pub(crate) fn short_limits() -> Limits {
-    Limits {
+pub(crate) fn short_limits() -> ListenerLimits {
+    ListenerLimits {
         handshake_timeout: Duration::from_millis(300),
         header_read_timeout: Duration::from_millis(300),
         idle_timeout: Duration::from_millis(300),
         shutdown_grace: Duration::from_secs(2),
-        ..Limits::default()
+        ..ListenerLimits::default()
     }
 }
 
 impl Site {
     pub(crate) async fn start() -> Site {
-        Self::start_with(Limits::default()).await
+        Self::start_with(ListenerLimits::default()).await
     }
 
-    pub(crate) async fn start_with(limits: Limits) -> Site {
+    pub(crate) async fn start_with(limits: ListenerLimits) -> Site {
         let net = TestNet::start().await;
         let ip = net.next_ip();
         let listener = TcpListener::bind((ip, 0))

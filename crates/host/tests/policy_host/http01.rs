@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mtasts_host::policy_host::{Http01, Limits};
+use mtasts_host::policy_host::{Http01, ListenerLimits};
 use mtasts_host::snapshot::{Snapshot, handle};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::common::*;
 
 async fn start(
-    limits: Limits,
+    limits: ListenerLimits,
 ) -> (
     mtasts_testkit::TestNet,
     Http01,
@@ -38,7 +38,7 @@ async fn ask(addr: std::net::SocketAddr, request: &str) -> HttpResponse {
 
 #[tokio::test]
 async fn http01_answers_known_tokens_and_404s_everything_else() {
-    let (_net, _server, addr, snapshot) = start(Limits::default()).await;
+    let (_net, _server, addr, snapshot) = start(ListenerLimits::default()).await;
     let host = "mta-sts.a.example";
     let ok = ask(addr, &get("/.well-known/acme-challenge/Tok-en_1", host)).await;
     assert_eq!(ok.status_line, "HTTP/1.1 200 OK");

@@ -103,7 +103,7 @@ async fn headers_of_the_policy_response() {
 
 #[tokio::test]
 async fn proxy_max_age_is_opt_in() {
-    let site = Site::start_with(mtasts_host::policy_host::Limits {
+    let site = Site::start_with(mtasts_host::policy_host::ListenerLimits {
         proxy_max_age: Some(60),
         ..Default::default()
     })
@@ -357,7 +357,7 @@ async fn garbage_never_disturbs_other_connections() {
 
 #[tokio::test]
 async fn graceful_shutdown_closes_idle_connections_and_stops_accepting() {
-    let mut site = Site::start_with(mtasts_host::policy_host::Limits {
+    let mut site = Site::start_with(mtasts_host::policy_host::ListenerLimits {
         shutdown_grace: Duration::from_secs(30),
         ..Default::default()
     })

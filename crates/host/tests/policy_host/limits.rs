@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use mtasts_host::policy_host::Limits;
+use mtasts_host::policy_host::ListenerLimits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -13,12 +13,12 @@ const CLOSED_WITHIN: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn connections_beyond_the_cap_are_closed() {
-    let site = Site::start_with(Limits {
+    let site = Site::start_with(ListenerLimits {
         max_connections: 2,
         handshake_timeout: Duration::from_secs(60),
         // Nothing is quiet long enough to make room for a newcomer (see the next test).
         evict_after: Duration::from_secs(60),
-        ..Limits::default()
+        ..ListenerLimits::default()
     })
     .await;
     // Two silent connections hold both slots (their handshakes wait).
@@ -56,11 +56,11 @@ async fn connections_beyond_the_cap_are_closed() {
 
 #[tokio::test]
 async fn at_the_cap_the_longest_idle_connection_makes_room() {
-    let site = Site::start_with(Limits {
+    let site = Site::start_with(ListenerLimits {
         max_connections: 2,
         handshake_timeout: Duration::from_secs(60),
         evict_after: Duration::from_millis(200),
-        ..Limits::default()
+        ..ListenerLimits::default()
     })
     .await;
     // Two silent connections hold both slots, long enough to count as idle.
@@ -182,7 +182,7 @@ fn has_h2_frame(bytes: &[u8], kind: u8) -> bool {
 
 #[tokio::test]
 async fn connection_slots_come_back_after_timeouts() {
-    let site = Site::start_with(Limits {
+    let site = Site::start_with(ListenerLimits {
         max_connections: 1,
         ..short_limits()
     })

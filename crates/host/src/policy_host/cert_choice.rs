@@ -1,5 +1,5 @@
-//! Which certificate a TLS handshake gets, the TLS configuration around it, and loading
-//! certificates from PEM.
+//! Which certificate a TLS handshake gets ([`CertChooser`], rustls's `ResolvesServerCert` over
+//! the snapshot), the TLS configuration around it, and loading certificates from PEM.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use thiserror::Error;
 
-use super::Limits;
+use super::ListenerLimits;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 
 /// The ALPN protocol of TLS-ALPN-01 validation (RFC 8737 §6.2).
@@ -117,18 +117,18 @@ pub(crate) fn fallback_certificate(name: &str) -> Option<Arc<CertifiedKey>> {
 /// Picks the certificate of each handshake from the snapshot current at that moment, so a
 /// renewal or a new domain takes effect without a restart.
 #[derive(Debug)]
-pub(crate) struct SnapshotResolver {
+pub(crate) struct CertChooser {
     snapshot: SnapshotHandle,
     fallback: Option<Arc<CertifiedKey>>,
 }
 
-impl SnapshotResolver {
+impl CertChooser {
     pub(crate) fn new(snapshot: SnapshotHandle, fallback: Option<Arc<CertifiedKey>>) -> Self {
-        SnapshotResolver { snapshot, fallback }
+        CertChooser { snapshot, fallback }
     }
 }
 
-impl ResolvesServerCert for SnapshotResolver {
+impl ResolvesServerCert for CertChooser {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let acme = hello
             .alpn()
@@ -165,16 +165,16 @@ pub(crate) fn select_certificate(
 }
 
 /// The rustls configuration of the policy host: TLS 1.3 and 1.2, certificates from
-/// `resolver`, ALPN `acme-tls/1`, `h2`, `http/1.1`, and resumption both ways (a session cache
+/// `chooser`, ALPN `acme-tls/1`, `h2`, `http/1.1`, and resumption both ways (a session cache
 /// for TLS 1.2 clients without tickets, tickets for the rest) since senders reconnect for
 /// every fetch and a resumed handshake skips the signature.
-pub(crate) fn server_config(resolver: Arc<SnapshotResolver>, limits: &Limits) -> ServerConfig {
+pub(crate) fn server_config(chooser: Arc<CertChooser>, limits: &ListenerLimits) -> ServerConfig {
     let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&version::TLS13, &version::TLS12])
         // aws-lc-rs implements both versions; failing here would be a rustls build problem.
         .expect("aws-lc-rs supports TLS 1.3 and 1.2")
         .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .with_cert_resolver(chooser);
     // Server preference decides (rustls picks the first of ours the client offers), and
     // `acme-tls/1` comes first: a client offering it has been given a challenge
     // certificate and must negotiate it. Normal clients never offer it.
