@@ -124,8 +124,9 @@ pub struct SocketmapConfig {
     pub tcp: Vec<SocketAddr>,
     /// A UNIX socket to listen on. Default none.
     pub unix: Option<UnixSocketConfig>,
-    /// Most connections open at once per listener; at the limit the listener stops accepting
-    /// until one closes. Default 512.
+    /// Most connections open at once per listener (lowered at start to fit the open-files
+    /// limit). At the cap, the connection quiet the longest makes room for a new one; when all
+    /// are busy, the new one waits for a slot. Default 512.
     pub max_connections: usize,
     /// Seconds a connection may sit idle between requests before it is closed. Postfix closes
     /// its own side after 10 s. Default 30.
@@ -174,7 +175,8 @@ fn default_unix_mode() -> String {
 pub struct HttpConfig {
     /// Addresses to listen on. Default `["127.0.0.1:8462"]`; `[]` turns HTTP off.
     pub listen: Vec<SocketAddr>,
-    /// Most connections open at once per listener. Default 64.
+    /// Most connections open at once per listener (lowered at start to fit the open-files
+    /// limit); a connection quiet for `request_timeout` is closed. Default 64.
     pub max_connections: usize,
     /// Seconds allowed for one request. Default 60.
     pub request_timeout: u64,
