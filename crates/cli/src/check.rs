@@ -173,7 +173,7 @@ async fn run_checks(
 }
 
 fn build_checker(net: &NetArgs, helo: Option<String>) -> anyhow::Result<Checker> {
-    let dns = net.resolver()?;
+    let dns = net.dns()?;
     let roots = net.roots()?;
     let timeout = net.timeout();
     let fetcher = PolicyFetcher::new(

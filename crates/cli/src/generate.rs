@@ -142,7 +142,7 @@ fn lookup_mx(domain: &str, net: &NetArgs) -> anyhow::Result<Vec<String>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let dns = net.resolver()?;
+    let dns = net.dns()?;
     let records = runtime
         .block_on(dns.mx(domain))
         .with_context(|| format!("looking up the MX records of {domain} (give them with --mx)"))?;

@@ -65,7 +65,7 @@ impl NetArgs {
         Duration::from_secs_f64(self.timeout)
     }
 
-    pub(crate) fn resolver(&self) -> anyhow::Result<Arc<dyn DnsLookup>> {
+    pub(crate) fn dns(&self) -> anyhow::Result<Arc<dyn DnsLookup>> {
         let config = DnsConfig {
             servers: (!self.dns.is_empty()).then(|| self.dns.clone()),
             timeout: self.timeout(),

@@ -1,9 +1,9 @@
-//! A resolver that hides non-public addresses, for probing on behalf of others.
+//! A DNS lookup that hides non-public addresses, for probing on behalf of others.
 //!
 //! A hosted service checks domains its tenants name. Without a filter a tenant could point
 //! `mta-sts.<domain>` or an MX host at `127.0.0.1`, `10.0.0.5` or `169.254.169.254` and read
 //! the service's view of its internal network from the verification results (server-side
-//! request forgery; rules file §13). Wrapping the checker's resolver in [`PublicOnly`] makes
+//! request forgery; rules file §13). Wrapping the checker's DNS in [`PublicOnly`] makes
 //! such addresses look absent, so nothing connects to them.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -60,7 +60,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || segments[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
 }
 
-/// Wraps a resolver so that address lookups return only public addresses; a name whose
+/// Wraps a DNS lookup so that address lookups return only public addresses; a name whose
 /// addresses are all non-public looks like a name without addresses (`NoData`).
 pub struct PublicOnly {
     inner: Arc<dyn DnsLookup>,

@@ -16,7 +16,7 @@ pub struct MxPattern {
     wildcard: bool,
     domain: String,
     /// The value as written when its letters differ from the lowercase form; `None` keeps the
-    /// common all-lowercase pattern at one allocation (the resolver holds many).
+    /// common all-lowercase pattern at one allocation (the `mtasts resolver` daemon holds many).
     published: Option<Box<str>>,
 }
 
