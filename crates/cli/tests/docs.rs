@@ -7,7 +7,8 @@
 //! program it calls:
 //!
 //! - `mtasts …` runs the built binary with the same arguments against a loopback internet
-//!   ([`TestNet`]) that publishes the domains in [`DOMAINS`]. The only differences from the
+//!   ([`TestNet`]) that publishes the domains in [`DOMAINS`] (so no host name is replaced: the
+//!   world's DNS server answers for them). The only differences from the
 //!   document are the [`SUBSTITUTIONS`], the files in [`FILES`], and what points the binary at
 //!   that world: [`CHECK_FLAGS`] appended to `check` and `generate`, and configuration files
 //!   named by environment variables for the daemons (`resolver`, `query`, `cache`: `MTASTS_CONFIG`;
@@ -21,9 +22,15 @@
 //! - `postmap -q KEY socketmap:inet:ADDR:NAME` asks the document's `mtasts resolver` the same
 //!   socketmap question postmap would ask; the answer must be `OK …`.
 //! - `cargo …` is not run: the packages, benches and tests it names must exist
-//!   (`cargo metadata`), and `cargo run -p mtasts -- ARGS` runs as `mtasts ARGS` above.
+//!   (`cargo metadata`), the environment variables it sets must be read by the bench or test it
+//!   names, and `cargo run -p mtasts -- ARGS` runs as `mtasts ARGS` above.
 //! - Any other program must be in [`NOT_RUN`] with the reason. A new one fails this test until
-//!   someone decides how it is tested.
+//!   someone decides how it is tested. So does a line that starts like a command (`mtasts `,
+//!   `curl `, `cargo `, `$ `) in a block of another kind, which would escape the test.
+//!
+//! The binary exits 2 both for usage errors and for runtime errors; clap's usage errors are
+//! told apart by their message, which starts with `error:` (the binary's own start with
+//! `mtasts: error:`).
 //!
 //! The commands of one document run in order in one world of their own (a directory, a
 //! [`TestNet`], the daemons it started), the way a reader follows it.
