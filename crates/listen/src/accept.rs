@@ -283,6 +283,10 @@ where
 /// Makes room for one client at the cap: asks the longest-idle connection to close and waits
 /// for its slot, or waits up to `admit_wait` for one to free. `None`: no room came.
 async fn admit(shared: &Shared, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+    // A slot may have freed while the loop waited in `accept`.
+    if let Ok(permit) = permits.clone().try_acquire_owned() {
+        return Some(permit);
+    }
     let limits = &shared.limits;
     let recheck = (limits.evict_after / 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut deadline = Instant::now() + limits.admit_wait;
