@@ -1,15 +1,10 @@
 //! Integration tests of the REST API: a real server over a real database (SQLite, and
 //! PostgreSQL when reachable), reached over real HTTP, with DNS from a testkit zone.
 
-#[path = "api/access.rs"]
 mod access;
-#[path = "api/domains.rs"]
 mod domains;
-#[path = "api/harness.rs"]
 mod harness;
-#[path = "api/limits.rs"]
 mod limits;
-#[path = "api/openapi.rs"]
 mod openapi;
 
 /// Declares each scenario `async fn name(h: Harness)` of the calling module as a test on
@@ -20,8 +15,8 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::harness::run(
-                        crate::harness::Backend::Sqlite,
+                    crate::api::harness::run(
+                        crate::api::harness::Backend::Sqlite,
                         Default::default(),
                         super::$name,
                     )
@@ -33,8 +28,8 @@ macro_rules! on_both_databases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::harness::run(
-                        crate::harness::Backend::Postgres,
+                    crate::api::harness::run(
+                        crate::api::harness::Backend::Postgres,
                         Default::default(),
                         super::$name,
                     )

@@ -2,9 +2,7 @@
 //! case, the header flags, snapshot swaps, size limits, malformed input, and the delegation
 //! as a resolver sees it through the testkit's "internet" DNS (`forward.rs`).
 
-#[path = "dns/client.rs"]
 mod client;
-#[path = "dns/forward.rs"]
 mod forward;
 
 use std::sync::Arc;

@@ -3,9 +3,6 @@
 //! authority), Pebble as the ACME CA validating real HTTP-01 challenges, the strict policy
 //! fetcher as the sender. And scale-out: two serve processes on one PostgreSQL.
 
-#[path = "serve/harness.rs"]
 mod harness;
-#[path = "serve/lifecycle.rs"]
 mod lifecycle;
-#[path = "serve/scale_out.rs"]
 mod scale_out;

@@ -116,12 +116,13 @@ pub fn postgres_url_in_schema(url: &str, schema: &str) -> String {
     format!("{url}{separator}options[search_path]={schema}")
 }
 
-/// A name unique to this test run and call: `prefix` followed by 16 lowercase hex digits, so
+/// A name unique to this test run and call: `prefix` followed by 12 lowercase hex digits (48
+/// random bits, short enough for the longest names the API tests build), so
 /// with a prefix of lowercase letters, digits and `_` it is a valid SQL identifier as is.
 pub fn unique(prefix: &str) -> String {
     // `random_u64` hashes the time with a per-process random key: unique across processes
     // and calls.
-    format!("{prefix}{:016x}", crate::random_u64())
+    format!("{prefix}{:012x}", crate::random_u64() & 0xffff_ffff_ffff)
 }
 
 #[cfg(test)]
@@ -132,7 +133,7 @@ mod tests {
     fn unique_names_differ_and_are_identifiers() {
         let (a, b) = (unique("t_"), unique("t_"));
         assert_ne!(a, b);
-        assert_eq!(a.len(), 2 + 16);
+        assert_eq!(a.len(), 2 + 12);
         assert!(
             a.bytes()
                 .all(|c| c == b'_' || c.is_ascii_digit() || c.is_ascii_lowercase())

@@ -15,9 +15,9 @@ use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, Role};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Harness, Options, TEST_ITERATIONS, ZONE, run};
+use crate::api::harness::{Backend, Harness, Options, TEST_ITERATIONS, ZONE, run};
 
-crate::on_both_databases!(
+crate::api::on_both_databases!(
     tenants_are_isolated_on_every_endpoint,
     tenant_administration
 );

@@ -19,9 +19,9 @@ use mtasts_store::host::CertRow;
 use mtasts_testkit::Fault;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Harness, Options, T0, ZONE, run};
+use crate::api::harness::{Backend, Harness, Options, T0, ZONE, run};
 
-crate::on_both_databases!(
+crate::api::on_both_databases!(
     lifecycle,
     tls_report_address,
     invalid_domain_input,

@@ -14,18 +14,19 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use mtasts_host::api;
-use mtasts_host::state::{AppState, DomainVerifier, ApiLimits};
+use mtasts_host::state::{ApiLimits, AppState, DomainVerifier};
 use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
-use mtasts_store::host::{HostDb, NewToken, Role};
+use mtasts_store::host::HostDb;
 use mtasts_testkit::TestNet;
 use mtasts_testkit::services::{self, Service, unique};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::{app, http};
 
 /// The service zone every test uses.
 pub(crate) const ZONE: &str = "mta-sts.provider.test";
@@ -62,13 +63,8 @@ pub(crate) struct Harness {
     /// Distinguishes this test's names from every other test's.
     pub(crate) tag: String,
     _dir: Option<tempfile::TempDir>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    /// Stops serving when the harness is dropped.
+    _server: app::Served,
 }
 
 /// The answer to one request.
@@ -151,25 +147,9 @@ impl Harness {
         if let Some(verifier) = options.verifier {
             state = state.with_verifier(verifier);
         }
-        let (admin, hash) = mtasts_host::auth::new_token();
-        state
-            .db
-            .create_token(NewToken {
-                tenant_id: None,
-                role: Role::Admin,
-                label: "test admin".to_owned(),
-                token_hash: hash,
-            })
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(net.next_ip(), 0))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let admin = app::admin_token(&state.db, "test admin").await;
+        let server = app::serve(&net, api::router(state.clone())).await;
+        let addr = server.addr;
         Some(Harness {
             backend,
             addr,
@@ -179,7 +159,7 @@ impl Harness {
             admin,
             tag: unique("t"),
             _dir: dir,
-            server,
+            _server: server,
         })
     }
 
@@ -206,18 +186,8 @@ impl Harness {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let bytes = match body {
-            Some(body) => {
-                request = request.header(header::CONTENT_TYPE, "application/json");
-                Bytes::from(body.to_string())
-            }
-            None => Bytes::new(),
-        };
-        self.send(request.body(Full::new(bytes)).unwrap()).await
+        self.send(http::json_request(method, path, token, body))
+            .await
     }
 
     /// Any request.
@@ -225,15 +195,11 @@ impl Harness {
         request
             .headers_mut()
             .insert(header::HOST, self.addr.to_string().parse().unwrap());
-        let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let response = sender.send_request(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let http::Response {
+            status,
+            headers,
+            body,
+        } = http::send(self.addr, request).await;
         let json = if body.is_empty() {
             Value::Null
         } else {

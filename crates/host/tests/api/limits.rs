@@ -10,7 +10,7 @@ use mtasts_host::ratelimit::Rate;
 use mtasts_host::state::ApiLimits;
 use serde_json::json;
 
-use crate::harness::{Backend, Harness, Options, run};
+use crate::api::harness::{Backend, Harness, Options, run};
 
 const LIMIT: usize = 64 * 1024;
 

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use mtasts_host::api;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Options, run};
+use crate::api::harness::{Backend, Options, run};
 
 fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();

@@ -27,11 +27,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use futures::{SinkExt, StreamExt};
 use mtasts_host::auth::Principal;
 use mtasts_host::service::{self, NewDomainRequest};
 use mtasts_store::host::Role;
-use base64::Engine as _;
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,7 +39,7 @@ use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::harness::{Harness, PASSWORD};
+use crate::dashboard::harness::{Harness, PASSWORD};
 
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 900;

@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use mtasts_host::auth::{hash_password, new_token};
+use http_body_util::Full;
+use mtasts_host::auth::hash_password;
 use mtasts_host::dashboard;
-use mtasts_host::state::{AppState, ApiLimits};
+use mtasts_host::state::{ApiLimits, AppState};
 use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
-use mtasts_store::host::{HostDb, NewToken, NewUser, Role};
+use mtasts_store::host::{HostDb, NewUser, Role};
 use mtasts_testkit::TestNet;
-use tokio::net::TcpStream;
+
+use crate::support::{app, http};
 
 /// The service zone.
 pub(crate) const ZONE: &str = "mta-sts.provider.test";
@@ -40,13 +40,8 @@ pub(crate) struct Harness {
     pub(crate) alpha: TestTenant,
     pub(crate) beta: TestTenant,
     _dir: tempfile::TempDir,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    /// Stops serving when the harness is dropped.
+    _server: app::Served,
 }
 
 /// The answer to one request.
@@ -131,28 +126,11 @@ impl Harness {
         limits.password_iterations = NonZeroU32::new(1_000).unwrap();
         let state = AppState::new(db, Delegation::new(ZONE).unwrap(), Arc::new(resolver))
             .with_limits(limits);
-        let (admin_token, hash) = new_token();
-        state
-            .db
-            .create_token(NewToken {
-                tenant_id: None,
-                role: Role::Admin,
-                label: "bootstrap".to_owned(),
-                token_hash: hash,
-            })
-            .await
-            .unwrap();
+        let admin_token = app::admin_token(&state.db, "bootstrap").await;
         let alpha = tenant(&state, "alpha").await;
         let beta = tenant(&state, "beta").await;
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(net.next_ip(), 0))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app =
-            dashboard::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let server = app::serve(&net, dashboard::router(state.clone())).await;
+        let addr = server.addr;
         Harness {
             addr,
             state,
@@ -161,7 +139,7 @@ impl Harness {
             alpha,
             beta,
             _dir: dir,
-            server,
+            _server: server,
         }
     }
 
@@ -177,10 +155,7 @@ impl Harness {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, self.addr.to_string());
+        let mut request = Request::builder().method(method).uri(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -190,15 +165,11 @@ impl Harness {
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .unwrap();
-        let stream = TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let response = sender.send_request(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let http::Response {
+            status,
+            headers,
+            body,
+        } = http::send(self.addr, request).await;
         Reply {
             status,
             headers,

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use mtasts_host::ratelimit::Rate;
 use mtasts_host::state::ApiLimits;
 
-use crate::harness::{Harness, PASSWORD, Session, form};
+use crate::dashboard::harness::{Harness, PASSWORD, Session, form};
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     (
@@ -20,7 +20,7 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 ];
 
 #[track_caller]
-fn assert_security_headers(reply: &crate::harness::Reply, what: &str) {
+fn assert_security_headers(reply: &crate::dashboard::harness::Reply, what: &str) {
     for (name, value) in SECURITY_HEADERS {
         assert_eq!(
             reply.headers.get(name).and_then(|v| v.to_str().ok()),

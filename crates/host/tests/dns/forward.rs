@@ -13,7 +13,7 @@ use mtasts_proto::sts::record::select;
 use mtasts_proto::txt::{Selection, TxtRr};
 use mtasts_testkit::TestNet;
 
-use crate::client::*;
+use crate::dns::client::*;
 
 /// A TestNet whose zone forwards `hosted.test` to a running authority, and the owners' three
 /// CNAMEs for `example.com` (fully published), `pending.example` (no id yet),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mtasts_host::policy_host::certified_key_from_pem;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::*;
+use crate::policy_host::common::*;
 
 const ACME: &[u8] = b"acme-tls/1";
 

@@ -4,7 +4,7 @@ use std::process::Output;
 
 use mtasts_testkit::services::{self, Service};
 
-use crate::common::*;
+use crate::policy_host::common::*;
 
 /// `curl` with `args`, or `None` (and a note) when curl is not installed.
 async fn curl(args: &[&str]) -> Option<Output> {

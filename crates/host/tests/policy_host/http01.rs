@@ -7,7 +7,7 @@ use mtasts_host::policy_host::{Http01, ListenerLimits};
 use mtasts_host::snapshot::{Snapshot, handle};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::common::*;
+use crate::policy_host::common::*;
 
 async fn start(
     limits: ListenerLimits,

@@ -6,7 +6,7 @@ use mtasts_net::fetch::FetchError;
 use mtasts_proto::sts::policy::{Mode, Policy};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::*;
+use crate::policy_host::common::*;
 
 #[tokio::test]
 async fn the_strict_fetcher_gets_and_parses_each_policy() {

@@ -6,7 +6,7 @@ use mtasts_host::policy_host::ListenerLimits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::common::*;
+use crate::policy_host::common::*;
 
 /// Far above the configured timeouts: only "closed at all" is asserted, not how fast.
 const CLOSED_WITHIN: Duration = Duration::from_secs(5);

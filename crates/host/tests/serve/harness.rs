@@ -4,10 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{Method, Request, StatusCode, header};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use axum::http::{Method, StatusCode};
 use mtasts_host::config::ServeConfig;
 use mtasts_host::serve::Serve;
 use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
@@ -16,7 +13,8 @@ use mtasts_proto::txt::TxtRr;
 use mtasts_testkit::TestNet;
 use mtasts_testkit::pebble::{Pebble, PebbleOptions};
 use serde_json::Value;
-use tokio::net::TcpStream;
+
+use crate::support::http;
 
 pub(crate) const ZONE: &str = "hosted.test";
 
@@ -129,32 +127,10 @@ pub(crate) async fn api(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let addr = serve.addrs().api;
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, addr.to_string())
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    let bytes = match body {
-        Some(body) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Bytes::from(body.to_string())
-        }
-        None => Bytes::new(),
-    };
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let response = sender
-        .send_request(request.body(Full::new(bytes)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (status, json)
+    let request = http::json_request(method, path, Some(token), body);
+    let response = http::send(serve.addrs().api, request).await;
+    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    (response.status, json)
 }
 
 /// A resolver asking the test internet's DNS, as a sender's would.
