@@ -10,15 +10,12 @@
 //! Nothing here logs, and no type here holds a plain token or password, so none can reach a
 //! `Debug` or tracing field by accident.
 
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::time::Instant;
 
 use aws_lc_rs::{digest, pbkdf2, rand};
 use mtasts_store::host::{HostDb, HostDbError, Role, User};
 
 use crate::ratelimit::RetryAfter;
-use crate::state::{AppState, client_key};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
@@ -211,27 +208,6 @@ pub async fn authenticate_password(
         return Err(AuthError::Invalid);
     }
     Ok((user, principal))
-}
-
-/// A dashboard login: [`authenticate_password`] behind the per-client login rate limit
-/// ([`crate::state::ApiLimits::login`]; every attempt counts). `peer` is the client's address.
-pub async fn login(
-    state: &AppState,
-    peer: Option<SocketAddr>,
-    email: &str,
-    password: &str,
-) -> Result<(User, Principal), AuthError> {
-    state
-        .limiters
-        .login
-        .acquire(&client_key(peer), Instant::now())
-        .map_err(AuthError::RateLimited)?;
-    let result =
-        authenticate_password(&state.db, email, password, state.limits.password_iterations).await;
-    if result.is_err() {
-        tracing::info!(client = %client_key(peer), "dashboard login failed");
-    }
-    result
 }
 
 fn unavailable(e: HostDbError) -> AuthError {

@@ -1,10 +1,10 @@
 //! Logging in (e-mail and password, or an API token) and out.
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
@@ -15,8 +15,8 @@ use super::context::Dash;
 use super::html;
 use super::reply::*;
 use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS};
-use crate::auth::{self, AuthError};
-use crate::state::client_key;
+use crate::auth::{self, AuthError, Principal};
+use crate::state::{AppState, client_key};
 
 pub(super) async fn login_page(State(dash): State<Dash>, headers: HeaderMap) -> Response {
     if session::load(&dash.app.db, &headers, dash.app.now())
@@ -78,7 +78,7 @@ pub(super) async fn login(
     let user = if email.is_empty() {
         token_login(&dash, peer, form.password.trim(), now).await
     } else {
-        auth::login(&dash.app, peer, email, &form.password)
+        password_login(&dash.app, peer, email, &form.password)
             .await
             .map(|(user, _)| user)
     };
@@ -179,3 +179,25 @@ pub(super) async fn logout(
 }
 
 // ---------------------------------------------------------------- domains
+
+/// A dashboard login: [`auth::authenticate_password`] behind the per-client login rate limit
+/// ([`crate::state::ApiLimits::login`]; every attempt counts). `peer` is the client's address.
+pub async fn password_login(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    email: &str,
+    password: &str,
+) -> Result<(User, Principal), AuthError> {
+    state
+        .limiters
+        .login
+        .acquire(&client_key(peer), Instant::now())
+        .map_err(AuthError::RateLimited)?;
+    let result =
+        auth::authenticate_password(&state.db, email, password, state.limits.password_iterations)
+            .await;
+    if result.is_err() {
+        tracing::info!(client = %client_key(peer), "dashboard login failed");
+    }
+    result
+}

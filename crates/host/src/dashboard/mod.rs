@@ -50,6 +50,7 @@ use axum::routing::{get, post};
 
 pub use context::DashboardConfig;
 pub use html::escape;
+pub use login::password_login;
 pub use session::{SESSION_COOKIE, SESSION_SECONDS};
 
 use crate::state::AppState;

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
-use mtasts_host::auth::{self, AuthError};
+use mtasts_host::auth::AuthError;
+use mtasts_host::dashboard::password_login;
 use mtasts_host::ratelimit::Rate;
 use mtasts_host::state::ApiLimits;
 use serde_json::json;
@@ -292,7 +293,7 @@ async fn logins_are_rate_limited_per_client() {
         let other: std::net::SocketAddr = "192.0.2.11:40000".parse().unwrap();
         let login = |peer, pw: &'static str| {
             let state = h.state.clone();
-            async move { auth::login(&state, Some(peer), "login@example.com", pw).await }
+            async move { password_login(&state, Some(peer), "login@example.com", pw).await }
         };
         assert_eq!(
             login(client, "wrong password!").await.unwrap_err(),
@@ -319,7 +320,7 @@ async fn logins_with_unusable_addresses_are_wrong_credentials() {
             format!("{}@example.com", "x".repeat(300)),
         ] {
             assert_eq!(
-                auth::login(&h.state, Some(client), &email, "some password 123")
+                password_login(&h.state, Some(client), &email, "some password 123")
                     .await
                     .unwrap_err(),
                 AuthError::Invalid,
