@@ -153,7 +153,7 @@ pub enum OnInvalid {
 
 /// One certificate validation seen by a [`RecordingVerifier`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verification {
+pub struct ChainValidation {
     /// The name the certificate was validated against (the SNI name).
     pub server_name: String,
     /// The chain as presented, end-entity first.
@@ -162,7 +162,7 @@ pub struct Verification {
     pub result: Result<(), CertProblem>,
 }
 
-impl Verification {
+impl ChainValidation {
     /// Facts about the presented end-entity certificate (see [`cert_info`]).
     pub fn cert_info(&self) -> Option<CertInfo> {
         cert_info(&self.chain)
@@ -185,7 +185,7 @@ impl Verification {
 /// let name = rustls_pki_types::ServerName::try_from("mx.example.com").unwrap();
 /// let handshake = connector.connect(name, tcp).await;
 /// // Whether or not the handshake succeeded, the verifier saw the chain if one was sent:
-/// if let Some(seen) = verifier.verification() {
+/// if let Some(seen) = verifier.validation() {
 ///     println!("{:?} {:?}", seen.cert_info(), seen.result);
 /// }
 /// # let _ = handshake; }
@@ -193,7 +193,7 @@ impl Verification {
 ///
 /// With [`OnInvalid::Abort`] a failed validation also fails the handshake (with
 /// `rustls::Error::InvalidCertificate`); with [`OnInvalid::Continue`] the handshake completes
-/// and [`Verification::result`] carries the problem. A verifier built from an empty root store
+/// and [`ChainValidation::result`] carries the problem. A verifier built from an empty root store
 /// records every chain as [`CertProblem::Untrusted`].
 ///
 /// To build a custom `ClientConfig` (other protocol versions, say), pass the `Arc` to
@@ -203,7 +203,7 @@ pub struct RecordingVerifier {
     inner: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
     on_invalid: OnInvalid,
-    last: Mutex<Option<Verification>>,
+    last: Mutex<Option<ChainValidation>>,
 }
 
 impl RecordingVerifier {
@@ -248,16 +248,16 @@ impl RecordingVerifier {
     }
 
     /// The latest validation, if a certificate was presented.
-    pub fn verification(&self) -> Option<Verification> {
+    pub fn validation(&self) -> Option<ChainValidation> {
         self.lock().clone()
     }
 
     /// Takes the latest validation out of the verifier.
-    pub fn take(&self) -> Option<Verification> {
+    pub fn take(&self) -> Option<ChainValidation> {
         self.lock().take()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Verification>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ChainValidation>> {
         // A panic while holding the lock cannot leave the Option inconsistent.
         self.last
             .lock()
@@ -290,7 +290,7 @@ impl ServerCertVerifier for RecordingVerifier {
         let mut chain = Vec::with_capacity(1 + intermediates.len());
         chain.push(end_entity.clone().into_owned());
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        *self.lock() = Some(Verification {
+        *self.lock() = Some(ChainValidation {
             server_name: name,
             chain,
             result,

@@ -28,7 +28,9 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::cert::{CertInfo, CertProblem, OnInvalid, RecordingVerifier, Verification, cert_info};
+use crate::cert::{
+    CertInfo, CertProblem, ChainValidation, OnInvalid, RecordingVerifier, cert_info,
+};
 use crate::dns::{DnsError, DnsLookup};
 
 /// How the fetcher behaves.
@@ -203,9 +205,9 @@ impl PolicyFetcher {
         };
         if report.certificate.is_none() {
             report.certificate = verifier
-                .verification()
+                .validation()
                 .as_ref()
-                .and_then(Verification::cert_info);
+                .and_then(ChainValidation::cert_info);
         }
         report
     }
@@ -248,8 +250,8 @@ impl PolicyFetcher {
         // TLS: SNI = the policy host, ALPN http/1.1, WebPKI through the recording verifier.
         let connector = TlsConnector::from(Arc::new(verifier.client_config(&[b"http/1.1"])));
         let handshake = connector.connect(server_name, tcp).await;
-        let seen = verifier.verification();
-        report.certificate = seen.as_ref().and_then(Verification::cert_info);
+        let seen = verifier.validation();
+        report.certificate = seen.as_ref().and_then(ChainValidation::cert_info);
         let tls = match handshake {
             Ok(tls) => tls,
             Err(e) => {

@@ -21,7 +21,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-use crate::cert::{CertInfo, CertProblem, OnInvalid, RecordingVerifier, Verification, cert_info};
+use crate::cert::{
+    CertInfo, CertProblem, ChainValidation, OnInvalid, RecordingVerifier, cert_info,
+};
 
 mod legacy;
 mod reply;
@@ -198,7 +200,7 @@ impl SmtpProber {
         report.tls = Some(TlsSession {
             version,
             cipher,
-            certificate: verification.as_ref().and_then(Verification::cert_info),
+            certificate: verification.as_ref().and_then(ChainValidation::cert_info),
             validation: match verification {
                 Some(seen) => seen.result,
                 None => Err(CertProblem::Other {
