@@ -180,7 +180,7 @@ impl PolicyFetcher {
 
     async fn fetch_report(&self, domain: &str) -> FetchReport {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        let host = format!("mta-sts.{domain}");
+        let host = mtasts_proto::sts::policy_host(&domain);
         let authority = if self.config.port == 443 {
             host.clone()
         } else {

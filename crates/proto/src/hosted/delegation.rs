@@ -135,7 +135,8 @@ impl Delegation {
     /// `_mta-sts.<domain>.t<tenant_id>.<zone>`.
     pub fn sts_target(&self, domain: &str, tenant_id: i64) -> String {
         format!(
-            "_mta-sts.{domain}.{}.{}",
+            "{}.{}.{}",
+            crate::sts::record_name(domain),
             tenant_label(tenant_id),
             self.zone
         )
@@ -144,7 +145,8 @@ impl Delegation {
     /// `_smtp._tls.<domain>.t<tenant_id>.<zone>`.
     pub fn tlsrpt_target(&self, domain: &str, tenant_id: i64) -> String {
         format!(
-            "_smtp._tls.{domain}.{}.{}",
+            "{}.{}.{}",
+            crate::tlsrpt::record_name(domain),
             tenant_label(tenant_id),
             self.zone
         )
@@ -156,17 +158,17 @@ impl Delegation {
         [
             DelegationRecord {
                 kind: RecordKind::StsRecord,
-                name: format!("_mta-sts.{domain}"),
+                name: crate::sts::record_name(domain),
                 target: self.sts_target(domain, tenant_id),
             },
             DelegationRecord {
                 kind: RecordKind::PolicyHost,
-                name: format!("mta-sts.{domain}"),
+                name: crate::sts::policy_host(domain),
                 target: self.policy_host(),
             },
             DelegationRecord {
                 kind: RecordKind::TlsRpt,
-                name: format!("_smtp._tls.{domain}"),
+                name: crate::tlsrpt::record_name(domain),
                 target: self.tlsrpt_target(domain, tenant_id),
             },
         ]
