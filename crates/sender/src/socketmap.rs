@@ -259,10 +259,14 @@ where
                     *deadline.get_or_insert_with(|| Instant::now() + options.request_timeout)
                 };
                 read_timer.as_mut().reset(until);
+                // The read comes first: checking the token takes a lock shared by every
+                // connection, so it is polled only while no request is waiting. A request
+                // that arrives with the shutdown is answered (the check after each reply then
+                // ends the connection).
                 let read = tokio::select! {
                     biased;
-                    _ = &mut cancelled, if idle => return End::Shutdown,
                     read = stream.read(&mut chunk) => Some(read),
+                    _ = &mut cancelled, if idle => return End::Shutdown,
                     _ = &mut read_timer => None,
                 };
                 match read {
