@@ -6,6 +6,9 @@
 
 use std::fmt::Write as _;
 
+use mtasts_proto::hosted::delegation::RecordKind;
+use mtasts_store::host::Role;
+
 use crate::service::{DomainDetail, VersionView};
 
 /// Escapes `text` for an HTML text node or a double- or single-quoted attribute value.
@@ -39,11 +42,30 @@ pub(crate) fn when(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
+/// What a person reads for a delegated record; the API's names (`sts_record`, …) are for
+/// programs.
+pub(crate) fn record_label(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::StsRecord => "MTA-STS record",
+        RecordKind::PolicyHost => "Policy host",
+        RecordKind::TlsRpt => "TLS-RPT record",
+    }
+}
+
+/// What a person reads for a role (the API spells read-only `readonly`).
+pub(crate) fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+        Role::ReadOnly => "read-only",
+    }
+}
+
 /// Who is logged in, as the page header shows it.
 pub(crate) struct Header<'a> {
     /// The user's e-mail address or the token description.
     pub who: &'a str,
-    /// The role (`admin`, `owner`, `readonly`).
+    /// The role, in words ([`role_label`]).
     pub role: &'a str,
     /// The session's CSRF token, for the logout form.
     pub csrf: &'a str,
@@ -210,7 +232,7 @@ pub(crate) fn domains(
                 format!(
                     r#"<span class="record" title="{name}">{kind} {badge}</span>"#,
                     name = e(&r.name),
-                    kind = e(r.kind.as_str()),
+                    kind = e(record_label(r.kind)),
                     badge = badge(r.status.as_str())
                 )
             })
@@ -327,7 +349,8 @@ pub(crate) fn detail(
             .unwrap_or_default();
         let _ = write!(
             records,
-            r#"<tr><td><code>{name}</code></td><td>{ty}</td><td><code>{target}.</code></td><td>{badge}</td><td>{detail}{fix}</td></tr>"#,
+            r#"<tr><td>{kind}</td><td><code>{name}</code></td><td>{ty}</td><td><code>{target}.</code></td><td>{badge}</td><td>{detail}{fix}</td></tr>"#,
+            kind = e(record_label(r.kind)),
             name = e(&r.name),
             ty = e(r.record_type),
             target = e(&r.target),
@@ -420,7 +443,7 @@ pub(crate) fn detail(
 <pre class="policy">{policy}</pre>
 </section>
 <section class="card"><h2>DNS records to publish</h2>
-<table class="records"><thead><tr><th>Name</th><th>Type</th><th>Target</th><th>Status</th><th>Details</th></tr></thead><tbody>{records}</tbody></table>
+<table class="records"><thead><tr><th>Record</th><th>Name</th><th>Type</th><th>Target</th><th>Status</th><th>Details</th></tr></thead><tbody>{records}</tbody></table>
 </section>
 {forms}
 <section class="card"><h2>History</h2>

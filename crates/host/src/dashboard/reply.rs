@@ -48,7 +48,7 @@ pub(super) fn unavailable(viewer: Option<&Viewer>, detail: &str) -> Response {
 pub(super) fn header_of(viewer: &Viewer) -> Header<'_> {
     Header {
         who: &viewer.name,
-        role: viewer.principal.role.as_str(),
+        role: html::role_label(viewer.principal.role),
         csrf: &viewer.csrf,
     }
 }

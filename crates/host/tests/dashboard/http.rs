@@ -454,6 +454,15 @@ async fn add_change_and_remove_a_domain() {
         page.body
     );
     assert!(page.body.contains("policy.mta-sts.provider.test."));
+    // Records are named in words, not by the API's internal names (issue 8).
+    assert!(
+        page.body.contains("<td>MTA-STS record</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>Policy host</td>"), "{}", page.body);
+    assert!(!page.body.contains("sts_record"), "{}", page.body);
+    assert!(!page.body.contains("policy_host"), "{}", page.body);
     assert!(
         page.body
             .contains(r#"<span class="badge neutral">unchecked</span>"#)
@@ -472,6 +481,10 @@ async fn add_change_and_remove_a_domain() {
             .contains(r#"<a href="/domains/shop.example">shop.example</a>"#)
     );
     assert_eq!(list.body.matches(r#"class="domain-row""#).count(), 1);
+    assert!(list.body.contains("MTA-STS record"), "{}", list.body);
+    assert!(list.body.contains("Policy host"), "{}", list.body);
+    assert!(!list.body.contains("sts_record"), "{}", list.body);
+    assert!(!list.body.contains("policy_host"), "{}", list.body);
 
     // Without mx the domain's MX records are used.
     h.net
@@ -557,6 +570,11 @@ async fn add_change_and_remove_a_domain() {
         "and in the change form"
     );
     assert!(page.body.contains(tlsrpt_target), "{}", page.body);
+    assert!(
+        page.body.contains("<td>TLS-RPT record</td>"),
+        "{}",
+        page.body
+    );
     assert_eq!(page.body.matches(r#"class="version-row""#).count(), 2);
     let stored = h.state.db.domain("shop.example").await.unwrap().unwrap();
     assert_eq!(stored.rua.as_deref(), Some(rua));
