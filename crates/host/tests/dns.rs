@@ -448,6 +448,26 @@ async fn several_queries_share_one_tcp_connection_until_it_idles_out() {
 }
 
 #[tokio::test]
+async fn a_tcp_query_that_never_completes_is_cut_off() {
+    let dns = start_default().await;
+    let mut stream = TcpStream::connect(dns.addr).await.unwrap();
+    // Announces 100 bytes, sends 10, then waits: the server hangs up after its limit.
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &[0, 100, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(TCP_IDLE_TIMEOUT + T, stream.read(&mut buf))
+        .await
+        .expect("the incomplete query was not cut off");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(started.elapsed() >= TCP_IDLE_TIMEOUT / 2);
+    // Other clients are answered meanwhile and after.
+    let soa = both(dns.addr, "hosted.test.", RecordType::SOA).await;
+    assert_eq!(soa_serial(&soa.answers), Some(41));
+}
+
+#[tokio::test]
 async fn the_authority_stops_on_shutdown_and_on_drop() {
     let mut dns = start_default().await;
     let authority = dns.authority.take().unwrap();
