@@ -14,7 +14,6 @@ use mtasts_host::acme::{
 };
 use mtasts_host::policy_host::{Http01, ListenerLimits, PolicyHost};
 use mtasts_host::snapshot::{self, HostedDomain, Snapshot, SnapshotHandle, ZoneSettings};
-use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, FetchReport, PolicyFetch, PolicyFetcher};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_testkit::{Pebble, PebbleOptions, TestNet};
@@ -620,11 +619,7 @@ impl Node {
     /// The strict policy fetcher of `mtasts_net`, trusting only Pebble's issuing root.
     async fn fetch(&self, pebble: &Pebble) -> FetchReport {
         mtasts_net::install_crypto_provider();
-        let dns = HickoryDns::new(&DnsConfig {
-            servers: Some(vec![self.net.dns_addr()]),
-            timeout: Duration::from_secs(5),
-        })
-        .unwrap();
+        let dns = crate::support::dns::resolver(&self.net, Duration::from_secs(5));
         let mut config = FetchConfig::new(pebble.issuance_roots());
         config.port = self.https_port;
         config.timeout = Duration::from_secs(10);

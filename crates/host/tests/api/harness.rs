@@ -17,7 +17,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use mtasts_host::api;
 use mtasts_host::state::{ApiLimits, AppState, DomainVerifier};
-use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::HostDb;
 use mtasts_testkit::TestNet;
@@ -132,11 +131,7 @@ impl Harness {
             },
         };
         let net = TestNet::start().await;
-        let resolver = HickoryDns::new(&DnsConfig {
-            servers: Some(vec![net.dns_addr()]),
-            timeout: Duration::from_secs(3),
-        })
-        .unwrap();
+        let resolver = crate::support::dns::resolver(&net, Duration::from_secs(3));
         let clock = Arc::new(AtomicI64::new(T0));
         let now = clock.clone();
         let mut limits = options.limits.unwrap_or_default();

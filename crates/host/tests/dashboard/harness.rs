@@ -12,7 +12,6 @@ use http_body_util::Full;
 use mtasts_host::auth::hash_password;
 use mtasts_host::dashboard;
 use mtasts_host::state::{ApiLimits, AppState};
-use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewUser, Role};
 use mtasts_testkit::TestNet;
@@ -117,11 +116,7 @@ impl Harness {
         let url = format!("sqlite:{}", dir.path().join("host.db").display());
         let db = HostDb::open(&url).await.unwrap();
         let net = TestNet::start().await;
-        let resolver = HickoryDns::new(&DnsConfig {
-            servers: Some(vec![net.dns_addr()]),
-            timeout: Duration::from_secs(3),
-        })
-        .unwrap();
+        let resolver = crate::support::dns::resolver(&net, Duration::from_secs(3));
         // The format and the check are the real ones; only the cost is lowered.
         limits.password_iterations = NonZeroU32::new(1_000).unwrap();
         let state = AppState::new(db, Delegation::new(ZONE).unwrap(), Arc::new(resolver))

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use mtasts_host::snapshot::HostedDomain;
-use mtasts_net::dns::{DnsConfig, DnsError, DnsLookup, HickoryDns};
+use mtasts_net::dns::{DnsError, DnsLookup, HickoryDns};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_proto::sts::record::select;
 use mtasts_proto::txt::{Selection, TxtRr};
@@ -37,11 +37,7 @@ async fn delegated() -> (TestNet, Running) {
 }
 
 fn resolver(net: &TestNet) -> HickoryDns {
-    HickoryDns::new(&DnsConfig {
-        servers: Some(vec![net.dns_addr()]),
-        timeout: T,
-    })
-    .unwrap()
+    crate::support::dns::resolver(net, T)
 }
 
 #[tokio::test]

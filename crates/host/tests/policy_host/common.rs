@@ -7,7 +7,6 @@ use std::time::Duration;
 use mtasts_host::policy_host::{ListenerLimits, PolicyHost, certified_key_from_pem};
 use mtasts_host::snapshot::{HostedDomain, Snapshot, SnapshotHandle, ZoneSettings, handle};
 use mtasts_net::cert::OnInvalid;
-use mtasts_net::dns::{DnsConfig, HickoryDns};
 use mtasts_net::fetch::{FetchConfig, FetchReport, PolicyFetch, PolicyFetcher};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_testkit::{CertSpec, ServerCert, TestNet};
@@ -129,11 +128,7 @@ impl Site {
     /// The strict fetcher of `mtasts_net`, trusting the TestNet CA and resolving through its DNS.
     pub(crate) async fn fetch(&self, domain: &str) -> FetchReport {
         mtasts_net::install_crypto_provider();
-        let dns = HickoryDns::new(&DnsConfig {
-            servers: Some(vec![self.net.dns_addr()]),
-            timeout: Duration::from_secs(5),
-        })
-        .expect("resolver for the TestNet DNS");
+        let dns = crate::support::dns::resolver(&self.net, Duration::from_secs(5));
         let mut config = FetchConfig::new(self.net.root_store());
         config.port = self.addr.port();
         config.timeout = Duration::from_secs(10);

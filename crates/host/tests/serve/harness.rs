@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use mtasts_host::config::ServeConfig;
 use mtasts_host::serve::Serve;
-use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
+use mtasts_net::dns::DnsLookup;
 use mtasts_net::fetch::{FetchConfig, PolicyFetch, PolicyFetcher};
 use mtasts_proto::txt::TxtRr;
 use mtasts_testkit::TestNet;
@@ -135,13 +135,7 @@ pub(crate) async fn api(
 
 /// A resolver asking the test internet's DNS, as a sender's would.
 pub(crate) fn resolver(net: &TestNet) -> Arc<dyn DnsLookup> {
-    Arc::new(
-        HickoryDns::new(&DnsConfig {
-            servers: Some(vec![net.dns_addr()]),
-            timeout: Duration::from_secs(3),
-        })
-        .unwrap(),
-    )
+    Arc::new(crate::support::dns::resolver(net, Duration::from_secs(3)))
 }
 
 /// The `id` senders see at `_mta-sts.<domain>` (through the owner's CNAME), if any.
