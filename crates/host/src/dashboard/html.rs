@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use mtasts_proto::hosted::delegation::RecordKind;
-use mtasts_store::host::Role;
+use mtasts_store::host::{DomainState, Role};
 
 use crate::service::{DomainDetail, VersionView};
 
@@ -248,7 +248,7 @@ pub(crate) fn domains(
             r#"<tr class="domain-row"><td><a href="/domains/{href}">{name}</a></td>{tenant}<td>{state}</td><td>{mode}</td><td>{id}</td><td>{cert}</td><td>{records}</td></tr>"#,
             href = e(&d.domain),
             name = e(&d.domain),
-            state = badge(d.state),
+            state = badge(d.state.as_str()),
             mode = badge_mode(&d.mode),
             id = policy_id_cell(d),
             cert = badge(d.certificate.status.as_str()),
@@ -386,14 +386,14 @@ pub(crate) fn detail(
         ),
     };
     let removing = match (d.state, d.remove_after) {
-        ("removing", Some(t)) => format!(
+        (DomainState::Removing, Some(t)) => format!(
             r#"<p class="notice">Removing: a <code>mode: none</code> policy is served until {}, when every cached policy has expired (RFC 8461 §8.3). Remove the three CNAMEs after that.</p>"#,
             e(&when(t))
         ),
-        ("removing", None) => r#"<p class="notice">Removing.</p>"#.to_owned(),
+        (DomainState::Removing, None) => r#"<p class="notice">Removing.</p>"#.to_owned(),
         _ => String::new(),
     };
-    let forms = if can_write && d.state == "active" {
+    let forms = if can_write && d.state == DomainState::Active {
         let current = ChangeForm {
             mode: d.mode.clone(),
             mx: d.mx.join("\n"),
@@ -449,7 +449,7 @@ pub(crate) fn detail(
 <section class="card"><h2>History</h2>
 <table class="history"><thead><tr><th>Version</th><th>Id</th><th>Mode</th><th>MX</th><th>max_age</th><th>Created</th><th>Published</th></tr></thead><tbody>{versions}</tbody></table>
 </section>"#,
-        state = badge(d.state),
+        state = badge(d.state.as_str()),
         tenant = e(&d.tenant),
         mode = badge_mode(&d.mode),
         id = policy_id_cell(d),

@@ -22,8 +22,9 @@ pub struct DomainDetail {
     pub domain: String,
     /// The owning tenant's name.
     pub tenant: String,
-    /// `active` or `removing`.
-    pub state: &'static str,
+    /// Served normally or on its way out (`active` or `removing` in JSON).
+    #[serde(serialize_with = "state_name")]
+    pub state: DomainState,
     /// The newest version's mode.
     pub mode: String,
     /// The newest version's `mx` patterns.
@@ -200,11 +201,8 @@ pub(super) fn role_name(role: Role) -> &'static str {
     role.as_str()
 }
 
-fn state_name(state: DomainState) -> &'static str {
-    match state {
-        DomainState::Active => "active",
-        DomainState::Removing => "removing",
-    }
+fn state_name<S: Serializer>(state: &DomainState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_str())
 }
 
 /// The view of `domain` (of the tenant named `tenant`) as it is now.
@@ -273,7 +271,7 @@ pub(super) async fn detail(
     });
     Ok(DomainDetail {
         tenant: tenant.to_owned(),
-        state: state_name(domain.state),
+        state: domain.state,
         mode: latest.mode.clone(),
         mx: latest.mx.clone(),
         max_age: latest.max_age,
