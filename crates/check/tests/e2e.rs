@@ -23,7 +23,7 @@ fn checker(net: &TestNet, timeout: Duration) -> Checker {
             servers: Some(vec![net.dns_addr()]),
             timeout,
         })
-        .expect("resolver"),
+        .expect("DNS client"),
     );
     let roots = net.root_store();
     let fetcher = PolicyFetcher::new(
