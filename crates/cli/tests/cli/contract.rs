@@ -190,8 +190,8 @@ pub(crate) struct Finding {
     pub(crate) detail: Option<String>,
 }
 
-/// `check --json` with one domain: one object.
-pub(crate) fn one(stdout: &[u8]) -> Report {
+/// The output as `T`, or a panic naming the broken contract and showing the output.
+fn parse<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> T {
     serde_json::from_slice(stdout).unwrap_or_else(|e| {
         panic!(
             "output breaks the contract ({e}):\n{}",
@@ -200,14 +200,14 @@ pub(crate) fn one(stdout: &[u8]) -> Report {
     })
 }
 
+/// `check --json` with one domain: one object.
+pub(crate) fn one(stdout: &[u8]) -> Report {
+    parse(stdout)
+}
+
 /// `check --json` with several domains: an array.
 pub(crate) fn many(stdout: &[u8]) -> Vec<Report> {
-    serde_json::from_slice(stdout).unwrap_or_else(|e| {
-        panic!(
-            "output breaks the contract ({e}):\n{}",
-            String::from_utf8_lossy(stdout)
-        )
-    })
+    parse(stdout)
 }
 
 /// `check --jsonl`: one object per line.
