@@ -10,7 +10,7 @@ use mtasts_proto::domain::normalize_domain;
 use mtasts_store::host::{ApiToken, HostDb, HostDbError, NewToken, NewUser, Role, Tenant};
 
 use super::error::{ServiceError, invalid, require_admin};
-use super::views::{NewTokenView, TenantView, UserView, role_name};
+use super::views::{NewTokenView, TenantView, UserView};
 use crate::auth::{self, Principal};
 use crate::state::AppState;
 
@@ -183,7 +183,7 @@ pub async fn create_token(
     Ok(NewTokenView {
         id: row.id,
         tenant: tenant.name,
-        role: role_name(role),
+        role,
         label: row.label,
         token: plain,
     })
@@ -266,7 +266,7 @@ pub async fn create_user(
         id: user.id,
         tenant: tenant.name,
         email: user.email,
-        role: role_name(user.role),
+        role: user.role,
     })
 }
 

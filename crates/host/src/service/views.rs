@@ -165,8 +165,9 @@ pub struct NewTokenView {
     pub id: i64,
     /// The tenant it acts for.
     pub tenant: String,
-    /// `owner` or `readonly`.
-    pub role: &'static str,
+    /// Owner or read-only (`owner`, `readonly` in JSON).
+    #[serde(serialize_with = "role_name")]
+    pub role: Role,
     /// The label given.
     pub label: String,
     /// The token itself (`mtasts_…`). Not stored anywhere; lost if not copied now.
@@ -193,12 +194,13 @@ pub struct UserView {
     pub tenant: String,
     /// The (lowercased) e-mail address.
     pub email: String,
-    /// `owner` or `readonly`.
-    pub role: &'static str,
+    /// Owner or read-only (`owner`, `readonly` in JSON).
+    #[serde(serialize_with = "role_name")]
+    pub role: Role,
 }
 
-pub(super) fn role_name(role: Role) -> &'static str {
-    role.as_str()
+fn role_name<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(role.as_str())
 }
 
 fn state_name<S: Serializer>(state: &DomainState, s: S) -> Result<S::Ok, S::Error> {
