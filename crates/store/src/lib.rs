@@ -3,7 +3,7 @@
 //!
 //! | Feature        | Module / items | Database | Used by |
 //! |----------------|----------------|----------|---------|
-//! | `policy-cache` | [`PolicyStore`], [`open`], [`memory`], [`sqlite`], [`postgres`] | the resolver's MTA-STS policy cache (RFC 8461 §3.3) on memory, SQLite or PostgreSQL | `mtasts-sender` |
+//! | `policy-cache` | `PolicyStore`, `open`, `memory`, `sqlite`, `postgres` | the resolver's MTA-STS policy cache (RFC 8461 §3.3) on memory, SQLite or PostgreSQL | `mtasts-sender` |
 //! | `redis`        | `redis_store` (implies `policy-cache`) | the policy cache on Redis | `mtasts-sender` |
 //! | `hosted`       | `host` | the database of `mtasts serve` (tenants, hosted domains, certificates, ACME) on SQLite or PostgreSQL | `mtasts-host` |
 //! | `sql`          | (internal, implied by the others) | the SQL core: how SQLite is opened, sqlx | — |
@@ -25,7 +25,7 @@
 //! database's module, so any feature builds alone (`cargo check -p mtasts-store
 //! --no-default-features --features hosted`).
 //!
-//! Every public error enum is typed and `#[non_exhaustive]`: [`StoreError`] for the policy
+//! Every public error enum is typed and `#[non_exhaustive]`: `StoreError` for the policy
 //! cache, `host::HostDbError` for the serve database.
 #![cfg_attr(
     feature = "policy-cache",
