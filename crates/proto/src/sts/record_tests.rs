@@ -224,6 +224,14 @@ fn policy_id_from_str() {
     assert!("a b".parse::<PolicyId>().is_err());
 }
 
+/// The text `mtasts serve` publishes parses back to the id it was written for.
+#[test]
+fn record_text_round_trips() {
+    assert_eq!(record_text("20261122T1200"), "v=STSv1; id=20261122T1200");
+    let parsed = StsRecord::parse(&record_text("20261122T1200")).unwrap();
+    assert_eq!(parsed, StsRecord::new("20261122T1200".parse().unwrap()));
+}
+
 #[test]
 fn display_format() {
     let record = StsRecord {

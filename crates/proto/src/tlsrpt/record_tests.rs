@@ -112,6 +112,19 @@ select_cases! {
         Selection::Found { diagnostics, .. } if diagnostics.iter().all(|d| d.rule == "RFC 8460 §3"),
 }
 
+/// The text written for a `rua` value parses back to its URIs, and `Display` writes the same.
+#[test]
+fn record_text_round_trips() {
+    let text = record_text("mailto:a@example.com,https://r.example.com/v1");
+    assert_eq!(
+        text,
+        "v=TLSRPTv1; rua=mailto:a@example.com,https://r.example.com/v1"
+    );
+    let parsed = TlsRptRecord::parse(&text).unwrap();
+    assert_eq!(parsed.rua.len(), 2);
+    assert_eq!(parsed.to_string(), text);
+}
+
 #[test]
 fn display_format() {
     let record = TlsRptRecord {
