@@ -8,6 +8,12 @@
 //! * [`sts::policy`] — the policy file: strict parsing with line-level diagnostics, serialization (§3.2).
 //! * [`sts::mx_pattern`] — `mx` patterns and MX host matching (§4.1).
 //! * [`tlsrpt::record`] — the `_smtp._tls` TXT record (RFC 8460 §3).
+//!
+//! Every text that is published is written here and nowhere else: the record texts
+//! ([`sts::record::record_text`], [`tlsrpt::record::record_text`]), the policy file (`Display`
+//! of [`sts::policy::Policy`]), the names (`_mta-sts.<d>`, `mta-sts.<d>`, `_smtp._tls.<d>`), and
+//! the size limit senders apply ([`sts::POLICY_MAX_BYTES`]); `mtasts generate`, `mtasts serve`
+//! and the stores use them.
 //! * [`result_type`] — the RFC 8460 §4.3 result types a sender reports.
 //! * [`sts::cache`] — policy cache decisions: use, fetch, back off (§3.3, §5.1).
 //! * [`socketmap`] — Postfix socketmap framing, requests, keys and replies.
@@ -26,7 +32,8 @@
 //!   record and accepted when it is the only one; info `record-space-before-semicolon` (the
 //!   grammar allows it, so it must not lower a checker verdict; the note says who diverges).
 //! * Trailing WSP without `;` in a record (C15): accepted; warning `record-trailing-whitespace`
-//!   (mox rejects). A bare `v=STSv1` is a candidate that is invalid ([`txt::RecordError::NoFields`]).
+//!   (mox rejects). TXT records at the name that do not start with the version are discarded,
+//!   as senders discard them, with an info (`record-unrelated-txt`, `record-version-case`, …). A bare `v=STSv1` is a candidate that is invalid ([`txt::RecordError::NoFields`]).
 //! * Syntactically invalid extensions in records and policies (C21, C67, C115): the whole
 //!   record or policy is invalid (strict, as mox); an info notes that lenient senders skip it.
 //! * Repeated fields: first wins for `id` and for every policy key but `mx` (C20, C58), with a
