@@ -32,8 +32,9 @@
 //!   record and accepted when it is the only one; info `record-space-before-semicolon` (the
 //!   grammar allows it, so it must not lower a checker verdict; the note says who diverges).
 //! * Trailing WSP without `;` in a record (C15): accepted; warning `record-trailing-whitespace`
-//!   (mox rejects). TXT records at the name that do not start with the version are discarded,
-//!   as senders discard them, with an info (`record-unrelated-txt`, `record-version-case`, …). A bare `v=STSv1` is a candidate that is invalid ([`txt::RecordError::NoFields`]).
+//!   (mox rejects). A bare `v=STSv1` is a candidate that is invalid ([`txt::RecordError::NoFields`]).
+//! * TXT records at the name that do not start with the version (8461 §3.1, 8460 §3): discarded,
+//!   as senders discard them, with an info (`record-unrelated-txt`, `record-version-case`, …).
 //! * Syntactically invalid extensions in records and policies (C21, C67, C115): the whole
 //!   record or policy is invalid (strict, as mox); an info notes that lenient senders skip it.
 //! * Repeated fields: first wins for `id` and for every policy key but `mx` (C20, C58), with a
