@@ -225,7 +225,7 @@ async fn record_problems() {
 /// Issue 8: TXT records at `_mta-sts` that do not start with `v=STSv1` are discarded by senders
 /// (RFC 8461 §3.1), so they are notes and do not lower the verdict.
 #[tokio::test]
-async fn discarded_txt_records_do_not_lower_the_verdict() {
+async fn issue8_discarded_txt_records_do_not_lower_the_verdict() {
     let net = TestNet::start().await;
     let c = checker(&net, TIMEOUT);
     good_domain(&net, "discarded.test", "enforce").await;
@@ -242,7 +242,7 @@ async fn discarded_txt_records_do_not_lower_the_verdict() {
 
 /// Issue 8: the report shows the policy's `mx` patterns as published; matching ignores case.
 #[tokio::test]
-async fn mx_patterns_are_shown_as_published() {
+async fn issue8_mx_patterns_are_shown_as_published() {
     let net = TestNet::start().await;
     let c = checker(&net, TIMEOUT);
     good_domain(&net, "published.test", "enforce").await;
