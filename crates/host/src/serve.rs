@@ -75,8 +75,11 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the addresses of `config` (port 0 picks a free port; see [`Listeners::addrs`]).
+    /// Binds the addresses of `config` (port 0 picks a free port; see [`Listeners::addrs`]),
+    /// after checking the settings [`Serve::start_on`] needs, so that a configuration mistake
+    /// is reported before anything is bound.
     pub async fn bind(config: &ServeConfig) -> Result<Listeners, ServeError> {
+        checked_settings(config)?;
         let mut addrs = BoundAddrs {
             https: Vec::new(),
             http: Vec::new(),
@@ -140,6 +143,33 @@ pub struct Serve {
 
 fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Bind { addr, source }
+}
+
+/// The zone settings of `config`, or why they cannot be served.
+fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSettings, ServeError> {
+    if config.public_ip.is_empty() {
+        return Err(ServeError::Config(
+            "public_ip (--public-ip) is required: the addresses mta-sts.<domain> resolve to"
+                .to_owned(),
+        ));
+    }
+    if let Some(ip) = config.public_ip.iter().find(|ip| ip.is_unspecified()) {
+        return Err(ServeError::Config(format!(
+            "public_ip {ip} is not an address senders can reach"
+        )));
+    }
+    // RFC 2181 §8: a TTL is at most 2^31 - 1.
+    if config.ttl > i32::MAX as u32 {
+        return Err(ServeError::Config(format!(
+            "ttl {} is above 2147483647 seconds",
+            config.ttl
+        )));
+    }
+    let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
+        .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+    crate::dns::check_settings(&settings)
+        .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+    Ok(settings)
 }
 
 fn node_id() -> String {
@@ -223,28 +253,7 @@ impl Serve {
     /// Opens the database (migrating it), creates the first admin token on a new database,
     /// loads the hosted domains and starts serving on `listeners`.
     pub async fn start_on(config: ServeConfig, listeners: Listeners) -> Result<Serve, ServeError> {
-        if config.public_ip.is_empty() {
-            return Err(ServeError::Config(
-                "public_ip (--public-ip) is required: the addresses mta-sts.<domain> resolve to"
-                    .to_owned(),
-            ));
-        }
-        if let Some(ip) = config.public_ip.iter().find(|ip| ip.is_unspecified()) {
-            return Err(ServeError::Config(format!(
-                "public_ip {ip} is not an address senders can reach"
-            )));
-        }
-        // RFC 2181 §8: a TTL is at most 2^31 - 1.
-        if config.ttl > i32::MAX as u32 {
-            return Err(ServeError::Config(format!(
-                "ttl {} is above 2147483647 seconds",
-                config.ttl
-            )));
-        }
-        let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
-            .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
-        crate::dns::check_settings(&settings)
-            .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+        let settings = checked_settings(&config)?;
         let url = config.database_url();
         config
             .ensure_database_dir()
