@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{app, http};
+use crate::support::{self, app, http};
 
 /// The service zone every test uses.
 pub(crate) const ZONE: &str = "mta-sts.provider.test";
@@ -248,28 +248,12 @@ impl Harness {
     /// Creates a tenant with an owner and a read-only token (through the API).
     pub(crate) async fn tenant(&self, label: &str) -> TenantTokens {
         let name = self.tenant_name(label);
-        let reply = self
-            .post(
-                "/api/v1/tenants",
-                &self.admin,
-                serde_json::json!({ "name": name }),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
-        let mut tokens = Vec::new();
-        for role in ["owner", "readonly"] {
-            let reply = self
-                .post(
-                    &format!("/api/v1/tenants/{name}/tokens"),
-                    &self.admin,
-                    serde_json::json!({"role": role, "label": format!("{role} token")}),
-                )
+        support::api::create_tenant(self.addr, &self.admin, &name).await;
+        let owner =
+            support::api::create_token(self.addr, &self.admin, &name, "owner", "owner token").await;
+        let readonly =
+            support::api::create_token(self.addr, &self.admin, &name, "readonly", "readonly token")
                 .await;
-            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
-            tokens.push(reply.json["token"].as_str().unwrap().to_owned());
-        }
-        let readonly = tokens.pop().unwrap();
-        let owner = tokens.pop().unwrap();
         let id = self
             .state
             .db

@@ -14,7 +14,7 @@ use mtasts_testkit::TestNet;
 use mtasts_testkit::pebble::{Pebble, PebbleOptions};
 use serde_json::Value;
 
-use crate::support::http;
+use crate::support;
 
 pub(crate) const ZONE: &str = "hosted.test";
 
@@ -119,7 +119,7 @@ pub(crate) async fn delegate(net: &TestNet, serve: &Serve, domain: &str, dns: So
     );
 }
 
-/// A JSON API call.
+/// A JSON API call to `serve`'s API listener.
 pub(crate) async fn api(
     serve: &Serve,
     method: Method,
@@ -127,10 +127,7 @@ pub(crate) async fn api(
     token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let request = http::json_request(method, path, Some(token), body);
-    let response = http::send(serve.addrs().api, request).await;
-    let json = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    (response.status, json)
+    support::api::call(serve.addrs().api, method, path, token, body).await
 }
 
 /// A resolver asking the test internet's DNS, as a sender's would.

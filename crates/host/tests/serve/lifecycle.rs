@@ -8,6 +8,8 @@ use mtasts_testkit::TestNet;
 use mtasts_testkit::smtp::MxHostSpec;
 use serde_json::json;
 
+use crate::support;
+
 use super::harness::{
     Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver, txt_id,
 };
@@ -44,35 +46,12 @@ async fn a_domain_from_onboarding_to_removal() {
     net.zone().add_mx("example.com", 10, "mail.example.com");
 
     // Two tenants with their own tokens.
+    let api_addr = serve.addrs().api;
     for name in ["acme", "other"] {
-        let (status, _) = api(
-            &serve,
-            Method::POST,
-            "/api/v1/tenants",
-            &admin,
-            Some(json!({"name": name})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "tenant {name}");
+        support::api::create_tenant(api_addr, &admin, name).await;
     }
-    let token = |tenant: &'static str| {
-        let serve = &serve;
-        let admin = admin.clone();
-        async move {
-            let (status, body) = api(
-                serve,
-                Method::POST,
-                &format!("/api/v1/tenants/{tenant}/tokens"),
-                &admin,
-                Some(json!({"role": "owner", "label": "test"})),
-            )
-            .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-            body["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let owner = token("acme").await;
-    let stranger = token("other").await;
+    let owner = support::api::create_token(api_addr, &admin, "acme", "owner", "test").await;
+    let stranger = support::api::create_token(api_addr, &admin, "other", "owner", "test").await;
 
     // Add the domain without mx: the service looks the MX records up.
     let (status, body) = api(

@@ -62,15 +62,7 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
     );
     net.zone().add_mx("example.org", 10, "mail.example.org");
 
-    let (status, body) = api(
-        &a,
-        Method::POST,
-        "/api/v1/tenants",
-        &admin,
-        Some(json!({"name": "t"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    crate::support::api::create_tenant(a.addrs().api, &admin, "t").await;
     let (status, body) = api(
         &a,
         Method::POST,
