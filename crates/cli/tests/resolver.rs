@@ -21,12 +21,9 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A free port on 127.0.0.1 other than those in `avoid` (the testkit's one rule).
+fn free_port(avoid: &[u16]) -> u16 {
+    mtasts_testkit::free_port(std::net::Ipv4Addr::LOCALHOST.into(), avoid).unwrap()
 }
 
 fn config(net: &TestNet, dir: &Path, socketmap: u16, http: u16, partner_level: &str) -> String {
@@ -116,7 +113,8 @@ async fn resolver_serves_reloads_and_stops_and_admin_commands_see_its_cache() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let (socketmap, http) = (free_port(), free_port());
+    let socketmap = free_port(&[]);
+    let http = free_port(&[socketmap]);
     let file = dir.path().join("mtasts.toml");
     std::fs::write(&file, config(&net, dir.path(), socketmap, http, "encrypt")).unwrap();
     let file_arg = file.to_str().unwrap().to_owned();
@@ -237,7 +235,7 @@ async fn resolver_serves_reloads_and_stops_and_admin_commands_see_its_cache() {
 fn a_busy_http_port_does_not_stop_the_socketmap() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let http = busy.local_addr().unwrap().to_string();
-    let socketmap = free_port();
+    let socketmap = free_port(&[]);
     let _daemon = Daemon(
         Command::new(env!("CARGO_BIN_EXE_mtasts"))
             .args([
