@@ -9,7 +9,7 @@ use mtasts_proto::hosted::versions::publishable;
 use mtasts_store::host::{AcmeState, CertRow, Domain, HostDbError};
 
 use super::NodeContext;
-use super::verify::{VerifyInput, verify_domain};
+use super::verify::{VerifyInput, inspect_domain};
 use crate::acme::{AcmeError, Issuer, renewal_due, retry_delay};
 use crate::verification::Verification;
 
@@ -122,7 +122,7 @@ pub(crate) async fn run_verification(
         .as_deref()
         .map(mtasts_proto::tlsrpt::record::record_text);
     let now = (ctx.clock)();
-    Ok(verify_domain(
+    Ok(inspect_domain(
         ctx.dns.as_ref(),
         ctx.checker.as_deref(),
         &ctx.settings.delegation,

@@ -2,7 +2,7 @@
 //! the checker engine see from outside?
 //!
 //! The record assessment is pure ([`assess_sts`], [`assess_policy_host`], [`assess_tlsrpt`]);
-//! [`verify_domain`] feeds it real lookups and adds the checker's verdict and findings.
+//! [`inspect_domain`] feeds it real lookups and adds the checker's verdict and findings.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -181,7 +181,7 @@ pub fn assess_tlsrpt(
     }
 }
 
-/// What [`verify_domain`] needs to know about the domain.
+/// What [`inspect_domain`] needs to know about the domain.
 pub struct VerifyInput<'a> {
     /// The policy domain.
     pub domain: &'a str,
@@ -195,7 +195,7 @@ pub struct VerifyInput<'a> {
 
 /// Looks up the three delegated names and, once the policy host points here, runs the
 /// checker engine (bounded by `deadline`).
-pub async fn verify_domain(
+pub async fn inspect_domain(
     dns: &dyn DnsLookup,
     checker: Option<&Checker>,
     delegation: &Delegation,
