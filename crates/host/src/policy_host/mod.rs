@@ -73,7 +73,7 @@ pub struct ListenerLimits {
     /// HTTP/1: limit for reading one request head, from the moment hyper waits for it, so
     /// it also bounds the wait for the next request on a keep-alive connection.
     pub header_read_timeout: Duration,
-    /// A connection on which no byte moved for this long is closed gracefully (within 1.5 ×
+    /// A connection on which no byte moved for this long is closed gracefully (within 1.25 ×
     /// this). Covers HTTP/2, whose idle connections hyper never closes by itself. Must not
     /// be zero.
     pub idle_timeout: Duration,
@@ -84,8 +84,8 @@ pub struct ListenerLimits {
     pub max_headers: usize,
     /// Most concurrent streams per HTTP/2 connection.
     pub h2_max_concurrent_streams: u32,
-    /// On shutdown (or idle close), how long open requests may take to finish before their
-    /// connections are dropped.
+    /// On shutdown, idle close or eviction, how long open requests may take to finish before
+    /// their connections are dropped.
     pub shutdown_grace: Duration,
     /// `Some(n)`: policy responses carry `Cache-Control: max-age=n` for a reverse proxy in
     /// front (RFC 8461 §8.2); `None` (default): `no-store`. See the module docs.
