@@ -259,3 +259,29 @@ async fn accept_errors_are_logged_at_a_bounded_rate() {
     log.record(&error, ACCEPT_PAUSE_MAX);
     assert_eq!(log.suppressed, 0);
 }
+
+#[tokio::test]
+async fn every_unix_peer_counts_as_one_client() {
+    let dir = std::env::temp_dir().join(format!("mtasts-listen-one-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("unix.sock");
+    let _ = std::fs::remove_file(&path);
+    let token = CancellationToken::new();
+    let limits = ConnectionLimits {
+        max_connections: 10,
+        max_per_client: 1,
+        evict_after: Duration::from_millis(50),
+        ..ConnectionLimits::default()
+    };
+    let _server = Server::spawn(UnixListener::bind(&path).unwrap(), limits, &token, echo);
+    let mut first = UnixStream::connect(&path).await.unwrap();
+    assert!(ask(&mut first, "1").await.is_some());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Another process, same client: it takes the first one's place.
+    let mut second = UnixStream::connect(&path).await.unwrap();
+    assert_eq!(ask(&mut second, "2").await.as_deref(), Some("2"));
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), first.read(&mut byte)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
