@@ -230,8 +230,9 @@ async fn shutdown_finishes_requests_in_progress_then_drops_the_rest() {
 
     let started = Instant::now();
     token.cancel();
-    // The idle connection closes at once, the slow request is answered, then closed.
-    assert!(closed_within(&mut idle, Duration::from_millis(200)).await);
+    // The idle connection closes at once (well before the 500 ms grace), the slow request is
+    // answered, then closed.
+    assert!(closed_within(&mut idle, Duration::from_millis(400)).await);
     let mut answer = [0u8; 5];
     slow.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"slow\n");
