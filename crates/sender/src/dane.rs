@@ -82,7 +82,7 @@ pub struct DaneHost {
     pub host: String,
     /// TLSA records found.
     pub tlsa_records: usize,
-    /// Whether the resolver authenticated them (AD bit).
+    /// Whether the validating DNS resolver authenticated them (AD bit).
     pub authenticated: bool,
     /// A lookup error (NXDOMAIN and NODATA included, for the record).
     pub error: Option<String>,

@@ -145,7 +145,7 @@ impl FallbackStore {
     }
 
     /// While degraded, tries the backend every retry interval even when no store operation
-    /// comes along (cache hits are answered from the resolver's memo without touching the
+    /// comes along (cache hits are answered from the discovery memo without touching the
     /// store). Ends when the store is dropped.
     fn spawn_watchdog(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
