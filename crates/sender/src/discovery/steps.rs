@@ -76,6 +76,7 @@ pub(crate) fn stored_policy(domain: &str, entry: &Entry) -> Option<CachedPolicy>
     }
 }
 
+/// The cache step as shown in [`super::DiscoveryDetails::step`].
 pub(crate) fn step_name(step: Step) -> &'static str {
     match step {
         Step::UseCached => "use-cached",
@@ -87,6 +88,8 @@ pub(crate) fn step_name(step: Step) -> &'static str {
 /// The fetched policy, or the discovery outcome and RFC 8460 result type of the failure.
 pub(crate) type FetchOutcome = Result<CachedPolicy, (&'static str, ResultType)>;
 
+/// A fetch report read as the policy cached under the TXT record's `id`, or as the failure,
+/// with the details shown to operators.
 pub(crate) fn read_fetch(
     report: &FetchReport,
     id: mtasts_proto::sts::record::PolicyId,
