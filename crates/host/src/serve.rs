@@ -416,6 +416,11 @@ impl Serve {
         &self.db
     }
 
+    /// Certificate rounds the node has finished since it started (0 once shut down).
+    pub fn certificate_rounds(&self) -> u64 {
+        self.node.as_ref().map_or(0, Node::certificate_rounds)
+    }
+
     /// Serves until `shutdown` is cancelled, then stops every listener (letting requests in
     /// progress finish) and the node.
     pub async fn run(self, shutdown: CancellationToken) {

@@ -12,6 +12,7 @@ pub mod verify;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mtasts_check::Checker;
@@ -77,6 +78,9 @@ pub(crate) struct NodeContext {
     pub(crate) clock: fn() -> i64,
     /// How long the listeners may answer from the current snapshot.
     pub(crate) freshness: Arc<Freshness>,
+    /// Certificate rounds finished (successfully or not), so an operator's probe or a test
+    /// can tell that the node has looked at every due domain since some moment.
+    pub(crate) certificate_rounds: AtomicU64,
 }
 
 /// The running background work of a node. Stops when dropped or on [`Node::shutdown`].
@@ -135,6 +139,7 @@ impl Node {
             board,
             clock: unix_now,
             freshness: Arc::new(Freshness::new()),
+            certificate_rounds: AtomicU64::new(0),
         });
         // Report in before loading: a version created between the load and the first report
         // must not be published while this node serves the state from before it.
@@ -162,6 +167,12 @@ impl Node {
     /// The node's name.
     pub fn node_id(&self) -> &str {
         &self.ctx.options.node_id
+    }
+
+    /// How many certificate rounds (orders and renewals of every due domain) this node has
+    /// finished since it started.
+    pub fn certificate_rounds(&self) -> u64 {
+        self.ctx.certificate_rounds.load(Ordering::Acquire)
     }
 
     /// The on-demand verifier the API uses (`POST /api/v1/domains/{d}/verify`).
@@ -270,6 +281,9 @@ async fn maintenance_loop(ctx: Arc<NodeContext>, chore: Chore, cancel: Cancellat
             result = work => if let Err(error) = result {
                 tracing::warn!(%error, ?chore, "maintenance failed; retrying on the next round");
             }
+        }
+        if let Chore::Certificates = chore {
+            ctx.certificate_rounds.fetch_add(1, Ordering::Release);
         }
     }
 }

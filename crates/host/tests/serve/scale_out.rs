@@ -82,9 +82,18 @@ async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
             .ok()
     })
     .await;
-    // Both nodes see the delegation and look for due certificates every second; give the
-    // other node a few rounds to (wrongly) order a second one.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both nodes see the delegation and look for due certificates every second; wait until
+    // each has finished a few more rounds, in which it could (wrongly) order a second one.
+    let since = (a.certificate_rounds(), b.certificate_rounds());
+    eventually(
+        "three more certificate rounds on each node",
+        Duration::from_secs(30),
+        || async {
+            (a.certificate_rounds() >= since.0 + 3 && b.certificate_rounds() >= since.1 + 3)
+                .then_some(())
+        },
+    )
+    .await;
     let log = pebble.log();
     assert_eq!(
         log.matches("Added order").count(),
