@@ -1,7 +1,8 @@
 //! `mtasts`: MTA-STS and TLS-RPT for domain owners and mail senders.
 //!
 //! This binary only parses arguments and configuration and wires the library crates together;
-//! the work happens in `mtasts-check`, `mtasts-net` and `mtasts-proto`.
+//! the work happens in the library crates (`mtasts-check`, `mtasts-sender`, `mtasts-host` and
+//! the crates below them).
 
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ mod signals;
 /// MTA-STS (RFC 8461) and SMTP TLS Reporting (RFC 8460) for domain owners and mail senders.
 ///
 /// Exit codes: 0 success (check: pass or warn), 1 problems found (check: fail; with --strict
-/// also warn), 2 usage or runtime error.
+/// also warn; query: Postfix would defer the message, TEMP or PERM), 2 usage or runtime error.
 #[derive(Debug, Parser)]
 #[command(name = "mtasts", version, about, long_about)]
 struct Cli {
@@ -36,7 +37,8 @@ enum Command {
     /// Run the sender-side policy daemon: Postfix socketmap (smtp_tls_policy_maps) and HTTP
     /// lookups with per-domain TLS levels, DANE precedence and an RFC 8461 cache.
     Resolver(resolver::ResolverArgs),
-    /// What a sender would do for a destination now, with the discovery details.
+    /// What a sender would do for a destination now, with the discovery details (exit 1 when
+    /// Postfix would defer the message: TEMP or PERM).
     Query(resolver::QueryArgs),
     /// Inspect or purge the resolver's policy cache.
     Cache(resolver::CacheArgs),
