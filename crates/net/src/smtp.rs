@@ -269,7 +269,7 @@ impl SmtpProber {
         }
         let flight = match read_server_flight(&mut tcp, clock).await {
             Ok(flight) => flight,
-            Err(why) => return Err(failed(why)),
+            Err(why) => return Err(failed(why.to_string())),
         };
         let Some(hello) = flight.hello else {
             return Err(failed("no ServerHello".to_owned()));
@@ -524,12 +524,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
     }
 }
 
+/// Why the legacy probe got no ServerHello: the part of the handshake failure message that
+/// names what the legacy ClientHello met.
+#[derive(Debug, Error)]
+enum FlightReadError {
+    /// The connection failed before the ServerHello.
+    #[error("{0}")]
+    Read(std::io::Error),
+    /// The step's deadline or the probe's stop came before the ServerHello.
+    #[error("{0}")]
+    Stopped(ProbeError),
+    /// The bytes received are not a TLS server flight.
+    #[error("{0}")]
+    Flight(legacy::FlightError),
+}
+
 /// Reads the server's answer to the legacy ClientHello until the plaintext flight is over, the
 /// server stops sending, or [`LEGACY_FLIGHT_MAX`] bytes arrived.
 async fn read_server_flight(
     tcp: &mut TcpStream,
     clock: &Clock,
-) -> Result<legacy::ServerFlight, String> {
+) -> Result<legacy::ServerFlight, FlightReadError> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let mut flight = legacy::ServerFlight::default();
@@ -540,8 +555,10 @@ async fn read_server_flight(
             .await
         {
             Ok(Ok(n)) => n,
-            Ok(Err(error)) if flight.hello.is_none() => return Err(error.to_string()),
-            Err(stop) if flight.hello.is_none() => return Err(stop.into_error().to_string()),
+            Ok(Err(error)) if flight.hello.is_none() => return Err(FlightReadError::Read(error)),
+            Err(stop) if flight.hello.is_none() => {
+                return Err(FlightReadError::Stopped(stop.into_error()));
+            }
             // The ServerHello is in; a stalled or broken rest of the flight only costs the
             // certificate.
             Ok(Err(_)) | Err(_) => break,
@@ -550,7 +567,7 @@ async fn read_server_flight(
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
-        flight = legacy::parse_server_flight(&buf).map_err(|error| error.to_string())?;
+        flight = legacy::parse_server_flight(&buf).map_err(FlightReadError::Flight)?;
         if flight.complete {
             break;
         }

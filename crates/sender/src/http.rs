@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use mtasts_listen::{ConnectionLimits, Server};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -77,15 +77,29 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         .into_response()
 }
 
-async fn healthz(State(daemon): State<Arc<Daemon>>) -> Json<serde_json::Value> {
+/// The body of `GET /healthz`.
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    store: StoreHealth,
+}
+
+/// The policy store's part of [`Health`].
+#[derive(Serialize)]
+struct StoreHealth {
+    backend: &'static str,
+    fallback: bool,
+}
+
+async fn healthz(State(daemon): State<Arc<Daemon>>) -> Json<Health> {
     let store = daemon.store();
-    Json(serde_json::json!({
-        "status": "ok",
-        "store": {
-            "backend": store.configured_backend(),
-            "fallback": store.degraded(),
+    Json(Health {
+        status: "ok",
+        store: StoreHealth {
+            backend: store.configured_backend(),
+            fallback: store.degraded(),
         },
-    }))
+    })
 }
 
 /// The connection limits of an HTTP listener: `max_connections`, an idle limit of the request

@@ -137,6 +137,13 @@ fn parse_chain(chain_pem: &str) -> Result<Vec<CertificateDer<'static>>, AcmeErro
     })
 }
 
+/// The one member of saved account credentials that says which CA they belong to
+/// (instant-acme keeps the rest private).
+#[derive(serde::Deserialize)]
+struct SavedDirectory {
+    directory: Option<String>,
+}
+
 /// An ACME account at one CA, ready to order certificates. Cheap to clone; one issuer serves
 /// concurrent issuances.
 #[derive(Clone)]
@@ -197,9 +204,9 @@ impl Issuer {
             // Never quote the JSON or serde's error about it: both may hold the key.
             let credentials: AccountCredentials = serde_json::from_str(saved)
                 .map_err(|_| AcmeError::invalid("the saved ACME credentials cannot be read"))?;
-            let saved_directory = serde_json::from_str::<serde_json::Value>(saved)
+            let saved_directory = serde_json::from_str::<SavedDirectory>(saved)
                 .ok()
-                .and_then(|v| v.get("directory")?.as_str().map(str::to_string));
+                .and_then(|saved| saved.directory);
             if saved_directory.as_deref() != Some(config.directory_url.as_str()) {
                 return Err(AcmeError::invalid(format!(
                     "the saved ACME credentials belong to {}, not {}",

@@ -167,8 +167,13 @@ impl Default for DnsConfig {
     }
 }
 
+/// A DNS server address that is not `IP`, `IP:PORT` or `[IPv6]:PORT`.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("invalid DNS server {0:?}: expected IP, IP:PORT or [IPv6]:PORT")]
+pub struct InvalidDnsServer(pub String);
+
 /// Parses `--dns IP[:PORT]` (IPv6 with a port as `[::1]:5353`); the port defaults to 53.
-pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_server(s: &str) -> Result<SocketAddr, InvalidDnsServer> {
     let s = s.trim();
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
@@ -181,9 +186,7 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
     {
         return Ok(SocketAddr::new(IpAddr::V6(ip), 53));
     }
-    Err(format!(
-        "invalid DNS server {s:?}: expected IP, IP:PORT or [IPv6]:PORT"
-    ))
+    Err(InvalidDnsServer(s.to_owned()))
 }
 
 /// Why DNS could not be set up. Every variant is our configuration's fault; the message

@@ -20,5 +20,6 @@ mod name;
 
 pub use hickory::HickoryDns;
 pub use lookup::{
-    DnsConfig, DnsError, DnsLookup, DnsSetupError, MxRecord, Secured, TlsaRecord, parse_server,
+    DnsConfig, DnsError, DnsLookup, DnsSetupError, InvalidDnsServer, MxRecord, Secured, TlsaRecord,
+    parse_server,
 };
