@@ -96,7 +96,7 @@ pub struct NodeParts {
     pub settings: ZoneSettings,
     /// Timing.
     pub options: NodeOptions,
-    /// Resolver for verification and MX lookups.
+    /// DNS for verification and MX lookups.
     pub dns: Arc<dyn DnsLookup>,
     /// The checker engine for verification (`None`: record checks only).
     pub checker: Option<Arc<Checker>>,
@@ -304,7 +304,7 @@ pub fn zone_settings(
 /// Time limit of a checker run asked for through the API (whose requests time out at 30 s).
 const ON_DEMAND_CHECK_DEADLINE: Duration = Duration::from_secs(20);
 
-/// Verification on demand through this node's resolver and checker.
+/// Verification on demand through this node's DNS client and checker.
 pub struct NodeVerifier {
     ctx: Arc<NodeContext>,
 }
