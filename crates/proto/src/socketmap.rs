@@ -8,7 +8,7 @@
 //! assert_eq!(used, wire.len());
 //! let request = socketmap::parse_request(&payload).unwrap();
 //! assert_eq!(request.name, "mta-sts");
-//! assert_eq!(socketmap::classify_key(&request.key), NextHop::Domain("example.com".into()));
+//! assert_eq!(socketmap::classify_key(request.key), NextHop::Domain("example.com".into()));
 //! assert_eq!(Reply::NotFound.to_payload(), b"NOTFOUND ");
 //! ```
 
@@ -18,7 +18,9 @@ mod key;
 mod netstring;
 
 pub use key::{NextHop, classify_key};
-pub use netstring::{NetstringError, decode_netstring, encode_netstring};
+pub use netstring::{
+    NetstringError, append_netstring, decode_netstring, decode_netstring_span, encode_netstring,
+};
 
 /// The largest request payload to accept: Postfix's `socketmap_max_query_size` default
 /// (10000, Postfix 3.12+; older versions send smaller queries).
@@ -28,13 +30,13 @@ pub const MAX_QUERY_BYTES: usize = 10_000;
 /// 3.10+), not counting the netstring framing. Larger answers make Postfix defer the message.
 pub const MAX_REPLY_BYTES: usize = 100_000;
 
-/// One socketmap request: `NAME KEY` (interop §1.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
+/// One socketmap request: `NAME KEY` (interop §1.2), borrowed from the request payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
     /// The map name from `socketmap:…:NAME`; we use it to pick a profile.
-    pub name: String,
+    pub name: &'a str,
     /// The lookup key exactly as sent (not normalised; see [`classify_key`]).
-    pub key: String,
+    pub key: &'a str,
 }
 
 /// Why a request payload is not `NAME KEY`.
@@ -56,16 +58,13 @@ pub enum RequestError {
 /// Parses a request payload: the map name, one space, the key. Splits on the first space, so a
 /// key containing spaces (which Postfix never sends) is kept whole and later classified
 /// [`NextHop::Invalid`]. An empty key is accepted here and is likewise invalid.
-pub fn parse_request(payload: &[u8]) -> Result<Request, RequestError> {
+pub fn parse_request(payload: &[u8]) -> Result<Request<'_>, RequestError> {
     let text = std::str::from_utf8(payload).map_err(|_| RequestError::NotUtf8)?;
     let (name, key) = text.split_once(' ').ok_or(RequestError::MissingSpace)?;
     if name.is_empty() {
         return Err(RequestError::EmptyName);
     }
-    Ok(Request {
-        name: name.to_owned(),
-        key: key.to_owned(),
-    })
+    Ok(Request { name, key })
 }
 
 /// A socketmap reply (interop §1.2).
@@ -97,22 +96,44 @@ impl Reply {
     /// * A payload longer than [`MAX_REPLY_BYTES`] becomes `TEMP` ([`REPLY_TOO_LARGE`]), as
     ///   postfix-tlspol does: Postfix would fail the lookup anyway, and a clear reason helps.
     pub fn to_payload(&self) -> Vec<u8> {
-        let payload = match self {
-            Reply::Ok(data) if data.is_empty() => temp(REPLY_EMPTY_OK),
-            Reply::Ok(data) => format!("OK {data}"),
-            Reply::NotFound => "NOTFOUND ".to_owned(),
-            Reply::Temp(reason) => temp(reason),
-            Reply::Perm(reason) => format!("PERM {}", sanitize(reason)),
-        };
-        if payload.len() > MAX_REPLY_BYTES {
-            return temp(REPLY_TOO_LARGE).into_bytes();
-        }
-        payload.into_bytes()
+        let parts = self.parts();
+        let mut out = Vec::with_capacity(parts.len());
+        parts.append(&mut out);
+        out
     }
 
     /// The reply framed as a netstring, ready to write.
     pub fn to_netstring(&self) -> Vec<u8> {
-        encode_netstring(&self.to_payload())
+        let mut out = Vec::new();
+        self.append_netstring(&mut out);
+        out
+    }
+
+    /// Appends the reply framed as a netstring to `out`: the bytes of
+    /// [`Reply::to_netstring`], without a copy of the payload on the way (a server keeps one
+    /// output buffer per connection).
+    pub fn append_netstring(&self, out: &mut Vec<u8>) {
+        let parts = self.parts();
+        out.reserve(parts.len() + 8);
+        netstring::append_length(parts.len(), out);
+        parts.append(out);
+        out.push(b',');
+    }
+
+    /// The payload as it goes out: its status word and its text, after the substitutions
+    /// listed at [`Reply::to_payload`].
+    fn parts(&self) -> Parts<'_> {
+        let parts = match self {
+            Reply::Ok(data) if data.is_empty() => Parts::new("TEMP ", REPLY_EMPTY_OK, false),
+            Reply::Ok(data) => Parts::new("OK ", data, false),
+            Reply::NotFound => Parts::new("NOTFOUND ", "", false),
+            Reply::Temp(reason) => Parts::new("TEMP ", reason, true),
+            Reply::Perm(reason) => Parts::new("PERM ", reason, true),
+        };
+        if parts.len() > MAX_REPLY_BYTES {
+            return Parts::new("TEMP ", REPLY_TOO_LARGE, false);
+        }
+        parts
     }
 
     /// Parses a reply payload (the client side: tests, `postmap -q` look-alikes). The status
@@ -142,16 +163,50 @@ pub enum ReplyError {
     UnknownStatus(String),
 }
 
-fn temp(reason: &str) -> String {
-    format!("TEMP {}", sanitize(reason))
+/// A reply payload in pieces: a status word with its space, then text, sanitised or not.
+struct Parts<'a> {
+    word: &'static str,
+    text: &'a str,
+    /// Control characters in `text` go out as spaces (Postfix logs `TEMP`/`PERM` reasons).
+    sanitize: bool,
+    /// The length of the text as it goes out.
+    text_len: usize,
 }
 
-/// Control characters (CR, LF, NUL…) replaced by spaces.
-fn sanitize(reason: &str) -> String {
-    reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+impl<'a> Parts<'a> {
+    fn new(word: &'static str, text: &'a str, sanitize: bool) -> Self {
+        let text_len = if sanitize {
+            text.chars()
+                .map(|c| if c.is_control() { 1 } else { c.len_utf8() })
+                .sum()
+        } else {
+            text.len()
+        };
+        Parts {
+            word,
+            text,
+            sanitize,
+            text_len,
+        }
+    }
+
+    /// The payload length.
+    fn len(&self) -> usize {
+        self.word.len() + self.text_len
+    }
+
+    fn append(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.word.as_bytes());
+        if !self.sanitize {
+            out.extend_from_slice(self.text.as_bytes());
+            return;
+        }
+        let mut utf8 = [0u8; 4];
+        for c in self.text.chars() {
+            let c = if c.is_control() { ' ' } else { c };
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -315,7 +315,7 @@ impl Daemon {
         if let Some((entry, level)) = settings.static_levels.lookup(&domain) {
             let reason = format!("static level from tls_levels {entry:?}");
             let mut verdict = Verdict::new(
-                Some(domain),
+                Some(domain.into_owned()),
                 Reply::Ok(render_level(level, &profile.style)),
                 Source::Static,
                 reason,
@@ -348,14 +348,20 @@ impl Daemon {
                 })
             };
             if let Some((reply, reason)) = decided {
-                let mut verdict = Verdict::new(Some(domain), reply, Source::Dane, reason);
+                let mut verdict =
+                    Verdict::new(Some(domain.into_owned()), reply, Source::Dane, reason);
                 verdict.dane = Some(finding);
                 return verdict;
             }
         }
         let outcome = self.discovery.lookup(&domain).await;
         let (reply, reason) = sts_reply(&outcome, profile);
-        let mut verdict = Verdict::new(Some(domain), reply, outcome.source.into(), reason);
+        let mut verdict = Verdict::new(
+            Some(domain.into_owned()),
+            reply,
+            outcome.source.into(),
+            reason,
+        );
         verdict.sts = Some(outcome);
         verdict
     }
@@ -371,8 +377,8 @@ impl std::fmt::Display for Payload<'_> {
 }
 
 impl SocketmapHandler for Daemon {
-    fn handle(&self, request: Request) -> BoxFuture<'_, Reply> {
-        Box::pin(async move { self.answer(&request.name, &request.key).await })
+    fn handle<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Reply> {
+        Box::pin(self.answer(request.name, request.key))
     }
 }
 

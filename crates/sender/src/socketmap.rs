@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mtasts_listen::{ConnectionLimits, Listener, Server};
-use mtasts_proto::socketmap::{MAX_QUERY_BYTES, Reply, Request, decode_netstring, parse_request};
+use mtasts_proto::socketmap::{
+    MAX_QUERY_BYTES, Reply, Request, decode_netstring_span, parse_request,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +36,8 @@ use crate::metrics::{Metrics, ProtocolLabels};
 
 /// Answers one socketmap request. The daemon implements it.
 pub trait SocketmapHandler: Send + Sync + 'static {
-    /// The reply to one well-formed request.
-    fn handle(&self, request: Request) -> BoxFuture<'_, Reply>;
+    /// The reply to one well-formed request (borrowed from the connection's input buffer).
+    fn handle<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Reply>;
 }
 
 /// Limits of a socketmap server.
@@ -192,6 +194,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf: Vec<u8> = Vec::with_capacity(512);
+    // Replies are framed straight into this buffer, reused for every request.
+    let mut out: Vec<u8> = Vec::with_capacity(256);
     let mut chunk = [0u8; READ_CHUNK];
     // When the request now in `buf` must be complete and answered.
     let mut deadline: Option<Instant> = None;
@@ -204,13 +208,14 @@ where
         Instant::now() + options.idle_timeout
     ));
     loop {
-        match decode_netstring(&buf, MAX_QUERY_BYTES) {
+        match decode_netstring_span(&buf, MAX_QUERY_BYTES) {
             Ok(Some((payload, used))) => {
-                buf.drain(..used);
                 let until = deadline
                     .take()
                     .unwrap_or_else(|| Instant::now() + options.request_timeout);
-                let reply = match parse_request(&payload) {
+                // The request is read where it arrived in `buf`; the bytes are dropped once
+                // it is answered.
+                let reply = match parse_request(&buf[payload]) {
                     Ok(request) => {
                         let mut lookup = handler.handle(request);
                         match futures::poll!(lookup.as_mut()) {
@@ -223,9 +228,11 @@ where
                     }
                     Err(e) => Reply::Perm(format!("malformed request: {e}")),
                 };
-                let wire = reply.to_netstring();
+                buf.drain(..used);
+                out.clear();
+                reply.append_netstring(&mut out);
                 let mut write = std::pin::pin!(async {
-                    stream.write_all(&wire).await?;
+                    stream.write_all(&out).await?;
                     stream.flush().await
                 });
                 let written = match futures::poll!(write.as_mut()) {
@@ -294,13 +301,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mtasts_proto::socketmap::encode_netstring;
+    use mtasts_proto::socketmap::{decode_netstring, encode_netstring};
 
     /// Echoes the key back, for framing tests (the decisions are tested end to end).
     struct Echo;
 
     impl SocketmapHandler for Echo {
-        fn handle(&self, request: Request) -> BoxFuture<'_, Reply> {
+        fn handle<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Reply> {
             Box::pin(async move {
                 if request.key == "slow" {
                     tokio::time::sleep(Duration::from_secs(3600)).await;

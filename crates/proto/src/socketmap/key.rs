@@ -1,16 +1,18 @@
 //! Socketmap lookup keys: the next-hop forms Postfix sends to an `smtp_tls_policy_maps` table
 //! (interop §1.4) and what each means for MTA-STS (RFC 8461 §3.4).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::domain::normalize_domain;
+use crate::domain::{MAX_NAME_LEN, check_ldh_name, normalize_domain};
 
-/// What a socketmap key names, after normalisation.
+/// What a socketmap key names, after normalisation. Borrows from the key when it can: a key
+/// that is already a lowercase host name is its own domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NextHop {
+pub enum NextHop<'a> {
     /// A domain to look up a policy for: lowercase A-labels, no trailing dot, no brackets, no
     /// port.
-    Domain(String),
+    Domain(Cow<'a, str>),
     /// Postfix's parent-domain probe `.example.com`, sent after `a.example.com` missed. RFC 8461
     /// §3.4 forbids falling back to a parent domain's policy: answer `NOTFOUND `.
     ParentProbe,
@@ -19,7 +21,7 @@ pub enum NextHop {
     AddressLiteral,
     /// Anything else: not a host name, a bad port, unbalanced brackets, spaces. Holds the key as
     /// received, for logging.
-    Invalid(String),
+    Invalid(Cow<'a, str>),
 }
 
 /// The longest port a key may carry: `:65535`.
@@ -45,9 +47,56 @@ const MAX_PORT: u32 = 65_535;
 ///    last label is all digits (`1.2.3`) is not a host name (RFC 1123 §2.1) and not an address
 ///    either: [`NextHop::Invalid`].
 ///
+/// Every Postfix lookup comes through here, so the common key (a bare ASCII host name) is
+/// recognised by one pass over its bytes and, when already lowercase, borrowed rather than
+/// copied; other keys take the general path, which parses a part of the key as an IP address
+/// only when it consists of hex digits, dots and colons (optionally after `ipv6:`).
+///
 /// Never panics; work is linear in the key length.
-pub fn classify_key(key: &str) -> NextHop {
-    let invalid = || NextHop::Invalid(key.to_owned());
+pub fn classify_key(key: &str) -> NextHop<'_> {
+    match plain_domain(key) {
+        Some(domain) => NextHop::Domain(domain),
+        None => classify_general(key),
+    }
+}
+
+/// The domain of a key that is a bare LDH host name (ASCII letters, digits, hyphens and dots,
+/// at most one trailing dot, a last label that is not all digits), or `None` for every other
+/// key. For these keys the general path gives the same domain: no whitespace to trim, no
+/// brackets or port, no IP address (an IPv4 address ends in digits, an IPv6 one has colons),
+/// and [`normalize_domain`] only lowercases them.
+fn plain_domain(key: &str) -> Option<Cow<'_, str>> {
+    let name = key.strip_suffix('.').unwrap_or(key);
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return None;
+    }
+    let mut upper = false;
+    let mut tld_digits = true;
+    for &b in name.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'-' => tld_digits = false,
+            b'A'..=b'Z' => {
+                upper = true;
+                tld_digits = false;
+            }
+            b'0'..=b'9' => {}
+            b'.' => tld_digits = true,
+            _ => return None,
+        }
+    }
+    if tld_digits || check_ldh_name(name).is_err() {
+        return None;
+    }
+    Some(if upper {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    })
+}
+
+/// Every key form of [`classify_key`].
+fn classify_general(key: &str) -> NextHop<'_> {
+    let invalid = || NextHop::Invalid(Cow::Borrowed(key));
     let lowered = key.trim().to_ascii_lowercase();
     if lowered.is_empty() {
         return invalid();
@@ -80,7 +129,7 @@ pub fn classify_key(key: &str) -> NextHop {
         None => &lowered,
     };
     let host = host.strip_suffix('.').unwrap_or(host);
-    if is_address_literal(host) {
+    if host.len() != lowered.len() && is_address_literal(host) {
         return NextHop::AddressLiteral;
     }
     if let Some(parent) = host.strip_prefix('.') {
@@ -103,20 +152,28 @@ fn is_port(s: &str) -> bool {
 /// An IPv4 or IPv6 address, optionally written with the RFC 5321 `IPv6:` tag (lowercased).
 fn is_address_literal(s: &str) -> bool {
     match s.strip_prefix("ipv6:") {
-        Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
-        None => s.parse::<IpAddr>().is_ok(),
+        Some(v6) => may_be_address(v6) && v6.parse::<Ipv6Addr>().is_ok(),
+        None => may_be_address(s) && s.parse::<IpAddr>().is_ok(),
     }
 }
 
+/// Whether `s` has only the bytes an IPv4 or IPv6 address is written with (lowercased): a
+/// cheap test that spares host names the address parsers.
+fn may_be_address(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'.' | b':'))
+}
+
 /// The normalised domain, or `Invalid(key)`.
-fn domain_or_invalid(name: &str, key: &str) -> NextHop {
+fn domain_or_invalid<'a>(name: &str, key: &'a str) -> NextHop<'a> {
     // `normalize_domain` would strip a second trailing dot; one was already taken.
     if name.ends_with('.') || name.trim() != name {
-        return NextHop::Invalid(key.to_owned());
+        return NextHop::Invalid(Cow::Borrowed(key));
     }
     match normalize_domain(name) {
-        Ok(domain) if !numeric_tld(&domain) => NextHop::Domain(domain),
-        _ => NextHop::Invalid(key.to_owned()),
+        Ok(domain) if !numeric_tld(&domain) => NextHop::Domain(Cow::Owned(domain)),
+        _ => NextHop::Invalid(Cow::Borrowed(key)),
     }
 }
 

@@ -2,14 +2,16 @@
 
 use proptest::prelude::*;
 
+use std::borrow::Cow;
+
 use super::*;
 
-fn domain(name: &str) -> NextHop {
-    NextHop::Domain(name.to_owned())
+fn domain(name: &str) -> NextHop<'static> {
+    NextHop::Domain(name.to_owned().into())
 }
 
-fn invalid(key: &str) -> NextHop {
-    NextHop::Invalid(key.to_owned())
+fn invalid(key: &str) -> NextHop<'static> {
+    NextHop::Invalid(key.to_owned().into())
 }
 
 /// `name: key => expected,` asserts `classify_key(key)`.
@@ -74,7 +76,129 @@ key_cases! {
     email_address: "user@example.com" => invalid("user@example.com"),
 }
 
+/// The classification as written before the fast path (one lowercased copy, every IP parse):
+/// the oracle the fast path is checked against.
+fn reference(key: &str) -> NextHop<'static> {
+    use std::net::{IpAddr, Ipv6Addr};
+    fn address(s: &str) -> bool {
+        match s.strip_prefix("ipv6:") {
+            Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
+            None => s.parse::<IpAddr>().is_ok(),
+        }
+    }
+    fn domain_or_invalid(name: &str, key: &str) -> NextHop<'static> {
+        if name.ends_with('.') || name.trim() != name {
+            return invalid(key);
+        }
+        match normalize_domain(name) {
+            Ok(d) if !super::numeric_tld(&d) => NextHop::Domain(d.into()),
+            _ => invalid(key),
+        }
+    }
+    let lowered = key.trim().to_ascii_lowercase();
+    if lowered.is_empty() {
+        return invalid(key);
+    }
+    if let Some(rest) = lowered.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return invalid(key);
+        };
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return invalid(key);
+        }
+        if address(inside) {
+            return NextHop::AddressLiteral;
+        }
+        if inside.starts_with("ipv6:") || inside.starts_with('.') {
+            return invalid(key);
+        }
+        return domain_or_invalid(inside.strip_suffix('.').unwrap_or(inside), key);
+    }
+    if address(&lowered) {
+        return NextHop::AddressLiteral;
+    }
+    let host = match lowered.rsplit_once(':') {
+        Some((host, port)) if is_port(port) && !host.contains(':') => host,
+        Some(_) => return invalid(key),
+        None => &lowered,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if address(host) {
+        return NextHop::AddressLiteral;
+    }
+    if let Some(parent) = host.strip_prefix('.') {
+        return match domain_or_invalid(parent, key) {
+            NextHop::Domain(_) => NextHop::ParentProbe,
+            other => other,
+        };
+    }
+    domain_or_invalid(host, key)
+}
+
+#[test]
+fn lowercase_domain_is_borrowed() {
+    let key = "mx1.example.com";
+    match classify_key(key) {
+        NextHop::Domain(Cow::Borrowed(d)) => assert!(std::ptr::eq(d, key)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        classify_key("example.com."),
+        NextHop::Domain(Cow::Borrowed("example.com"))
+    ));
+    assert!(matches!(
+        classify_key("Example.COM"),
+        NextHop::Domain(Cow::Owned(_))
+    ));
+}
+
+#[test]
+fn plain_domain_leaves_other_keys_to_the_general_path() {
+    for key in [
+        "",
+        ".",
+        "..",
+        "a..",
+        ".example.com",
+        "1.2.3",
+        "192.0.2.1",
+        "example.com:25",
+        "[example.com]",
+        " example.com",
+        "exa_mple.com",
+        "-a.example",
+        "münchen.example",
+        &"a.".repeat(128),
+    ] {
+        assert_eq!(plain_domain(key), None, "{key:?}");
+    }
+    let longest = "a.".repeat(127);
+    assert_eq!(plain_domain(&longest).as_deref(), Some(&longest[..253]));
+}
+
+#[test]
+fn may_be_address_accepts_address_bytes_only() {
+    assert!(may_be_address("192.0.2.1"));
+    assert!(may_be_address("2001:db8::1"));
+    assert!(may_be_address("::ffff:192.0.2.1"));
+    assert!(!may_be_address(""));
+    assert!(!may_be_address("example.com"));
+    assert!(!may_be_address("2001:DB8::1"), "lowercased before the test");
+}
+
 proptest! {
+    /// The fast path and the general path together classify every key as before: arbitrary
+    /// text, key-like text, address-like keys and host names (the fast path's own keys).
+    #[test]
+    fn same_as_reference(key in prop_oneof![
+        "\\PC{0,40}",
+        "[\\[\\]:.a-zA-Z0-9_ -]{0,40}",
+        "\\[?(ipv6:|IPv6:)?[0-9a-fA-F:.]{1,40}\\]?(:[0-9]{1,5})?",
+        "[a-zA-Z0-9-]{1,20}(\\.[a-zA-Z0-9-]{1,20}){0,4}\\.?",
+    ]) {
+        prop_assert_eq!(classify_key(&key), reference(&key));
+    }
+
     #[test]
     fn never_panics(key in "\\PC*") {
         let _ = classify_key(&key);
@@ -90,7 +214,8 @@ proptest! {
     fn domains_are_fixed_points(key in "\\[?[a-zA-Z0-9.-]{1,30}\\]?(:[0-9]{1,5})?") {
         if let NextHop::Domain(d) = classify_key(&key) {
             prop_assert_eq!(classify_key(&d), NextHop::Domain(d.clone()));
-            prop_assert_eq!(classify_key(&format!("[{d}]:25")), NextHop::Domain(d.clone()));
+            let bracketed = format!("[{d}]:25");
+            prop_assert_eq!(classify_key(&bracketed), NextHop::Domain(d.clone()));
         }
     }
 }

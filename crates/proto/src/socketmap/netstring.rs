@@ -3,6 +3,8 @@
 //!
 //! A netstring is an ASCII decimal length, `:`, exactly that many bytes, and `,`: `5:hello,`.
 
+use std::ops::Range;
+
 use thiserror::Error;
 
 /// Why a byte stream is not a netstring. Every variant means the peer broke the framing; the
@@ -44,6 +46,15 @@ pub fn decode_netstring(
     buf: &[u8],
     max: usize,
 ) -> Result<Option<(Vec<u8>, usize)>, NetstringError> {
+    Ok(decode_netstring_span(buf, max)?.map(|(payload, used)| (buf[payload].to_vec(), used)))
+}
+
+/// Like [`decode_netstring`], but gives where the payload lies in `buf` instead of a copy:
+/// a server answers from the bytes where they arrived, then drops the `consumed` bytes.
+pub fn decode_netstring_span(
+    buf: &[u8],
+    max: usize,
+) -> Result<Option<(Range<usize>, usize)>, NetstringError> {
     let mut len: usize = 0;
     let mut digits = 0usize;
     let mut colon = None;
@@ -89,22 +100,43 @@ pub fn decode_netstring(
     };
     match buf.get(end) {
         None => Ok(None),
-        Some(b',') => Ok(buf
-            .get(start..end)
-            .map(|payload| (payload.to_vec(), end + 1))),
+        Some(b',') => Ok(Some((start..end, end + 1))),
         Some(_) => Err(NetstringError::MissingComma),
     }
 }
 
 /// Encodes `payload` as a netstring: `<len>:<payload>,`.
 pub fn encode_netstring(payload: &[u8]) -> Vec<u8> {
-    let header = payload.len().to_string();
-    let mut out = Vec::with_capacity(header.len() + payload.len() + 2);
-    out.extend_from_slice(header.as_bytes());
-    out.push(b':');
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    append_netstring(payload, &mut out);
+    out
+}
+
+/// Appends `payload` framed as a netstring to `out` (a reusable output buffer).
+pub fn append_netstring(payload: &[u8], out: &mut Vec<u8>) {
+    append_length(payload.len(), out);
     out.extend_from_slice(payload);
     out.push(b',');
-    out
+}
+
+/// Appends the netstring header `<len>:` to `out`: the caller then appends exactly `len`
+/// payload bytes and `,`.
+pub(crate) fn append_length(len: usize, out: &mut Vec<u8>) {
+    // usize::MAX has 20 decimal digits.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        // `n % 10` is below 10: the cast cannot truncate.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.push(b':');
 }
 
 #[cfg(test)]

@@ -69,6 +69,33 @@ fn encode_examples() {
 }
 
 #[test]
+fn append_examples() {
+    let mut out = b"1:a,".to_vec();
+    append_netstring(b"hello", &mut out);
+    append_netstring(b"", &mut out);
+    assert_eq!(out, b"1:a,5:hello,0:,");
+    for len in [0, 9, 10, 99, 100, 12_345, usize::MAX] {
+        let mut header = Vec::new();
+        append_length(len, &mut header);
+        assert_eq!(header, format!("{len}:").as_bytes());
+    }
+}
+
+#[test]
+fn span_points_into_the_buffer() {
+    assert_eq!(
+        decode_netstring_span(b"3:abc,4:next,", MAX),
+        Ok(Some((2..5, 6)))
+    );
+    assert_eq!(decode_netstring_span(b"0:,", MAX), Ok(Some((2..2, 3))));
+    assert_eq!(decode_netstring_span(b"5:hel", MAX), Ok(None));
+    assert_eq!(
+        decode_netstring_span(b"5:hello;", MAX),
+        Err(NetstringError::MissingComma)
+    );
+}
+
+#[test]
 fn every_strict_prefix_of_a_netstring_needs_more() {
     let wire = encode_netstring(b"mta-sts example.com");
     for end in 0..wire.len() {
@@ -143,6 +170,27 @@ proptest! {
     fn round_trip_stream(payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..6)) {
         let wire: Vec<u8> = payloads.iter().flat_map(|p| encode_netstring(p)).collect();
         prop_assert_eq!(decode_all(&wire, MAX), (payloads, None));
+    }
+
+    /// The appended netstring is the old encoding (`len.to_string()`, then the payload).
+    #[test]
+    fn append_is_the_plain_encoding(prefix in proptest::collection::vec(any::<u8>(), 0..10), payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut out = prefix.clone();
+        append_netstring(&payload, &mut out);
+        let mut expected = prefix;
+        expected.extend_from_slice(payload.len().to_string().as_bytes());
+        expected.push(b':');
+        expected.extend_from_slice(&payload);
+        expected.push(b',');
+        prop_assert_eq!(out, expected);
+    }
+
+    /// The span and the copy agree on every input.
+    #[test]
+    fn span_and_copy_agree(bytes in proptest::collection::vec(prop_oneof![Just(b':'), Just(b','), Just(b'3'), any::<u8>()], 0..40)) {
+        let copied = decode_netstring(&bytes, MAX);
+        let span = decode_netstring_span(&bytes, MAX).map(|o| o.map(|(r, used)| (bytes[r].to_vec(), used)));
+        prop_assert_eq!(copied, span);
     }
 
     #[test]

@@ -9,8 +9,8 @@ fn request_splits_on_first_space() {
     assert_eq!(
         parse_request(b"mta-sts example.com"),
         Ok(Request {
-            name: "mta-sts".into(),
-            key: "example.com".into()
+            name: "mta-sts",
+            key: "example.com"
         })
     );
 }
@@ -19,13 +19,13 @@ fn request_splits_on_first_space() {
 fn request_key_keeps_later_spaces() {
     let request = parse_request(b"mta-sts a b").unwrap();
     assert_eq!(request.key, "a b");
-    assert_eq!(classify_key(&request.key), NextHop::Invalid("a b".into()));
+    assert_eq!(classify_key(request.key), NextHop::Invalid("a b".into()));
 }
 
 #[test]
 fn request_empty_key_is_invalid_later() {
     let request = parse_request(b"mta-sts ").unwrap();
-    assert_eq!(classify_key(&request.key), NextHop::Invalid(String::new()));
+    assert_eq!(classify_key(request.key), NextHop::Invalid("".into()));
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn request_errors() {
 fn request_utf8_key() {
     let request = parse_request("mta-sts münchen.example".as_bytes()).unwrap();
     assert_eq!(
-        classify_key(&request.key),
+        classify_key(request.key),
         NextHop::Domain("xn--mnchen-3ya.example".into())
     );
 }
@@ -112,7 +112,88 @@ proptest! {
     #[test]
     fn request_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
         if let Ok(request) = parse_request(&bytes) {
-            let _ = classify_key(&request.key);
+            let _ = classify_key(request.key);
         }
+    }
+}
+
+/// The payload as written before the reply was appended in place (a `format!` per reply):
+/// the oracle for [`Reply::to_payload`] and [`Reply::append_netstring`].
+fn reference_payload(reply: &Reply) -> Vec<u8> {
+    fn sanitize(reason: &str) -> String {
+        reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    }
+    let payload = match reply {
+        Reply::Ok(data) if data.is_empty() => format!("TEMP {}", sanitize(REPLY_EMPTY_OK)),
+        Reply::Ok(data) => format!("OK {data}"),
+        Reply::NotFound => "NOTFOUND ".to_owned(),
+        Reply::Temp(reason) => format!("TEMP {}", sanitize(reason)),
+        Reply::Perm(reason) => format!("PERM {}", sanitize(reason)),
+    };
+    if payload.len() > MAX_REPLY_BYTES {
+        return format!("TEMP {}", sanitize(REPLY_TOO_LARGE)).into_bytes();
+    }
+    payload.into_bytes()
+}
+
+#[test]
+fn append_netstring_appends() {
+    let mut out = b"9:NOTFOUND ,".to_vec();
+    Reply::Ok("secure".into()).append_netstring(&mut out);
+    assert_eq!(out, b"9:NOTFOUND ,9:OK secure,");
+}
+
+/// Replies at the size limit, where sanitising changes the length (C1 controls are two
+/// bytes in UTF-8 and go out as one space).
+#[test]
+fn reply_size_limit_counts_the_sanitised_reason() {
+    let c1 = "\u{85}";
+    for reply in [
+        Reply::Perm(format!("{}{c1}", "x".repeat(MAX_REPLY_BYTES - 6))),
+        Reply::Perm(format!("{}{c1}", "x".repeat(MAX_REPLY_BYTES - 5))),
+        Reply::Temp(format!("{}{c1}", "x".repeat(MAX_REPLY_BYTES - 6))),
+        Reply::Temp("x".repeat(MAX_REPLY_BYTES - 4)),
+        Reply::Ok("x".repeat(MAX_REPLY_BYTES - 2)),
+    ] {
+        assert_eq!(reply.to_payload(), reference_payload(&reply));
+        assert_eq!(
+            reply.to_netstring(),
+            encode_netstring(&reference_payload(&reply))
+        );
+    }
+    assert!(
+        Reply::Perm(format!("{}{c1}", "x".repeat(MAX_REPLY_BYTES - 6)))
+            .to_payload()
+            .starts_with(b"PERM ")
+    );
+}
+
+fn any_reply() -> impl Strategy<Value = Reply> {
+    prop_oneof![
+        "\\PC{0,40}".prop_map(Reply::Ok),
+        Just(Reply::NotFound),
+        ".{0,40}".prop_map(Reply::Temp),
+        "[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}a-zé ]{0,40}".prop_map(Reply::Temp),
+        ".{0,40}".prop_map(Reply::Perm),
+        "[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}a-zé ]{0,40}".prop_map(Reply::Perm),
+    ]
+}
+
+proptest! {
+    /// The payload and the netstring written in place are the bytes of the old `format!`
+    /// and `encode_netstring`.
+    #[test]
+    fn reply_bytes_as_before(reply in any_reply(), prefix in proptest::collection::vec(any::<u8>(), 0..8)) {
+        let expected = reference_payload(&reply);
+        prop_assert_eq!(reply.to_payload(), expected.clone());
+        prop_assert_eq!(reply.to_netstring(), encode_netstring(&expected));
+        let mut out = prefix.clone();
+        reply.append_netstring(&mut out);
+        let mut framed = prefix;
+        framed.extend(encode_netstring(&expected));
+        prop_assert_eq!(out, framed);
     }
 }
