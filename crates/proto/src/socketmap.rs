@@ -12,6 +12,8 @@
 //! assert_eq!(Reply::NotFound.to_payload(), b"NOTFOUND ");
 //! ```
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 mod key;
@@ -71,7 +73,8 @@ pub fn parse_request(payload: &[u8]) -> Result<Request<'_>, RequestError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
     /// `OK <data>`: the key was found; `data` is a TLS policy (see [`crate::postfix`]).
-    Ok(String),
+    /// Shared, so that an answer rendered once (a cached policy's) is sent without a copy.
+    Ok(Arc<str>),
     /// `NOTFOUND `: Postfix tries the next map, then its default level.
     NotFound,
     /// `TEMP <reason>`: a lookup error; Postfix defers the message (4.7.5).
@@ -142,7 +145,7 @@ impl Reply {
         let text = std::str::from_utf8(payload).map_err(|_| ReplyError::NotUtf8)?;
         let (word, data) = text.split_once(' ').unwrap_or((text, ""));
         match word {
-            "OK" => Ok(Reply::Ok(data.to_owned())),
+            "OK" => Ok(Reply::Ok(data.into())),
             "NOTFOUND" => Ok(Reply::NotFound),
             "TEMP" | "TIMEOUT" => Ok(Reply::Temp(data.to_owned())),
             "PERM" => Ok(Reply::Perm(data.to_owned())),

@@ -316,7 +316,7 @@ impl Daemon {
             let reason = format!("static level from tls_levels {entry:?}");
             let mut verdict = Verdict::new(
                 Some(domain.into_owned()),
-                Reply::Ok(render_level(level, &profile.style)),
+                Reply::Ok(render_level(level, &profile.style).into()),
                 Source::Static,
                 reason,
             );
@@ -335,7 +335,7 @@ impl Daemon {
             } else {
                 finding.tls_level().map(|level| {
                     (
-                        Reply::Ok(render_level(&level, &profile.style)),
+                        Reply::Ok(render_level(&level, &profile.style).into()),
                         format!(
                             "the MX RRset is DNSSEC-authenticated and MX hosts publish DNSSEC-authenticated TLSA records: DANE takes precedence over MTA-STS (RFC 8461 §2); {}",
                             if level.as_str() == "dane-only" {

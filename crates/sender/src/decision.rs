@@ -483,9 +483,9 @@ mod tests {
         let long = "x".repeat(MAX_REPLY_BYTES);
         for reply in [
             Reply::Ok("secure match=mx.example".into()),
-            Reply::Ok(String::new()),
-            Reply::Ok(long.clone()),
-            Reply::Ok(long[..MAX_REPLY_BYTES - 3].to_string()),
+            Reply::Ok("".into()),
+            Reply::Ok(long.as_str().into()),
+            Reply::Ok(long[..MAX_REPLY_BYTES - 3].into()),
             Reply::NotFound,
             Reply::Temp("x".into()),
             Reply::Temp(long.clone()),

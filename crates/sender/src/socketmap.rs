@@ -312,7 +312,7 @@ mod tests {
                 if request.key == "slow" {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
-                Reply::Ok(format!("{} {}", request.name, request.key))
+                Reply::Ok(format!("{} {}", request.name, request.key).into())
             })
         }
     }

@@ -329,8 +329,8 @@ fn answer_fits_a_reply() {
         &AnswerStyle::POSTFIX_3_10,
     );
     assert_eq!(
-        Reply::from_payload(&Reply::Ok(answer.clone()).to_payload()),
-        Ok(Reply::Ok(answer))
+        Reply::from_payload(&Reply::Ok(answer.as_str().into()).to_payload()),
+        Ok(Reply::Ok(answer.into()))
     );
 }
 

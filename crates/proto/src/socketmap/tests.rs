@@ -65,10 +65,10 @@ reply_cases! {
     reply_temp: Reply::Temp("dns timeout".into()) => "TEMP dns timeout",
     reply_perm: Reply::Perm("unknown profile".into()) => "PERM unknown profile",
     reply_temp_control_characters: Reply::Temp("a\r\nb\0c".into()) => "TEMP a  b c",
-    reply_empty_ok_becomes_temp: Reply::Ok(String::new()) => format!("TEMP {REPLY_EMPTY_OK}"),
-    reply_too_large_becomes_temp: Reply::Ok("x".repeat(MAX_REPLY_BYTES)) => format!("TEMP {REPLY_TOO_LARGE}"),
+    reply_empty_ok_becomes_temp: Reply::Ok("".into()) => format!("TEMP {REPLY_EMPTY_OK}"),
+    reply_too_large_becomes_temp: Reply::Ok("x".repeat(MAX_REPLY_BYTES).into()) => format!("TEMP {REPLY_TOO_LARGE}"),
     reply_perm_too_large_becomes_temp: Reply::Perm("x".repeat(MAX_REPLY_BYTES)) => format!("TEMP {REPLY_TOO_LARGE}"),
-    reply_just_fits: Reply::Ok("x".repeat(MAX_REPLY_BYTES - 3)) => format!("OK {}", "x".repeat(MAX_REPLY_BYTES - 3)),
+    reply_just_fits: Reply::Ok("x".repeat(MAX_REPLY_BYTES - 3).into()) => format!("OK {}", "x".repeat(MAX_REPLY_BYTES - 3)),
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn reply_from_payload() {
 
 fn arb_reply() -> impl Strategy<Value = Reply> {
     prop_oneof![
-        "[ -~]{1,60}".prop_map(Reply::Ok),
+        "[ -~]{1,60}".prop_map(|data| Reply::Ok(data.into())),
         Just(Reply::NotFound),
         "[ -~]{0,60}".prop_map(Reply::Temp),
         "[ -~]{0,60}".prop_map(Reply::Perm),
@@ -156,7 +156,7 @@ fn reply_size_limit_counts_the_sanitised_reason() {
         Reply::Perm(format!("{}{c1}", "x".repeat(MAX_REPLY_BYTES - 5))),
         Reply::Temp(format!("{}{c1}", "x".repeat(MAX_REPLY_BYTES - 6))),
         Reply::Temp("x".repeat(MAX_REPLY_BYTES - 4)),
-        Reply::Ok("x".repeat(MAX_REPLY_BYTES - 2)),
+        Reply::Ok("x".repeat(MAX_REPLY_BYTES - 2).into()),
     ] {
         assert_eq!(reply.to_payload(), reference_payload(&reply));
         assert_eq!(
@@ -173,7 +173,7 @@ fn reply_size_limit_counts_the_sanitised_reason() {
 
 fn any_reply() -> impl Strategy<Value = Reply> {
     prop_oneof![
-        "\\PC{0,40}".prop_map(Reply::Ok),
+        "\\PC{0,40}".prop_map(|data| Reply::Ok(data.into())),
         Just(Reply::NotFound),
         ".{0,40}".prop_map(Reply::Temp),
         "[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}a-zé ]{0,40}".prop_map(Reply::Temp),

@@ -41,7 +41,8 @@ impl Checked {
     }
 }
 
-/// A cached policy, parsed once, with its Postfix answers rendered once per answer style.
+/// A cached policy, parsed once, with its Postfix answers rendered once per answer style and
+/// shared with every reply that sends them (a cache hit copies no answer text).
 ///
 /// Lookups share it through an `Arc`; it derefs to the [`CachedPolicy`].
 #[derive(Debug)]
@@ -49,7 +50,7 @@ pub struct HotPolicy {
     cached: CachedPolicy,
     /// The answer in the first style asked for: read without a lock, since most daemons
     /// answer in one style.
-    first: OnceLock<(AnswerStyle, Box<str>)>,
+    first: OnceLock<(AnswerStyle, Arc<str>)>,
     /// Answers in the other styles.
     others: Mutex<Vec<(AnswerStyle, Arc<str>)>>,
 }
@@ -65,20 +66,18 @@ impl HotPolicy {
     }
 
     /// The answer for `style`, rendered by `render` the first time it is asked for.
-    pub fn answer(&self, style: AnswerStyle, render: impl Fn() -> String) -> String {
-        let (first_style, first) = self
-            .first
-            .get_or_init(|| (style, render().into_boxed_str()));
+    pub fn answer(&self, style: AnswerStyle, render: impl Fn() -> String) -> Arc<str> {
+        let (first_style, first) = self.first.get_or_init(|| (style, render().into()));
         if *first_style == style {
-            return first.to_string();
+            return first.clone();
         }
         let mut others = self.others.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, answer)) = others.iter().find(|(s, _)| *s == style) {
-            return answer.to_string();
+            return answer.clone();
         }
         let answer: Arc<str> = render().into();
         others.push((style, answer.clone()));
-        answer.to_string()
+        answer
     }
 }
 
