@@ -118,7 +118,7 @@ pub(crate) fn check_ldh_label(label: &str) -> Result<(), LabelProblem> {
 }
 
 /// Checks every label of a dot-separated ASCII name; returns the first bad label.
-pub(crate) fn check_ldh_name(name: &str) -> Result<(), &str> {
+fn check_ldh_name(name: &str) -> Result<(), &str> {
     for label in name.split('.') {
         if check_ldh_label(label).is_err() {
             return Err(label);

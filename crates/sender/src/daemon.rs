@@ -354,7 +354,7 @@ impl Daemon {
                 return verdict;
             }
         }
-        let outcome = self.discovery.lookup(&domain).await;
+        let outcome = self.discovery.lookup_at(&domain, now).await;
         let (reply, reason) = sts_reply(&outcome, profile);
         let mut verdict = Verdict::new(
             Some(domain.into_owned()),

@@ -95,6 +95,10 @@ impl StaticLevels {
     /// first, then the closest `.parent` entry (`.example.com` covers `a.example.com` and
     /// `a.b.example.com`, not `example.com`).
     pub fn lookup(&self, domain: &str) -> Option<(String, &TlsLevel)> {
+        // Most daemons have no static levels: every lookup asks, so skip the walk.
+        if self.is_empty() {
+            return None;
+        }
         if let Some(level) = self.exact.get(domain) {
             return Some((domain.to_string(), level));
         }
@@ -122,8 +126,9 @@ impl StaticLevels {
 /// Everything a decision needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Profiles by socketmap name.
-    pub profiles: HashMap<String, Arc<Profile>>,
+    /// Profiles by socketmap name (hashed with foldhash: one look-up per request, by a name
+    /// the local Postfix chose).
+    pub profiles: HashMap<String, Arc<Profile>, foldhash::fast::RandomState>,
     /// The profile for names not in `profiles`.
     pub default_profile: Arc<Profile>,
     /// Static levels.
@@ -146,7 +151,7 @@ impl Settings {
             mtasts_net::dns::parse_server(server)
                 .map_err(|e| ConfigError::Invalid(format!("dns_servers: {e}")))?;
         }
-        let mut profiles = HashMap::new();
+        let mut profiles = HashMap::default();
         for (name, profile) in builtin_profiles() {
             profiles.insert(
                 name.to_string(),
@@ -204,7 +209,7 @@ impl Settings {
     }
 }
 
-fn sorted_names(profiles: &HashMap<String, Arc<Profile>>) -> String {
+fn sorted_names<S>(profiles: &HashMap<String, Arc<Profile>, S>) -> String {
     let mut names: Vec<&str> = profiles.keys().map(String::as_str).collect();
     names.sort_unstable();
     names.join(", ")

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::domain::{MAX_NAME_LEN, check_ldh_name, normalize_domain};
+use crate::domain::{MAX_LABEL_LEN, MAX_NAME_LEN, normalize_domain};
 
 /// What a socketmap key names, after normalisation. Borrows from the key when it can: a key
 /// that is already a lowercase host name is its own domain.
@@ -60,31 +60,46 @@ pub fn classify_key(key: &str) -> NextHop<'_> {
     }
 }
 
-/// The domain of a key that is a bare LDH host name (ASCII letters, digits, hyphens and dots,
-/// at most one trailing dot, a last label that is not all digits), or `None` for every other
-/// key. For these keys the general path gives the same domain: no whitespace to trim, no
-/// brackets or port, no IP address (an IPv4 address ends in digits, an IPv6 one has colons),
-/// and [`normalize_domain`] only lowercases them.
+/// The domain of a key that is a bare LDH host name (labels of 1–63 ASCII letters, digits and
+/// inner hyphens, at most one trailing dot, a last label that is not all digits), or `None`
+/// for every other key. For these keys the general path gives the same domain: no whitespace
+/// to trim, no brackets or port, no IP address (an IPv4 address ends in digits, an IPv6 one
+/// has colons), and [`normalize_domain`] only lowercases them. The label rules are those of
+/// `normalize_domain`, checked in the same pass as the characters.
 fn plain_domain(key: &str) -> Option<Cow<'_, str>> {
     let name = key.strip_suffix('.').unwrap_or(key);
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return None;
     }
     let mut upper = false;
-    let mut tld_digits = true;
+    // Of the label being read: its length, whether it is all digits, its last byte.
+    let mut label_len = 0usize;
+    let mut digits = true;
+    let mut last = b'.';
     for &b in name.as_bytes() {
         match b {
-            b'a'..=b'z' | b'-' => tld_digits = false,
+            b'a'..=b'z' => digits = false,
             b'A'..=b'Z' => {
                 upper = true;
-                tld_digits = false;
+                digits = false;
             }
             b'0'..=b'9' => {}
-            b'.' => tld_digits = true,
+            b'-' if label_len > 0 => digits = false,
+            b'.' if label_len > 0 && last != b'-' => {
+                label_len = 0;
+                digits = true;
+                last = b;
+                continue;
+            }
             _ => return None,
         }
+        label_len += 1;
+        if label_len > MAX_LABEL_LEN {
+            return None;
+        }
+        last = b;
     }
-    if tld_digits || check_ldh_name(name).is_err() {
+    if digits || last == b'-' {
         return None;
     }
     Some(if upper {

@@ -172,6 +172,12 @@ fn plain_domain_leaves_other_keys_to_the_general_path() {
     ] {
         assert_eq!(plain_domain(key), None, "{key:?}");
     }
+    let label = format!("{}.example", "a".repeat(63));
+    assert_eq!(plain_domain(&label).as_deref(), Some(label.as_str()));
+    assert_eq!(
+        plain_domain("x-1.a--b.example").as_deref(),
+        Some("x-1.a--b.example")
+    );
     let longest = "a.".repeat(127);
     assert_eq!(plain_domain(&longest).as_deref(), Some(&longest[..253]));
 }
@@ -195,6 +201,7 @@ proptest! {
         "[\\[\\]:.a-zA-Z0-9_ -]{0,40}",
         "\\[?(ipv6:|IPv6:)?[0-9a-fA-F:.]{1,40}\\]?(:[0-9]{1,5})?",
         "[a-zA-Z0-9-]{1,20}(\\.[a-zA-Z0-9-]{1,20}){0,4}\\.?",
+        "[a-z0-9-]{60,66}(\\.[a-z0-9-]{58,66}){0,4}\\.?",
     ]) {
         prop_assert_eq!(classify_key(&key), reference(&key));
     }

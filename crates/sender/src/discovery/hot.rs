@@ -89,14 +89,18 @@ impl std::ops::Deref for HotPolicy {
     }
 }
 
-/// Recent TXT checks by domain.
+/// Recent TXT checks by domain. Hashed with foldhash rather than SipHash: every cached
+/// lookup hashes its domain here, and the map is cleared when full, so a flood of chosen
+/// names cannot grow it.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
-    checks: Mutex<HashMap<String, Checked>>,
+    checks: Mutex<HashMap<String, Checked, foldhash::fast::RandomState>>,
 }
 
 impl Memo {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Checked>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Checked, foldhash::fast::RandomState>> {
         // Plain values: a panic elsewhere cannot leave the map inconsistent.
         self.checks.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -159,7 +159,11 @@ impl Discovery {
 
     /// The policy that applies to `domain` (normalised) now. See the module docs.
     pub async fn lookup(self: &Arc<Self>, domain: &str) -> StsOutcome {
-        let now = self.clock.now();
+        self.lookup_at(domain, self.clock.now()).await
+    }
+
+    /// [`Discovery::lookup`] at `now`, for a caller that has just read the clock.
+    pub async fn lookup_at(self: &Arc<Self>, domain: &str, now: u64) -> StsOutcome {
         let options = self.options();
         let memo = self.memo.get(domain);
         if let Some(outcome) = memo
