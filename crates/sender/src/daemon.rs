@@ -324,7 +324,8 @@ impl Daemon {
             return verdict;
         }
         if settings.dane {
-            let finding = self.dane.check(&domain, now, settings.dane_ttl).await;
+            // Boxed, like discovery below: a cache hit does not carry this future's space.
+            let finding = Box::pin(self.dane.check(&domain, now, settings.dane_ttl)).await;
             let decided = if let Some(error) = &finding.temp_error {
                 Some((
                     Reply::Temp("DANE TLSA lookup failed temporarily".to_string()),
@@ -354,7 +355,13 @@ impl Daemon {
                 return verdict;
             }
         }
-        let outcome = self.discovery.lookup_at(&domain, now).await;
+        let outcome = match self.discovery.from_memo(&domain, now) {
+            Some(outcome) => outcome,
+            // The discovery future (store, DNS, fetch) is large; boxed, so that the lookup
+            // future of a cache hit stays small and is not copied around at its full size
+            // (docs/benchmarks.md).
+            None => Box::pin(self.discovery.lookup_at(&domain, now)).await,
+        };
         let (reply, reason) = sts_reply(&outcome, profile);
         let mut verdict = Verdict::new(
             Some(domain.into_owned()),

@@ -162,6 +162,15 @@ impl Discovery {
         self.lookup_at(domain, self.clock.now()).await
     }
 
+    /// What the memo alone says about `domain` at `now` (a hot cached policy, or a negative
+    /// entry it remembers), without the store or the network: the first step of
+    /// [`Discovery::lookup_at`], which a caller can take without awaiting anything. `None`:
+    /// ask [`Discovery::lookup_at`].
+    pub fn from_memo(self: &Arc<Self>, domain: &str, now: u64) -> Option<StsOutcome> {
+        let memo = self.memo.get(domain)?;
+        self.hot_outcome(domain, &memo, now, &self.options())
+    }
+
     /// [`Discovery::lookup`] at `now`, for a caller that has just read the clock.
     pub async fn lookup_at(self: &Arc<Self>, domain: &str, now: u64) -> StsOutcome {
         let options = self.options();

@@ -276,3 +276,36 @@ async fn a_max_age_zero_policy_serves_only_the_lookup_that_fetched_it() {
     // Never served from the cache (C94).
     assert_eq!(fetches(&world.net, "zero.test"), 2);
 }
+
+#[tokio::test]
+async fn the_memo_alone_answers_a_cache_hit_within_the_grace_period() {
+    let net = TestNet::start().await;
+    sts_domain(&net, "memo.test", "enforce", "1").await;
+    let world = World::start(net, "").await;
+    let discovery = world.daemon.discovery();
+    let now = discovery.clock().now();
+    assert!(
+        discovery.from_memo("memo.test", now).is_none(),
+        "nothing remembered yet"
+    );
+    // The discovery, then a hit read from the store, which the memo keeps parsed.
+    for _ in 0..2 {
+        assert_eq!(
+            world.ask("postfix", "memo.test").await,
+            secure_answer("memo.test")
+        );
+    }
+    let hit = discovery
+        .from_memo("memo.test", now)
+        .expect("a hot cache hit");
+    assert_eq!(hit.cache, mtasts_sender::discovery::CacheUse::Hit);
+    assert!(hit.policy.is_some());
+    assert!(discovery.from_memo("other.test", now).is_none());
+    // Past the grace period the memo does not answer alone: the TXT record is asked again.
+    world.clock.advance(3_600);
+    assert!(
+        discovery
+            .from_memo("memo.test", discovery.clock().now())
+            .is_none()
+    );
+}
