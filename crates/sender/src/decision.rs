@@ -318,7 +318,7 @@ impl Decision {
                 decision.policy = outcome.policy.as_ref().map(|p| PolicyView::new(p, now));
             }
             decision.cache = Some(outcome.cache);
-            decision.discovery = Some(outcome.details);
+            decision.discovery = Some(*outcome.details);
         }
         decision
     }
@@ -417,7 +417,7 @@ mod tests {
             source: StsSource::Fresh,
             cache: CacheUse::Miss,
             temp_error,
-            details: DiscoveryDetails::default(),
+            details: Box::default(),
         }
     }
 

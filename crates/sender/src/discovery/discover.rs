@@ -26,11 +26,11 @@ impl Discovery {
             Err(_busy) => {
                 self.count_discovery("busy", None);
                 let outcome = StsOutcome {
-                    details: DiscoveryDetails {
+                    details: Box::new(DiscoveryDetails {
                         outcome: Some("busy"),
                         note: Some("too many discoveries waiting".to_string()),
                         ..DiscoveryDetails::default()
-                    },
+                    }),
                     ..StsOutcome::none(domain, true)
                 };
                 futures::future::ready(Arc::new(outcome)).boxed().shared()
@@ -117,7 +117,7 @@ impl Discovery {
                     .await;
                 }
                 StsOutcome {
-                    details,
+                    details: Box::new(details),
                     ..StsOutcome::none(domain, temp)
                 }
             }
@@ -125,7 +125,7 @@ impl Discovery {
                 let TxtState::Record(id) = txt else {
                     // next_step fetches only for a record; keep a typed answer regardless.
                     return StsOutcome {
-                        details,
+                        details: Box::new(details),
                         ..StsOutcome::none(domain, false)
                     };
                 };
@@ -155,7 +155,7 @@ impl Discovery {
                             source: StsSource::Fresh,
                             cache: CacheUse::Miss,
                             temp_error: false,
-                            details,
+                            details: Box::new(details),
                         }
                     }
                     Err((outcome, result_type)) => {

@@ -222,13 +222,13 @@ impl Discovery {
             if checked.temp_error {
                 self.metrics.cache_result("hit");
                 return StsOutcome {
-                    details: DiscoveryDetails {
+                    details: Box::new(DiscoveryDetails {
                         outcome: Some("dns-error"),
                         note: Some(
                             "the last TXT lookup failed temporarily; not asked again yet".into(),
                         ),
                         ..DiscoveryDetails::default()
-                    },
+                    }),
                     ..StsOutcome::none(domain, true)
                 };
             }
@@ -247,11 +247,11 @@ impl Discovery {
                         Some(note.to_string()),
                     ),
                     _ => StsOutcome {
-                        details: DiscoveryDetails {
+                        details: Box::new(DiscoveryDetails {
                             outcome: Some("timeout"),
                             note: Some(note.to_string()),
                             ..DiscoveryDetails::default()
-                        },
+                        }),
                         ..StsOutcome::none(domain, true)
                     },
                 }

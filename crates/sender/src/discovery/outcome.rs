@@ -50,8 +50,9 @@ pub struct StsOutcome {
     /// Discovery failed temporarily (DNS error, timeout, overload) and nothing usable was
     /// cached: "could not find out", not "no policy" (C27).
     pub temp_error: bool,
-    /// What discovery saw.
-    pub details: DiscoveryDetails,
+    /// What discovery saw. Boxed: the details are large and a cache hit has almost none,
+    /// while the outcome is moved through every lookup (docs/benchmarks.md).
+    pub details: Box<DiscoveryDetails>,
 }
 
 /// What one discovery (or cache consultation) saw, for logs, `/v1/policy` and `mtasts query`.
@@ -120,7 +121,7 @@ impl StsOutcome {
             source: StsSource::None,
             cache: CacheUse::Miss,
             temp_error,
-            details: DiscoveryDetails::default(),
+            details: Box::default(),
         }
     }
 
@@ -132,11 +133,11 @@ impl StsOutcome {
             source: StsSource::Negative,
             cache: CacheUse::Negative,
             temp_error: false,
-            details: DiscoveryDetails {
+            details: Box::new(DiscoveryDetails {
                 negative_until: Some(until),
                 last_failure,
                 ..DiscoveryDetails::default()
-            },
+            }),
         }
     }
 
@@ -154,12 +155,12 @@ impl StsOutcome {
             source: StsSource::Cache,
             cache: CacheUse::Hit,
             temp_error: false,
-            details: DiscoveryDetails {
+            details: Box::new(DiscoveryDetails {
                 last_failure,
                 backoff_until: backoff_until(last_failure, now),
                 note,
                 ..DiscoveryDetails::default()
-            },
+            }),
         }
     }
 
@@ -177,10 +178,10 @@ impl StsOutcome {
                 source: StsSource::Cache,
                 cache: CacheUse::Miss,
                 temp_error: false,
-                details,
+                details: Box::new(details),
             },
             None => StsOutcome {
-                details,
+                details: Box::new(details),
                 ..StsOutcome::none(domain, false)
             },
         }
