@@ -11,7 +11,7 @@ use super::context::Dash;
 use super::html::{self, AddForm, ChangeForm, FormError};
 use super::reply::*;
 use super::session::Viewer;
-use crate::service::{self, DomainChange, NewDomainRequest, ServiceError};
+use crate::service::{self, DomainChange, DomainDetail, NewDomainRequest, ServiceError};
 
 pub(super) async fn list_page(State(dash): State<Dash>, headers: HeaderMap) -> Response {
     let viewer = match viewer(&dash, &headers).await {
@@ -109,53 +109,53 @@ pub(super) async fn add_domain(
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
+    let written = write_domain(&viewer, new_domain_request(&fields), async |request| {
+        service::create_domain(&dash.app, &viewer.principal, request).await
+    });
+    let (status, error) = match written.await {
+        Ok(page) => return page,
+        Err(shown) => shown,
+    };
     let again = AddForm {
-        domain: fields.domain.clone(),
-        tenant: fields.tenant.clone(),
-        mode: fields.mode.clone(),
-        mx: fields.mx.clone(),
-        max_age: fields.max_age.clone(),
-        rua: fields.rua.clone(),
+        domain: fields.domain,
+        tenant: fields.tenant,
+        mode: fields.mode,
+        mx: fields.mx,
+        max_age: fields.max_age,
+        rua: fields.rua,
     };
-    let max_age = match max_age_field(&fields.max_age) {
-        Ok(v) => v,
-        Err(error) => {
-            return render_list(
-                &dash,
-                &viewer,
-                StatusCode::BAD_REQUEST,
-                &again,
-                Some(&error),
-            )
-            .await;
-        }
-    };
+    render_list(&dash, &viewer, status, &again, Some(&error)).await
+}
+
+/// A form's write of a domain: the domain's page once written, a message page for an error
+/// the form cannot show, or else the error to show above the form again.
+async fn write_domain<R>(
+    viewer: &Viewer,
+    request: Result<R, FormError>,
+    write: impl AsyncFnOnce(R) -> Result<DomainDetail, ServiceError>,
+) -> Result<Response, (StatusCode, FormError)> {
+    let request = request.map_err(|error| (StatusCode::BAD_REQUEST, error))?;
+    match write(request).await {
+        Ok(detail) => Ok(redirect(&format!("/domains/{}", detail.domain))),
+        Err(error) => match form_error(viewer, error) {
+            WriteFailure::Form(status, error) => Err((status, error)),
+            WriteFailure::Page(page) => Ok(page),
+        },
+    }
+}
+
+/// The add form as the service's request; a field the form itself can judge is refused here.
+fn new_domain_request(fields: &AddFields) -> Result<NewDomainRequest, FormError> {
     let mx = mx_lines(&fields.mx);
     let tenant = fields.tenant.trim();
-    let request = NewDomainRequest {
+    Ok(NewDomainRequest {
         domain: fields.domain.trim().to_owned(),
         tenant: (!tenant.is_empty()).then(|| tenant.to_owned()),
         mode: fields.mode.trim().to_owned(),
         mx: (!mx.is_empty()).then_some(mx),
-        max_age,
+        max_age: max_age_field(&fields.max_age)?,
         rua: rua_field(&fields.rua),
-    };
-    match service::create_domain(&dash.app, &viewer.principal, request).await {
-        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
-        Err(error) => {
-            let mut failed = None;
-            let response = service_error(&viewer, error, |status, form_error| {
-                failed = Some((status, form_error));
-                Response::default()
-            });
-            match failed {
-                Some((status, form_error)) => {
-                    render_list(&dash, &viewer, status, &again, Some(&form_error)).await
-                }
-                None => response,
-            }
-        }
-    }
+    })
 }
 
 pub(super) async fn detail_page(
@@ -227,39 +227,33 @@ pub(super) async fn change_domain(
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
+    let written = write_domain(&viewer, domain_change(&fields), async |change| {
+        service::update_domain(&dash.app, &viewer.principal, &name, change).await
+    });
+    let (status, error) = match written.await {
+        Ok(page) => return page,
+        Err(shown) => shown,
+    };
     let again = ChangeForm {
-        mode: fields.mode.clone(),
-        mx: fields.mx.clone(),
-        max_age: fields.max_age.clone(),
-        rua: fields.rua.clone(),
+        mode: fields.mode,
+        mx: fields.mx,
+        max_age: fields.max_age,
+        rua: fields.rua,
     };
-    let max_age = match max_age_field(&fields.max_age) {
-        Ok(v) => v,
-        Err(error) => {
-            return render_detail(
-                &dash,
-                &viewer,
-                &name,
-                StatusCode::BAD_REQUEST,
-                Some(&again),
-                Some(&error),
-            )
-            .await;
-        }
-    };
+    render_detail(&dash, &viewer, &name, status, Some(&again), Some(&error)).await
+}
+
+/// The change form as the service's change. The form always sends every field: the service
+/// keeps the version when nothing changed, and an emptied rua field removes the report
+/// address.
+fn domain_change(fields: &ChangeFields) -> Result<DomainChange, FormError> {
     let mode = fields.mode.trim();
-    // The form always sends every field: the service keeps the version when nothing changed,
-    // and an emptied rua field removes the report address.
-    let change = DomainChange {
+    Ok(DomainChange {
         mode: (!mode.is_empty()).then(|| mode.to_owned()),
         mx: Some(mx_lines(&fields.mx)),
-        max_age,
+        max_age: max_age_field(&fields.max_age)?,
         rua: Some(rua_field(&fields.rua)),
-    };
-    match service::update_domain(&dash.app, &viewer.principal, &name, change).await {
-        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
-        Err(error) => form_failure(&dash, &viewer, &name, error, Some(&again)).await,
-    }
+    })
 }
 
 /// A failed write on the detail page: field errors and conflicts are shown above its forms.
@@ -270,16 +264,11 @@ pub(super) async fn form_failure(
     error: ServiceError,
     again: Option<&ChangeForm>,
 ) -> Response {
-    let mut failed = None;
-    let response = service_error(viewer, error, |status, form_error| {
-        failed = Some((status, form_error));
-        Response::default()
-    });
-    match failed {
-        Some((status, form_error)) => {
-            render_detail(dash, viewer, name, status, again, Some(&form_error)).await
+    match form_error(viewer, error) {
+        WriteFailure::Form(status, error) => {
+            render_detail(dash, viewer, name, status, again, Some(&error)).await
         }
-        None => response,
+        WriteFailure::Page(page) => page,
     }
 }
 

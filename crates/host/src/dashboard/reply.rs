@@ -98,24 +98,45 @@ pub(super) fn service_error(
     error: ServiceError,
     form: impl FnOnce(StatusCode, FormError) -> Response,
 ) -> Response {
+    match form_error(viewer, error) {
+        WriteFailure::Form(status, error) => form(status, error),
+        WriteFailure::Page(page) => page,
+    }
+}
+
+/// What a failed write shows.
+pub(super) enum WriteFailure {
+    /// The form again, with this error above its fields.
+    Form(StatusCode, FormError),
+    /// A message page instead of the form.
+    Page(Response),
+}
+
+/// A service error a form shows above its fields (a field error, a conflict) with its status,
+/// or else the message page for it.
+pub(super) fn form_error(viewer: &Viewer, error: ServiceError) -> WriteFailure {
     let header = header_of(viewer);
-    match error {
-        ServiceError::Invalid(field) => form(
-            StatusCode::BAD_REQUEST,
-            FormError {
-                field: field.field.to_owned(),
-                message: field.message,
-                rule: Some(field.rule.to_owned()),
-            },
-        ),
-        ServiceError::Conflict(message) => form(
-            StatusCode::CONFLICT,
-            FormError {
-                field: String::new(),
-                message,
-                rule: None,
-            },
-        ),
+    WriteFailure::Page(match error {
+        ServiceError::Invalid(field) => {
+            return WriteFailure::Form(
+                StatusCode::BAD_REQUEST,
+                FormError {
+                    field: field.field.to_owned(),
+                    message: field.message,
+                    rule: Some(field.rule.to_owned()),
+                },
+            );
+        }
+        ServiceError::Conflict(message) => {
+            return WriteFailure::Form(
+                StatusCode::CONFLICT,
+                FormError {
+                    field: String::new(),
+                    message,
+                    rule: None,
+                },
+            );
+        }
         ServiceError::NotFound => not_found(viewer),
         ServiceError::Forbidden => html_response(
             StatusCode::FORBIDDEN,
@@ -140,7 +161,7 @@ pub(super) fn service_error(
                 ),
             )
         }
-    }
+    })
 }
 
 pub(super) fn not_found(viewer: &Viewer) -> Response {
