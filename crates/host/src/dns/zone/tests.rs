@@ -1,3 +1,7 @@
+//! Tests of the pure zone answers ([`super::ZoneView`]): the apex, the hosts and the TXT
+//! records, NXDOMAIN against NODATA against REFUSED, TXT names only under the hosting tenant's
+//! label, and an exhaustive comparison of small names with an independent model.
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
