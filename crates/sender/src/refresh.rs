@@ -17,12 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use mtasts_proto::sts::cache::{CachedPolicy, in_backoff, refresh_due};
-use mtasts_store::EntryState;
+use mtasts_proto::sts::cache::{in_backoff, refresh_due};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RefreshConfig;
-use crate::discovery::Discovery;
+use crate::discovery::{Discovery, steps};
 use crate::metrics::{Metrics, OutcomeLabels};
 
 /// What one scan did.
@@ -80,19 +79,12 @@ pub async fn scan(
         .filter(|entry| entry.last_used.saturating_add(config.used_within) >= now)
         .filter(|entry| !in_backoff(entry.last_failure, now))
         .filter(|entry| {
-            let EntryState::Policy {
-                id,
-                body,
-                fetched_at,
-            } = &entry.state
-            else {
-                return false;
-            };
-            let Ok(cached) = CachedPolicy::from_stored(id, body.clone(), *fetched_at) else {
+            // An entry that no longer parses is left to the next lookup, which says so.
+            let Some(Ok(cached)) = steps::parse_stored(entry) else {
                 return false;
             };
             refresh_due(&cached, now, config.before_expiry)
-                || now >= fetched_at.saturating_add(config.max_staleness)
+                || now >= cached.fetched_at.saturating_add(config.max_staleness)
         })
         .map(|entry| entry.domain.clone())
         .collect();

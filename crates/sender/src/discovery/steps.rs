@@ -59,6 +59,18 @@ pub(crate) async fn txt(dns: &dyn DnsLookup, domain: &str) -> (TxtState, TxtDeta
 
 /// The cached policy of an entry, if it holds a valid one.
 pub(crate) fn stored_policy(domain: &str, entry: &Entry) -> Option<CachedPolicy> {
+    match parse_stored(entry)? {
+        Ok(policy) => Some(policy),
+        Err(e) => {
+            tracing::warn!(%domain, error = %e, "cached policy no longer parses; ignoring it");
+            None
+        }
+    }
+}
+
+/// An entry's policy parsed again (`None`: the entry holds no policy), for callers that
+/// decide themselves what a policy that no longer parses means.
+pub(crate) fn parse_stored(entry: &Entry) -> Option<Result<CachedPolicy, CacheError>> {
     let EntryState::Policy {
         id,
         body,
@@ -67,13 +79,7 @@ pub(crate) fn stored_policy(domain: &str, entry: &Entry) -> Option<CachedPolicy>
     else {
         return None;
     };
-    match CachedPolicy::from_stored(id, body.clone(), *fetched_at) {
-        Ok(policy) => Some(policy),
-        Err(e) => {
-            tracing::warn!(%domain, error = %e, "cached policy no longer parses; ignoring it");
-            None
-        }
-    }
+    Some(CachedPolicy::from_stored(id, body.clone(), *fetched_at))
 }
 
 /// The cache step as shown in [`super::DiscoveryDetails::step`].
