@@ -1,6 +1,7 @@
 //! SMTP TLS Reporting, RFC 8460.
 
 pub mod record;
+pub mod report;
 
 /// The TXT record name for a (normalised) policy domain: `_smtp._tls.<domain>`.
 pub fn record_name(domain: &str) -> String {
