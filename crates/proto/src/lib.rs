@@ -8,6 +8,7 @@
 //! * [`sts::policy`] — the policy file: strict parsing with line-level diagnostics, serialization (§3.2).
 //! * [`sts::mx_pattern`] — `mx` patterns and MX host matching (§4.1).
 //! * [`tlsrpt::record`] — the `_smtp._tls` TXT record (RFC 8460 §3).
+//! * [`tlsrpt::report`] — TLS report JSON (RFC 8460 §4) read into typed values, with notes for what was repaired.
 //!
 //! Every text that is published is written here and nowhere else: the record texts
 //! ([`sts::record::record_text`], [`tlsrpt::record::record_text`]), the policy file (`Display`
