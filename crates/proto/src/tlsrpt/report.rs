@@ -502,8 +502,8 @@ fn string_list(
     let path = format!("{prefix}{key}");
     match get(obj, key) {
         None | Some(Json::Null) => Ok(Vec::new()),
-        Some(Json::String(_)) => {
-            let value = get(obj, key).map_or(Ok(String::new()), |v| string(v, &path))?;
+        Some(value @ Json::String(_)) => {
+            let value = string(value, &path)?;
             notes.add(
                 bare,
                 format!("{path} is a string, not an array; read as one element"),
