@@ -75,6 +75,7 @@
 //! ```
 
 pub mod diagnostic;
+pub mod dmarc;
 pub mod domain;
 pub mod hosted;
 pub mod postfix;

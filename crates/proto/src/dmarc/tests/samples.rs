@@ -1,0 +1,160 @@
+//! Every DMARC aggregate XML sample under `shared/samples/dmarc/` (never copied into the repository) reads,
+//! or fails with the error its README says it is broken for.
+
+use std::path::{Path, PathBuf};
+
+use super::super::*;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/samples");
+
+/// The samples folder, or `None` (after one `skipped:` line) when it is absent outside CI.
+fn samples_dir() -> Option<PathBuf> {
+    let dir = Path::new(SAMPLES).join("dmarc");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("MTASTS_REQUIRE_SERVICES").is_none_or(|v| v != "1"),
+        "MTASTS_REQUIRE_SERVICES=1 but the samples folder {} is absent",
+        dir.display()
+    );
+    println!("skipped: the samples folder {} is absent", dir.display());
+    None
+}
+
+/// Samples broken on purpose (samples/README.md), with the error class expected.
+const BROKEN: &[(&str, &str)] = &[
+    // 0-byte file.
+    ("parsedmarc/empty.xml", "malformed"),
+    // cp1252 byte 0x91 in a UTF-8 document.
+    ("parsedmarc/invalid_utf_8.xml", "malformed"),
+    // Unescaped `<` in element text.
+    ("parsedmarc/invalid_xml.xml", "malformed"),
+    // An unclosed <xs:schema> start tag wraps <feedback>: not well-formed, and its root is not <feedback>;
+    // recovering it would be a guess.
+    (
+        "parsedmarc/ikea.com!example.de!1538690400!1538776800.xml",
+        "invalid",
+    ),
+];
+
+fn read(dir: &Path, rel: &str) -> Vec<u8> {
+    std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+#[test]
+fn every_dmarc_xml_sample_parses_or_is_the_expected_error() {
+    let Some(dir) = samples_dir() else { return };
+    let mut seen = 0;
+    for source in [
+        "parsedmarc",
+        "mox",
+        "dmarc-report-viewer",
+        "mail-auth",
+        "ietf-aggregate-draft",
+    ] {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join(source))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".xml") {
+                continue;
+            }
+            let rel = format!("{source}/{name}");
+            let bytes = read(&dir, &rel);
+            let expected = BROKEN.iter().find(|(f, _)| *f == rel).map(|(_, c)| *c);
+            for mode in [Mode::Summary, Mode::Full] {
+                match (parse(&bytes, mode), expected) {
+                    (Ok(r), None) => {
+                        assert!(r.rows > 0, "{rel}: no records");
+                        if mode == Mode::Full {
+                            assert_eq!(r.records.len() as u64, r.rows, "{rel}");
+                        }
+                    }
+                    (Err(e), Some(code)) => assert_eq!(e.code(), code, "{rel}: {e}"),
+                    (Ok(_), Some(code)) => panic!("{rel}: parsed, expected {code}"),
+                    (Err(e), None) => panic!("{rel}: {e}"),
+                }
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 30, "only {seen} XML samples found");
+}
+
+#[test]
+fn large_sample_counts_its_records() {
+    let Some(dir) = samples_dir() else { return };
+    let r = parse(
+        &read(
+            &dir,
+            "parsedmarc/!large-example.com!1711897200!1711983600.xml",
+        ),
+        Mode::Summary,
+    )
+    .unwrap();
+    assert_eq!(r.rows, 2286);
+    assert_eq!(r.organization, None);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.code == NoteCode::MissingOrganization)
+    );
+}
+
+#[test]
+fn upper_cased_pass_sample_is_lowercased() {
+    let Some(dir) = samples_dir() else { return };
+    let r = parse(
+        &read(&dir, "parsedmarc/report_with_upper_cased_pass.xml"),
+        Mode::Full,
+    )
+    .unwrap();
+    assert_eq!(r.organization.as_deref(), Some("example.com"));
+    assert!(r.records.iter().all(|rec| {
+        rec.dkim
+            .as_deref()
+            .is_none_or(|w| w == w.to_ascii_lowercase())
+    }));
+    assert!(r.notes.iter().any(|n| n.code == NoteCode::UppercaseWord));
+}
+
+#[test]
+fn mixed_content_sample_notes_stray_text() {
+    let Some(dir) = samples_dir() else { return };
+    let r = parse(
+        &read(
+            &dir,
+            "parsedmarc/example.net!example.com!1529366400!1529452799.xml",
+        ),
+        Mode::Full,
+    )
+    .unwrap();
+    assert!(
+        r.notes.iter().any(|n| n.code == NoteCode::StrayText),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn rfc9990_sample_reads_namespaced_fields() {
+    let Some(dir) = samples_dir() else { return };
+    let r = parse(
+        &read(&dir, "ietf-aggregate-draft/dmarc-xml-0.2.xml"),
+        Mode::Full,
+    )
+    .unwrap();
+    assert!(r.policy.testing.is_some());
+    assert!(r.policy.np.is_some());
+}
+
+#[test]
+fn trailing_space_in_end_sample_reads() {
+    let Some(dir) = samples_dir() else { return };
+    let r = parse(&read(&dir, "dmarc-report-viewer/yahoo.xml"), Mode::Full).unwrap();
+    assert!(r.end >= r.begin);
+}
