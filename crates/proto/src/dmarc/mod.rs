@@ -9,7 +9,8 @@
 //!
 //! [`parse`] in [`Mode::Summary`] folds records into the counts of the output contract
 //! (`shared/spec/report-output.md`) with memory that does not grow with the number of records;
-//! [`Mode::Full`] also keeps the records, at most [`MAX_RECORDS`].
+//! [`Mode::Full`] also keeps the records, at most [`MAX_RECORDS`]. [`parse_reader`] reads from a byte stream
+//! (a decompressor) without holding the document whole.
 
 mod parse;
 pub mod report;
@@ -17,7 +18,7 @@ pub mod report;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{Mode, parse};
+pub use parse::{Mode, parse, parse_reader};
 pub use report::{
     AuthDkim, AuthSpf, Disposition, Dispositions, Note, NoteCode, PolicyPublished, Reason, Record,
     Report,
@@ -78,6 +79,9 @@ pub enum DmarcError {
         /// The text as sent (cut to 64 characters).
         value: String,
     },
+    /// The byte stream under the XML failed (for a decompressor: its stream is corrupt); its description.
+    #[error("the report could not be read: {0}")]
+    Read(String),
     /// A size, depth or count limit was reached.
     #[error("{what} exceeds the limit of {limit}")]
     TooLarge {
@@ -92,7 +96,7 @@ impl DmarcError {
     /// The contract's error class: `malformed`, `invalid`, `too-large` or `unsupported`.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Malformed { .. } | Self::UnknownEntity(_) => "malformed",
+            Self::Malformed { .. } | Self::UnknownEntity(_) | Self::Read(_) => "malformed",
             Self::Doctype | Self::UnsupportedEncoding(_) => "unsupported",
             Self::NotAReport(_) | Self::Missing(_) | Self::Duplicate(_) | Self::BadValue { .. } => {
                 "invalid"

@@ -1,6 +1,8 @@
 //! The streaming reader: quick-xml events folded straight into a [`Report`], one element path at a time,
 //! with no document tree and (in summary mode) no per-record memory kept after its `</record>`.
 
+use std::io::BufRead;
+
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -31,18 +33,36 @@ pub fn parse(xml: &[u8], mode: Mode) -> Result<Report, DmarcError> {
     if xml.len() > REPORT_MAX_BYTES {
         return Err(too_large("the XML document", REPORT_MAX_BYTES));
     }
-    let xml = xml.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(xml);
+    parse_reader(xml, mode)
+}
+
+/// Reads one DMARC aggregate report from a byte stream (for example a decompressor), event by event: the
+/// document is never held whole, and at most [`REPORT_MAX_BYTES`](super::REPORT_MAX_BYTES) are read.
+///
+/// # Errors
+/// As [`parse`], and [`DmarcError::Read`] when the stream itself fails.
+pub fn parse_reader<R: BufRead>(input: R, mode: Mode) -> Result<Report, DmarcError> {
+    let limit = u64::try_from(REPORT_MAX_BYTES).unwrap_or(u64::MAX);
     let mut state = State {
         mode,
         ..State::default()
     };
-    let mut reader = Reader::from_reader(xml);
+    let mut reader = Reader::from_reader(input.take(limit + 1));
+    let mut buf = Vec::new();
     loop {
+        buf.clear();
         let offset = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| DmarcError::Malformed {
-            offset: reader.error_position().max(offset),
-            reason: e.to_string(),
-        })?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| match e {
+            quick_xml::Error::Io(io) => DmarcError::Read(io.to_string()),
+            e => DmarcError::Malformed {
+                offset: reader.error_position().max(offset),
+                reason: e.to_string(),
+            },
+        });
+        if reader.buffer_position() > limit {
+            return Err(too_large("the XML document", REPORT_MAX_BYTES));
+        }
+        let event = event?;
         match event {
             Event::Start(e) => state.start(e.local_name().as_ref(), offset)?,
             Event::Empty(e) => {

@@ -1,6 +1,8 @@
 //! Tests of the DMARC aggregate reader: one per quirk on small inline documents, the limits, every DMARC
 //! XML sample under `shared/samples/dmarc/`, and a never-panics property on arbitrary bytes.
 
+use std::io::Read;
+
 use super::*;
 
 /// A minimal valid report around `records` (raw XML of zero or more `<record>` elements).
@@ -462,6 +464,40 @@ fn pct_out_of_range_is_invalid() {
 fn oversized_input_is_too_large() {
     let xml = vec![b' '; REPORT_MAX_BYTES + 1];
     assert_eq!(parse(&xml, Mode::Summary).unwrap_err().code(), "too-large");
+}
+
+#[test]
+fn reader_in_one_byte_chunks_reads_the_same() {
+    let xml = doc(&(record("192.0.2.1", 3, "none", "pass", "fail")
+        + &record("2001:db8::2", 1, "reject", "fail", "fail")));
+    let chunked = std::io::BufReader::with_capacity(1, xml.as_bytes());
+    assert_eq!(
+        parse_reader(chunked, Mode::Full).unwrap(),
+        full(&xml).unwrap()
+    );
+}
+
+#[test]
+fn failing_stream_is_a_read_error() {
+    struct Broken;
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "corrupt deflate stream",
+            ))
+        }
+    }
+    let e = parse_reader(std::io::BufReader::new(Broken), Mode::Summary).unwrap_err();
+    assert!(matches!(e, DmarcError::Read(_)), "{e:?}");
+    assert_eq!(e.code(), "malformed");
+}
+
+#[test]
+fn oversized_stream_is_too_large() {
+    let spaces = std::io::repeat(b' ').take(REPORT_MAX_BYTES as u64 + 10);
+    let e = parse_reader(std::io::BufReader::new(spaces), Mode::Summary).unwrap_err();
+    assert_eq!(e.code(), "too-large");
 }
 
 mod samples;
