@@ -158,3 +158,87 @@ fn trailing_space_in_end_sample_reads() {
     let r = parse(&read(&dir, "dmarc-report-viewer/yahoo.xml"), Mode::Full).unwrap();
     assert!(r.end >= r.begin);
 }
+
+/// A string field of mail-auth's expected JSON, `None` for null, absent or empty (as we read empty text).
+fn json_str<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// mail-auth ships its own parse of `001–005.xml` as JSON: ours must agree on every value both keep
+/// (theirs capitalises enum words, so words are compared ignoring case).
+#[test]
+fn mail_auth_samples_agree_with_their_expected_json() {
+    let Some(dir) = samples_dir() else { return };
+    for n in ["001", "002", "003", "004", "005"] {
+        let r = parse(&read(&dir, &format!("mail-auth/{n}.xml")), Mode::Full).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&read(&dir, &format!("mail-auth/{n}.json"))).unwrap();
+        let meta = &json["report_metadata"];
+        assert_eq!(r.organization.as_deref(), json_str(meta, "org_name"), "{n}");
+        assert_eq!(
+            Some(r.report_id.as_str()),
+            json_str(meta, "report_id"),
+            "{n}"
+        );
+        assert_eq!(Some(r.begin), meta["date_range"]["begin"].as_u64(), "{n}");
+        assert_eq!(Some(r.end), meta["date_range"]["end"].as_u64(), "{n}");
+        assert_eq!(
+            r.policy.domain.as_deref(),
+            json_str(&json["policy_published"], "domain"),
+            "{n}"
+        );
+        let records = json["record"].as_array().unwrap();
+        assert_eq!(r.records.len(), records.len(), "{n}");
+        for (ours, theirs) in r.records.iter().zip(records) {
+            let row = &theirs["row"];
+            assert_eq!(
+                Some(ours.source_ip.as_str()),
+                json_str(row, "source_ip"),
+                "{n}"
+            );
+            assert_eq!(Some(ours.count), row["count"].as_u64(), "{n}");
+            let evaluated = &row["policy_evaluated"];
+            let disposition = json_str(evaluated, "disposition").unwrap();
+            assert!(
+                ours.disposition.as_str().eq_ignore_ascii_case(disposition),
+                "{n}"
+            );
+            let ids = &theirs["identifiers"];
+            assert_eq!(
+                ours.header_from.as_deref(),
+                json_str(ids, "header_from"),
+                "{n}"
+            );
+            assert_eq!(
+                ours.envelope_from.as_deref(),
+                json_str(ids, "envelope_from"),
+                "{n}"
+            );
+            assert_eq!(
+                ours.envelope_to.as_deref(),
+                json_str(ids, "envelope_to"),
+                "{n}"
+            );
+            let dkim = theirs["auth_results"]["dkim"].as_array().unwrap();
+            assert_eq!(ours.auth_dkim.len(), dkim.len(), "{n}");
+            for (a, b) in ours.auth_dkim.iter().zip(dkim) {
+                assert_eq!(a.domain.as_deref(), json_str(b, "domain"), "{n}");
+                assert_eq!(a.selector.as_deref(), json_str(b, "selector"), "{n}");
+            }
+            let spf = theirs["auth_results"]["spf"].as_array().unwrap();
+            assert_eq!(ours.auth_spf.len(), spf.len(), "{n}");
+            for (a, b) in ours.auth_spf.iter().zip(spf) {
+                assert_eq!(a.domain.as_deref(), json_str(b, "domain"), "{n}");
+                let result = json_str(b, "result").unwrap();
+                assert!(
+                    a.result
+                        .as_deref()
+                        .is_some_and(|w| w.eq_ignore_ascii_case(result)),
+                    "{n}"
+                );
+            }
+        }
+    }
+}
