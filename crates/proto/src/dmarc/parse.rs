@@ -438,25 +438,26 @@ impl State {
         r.dispositions
             .add(disposition, count)
             .ok_or_else(overflow)?;
+        // Words are lowercased (and noted) in both modes, so both carry the same notes.
+        let mut reasons = d.reasons;
+        for reason in &mut reasons {
+            reason.kind = self.lower(
+                "record/row/policy_evaluated/reason/type",
+                reason.kind.take(),
+            );
+        }
+        let mut auth_dkim = d.auth_dkim;
+        for a in &mut auth_dkim {
+            a.result = self.lower("record/auth_results/dkim/result", a.result.take());
+        }
+        let mut auth_spf = d.auth_spf;
+        for a in &mut auth_spf {
+            a.scope = self.lower("record/auth_results/spf/scope", a.scope.take());
+            a.result = self.lower("record/auth_results/spf/result", a.result.take());
+        }
         if self.mode == Mode::Full {
             if self.report.records.len() >= MAX_RECORDS {
                 return Err(too_large("the number of records kept", MAX_RECORDS));
-            }
-            let mut reasons = d.reasons;
-            for reason in &mut reasons {
-                reason.kind = self.lower(
-                    "record/row/policy_evaluated/reason/type",
-                    reason.kind.take(),
-                );
-            }
-            let mut auth_dkim = d.auth_dkim;
-            for a in &mut auth_dkim {
-                a.result = self.lower("record/auth_results/dkim/result", a.result.take());
-            }
-            let mut auth_spf = d.auth_spf;
-            for a in &mut auth_spf {
-                a.scope = self.lower("record/auth_results/spf/scope", a.scope.take());
-                a.result = self.lower("record/auth_results/spf/result", a.result.take());
             }
             self.report.records.push(Record {
                 source_ip,

@@ -146,6 +146,14 @@ fn uppercase_words_are_lowercased_and_noted() {
 }
 
 #[test]
+fn summary_mode_notes_uppercase_auth_results_too() {
+    let xml = doc(&record("192.0.2.1", 1, "none", "pass", "pass")
+        .replace("<result>pass</result>", "<result>SoftFail</result>"));
+    let r = parse(xml.as_bytes(), Mode::Summary).unwrap();
+    assert_eq!(codes(&r), ["uppercase-word"]);
+}
+
+#[test]
 fn multiple_auth_results_and_reasons_keep_order() {
     let xml = doc(
         "<record><row><source_ip>192.0.2.1</source_ip><count>1</count><policy_evaluated>\
