@@ -46,6 +46,8 @@ pub enum Service {
     Dig,
     /// The `curl` command.
     Curl,
+    /// The real report samples, `shared/samples` beside the work tree ([`samples_dir`]).
+    Samples,
 }
 
 impl fmt::Display for Service {
@@ -58,6 +60,7 @@ impl fmt::Display for Service {
             Service::Postfix => "Postfix",
             Service::Dig => "dig",
             Service::Curl => "curl",
+            Service::Samples => "the report samples folder",
         })
     }
 }
@@ -80,6 +83,24 @@ pub fn skip(service: Service, why: &dyn fmt::Display) {
         panic!("{REQUIRE_SERVICES_ENV}=1, but {service} is missing or unusable: {why}");
     }
     eprintln!("skipped: {service} is missing or unusable: {why}");
+}
+
+/// `shared/samples` beside the work tree (CI lays a copy of `shared/` beside its clone), or
+/// `None` after [`skip`]ping for [`Service::Samples`] when it is absent.
+#[track_caller]
+pub fn samples_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/samples"
+    ));
+    if dir.is_dir() {
+        return Some(dir.to_path_buf());
+    }
+    skip(
+        Service::Samples,
+        &format_args!("{} is not a folder", dir.display()),
+    );
+    None
 }
 
 /// Whether the command `program` can be run (it answers `args`, e.g. `-v` or `--version`);

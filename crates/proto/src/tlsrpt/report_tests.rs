@@ -282,24 +282,6 @@ fn utc_time_bounds_and_display() {
 
 // ---- the real samples ----
 
-fn samples_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/samples"
-    ))
-    .to_path_buf();
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("MTASTS_REQUIRE_SERVICES").is_none_or(|v| v != "1"),
-        "the samples folder {} is missing (MTASTS_REQUIRE_SERVICES=1)",
-        dir.display()
-    );
-    println!("skipped: the samples folder {} is missing", dir.display());
-    None
-}
-
 fn json_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -320,7 +302,9 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 /// Every TLS-RPT `.json` sample parses, with the notes its quirks call for.
 #[test]
 fn tlsrpt_samples() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = mtasts_testkit::services::samples_dir() else {
+        return;
+    };
     let expected: &[(&str, usize, &[&str])] = &[
         ("dmarc-report-viewer/google.json", 1, &[]),
         ("dmarc-report-viewer/microsoft.json", 2, &[]),
@@ -377,7 +361,9 @@ fn tlsrpt_samples() {
 /// The `.json` files among the DMARC samples are not TLS reports: each is `invalid`, none panics.
 #[test]
 fn dmarc_json_samples_are_not_tls_reports() {
-    let Some(dir) = samples_dir() else { return };
+    let Some(dir) = mtasts_testkit::services::samples_dir() else {
+        return;
+    };
     let files = json_files(&dir.join("dmarc"));
     assert!(!files.is_empty());
     for file in files {

@@ -5,21 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::super::*;
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/samples");
-
-/// The samples folder, or `None` (after one `skipped:` line) when it is absent outside CI.
+/// The DMARC samples, or `None` (after the testkit's one skip rule) when absent.
 fn samples_dir() -> Option<PathBuf> {
-    let dir = Path::new(SAMPLES).join("dmarc");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("MTASTS_REQUIRE_SERVICES").is_none_or(|v| v != "1"),
-        "MTASTS_REQUIRE_SERVICES=1 but the samples folder {} is absent",
-        dir.display()
-    );
-    println!("skipped: the samples folder {} is absent", dir.display());
-    None
+    mtasts_testkit::services::samples_dir().map(|dir| dir.join("dmarc"))
 }
 
 /// Samples broken on purpose (samples/README.md), with the error class expected.
