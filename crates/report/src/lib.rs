@@ -1,0 +1,21 @@
+//! The container layer of `mtasts report`: finds SMTP TLS reports (RFC 8460) and DMARC aggregate reports
+//! (RFC 7489 Appendix C, RFC 9990) inside the containers they travel in — mail messages (multiparts,
+//! base64 / quoted-printable, attached messages), mbox files, gzip, zip — and bare JSON / XML, and hands
+//! their bytes to the pure parsers of `mtasts-proto` ([`mtasts_proto::tlsrpt::report::TlsReport::parse`],
+//! [`mtasts_proto::dmarc::parse`]).
+//!
+//! The kind of every piece is decided by its content (gzip and zip magic bytes, `{` for JSON, `<` for XML and
+//! then the root element, mail headers, an mbox `From ` line), never by a file name. Every size, count and
+//! depth is capped by [`Limits`]; a gzip or zip bomb stops at [`Limits::max_report_bytes`] while inflating,
+//! never allocating past it. One bad piece never stops the others: it becomes a [`Found::Error`] with the
+//! output contract's error [`Code`] (`shared/spec/report-output.md`).
+//!
+//! Not here: reading files, directories, Maildir or standard input (the next session), storage and the CLI.
+//! This crate does no logging and reads no clock or environment.
+
+mod walk;
+
+pub use walk::{
+    Code, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PARTS, DEFAULT_MAX_REPORT_BYTES, DEFAULT_MAX_ZIP_ENTRIES,
+    Found, FoundError, Limits, walk,
+};
