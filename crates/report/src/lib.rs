@@ -10,12 +10,17 @@
 //! never allocating past it. One bad piece never stops the others: it becomes a [`Found::Error`] with the
 //! output contract's error [`Code`] (`shared/spec/report-output.md`).
 //!
-//! Not here: reading files, directories, Maildir or standard input (the next session), storage and the CLI.
+//! [`walk_path`] reads a file, or every file below a directory (a Maildir's `cur/` and `new/` included).
+//!
+//! Not here: standard input, storage and the CLI (later sessions).
 //! This crate does no logging and reads no clock or environment.
 
+mod path;
 mod walk;
 
+pub use path::walk_path;
+
 pub use walk::{
-    Code, DEFAULT_MAX_DEPTH, DEFAULT_MAX_PARTS, DEFAULT_MAX_REPORT_BYTES, DEFAULT_MAX_ZIP_ENTRIES,
-    Found, FoundError, Limits, walk,
+    Code, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FILES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PARTS,
+    DEFAULT_MAX_REPORT_BYTES, DEFAULT_MAX_ZIP_ENTRIES, Found, FoundError, Limits, walk,
 };

@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_ZIP_ENTRIES: usize = 1_000;
 pub const DEFAULT_MAX_DEPTH: usize = 8;
 /// Default [`Limits::max_parts`].
 pub const DEFAULT_MAX_PARTS: usize = 10_000;
+/// Default [`Limits::max_input_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+/// Default [`Limits::max_files`].
+pub const DEFAULT_MAX_FILES: usize = 100_000;
 
 /// The caps of one [`walk`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +31,10 @@ pub struct Limits {
     pub max_depth: usize,
     /// The most pieces (MIME parts, zip entries, mbox messages, streams) looked at in one input.
     pub max_parts: usize,
+    /// The largest file [`crate::walk_path`] reads (an mbox may be larger than one report).
+    pub max_input_bytes: u64,
+    /// The most files [`crate::walk_path`] reads below one directory.
+    pub max_files: usize,
     /// How DMARC reports are read (summary counts only, or with their records).
     pub dmarc_mode: Mode,
 }
@@ -38,6 +46,8 @@ impl Default for Limits {
             max_zip_entries: DEFAULT_MAX_ZIP_ENTRIES,
             max_depth: DEFAULT_MAX_DEPTH,
             max_parts: DEFAULT_MAX_PARTS,
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            max_files: DEFAULT_MAX_FILES,
             dmarc_mode: Mode::Full,
         }
     }
@@ -271,7 +281,7 @@ fn visit(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
 }
 
 /// Reads at most `max` bytes from `reader`; `Ok(None)` when there are more.
-fn read_capped(reader: impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_capped(reader: impl Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
     let mut out = Vec::new();
     reader.take(max.saturating_add(1)).read_to_end(&mut out)?;
     Ok(if out.len() as u64 > max {
@@ -288,7 +298,7 @@ fn too_large(what: &str, max: u64) -> String {
     )
 }
 
-fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {

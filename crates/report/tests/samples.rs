@@ -248,3 +248,31 @@ fn the_google_tls_report_mail_reads_its_gzip_attachment() {
     assert_eq!(source, "google.eml#2");
     assert_eq!(report.organization, "Google Inc.");
 }
+
+#[test]
+fn walk_path_reads_the_whole_sample_folder() {
+    let Some(root) = samples() else { return };
+    let found = mtasts_report::walk_path(&root, &Limits::default()).expect("walk the samples");
+    let prefix = format!("{}/", root.display());
+    let mut got: Vec<(String, String)> = found
+        .iter()
+        .map(|f| {
+            (
+                f.source()
+                    .strip_prefix(&prefix)
+                    .unwrap_or(f.source())
+                    .to_owned(),
+                describe(f),
+            )
+        })
+        .collect();
+    // README.md and SHA256SUMS sit at the top of the folder and hold no report.
+    got.retain(|(source, _)| source.contains('/'));
+    got.sort();
+    let mut expected: Vec<(String, String)> = EXPECTED
+        .iter()
+        .map(|(s, k)| ((*s).to_owned(), (*k).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+}
