@@ -10,6 +10,18 @@
 //! never allocating past it. One bad piece never stops the others: it becomes a [`Found::Error`] with the
 //! output contract's error [`Code`] (`shared/spec/report-output.md`).
 //!
+//! ```
+//! use mtasts_report::{Found, Limits, walk};
+//! let json = br#"{"organization-name": "Example", "report-id": "r1",
+//!   "date-range": {"start-datetime": "2024-03-25T00:00:00Z", "end-datetime": "2024-03-25T23:59:59Z"},
+//!   "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
+//!                 "summary": {"total-successful-session-count": 5, "total-failure-session-count": 0}}]}"#;
+//! let found = walk(json, "report.json", &Limits::default());
+//! assert!(matches!(&found[..], [Found::TlsRpt { source, .. }] if source == "report.json"));
+//! let found = walk(b"\x1f\x8b not really gzip", "x.gz", &Limits::default());
+//! assert!(matches!(&found[..], [Found::Error(e)] if e.code.as_str() == "malformed"));
+//! ```
+//!
 //! [`walk_path`] reads a file, or every file below a directory (a Maildir's `cur/` and `new/` included).
 //!
 //! Not here: standard input, storage and the CLI (later sessions).

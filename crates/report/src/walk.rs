@@ -441,6 +441,27 @@ fn mail(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
     }
 }
 
+/// The transfer-decoded bytes of a text part, before any charset conversion: a gzip or zip that a sender
+/// labelled `text/*` survives. `None` for other parts, or when the raw body cannot be decoded.
+fn text_as_bytes(
+    message: &mail_parser::Message<'_>,
+    part: &mail_parser::MessagePart<'_>,
+) -> Option<Vec<u8>> {
+    use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
+    if !matches!(part.body, PartType::Text(_)) {
+        return None;
+    }
+    let raw = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)?;
+    match part.encoding {
+        mail_parser::Encoding::Base64 => base64_decode(raw),
+        mail_parser::Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        mail_parser::Encoding::None => None,
+    }
+    .filter(|bytes| matches!(sniff(bytes), Sniff::Gzip | Sniff::Zip))
+}
+
 /// Walks part `index` of `message` and, for a multipart, its children (`depth` counts the nesting).
 fn mail_part(
     message: &mail_parser::Message<'_>,
@@ -479,7 +500,8 @@ fn mail_part(
                     return;
                 }
             }
-            let contents = part.contents();
+            let decoded = text_as_bytes(message, part);
+            let contents = decoded.as_deref().unwrap_or_else(|| part.contents());
             // The top-level part of a single-part message is the message itself: label it as such.
             let label = if index == 0 { source.to_owned() } else { label };
             match sniff(contents) {

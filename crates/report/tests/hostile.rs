@@ -286,6 +286,8 @@ fn misspelled_media_types_are_read_by_content() {
         "application/x-gzip",
         "application/octet-stream",
         "application/gzip-compressed",
+        "text/plain",
+        "text/json",
     ] {
         let bytes = mail(ctype, "base64", &base64(&gzip(TLS_JSON.as_bytes())));
         assert_eq!(walks_to(&bytes, "m.eml"), one("m.eml", "tlsrpt"), "{ctype}");
@@ -344,6 +346,19 @@ fn has_too_large(found: &[Found]) -> bool {
     found
         .iter()
         .any(|f| matches!(f, Found::Error(e) if e.code == Code::TooLarge))
+}
+
+#[test]
+fn gzip_labelled_text_plain_in_a_multipart_is_read() {
+    let attachment = format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        base64(&gzip(TLS_JSON.as_bytes()))
+    );
+    let bytes = top_message(&multipart("b1", &attachment));
+    assert_eq!(
+        walks_to(bytes.as_bytes(), "m.eml"),
+        one("m.eml#2", "tlsrpt")
+    );
 }
 
 #[test]
