@@ -14,6 +14,8 @@ pub const DEFAULT_MAX_ZIP_ENTRIES: usize = 1_000;
 pub const DEFAULT_MAX_DEPTH: usize = 8;
 /// Default [`Limits::max_parts`].
 pub const DEFAULT_MAX_PARTS: usize = 10_000;
+/// Default [`Limits::max_total_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
 /// Default [`Limits::max_input_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 /// Default [`Limits::max_files`].
@@ -25,6 +27,9 @@ pub const DEFAULT_MAX_FILES: usize = 100_000;
 pub struct Limits {
     /// The most bytes one decompressed stream (a gzip member or a zip entry) may inflate to.
     pub max_report_bytes: u64,
+    /// The most bytes all decompressed streams of one input may inflate to together (a zip of many
+    /// large entries, or nested containers, cannot multiply [`Limits::max_report_bytes`]).
+    pub max_total_bytes: u64,
     /// The most entries one zip archive may hold.
     pub max_zip_entries: usize,
     /// The deepest nesting of containers (gzip, zip, mail, attached message, multipart) below the input.
@@ -43,6 +48,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_report_bytes: DEFAULT_MAX_REPORT_BYTES,
+            max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             max_zip_entries: DEFAULT_MAX_ZIP_ENTRIES,
             max_depth: DEFAULT_MAX_DEPTH,
             max_parts: DEFAULT_MAX_PARTS,
@@ -139,6 +145,7 @@ impl Found {
 struct Ctx<'a> {
     limits: &'a Limits,
     parts: usize,
+    inflated: u64,
     out: Vec<Found>,
 }
 
@@ -164,6 +171,37 @@ impl Ctx<'_> {
         depth > max
     }
 
+    /// Decompresses `reader` (`what` names it in messages) within both byte limits.
+    fn inflate(&mut self, reader: impl Read, what: &str) -> Result<Vec<u8>, (Code, String)> {
+        let per_stream = self.limits.max_report_bytes;
+        let total = self.limits.max_total_bytes;
+        let max = per_stream.min(total.saturating_sub(self.inflated));
+        match read_capped(reader, max) {
+            Ok(Some(bytes)) => {
+                self.inflated = self.inflated.saturating_add(bytes.len() as u64);
+                Ok(bytes)
+            }
+            Ok(None) if max < per_stream => {
+                self.inflated = total;
+                let limit = human(total);
+                Err((
+                    Code::TooLarge,
+                    format!(
+                        "{what} inflates past the {limit} one input may inflate to (max_total_bytes)"
+                    ),
+                ))
+            }
+            Ok(None) => Err((
+                Code::TooLarge,
+                format!(
+                    "{what} inflates past the {} limit (max_report_bytes)",
+                    human(per_stream)
+                ),
+            )),
+            Err(e) => Err((Code::Malformed, format!("{what} is not valid: {e}"))),
+        }
+    }
+
     /// Counts one more piece; false (and one error) when the limit is passed.
     fn count(&mut self, source: &str) -> bool {
         self.parts += 1;
@@ -187,6 +225,7 @@ pub fn walk(input: &[u8], source: &str, limits: &Limits) -> Vec<Found> {
     let mut ctx = Ctx {
         limits,
         parts: 0,
+        inflated: 0,
         out: Vec::new(),
     };
     visit(input, source, 0, &mut ctx);
@@ -291,13 +330,6 @@ pub(crate) fn read_capped(reader: impl Read, max: u64) -> std::io::Result<Option
     })
 }
 
-fn too_large(what: &str, max: u64) -> String {
-    format!(
-        "{what} inflates past the {} limit (max_report_bytes)",
-        human(max)
-    )
-}
-
 pub(crate) fn human(bytes: u64) -> String {
     if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
@@ -308,15 +340,9 @@ pub(crate) fn human(bytes: u64) -> String {
 
 /// One gzip member; bytes after it (a stray CRLF, as Mimecast sends) are ignored.
 fn gunzip(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
-    let max = ctx.limits.max_report_bytes;
-    match read_capped(flate2::read::GzDecoder::new(bytes), max) {
-        Ok(Some(inner)) => visit(&inner, source, depth + 1, ctx),
-        Ok(None) => ctx.error(source, Code::TooLarge, too_large("the gzip stream", max)),
-        Err(e) => ctx.error(
-            source,
-            Code::Malformed,
-            format!("not a valid gzip stream: {e}"),
-        ),
+    match ctx.inflate(flate2::read::GzDecoder::new(bytes), "the gzip stream") {
+        Ok(inner) => visit(&inner, source, depth + 1, ctx),
+        Err((code, message)) => ctx.error(source, code, message),
     }
 }
 
@@ -340,7 +366,6 @@ fn unzip(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
             format!("the zip archive has {n} entries, more than {max_entries} (max_zip_entries)"),
         );
     }
-    let max = ctx.limits.max_report_bytes;
     for index in 0..archive.len() {
         let label = format!("{source}#{index}");
         let (is_dir, encrypted) = match archive.by_index_raw(index) {
@@ -362,7 +387,7 @@ fn unzip(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
             continue;
         }
         let read = match archive.by_index(index) {
-            Ok(entry) => read_capped(entry, max),
+            Ok(entry) => ctx.inflate(entry, &format!("zip entry {index}")),
             Err(zip::result::ZipError::UnsupportedArchive(what)) => {
                 ctx.error(
                     &label,
@@ -377,13 +402,8 @@ fn unzip(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
             }
         };
         match read {
-            Ok(Some(inner)) => visit(&inner, &label, depth + 1, ctx),
-            Ok(None) => ctx.error(
-                &label,
-                Code::TooLarge,
-                too_large(&format!("zip entry {index}"), max),
-            ),
-            Err(e) => ctx.error(&label, Code::Malformed, format!("zip entry {index}: {e}")),
+            Ok(inner) => visit(&inner, &label, depth + 1, ctx),
+            Err((code, message)) => ctx.error(&label, code, message),
         }
     }
 }

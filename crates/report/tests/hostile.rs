@@ -200,6 +200,26 @@ fn zip_bomb_entry_is_too_large() {
 }
 
 #[test]
+fn zip_entries_past_the_total_budget_are_too_large() {
+    let zeros = vec![0u8; 1 << 20];
+    let bytes = zip(&[("a", &zeros), ("b", &zeros), ("c", &zeros)]);
+    let mut limits = Limits::default();
+    limits.max_total_bytes = (2 << 20) + 10;
+    let found = walk(&bytes, "z.zip", &limits);
+    let kinds = summary(&found);
+    // The first two MiB fit (and are not reports); the third passes the budget.
+    assert_eq!(
+        kinds[..2],
+        pairs(&[("z.zip#0", "unrecognized"), ("z.zip#1", "unrecognized")])
+    );
+    assert_eq!(kinds[2..], one("z.zip#2", "too-large"));
+    let Found::Error(e) = &found[2] else {
+        panic!("{found:?}")
+    };
+    assert!(e.message.contains("max_total_bytes"), "{}", e.message);
+}
+
+#[test]
 fn zip_with_too_many_entries_is_too_large() {
     let entries: Vec<(String, &[u8])> = (0..5)
         .map(|i| (format!("{i}.xml"), DMARC_XML.as_bytes()))
