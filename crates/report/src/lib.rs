@@ -35,5 +35,5 @@ pub use path::walk_path;
 pub use walk::{
     Code, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FILES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_PARTS,
     DEFAULT_MAX_REPORT_BYTES, DEFAULT_MAX_TOTAL_BYTES, DEFAULT_MAX_ZIP_ENTRIES, Found, FoundError,
-    Limits, walk,
+    Limits, MAX_MIME_CONTAINERS, walk,
 };

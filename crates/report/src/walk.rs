@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_ZIP_ENTRIES: usize = 1_000;
 pub const DEFAULT_MAX_DEPTH: usize = 8;
 /// Default [`Limits::max_parts`].
 pub const DEFAULT_MAX_PARTS: usize = 10_000;
+/// The most `message/` and `multipart/` media types one mail message may mention before it is parsed:
+/// the MIME parser nests attached messages on the stack, so a message nested thousands deep is refused
+/// (`too-large`) before it is parsed. Real report mail has fewer than ten.
+pub const MAX_MIME_CONTAINERS: usize = 1_000;
 /// Default [`Limits::max_total_bytes`]: 256 MiB.
 pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
 /// Default [`Limits::max_input_bytes`]: 256 MiB.
@@ -447,6 +451,17 @@ fn skipped_type(ctype: &str, subtype: &str) -> bool {
 }
 
 fn mail(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
+    let containers = bytes
+        .windows(8)
+        .filter(|w| w.eq_ignore_ascii_case(b"message/") || w[..7].eq_ignore_ascii_case(b"multipar"))
+        .count();
+    if containers > MAX_MIME_CONTAINERS {
+        return ctx.error(
+            source,
+            Code::TooLarge,
+            format!("the mail message names more than {MAX_MIME_CONTAINERS} multiparts or attached messages (MAX_MIME_CONTAINERS)"),
+        );
+    }
     let Some(message) = MessageParser::default().parse(bytes) else {
         return ctx.error(source, Code::Malformed, "not a valid mail message");
     };

@@ -411,6 +411,19 @@ fn attached_messages_nested_past_the_depth_are_too_large() {
 }
 
 #[test]
+fn a_message_nested_thousands_deep_is_refused_before_parsing() {
+    // Attached messages have no closing delimiter: the headers repeated, then the innermost part.
+    let inner =
+        "Content-Type: message/rfc822\r\n\r\nFrom: a@example.net\r\n".repeat(50_000) + &json_part();
+    let found = walk(
+        top_message(&inner).as_bytes(),
+        "deep.eml",
+        &Limits::default(),
+    );
+    assert_eq!(summary(&found), one("deep.eml", "too-large"));
+}
+
+#[test]
 fn too_many_parts_is_too_large() {
     let mut inner = json_part();
     inner = multipart("b0", &inner);
