@@ -3,8 +3,6 @@
 
 use mtasts_report::{Found, Limits, walk};
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/samples");
-
 /// (source label, what was found there): `tlsrpt`, `dmarc`, or `error CODE`.
 const EXPECTED: &[(&str, &str)] = &[
     ("dmarc/dmarc-report-viewer/acme.xml", "dmarc"),
@@ -156,18 +154,9 @@ const EXPECTED: &[(&str, &str)] = &[
     ("tlsrpt/parsedmarc/smtp_tls.json", "tlsrpt"),
 ];
 
-/// The sample folder, or `None` (after one `skipped:` line) when it is absent outside CI.
+/// The sample folder, or `None` (after the testkit's one skip rule) when it is absent.
 fn samples() -> Option<std::path::PathBuf> {
-    let root = std::path::PathBuf::from(SAMPLES);
-    if root.is_dir() {
-        return Some(root);
-    }
-    assert!(
-        std::env::var("MTASTS_REQUIRE_SERVICES").as_deref() != Ok("1"),
-        "MTASTS_REQUIRE_SERVICES=1 but the sample folder {SAMPLES} is absent"
-    );
-    println!("skipped: the sample folder {SAMPLES} is absent");
-    None
+    mtasts_testkit::services::samples_dir()
 }
 
 fn files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
