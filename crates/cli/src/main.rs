@@ -12,6 +12,7 @@ mod check;
 mod generate;
 mod human;
 mod netargs;
+mod report;
 mod resolver;
 mod serve;
 mod signals;
@@ -47,6 +48,8 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Administer the serve database: tenants and API tokens.
     Admin(serve::AdminArgs),
+    /// Read, store and explain SMTP TLS reports (RFC 8460) and DMARC aggregate reports.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Cache(args) => resolver::run_cache(args),
         Command::Serve(args) => serve::run_serve(*args),
         Command::Admin(args) => serve::run_admin(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

@@ -36,7 +36,8 @@ pub(crate) struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    fn load(&self) -> anyhow::Result<ServeConfig> {
+    /// The serve configuration with these flags applied (`report` stores in the same database).
+    pub(crate) fn load(&self) -> anyhow::Result<ServeConfig> {
         let path = crate::netargs::config_path(self.config.as_ref(), DEFAULT_CONFIG);
         let mut config = match &path {
             Some(path) => {

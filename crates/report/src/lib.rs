@@ -27,7 +27,11 @@
 //! Not here: standard input, storage and the CLI (later sessions).
 //! This crate does no logging and reads no clock or environment.
 
+pub mod imap;
+pub mod intake;
+pub mod output;
 mod path;
+mod stream;
 mod walk;
 
 pub use path::walk_path;

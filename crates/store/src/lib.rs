@@ -56,6 +56,8 @@ mod cache;
 mod domain;
 #[cfg(feature = "hosted")]
 pub mod host;
+#[cfg(feature = "reports")]
+pub mod reports;
 #[cfg(feature = "sql")]
 mod sql;
 

@@ -1,0 +1,1 @@
+//! Report intake from an IMAP mailbox (`mtasts report fetch`).
