@@ -46,6 +46,8 @@ pub struct Limits {
     pub max_files: usize,
     /// How DMARC reports are read (summary counts only, or with their records).
     pub dmarc_mode: Mode,
+    /// Keep each report's document bytes (the JSON or XML, decompressed) in [`Found`], for storage.
+    pub keep_raw: bool,
 }
 
 impl Default for Limits {
@@ -59,6 +61,7 @@ impl Default for Limits {
             max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             max_files: DEFAULT_MAX_FILES,
             dmarc_mode: Mode::Full,
+            keep_raw: false,
         }
     }
 }
@@ -124,6 +127,8 @@ pub enum Found {
         source: String,
         /// The report.
         report: Box<TlsReport>,
+        /// The document's bytes (decompressed), when [`Limits::keep_raw`] is set.
+        raw: Option<Vec<u8>>,
     },
     /// A DMARC aggregate report.
     Dmarc {
@@ -131,6 +136,8 @@ pub enum Found {
         source: String,
         /// The report.
         report: Box<dmarc::Report>,
+        /// The document's bytes (decompressed), when [`Limits::keep_raw`] is set.
+        raw: Option<Vec<u8>>,
     },
     /// A piece that could not be read.
     Error(FoundError),
@@ -294,6 +301,7 @@ fn visit(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
             Ok(report) => ctx.out.push(Found::TlsRpt {
                 source: source.to_owned(),
                 report: Box::new(report),
+                raw: ctx.limits.keep_raw.then(|| bytes.to_vec()),
             }),
             Err(e) => ctx.error(
                 source,
@@ -305,6 +313,7 @@ fn visit(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
             Ok(report) => ctx.out.push(Found::Dmarc {
                 source: source.to_owned(),
                 report: Box::new(report),
+                raw: ctx.limits.keep_raw.then(|| bytes.to_vec()),
             }),
             Err(e) => ctx.error(
                 source,

@@ -231,7 +231,7 @@ fn the_google_tls_report_mail_reads_its_gzip_attachment() {
     let bytes =
         std::fs::read(root.join("tlsrpt/parsedmarc/google.com_smtp_tls_report.eml")).expect("read");
     let found = walk(&bytes, "google.eml", &Limits::default());
-    let [Found::TlsRpt { source, report }] = found.as_slice() else {
+    let [Found::TlsRpt { source, report, .. }] = found.as_slice() else {
         panic!("{found:?}")
     };
     assert_eq!(source, "google.eml#2");
