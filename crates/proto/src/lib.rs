@@ -74,12 +74,16 @@
 //! assert!(policy.mx[0].matches("a.mx.example.com"));
 //! ```
 
+pub mod bytesize;
 pub mod diagnostic;
 pub mod dmarc;
 pub mod domain;
 pub mod hosted;
+pub mod imap_url;
 pub mod postfix;
+pub mod readiness;
 pub mod result_type;
+pub mod rollup;
 pub mod socketmap;
 pub mod sts;
 pub mod tlsrpt;

@@ -23,6 +23,7 @@
 
 pub mod ca;
 pub mod dns;
+pub mod dovecot;
 pub mod https;
 pub mod pebble;
 pub mod postfix;

@@ -1,0 +1,1 @@
+//! Byte counts as people write them on the command line (`64M`, `1GiB`).

@@ -1,0 +1,1 @@
+//! IMAP mailbox URLs (`imaps://USER@HOST[:PORT]/MAILBOX`, RFC 5092 subset).

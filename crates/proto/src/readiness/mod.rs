@@ -1,0 +1,1 @@
+//! Whether a domain is ready to enforce: plain-language verdicts from received reports.

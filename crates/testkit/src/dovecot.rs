@@ -1,0 +1,1 @@
+//! A private Dovecot IMAP server on loopback for the report intake tests.
