@@ -52,7 +52,58 @@ use mtasts_testkit::smtp::MxHostSpec;
 const DOMAINS: &[&str] = &["example.com", "example.org", "gmail.com"];
 
 /// Files the documents assume in the current directory.
-const FILES: &[(&str, &str)] = &[("domains.txt", "example.com\nexample.org\n")];
+const FILES: &[(&str, &str)] = &[
+    ("domains.txt", "example.com\nexample.org\n"),
+    ("report.json", REPORT_JSON),
+    ("dmarc.xml", DMARC_XML),
+];
+
+/// The SMTP TLS report the `mtasts report` pages read as `report.json`: one day of example.com,
+/// with one failure so that the summaries have something to explain.
+const REPORT_JSON: &str = r#"{
+  "organization-name": "Example Sender",
+  "date-range": {"start-datetime": "2026-12-01T00:00:00Z", "end-datetime": "2026-12-01T23:59:59Z"},
+  "contact-info": "tlsrpt@sender.example",
+  "report-id": "2026-12-01T00:00:00Z_example.com",
+  "policies": [{
+    "policy": {"policy-type": "sts", "policy-domain": "example.com",
+               "policy-string": ["version: STSv1", "mode: testing", "mx: mail.example.com", "max_age: 86400"],
+               "mx-host": ["mail.example.com"]},
+    "summary": {"total-successful-session-count": 120, "total-failure-session-count": 2},
+    "failure-details": [{"result-type": "certificate-expired", "sending-mta-ip": "203.0.113.5",
+                         "receiving-mx-hostname": "mail.example.com", "receiving-ip": "192.0.2.25",
+                         "failed-session-count": 2}]
+  }]
+}
+"#;
+
+/// The DMARC aggregate report the `mtasts report` pages read as `dmarc.xml`.
+const DMARC_XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata>
+    <org_name>receiver.example</org_name>
+    <email>dmarc-reports@receiver.example</email>
+    <report_id>2026-12-01.example.com.1</report_id>
+    <date_range><begin>1796083200</begin><end>1796169599</end></date_range>
+  </report_metadata>
+  <policy_published>
+    <domain>example.com</domain><adkim>r</adkim><aspf>r</aspf><p>none</p><pct>100</pct>
+  </policy_published>
+  <record>
+    <row><source_ip>192.0.2.1</source_ip><count>40</count>
+      <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
+    <identifiers><header_from>example.com</header_from></identifiers>
+    <auth_results><dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>
+      <spf><domain>example.com</domain><result>pass</result></spf></auth_results>
+  </record>
+  <record>
+    <row><source_ip>198.51.100.7</source_ip><count>3</count>
+      <policy_evaluated><disposition>none</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+    <identifiers><header_from>example.com</header_from></identifiers>
+    <auth_results><spf><domain>spammer.example</domain><result>fail</result></spf></auth_results>
+  </record>
+</feedback>
+"#;
 
 /// Text replaced in a documented command before it runs: (as documented, stand-in, why).
 const SUBSTITUTIONS: &[(&str, &str, &str)] = &[
