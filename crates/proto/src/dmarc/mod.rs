@@ -9,7 +9,7 @@
 //!
 //! [`parse`] in [`Mode::Summary`] folds records into the counts of the output contract
 //! (`shared/spec/report-output.md`) with memory that does not grow with the number of records;
-//! [`Mode::Full`] also keeps the records, at most [`MAX_RECORDS`]. [`parse_reader`] reads from a byte stream
+//! [`Mode::Full`] also keeps the records, the first [`MAX_RECORDS`] of them (the counts include all). [`parse_reader`] reads from a byte stream
 //! (a decompressor) without holding the document whole.
 
 mod parse;
@@ -30,7 +30,8 @@ pub const REPORT_MAX_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 16;
 /// The longest text of one element, in bytes (after entity resolution).
 pub const MAX_TEXT_BYTES: usize = 4096;
-/// The most records [`Mode::Full`] keeps; a larger report must be read in [`Mode::Summary`].
+/// The most records [`Mode::Full`] keeps; past it the records are dropped (with a `records-truncated` note)
+/// and only counted.
 pub const MAX_RECORDS: usize = 50_000;
 /// The most `reason`, `auth_results/dkim` or `auth_results/spf` entries in one record (each).
 pub const MAX_ITEMS_PER_RECORD: usize = 64;

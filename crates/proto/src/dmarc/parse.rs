@@ -20,7 +20,8 @@ pub enum Mode {
     /// Counts only; memory does not grow with the number of records.
     #[default]
     Summary,
-    /// Counts and records (at most [`MAX_RECORDS`](super::MAX_RECORDS)).
+    /// Counts and records: the first [`MAX_RECORDS`](super::MAX_RECORDS) records are kept, the counts
+    /// include every record, and a `records-truncated` note says when some were dropped.
     Full,
 }
 
@@ -456,8 +457,24 @@ impl State {
             a.result = self.lower("record/auth_results/spf/result", a.result.take());
         }
         if self.mode == Mode::Full {
+            // Past MAX_RECORDS the counts go on and the records are dropped: the report's totals stay
+            // exact, and memory stays bounded.
             if self.report.records.len() >= MAX_RECORDS {
-                return Err(too_large("the number of records kept", MAX_RECORDS));
+                let noted = self
+                    .report
+                    .notes
+                    .iter()
+                    .any(|n| n.code == NoteCode::RecordsTruncated);
+                if !noted {
+                    self.note(
+                        NoteCode::RecordsTruncated,
+                        format!(
+                            "the report has more than {MAX_RECORDS} records; only the first \
+                             {MAX_RECORDS} are kept, the counts include all"
+                        ),
+                    );
+                }
+                return Ok(());
             }
             self.report.records.push(Record {
                 source_ip,

@@ -208,6 +208,8 @@ pub enum NoteCode {
     BadSourceIp,
     /// A result or policy word was not in lowercase; it was lowercased.
     UppercaseWord,
+    /// Full mode kept only the first [`MAX_RECORDS`](super::MAX_RECORDS) records; the counts include all.
+    RecordsTruncated,
 }
 
 impl NoteCode {
@@ -218,6 +220,7 @@ impl NoteCode {
             Self::StrayText => "stray-text",
             Self::BadSourceIp => "bad-source-ip",
             Self::UppercaseWord => "uppercase-word",
+            Self::RecordsTruncated => "records-truncated",
         }
     }
 }

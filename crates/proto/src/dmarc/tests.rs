@@ -289,15 +289,36 @@ fn hundred_thousand_records_in_summary_mode() {
         (100_000, 200_000, 200_000, 200_000)
     );
     assert!(r.records.is_empty());
-    // Full mode refuses to keep more than MAX_RECORDS.
-    let e = parse(xml.as_bytes(), Mode::Full).unwrap_err();
+    // Full mode keeps the first MAX_RECORDS records, counts all of them and says so.
+    let f = parse(xml.as_bytes(), Mode::Full).unwrap();
     assert_eq!(
-        e,
-        DmarcError::TooLarge {
-            what: "the number of records kept",
-            limit: MAX_RECORDS as u64
-        }
+        (f.rows, f.messages, f.dkim_pass, f.dispositions.none),
+        (100_000, 200_000, 200_000, 200_000)
     );
+    assert_eq!(f.records.len(), MAX_RECORDS);
+    let codes: Vec<&str> = f.notes.iter().map(|n| n.code.as_str()).collect();
+    assert_eq!(codes, ["records-truncated"]);
+    assert!(
+        f.notes[0].message.contains("50000"),
+        "{}",
+        f.notes[0].message
+    );
+}
+
+#[test]
+fn exactly_max_records_in_full_mode_is_not_truncated() {
+    let one = record("192.0.2.1", 1, "none", "pass", "fail");
+    let xml = doc(&one.repeat(MAX_RECORDS));
+    let f = parse(xml.as_bytes(), Mode::Full).unwrap();
+    assert_eq!((f.rows, f.records.len()), (MAX_RECORDS as u64, MAX_RECORDS));
+    assert!(f.notes.is_empty(), "{:?}", f.notes);
+    let more = doc(&one.repeat(MAX_RECORDS + 1));
+    let f = parse(more.as_bytes(), Mode::Full).unwrap();
+    assert_eq!(
+        (f.rows, f.records.len()),
+        (MAX_RECORDS as u64 + 1, MAX_RECORDS)
+    );
+    assert_eq!(f.notes.len(), 1);
 }
 
 #[test]
