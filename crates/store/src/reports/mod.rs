@@ -1,2 +1,262 @@
-//! The received-reports database of `mtasts report` and `mtasts serve`: TLS-RPT and DMARC
-//! aggregate reports, their raw bytes, per-policy / per-record rows and daily rollups.
+//! The received-reports database of `mtasts report` and `mtasts serve`: SMTP TLS reports
+//! (RFC 8460) and DMARC aggregate reports, the inputs they arrived in, per-policy, per-failure
+//! and per-record rows, and daily rollups so that summaries over a year stay fast.
+//!
+//! | URL               | Database |
+//! |-------------------|----------|
+//! | `sqlite:PATH`     | SQLite file, created if missing, WAL mode |
+//! | `postgres://…`    | PostgreSQL (sqlx URL syntax, e.g. `?options[search_path]=…`) |
+//!
+//! It lives in the serve database: migrations (embedded from
+//! `migrations/reports/{sqlite,postgres}`) run at open, are recorded in
+//! `_mtasts_reports_migrations`, and every table is prefixed `report_`.
+//!
+//! # What is stored
+//!
+//! - **Inputs** (`report_inputs`): every input as received (a file, a mail message, standard
+//!   input), gzip-compressed by the caller, identified by the SHA-256 of its bytes: the same
+//!   bytes arriving again (a mailbox imported twice) are stored once, and `arrivals` counts
+//!   them. The inputs are what `reparse` walks again with a later version.
+//! - **Reports** (`report_reports`): identified by (kind, organization, report id, begin, end)
+//!   and stored once however often they arrive (a sender's retry, the same report by mail and
+//!   by HTTPS): a repeat adds one to `duplicates` and is reported as [`Inserted::Duplicate`].
+//!   Each keeps its normalized JSON (the output contract's object, records included) and its
+//!   document (the JSON or XML as found, decompressed).
+//! - **Rows** for the summaries: `report_policies` (TLS: each `policies` entry; DMARC:
+//!   `policy_published`), `report_tls_failures` (failure details), `report_dmarc_records` (the
+//!   records the reader kept: at most `mtasts_proto::dmarc::MAX_RECORDS`; the counts of the
+//!   report and its rollups include all), `report_domains` (a report's counts per domain).
+//! - **Daily rollups** (`report_daily`) per (kind, domain, UTC day, organization): a report's
+//!   per-domain counts spread over the days of its range by `mtasts_proto::rollup` (in
+//!   proportion to seconds; a range longer than 31 days or empty goes to its begin day).
+//! - **Errors** (`report_errors`): every unreadable piece with the input it came from, stored
+//!   when the input is first stored (a repeated input's errors are already there).
+//!
+//! # Rules
+//!
+//! - [`ReportDb::store`] writes one input with all its reports and errors in **one
+//!   transaction**: when it returns `Ok`, everything is committed; on an error nothing is.
+//!   Child rows are inserted in multi-row statements of [`BATCH_ROWS`] rows.
+//! - Times are Unix seconds supplied by the caller. Domains are stored lowercased without a
+//!   trailing dot, cut to [`MAX_DOMAIN_BYTES`]; `""` stands for a TLS policy without a domain
+//!   or a DMARC report without `policy_published/domain`.
+//! - Every text is bounded: organization and report id (the identity) at [`MAX_KEY_BYTES`],
+//!   sources, codes and messages at [`MAX_TEXT_BYTES`], cut at a character boundary; the
+//!   documents are bounded by the readers' limits.
+//! - Every operation is bounded in time ([`crate::OP_TIMEOUT`], and storing a large input one
+//!   more second per [`BATCH_ROWS`] rows); a database that does not answer is
+//!   [`ReportDbError::Unavailable`].
+//! - Text columns are sorted in Rust, never with `ORDER BY`, so SQLite and PostgreSQL (whose
+//!   collations differ) return the same order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::SqlitePool;
+
+use crate::{CONNECT_TIMEOUT, OP_TIMEOUT, redacted};
+
+/// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
+/// driver, so the statements and the row handling are written once.
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match &$db.backend {
+            $crate::reports::Backend::Sqlite { pool: $pool } => $body,
+            $crate::reports::Backend::Postgres { pool: $pool } => $body,
+        }
+    };
+}
+
+mod error;
+mod prepare;
+mod read;
+mod sql;
+mod types;
+mod write;
+
+pub use error::ReportDbError;
+pub use prepare::domain_key;
+pub use read::MAX_LIST;
+pub use types::{
+    Content, DailyRow, ErrorRow, FailureGroup, Filter, Inserted, Kind, NewError, NewInput,
+    NewReport, PolicySeen, ReportRow, SourceGroup, Stored, StoredInput, StoredReport, UnknownKind,
+};
+
+/// The longest organization name and report id stored (they form the identity; PostgreSQL
+/// cannot index longer keys). Longer ones are cut; the normalized JSON keeps them whole.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The longest domain stored.
+pub const MAX_DOMAIN_BYTES: usize = 253;
+/// The longest source label, error code or message, and per-row text, stored.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters; the widest row binds 13).
+pub const BATCH_ROWS: usize = 500;
+
+/// SQLite connections in the pool (readers run concurrently in WAL mode; writers serialise).
+const SQLITE_CONNECTIONS: u32 = 4;
+/// PostgreSQL connections in the pool.
+const POSTGRES_CONNECTIONS: u32 = 8;
+/// Time limit for opening: connecting plus migrating.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The reports database: cheap to clone (clones share the pool).
+#[derive(Clone)]
+pub struct ReportDb {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite { pool: SqlitePool },
+    Postgres { pool: PgPool },
+}
+
+impl Backend {
+    /// How a write transaction begins. SQLite: IMMEDIATE takes the write lock at once
+    /// (waiting up to the busy timeout) instead of failing later when a deferred transaction
+    /// cannot upgrade.
+    fn begin_write(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "BEGIN IMMEDIATE",
+            Backend::Postgres { .. } => "BEGIN",
+        }
+    }
+}
+
+impl std::fmt::Debug for ReportDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportDb")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReportDb {
+    /// Opens (creating and migrating as needed) the database named by `url`: `sqlite:PATH` or
+    /// `postgres://…`. Fails with [`ReportDbError::Unavailable`] when the database cannot be
+    /// reached, [`ReportDbError::Invalid`] for a URL of another kind, and
+    /// [`ReportDbError::Corrupt`] when it was migrated by a version of mtasts this one does not
+    /// know.
+    pub async fn open(url: &str) -> Result<ReportDb, ReportDbError> {
+        let url = url.trim();
+        let opening = async {
+            if url.starts_with("sqlite:") {
+                open_sqlite(url).await
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                open_postgres(url).await
+            } else {
+                Err(ReportDbError::Invalid(format!(
+                    "unknown reports database {:?}: expected sqlite:PATH or postgres://…",
+                    redacted(url)
+                )))
+            }
+        };
+        match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+            Ok(result) => result,
+            Err(_) => Err(ReportDbError::Unavailable(format!(
+                "opening {} took longer than {} s",
+                redacted(url),
+                OPEN_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<ReportDb, ReportDbError> {
+    let (options, pool_options) =
+        crate::sql::sqlite_options(url, SQLITE_CONNECTIONS).map_err(error::db_error)?;
+    // The cascades of the child rows depend on it (sqlx's default, made explicit).
+    let options = options.foreign_keys(true);
+    let pool = pool_options
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(error::db_error)?;
+    let mut migrator = sqlx::migrate!("migrations/reports/sqlite");
+    // A fresh name, not a rename of an existing table: nothing to copy.
+    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
+    migrator.run(&pool).await.map_err(error::migrate_error)?;
+    Ok(ReportDb {
+        backend: Backend::Sqlite { pool },
+    })
+}
+
+async fn open_postgres(url: &str) -> Result<ReportDb, ReportDbError> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(error::db_error)?
+        .application_name("mtasts-report");
+    // One direct attempt first: fails fast with the real cause (refused, auth, …) where the
+    // pool would retry until its acquire timeout and say "timed out".
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            ReportDbError::Unavailable(format!("connecting to {} timed out", redacted(url)))
+        })?
+        .map_err(error::db_error)?;
+    // Closing is a courtesy to the server; a failure here changes nothing.
+    let _ = probe.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(error::db_error)?;
+    let mut migrator = sqlx::migrate!("migrations/reports/postgres");
+    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
+    migrator.run(&pool).await.map_err(error::migrate_error)?;
+    Ok(ReportDb {
+        backend: Backend::Postgres { pool },
+    })
+}
+
+/// Runs `fut` within `limit`; a timeout is [`ReportDbError::Unavailable`].
+async fn bounded<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, ReportDbError>>,
+) -> Result<T, ReportDbError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(ReportDbError::Unavailable(format!(
+            "the reports database did not answer within {} s",
+            limit.as_secs()
+        ))),
+    }
+}
+
+/// A count read from the database; a negative one means the data is corrupt.
+fn unsigned(what: &str, value: i64) -> Result<u64, ReportDbError> {
+    u64::try_from(value).map_err(|_| ReportDbError::Corrupt(format!("{what} is {value}")))
+}
+
+/// A count as the database stores it (counts are capped by the readers far below `i64::MAX`;
+/// past it is refused rather than wrapped).
+fn signed(what: &str, value: u64) -> Result<i64, ReportDbError> {
+    i64::try_from(value).map_err(|_| ReportDbError::Invalid(format!("{what} {value} is too large")))
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

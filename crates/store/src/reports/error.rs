@@ -1,0 +1,51 @@
+//! Why a reports-database operation failed, and how driver errors map onto that.
+
+use thiserror::Error;
+
+/// Why a [`super::ReportDb`] operation failed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportDbError {
+    /// The caller passed a value the database does not accept (a database URL it does not
+    /// understand, a count past what the database holds).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The database cannot be reached or did not answer in time (transient): nothing was stored.
+    #[error("reports database unavailable: {0}")]
+    Unavailable(String),
+    /// The database holds something this code cannot read, or was migrated by another version
+    /// of it.
+    #[error("reports database holds corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Maps a driver error: undecodable data is `Corrupt`, a broken constraint `Invalid`, everything
+/// else (I/O, timeouts, server trouble) is `Unavailable`.
+pub(super) fn db_error(err: sqlx::Error) -> ReportDbError {
+    use sqlx::Error as E;
+    if let Some(db) = err.as_database_error()
+        && (db.is_unique_violation() || db.is_check_violation() || db.is_foreign_key_violation())
+    {
+        return ReportDbError::Invalid(db.message().to_string());
+    }
+    match err {
+        E::Configuration(e) => ReportDbError::Invalid(format!("database URL: {e}")),
+        E::RowNotFound
+        | E::ColumnDecode { .. }
+        | E::Decode(_)
+        | E::ColumnNotFound(_)
+        | E::ColumnIndexOutOfBounds { .. }
+        | E::TypeNotFound { .. } => ReportDbError::Corrupt(err.to_string()),
+        other => ReportDbError::Unavailable(other.to_string()),
+    }
+}
+
+/// Maps a migration error: a failed statement like any query error; applied migrations this
+/// build does not know (or knows differently) mean another version owns the schema.
+pub(super) fn migrate_error(err: sqlx::migrate::MigrateError) -> ReportDbError {
+    use sqlx::migrate::MigrateError as M;
+    match err {
+        M::Execute(e) | M::ExecuteMigration(e, _) => db_error(e),
+        other => ReportDbError::Corrupt(format!("migrations: {other}")),
+    }
+}
