@@ -382,6 +382,7 @@ fn unzip(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
     for index in 0..archive.len() {
         let label = format!("{source}#{index}");
         let (is_dir, encrypted) = match archive.by_index_raw(index) {
+            Ok(entry) if entry.name().is_ok_and(|n| is_finder_metadata(&n)) => continue,
             Ok(entry) => (entry.is_dir(), entry.encrypted()),
             Err(e) => {
                 ctx.error(&label, Code::Malformed, format!("zip entry {index}: {e}"));
@@ -419,6 +420,13 @@ fn unzip(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
             Err((code, message)) => ctx.error(&label, code, message),
         }
     }
+}
+
+/// True for what macOS's Finder adds to the archives it makes (`__MACOSX/`, `._name`,
+/// `.DS_Store`): metadata beside the report, never a report and never worth an error.
+fn is_finder_metadata(name: &str) -> bool {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    name.starts_with("__MACOSX/") || file.starts_with("._") || file == ".DS_Store"
 }
 
 /// Splits an mbox on lines that begin with `From ` and reads each message.

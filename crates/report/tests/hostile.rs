@@ -488,3 +488,19 @@ proptest! {
         prop_assert!(!found.is_empty());
     }
 }
+
+#[test]
+fn finder_metadata_in_a_zip_is_skipped_not_an_error() {
+    let bytes = zip(&[
+        ("report.xml", DMARC_XML.as_bytes()),
+        ("__MACOSX/._report.xml", b"\x00\x05\x16\x07 AppleDouble"),
+        ("._report.xml", b"\x00\x05\x16\x07 AppleDouble"),
+        (".DS_Store", b"Bud1 finder"),
+        ("notes.txt", b"not a report"),
+    ]);
+    // The Finder's files are metadata; any other entry without a report is still an error.
+    assert_eq!(
+        walks_to(&bytes, "r.zip"),
+        pairs(&[("r.zip#0", "dmarc"), ("r.zip#4", "unrecognized")])
+    );
+}
