@@ -48,6 +48,8 @@ pub enum Service {
     Curl,
     /// The real report samples, `shared/samples` beside the work tree ([`samples_dir`]).
     Samples,
+    /// Debian's `dovecot-imapd`, a private IMAP server ([`crate::dovecot`]).
+    Dovecot,
 }
 
 impl fmt::Display for Service {
@@ -61,6 +63,7 @@ impl fmt::Display for Service {
             Service::Dig => "dig",
             Service::Curl => "curl",
             Service::Samples => "the report samples folder",
+            Service::Dovecot => "Dovecot",
         })
     }
 }
