@@ -29,6 +29,9 @@
 //! - **Daily rollups** (`report_daily`) per (kind, domain, UTC day, organization): a report's
 //!   per-domain counts spread over the days of its range by `mtasts_proto::rollup` (in
 //!   proportion to seconds; a range longer than 31 days or empty goes to its begin day).
+//!   Each column's days sum to the report's count exactly; a DMARC day's `messages` is its
+//!   `success` (= `dmarc_pass`) plus its `failure` exactly, and the other columns are each
+//!   within one of their proportional share. `reports` counts a report on every day it covers.
 //! - **Errors** (`report_errors`): every unreadable piece with the input it came from, stored
 //!   when the input is first stored (a repeated input's errors are already there).
 //!

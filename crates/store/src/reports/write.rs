@@ -427,11 +427,21 @@ fn rollup_rows(
     let mut rows = Vec::with_capacity(span.len() * per_domain.len());
     for d in per_domain {
         // Counts are never negative (they were checked when stored).
-        let shares: Vec<Vec<u64>> = d
+        let mut shares: Vec<Vec<u64>> = d
             .counts
             .iter()
             .map(|&c| span.split(c.max(0) as u64))
             .collect();
+        if kind == Kind::Dmarc {
+            // Messages are split as their two parts (passing, failing) so that every day's
+            // messages equal its success plus failure; dmarc_pass is the success.
+            shares[2] = shares[0]
+                .iter()
+                .zip(&shares[1])
+                .map(|(a, b)| a + b)
+                .collect();
+            shares[3] = shares[0].clone();
+        }
         for (i, day) in span.days().enumerate() {
             let mut values = [sign; 10];
             for (slot, share) in values[1..].iter_mut().zip(&shares) {
