@@ -1,14 +1,20 @@
 //! Files and directories: [`walk_path`] reads a file, or every regular file below a directory in name order,
-//! and walks each one; the file's path is its source label.
+//! and walks each one; the file's path is its source label. A DMARC report in a bare XML file or a gzip
+//! is streamed (`crate::stream`), with the same answer as the in-memory walk.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::stream;
 use crate::walk::{Code, Found, FoundError, Limits, human, read_capped, walk};
 
 /// Walks the file at `path`, or every regular file below the directory at `path` (sorted by name; symbolic
 /// links are not followed, so a link loop cannot recurse), each labelled with its path.
+///
+/// A bare XML file, or a gzip whose content is XML, is parsed as it is read and inflated, never held whole:
+/// with [`mtasts_proto::dmarc::Mode::Summary`] memory does not grow with the number of records. The items
+/// are the ones [`walk`] gives for the file's bytes. With [`Limits::keep_raw`] every file is read whole.
 ///
 /// A file larger than [`Limits::max_input_bytes`], more files than [`Limits::max_files`], or directories
 /// nested deeper than [`Limits::max_depth`] give a `too-large` item and the walk goes on with the rest.
@@ -81,6 +87,12 @@ fn visit_path(
                 format!("more than {max} files (max_files); the rest are not read"),
             ));
         }
+        return Ok(());
+    }
+    // A bare XML file or a gzip of one is parsed as it is read (a report of a million records never sits
+    // in memory); everything else is read whole and walked.
+    if let Some(found) = stream::walk_file(path, meta.len(), limits).map_err(with_path(path))? {
+        out.push(found);
         return Ok(());
     }
     let max = limits.max_input_bytes;
