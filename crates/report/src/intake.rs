@@ -14,7 +14,9 @@
 //! becomes reports — and the input's errors are replaced by the new ones), then every stored
 //! report's document is read again and its rows rewritten when its contract object changed.
 
-use std::io::{Read, Write};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest::{SHA256, digest};
 use flate2::Compression;
@@ -240,6 +242,100 @@ impl Intake {
         }
         Ok(out)
     }
+}
+
+/// The files below `path` that [`Intake::input`] stores one by one (for a file, itself): every
+/// regular file, sorted by name, symbolic links below the top not followed, within
+/// [`Limits::max_files`] and [`Limits::max_depth`]; what is past a limit comes back as a
+/// `too-large` error instead.
+///
+/// # Errors
+///
+/// The I/O error, with the path in its message, when `path` or a directory below it cannot be
+/// opened or listed.
+pub fn input_files(path: &Path, limits: &Limits) -> io::Result<(Vec<PathBuf>, Vec<FoundError>)> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    list(path, 0, limits, &mut files, &mut errors)?;
+    Ok((files, errors))
+}
+
+/// Reads one input file whole, within [`Limits::max_input_bytes`]; a larger one is a
+/// `too-large` error (nothing is stored of it).
+///
+/// # Errors
+///
+/// The I/O error, with the path in its message.
+pub fn read_input(
+    reader: impl Read,
+    source: &str,
+    limits: &Limits,
+) -> io::Result<Result<Vec<u8>, FoundError>> {
+    let max = limits.max_input_bytes;
+    Ok(match read_capped(reader, max)? {
+        Some(bytes) => Ok(bytes),
+        None => Err(FoundError {
+            source: source.to_owned(),
+            code: Code::TooLarge,
+            message: format!("the input is larger than the {max}-byte limit (max_input_bytes)"),
+        }),
+    })
+}
+
+fn list(
+    path: &Path,
+    depth: usize,
+    limits: &Limits,
+    files: &mut Vec<PathBuf>,
+    errors: &mut Vec<FoundError>,
+) -> io::Result<()> {
+    let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let meta = if depth == 0 {
+        fs::metadata(path).map_err(with_path)?
+    } else {
+        fs::symlink_metadata(path).map_err(with_path)?
+    };
+    if meta.is_dir() {
+        if depth > limits.max_depth {
+            errors.push(FoundError {
+                source: path.display().to_string(),
+                code: Code::TooLarge,
+                message: format!(
+                    "directories nested deeper than {} (max_depth)",
+                    limits.max_depth
+                ),
+            });
+            return Ok(());
+        }
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(with_path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()
+            .map_err(with_path)?;
+        entries.sort();
+        for entry in entries {
+            list(&entry, depth + 1, limits, files, errors)?;
+        }
+        return Ok(());
+    }
+    if !meta.is_file() {
+        return Ok(());
+    }
+    if files.len() >= limits.max_files {
+        if !errors.iter().any(|e| e.message.contains("(max_files)")) {
+            errors.push(FoundError {
+                source: path.display().to_string(),
+                code: Code::TooLarge,
+                message: format!(
+                    "more than {} files (max_files); the rest are not read",
+                    limits.max_files
+                ),
+            });
+        }
+        return Ok(());
+    }
+    files.push(path.to_path_buf());
+    Ok(())
 }
 
 /// Runs CPU work on the blocking pool; a panic there (a bug) is an error, not a crash.
