@@ -66,3 +66,62 @@ impl SinkError {
         SinkError(Box::new(error))
     }
 }
+
+/// The reports database as a sink: [`crate::intake::Intake::input`] per message (one
+/// transaction, committed before it returns).
+impl MessageSink for crate::intake::Intake {
+    async fn accept(
+        &self,
+        message: &[u8],
+        source: &str,
+        received_at: i64,
+    ) -> Result<Accepted, SinkError> {
+        let outcome = self
+            .input(message, source, received_at)
+            .await
+            .map_err(SinkError::new)?;
+        Ok(Accepted::new(
+            outcome.new,
+            outcome.duplicate,
+            outcome.errors,
+        ))
+    }
+
+    /// Stores the error with a short stand-in input (the message itself was not fetched): a
+    /// text naming the message and why, so `report list`/`summary` show it among the errors.
+    async fn refuse(&self, error: &FoundError, received_at: i64) -> Result<(), SinkError> {
+        use std::io::Write;
+        let text = format!(
+            "mtasts report fetch: not fetched: {}: {}\n",
+            error.source, error.message
+        );
+        let sha256: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
+                .as_ref()
+                .try_into()
+                .unwrap_or([0; 32]);
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing into a Vec cannot fail.
+        let gzip = gzip
+            .write_all(text.as_bytes())
+            .and_then(|()| gzip.finish())
+            .unwrap_or_default();
+        let input = mtasts_store::reports::NewInput {
+            sha256,
+            source: &error.source,
+            received_at,
+            size: text.len() as u64,
+            gzip: &gzip,
+        };
+        let errors = [mtasts_store::reports::NewError {
+            source: &error.source,
+            code: error.code.as_str(),
+            message: &error.message,
+        }];
+        self.db()
+            .store(&input, &[], &errors)
+            .await
+            .map_err(SinkError::new)?;
+        Ok(())
+    }
+}
