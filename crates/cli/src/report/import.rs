@@ -1,12 +1,257 @@
-//! `mtasts report import` (being built in this session).
+//! `mtasts report import`: stores the reports found in files, directories (Maildir included),
+//! mbox files and standard input in the reports database, each input once
+//! (`mtasts_report::intake`). Prints the unreadable pieces (`source: code: message`) and a final
+//! line of counts; a progress bar on a terminal only.
 
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mtasts_report::intake::{Intake, input_files, read_input};
+use mtasts_report::{DEFAULT_MAX_REPORT_BYTES, FoundError, Limits};
+use mtasts_store::reports::ReportDb;
+
+use crate::serve::DatabaseArgs;
+
+/// The label of standard input.
+const STDIN: &str = "-";
 
 /// Arguments of `mtasts report import`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct ImportArgs {}
+pub(crate) struct ImportArgs {
+    /// The most bytes one report may inflate to (gzip, zip); larger is a `too-large` error. A
+    /// byte count with an optional unit: 1048576, 512K, 64M or 64MiB (binary), 400MB (decimal).
+    /// Files and standard input may be at least this large too.
+    #[arg(long, value_name = "N", value_parser = byte_count)]
+    max_report_bytes: Option<u64>,
+    /// Files (mail messages, mbox, gzip, zip, JSON, XML), directories (every file below, Maildir
+    /// included) or `-` for standard input.
+    #[arg(value_name = "INPUT", required = true)]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
 
-/// Runs `mtasts report import`.
-pub(crate) fn run(_args: ImportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("mtasts report import is not built yet")
+/// Counts over all inputs.
+#[derive(Debug, Default)]
+pub(super) struct Totals {
+    pub(super) new: u64,
+    pub(super) duplicate: u64,
+    pub(super) errors: Vec<FoundError>,
+}
+
+impl Totals {
+    /// `N new, N duplicate, N error`.
+    pub(super) fn line(&self) -> String {
+        format!(
+            "{} new, {} duplicate, {} error",
+            self.new,
+            self.duplicate,
+            self.errors.len()
+        )
+    }
+}
+
+/// Runs `mtasts report import`: exit 0 when every input was read, 1 when some input (or part
+/// of one) could not be, 2 when an input could not be opened or the database failed.
+pub(crate) fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let ImportArgs {
+        max_report_bytes,
+        inputs,
+        db,
+    } = args;
+    let limits = limits(max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT_BYTES));
+    let config = db.load()?;
+    config
+        .ensure_database_dir()
+        .context("creating the data directory")?;
+    let url = config.database_url();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let db = ReportDb::open(&url)
+            .await
+            .with_context(|| format!("opening the reports database {}", redact(&url)))?;
+        let intake = Intake::new(db.clone(), limits);
+        let result = import(&intake, &inputs).await;
+        db.close().await;
+        result
+    })
+}
+
+async fn import(intake: &Intake, inputs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let mut totals = Totals::default();
+    let mut io_failed = false;
+    // First the list of files, so that the bar knows its length.
+    let mut files: Vec<PathBuf> = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == STDIN {
+            files.push(input.clone());
+            continue;
+        }
+        match input_files(input, intake.limits()) {
+            Ok((found, errors)) => {
+                files.extend(found);
+                totals.errors.extend(errors);
+            }
+            Err(e) => {
+                eprintln!("mtasts: error: {e}");
+                io_failed = true;
+            }
+        }
+    }
+    let progress = if files.len() > 1 && io::stderr().is_terminal() {
+        progress_bar(files.len(), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    for file in &files {
+        let source = file.display().to_string();
+        let read = if file.as_os_str() == STDIN {
+            read_input(io::stdin().lock(), STDIN, intake.limits())
+        } else {
+            std::fs::File::open(file)
+                .and_then(|f| read_input(f, &source, intake.limits()))
+                .map_err(|e| io::Error::new(e.kind(), format!("{source}: {e}")))
+        };
+        match read {
+            Ok(Ok(bytes)) => {
+                let outcome = intake
+                    .input(&bytes, &source, unix_now())
+                    .await
+                    .with_context(|| format!("storing {source}"))?;
+                totals.new += outcome.new;
+                totals.duplicate += outcome.duplicate;
+                totals.errors.extend(outcome.errors);
+            }
+            Ok(Err(too_large)) => totals.errors.push(too_large),
+            Err(e) => {
+                progress.suspend(|| eprintln!("mtasts: error: {e}"));
+                io_failed = true;
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let mut out = io::stdout().lock();
+    print_totals(&mut out, &totals)?;
+    Ok(if io_failed {
+        ExitCode::from(2)
+    } else if totals.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The errors (`source: code: message`), then the line of counts.
+pub(super) fn print_totals(out: &mut impl Write, totals: &Totals) -> io::Result<()> {
+    for e in &totals.errors {
+        writeln!(out, "{}: {}: {}", e.source, e.code.as_str(), e.message)?;
+    }
+    writeln!(out, "{}", totals.line())
+}
+
+/// The limits of an import: reports may inflate to `max_report_bytes`, and an input (or all
+/// that inflates from it) may be at least that large.
+fn limits(max_report_bytes: u64) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_report_bytes = max_report_bytes;
+    limits.max_total_bytes = limits.max_total_bytes.max(max_report_bytes);
+    limits.max_input_bytes = limits.max_input_bytes.max(max_report_bytes);
+    limits
+}
+
+/// `--max-report-bytes`: a byte count with an optional unit, at least one byte.
+fn byte_count(text: &str) -> Result<u64, String> {
+    match mtasts_proto::bytesize::parse(text) {
+        Ok(0) => Err("a limit of 0 bytes would refuse every report".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The import progress bar: `[###---] 3/10 inputs`, 30 cells wide.
+fn progress_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
+    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} inputs")
+        .expect("the template is a constant and valid")
+        .progress_chars("#-");
+    ProgressBar::with_draw_target(Some(total as u64), target).with_style(style)
+}
+
+/// A database URL without its password, for messages.
+pub(super) fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((userinfo, host)) = rest.split_once('@')
+        && let Some((user, _)) = userinfo.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+/// This machine's clock in Unix seconds: when an input arrived.
+pub(super) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_max_report_bytes() {
+        let big = limits(1 << 30);
+        assert_eq!(
+            (
+                big.max_report_bytes,
+                big.max_total_bytes,
+                big.max_input_bytes
+            ),
+            (1 << 30, 1 << 30, 1 << 30)
+        );
+        let small = limits(1024);
+        assert_eq!(small.max_report_bytes, 1024);
+        assert_eq!(small.max_input_bytes, Limits::default().max_input_bytes);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite:/x/serve.db"), "sqlite:/x/serve.db");
+    }
+
+    #[test]
+    fn the_bar_counts_inputs() {
+        let term = indicatif::InMemoryTerm::new(1, 80);
+        let bar = progress_bar(4, ProgressDrawTarget::term_like(Box::new(term.clone())));
+        bar.inc(2);
+        bar.tick();
+        assert!(
+            term.contents().contains("2/4 inputs"),
+            "{}",
+            term.contents()
+        );
+    }
+
+    #[test]
+    fn totals_print_errors_then_counts() {
+        let mut out = Vec::new();
+        let totals = Totals {
+            new: 3,
+            duplicate: 1,
+            errors: Vec::new(),
+        };
+        print_totals(&mut out, &totals).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "3 new, 1 duplicate, 0 error\n"
+        );
+    }
 }

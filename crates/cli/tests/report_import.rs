@@ -1,0 +1,295 @@
+//! `mtasts report import` and `mtasts report reparse` through the binary: the samples folder into
+//! a temporary SQLite database (exact counts), a second import (all duplicates), standard input,
+//! a missing input, PostgreSQL on a fresh schema, and reparse.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use mtasts_report::{Found, Limits, walk_path};
+use mtasts_testkit::services::{self, Service};
+
+const TLS: &str = r#"{"organization-name": "Example Org", "report-id": "import-1",
+  "date-range": {"start-datetime": "2024-03-25T00:00:00Z", "end-datetime": "2024-03-25T23:59:59Z"},
+  "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
+                "summary": {"total-successful-session-count": 5, "total-failure-session-count": 0}}]}"#;
+
+fn mtasts(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
+        .args(["report"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("MTASTS_SERVE_CONFIG")
+        .env_remove("MTASTS_DATABASE")
+        .env_remove("MTASTS_DATA_DIR")
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn last_line(out: &Output) -> String {
+    stdout(out).lines().last().unwrap_or_default().to_owned()
+}
+
+/// What the walker finds in `dir`: distinct reports, all reports, errors.
+fn expected(dir: &Path) -> (usize, usize, usize) {
+    let found = walk_path(dir, &Limits::default()).unwrap();
+    let mut identities = BTreeSet::new();
+    let mut reports = 0;
+    let mut errors = 0;
+    for f in &found {
+        match f {
+            Found::TlsRpt { report, .. } => {
+                reports += 1;
+                identities.insert((
+                    "tlsrpt",
+                    report.organization.clone(),
+                    report.report_id.clone(),
+                    report.begin.unix_seconds(),
+                    report.end.unix_seconds(),
+                ));
+            }
+            Found::Dmarc { report, .. } => {
+                reports += 1;
+                identities.insert((
+                    "dmarc",
+                    report.organization.clone().unwrap_or_default(),
+                    report.report_id.clone(),
+                    report.begin as i64,
+                    report.end as i64,
+                ));
+            }
+            _ => errors += 1,
+        }
+    }
+    (identities.len(), reports, errors)
+}
+
+#[test]
+fn the_samples_import_once_and_then_as_duplicates() {
+    let Some(samples) = services::samples_dir() else {
+        return;
+    };
+    let (distinct, reports, errors) = expected(&samples);
+    let tmp = tempfile::tempdir().unwrap();
+    // A data directory that does not exist yet is created.
+    let data = tmp.path().join("new/data");
+    let samples_arg = samples.to_str().unwrap();
+
+    let first = mtasts(&data, &["import", samples_arg], None);
+    // The broken samples are errors: exit 1.
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert_eq!(
+        last_line(&first),
+        format!(
+            "{distinct} new, {} duplicate, {errors} error",
+            reports - distinct
+        )
+    );
+    // Every error is listed as `source: code: message`.
+    let listed: Vec<String> = stdout(&first).lines().map(str::to_owned).collect();
+    assert_eq!(listed.len(), errors + 1);
+    for line in &listed[..errors] {
+        let mut parts = line.splitn(3, ": ");
+        let (source, code) = (parts.next().unwrap(), parts.next().unwrap_or_default());
+        assert!(source.starts_with(samples_arg), "{line}");
+        assert!(
+            [
+                "unrecognized",
+                "malformed",
+                "invalid",
+                "too-large",
+                "unsupported"
+            ]
+            .contains(&code),
+            "{line}"
+        );
+    }
+    assert!(data.join("serve.db").is_file());
+    // No progress bar when stderr is not a terminal.
+    assert!(!stderr(&first).contains('['), "{}", stderr(&first));
+
+    let second = mtasts(&data, &["import", samples_arg], None);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    assert_eq!(
+        last_line(&second),
+        format!("0 new, {reports} duplicate, {errors} error")
+    );
+
+    // Reading everything again changes nothing and keeps the errors.
+    let reparse = mtasts(&data, &["reparse"], None);
+    assert_eq!(reparse.status.code(), Some(1), "{}", stderr(&reparse));
+    let line = last_line(&reparse);
+    assert!(
+        line.ends_with(&format!(
+            "{distinct} reports, 0 new, 0 updated, {errors} error (was {errors})"
+        )),
+        "{line}"
+    );
+}
+
+#[test]
+fn standard_input_and_a_good_file_exit_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = mtasts(&data, &["import", "-"], Some(TLS.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 new, 0 duplicate, 0 error\n");
+    let file = tmp.path().join("report.json");
+    std::fs::write(&file, TLS).unwrap();
+    let out = mtasts(&data, &["import", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0 new, 1 duplicate, 0 error\n");
+    let reparse = mtasts(&data, &["reparse"], None);
+    assert_eq!(reparse.status.code(), Some(0), "{}", stderr(&reparse));
+    assert_eq!(
+        stdout(&reparse),
+        // Standard input and the file held the same bytes: one input.
+        "1 inputs, 1 reports, 0 new, 0 updated, 0 error (was 0)\n"
+    );
+}
+
+#[test]
+fn a_missing_input_is_exit_2_and_the_others_are_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("report.json");
+    std::fs::write(&file, TLS).unwrap();
+    let missing = tmp.path().join("missing.json");
+    let out = mtasts(
+        &data,
+        &["import", missing.to_str().unwrap(), file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("mtasts: error:"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing.json"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 new, 0 duplicate, 0 error\n");
+}
+
+#[test]
+fn a_report_past_max_report_bytes_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("report.json.gz");
+    std::fs::write(&file, flate2_gzip(TLS.as_bytes())).unwrap();
+    let out = mtasts(
+        &data,
+        &[
+            "import",
+            "--max-report-bytes",
+            "100",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(": too-large: "), "{text}");
+    assert!(text.ends_with("0 new, 0 duplicate, 1 error\n"), "{text}");
+    let bad = mtasts(&data, &["import", "--max-report-bytes", "lots", "x"], None);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+}
+
+#[test]
+fn postgres_with_database_on_a_fresh_schema() {
+    let Some(url) = postgres_schema() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("report.json");
+    std::fs::write(&file, TLS).unwrap();
+    let args = ["import", "--database", &url, file.to_str().unwrap()];
+    let out = mtasts(&data, &args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 new, 0 duplicate, 0 error\n");
+    let out = mtasts(&data, &args, None);
+    assert_eq!(stdout(&out), "0 new, 1 duplicate, 0 error\n");
+    // Nothing went to SQLite.
+    assert!(!data.join("serve.db").exists());
+    let reparse = mtasts(&data, &["reparse", "--database", &url], None);
+    assert_eq!(reparse.status.code(), Some(0), "{}", stderr(&reparse));
+    drop_schema(&url);
+}
+
+/// A fresh schema on the PostgreSQL test server (made with psql), or `None` after the skip rule.
+fn postgres_schema() -> Option<String> {
+    let base = services::postgres_url();
+    let schema = services::unique("import_");
+    match Command::new("psql")
+        .arg(&base)
+        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
+        .output()
+    {
+        Ok(out) if out.status.success() => Some(services::postgres_url_in_schema(&base, &schema)),
+        Ok(out) => {
+            services::skip(Service::Postgres, &String::from_utf8_lossy(&out.stderr));
+            None
+        }
+        Err(e) => {
+            services::skip(Service::Postgres, &format_args!("cannot run psql: {e}"));
+            None
+        }
+    }
+}
+
+fn drop_schema(url: &str) {
+    let schema = url.rsplit('=').next().unwrap();
+    let _ = Command::new("psql")
+        .arg(services::postgres_url())
+        .args(["-q", "-c", &format!("DROP SCHEMA {schema} CASCADE")])
+        .output();
+}
+
+/// `bytes` in a gzip stream, written by hand (stored blocks) so the test needs no compressor.
+fn flate2_gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    for (i, chunk) in bytes.chunks(65_535).enumerate() {
+        let last = (i + 1) * 65_535 >= bytes.len();
+        out.push(u8::from(last));
+        let len = chunk.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&crc32(bytes).to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
