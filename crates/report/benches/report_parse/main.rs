@@ -229,9 +229,9 @@ fn main() {
         let gz_size = std::fs::metadata(&gz).map(|m| m.len()).unwrap_or(0);
         println!();
         println!(
-            "DMARC report of {count} records: {} MB as XML, {} MB gzipped",
-            size / 1_000_000,
-            gz_size / 1_000_000
+            "DMARC report of {count} records: {:.1} MB as XML, {:.1} MB gzipped",
+            size as f64 / 1e6,
+            gz_size as f64 / 1e6
         );
         println!();
         println!("| reader | input | wall time | peak RSS | read correctly | status |");
@@ -253,23 +253,18 @@ fn main() {
             big_row(&reader.label, &name, &m, ok == 1);
         }
         if let Some(parsedmarc) = &parsedmarc {
-            for input in [&xml, &gz] {
-                let name = input
-                    .file_name()
-                    .expect("name")
-                    .to_string_lossy()
-                    .into_owned();
-                let args = vec![
-                    "--offline".into(),
-                    "--no-prettify-json".into(),
-                    input.display().to_string(),
-                ];
-                let out = outputs.join(format!("parsedmarc-{name}.json"));
-                let m = measure(parsedmarc, &args, &[], &out, timeout);
-                // The output of a million records is too large to load here: look for the report's id.
-                let found = contains(&out, &format!("\"report_id\": \"{}\"", want.report_id));
-                big_row("parsedmarc --offline", &name, &m, found);
-            }
+            // The gzip only: parsedmarc takes minutes and gigabytes here, the same for both forms.
+            let name = gz.file_name().expect("name").to_string_lossy().into_owned();
+            let args = vec![
+                "--offline".into(),
+                "--no-prettify-json".into(),
+                gz.display().to_string(),
+            ];
+            let out = outputs.join(format!("parsedmarc-{name}.json"));
+            let m = measure(parsedmarc, &args, &[], &out, timeout);
+            // The output of a million records is too large to load here: look for the report's id.
+            let found = contains(&out, &format!("\"report_id\": \"{}\"", want.report_id));
+            big_row("parsedmarc --offline", &name, &m, found);
         }
         if std::env::var("BENCH_DIR").is_err() {
             let _ = std::fs::remove_dir_all(&big);
