@@ -32,9 +32,9 @@ pub async fn watch<S: MessageSink>(
     let mut ever_selected = false;
     let mut backoff = BACKOFF_MIN;
     loop {
-        let mut selected = false;
+        let (mut selected, mut passed) = (false, false);
         let result = tokio::select! {
-            r = session(config, sink, counts, &mut position, &mut selected) => r,
+            r = session(config, sink, counts, &mut position, &mut selected, &mut passed) => r,
             () = &mut shutdown => return Ok(()),
         };
         let error = match result {
@@ -45,7 +45,9 @@ pub async fn watch<S: MessageSink>(
             return Err(error);
         }
         ever_selected = true;
-        if selected {
+        // Only a session that got through a pass resets the wait: a store that is down
+        // fails every pass, and must not be retried every second.
+        if passed {
             backoff = BACKOFF_MIN;
         }
         tracing::warn!(%error, ?backoff, "IMAP session ended; reconnecting");
@@ -65,6 +67,7 @@ async fn session<S: MessageSink>(
     counts: &mut Counts,
     position: &mut Option<(u32, u32)>,
     selected: &mut bool,
+    passed: &mut bool,
 ) -> Result<(), FetchError> {
     let mut session = connect::open(config).await?;
     let caps = Capabilities::read(&mut session, config).await?;
@@ -78,6 +81,7 @@ async fn session<S: MessageSink>(
         };
         let below = pass::run(&mut session, config, &caps, &state, from, sink, counts).await?;
         *position = Some((state.uid_validity, below));
+        *passed = true;
         session = wait(session, config, &caps).await?;
         // A fresh SELECT gives the new UIDNEXT, and UIDVALIDITY should it have changed.
         state = pass::select(&mut session, config).await?;
