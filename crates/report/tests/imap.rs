@@ -1,8 +1,8 @@
 //! `mtasts_report::imap` against a real Dovecot on loopback (testkit's `dovecot`): implicit TLS
 //! and STARTTLS, wrong password, an unknown CA, real report mails from the samples stored and
 //! marked, nothing imported twice, a failing store leaving messages unmarked, the move and
-//! delete modes, an oversized message, watch mode with IDLE, and a hostile server's endless
-//! line.
+//! delete modes, an oversized message, a mailbox rebuilt with a new UIDVALIDITY, watch mode
+//! with IDLE, and a hostile server's endless line.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -420,4 +420,47 @@ async fn wait_for(mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_rebuilt_mailbox_with_a_new_uidvalidity_imports_only_the_unmarked_messages() {
+    let Some(w) = world() else { return };
+    w.dovecot
+        .deliver("INBOX", &std::fs::read(w.samples.join(MAILS[0].0)).unwrap())
+        .unwrap();
+    let sink = MemorySink::default();
+    let (counts, result) = run(&w.config("imaps"), &sink).await;
+    result.unwrap();
+    assert_eq!(counts.messages, 1);
+    // The server loses its UID list and indexes (a restore, a migration): every UID and the
+    // UIDVALIDITY are new, the keywords stay with the messages.
+    let folder = w.dovecot.folder("INBOX");
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with("dovecot-uidlist") || name.starts_with("dovecot.index") {
+            std::fs::remove_file(folder.join(name)).unwrap();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    w.dovecot
+        .deliver("INBOX", &std::fs::read(w.samples.join(MAILS[1].0)).unwrap())
+        .unwrap();
+    let (counts, result) = run(&w.config("imaps"), &sink).await;
+    result.unwrap();
+    assert_eq!(counts.messages, 1, "only the new message");
+    let stored = sink.stored.lock().unwrap().clone();
+    let validity = |source: &str| {
+        source
+            .rsplit_once('#')
+            .and_then(|(_, v)| v.split_once('.'))
+            .map(|(v, _)| v.to_owned())
+            .unwrap()
+    };
+    assert_ne!(
+        validity(&stored[0].0),
+        validity(&stored[1].0),
+        "{:?}",
+        stored.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+    assert!(w.inbox().iter().all(|m| m.keywords == [KEYWORD]));
 }
