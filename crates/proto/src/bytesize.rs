@@ -30,7 +30,7 @@ pub enum ByteSizeError {
     #[error("empty byte count (write digits and an optional unit, e.g. 64M)")]
     Empty,
     /// A fraction such as `1.5G`: write a whole number of a smaller unit (`1536M`).
-    #[error("a byte count is a whole number: write {0:?} in a smaller unit (e.g. 1536M for 1.5G)")]
+    #[error("{0:?} is not a whole number of bytes: use a smaller unit (1.5G is 1536M)")]
     Fraction(String),
     /// A leading `-`.
     #[error("a byte count cannot be negative")]
