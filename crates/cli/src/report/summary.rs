@@ -1,12 +1,903 @@
-//! `mtasts report summary` (being built in this session).
+//! `mtasts report summary`: what the stored reports say per domain — TLS sessions per day,
+//! failures by result type, MX and organization, DMARC sources with their alignment — and the
+//! verdict of `mtasts_proto::readiness` (is enforcing safe?), as tables or one JSON document.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::process::ExitCode;
+
+use anyhow::Context;
+use mtasts_proto::readiness::dmarc::{DmarcAssessment, DmarcDay, DmarcEvidence, DmarcSource};
+use mtasts_proto::readiness::number::{percent, thousands};
+use mtasts_proto::readiness::tls::{Published, TlsAssessment, TlsDay, TlsEvidence, TlsFailure};
+use mtasts_proto::readiness::{Level, date, dmarc, tls};
+use mtasts_proto::sts::mx_pattern::MxPattern;
+use mtasts_proto::tlsrpt::report::UtcTime;
+use mtasts_store::reports::{
+    DailyRow, ErrorRow, FailureGroup, Filter, Kind, PolicySeen, ReportDb, SourceGroup,
+};
+use serde_json::{Value, json};
+
+use crate::serve::DatabaseArgs;
+#[path = "table.rs"]
+pub(super) mod table;
+use table::{Align, BAD, Cell, GOOD, Paint, Table, WARN};
+
+/// Days shown in a domain's day table (the JSON has them all).
+const SHOWN_DAYS: usize = 31;
+/// DMARC sources shown per domain (the JSON has them all).
+const SHOWN_SOURCES: usize = 25;
+/// Unreadable inputs named at the end (newest first).
+const SHOWN_ERRORS: u32 = 5;
+/// Unreadable inputs in the JSON document.
+const JSON_ERRORS: u32 = 100;
 
 /// Arguments of `mtasts report summary`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct SummaryArgs {}
+pub(crate) struct SummaryArgs {
+    /// Only this domain (the TLS policy domain or the DMARC policy domain).
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+    /// From this UTC day on: YYYY-MM-DD, or days or weeks before today (14d, 2w).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    since: Option<i64>,
+    /// Up to and including this UTC day: YYYY-MM-DD, or days or weeks before today.
+    #[arg(long, value_name = "DATE", value_parser = parse_until)]
+    until: Option<i64>,
+    /// Only TLS reports (tlsrpt) or only DMARC aggregate reports (dmarc).
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: Option<Kind>,
+    /// Print one JSON document (its shape is in docs/report/summary.md).
+    #[arg(long)]
+    json: bool,
+    /// Colour: auto (when printing to a terminal and NO_COLOR is unset), always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    color: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
 
 /// Runs `mtasts report summary`.
-pub(crate) fn run(_args: SummaryArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("mtasts report summary is not built yet")
+pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
+    let SummaryArgs {
+        domain,
+        since,
+        until,
+        kind,
+        json,
+        color,
+        db,
+    } = args;
+    let filter = Filter {
+        domain: domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()),
+        since,
+        until,
+        kind,
+    };
+    let paint = Paint {
+        on: !json && table::colour_wanted(&color),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let Some(db) = open_existing(&db).await? else {
+            if json {
+                print_json(&empty_document(&filter))?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        let summary = gather(&db, &filter).await;
+        db.close().await;
+        let summary = summary?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            print_json(&summary.to_json())?;
+        } else {
+            summary.print(&mut out, paint)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Opens the reports database to read it. A SQLite file that does not exist yet is not
+/// created: a line says how to fill it (on standard error), and the answer is `None`.
+pub(super) async fn open_existing(args: &DatabaseArgs) -> anyhow::Result<Option<ReportDb>> {
+    let config = args.load()?;
+    let url = config.database_url();
+    if let Some(path) = sqlite_path(&url)
+        && !std::path::Path::new(path).exists()
+    {
+        eprintln!(
+            "No reports stored yet ({path} does not exist): store some with `mtasts report import FILE…` or `mtasts report fetch`."
+        );
+        return Ok(None);
+    }
+    let db = ReportDb::open(&url)
+        .await
+        .with_context(|| "opening the reports database")?;
+    Ok(Some(db))
+}
+
+/// The file of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?options`).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.trim().strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Now, Unix seconds.
+pub(super) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub(super) fn parse_since(text: &str) -> Result<i64, date::DateError> {
+    date::since(text, now())
+}
+
+fn parse_until(text: &str) -> Result<i64, date::DateError> {
+    date::until(text, now())
+}
+
+pub(super) fn parse_kind(text: &str) -> Result<Kind, String> {
+    text.parse::<Kind>().map_err(|e| e.to_string())
+}
+
+/// `2026-12-01T00:00:00Z`.
+pub(super) fn rfc3339(unix_seconds: i64) -> String {
+    UtcTime::from_unix_seconds(unix_seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| unix_seconds.to_string())
+}
+
+/// Everything the summary shows.
+struct Summary {
+    filter: Filter,
+    now: i64,
+    tls: Vec<TlsDomain>,
+    dmarc: Vec<DmarcDomain>,
+    errors: Vec<ErrorRow>,
+}
+
+struct TlsDomain {
+    policy: Option<PolicySeen>,
+    days: Vec<DailyRow>,
+    failures: Vec<FailureGroup>,
+    assessment: TlsAssessment,
+}
+
+struct DmarcDomain {
+    policy: Option<PolicySeen>,
+    days: Vec<DailyRow>,
+    sources: Vec<SourceGroup>,
+    assessment: DmarcAssessment,
+}
+
+async fn gather(db: &ReportDb, filter: &Filter) -> anyhow::Result<Summary> {
+    // A summary that ends in the past is judged as of its end (reports are not "stale" then).
+    let now = match filter.until {
+        Some(until) => now().min(until),
+        None => now(),
+    };
+    let wants = |k: Kind| filter.kind.is_none_or(|f| f == k);
+    let mut summary = Summary {
+        filter: filter.clone(),
+        now,
+        tls: Vec::new(),
+        dmarc: Vec::new(),
+        errors: Vec::new(),
+    };
+    let daily = db.daily(filter).await?;
+    let policies = db.policies(filter).await?;
+    if wants(Kind::TlsRpt) {
+        let f = Filter {
+            kind: Some(Kind::TlsRpt),
+            ..filter.clone()
+        };
+        let failures = db.tls_failures(&f).await?;
+        for domain in domains(Kind::TlsRpt, filter, &daily) {
+            let days: Vec<DailyRow> = of(&daily, Kind::TlsRpt, &domain);
+            let failures: Vec<FailureGroup> = failures
+                .iter()
+                .filter(|g| g.domain == domain)
+                .cloned()
+                .collect();
+            let policy = policy_of(&policies, Kind::TlsRpt, &domain);
+            let mx = policy_mx(db, &domain, &f).await?;
+            let evidence = TlsEvidence {
+                domain: domain.clone(),
+                days: days
+                    .iter()
+                    .map(|d| TlsDay {
+                        day: d.day,
+                        organization: d.organization.clone(),
+                        success: d.success,
+                        failure: d.failure,
+                    })
+                    .collect(),
+                failures: failures
+                    .iter()
+                    .map(|g| TlsFailure {
+                        result: g.result.parse().unwrap_or_else(|e| match e {}),
+                        receiving_mx: g.receiving_mx.clone(),
+                        organization: g.organization.clone(),
+                        count: g.count,
+                        first_day: g.first_day,
+                        last_day: g.last_day,
+                    })
+                    .collect(),
+                published: policy
+                    .as_ref()
+                    .map(|p| Published::from_label(&p.policy))
+                    .unwrap_or(Published::Unknown),
+                mx,
+                now,
+            };
+            summary.tls.push(TlsDomain {
+                assessment: tls::assess(&evidence),
+                policy,
+                days,
+                failures,
+            });
+        }
+    }
+    if wants(Kind::Dmarc) {
+        let f = Filter {
+            kind: Some(Kind::Dmarc),
+            ..filter.clone()
+        };
+        let sources = db.dmarc_sources(&f).await?;
+        for domain in domains(Kind::Dmarc, filter, &daily) {
+            let days = of(&daily, Kind::Dmarc, &domain);
+            let mut sources: Vec<SourceGroup> = sources
+                .iter()
+                .filter(|s| s.domain == domain)
+                .cloned()
+                .collect();
+            sources.sort_by(|a, b| {
+                (b.messages - b.dmarc_pass.min(b.messages))
+                    .cmp(&(a.messages - a.dmarc_pass.min(a.messages)))
+                    .then(b.messages.cmp(&a.messages))
+                    .then_with(|| a.source_ip.cmp(&b.source_ip))
+            });
+            let policy = policy_of(&policies, Kind::Dmarc, &domain);
+            let evidence = DmarcEvidence {
+                domain: domain.clone(),
+                days: days
+                    .iter()
+                    .map(|d| DmarcDay {
+                        day: d.day,
+                        organization: d.organization.clone(),
+                        messages: d.messages,
+                        dmarc_pass: d.dmarc_pass,
+                    })
+                    .collect(),
+                sources: sources
+                    .iter()
+                    .map(|s| DmarcSource {
+                        source_ip: s.source_ip.clone(),
+                        header_from: s.header_from.clone(),
+                        messages: s.messages,
+                        dmarc_pass: s.dmarc_pass,
+                        dkim_pass: s.dkim_pass,
+                        spf_pass: s.spf_pass,
+                    })
+                    .collect(),
+                p: policy.as_ref().and_then(|p| p.p.clone()),
+                now,
+            };
+            summary.dmarc.push(DmarcDomain {
+                assessment: dmarc::assess(&evidence),
+                policy,
+                days,
+                sources,
+            });
+        }
+    }
+    let errors_filter = Filter {
+        domain: None,
+        kind: None,
+        ..filter.clone()
+    };
+    summary.errors = db.errors(&errors_filter, JSON_ERRORS).await?;
+    Ok(summary)
+}
+
+/// The domains of `kind` in the rollups, or the one asked for (even without reports: its
+/// verdict then says there are none).
+fn domains(kind: Kind, filter: &Filter, daily: &[DailyRow]) -> Vec<String> {
+    if let Some(d) = &filter.domain {
+        return vec![d.clone()];
+    }
+    let set: BTreeSet<&str> = daily
+        .iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.domain.as_str())
+        .collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+fn of(daily: &[DailyRow], kind: Kind, domain: &str) -> Vec<DailyRow> {
+    daily
+        .iter()
+        .filter(|r| r.kind == kind && r.domain == domain)
+        .cloned()
+        .collect()
+}
+
+fn policy_of(policies: &[PolicySeen], kind: Kind, domain: &str) -> Option<PolicySeen> {
+    policies
+        .iter()
+        .filter(|p| p.kind == kind && p.domain == domain)
+        .max_by_key(|p| p.last_seen)
+        .cloned()
+}
+
+/// The `mx` patterns of the STS policy senders saw in the newest TLS report for `domain`
+/// (empty when there is none: the MX list is then not judged).
+async fn policy_mx(db: &ReportDb, domain: &str, filter: &Filter) -> anyhow::Result<Vec<MxPattern>> {
+    let f = Filter {
+        domain: Some(domain.to_owned()),
+        ..filter.clone()
+    };
+    let Some(row) = db.list(&f, 1).await?.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let Some(stored) = db.get(row.id).await? else {
+        return Ok(Vec::new());
+    };
+    let report: Value = serde_json::from_str(&stored.normalized).unwrap_or(Value::Null);
+    let mut patterns = Vec::new();
+    for policy in report["policies"].as_array().into_iter().flatten() {
+        let same_domain = policy["domain"]
+            .as_str()
+            .is_some_and(|d| d.trim_end_matches('.').eq_ignore_ascii_case(domain));
+        if policy["type"] != "sts" || !same_domain {
+            continue;
+        }
+        // `mx-host` when the sender copied it, else the policy's own `mx:` lines.
+        let listed: Vec<&str> = policy["mx"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let lines: Vec<&str> = policy["strings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|line| line.trim().strip_prefix("mx:"))
+            .collect();
+        let values = if listed.is_empty() { lines } else { listed };
+        for value in values {
+            if let Ok(p) = value.trim().parse::<MxPattern>()
+                && !patterns.contains(&p)
+            {
+                patterns.push(p);
+            }
+        }
+    }
+    Ok(patterns)
+}
+
+/// One day's sessions or messages, all organizations together.
+#[derive(Default)]
+struct DayTotal {
+    reports: u64,
+    organizations: BTreeSet<String>,
+    success: u64,
+    failure: u64,
+    messages: u64,
+    dmarc_pass: u64,
+    dkim_pass: u64,
+    spf_pass: u64,
+}
+
+fn per_day(rows: &[DailyRow]) -> BTreeMap<i64, DayTotal> {
+    let mut out: BTreeMap<i64, DayTotal> = BTreeMap::new();
+    for r in rows {
+        let t = out.entry(r.day).or_default();
+        t.reports += r.reports;
+        t.organizations.insert(r.organization.clone());
+        t.success += r.success;
+        t.failure += r.failure;
+        t.messages += r.messages;
+        t.dmarc_pass += r.dmarc_pass;
+        t.dkim_pass += r.dkim_pass;
+        t.spf_pass += r.spf_pass;
+    }
+    out
+}
+
+fn level_cell(level: Level, paint: Paint) -> String {
+    let code = match level {
+        Level::Ready | Level::Enforced => "1;32",
+        Level::Wait | Level::Review => "1;33",
+        Level::Fix => "1;31",
+        _ => "2",
+    };
+    paint.paint(code, &level.as_str().to_ascii_uppercase())
+}
+
+fn rate_cell(part: u64, whole: u64) -> Cell {
+    let text = percent(part, whole).unwrap_or_else(|| "-".to_owned());
+    let code = if whole == 0 {
+        ""
+    } else if part >= whole {
+        GOOD
+    } else if part * 100 >= whole * 95 {
+        WARN
+    } else {
+        BAD
+    };
+    Cell::from(text).coloured(code)
+}
+
+fn count_cell(n: u64, bad: bool) -> Cell {
+    let cell = Cell::from(thousands(n));
+    if bad && n > 0 {
+        cell.coloured(BAD)
+    } else {
+        cell
+    }
+}
+
+impl Summary {
+    fn print(&self, out: &mut impl Write, paint: Paint) -> std::io::Result<()> {
+        if self.tls.is_empty() && self.dmarc.is_empty() {
+            writeln!(
+                out,
+                "No reports match{}. Store some with `mtasts report import FILE…`.",
+                describe_filter(&self.filter)
+            )?;
+        }
+        for d in &self.tls {
+            self.print_tls(out, d, paint)?;
+        }
+        for d in &self.dmarc {
+            self.print_dmarc(out, d, paint)?;
+        }
+        let shown: Vec<&ErrorRow> = self.errors.iter().take(SHOWN_ERRORS as usize).collect();
+        if !shown.is_empty() {
+            writeln!(out, "{}", paint.bold("Unreadable inputs (newest first)"))?;
+            let mut t = Table::new(&[
+                ("Received", Align::Left),
+                ("Code", Align::Left),
+                ("Source", Align::Left),
+                ("Error", Align::Left),
+            ]);
+            for e in shown {
+                t.row(vec![
+                    rfc3339(e.received_at).into(),
+                    Cell::from(e.code.as_str()).coloured(BAD),
+                    e.source.as_str().into(),
+                    e.message.as_str().into(),
+                ]);
+            }
+            t.write(out, "  ", paint)?;
+        }
+        Ok(())
+    }
+
+    fn print_tls(&self, out: &mut impl Write, d: &TlsDomain, paint: Paint) -> std::io::Result<()> {
+        let a = &d.assessment;
+        let policy = d
+            .policy
+            .as_ref()
+            .map(|p| format!(" (policy {})", p.policy))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} — TLS reports{policy}",
+            paint.bold(shown_domain(&a.domain))
+        )?;
+        self.print_verdict(
+            out,
+            a.verdict.level,
+            &a.verdict.headline,
+            &a.verdict.details,
+            paint,
+        )?;
+        let days = per_day(&d.days);
+        if !days.is_empty() {
+            let mut t = Table::new(&[
+                ("Day (UTC)", Align::Left),
+                ("Reports", Align::Right),
+                ("Organizations", Align::Right),
+                ("Successful", Align::Right),
+                ("Failed", Align::Right),
+                ("Success rate", Align::Right),
+            ]);
+            let hidden = days.len().saturating_sub(SHOWN_DAYS);
+            for (day, total) in days.iter().skip(hidden) {
+                t.row(vec![
+                    date::iso_day(*day).into(),
+                    thousands(total.reports).into(),
+                    thousands(total.organizations.len() as u64).into(),
+                    thousands(total.success).into(),
+                    count_cell(total.failure, true),
+                    rate_cell(total.success, total.success + total.failure),
+                ]);
+            }
+            writeln!(out)?;
+            t.write(out, "  ", paint)?;
+            if hidden > 0 {
+                writeln!(
+                    out,
+                    "  {}",
+                    paint.dim(&format!(
+                        "({hidden} earlier days not shown; --since or --json)"
+                    ))
+                )?;
+            }
+        }
+        if !d.failures.is_empty() {
+            let mut t = Table::new(&[
+                ("Result", Align::Left),
+                ("Receiving MX", Align::Left),
+                ("Organization", Align::Left),
+                ("Sessions", Align::Right),
+                ("First", Align::Left),
+                ("Last", Align::Left),
+            ]);
+            let mut failures: Vec<&FailureGroup> = d.failures.iter().collect();
+            failures.sort_by(|x, y| {
+                y.last_day
+                    .cmp(&x.last_day)
+                    .then(y.count.cmp(&x.count))
+                    .then_with(|| x.result.cmp(&y.result))
+            });
+            for f in failures {
+                t.row(vec![
+                    Cell::from(f.result.as_str()).coloured(BAD),
+                    f.receiving_mx.as_deref().unwrap_or("-").into(),
+                    f.organization.as_str().into(),
+                    thousands(f.count).into(),
+                    date::iso_day(f.first_day).into(),
+                    date::iso_day(f.last_day).into(),
+                ]);
+            }
+            writeln!(out)?;
+            t.write(out, "  ", paint)?;
+        }
+        writeln!(out)
+    }
+
+    fn print_dmarc(
+        &self,
+        out: &mut impl Write,
+        d: &DmarcDomain,
+        paint: Paint,
+    ) -> std::io::Result<()> {
+        let a = &d.assessment;
+        let policy = d
+            .policy
+            .as_ref()
+            .map(|p| match p.pct {
+                Some(pct) if pct != 100 => format!(" ({}, pct={pct})", p.policy),
+                _ => format!(" ({})", p.policy),
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} — DMARC reports{policy}",
+            paint.bold(shown_domain(&a.domain))
+        )?;
+        self.print_verdict(
+            out,
+            a.verdict.level,
+            &a.verdict.headline,
+            &a.verdict.details,
+            paint,
+        )?;
+        let days = per_day(&d.days);
+        if !days.is_empty() {
+            let mut t = Table::new(&[
+                ("Day (UTC)", Align::Left),
+                ("Reports", Align::Right),
+                ("Organizations", Align::Right),
+                ("Messages", Align::Right),
+                ("DMARC pass", Align::Right),
+                ("Pass rate", Align::Right),
+            ]);
+            let hidden = days.len().saturating_sub(SHOWN_DAYS);
+            for (day, total) in days.iter().skip(hidden) {
+                t.row(vec![
+                    date::iso_day(*day).into(),
+                    thousands(total.reports).into(),
+                    thousands(total.organizations.len() as u64).into(),
+                    thousands(total.messages).into(),
+                    thousands(total.dmarc_pass).into(),
+                    rate_cell(total.dmarc_pass, total.messages),
+                ]);
+            }
+            writeln!(out)?;
+            t.write(out, "  ", paint)?;
+            if hidden > 0 {
+                writeln!(
+                    out,
+                    "  {}",
+                    paint.dim(&format!(
+                        "({hidden} earlier days not shown; --since or --json)"
+                    ))
+                )?;
+            }
+        }
+        if !d.sources.is_empty() {
+            let mut t = Table::new(&[
+                ("Source IP", Align::Left),
+                ("Header from", Align::Left),
+                ("Messages", Align::Right),
+                ("DMARC pass", Align::Right),
+                ("DKIM aligned", Align::Right),
+                ("SPF aligned", Align::Right),
+                ("Pass rate", Align::Right),
+                ("Quarantined", Align::Right),
+                ("Rejected", Align::Right),
+            ]);
+            for s in d.sources.iter().take(SHOWN_SOURCES) {
+                t.row(vec![
+                    s.source_ip.as_str().into(),
+                    s.header_from.as_str().into(),
+                    thousands(s.messages).into(),
+                    thousands(s.dmarc_pass).into(),
+                    thousands(s.dkim_pass).into(),
+                    thousands(s.spf_pass).into(),
+                    rate_cell(s.dmarc_pass, s.messages),
+                    thousands(s.quarantine).into(),
+                    thousands(s.reject).into(),
+                ]);
+            }
+            writeln!(out)?;
+            t.write(out, "  ", paint)?;
+            if d.sources.len() > SHOWN_SOURCES {
+                writeln!(
+                    out,
+                    "  {}",
+                    paint.dim(&format!(
+                        "({} more sources; --json lists them all)",
+                        d.sources.len() - SHOWN_SOURCES
+                    ))
+                )?;
+            }
+        }
+        if a.messages > 0 {
+            let (q, r) = dispositions(&d.days);
+            writeln!(out)?;
+            writeln!(
+                out,
+                "  p=quarantine would have sent {} to spam and p=reject would have refused {}; receivers quarantined {} and rejected {}.",
+                messages(a.would_quarantine),
+                messages(a.would_reject),
+                thousands(q),
+                thousands(r)
+            )?;
+        }
+        writeln!(out)
+    }
+
+    fn print_verdict(
+        &self,
+        out: &mut impl Write,
+        level: Level,
+        headline: &str,
+        details: &[String],
+        paint: Paint,
+    ) -> std::io::Result<()> {
+        writeln!(out, "  {} {headline}", level_cell(level, paint))?;
+        for line in details {
+            writeln!(out, "    {}", paint.dim(&format!("· {line}")))?;
+        }
+        Ok(())
+    }
+
+    fn to_json(&self) -> Value {
+        let tls: Vec<Value> = self
+            .tls
+            .iter()
+            .map(|d| {
+                let a = &d.assessment;
+                json!({
+                    "domain": a.domain,
+                    "policy": d.policy.as_ref().map(|p| p.policy.clone()),
+                    "verdict": a.verdict,
+                    "days_with_reports": a.days,
+                    "organizations": a.organizations,
+                    "success": a.success,
+                    "failure": a.failure,
+                    "days": per_day(&d.days).iter().map(|(day, t)| json!({
+                        "day": date::iso_day(*day),
+                        "reports": t.reports,
+                        "organizations": t.organizations.len(),
+                        "success": t.success,
+                        "failure": t.failure,
+                    })).collect::<Vec<_>>(),
+                    "failures": d.failures.iter().map(|f| json!({
+                        "result": f.result,
+                        "receiving_mx": f.receiving_mx,
+                        "organization": f.organization,
+                        "count": f.count,
+                        "first_day": date::iso_day(f.first_day),
+                        "last_day": date::iso_day(f.last_day),
+                    })).collect::<Vec<_>>(),
+                    "problems": a.problems.iter().map(|p| json!({
+                        "result": p.result.as_str(),
+                        "receiving_mx": p.receiving_mx,
+                        "mx_in_policy": p.mx_in_policy,
+                        "organizations": p.organizations,
+                        "count": p.count,
+                        "first_day": date::iso_day(p.first_day),
+                        "last_day": date::iso_day(p.last_day),
+                        "state": p.state,
+                        "advice": p.advice,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let dmarc: Vec<Value> = self
+            .dmarc
+            .iter()
+            .map(|d| {
+                let a = &d.assessment;
+                let totals = per_day(&d.days);
+                let (q, r) = dispositions(&d.days);
+                let none: u64 = d.days.iter().map(|x| x.none).sum();
+                json!({
+                    "domain": a.domain,
+                    "policy": d.policy.as_ref().map(|p| json!({"p": p.p, "pct": p.pct})),
+                    "verdict": a.verdict,
+                    "days_with_reports": a.days,
+                    "organizations": a.organizations,
+                    "messages": a.messages,
+                    "dmarc_pass": a.dmarc_pass,
+                    "dkim_pass": totals.values().map(|t| t.dkim_pass).sum::<u64>(),
+                    "spf_pass": totals.values().map(|t| t.spf_pass).sum::<u64>(),
+                    "pass_rate": a.pass_rate,
+                    "dispositions": {"none": none, "quarantine": q, "reject": r},
+                    "would_quarantine": a.would_quarantine,
+                    "would_reject": a.would_reject,
+                    "days": totals.iter().map(|(day, t)| json!({
+                        "day": date::iso_day(*day),
+                        "reports": t.reports,
+                        "organizations": t.organizations.len(),
+                        "messages": t.messages,
+                        "dmarc_pass": t.dmarc_pass,
+                        "dkim_pass": t.dkim_pass,
+                        "spf_pass": t.spf_pass,
+                    })).collect::<Vec<_>>(),
+                    "sources": d.sources.iter().map(|s| json!({
+                        "source_ip": s.source_ip,
+                        "header_from": s.header_from,
+                        "messages": s.messages,
+                        "dmarc_pass": s.dmarc_pass,
+                        "dkim_pass": s.dkim_pass,
+                        "spf_pass": s.spf_pass,
+                        "dispositions": {"none": s.none, "quarantine": s.quarantine, "reject": s.reject},
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let mut doc = empty_document(&self.filter);
+        doc["now"] = json!(rfc3339(self.now));
+        doc["tlsrpt"] = json!(tls);
+        doc["dmarc"] = json!(dmarc);
+        doc["errors"] = json!(
+            self.errors
+                .iter()
+                .map(|e| json!({
+                    "id": e.id,
+                    "source": e.source,
+                    "code": e.code,
+                    "error": e.message,
+                    "received_at": rfc3339(e.received_at),
+                }))
+                .collect::<Vec<_>>()
+        );
+        doc
+    }
+}
+
+/// The document for a database without reports (the same keys, empty lists).
+fn empty_document(filter: &Filter) -> Value {
+    json!({
+        "filter": {
+            "domain": filter.domain,
+            "since": filter.since.map(rfc3339),
+            "until": filter.until.map(rfc3339),
+            "kind": filter.kind.map(|k| k.as_str()),
+        },
+        "now": rfc3339(now()),
+        "tlsrpt": [],
+        "dmarc": [],
+        "errors": [],
+    })
+}
+
+/// The stores keep `""` for a report that names no domain.
+fn shown_domain(domain: &str) -> &str {
+    if domain.is_empty() {
+        "(no policy domain)"
+    } else {
+        domain
+    }
+}
+
+fn dispositions(days: &[DailyRow]) -> (u64, u64) {
+    (
+        days.iter().map(|d| d.quarantine).sum(),
+        days.iter().map(|d| d.reject).sum(),
+    )
+}
+
+fn messages(n: u64) -> String {
+    format!(
+        "{} {}",
+        thousands(n),
+        if n == 1 { "message" } else { "messages" }
+    )
+}
+
+fn describe_filter(filter: &Filter) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = &filter.domain {
+        parts.push(format!("domain {d}"));
+    }
+    if let Some(k) = filter.kind {
+        parts.push(format!("kind {k}"));
+    }
+    if let Some(s) = filter.since {
+        parts.push(format!("since {}", date::iso_day(s)));
+    }
+    if let Some(u) = filter.until {
+        parts.push(format!("until {}", date::iso_day(u - date::DAY)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+pub(super) fn print_json(value: &Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_found_in_urls() {
+        assert_eq!(
+            sqlite_path("sqlite:/var/lib/mtasts/serve.db"),
+            Some("/var/lib/mtasts/serve.db")
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite:x.db?mode=rwc"), Some("x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/test"), None);
+    }
+
+    #[test]
+    fn filters_are_described() {
+        let f = Filter {
+            domain: Some("example.com".into()),
+            since: Some(1_796_083_200),
+            until: Some(1_796_169_600),
+            kind: Some(Kind::Dmarc),
+        };
+        assert_eq!(
+            describe_filter(&f),
+            " (domain example.com, kind dmarc, since 2026-12-01, until 2026-12-01)"
+        );
+        assert_eq!(describe_filter(&Filter::default()), "");
+    }
 }

@@ -186,11 +186,12 @@ pub fn assess(evidence: &DmarcEvidence) -> DmarcAssessment {
     )];
     for s in out.failing_sources.iter().take(DETAIL_SOURCES) {
         let mut line = format!(
-            "{} ({}): {} of {} fail (aligned DKIM passed {}, SPF {})",
+            "{} ({}): {} of {} {} (aligned DKIM passed {}, SPF {})",
             s.source_ip,
             s.header_from,
             thousands(s.failing),
             count(s.messages, "message", "messages"),
+            plural(s.failing, "fails", "fail"),
             thousands(s.dkim_pass),
             thousands(s.spf_pass)
         );
@@ -234,10 +235,11 @@ pub fn assess(evidence: &DmarcEvidence) -> DmarcAssessment {
             (
                 Level::Enforced,
                 format!(
-                    "p=reject; {rate} pass; {} from {} ({}) failed and were subject to rejection",
+                    "p=reject; {rate} pass; {} from {} ({}) failed and {} subject to rejection",
                     count(failing, "message", "messages"),
                     count(failing_count, "source", "sources"),
-                    failing_named()
+                    failing_named(),
+                    plural(failing, "was", "were")
                 ),
             )
         }

@@ -89,6 +89,19 @@ fn failing_sources_are_named_with_what_quarantine_and_reject_would_do() {
         a.verdict.details[1],
         "198.51.100.7 (example.com): 500 of 500 messages fail (aligned DKIM passed 0, SPF 0)"
     );
+    let one = assess(&evidence(
+        days(1, &["x"], 1, 0),
+        vec![source("192.0.2.9", 1, 0)],
+        "reject",
+    ));
+    assert_eq!(
+        one.verdict.details[1],
+        "192.0.2.9 (example.com): 1 of 1 message fails (aligned DKIM passed 0, SPF 0)"
+    );
+    assert_eq!(
+        one.verdict.headline,
+        "p=reject; 0% pass; 1 message from 1 source (192.0.2.9) failed and was subject to rejection"
+    );
 }
 
 #[test]

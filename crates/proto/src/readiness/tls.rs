@@ -522,7 +522,12 @@ fn list_names(names: &[String]) -> String {
     match names.len() {
         0 => "no one".to_owned(),
         n if n <= SHOWN => names.join(", "),
-        n => format!("{} and {} others", names[..SHOWN].join(", "), n - SHOWN),
+        n => format!(
+            "{} and {} {}",
+            names[..SHOWN].join(", "),
+            n - SHOWN,
+            plural(n - SHOWN, "other", "others")
+        ),
     }
 }
 
