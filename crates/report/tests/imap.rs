@@ -2,7 +2,8 @@
 //! and STARTTLS, wrong password, an unknown CA, real report mails from the samples stored and
 //! marked, nothing imported twice, a failing store leaving messages unmarked, the move and
 //! delete modes, an oversized message, a mailbox rebuilt with a new UIDVALIDITY, watch mode
-//! with IDLE, and a hostile server's endless line.
+//! with IDLE and across a dropped connection; and fake servers: an endless line, a server that
+//! stops answering, a plain server without STARTTLS.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -463,4 +464,107 @@ async fn a_rebuilt_mailbox_with_a_new_uidvalidity_imports_only_the_unmarked_mess
         stored.iter().map(|(s, _)| s).collect::<Vec<_>>()
     );
     assert!(w.inbox().iter().all(|m| m.keywords == [KEYWORD]));
+}
+
+#[tokio::test]
+async fn watch_reconnects_after_the_connection_drops() {
+    let Some(w) = world() else { return };
+    let proxy = mtasts_testkit::proxy::TcpProxy::start(w.dovecot.imaps()).await;
+    let mut config = w.config("imaps");
+    config.url.port = proxy.addr().port();
+    w.dovecot
+        .deliver("INBOX", &std::fs::read(w.samples.join(MAILS[0].0)).unwrap())
+        .unwrap();
+    let sink = MemorySink::default();
+    let mut counts = Counts::default();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stored = |n: usize| sink.stored.lock().unwrap().len() >= n;
+    let driver = async {
+        wait_for(|| stored(1)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.cut();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        proxy.restore();
+        w.dovecot
+            .deliver("INBOX", &std::fs::read(w.samples.join(MAILS[1].0)).unwrap())
+            .unwrap();
+        wait_for(|| stored(2)).await;
+        stop_tx.send(()).unwrap();
+    };
+    let watching = watch(&config, &sink, &mut counts, async {
+        let _ = stop_rx.await;
+    });
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(watching, driver)
+    })
+    .await
+    .expect("watch stops on shutdown");
+    result.unwrap();
+    assert_eq!(counts.messages, 2);
+    assert!(proxy.relayed() >= 2, "a second connection was made");
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_a_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let ca = TestCa::new();
+    let cert = ca.issue("localhost", &CertSpec::Valid);
+    let acceptor = tokio_rustls::TlsAcceptor::from(cert.server_config(&[]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        tls.write_all(b"* OK ready\r\n").await.unwrap();
+        // Reads the LOGIN and never answers.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(tls);
+    });
+    let url = ImapUrl::parse(&format!("imaps://r@localhost:{port}/INBOX")).unwrap();
+    let mut config = FetchConfig::new(url, "pw".into(), ca.root_store());
+    config.timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let (_, result) = run(&config, &MemorySink::default()).await;
+    assert!(
+        matches!(result, Err(FetchError::Timeout("LOGIN", _))),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn imap_without_starttls_is_refused_before_the_password_is_sent() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tcp = BufReader::new(tcp);
+        tcp.get_mut()
+            .write_all(b"* OK plain only\r\n")
+            .await
+            .unwrap();
+        let mut heard = Vec::new();
+        let mut line = String::new();
+        while tcp.read_line(&mut line).await.unwrap_or(0) > 0 {
+            let tag = line.split(' ').next().unwrap_or("*").to_owned();
+            heard.push(line.trim_end().to_owned());
+            let reply = format!("{tag} BAD command unknown\r\n");
+            if tcp.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+            line.clear();
+        }
+        heard
+    });
+    let url = ImapUrl::parse(&format!("imap://r@localhost:{port}/INBOX")).unwrap();
+    let config = FetchConfig::new(url, "pw-never-sent".into(), TestCa::new().root_store());
+    let (_, result) = run(&config, &MemorySink::default()).await;
+    assert!(
+        matches!(result, Err(FetchError::NoStartTls(_))),
+        "{result:?}"
+    );
+    let heard = server.await.unwrap();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert!(heard[0].ends_with("STARTTLS"), "{heard:?}");
 }
