@@ -235,6 +235,14 @@ fn a_missing_file_exits_2_and_the_others_are_still_printed() {
     let err = stderr(&o);
     assert!(err.starts_with("mtasts: error: "), "{err}");
     assert!(err.contains("no/such/file.json"), "{err}");
+
+    // With --json the array stays valid even when nothing could be read.
+    let o = parse(&["--json", path(&missing)]);
+    assert_eq!(code(&o), Some(2));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&o.stdout).ok(),
+        Some(Value::Array(vec![]))
+    );
 }
 
 #[test]
