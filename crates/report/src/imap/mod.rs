@@ -207,6 +207,7 @@ pub async fn fetch<S: MessageSink>(
 ) -> Result<(), FetchError> {
     let mut session = connect::open(config).await?;
     let caps = pass::Capabilities::read(&mut session, config).await?;
+    pass::prepare(&mut session, config).await?;
     let state = pass::select(&mut session, config).await?;
     pass::run(&mut session, config, &caps, &state, 1, sink, counts).await?;
     // The marks are set; a failed LOGOUT changes nothing.

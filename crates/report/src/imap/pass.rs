@@ -54,12 +54,11 @@ pub(crate) struct Selected {
     pub(crate) uid_next: Option<u32>,
 }
 
-/// Selects the mailbox (and, for `move:`, makes sure the folder exists).
-pub(crate) async fn select(
+/// For `move:`, makes sure the folder exists (once per session).
+pub(crate) async fn prepare(
     session: &mut Session<Stream>,
     config: &FetchConfig,
-) -> Result<Selected, FetchError> {
-    let name = config.url.mailbox_wire();
+) -> Result<(), FetchError> {
     if let Processed::Move(folder) = &config.processed {
         // Creating an existing folder fails harmlessly; a folder that cannot be used makes
         // the first move fail, with the server's reason.
@@ -70,6 +69,15 @@ pub(crate) async fn select(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Selects the mailbox.
+pub(crate) async fn select(
+    session: &mut Session<Stream>,
+    config: &FetchConfig,
+) -> Result<Selected, FetchError> {
+    let name = config.url.mailbox_wire();
     let mailbox = step(config.timeout, "SELECT", session.select(&name))
         .await?
         .map_err(|e| match e {

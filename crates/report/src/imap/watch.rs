@@ -71,6 +71,7 @@ async fn session<S: MessageSink>(
 ) -> Result<(), FetchError> {
     let mut session = connect::open(config).await?;
     let caps = Capabilities::read(&mut session, config).await?;
+    pass::prepare(&mut session, config).await?;
     let mut state = pass::select(&mut session, config).await?;
     *selected = true;
     tracing::info!(mailbox = %config.url, "watching");
