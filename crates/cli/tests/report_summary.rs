@@ -115,7 +115,12 @@ fn summary_json_counts_what_the_samples_hold() {
         &samples,
         &[TLS_FAILING, TLS_ENFORCED, DMARC_REJECT, DMARC_HARDFAIL],
     );
-    let doc = w.json(&["report", "summary", "--json"]);
+    let text = w.ok(&["report", "summary", "--json"]);
+    assert!(
+        text.starts_with("{\n  \"filter\": {"),
+        "keys in the documented order: {text}"
+    );
+    let doc: Value = serde_json::from_str(&text).unwrap();
 
     // smtp_tls.json: example.com, 9 Jan 2024, 0 successful and 3 failed sessions, two
     // validation-failure details (2 + 1) at receiving MX example.com.
@@ -317,7 +322,12 @@ fn list_shows_each_report_once_with_its_duplicates() {
     // The same TLS report again: stored once, counted as a duplicate.
     let o = w.run(&["report", "import", &path(&samples.join(TLS_FAILING))]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let list = w.json(&["report", "list", "--json"]);
+    let text = w.ok(&["report", "list", "--json"]);
+    assert!(
+        text.starts_with("[\n  {\n    \"id\": "),
+        "keys in the documented order: {text}"
+    );
+    let list: Value = serde_json::from_str(&text).unwrap();
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let tls = rows.iter().find(|r| r["kind"] == "tlsrpt").unwrap();

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use mtasts_proto::readiness::number::thousands;
 use mtasts_store::reports::{Filter, Kind, ReportRow};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::summary::table::{self, Align, Cell, Paint, Table, WARN};
 use super::summary::{open_existing, parse_kind, parse_since, print_json, rfc3339};
@@ -73,7 +73,7 @@ pub(crate) fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         Ok(rows?)
     })?;
     if json {
-        print_json(&Value::Array(rows.iter().map(row_json).collect()))?;
+        print_json(&rows.iter().map(row_json).collect::<Vec<_>>())?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
@@ -131,22 +131,38 @@ pub(crate) fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The JSON object of one listed report.
-fn row_json(r: &ReportRow) -> Value {
-    json!({
-        "id": r.id,
-        "kind": r.kind.as_str(),
-        "organization": r.organization,
-        "report_id": r.report_id,
-        "begin": rfc3339(r.begin),
-        "end": rfc3339(r.end),
-        "domains": r.domains,
-        "source": r.source,
-        "received_at": rfc3339(r.received_at),
-        "duplicates": r.duplicates,
-        "success": r.success,
-        "failure": r.failure,
-    })
+/// The JSON object of one listed report (docs/report/summary.md), keys in this order.
+#[derive(Serialize)]
+struct RowJson<'a> {
+    id: i64,
+    kind: &'static str,
+    organization: &'a str,
+    report_id: &'a str,
+    begin: String,
+    end: String,
+    domains: &'a [String],
+    source: &'a str,
+    received_at: String,
+    duplicates: u64,
+    success: u64,
+    failure: u64,
+}
+
+fn row_json(r: &ReportRow) -> RowJson<'_> {
+    RowJson {
+        id: r.id,
+        kind: r.kind.as_str(),
+        organization: &r.organization,
+        report_id: &r.report_id,
+        begin: rfc3339(r.begin),
+        end: rfc3339(r.end),
+        domains: &r.domains,
+        source: &r.source,
+        received_at: rfc3339(r.received_at),
+        duplicates: r.duplicates,
+        success: r.success,
+        failure: r.failure,
+    }
 }
 
 /// `2026-12-01 00:00` (UTC; seconds are left out as they are nearly always :00 or :59).

@@ -9,14 +9,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mtasts_proto::readiness::dmarc::{DmarcAssessment, DmarcDay, DmarcEvidence, DmarcSource};
 use mtasts_proto::readiness::number::{percent, thousands};
-use mtasts_proto::readiness::tls::{Published, TlsAssessment, TlsDay, TlsEvidence, TlsFailure};
-use mtasts_proto::readiness::{Level, date, dmarc, tls};
+use mtasts_proto::readiness::tls::{
+    Published, State, TlsAssessment, TlsDay, TlsEvidence, TlsFailure,
+};
+use mtasts_proto::readiness::{Level, Verdict, date, dmarc, tls};
 use mtasts_proto::sts::mx_pattern::MxPattern;
 use mtasts_proto::tlsrpt::report::UtcTime;
 use mtasts_store::reports::{
     DailyRow, ErrorRow, FailureGroup, Filter, Kind, PolicySeen, ReportDb, SourceGroup,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::serve::DatabaseArgs;
 #[path = "table.rs"]
@@ -83,7 +86,7 @@ pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let Some(db) = open_existing(&db).await? else {
             if json {
-                print_json(&empty_document(&filter))?;
+                print_json(&Document::empty(&filter, now()))?;
             }
             return Ok(ExitCode::SUCCESS);
         };
@@ -696,126 +699,133 @@ impl Summary {
         Ok(())
     }
 
-    fn to_json(&self) -> Value {
-        let tls: Vec<Value> = self
+    fn to_json(&self) -> Document<'_> {
+        let mut doc = Document::empty(&self.filter, self.now);
+        doc.tlsrpt = self
             .tls
             .iter()
             .map(|d| {
                 let a = &d.assessment;
-                json!({
-                    "domain": a.domain,
-                    "policy": d.policy.as_ref().map(|p| p.policy.clone()),
-                    "verdict": a.verdict,
-                    "days_with_reports": a.days,
-                    "organizations": a.organizations,
-                    "success": a.success,
-                    "failure": a.failure,
-                    "days": per_day(&d.days).iter().map(|(day, t)| json!({
-                        "day": date::iso_day(*day),
-                        "reports": t.reports,
-                        "organizations": t.organizations.len(),
-                        "success": t.success,
-                        "failure": t.failure,
-                    })).collect::<Vec<_>>(),
-                    "failures": d.failures.iter().map(|f| json!({
-                        "result": f.result,
-                        "receiving_mx": f.receiving_mx,
-                        "organization": f.organization,
-                        "count": f.count,
-                        "first_day": date::iso_day(f.first_day),
-                        "last_day": date::iso_day(f.last_day),
-                    })).collect::<Vec<_>>(),
-                    "problems": a.problems.iter().map(|p| json!({
-                        "result": p.result.as_str(),
-                        "receiving_mx": p.receiving_mx,
-                        "mx_in_policy": p.mx_in_policy,
-                        "organizations": p.organizations,
-                        "count": p.count,
-                        "first_day": date::iso_day(p.first_day),
-                        "last_day": date::iso_day(p.last_day),
-                        "state": p.state,
-                        "advice": p.advice,
-                    })).collect::<Vec<_>>(),
-                })
+                TlsJson {
+                    domain: &a.domain,
+                    policy: d.policy.as_ref().map(|p| p.policy.as_str()),
+                    verdict: &a.verdict,
+                    days_with_reports: a.days,
+                    organizations: &a.organizations,
+                    success: a.success,
+                    failure: a.failure,
+                    days: per_day(&d.days)
+                        .into_iter()
+                        .map(|(day, t)| TlsDayJson {
+                            day: date::iso_day(day),
+                            reports: t.reports,
+                            organizations: t.organizations.len(),
+                            success: t.success,
+                            failure: t.failure,
+                        })
+                        .collect(),
+                    failures: d
+                        .failures
+                        .iter()
+                        .map(|f| FailureJson {
+                            result: &f.result,
+                            receiving_mx: f.receiving_mx.as_deref(),
+                            organization: &f.organization,
+                            count: f.count,
+                            first_day: date::iso_day(f.first_day),
+                            last_day: date::iso_day(f.last_day),
+                        })
+                        .collect(),
+                    problems: a
+                        .problems
+                        .iter()
+                        .map(|p| ProblemJson {
+                            result: p.result.as_str(),
+                            receiving_mx: p.receiving_mx.as_deref(),
+                            mx_in_policy: p.mx_in_policy,
+                            organizations: &p.organizations,
+                            count: p.count,
+                            first_day: date::iso_day(p.first_day),
+                            last_day: date::iso_day(p.last_day),
+                            state: p.state,
+                            advice: &p.advice,
+                        })
+                        .collect(),
+                }
             })
             .collect();
-        let dmarc: Vec<Value> = self
+        doc.dmarc = self
             .dmarc
             .iter()
             .map(|d| {
                 let a = &d.assessment;
                 let totals = per_day(&d.days);
-                let (q, r) = dispositions(&d.days);
-                let none: u64 = d.days.iter().map(|x| x.none).sum();
-                json!({
-                    "domain": a.domain,
-                    "policy": d.policy.as_ref().map(|p| json!({"p": p.p, "pct": p.pct})),
-                    "verdict": a.verdict,
-                    "days_with_reports": a.days,
-                    "organizations": a.organizations,
-                    "messages": a.messages,
-                    "dmarc_pass": a.dmarc_pass,
-                    "dkim_pass": totals.values().map(|t| t.dkim_pass).sum::<u64>(),
-                    "spf_pass": totals.values().map(|t| t.spf_pass).sum::<u64>(),
-                    "pass_rate": a.pass_rate,
-                    "dispositions": {"none": none, "quarantine": q, "reject": r},
-                    "would_quarantine": a.would_quarantine,
-                    "would_reject": a.would_reject,
-                    "days": totals.iter().map(|(day, t)| json!({
-                        "day": date::iso_day(*day),
-                        "reports": t.reports,
-                        "organizations": t.organizations.len(),
-                        "messages": t.messages,
-                        "dmarc_pass": t.dmarc_pass,
-                        "dkim_pass": t.dkim_pass,
-                        "spf_pass": t.spf_pass,
-                    })).collect::<Vec<_>>(),
-                    "sources": d.sources.iter().map(|s| json!({
-                        "source_ip": s.source_ip,
-                        "header_from": s.header_from,
-                        "messages": s.messages,
-                        "dmarc_pass": s.dmarc_pass,
-                        "dkim_pass": s.dkim_pass,
-                        "spf_pass": s.spf_pass,
-                        "dispositions": {"none": s.none, "quarantine": s.quarantine, "reject": s.reject},
-                    })).collect::<Vec<_>>(),
-                })
+                DmarcJson {
+                    domain: &a.domain,
+                    policy: d.policy.as_ref().map(|p| PolicyJson {
+                        p: p.p.as_deref(),
+                        pct: p.pct,
+                    }),
+                    verdict: &a.verdict,
+                    days_with_reports: a.days,
+                    organizations: &a.organizations,
+                    messages: a.messages,
+                    dmarc_pass: a.dmarc_pass,
+                    dkim_pass: totals.values().map(|t| t.dkim_pass).sum(),
+                    spf_pass: totals.values().map(|t| t.spf_pass).sum(),
+                    pass_rate: a.pass_rate.as_deref(),
+                    dispositions: Dispositions {
+                        none: d.days.iter().map(|x| x.none).sum(),
+                        quarantine: d.days.iter().map(|x| x.quarantine).sum(),
+                        reject: d.days.iter().map(|x| x.reject).sum(),
+                    },
+                    would_quarantine: a.would_quarantine,
+                    would_reject: a.would_reject,
+                    days: totals
+                        .into_iter()
+                        .map(|(day, t)| DmarcDayJson {
+                            day: date::iso_day(day),
+                            reports: t.reports,
+                            organizations: t.organizations.len(),
+                            messages: t.messages,
+                            dmarc_pass: t.dmarc_pass,
+                            dkim_pass: t.dkim_pass,
+                            spf_pass: t.spf_pass,
+                        })
+                        .collect(),
+                    sources: d
+                        .sources
+                        .iter()
+                        .map(|s| SourceJson {
+                            source_ip: &s.source_ip,
+                            header_from: &s.header_from,
+                            messages: s.messages,
+                            dmarc_pass: s.dmarc_pass,
+                            dkim_pass: s.dkim_pass,
+                            spf_pass: s.spf_pass,
+                            dispositions: Dispositions {
+                                none: s.none,
+                                quarantine: s.quarantine,
+                                reject: s.reject,
+                            },
+                        })
+                        .collect(),
+                }
             })
             .collect();
-        let mut doc = empty_document(&self.filter);
-        doc["now"] = json!(rfc3339(self.now));
-        doc["tlsrpt"] = json!(tls);
-        doc["dmarc"] = json!(dmarc);
-        doc["errors"] = json!(
-            self.errors
-                .iter()
-                .map(|e| json!({
-                    "id": e.id,
-                    "source": e.source,
-                    "code": e.code,
-                    "error": e.message,
-                    "received_at": rfc3339(e.received_at),
-                }))
-                .collect::<Vec<_>>()
-        );
+        doc.errors = self
+            .errors
+            .iter()
+            .map(|e| ErrorJson {
+                id: e.id,
+                source: &e.source,
+                code: &e.code,
+                error: &e.message,
+                received_at: rfc3339(e.received_at),
+            })
+            .collect();
         doc
     }
-}
-
-/// The document for a database without reports (the same keys, empty lists).
-fn empty_document(filter: &Filter) -> Value {
-    json!({
-        "filter": {
-            "domain": filter.domain,
-            "since": filter.since.map(rfc3339),
-            "until": filter.until.map(rfc3339),
-            "kind": filter.kind.map(|k| k.as_str()),
-        },
-        "now": rfc3339(now()),
-        "tlsrpt": [],
-        "dmarc": [],
-        "errors": [],
-    })
 }
 
 /// The stores keep `""` for a report that names no domain.
@@ -863,11 +873,156 @@ fn describe_filter(filter: &Filter) -> String {
     }
 }
 
-pub(super) fn print_json(value: &Value) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The `--json` document (docs/report/summary.md); fields in the order printed.
+#[derive(Serialize)]
+struct Document<'a> {
+    filter: FilterJson,
+    now: String,
+    tlsrpt: Vec<TlsJson<'a>>,
+    dmarc: Vec<DmarcJson<'a>>,
+    errors: Vec<ErrorJson<'a>>,
+}
+
+impl Document<'_> {
+    /// The same keys with empty lists (also what a database without reports prints).
+    fn empty(filter: &Filter, now: i64) -> Document<'static> {
+        Document {
+            filter: FilterJson {
+                domain: filter.domain.clone(),
+                since: filter.since.map(rfc3339),
+                until: filter.until.map(rfc3339),
+                kind: filter.kind.map(Kind::as_str),
+            },
+            now: rfc3339(now),
+            tlsrpt: Vec::new(),
+            dmarc: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FilterJson {
+    domain: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    kind: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct TlsJson<'a> {
+    domain: &'a str,
+    policy: Option<&'a str>,
+    verdict: &'a Verdict,
+    days_with_reports: usize,
+    organizations: &'a [String],
+    success: u64,
+    failure: u64,
+    days: Vec<TlsDayJson>,
+    failures: Vec<FailureJson<'a>>,
+    problems: Vec<ProblemJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct TlsDayJson {
+    day: String,
+    reports: u64,
+    organizations: usize,
+    success: u64,
+    failure: u64,
+}
+
+#[derive(Serialize)]
+struct FailureJson<'a> {
+    result: &'a str,
+    receiving_mx: Option<&'a str>,
+    organization: &'a str,
+    count: u64,
+    first_day: String,
+    last_day: String,
+}
+
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    result: &'a str,
+    receiving_mx: Option<&'a str>,
+    mx_in_policy: Option<bool>,
+    organizations: &'a [String],
+    count: u64,
+    first_day: String,
+    last_day: String,
+    state: State,
+    advice: &'a str,
+}
+
+#[derive(Serialize)]
+struct DmarcJson<'a> {
+    domain: &'a str,
+    policy: Option<PolicyJson<'a>>,
+    verdict: &'a Verdict,
+    days_with_reports: usize,
+    organizations: &'a [String],
+    messages: u64,
+    dmarc_pass: u64,
+    dkim_pass: u64,
+    spf_pass: u64,
+    pass_rate: Option<&'a str>,
+    dispositions: Dispositions,
+    would_quarantine: u64,
+    would_reject: u64,
+    days: Vec<DmarcDayJson>,
+    sources: Vec<SourceJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PolicyJson<'a> {
+    p: Option<&'a str>,
+    pct: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Dispositions {
+    none: u64,
+    quarantine: u64,
+    reject: u64,
+}
+
+#[derive(Serialize)]
+struct DmarcDayJson {
+    day: String,
+    reports: u64,
+    organizations: usize,
+    messages: u64,
+    dmarc_pass: u64,
+    dkim_pass: u64,
+    spf_pass: u64,
+}
+
+#[derive(Serialize)]
+struct SourceJson<'a> {
+    source_ip: &'a str,
+    header_from: &'a str,
+    messages: u64,
+    dmarc_pass: u64,
+    dkim_pass: u64,
+    spf_pass: u64,
+    dispositions: Dispositions,
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    id: i64,
+    source: &'a str,
+    code: &'a str,
+    error: &'a str,
+    received_at: String,
 }
 
 #[cfg(test)]
