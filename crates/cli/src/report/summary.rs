@@ -405,14 +405,15 @@ fn per_day(rows: &[DailyRow]) -> BTreeMap<i64, DayTotal> {
     let mut out: BTreeMap<i64, DayTotal> = BTreeMap::new();
     for r in rows {
         let t = out.entry(r.day).or_default();
-        t.reports += r.reports;
+        // Counts come from remote reports: saturate rather than overflow.
+        t.reports = t.reports.saturating_add(r.reports);
         t.organizations.insert(r.organization.clone());
-        t.success += r.success;
-        t.failure += r.failure;
-        t.messages += r.messages;
-        t.dmarc_pass += r.dmarc_pass;
-        t.dkim_pass += r.dkim_pass;
-        t.spf_pass += r.spf_pass;
+        t.success = t.success.saturating_add(r.success);
+        t.failure = t.failure.saturating_add(r.failure);
+        t.messages = t.messages.saturating_add(r.messages);
+        t.dmarc_pass = t.dmarc_pass.saturating_add(r.dmarc_pass);
+        t.dkim_pass = t.dkim_pass.saturating_add(r.dkim_pass);
+        t.spf_pass = t.spf_pass.saturating_add(r.spf_pass);
     }
     out
 }
@@ -433,7 +434,7 @@ fn rate_cell(part: u64, whole: u64) -> Cell {
         ""
     } else if part >= whole {
         GOOD
-    } else if part * 100 >= whole * 95 {
+    } else if u128::from(part) * 100 >= u128::from(whole) * 95 {
         WARN
     } else {
         BAD
@@ -524,7 +525,7 @@ impl Summary {
                     thousands(total.organizations.len() as u64).into(),
                     thousands(total.success).into(),
                     count_cell(total.failure, true),
-                    rate_cell(total.success, total.success + total.failure),
+                    rate_cell(total.success, total.success.saturating_add(total.failure)),
                 ]);
             }
             writeln!(out)?;
@@ -771,13 +772,13 @@ impl Summary {
                     organizations: &a.organizations,
                     messages: a.messages,
                     dmarc_pass: a.dmarc_pass,
-                    dkim_pass: totals.values().map(|t| t.dkim_pass).sum(),
-                    spf_pass: totals.values().map(|t| t.spf_pass).sum(),
+                    dkim_pass: total(totals.values().map(|t| t.dkim_pass)),
+                    spf_pass: total(totals.values().map(|t| t.spf_pass)),
                     pass_rate: a.pass_rate.as_deref(),
                     dispositions: Dispositions {
-                        none: d.days.iter().map(|x| x.none).sum(),
-                        quarantine: d.days.iter().map(|x| x.quarantine).sum(),
-                        reject: d.days.iter().map(|x| x.reject).sum(),
+                        none: total(d.days.iter().map(|x| x.none)),
+                        quarantine: total(d.days.iter().map(|x| x.quarantine)),
+                        reject: total(d.days.iter().map(|x| x.reject)),
                     },
                     would_quarantine: a.would_quarantine,
                     would_reject: a.would_reject,
@@ -837,10 +838,15 @@ fn shown_domain(domain: &str) -> &str {
     }
 }
 
+/// A sum of remote counts that saturates instead of overflowing.
+fn total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
+}
+
 fn dispositions(days: &[DailyRow]) -> (u64, u64) {
     (
-        days.iter().map(|d| d.quarantine).sum(),
-        days.iter().map(|d| d.reject).sum(),
+        total(days.iter().map(|d| d.quarantine)),
+        total(days.iter().map(|d| d.reject)),
     )
 }
 
