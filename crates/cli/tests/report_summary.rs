@@ -420,3 +420,76 @@ fn show_prints_the_normalized_report_and_the_raw_bytes() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no stored report has id 999999"));
 }
+
+#[test]
+fn postgresql_answers_as_sqlite_does() {
+    let Some(samples) = samples() else { return };
+    let Some(url) = postgres_schema() else { return };
+    let files = [TLS_FAILING, TLS_ENFORCED, DMARC_REJECT, DMARC_HARDFAIL];
+    let sqlite = World::with(&samples, &files);
+    let pg = World::empty();
+    let mut import = vec![
+        "report".to_owned(),
+        "import".to_owned(),
+        "--database".to_owned(),
+        url.clone(),
+    ];
+    import.extend(files.iter().map(|f| path(&samples.join(f))));
+    pg.ok(&import.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let mut on_sqlite = sqlite.json(&["report", "summary", "--json"]);
+    let mut on_pg = pg.json(&["report", "summary", "--json", "--database", &url]);
+    on_sqlite["now"] = Value::Null;
+    on_pg["now"] = Value::Null;
+    assert_eq!(on_pg, on_sqlite);
+    let pg_list = pg.json(&["report", "list", "--json", "--database", &url]);
+    assert_eq!(pg_list.as_array().unwrap().len(), 4);
+    let id = pg_list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["report_id"] == "abcdef")
+        .unwrap()["id"]
+        .to_string();
+    let o = pg.run(&["report", "show", &id, "--raw", "--database", &url]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        o.stdout,
+        std::fs::read(samples.join(DMARC_HARDFAIL)).unwrap()
+    );
+    assert!(
+        !pg.dir.path().join("data/serve.db").exists(),
+        "nothing went to SQLite"
+    );
+    drop_schema(&url);
+}
+
+/// A fresh schema on the PostgreSQL test server (made with psql), or `None` after the skip rule.
+fn postgres_schema() -> Option<String> {
+    use mtasts_testkit::services::{self, Service};
+    let base = services::postgres_url();
+    let schema = services::unique("summary_");
+    match Command::new("psql")
+        .arg(&base)
+        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
+        .output()
+    {
+        Ok(out) if out.status.success() => Some(services::postgres_url_in_schema(&base, &schema)),
+        Ok(out) => {
+            services::skip(Service::Postgres, &String::from_utf8_lossy(&out.stderr));
+            None
+        }
+        Err(e) => {
+            services::skip(Service::Postgres, &format_args!("cannot run psql: {e}"));
+            None
+        }
+    }
+}
+
+fn drop_schema(url: &str) {
+    let schema = url.rsplit('=').next().expect("a search path");
+    let _ = Command::new("psql")
+        .arg(mtasts_testkit::services::postgres_url())
+        .args(["-q", "-c", &format!("DROP SCHEMA {schema} CASCADE")])
+        .output();
+}
