@@ -50,6 +50,23 @@ pub struct Limits {
     pub keep_raw: bool,
 }
 
+impl Limits {
+    /// The default limits with `max_report_bytes` set to `bytes` (`--max-report-bytes`), and the
+    /// per-input limits raised to at least as much, so that one report of that size can be read.
+    pub fn with_max_report_bytes(bytes: u64) -> Self {
+        let mut limits = Self::default();
+        limits.max_report_bytes = bytes;
+        limits.max_total_bytes = limits.max_total_bytes.max(bytes);
+        limits.max_input_bytes = limits.max_input_bytes.max(bytes);
+        limits
+    }
+
+    /// [`Limits::max_report_bytes`] as a length in memory.
+    pub(crate) fn report_cap(&self) -> usize {
+        usize::try_from(self.max_report_bytes).unwrap_or(usize::MAX)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -205,7 +222,7 @@ impl Ctx<'_> {
             Ok(None) => Err((
                 Code::TooLarge,
                 format!(
-                    "{what} inflates past the {} limit (max_report_bytes)",
+                    "{what} inflates past the {} limit (--max-report-bytes)",
                     human(per_stream)
                 ),
             )),
@@ -297,7 +314,7 @@ fn visit(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
     match sniff(bytes) {
         Sniff::Gzip => gunzip(bytes, source, depth, ctx),
         Sniff::Zip => unzip(bytes, source, depth, ctx),
-        Sniff::Json => match TlsReport::parse(bytes) {
+        Sniff::Json => match TlsReport::parse_within(bytes, ctx.limits.report_cap()) {
             Ok(report) => ctx.out.push(Found::TlsRpt {
                 source: source.to_owned(),
                 report: Box::new(report),
@@ -309,18 +326,20 @@ fn visit(bytes: &[u8], source: &str, depth: usize, ctx: &mut Ctx<'_>) {
                 format!("TLS report: {e}"),
             ),
         },
-        Sniff::Xml => match dmarc::parse(bytes, ctx.limits.dmarc_mode) {
-            Ok(report) => ctx.out.push(Found::Dmarc {
-                source: source.to_owned(),
-                report: Box::new(report),
-                raw: ctx.limits.keep_raw.then(|| bytes.to_vec()),
-            }),
-            Err(e) => ctx.error(
-                source,
-                Code::from_word(e.code()),
-                format!("DMARC report: {e}"),
-            ),
-        },
+        Sniff::Xml => {
+            match dmarc::parse_within(bytes, ctx.limits.dmarc_mode, ctx.limits.max_report_bytes) {
+                Ok(report) => ctx.out.push(Found::Dmarc {
+                    source: source.to_owned(),
+                    report: Box::new(report),
+                    raw: ctx.limits.keep_raw.then(|| bytes.to_vec()),
+                }),
+                Err(e) => ctx.error(
+                    source,
+                    Code::from_word(e.code()),
+                    format!("DMARC report: {e}"),
+                ),
+            }
+        }
         Sniff::Mbox => mbox(bytes, source, depth, ctx),
         Sniff::Mail => mail(bytes, source, depth, ctx),
         Sniff::Unknown if bytes.is_empty() => ctx.error(source, Code::Unrecognized, "empty input"),

@@ -18,7 +18,7 @@ pub mod report;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{Mode, parse, parse_reader};
+pub use parse::{Mode, parse, parse_reader, parse_reader_within, parse_within};
 pub use report::{
     AuthDkim, AuthSpf, Disposition, Dispositions, Note, NoteCode, PolicyPublished, Reason, Record,
     Report,

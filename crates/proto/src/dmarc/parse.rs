@@ -25,16 +25,25 @@ pub enum Mode {
     Full,
 }
 
-/// Reads one DMARC aggregate report from its XML bytes (a UTF-8 BOM is allowed).
+/// Reads one DMARC aggregate report from its XML bytes (a UTF-8 BOM is allowed), at most
+/// [`REPORT_MAX_BYTES`](super::REPORT_MAX_BYTES) of them.
 ///
 /// # Errors
 /// [`DmarcError`]: not well-formed XML, a DOCTYPE, not a `feedback` document, missing, repeated or invalid
 /// required values, or a limit reached.
 pub fn parse(xml: &[u8], mode: Mode) -> Result<Report, DmarcError> {
-    if xml.len() > REPORT_MAX_BYTES {
-        return Err(too_large("the XML document", REPORT_MAX_BYTES));
+    parse_within(xml, mode, REPORT_MAX_BYTES as u64)
+}
+
+/// As [`parse`], with the caller's size limit instead of the default (`--max-report-bytes`).
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_within(xml: &[u8], mode: Mode, max_bytes: u64) -> Result<Report, DmarcError> {
+    if xml.len() as u64 > max_bytes {
+        return Err(too_large("the XML document", max_bytes));
     }
-    parse_reader(xml, mode)
+    parse_reader_within(xml, mode, max_bytes)
 }
 
 /// Reads one DMARC aggregate report from a byte stream (for example a decompressor), event by event: the
@@ -43,7 +52,19 @@ pub fn parse(xml: &[u8], mode: Mode) -> Result<Report, DmarcError> {
 /// # Errors
 /// As [`parse`], and [`DmarcError::Read`] when the stream itself fails.
 pub fn parse_reader<R: BufRead>(input: R, mode: Mode) -> Result<Report, DmarcError> {
-    let limit = u64::try_from(REPORT_MAX_BYTES).unwrap_or(u64::MAX);
+    parse_reader_within(input, mode, REPORT_MAX_BYTES as u64)
+}
+
+/// As [`parse_reader`], reading at most `max_bytes` (`--max-report-bytes`).
+///
+/// # Errors
+/// As [`parse_reader`].
+pub fn parse_reader_within<R: BufRead>(
+    input: R,
+    mode: Mode,
+    max_bytes: u64,
+) -> Result<Report, DmarcError> {
+    let limit = max_bytes;
     let mut state = State {
         mode,
         ..State::default()
@@ -61,7 +82,7 @@ pub fn parse_reader<R: BufRead>(input: R, mode: Mode) -> Result<Report, DmarcErr
             },
         });
         if reader.buffer_position() > limit {
-            return Err(too_large("the XML document", REPORT_MAX_BYTES));
+            return Err(too_large("the XML document", limit));
         }
         let event = event?;
         match event {
@@ -115,10 +136,10 @@ fn predefined(name: &str) -> Option<char> {
     }
 }
 
-fn too_large(what: &'static str, limit: usize) -> DmarcError {
+fn too_large(what: &'static str, limit: impl TryInto<u64>) -> DmarcError {
     DmarcError::TooLarge {
         what,
-        limit: limit as u64,
+        limit: limit.try_into().unwrap_or(u64::MAX),
     }
 }
 

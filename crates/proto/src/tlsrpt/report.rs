@@ -222,11 +222,13 @@ impl fmt::Display for NoteCode {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReportError {
-    /// The document is larger than [`MAX_REPORT_BYTES`].
-    #[error("the report is {size} bytes, above the {MAX_REPORT_BYTES}-byte limit")]
+    /// The document is larger than the limit ([`MAX_REPORT_BYTES`] unless the caller set one).
+    #[error("the report is {size} bytes, above the {limit}-byte limit")]
     TooLarge {
         /// Its size in bytes.
         size: usize,
+        /// The limit, in bytes.
+        limit: usize,
     },
     /// The JSON nests deeper than the parser allows.
     #[error("the JSON nests too deeply: {message}")]
@@ -337,10 +339,19 @@ impl ReportError {
 }
 
 impl TlsReport {
-    /// Reads one report document (JSON bytes, already out of its mail/gzip container).
+    /// Reads one report document (JSON bytes, already out of its mail/gzip container), at most
+    /// [`MAX_REPORT_BYTES`] of them.
     pub fn parse(bytes: &[u8]) -> Result<TlsReport, ReportError> {
-        if bytes.len() > MAX_REPORT_BYTES {
-            return Err(ReportError::TooLarge { size: bytes.len() });
+        Self::parse_within(bytes, MAX_REPORT_BYTES)
+    }
+
+    /// As [`TlsReport::parse`], with the caller's size limit (`--max-report-bytes`).
+    pub fn parse_within(bytes: &[u8], max_bytes: usize) -> Result<TlsReport, ReportError> {
+        if bytes.len() > max_bytes {
+            return Err(ReportError::TooLarge {
+                size: bytes.len(),
+                limit: max_bytes,
+            });
         }
         let mut notes = Notes::default();
         let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
