@@ -456,6 +456,11 @@ fn problems(
     let mut out: Vec<Problem> = merged.into_values().collect();
     for p in &mut out {
         p.organizations.sort();
+        // Failed sessions are sessions: a failure cannot be newer than the newest day with
+        // sessions. A group's last day can be when a report ends at the next midnight
+        // (`00:00:00Z`, exclusive, as Mail.ru sends), which adds a day without sessions.
+        p.last_day = p.last_day.min(latest);
+        p.first_day = p.first_day.min(p.last_day);
         p.state = if p.last_day >= latest {
             State::Current
         } else if p.last_day >= recent {

@@ -632,3 +632,18 @@ fn the_assessment_serializes_with_stable_names() {
     assert_eq!(v["organizations"][1], "Microsoft Corporation");
     assert_eq!(serde_json::to_value(Level::NoData).unwrap(), "no-data");
 }
+
+#[test]
+fn a_report_ending_at_the_next_midnight_adds_no_failure_day() {
+    // The failure group runs to 7 Dec (the report's exclusive end), the sessions to 6 Dec.
+    let mut f = failure(ResultType::StsPolicyFetchError, None, "Mail.ru", 2, 6, 6);
+    f.last_day = dec(7);
+    let a = assess(&evidence(clean(14, ORGS), vec![f], Published::Testing));
+    assert_eq!(a.problems[0].last_day, dec(6));
+    assert_eq!(a.problems[0].state, State::Current);
+    assert!(
+        a.verdict.details[1].contains("from 6 Dec to 6 Dec"),
+        "{:?}",
+        a.verdict.details
+    );
+}
