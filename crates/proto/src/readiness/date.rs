@@ -277,4 +277,14 @@ mod tests {
             assert_eq!(since(&written[..10], NOW), Ok(day * DAY), "{written}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_a_day_or_an_error(text in ".{0,24}", now in -10_000_000_000i64..10_000_000_000) {
+            if let Ok(t) = since(&text, now) {
+                proptest::prop_assert_eq!(t.rem_euclid(DAY), 0);
+            }
+            let _ = until(&text, now);
+        }
+    }
 }

@@ -264,3 +264,54 @@ fn the_assessment_serializes_with_stable_names() {
     assert_eq!(v["p"], "none");
     assert_eq!(v["failing_sources"][0]["failing"], 500);
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_evidence_gets_a_consistent_verdict(
+            days in proptest::collection::vec(
+                (-40_000i64..40_000, "[a-c]", any::<u64>(), any::<u64>()), 0..20),
+            sources in proptest::collection::vec(
+                ("[0-9.]{1,15}", any::<u64>(), any::<u64>()), 0..20),
+            p in proptest::option::of("none|quarantine|reject|REJECT|[a-z]{0,5}"),
+            now in -40_000i64..40_000,
+        ) {
+            let e = DmarcEvidence {
+                domain: "example.com".into(),
+                days: days
+                    .into_iter()
+                    .map(|(d, organization, messages, dmarc_pass)| DmarcDay {
+                        day: DEC7 + d * DAY,
+                        organization,
+                        messages,
+                        dmarc_pass,
+                    })
+                    .collect(),
+                sources: sources
+                    .into_iter()
+                    .map(|(ip, messages, pass)| DmarcSource {
+                        source_ip: ip,
+                        header_from: "example.com".into(),
+                        messages,
+                        dmarc_pass: pass,
+                        dkim_pass: pass,
+                        spf_pass: 0,
+                    })
+                    .collect(),
+                p,
+                now: DEC7 + now * DAY,
+            };
+            let a = assess(&e);
+            prop_assert!(a.dmarc_pass <= a.messages);
+            prop_assert_eq!(a.would_reject, a.messages - a.dmarc_pass);
+            prop_assert_eq!(a.verdict.level == Level::NoData, a.messages == 0);
+            prop_assert_eq!(a.pass_rate.is_none(), a.messages == 0);
+            prop_assert!(a.failing_sources.iter().all(|s| s.failing > 0 && s.failing <= s.messages));
+            prop_assert!(a.failing_sources.windows(2).all(|w| w[0].failing >= w[1].failing));
+        }
+    }
+}

@@ -647,3 +647,106 @@ fn a_report_ending_at_the_next_midnight_adds_no_failure_day() {
         a.verdict.details
     );
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn result() -> impl Strategy<Value = ResultType> {
+        prop_oneof![
+            Just(ResultType::CertificateExpired),
+            Just(ResultType::StsPolicyFetchError),
+            Just(ResultType::ValidationFailure),
+            "[a-z-]{0,12}".prop_map(|s| s.parse::<ResultType>().unwrap_or_else(|e| match e {})),
+        ]
+    }
+
+    fn day() -> impl Strategy<Value = i64> {
+        (-40_000i64..40_000).prop_map(|d| DEC7 + d * DAY)
+    }
+
+    fn tls_day() -> impl Strategy<Value = TlsDay> {
+        (
+            day(),
+            "[a-c]",
+            any::<u64>(),
+            prop_oneof![Just(0u64), any::<u64>()],
+        )
+            .prop_map(|(day, organization, success, failure)| TlsDay {
+                day,
+                organization,
+                success,
+                failure,
+            })
+    }
+
+    fn tls_failure() -> impl Strategy<Value = TlsFailure> {
+        (
+            result(),
+            proptest::option::of("[a-z.]{0,20}"),
+            "[a-c]",
+            any::<u64>(),
+            day(),
+            day(),
+        )
+            .prop_map(
+                |(result, receiving_mx, organization, count, a, b)| TlsFailure {
+                    result,
+                    receiving_mx,
+                    organization,
+                    count,
+                    first_day: a.min(b),
+                    last_day: a.max(b),
+                },
+            )
+    }
+
+    fn published() -> impl Strategy<Value = Published> {
+        prop_oneof![
+            Just(Published::Enforce),
+            Just(Published::NoPolicy),
+            Just(Published::None),
+            Just(Published::Testing),
+            Just(Published::Unknown),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_evidence_gets_a_consistent_verdict(
+            days in proptest::collection::vec(tls_day(), 0..20),
+            failures in proptest::collection::vec(tls_failure(), 0..6),
+            published in published(),
+            now in day(),
+        ) {
+            let e = TlsEvidence {
+                domain: DOMAIN.into(),
+                days: days.clone(),
+                failures,
+                published,
+                mx: vec!["mail.example.com".parse().unwrap()],
+                now,
+            };
+            let a = assess(&e);
+            let with_sessions: BTreeSet<i64> = days
+                .iter()
+                .filter(|d| d.success > 0 || d.failure > 0)
+                .map(|d| d.day)
+                .collect();
+            prop_assert_eq!(a.days, with_sessions.len());
+            prop_assert_eq!(a.verdict.level == Level::NoData, with_sessions.is_empty());
+            if a.problems.iter().any(|p| p.state == State::Current) {
+                prop_assert_eq!(a.verdict.level, Level::Fix);
+            }
+            if a.verdict.level == Level::Ready {
+                prop_assert!(a.days >= MIN_DAYS && a.organizations.len() >= MIN_ORGANIZATIONS);
+                prop_assert!(a.problems.iter().all(|p| p.state == State::Fixed));
+            }
+            for p in &a.problems {
+                prop_assert!(p.first_day <= p.last_day);
+                prop_assert!(!p.advice.is_empty());
+            }
+        }
+    }
+}
