@@ -93,11 +93,10 @@ pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
         let summary = gather(&db, &filter).await;
         db.close().await;
         let summary = summary?;
-        let mut out = std::io::stdout().lock();
         if json {
             print_json(&summary.to_json())?;
         } else {
-            summary.print(&mut out, paint)?;
+            summary.print(&mut std::io::stdout().lock(), paint)?;
         }
         Ok(ExitCode::SUCCESS)
     })
