@@ -8,8 +8,8 @@ use mtasts_proto::readiness::number::thousands;
 use mtasts_store::reports::{Filter, Kind, ReportRow};
 use serde::Serialize;
 
-use super::summary::table::{self, Align, Cell, Paint, Table, WARN};
 use super::summary::{open_existing, parse_kind, parse_since, print_json, rfc3339};
+use super::table::{self, Align, Cell, Paint, Table, WARN};
 use crate::serve::DatabaseArgs;
 
 /// The most reports one listing may ask for.

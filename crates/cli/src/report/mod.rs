@@ -11,6 +11,7 @@ mod parse;
 mod reparse;
 mod show;
 mod summary;
+mod table;
 
 /// Arguments of `mtasts report`.
 #[derive(Debug, clap::Args)]

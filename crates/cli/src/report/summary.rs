@@ -21,10 +21,8 @@ use mtasts_store::reports::{
 use serde::Serialize;
 use serde_json::Value;
 
+use super::table::{self, Align, BAD, Cell, GOOD, Paint, Table, WARN};
 use crate::serve::DatabaseArgs;
-#[path = "table.rs"]
-pub(super) mod table;
-use table::{Align, BAD, Cell, GOOD, Paint, Table, WARN};
 
 /// Days shown in a domain's day table (the JSON has them all).
 const SHOWN_DAYS: usize = 31;
