@@ -1,7 +1,7 @@
 //! Reading one large gzip or XML stream without holding it whole (a DMARC report of a million records).
 //!
 //! [`crate::walk_path`] hands every regular file here first. A file that is a bare XML document, or a gzip
-//! whose content is one, is read through [`mtasts_proto::dmarc::parse_reader`] straight from the file (and
+//! whose content is one, is read through [`mtasts_proto::dmarc::parse_reader_within`] straight from the file (and
 //! the decompressor): nothing grows with the document, so with [`Mode::Summary`](mtasts_proto::dmarc::Mode)
 //! memory stays flat however many records the report has. Everything else (JSON, zip, mail, mbox, a gzip of
 //! anything but XML) and every walk that keeps the document bytes ([`Limits::keep_raw`]) is left to the
@@ -9,8 +9,9 @@
 //!
 //! The answer is the one [`crate::walk`] gives for the same bytes, item for item and word for word: the
 //! same source label, the same limits applied in the same order (the file against `max_input_bytes`, the
-//! inflated stream against `max_report_bytes` / `max_total_bytes`, then the parser's own caps), the same
-//! error codes and messages. Because the in-memory walker inflates a gzip whole before it parses, a stream
+//! inflated stream against `max_report_bytes` / `max_total_bytes`, the document against `max_report_bytes`,
+//! then the parser's own caps), the same error codes and messages (the messages are written here a second
+//! time, word for word, and `tests/stream.rs` compares every item with the in-memory walker's). Because the in-memory walker inflates a gzip whole before it parses, a stream
 //! that fails (corrupt, truncated, past the limit) is reported as such even when the XML already failed
 //! earlier: after the parser stops, the rest of the stream is read (within the same cap) and discarded.
 
@@ -50,7 +51,7 @@ pub(crate) fn walk_file(path: &Path, len: u64, limits: &Limits) -> io::Result<Op
     if file.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
         gzip(file, &source, limits)
     } else {
-        bare(file, &source, limits.dmarc_mode)
+        bare(file, &source, limits)
     }
 }
 
@@ -58,14 +59,15 @@ pub(crate) fn walk_file(path: &Path, len: u64, limits: &Limits) -> io::Result<Op
 fn bare(
     mut file: BufReader<Capped<File>>,
     source: &str,
-    mode: dmarc::Mode,
+    limits: &Limits,
 ) -> io::Result<Option<Found>> {
     let Some(head) = peek_xml(&mut file) else {
         return Ok(None);
     };
-    let result = dmarc::parse_reader(
+    let result = dmarc::parse_reader_within(
         BufReader::with_capacity(BUFFER_BYTES, Cursor::new(head).chain(&mut file)),
-        mode,
+        limits.dmarc_mode,
+        limits.max_report_bytes,
     );
     drain(&mut file);
     let file = file.into_inner();
@@ -89,9 +91,10 @@ fn gzip(file: BufReader<Capped<File>>, source: &str, limits: &Limits) -> io::Res
     let Some(head) = peek_xml(&mut inflated) else {
         return Ok(None);
     };
-    let result = dmarc::parse_reader(
+    let result = dmarc::parse_reader_within(
         BufReader::with_capacity(BUFFER_BYTES, Cursor::new(head).chain(&mut inflated)),
         limits.dmarc_mode,
+        limits.max_report_bytes,
     );
     drain(&mut inflated);
     let inflated = inflated.into_inner();
@@ -116,7 +119,7 @@ fn gzip(file: BufReader<Capped<File>>, source: &str, limits: &Limits) -> io::Res
             format!("{what} inflates past the {limit} one input may inflate to (max_total_bytes)")
         } else {
             format!(
-                "{what} inflates past the {} limit (max_report_bytes)",
+                "{what} inflates past the {} limit (--max-report-bytes)",
                 human(per_stream)
             )
         };

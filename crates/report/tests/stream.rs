@@ -140,7 +140,7 @@ fn a_gzip_inflating_past_max_report_bytes_is_the_same_too_large_error() {
     let (code, message) = only_error(&found);
     assert_eq!(code, Code::TooLarge);
     assert!(
-        message.contains("65536 bytes limit (max_report_bytes)"),
+        message.contains("65536 bytes limit (--max-report-bytes)"),
         "{message}"
     );
 
@@ -323,6 +323,37 @@ fn a_gzip_of_200k_records_is_read_whole_without_holding_it() {
             after - before
         );
     }
+}
+
+#[test]
+fn a_document_past_64_mib_is_read_when_max_report_bytes_allows_it() {
+    const RECORDS: usize = 230_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("230k.xml.gz");
+    let mut gz = GzEncoder::new(
+        std::io::BufWriter::new(std::fs::File::create(&path).expect("create")),
+        Compression::fast(),
+    );
+    let mut counted = CountingWriter(&mut gz, 0);
+    write_report(&mut counted, RECORDS);
+    let inflated = counted.1;
+    gz.finish().expect("gzip").flush().expect("flush");
+    assert!(inflated > 64 << 20, "{inflated}");
+
+    let mut limits = Limits::default();
+    limits.dmarc_mode = Mode::Summary;
+    let found = walk_path(&path, &limits).expect("walk_path");
+    let (code, message) = only_error(&found);
+    assert_eq!(code, Code::TooLarge);
+    assert!(message.contains("(--max-report-bytes)"), "{message}");
+
+    let mut limits = Limits::with_max_report_bytes(128 << 20);
+    limits.dmarc_mode = Mode::Summary;
+    let found = walk_path(&path, &limits).expect("walk_path");
+    let [Found::Dmarc { report, .. }] = &found[..] else {
+        panic!("{found:?}");
+    };
+    assert_eq!(report.rows, RECORDS as u64);
 }
 
 struct CountingWriter<'a, W>(&'a mut W, u64);
