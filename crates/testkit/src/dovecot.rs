@@ -229,7 +229,7 @@ service anvil {{
                     dovecot.log()
                 )));
             }
-            if greets(imaps) && TcpStream::connect(imap).is_ok() {
+            if accepts(imaps) && TcpStream::connect(imap).is_ok() {
                 return Ok(dovecot);
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -389,7 +389,7 @@ impl Drop for Dovecot {
 
 /// Whether the listener at `addr` accepts a connection (Dovecot's master listens before the
 /// login processes run, so a connection is enough: they answer once started).
-fn greets(addr: SocketAddr) -> bool {
+fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 

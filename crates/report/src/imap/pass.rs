@@ -265,9 +265,12 @@ async fn fetch_sizes(
     })
     .await?
     .map_err(|e| FetchError::from_imap("UID FETCH", e))?;
+    // A server that leaves out a size gets the message fetched alone, still bounded by the
+    // literal limit while it is read.
+    let unknown = u32::try_from(config.max_message_bytes).unwrap_or(u32::MAX);
     let mut sizes: Vec<(u32, u32)> = fetches
         .iter()
-        .filter_map(|f| Some((f.uid?, f.size?)))
+        .filter_map(|f| Some((f.uid?, f.size.unwrap_or(unknown))))
         .filter(|(uid, _)| uids.binary_search(uid).is_ok())
         .collect();
     sizes.sort_unstable();
