@@ -146,7 +146,7 @@ async fn fetch_stores_the_sample_mails_marks_them_and_a_second_run_imports_nothi
         stdout(&out),
         stderr(&out)
     );
-    assert_eq!(last_line(&out), "3 messages, 3 new, 0 duplicate, 0 errors");
+    assert_eq!(last_line(&out), "3 messages, 3 new, 0 duplicate, 0 error");
     assert!(all_marked(&w.inbox()));
     let sources = sources(&w.sqlite()).await;
     assert_eq!(sources.len(), 3);
@@ -158,17 +158,14 @@ async fn fetch_stores_the_sample_mails_marks_them_and_a_second_run_imports_nothi
 
     let again = w.fetch(&[]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert_eq!(
-        last_line(&again),
-        "0 messages, 0 new, 0 duplicate, 0 errors"
-    );
+    assert_eq!(last_line(&again), "0 messages, 0 new, 0 duplicate, 0 error");
 
     // The same report mailed again is a duplicate, not a new report.
     w.deliver_sample(MAILS[0]);
     let resent = w.fetch(&[]);
     assert_eq!(
         last_line(&resent),
-        "1 message, 0 new, 1 duplicate, 0 errors"
+        "1 messages, 0 new, 1 duplicate, 0 error"
     );
     assert!(all_marked(&w.inbox()));
 }
@@ -183,7 +180,7 @@ async fn starttls_with_the_password_from_the_environment() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(last_line(&out), "3 messages, 3 new, 0 duplicate, 0 errors");
+    assert_eq!(last_line(&out), "3 messages, 3 new, 0 duplicate, 0 error");
     assert!(all_marked(&w.inbox()));
 }
 
@@ -258,14 +255,14 @@ async fn move_and_delete_modes() {
     w.deliver_samples();
     let out = w.fetch(&["--processed", "move:Processed"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(last_line(&out), "3 messages, 3 new, 0 duplicate, 0 errors");
+    assert_eq!(last_line(&out), "3 messages, 3 new, 0 duplicate, 0 error");
     assert!(w.inbox().is_empty());
     assert_eq!(w.dovecot.messages("Processed").unwrap().len(), 3);
 
     w.deliver_samples();
     let out = w.fetch(&["--processed", "delete"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(last_line(&out), "3 messages, 0 new, 3 duplicate, 0 errors");
+    assert_eq!(last_line(&out), "3 messages, 0 new, 3 duplicate, 0 error");
     assert!(w.inbox().is_empty());
     assert_eq!(w.dovecot.messages("Processed").unwrap().len(), 3);
 }
@@ -276,14 +273,11 @@ async fn an_oversized_message_is_an_error_and_is_not_retried() {
     w.deliver_sample("tlsrpt/mox/example.eml");
     let out = w.fetch(&["--max-message-bytes", "1K"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(last_line(&out), "1 message, 0 new, 0 duplicate, 1 error");
+    assert_eq!(last_line(&out), "1 messages, 0 new, 0 duplicate, 1 error");
     assert!(stdout(&out).contains(": too-large: "), "{}", stdout(&out));
     assert!(all_marked(&w.inbox()));
     let again = w.fetch(&["--max-message-bytes", "1K"]);
-    assert_eq!(
-        last_line(&again),
-        "0 messages, 0 new, 0 duplicate, 0 errors"
-    );
+    assert_eq!(last_line(&again), "0 messages, 0 new, 0 duplicate, 0 error");
 }
 
 #[tokio::test]
@@ -310,7 +304,7 @@ async fn watch_imports_what_arrives_and_stops_on_sigterm() {
     .await;
     let out = child.sigterm().await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(last_line(&out), "1 message, 1 new, 0 duplicate, 0 errors");
+    assert_eq!(last_line(&out), "1 messages, 1 new, 0 duplicate, 0 error");
     assert_eq!(sources(&w.sqlite()).await.len(), 1);
 }
 
@@ -358,7 +352,7 @@ async fn a_message_the_database_cannot_take_stays_unmarked_until_it_is_back() {
     wait_for("the message marked", || all_marked(&w.inbox())).await;
     let out = child.sigterm().await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(last_line(&out), "1 message, 1 new, 0 duplicate, 0 errors");
+    assert_eq!(last_line(&out), "1 messages, 1 new, 0 duplicate, 0 error");
     assert_eq!(sources(&url).await.len(), 1);
 }
 

@@ -138,18 +138,13 @@ fn print_counts(counts: &Counts) {
             error.message
         );
     }
+    // The same words as `import` (`N new, N duplicate, N error`), for scripts.
     println!(
-        "{} {}, {} new, {} duplicate, {} error{}",
+        "{} messages, {} new, {} duplicate, {} error",
         counts.messages,
-        if counts.messages == 1 {
-            "message"
-        } else {
-            "messages"
-        },
         counts.new,
         counts.duplicate,
         counts.errors.len(),
-        if counts.errors.len() == 1 { "" } else { "s" },
     );
 }
 
