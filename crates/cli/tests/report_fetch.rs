@@ -356,31 +356,33 @@ async fn a_message_the_database_cannot_take_stays_unmarked_until_it_is_back() {
     assert_eq!(sources(&url).await.len(), 1);
 }
 
-/// A fresh schema on the PostgreSQL test server, or `None` after the skip rule.
+/// A fresh schema on the PostgreSQL test server (made with `psql`, which comes with it), or
+/// `None` after the skip rule when the server or `psql` is missing.
 async fn postgres_schema() -> Option<String> {
     let base = services::postgres_url();
     let schema = services::unique("fetch_");
-    let admin = match ReportDb::open(&base).await {
-        Ok(db) => db,
-        Err(e) => {
-            services::skip(Service::Postgres, &e);
-            return None;
-        }
-    };
-    admin.close().await;
     let psql = Command::new("psql")
         .arg(&base)
         .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
+        .stdin(Stdio::null())
         .output();
     match psql {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!("CREATE SCHEMA: {}", String::from_utf8_lossy(&out.stderr)),
+        Ok(out) if out.status.success() => Some(services::postgres_url_in_schema(&base, &schema)),
+        Ok(out) => {
+            services::skip(
+                Service::Postgres,
+                &format_args!(
+                    "psql {base}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
+            None
+        }
         Err(e) => {
             services::skip(Service::Postgres, &format_args!("cannot run psql: {e}"));
-            return None;
+            None
         }
     }
-    Some(services::postgres_url_in_schema(&base, &schema))
 }
 
 fn upstream_addr(url: &str) -> std::net::SocketAddr {
