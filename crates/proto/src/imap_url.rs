@@ -495,4 +495,35 @@ mod tests {
             "imaps://reports@mail.example.com:9993/INBOX#1700000000.42"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_and_display_round_trips(text in "\\PC{0,80}") {
+            if let Ok(u) = ImapUrl::parse(&text) {
+                proptest::prop_assert_eq!(ImapUrl::parse(&u.to_string()), Ok(u));
+            }
+        }
+
+        #[test]
+        fn any_user_and_mailbox_round_trip(
+            user in "\\PC{1,20}",
+            mailbox in "\\PC{1,20}",
+        ) {
+            let u = ImapUrl {
+                security: Security::Tls,
+                user,
+                host: "h.example".into(),
+                port: 993,
+                mailbox: mailbox.trim_end_matches('/').to_owned(),
+            };
+            proptest::prop_assume!(!u.mailbox.is_empty());
+            proptest::prop_assert_eq!(ImapUrl::parse(&u.to_string()), Ok(u));
+        }
+
+        #[test]
+        fn modified_utf7_is_printable_ascii(name in "\\PC{0,40}") {
+            let wire = encode_modified_utf7(&name);
+            proptest::prop_assert!(wire.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        }
+    }
 }
