@@ -98,8 +98,8 @@ impl FromStr for Processed {
     }
 }
 
-/// Where to fetch from and how.
-#[derive(Clone, Debug)]
+/// Where to fetch from and how. Its `Debug` leaves the password out.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct FetchConfig {
     /// The mailbox.
@@ -114,6 +114,19 @@ pub struct FetchConfig {
     pub max_message_bytes: u64,
     /// The deadline of each step. Default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for FetchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchConfig")
+            .field("url", &self.url.to_string())
+            .field("password", &"<redacted>")
+            .field("roots", &self.roots.len())
+            .field("processed", &self.processed)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl FetchConfig {
@@ -222,5 +235,37 @@ fn short(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_the_password_out() {
+        let url = ImapUrl::parse("imaps://r@h.example/INBOX").unwrap();
+        let config = FetchConfig::new(url, "hunter2".into(), Arc::new(RootCertStore::empty()));
+        let text = format!("{config:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("imaps://r@h.example/INBOX"), "{text}");
+    }
+
+    #[test]
+    fn processed_modes_parse() {
+        assert_eq!("flag".parse(), Ok(Processed::Flag));
+        assert_eq!("delete".parse(), Ok(Processed::Delete));
+        assert_eq!("move:Done".parse(), Ok(Processed::Move("Done".into())));
+        assert!("move:".parse::<Processed>().is_err());
+        assert!("Flag".parse::<Processed>().is_err());
+    }
+
+    #[test]
+    fn long_server_text_is_cut() {
+        let long = "é".repeat(1000);
+        let cut = short(&long);
+        assert_eq!(cut.chars().count(), 301);
+        assert!(cut.ends_with('…'));
+        assert_eq!(short("short"), "short");
     }
 }
