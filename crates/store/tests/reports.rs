@@ -117,6 +117,7 @@ cases!(
     filters_select_reports_and_days,
     dmarc_records_are_batched_and_grouped,
     reparse_operations_keep_rollups_exact,
+    concurrent_inputs_with_the_same_reports_store_each_once,
 );
 
 /// A TLS report: example.com (sts testing, 90 ok, 10 failed: 7 certificate-expired at
@@ -567,6 +568,48 @@ mod cases {
         );
         let daily = db.daily(&all()).await.unwrap();
         assert_eq!((daily[0].messages, daily[0].dmarc_pass), (2_406, 1_204));
+    }
+
+    pub(crate) async fn concurrent_inputs_with_the_same_reports_store_each_once(db: ReportDb) {
+        // Two reports about different domains, in one order in half the inputs and in the
+        // other order in the rest, stored at once: rows locked in opposite orders.
+        let a = tls("Org A", "a", "2024-03-25T00:00:00Z", "2024-03-25T23:59:59Z");
+        let xml = dmarc_xml("b", D, D + DAY - 1, 3, 1);
+        let b = dmarc::parse(xml.as_bytes(), Mode::Full).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16u8 {
+            let (db, a, b) = (db.clone(), a.clone(), b.clone());
+            tasks.push(tokio::spawn(async move {
+                let ra = tls_new(&a, b"{}");
+                let rb = NewReport {
+                    source: "b",
+                    content: Content::Dmarc(&b),
+                    normalized: "{}",
+                    raw: b"<b/>",
+                };
+                let reports = if i % 2 == 0 { [ra, rb] } else { [rb, ra] };
+                let bytes = [i; 4];
+                let mut new = input(&bytes, "in");
+                new.sha256 = [i; 32];
+                db.store(&new, &reports, &[]).await.unwrap()
+            }));
+        }
+        let mut new = 0;
+        for task in tasks {
+            let stored = task.await.unwrap();
+            new += stored
+                .reports
+                .iter()
+                .filter(|r| matches!(r, Inserted::New(_)))
+                .count();
+        }
+        assert_eq!(new, 2);
+        let rows = db.list(&all(), 10).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.duplicates == 15), "{rows:?}");
+        let daily = db.daily(&all()).await.unwrap();
+        assert!(daily.iter().all(|d| d.reports == 1), "{daily:?}");
+        assert_eq!(db.input_ids().await.unwrap().len(), 16);
     }
 
     pub(crate) async fn reparse_operations_keep_rollups_exact(db: ReportDb) {

@@ -4,12 +4,13 @@
 //! line of counts; a progress bar on a terminal only.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mtasts_report::intake::{Intake, input_files, read_input};
+use mtasts_report::intake::{Intake, Outcome, input_files, read_input};
 use mtasts_report::{DEFAULT_MAX_REPORT_BYTES, FoundError, Limits};
 use mtasts_store::reports::ReportDb;
 
@@ -17,6 +18,9 @@ use crate::serve::DatabaseArgs;
 
 /// The label of standard input.
 const STDIN: &str = "-";
+
+/// Inputs read and stored at once.
+const IN_FLIGHT: usize = 4;
 
 /// Arguments of `mtasts report import`.
 #[derive(Debug, clap::Args)]
@@ -109,27 +113,20 @@ async fn import(intake: &Intake, inputs: &[PathBuf]) -> anyhow::Result<ExitCode>
     } else {
         ProgressBar::hidden()
     };
-    for file in &files {
-        let source = file.display().to_string();
-        let read = if file.as_os_str() == STDIN {
-            read_input(io::stdin().lock(), STDIN, intake.limits())
-        } else {
-            std::fs::File::open(file)
-                .and_then(|f| read_input(f, &source, intake.limits()))
-                .map_err(|e| io::Error::new(e.kind(), format!("{source}: {e}")))
-        };
-        match read {
-            Ok(Ok(bytes)) => {
-                let outcome = intake
-                    .input(&bytes, &source, unix_now())
-                    .await
-                    .with_context(|| format!("storing {source}"))?;
+    // A few inputs at once: one is walked while another commits. Output order stays the
+    // input order.
+    let mut stored = futures::stream::iter(&files)
+        .map(|file| store_one(intake, file))
+        .buffered(IN_FLIGHT);
+    while let Some(result) = stored.next().await {
+        match result? {
+            Ok(outcome) => {
                 totals.new += outcome.new;
                 totals.duplicate += outcome.duplicate;
                 totals.errors.extend(outcome.errors);
             }
-            Ok(Err(too_large)) => totals.errors.push(too_large),
-            Err(e) => {
+            Err(Stored::TooLarge(too_large)) => totals.errors.push(too_large),
+            Err(Stored::Io(e)) => {
                 progress.suspend(|| eprintln!("mtasts: error: {e}"));
                 io_failed = true;
             }
@@ -146,6 +143,36 @@ async fn import(intake: &Intake, inputs: &[PathBuf]) -> anyhow::Result<ExitCode>
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Why an input was not stored.
+enum Stored {
+    /// Past `max_input_bytes`.
+    TooLarge(FoundError),
+    /// It could not be opened or read.
+    Io(io::Error),
+}
+
+/// Reads one input and stores it; the outer error is the database's (the import stops).
+async fn store_one(intake: &Intake, file: &Path) -> anyhow::Result<Result<Outcome, Stored>> {
+    let source = file.display().to_string();
+    let read = if file.as_os_str() == STDIN {
+        read_input(io::stdin().lock(), STDIN, intake.limits())
+    } else {
+        std::fs::File::open(file)
+            .and_then(|f| read_input(f, &source, intake.limits()))
+            .map_err(|e| io::Error::new(e.kind(), format!("{source}: {e}")))
+    };
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(too_large)) => return Ok(Err(Stored::TooLarge(too_large))),
+        Err(e) => return Ok(Err(Stored::Io(e))),
+    };
+    let outcome = intake
+        .input(&bytes, &source, unix_now())
+        .await
+        .with_context(|| format!("storing {source}"))?;
+    Ok(Ok(outcome))
 }
 
 /// The errors (`source: code: message`), then the line of counts.

@@ -13,6 +13,11 @@ pub enum ReportDbError {
     /// The database cannot be reached or did not answer in time (transient): nothing was stored.
     #[error("reports database unavailable: {0}")]
     Unavailable(String),
+    /// The transaction collided with a concurrent one (PostgreSQL: a deadlock or a
+    /// serialization failure; SQLite: busy past the timeout) and was rolled back: nothing was
+    /// stored, and trying again is safe. [`super::ReportDb::store`] tries again itself first.
+    #[error("reports database conflict, rolled back: {0}")]
+    Conflict(String),
     /// The database holds something this code cannot read, or was migrated by another version
     /// of it.
     #[error("reports database holds corrupt data: {0}")]
@@ -23,6 +28,12 @@ pub enum ReportDbError {
 /// else (I/O, timeouts, server trouble) is `Unavailable`.
 pub(super) fn db_error(err: sqlx::Error) -> ReportDbError {
     use sqlx::Error as E;
+    if let Some(db) = err.as_database_error()
+        && let Some(code) = db.code()
+        && matches!(&*code, "40P01" | "40001" | "5" | "6" | "261" | "517")
+    {
+        return ReportDbError::Conflict(db.message().to_string());
+    }
     if let Some(db) = err.as_database_error()
         && (db.is_unique_violation() || db.is_check_violation() || db.is_foreign_key_violation())
     {

@@ -2,6 +2,7 @@
 //! step, and the reparse operations (reports stored again without counting duplicates, errors
 //! replaced, a report's rows rewritten).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mtasts_proto::rollup::Span;
@@ -25,25 +26,28 @@ macro_rules! insert_batched {
     };
 }
 
-/// Adds (`$sign` = 1) or takes away (-1) a report's per-domain counts in the daily rollups.
+/// Applies the rollup changes gathered in `$deltas` (a [`Deltas`]), in key order, so that
+/// concurrent transactions lock the rollup rows in the same order; rows left with no report
+/// are deleted.
 macro_rules! apply_rollup {
-    ($tx:ident, $kind:expr, $organization:expr, $begin:expr, $end:expr, $per_domain:expr, $sign:expr) => {{
-        let rows = rollup_rows($kind, $organization, $begin, $end, $per_domain, $sign);
+    ($tx:ident, $deltas:expr) => {{
+        let rows: Vec<(&(&'static str, String, i64, String), &[i64; 10])> =
+            $deltas.iter().collect();
         for chunk in rows.chunks(BATCH_ROWS) {
             let mut builder = sqlx::QueryBuilder::new(sql::UPSERT_DAILY);
-            builder.push_values(chunk, |mut b, row: &DailyDelta| {
-                b.push_bind(row.kind)
-                    .push_bind(row.domain.clone())
-                    .push_bind(row.day)
-                    .push_bind(row.organization.clone());
-                for value in row.values {
-                    b.push_bind(value);
+            builder.push_values(chunk, |mut b, (key, values)| {
+                b.push_bind(key.0)
+                    .push_bind(key.1.clone())
+                    .push_bind(key.2)
+                    .push_bind(key.3.clone());
+                for value in values.iter() {
+                    b.push_bind(*value);
                 }
             });
             builder.push(sql::UPSERT_DAILY_TAIL);
             builder.build().execute(&mut *$tx).await.map_err(db_error)?;
         }
-        if $sign < 0 {
+        if rows.iter().any(|(_, values)| values[0] < 0) {
             sqlx::query(sql::DELETE_EMPTY_DAILY)
                 .execute(&mut *$tx)
                 .await
@@ -52,9 +56,9 @@ macro_rules! apply_rollup {
     }};
 }
 
-/// Inserts a prepared report's child rows and adds its rollups.
+/// Inserts a prepared report's child rows and gathers its rollups into `$deltas`.
 macro_rules! insert_children {
-    ($tx:ident, $id:expr, $p:expr) => {{
+    ($tx:ident, $id:expr, $p:expr, $deltas:expr) => {{
         let id: i64 = $id;
         let p: &Prepared = $p;
         insert_batched!($tx, sql::INSERT_DOMAINS, p.per_domain, |b, row| {
@@ -112,14 +116,14 @@ macro_rules! insert_children {
                 .push_bind(row.envelope_from.clone())
                 .push_bind(row.envelope_to.clone());
         });
-        apply_rollup!(
-            $tx,
+        add_rollup(
+            $deltas,
             p.kind,
             &p.organization,
             p.begin,
             p.end,
             &p.per_domain,
-            1
+            1,
         );
     }};
 }
@@ -127,7 +131,7 @@ macro_rules! insert_children {
 /// Stores one report (new, or a duplicate adding `$again` to its count) and evaluates to its
 /// [`Inserted`].
 macro_rules! insert_report {
-    ($tx:ident, $p:expr, $report:expr, $received_at:expr, $again:expr) => {{
+    ($tx:ident, $p:expr, $report:expr, $received_at:expr, $again:expr, $deltas:expr) => {{
         let p: &Prepared = $p;
         let report: &NewReport<'_> = $report;
         let id: Option<i64> = sqlx::query_scalar(sql::INSERT_REPORT)
@@ -148,7 +152,7 @@ macro_rules! insert_report {
             .map_err(db_error)?;
         match id {
             Some(id) => {
-                insert_children!($tx, id, p);
+                insert_children!($tx, id, p, $deltas);
                 Inserted::New(id)
             }
             None => {
@@ -187,7 +191,8 @@ impl ReportDb {
     /// Stores an input as received, every report found in it and every error, in one
     /// transaction: when this returns `Ok` all of it is committed, and on an error none of it
     /// is. An input whose bytes were stored before counts one more arrival and keeps its
-    /// stored errors; a report stored before counts one more duplicate.
+    /// stored errors; a report stored before counts one more duplicate. A transaction that
+    /// collides with a concurrent one is tried again, up to three times in all.
     pub async fn store(
         &self,
         input: &NewInput<'_>,
@@ -197,14 +202,36 @@ impl ReportDb {
         let prepared = reports.iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
         let sha256 = hex(&input.sha256);
         let size = super::signed("input size", input.size)?;
-        bounded(write_limit(&prepared, errors.len()), async {
+        let mut attempt = 1;
+        loop {
+            match self
+                .store_once(input, reports, errors, &prepared, &sha256, size)
+                .await
+            {
+                Err(ReportDbError::Conflict(_)) if attempt < STORE_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt of [`ReportDb::store`].
+    async fn store_once(
+        &self,
+        input: &NewInput<'_>,
+        reports: &[NewReport<'_>],
+        errors: &[NewError<'_>],
+        prepared: &[Prepared],
+        sha256: &str,
+        size: i64,
+    ) -> Result<Stored, ReportDbError> {
+        bounded(write_limit(prepared, errors.len()), async {
             with_pool!(self, |pool| {
                 let mut tx = pool
                     .begin_with(self.backend.begin_write())
                     .await
                     .map_err(db_error)?;
                 let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_INPUT)
-                    .bind(&sha256)
+                    .bind(sha256)
                     .bind(cut(input.source, MAX_TEXT_BYTES))
                     .bind(input.received_at)
                     .bind(size)
@@ -216,17 +243,26 @@ impl ReportDb {
                     Some(id) => (id, true),
                     None => {
                         let id: i64 = sqlx::query_scalar(sql::INPUT_AGAIN)
-                            .bind(&sha256)
+                            .bind(sha256)
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(db_error)?;
                         (id, false)
                     }
                 };
-                let mut out = Vec::with_capacity(reports.len());
-                for (report, p) in reports.iter().zip(&prepared) {
-                    out.push(insert_report!(tx, p, report, input.received_at, 1i64));
+                let mut out = vec![Inserted::New(0); reports.len()];
+                let mut deltas = Deltas::new();
+                for i in lock_order(prepared) {
+                    out[i] = insert_report!(
+                        tx,
+                        &prepared[i],
+                        &reports[i],
+                        input.received_at,
+                        1i64,
+                        &mut deltas
+                    );
                 }
+                apply_rollup!(tx, deltas);
                 if input_new {
                     insert_errors!(tx, input_id, errors, input.received_at);
                 }
@@ -299,10 +335,19 @@ impl ReportDb {
                     .begin_with(self.backend.begin_write())
                     .await
                     .map_err(db_error)?;
-                let mut out = Vec::with_capacity(reports.len());
-                for (report, p) in reports.iter().zip(&prepared) {
-                    out.push(insert_report!(tx, p, report, input.received_at, 0i64));
+                let mut out = vec![Inserted::New(0); reports.len()];
+                let mut deltas = Deltas::new();
+                for i in lock_order(&prepared) {
+                    out[i] = insert_report!(
+                        tx,
+                        &prepared[i],
+                        &reports[i],
+                        input.received_at,
+                        0i64,
+                        &mut deltas
+                    );
                 }
+                apply_rollup!(tx, deltas);
                 let before: i64 = sqlx::query_scalar(sql::COUNT_ERRORS)
                     .bind(input.id)
                     .fetch_one(&mut *tx)
@@ -363,7 +408,16 @@ impl ReportDb {
                         counts: [a, b, c, d, e, f, g, h, i],
                     })
                     .collect();
-                apply_rollup!(tx, kind, &organization, begin, end, &old_domains, -1);
+                let mut deltas = Deltas::new();
+                add_rollup(
+                    &mut deltas,
+                    kind,
+                    &organization,
+                    begin,
+                    end,
+                    &old_domains,
+                    -1,
+                );
                 for statement in [
                     sql::DELETE_DOMAINS,
                     sql::DELETE_POLICIES,
@@ -391,7 +445,8 @@ impl ReportDb {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                insert_children!(tx, id, &new);
+                insert_children!(tx, id, &new, &mut deltas);
+                apply_rollup!(tx, deltas);
                 tx.commit().await.map_err(db_error)?;
                 Ok(true)
             })
@@ -400,31 +455,29 @@ impl ReportDb {
     }
 }
 
+/// How often [`ReportDb::store`] tries a transaction that collided with a concurrent one
+/// (two inputs holding the same reports or days, stored at once, can deadlock on PostgreSQL).
+const STORE_ATTEMPTS: u32 = 3;
+
 /// A `report_domains` row as read back.
 type OldDomainRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
-/// One row of a rollup change.
-struct DailyDelta {
-    kind: &'static str,
-    domain: String,
-    day: i64,
-    organization: String,
-    /// reports, success, failure, messages, dmarc_pass, dkim_pass, spf_pass, none, quarantine,
-    /// reject.
-    values: [i64; 10],
-}
+/// Rollup changes gathered over a transaction: per (kind, domain, day, organization), the
+/// change of reports, success, failure, messages, dmarc_pass, dkim_pass, spf_pass, none,
+/// quarantine and reject.
+type Deltas = BTreeMap<(&'static str, String, i64, String), [i64; 10]>;
 
-/// The rollup rows of a report's per-domain counts, spread over its days, times `sign`.
-fn rollup_rows(
+/// Adds a report's per-domain counts, spread over its days, times `sign` to `deltas`.
+fn add_rollup(
+    deltas: &mut Deltas,
     kind: Kind,
     organization: &str,
     begin: i64,
     end: i64,
     per_domain: &[DomainCounts],
     sign: i64,
-) -> Vec<DailyDelta> {
+) {
     let span = Span::new(begin, end);
-    let mut rows = Vec::with_capacity(span.len() * per_domain.len());
     for d in per_domain {
         // Counts are never negative (they were checked when stored).
         let mut shares: Vec<Vec<u64>> = d
@@ -443,21 +496,37 @@ fn rollup_rows(
             shares[3] = shares[0].clone();
         }
         for (i, day) in span.days().enumerate() {
-            let mut values = [sign; 10];
+            let key = (
+                kind.as_str(),
+                d.domain.clone(),
+                day,
+                organization.to_owned(),
+            );
+            let values = deltas.entry(key).or_insert([0; 10]);
+            values[0] += sign;
             for (slot, share) in values[1..].iter_mut().zip(&shares) {
                 // A share is at most its count, an i64.
-                *slot = sign * share[i] as i64;
+                *slot += sign * share[i] as i64;
             }
-            rows.push(DailyDelta {
-                kind: kind.as_str(),
-                domain: d.domain.clone(),
-                day,
-                organization: organization.to_owned(),
-                values,
-            });
         }
     }
-    rows
+}
+
+/// The order reports are written in: by identity, so that concurrent transactions holding
+/// some of the same reports lock them in the same order (no deadlock on PostgreSQL).
+fn lock_order(prepared: &[Prepared]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..prepared.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&prepared[a], &prepared[b]);
+        (a.kind, &a.organization, &a.report_id, a.begin, a.end).cmp(&(
+            b.kind,
+            &b.organization,
+            &b.report_id,
+            b.begin,
+            b.end,
+        ))
+    });
+    order
 }
 
 /// How long a write may take: [`OP_TIMEOUT`], plus a second per [`BATCH_ROWS`] rows.
