@@ -41,11 +41,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The reader this program stands in for when there is no mtasts binary: `report parse --jsonl --summary`.
 fn walk_and_print(path: &Path, max_report_bytes: u64) {
-    let mut limits = Limits::default();
+    let mut limits = Limits::with_max_report_bytes(max_report_bytes);
     limits.dmarc_mode = Mode::Summary;
-    limits.max_report_bytes = max_report_bytes;
-    limits.max_total_bytes = limits.max_total_bytes.max(max_report_bytes);
-    limits.max_input_bytes = limits.max_input_bytes.max(max_report_bytes);
     let found = walk_path(path, &limits).expect("walk");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -253,18 +250,25 @@ fn main() {
             big_row(&reader.label, &name, &m, ok == 1);
         }
         if let Some(parsedmarc) = &parsedmarc {
-            // The gzip only: parsedmarc takes minutes and gigabytes here, the same for both forms.
-            let name = gz.file_name().expect("name").to_string_lossy().into_owned();
-            let args = vec![
-                "--offline".into(),
-                "--no-prettify-json".into(),
-                gz.display().to_string(),
-            ];
-            let out = outputs.join(format!("parsedmarc-{name}.json"));
-            let m = measure(parsedmarc, &args, &[], &out, timeout);
-            // The output of a million records is too large to load here: look for the report's id.
-            let found = contains(&out, &format!("\"report_id\": \"{}\"", want.report_id));
-            big_row("parsedmarc --offline", &name, &m, found);
+            // Both forms: parsedmarc refuses a gzip that inflates past its fixed 100 MiB
+            // (MAX_DECOMPRESSED_REPORT_SIZE), but reads a bare XML file of any size.
+            for input in [&xml, &gz] {
+                let name = input
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned();
+                let args = vec![
+                    "--offline".into(),
+                    "--no-prettify-json".into(),
+                    input.display().to_string(),
+                ];
+                let out = outputs.join(format!("parsedmarc-{name}.json"));
+                let m = measure(parsedmarc, &args, &[], &out, timeout);
+                // The output of a million records is too large to load here: look for the report's id.
+                let found = contains(&out, &format!("\"report_id\": \"{}\"", want.report_id));
+                big_row("parsedmarc --offline", &name, &m, found);
+            }
         }
         if std::env::var("BENCH_DIR").is_err() {
             let _ = std::fs::remove_dir_all(&big);
