@@ -22,6 +22,12 @@
 //! * [`domain`] — policy domain normalisation (lowercase A-labels, no trailing dot).
 //! * [`txt`] — what both TXT records share: the RRset type, [`txt::Selection`], errors.
 //! * [`hosted`] — the hosted-policy service: delegation names, versions, removal, renewal.
+//! * [`dmarc`] — DMARC aggregate report XML (RFC 7489 Appendix C, RFC 9990), read streaming.
+//! * [`readiness`] — whether a domain is ready to enforce: verdicts from stored TLS-RPT and DMARC
+//!   counts; summary dates and numbers.
+//! * [`rollup`] — a report's counts spread over the UTC days of its date range.
+//! * [`bytesize`] — byte counts as written on the command line (`64MiB`).
+//! * [`imap_url`] — IMAP mailbox URLs for report intake.
 //!
 //! # Readings of ambiguous rules
 //!

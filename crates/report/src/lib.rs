@@ -1,4 +1,4 @@
-//! The container layer of `mtasts report`: finds SMTP TLS reports (RFC 8460) and DMARC aggregate reports
+//! The I/O layer of `mtasts report`: finds SMTP TLS reports (RFC 8460) and DMARC aggregate reports
 //! (RFC 7489 Appendix C, RFC 9990) inside the containers they travel in — mail messages (multiparts,
 //! base64 / quoted-printable, attached messages), mbox files, gzip, zip — and bare JSON / XML, and hands
 //! their bytes to the pure parsers of `mtasts-proto` ([`mtasts_proto::tlsrpt::report::TlsReport::parse`],
@@ -24,8 +24,14 @@
 //!
 //! [`walk_path`] reads a file, or every file below a directory (a Maildir's `cur/` and `new/` included).
 //!
-//! Not here: standard input, storage and the CLI (later sessions).
-//! This crate does no logging and reads no clock or environment.
+//! Around the walk: [`output`] writes the output contract's JSON objects
+//! (`shared/spec/report-output.md`); [`intake`] stores an input with every report and error it
+//! holds in the reports database (`mtasts_store::reports`), once, in one transaction, and reads
+//! stored inputs again (`reparse`); [`imap`] fetches messages from a mailbox and marks each one only
+//! after [`intake`] committed it (`mtasts report fetch`).
+//!
+//! The walk and the output read no clock and do no logging; [`imap`] logs reconnections and reads
+//! the clock to stamp each message it receives. The flags live in the binary.
 
 pub mod imap;
 pub mod intake;

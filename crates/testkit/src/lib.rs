@@ -14,8 +14,11 @@
 //! [`pebble`] runs a private Pebble, Let's Encrypt's ACME test CA, resolving through a
 //! `TestNet`'s DNS server (needs Debian's `pebble` package).
 //!
+//! [`dovecot`] runs a private Dovecot IMAP server on loopback (Debian's `dovecot-imapd`) for the
+//! report intake tests.
+//!
 //! [`services`] is the one rule for a test whose optional service (PostgreSQL, Redis, Pebble,
-//! Chromium, Postfix, `dig`, `curl`) is missing: skip with a line naming it, or fail under
+//! Chromium, Postfix, Dovecot, `dig`, `curl`) is missing: skip with a line naming it, or fail under
 //! `MTASTS_REQUIRE_SERVICES=1`; and the unique names that keep tests on a shared server apart.
 //!
 //! [`postfix`] runs a private, real Postfix instance that delivers into a `TestNet` (end-to-end

@@ -1,5 +1,5 @@
 //! The optional services of the integration tests (PostgreSQL, Redis, Pebble, Chromium,
-//! Postfix, `dig`, `curl`), and the one rule for a test that cannot have one.
+//! Postfix, Dovecot, `dig`, `curl`), and the one rule for a test that cannot have one.
 //!
 //! The rule: a test whose service is missing calls [`skip`]. Under
 //! `MTASTS_REQUIRE_SERVICES=1` (CI installs every service) that is a failure whose message
