@@ -41,8 +41,10 @@
 //!   transaction**: when it returns `Ok`, everything is committed; on an error nothing is.
 //!   Child rows are inserted in multi-row statements of [`BATCH_ROWS`] rows.
 //! - Times are Unix seconds supplied by the caller. Domains are stored lowercased without a
-//!   trailing dot, cut to [`MAX_DOMAIN_BYTES`]; `""` stands for a TLS policy without a domain
-//!   or a DMARC report without `policy_published/domain`.
+//!   trailing dot ([`domain_key`]: the crate's one domain-key rule, and a policy domain that is
+//!   not a host name kept as sent, lowercased and cut to [`crate::MAX_DOMAIN_BYTES`]); `""`
+//!   stands for a TLS policy without a domain or a DMARC report without
+//!   `policy_published/domain`.
 //! - Every text is bounded: organization and report id (the identity) at [`MAX_KEY_BYTES`],
 //!   sources, codes and messages at [`MAX_TEXT_BYTES`], cut at a character boundary; the
 //!   documents are bounded by the readers' limits.
@@ -90,8 +92,6 @@ pub use types::{
 /// The longest organization name and report id stored (they form the identity; PostgreSQL
 /// cannot index longer keys). Longer ones are cut; the normalized JSON keeps them whole.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// The longest domain stored.
-pub const MAX_DOMAIN_BYTES: usize = 253;
 /// The longest source label, error code or message, and per-row text, stored.
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters; the widest row binds 13).

@@ -7,7 +7,8 @@ use mtasts_proto::dmarc;
 use mtasts_proto::tlsrpt::report::{PolicyType, TlsReport};
 
 use super::types::{Content, Kind, NewReport};
-use super::{MAX_DOMAIN_BYTES, MAX_KEY_BYTES, MAX_TEXT_BYTES, ReportDbError, cut, signed};
+use super::{MAX_KEY_BYTES, MAX_TEXT_BYTES, ReportDbError, cut, signed};
+use crate::MAX_DOMAIN_BYTES;
 
 /// A report's row and child rows, every count already an `i64`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,10 +76,18 @@ pub(super) struct RecordRow {
     pub(super) envelope_to: Option<String>,
 }
 
-/// The stored form of a domain: lowercase, no trailing dot, bounded.
+/// The stored form of a domain: the crate's domain key (lowercase, no trailing dot); reports
+/// are remote data, so a domain that is not a host name (or is empty) is still stored, as sent,
+/// lowercased and cut to [`MAX_DOMAIN_BYTES`].
 pub fn domain_key(domain: &str) -> String {
-    let lower = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    cut(&lower, MAX_DOMAIN_BYTES).to_owned()
+    let trimmed = domain.trim();
+    match crate::domain::normalize(trimmed) {
+        Ok(key) => key,
+        Err(_) => {
+            let lower = trimmed.trim_end_matches('.').to_ascii_lowercase();
+            cut(&lower, MAX_DOMAIN_BYTES).to_owned()
+        }
+    }
 }
 
 fn text(value: &Option<String>) -> Option<String> {
@@ -248,6 +257,8 @@ mod tests {
     fn domains_are_keys() {
         assert_eq!(domain_key(" Example.COM. "), "example.com");
         assert_eq!(domain_key(&"a".repeat(300)).len(), MAX_DOMAIN_BYTES);
+        assert_eq!(domain_key(""), "");
+        assert_eq!(domain_key("Not A Domain"), "not a domain");
     }
 
     #[test]
