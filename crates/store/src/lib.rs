@@ -6,11 +6,12 @@
 //! | `policy-cache` | `PolicyStore`, `open`, `memory`, `sqlite`, `postgres` | the resolver's MTA-STS policy cache (RFC 8461 §3.3) on memory, SQLite or PostgreSQL | `mtasts-sender` |
 //! | `redis`        | `redis_store` (implies `policy-cache`) | the policy cache on Redis | `mtasts-sender` |
 //! | `hosted`       | `host` | the database of `mtasts serve` (tenants, hosted domains, certificates, ACME) on SQLite or PostgreSQL | `mtasts-host` |
+//! | `reports`      | `reports` | received TLS-RPT and DMARC reports (raw inputs, reports, rows, daily rollups) on SQLite or PostgreSQL, in the serve database | `mtasts-report`, `mtasts` |
 //! | `sql`          | (internal, implied by the others) | the SQL core: how SQLite is opened, sqlx | — |
 //!
-//! No feature is on by default: a crate names the databases it needs. The two databases still
-//! to come join the same way, as features beside these: `reports` (received TLS reports) and
-//! `outbox` (the outgoing TLS-report outbox).
+//! No feature is on by default: a crate names the databases it needs. The database still to
+//! come joins the same way, as a feature beside these: `outbox` (the outgoing TLS-report
+//! outbox).
 //!
 //! # Why features of one crate, not one crate per database
 //!
@@ -26,7 +27,8 @@
 //! --no-default-features --features hosted`).
 //!
 //! Every public error enum is typed and `#[non_exhaustive]`: `StoreError` for the policy
-//! cache, `host::HostDbError` for the serve database.
+//! cache, `host::HostDbError` for the serve database, `reports::ReportDbError` for the
+//! received reports.
 #![cfg_attr(
     feature = "policy-cache",
     doc = r#"

@@ -118,6 +118,7 @@ cases!(
     dmarc_records_are_batched_and_grouped,
     reparse_operations_keep_rollups_exact,
     concurrent_inputs_with_the_same_reports_store_each_once,
+    an_end_at_the_next_midnight_is_not_a_day_of_its_own,
 );
 
 /// A TLS report: example.com (sts testing, 90 ok, 10 failed: 7 certificate-expired at
@@ -450,6 +451,45 @@ mod cases {
             ),
             ("p=none", Some("none"), Some(100))
         );
+    }
+
+    pub(crate) async fn an_end_at_the_next_midnight_is_not_a_day_of_its_own(db: ReportDb) {
+        // Mail.ru ends its day at the next 00:00:00Z (exclusive); two reports of two days.
+        let first = tls(
+            "Org A",
+            "r1",
+            "2024-03-25T00:00:00Z",
+            "2024-03-26T00:00:00Z",
+        );
+        let second = tls(
+            "Org A",
+            "r2",
+            "2024-03-26T00:00:00Z",
+            "2024-03-27T00:00:00Z",
+        );
+        for (report, name) in [(&first, "one.json"), (&second, "two.json")] {
+            db.store(
+                &input(name.as_bytes(), "in.json"),
+                &[tls_new(report, b"{}")],
+                &[],
+            )
+            .await
+            .unwrap();
+        }
+        let days: Vec<_> = db
+            .daily(&all())
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.domain == "example.com")
+            .map(|d| (d.day, d.reports))
+            .collect();
+        assert_eq!(days, [(D, 1), (D + DAY, 1)]);
+        let failures = db.tls_failures(&all()).await.unwrap();
+        assert!(!failures.is_empty());
+        for f in &failures {
+            assert_eq!((f.first_day, f.last_day), (D, D + DAY), "{f:?}");
+        }
     }
 
     pub(crate) async fn filters_select_reports_and_days(db: ReportDb) {

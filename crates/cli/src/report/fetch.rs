@@ -40,10 +40,10 @@ pub(crate) struct FetchArgs {
     processed: Processed,
     /// The largest message fetched. A larger one is not fetched: it is recorded as a too-large
     /// error and marked like the others. A byte count with an optional unit (64M, 64MiB).
-    #[arg(long, value_name = "N", default_value = "64MiB", value_parser = byte_count)]
+    #[arg(long, value_name = "N", default_value = "64MiB", value_parser = super::byte_count)]
     max_message_bytes: u64,
     /// The most bytes one report in a message may inflate to (gzip, zip).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REPORT_BYTES, value_parser = byte_count)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_REPORT_BYTES, value_parser = super::byte_count)]
     max_report_bytes: u64,
     /// Stay connected: import what arrives (IMAP IDLE), reconnect when the connection drops,
     /// stop on SIGTERM or ctrl-c.
@@ -92,9 +92,7 @@ pub(crate) fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
     config.processed = processed;
     config.max_message_bytes = max_message_bytes;
     config.timeout = Duration::from_secs_f64(timeout);
-    let mut limits = Limits::default();
-    limits.max_report_bytes = max_report_bytes;
-    limits.max_total_bytes = limits.max_total_bytes.max(max_report_bytes);
+    let mut limits = Limits::with_max_report_bytes(max_report_bytes);
     limits.max_input_bytes = limits.max_input_bytes.max(max_message_bytes);
     let serve_config = db.load()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -176,14 +174,6 @@ fn parse_url(text: &str) -> Result<Box<ImapUrl>, String> {
 
 fn parse_processed(text: &str) -> Result<Processed, String> {
     text.parse()
-}
-
-fn byte_count(text: &str) -> Result<u64, String> {
-    match mtasts_proto::bytesize::parse(text) {
-        Ok(0) => Err("a limit of 0 bytes would refuse everything".to_owned()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

@@ -30,7 +30,7 @@ pub(crate) struct ImportArgs {
     /// The most bytes one report may inflate to (gzip, zip); larger is a `too-large` error. A
     /// byte count with an optional unit: 1048576, 512K, 64M or 64MiB (binary), 400MB (decimal).
     /// Files and standard input may be at least this large too.
-    #[arg(long, value_name = "N", value_parser = byte_count)]
+    #[arg(long, value_name = "N", value_parser = super::byte_count)]
     max_report_bytes: Option<u64>,
     /// Files (mail messages, mbox, gzip, zip, JSON, XML), directories (every file below, Maildir
     /// included) or `-` for standard input.
@@ -192,20 +192,7 @@ pub(super) fn print_totals(out: &mut impl Write, totals: &Totals) -> io::Result<
 /// The limits of an import: reports may inflate to `max_report_bytes`, and an input (or all
 /// that inflates from it) may be at least that large.
 fn limits(max_report_bytes: u64) -> Limits {
-    let mut limits = Limits::default();
-    limits.max_report_bytes = max_report_bytes;
-    limits.max_total_bytes = limits.max_total_bytes.max(max_report_bytes);
-    limits.max_input_bytes = limits.max_input_bytes.max(max_report_bytes);
-    limits
-}
-
-/// `--max-report-bytes`: a byte count with an optional unit, at least one byte.
-fn byte_count(text: &str) -> Result<u64, String> {
-    match mtasts_proto::bytesize::parse(text) {
-        Ok(0) => Err("a limit of 0 bytes would refuse every report".to_owned()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
+    Limits::with_max_report_bytes(max_report_bytes)
 }
 
 /// The import progress bar: `[###---] 3/10 inputs`, 30 cells wide.

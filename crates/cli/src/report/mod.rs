@@ -53,3 +53,13 @@ pub(crate) fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         ReportCommand::Show(args) => show::run(args),
     }
 }
+
+/// A `--max-*-bytes` value: a byte count with an optional unit (`64MiB`, `1G`; see
+/// `mtasts_proto::bytesize`), at least one byte.
+fn byte_count(text: &str) -> Result<u64, String> {
+    match mtasts_proto::bytesize::parse(text) {
+        Ok(0) => Err("a limit of 0 bytes would refuse everything".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -31,7 +31,7 @@ pub(crate) struct ParseArgs {
     /// The most bytes one report may inflate to (gzip, zip); larger is a `too-large` error. A byte
     /// count with an optional unit: 1048576, 512K, 64M or 64MiB (binary), 400MB (decimal). Files and
     /// standard input may be at least this large too.
-    #[arg(long, value_name = "N", default_value = DEFAULT_MAX_REPORT_BYTES_TEXT, value_parser = byte_count)]
+    #[arg(long, value_name = "N", default_value = DEFAULT_MAX_REPORT_BYTES_TEXT, value_parser = super::byte_count)]
     max_report_bytes: u64,
     /// Files (mail messages, mbox, gzip, zip, JSON, XML), directories (every file below, Maildir
     /// included) or `-` for standard input.
@@ -75,10 +75,7 @@ pub(crate) fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
 /// The walk's limits for `--max-report-bytes` and `--summary`: one report may inflate to
 /// `max_report_bytes`, and an input (or everything inflated from it) may be at least that large.
 fn limits(max_report_bytes: u64, summary: bool) -> Limits {
-    let mut limits = Limits::default();
-    limits.max_report_bytes = max_report_bytes;
-    limits.max_total_bytes = limits.max_total_bytes.max(max_report_bytes);
-    limits.max_input_bytes = limits.max_input_bytes.max(max_report_bytes);
+    let mut limits = Limits::with_max_report_bytes(max_report_bytes);
     limits.dmarc_mode = if summary { Mode::Summary } else { Mode::Full };
     limits
 }
@@ -178,15 +175,6 @@ impl Status {
     }
 }
 
-/// `--max-report-bytes`: a byte count with an optional unit, at least one byte.
-fn byte_count(text: &str) -> Result<u64, String> {
-    match mtasts_proto::bytesize::parse(text) {
-        Ok(0) => Err("a limit of 0 bytes would refuse every report".to_owned()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// The exit statuses, as `--help` shows them (the contract's).
 const EXIT_STATUS: &str = "Exit status: 0 every input held at least one report and none failed; 1 some \
     input, or part of one, could not be read (an error object was printed); 2 usage error, or an input \
@@ -207,7 +195,7 @@ mod tests {
     #[test]
     fn the_default_limit_is_the_crate_default() {
         assert_eq!(
-            byte_count(DEFAULT_MAX_REPORT_BYTES_TEXT),
+            super::super::byte_count(DEFAULT_MAX_REPORT_BYTES_TEXT),
             Ok(DEFAULT_MAX_REPORT_BYTES)
         );
     }
@@ -228,9 +216,9 @@ mod tests {
 
     #[test]
     fn zero_and_junk_are_refused() {
-        assert!(byte_count("0").is_err());
-        assert!(byte_count("64X").expect_err("junk").contains("unit"));
-        assert_eq!(byte_count("1K"), Ok(1024));
+        assert!(super::super::byte_count("0").is_err());
+        assert!(super::super::byte_count("64X").expect_err("junk").contains("unit"));
+        assert_eq!(super::super::byte_count("1K"), Ok(1024));
     }
 
     #[test]

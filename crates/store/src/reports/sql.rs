@@ -104,9 +104,12 @@ pub(super) const DAILY: &str = "SELECT kind, domain, day, organization, reports,
      failure, messages, dmarc_pass, dkim_pass, spf_pass, disp_none, quarantine, reject \
      FROM report_daily WHERE ($1 IS NULL OR domain = $1) AND ($2 IS NULL OR day + 86400 > $2) \
      AND ($3 IS NULL OR day < $3) AND ($4 IS NULL OR kind = $4)";
+// A report covers [begin, end): its last day is the day of `end - 1`, so an end at the next
+// midnight (Mail.ru's exclusive end) is not a day of its own, as in `mtasts_proto::rollup`.
 pub(super) const TLS_FAILURES: &str = "SELECT f.domain, f.result, f.receiving_mx, r.organization, \
      CAST(SUM(f.count) AS BIGINT), MIN(r.begin_at - (r.begin_at % 86400)), \
-     MAX(r.end_at - (r.end_at % 86400)) \
+     MAX(CASE WHEN r.end_at > r.begin_at THEN (r.end_at - 1) - ((r.end_at - 1) % 86400) \
+     ELSE r.begin_at - (r.begin_at % 86400) END) \
      FROM report_tls_failures f JOIN report_reports r ON r.id = f.report \
      WHERE ($1 IS NULL OR f.domain = $1) AND ($2 IS NULL OR r.end_at >= $2) \
      AND ($3 IS NULL OR r.begin_at < $3) AND ($4 IS NULL OR r.kind = $4) \
