@@ -26,6 +26,7 @@ use mtasts_proto::dmarc::{self, Mode};
 use mtasts_proto::tlsrpt::report::TlsReport;
 use mtasts_store::reports::{
     Content, Inserted, Kind, NewError, NewInput, NewReport, ReportDb, ReportDbError, StoredInput,
+    StoredReport,
 };
 
 use crate::walk::{Code, Found, FoundError, Limits, read_capped, walk};
@@ -79,6 +80,8 @@ struct Walked {
     gzip: Vec<u8>,
     found: Vec<Found>,
     normalized: Vec<Option<String>>,
+    /// Each report's document, gzip-compressed (empty for an error).
+    documents: Vec<Vec<u8>>,
 }
 
 impl Intake {
@@ -120,7 +123,7 @@ impl Intake {
             let limits = self.limits.clone();
             blocking(move || walk_input(&bytes, &source, &limits)).await?
         };
-        let reports = new_reports(&walked.found, &walked.normalized);
+        let reports = new_reports(&walked.found, &walked.normalized, &walked.documents);
         let errors: Vec<&FoundError> = walked
             .found
             .iter()
@@ -185,11 +188,12 @@ impl Intake {
                         message,
                     })],
                     normalized: vec![None],
+                    documents: vec![Vec::new()],
                 },
             })
             .await?;
             out.inputs += 1;
-            let reports = new_reports(&walked.found, &walked.normalized);
+            let reports = new_reports(&walked.found, &walked.normalized, &walked.documents);
             let errors: Vec<NewError<'_>> = walked
                 .found
                 .iter()
@@ -223,17 +227,25 @@ impl Intake {
             out.reports += 1;
             let kind = stored.row.kind;
             let source = stored.row.source.clone();
-            let raw = stored.raw;
-            let found = blocking(move || read_document(kind, raw, source)).await?;
-            let found = match found {
-                Ok(found) => found,
+            let stored_document = stored.raw;
+            let limits = self.limits.clone();
+            let read = blocking(move || {
+                let raw = gunzip(&stored_document, limits.max_report_bytes)?;
+                let found = read_document(kind, raw, source, &limits)?;
+                let prepared = (normalized(&found), document(&found));
+                Ok::<_, String>((found, prepared))
+            })
+            .await?;
+            let (found, (normalized, document)) = match read {
+                Ok(read) => read,
                 Err(why) => {
                     out.unreadable.push((id, why));
                     continue;
                 }
             };
-            let normalized = [normalized(&found)];
-            let reports = new_reports(std::slice::from_ref(&found), &normalized);
+            let normalized = [normalized];
+            let documents = [document];
+            let reports = new_reports(std::slice::from_ref(&found), &normalized, &documents);
             if let Some(report) = reports.first()
                 && self.db.replace_report(id, report).await?
             {
@@ -354,11 +366,13 @@ fn walk_input(bytes: &[u8], source: &str, limits: &Limits) -> Walked {
         .unwrap_or([0; 32]);
     let found = walk(bytes, source, limits);
     let normalized = found.iter().map(normalized).collect();
+    let documents = found.iter().map(document).collect();
     Walked {
         sha256,
         gzip: gzip(bytes),
         found,
         normalized,
+        documents,
     }
 }
 
@@ -371,32 +385,49 @@ fn normalized(found: &Found) -> Option<String> {
     }
 }
 
-fn new_reports<'a>(found: &'a [Found], normalized: &'a [Option<String>]) -> Vec<NewReport<'a>> {
+/// A report's document as stored: gzip-compressed (empty for an error).
+fn document(found: &Found) -> Vec<u8> {
+    match found {
+        Found::TlsRpt { raw, .. } | Found::Dmarc { raw, .. } => {
+            gzip(raw.as_deref().unwrap_or_default())
+        }
+        Found::Error(_) => Vec::new(),
+    }
+}
+
+/// A stored report's document as it was found (decompressed), at most
+/// [`Limits::max_report_bytes`]: what `mtasts report show --raw` prints.
+///
+/// # Errors
+///
+/// What is wrong with the stored bytes (they do not decompress, or inflate past the limit).
+pub fn stored_document(stored: &StoredReport, limits: &Limits) -> Result<Vec<u8>, String> {
+    gunzip(&stored.raw, limits.max_report_bytes)
+}
+
+fn new_reports<'a>(
+    found: &'a [Found],
+    normalized: &'a [Option<String>],
+    documents: &'a [Vec<u8>],
+) -> Vec<NewReport<'a>> {
     found
         .iter()
         .zip(normalized)
-        .filter_map(|(f, n)| {
+        .zip(documents)
+        .filter_map(|((f, n), document)| {
             let normalized = n.as_deref()?;
             match f {
-                Found::TlsRpt {
-                    source,
-                    report,
-                    raw,
-                } => Some(NewReport {
+                Found::TlsRpt { source, report, .. } => Some(NewReport {
                     source,
                     content: Content::TlsRpt(report),
                     normalized,
-                    raw: raw.as_deref().unwrap_or_default(),
+                    raw: document,
                 }),
-                Found::Dmarc {
-                    source,
-                    report,
-                    raw,
-                } => Some(NewReport {
+                Found::Dmarc { source, report, .. } => Some(NewReport {
                     source,
                     content: Content::Dmarc(report),
                     normalized,
-                    raw: raw.as_deref().unwrap_or_default(),
+                    raw: document,
                 }),
                 Found::Error(_) => None,
             }
@@ -413,9 +444,14 @@ fn new_error(e: &FoundError) -> NewError<'_> {
 }
 
 /// A stored report's document read again by its kind's reader.
-fn read_document(kind: Kind, raw: Vec<u8>, source: String) -> Result<Found, String> {
+fn read_document(
+    kind: Kind,
+    raw: Vec<u8>,
+    source: String,
+    limits: &Limits,
+) -> Result<Found, String> {
     match kind {
-        Kind::TlsRpt => match TlsReport::parse(&raw) {
+        Kind::TlsRpt => match TlsReport::parse_within(&raw, limits.report_cap()) {
             Ok(report) => Ok(Found::TlsRpt {
                 source,
                 report: Box::new(report),
@@ -423,7 +459,7 @@ fn read_document(kind: Kind, raw: Vec<u8>, source: String) -> Result<Found, Stri
             }),
             Err(e) => Err(e.to_string()),
         },
-        Kind::Dmarc => match dmarc::parse(&raw, Mode::Full) {
+        Kind::Dmarc => match dmarc::parse_within(&raw, Mode::Full, limits.max_report_bytes) {
             Ok(report) => Ok(Found::Dmarc {
                 source,
                 report: Box::new(report),
@@ -445,12 +481,12 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// A stored input decompressed, at most `max` bytes.
+/// Stored bytes (an input or a document) decompressed, at most `max` bytes.
 fn gunzip(gzip: &[u8], max: u64) -> Result<Vec<u8>, String> {
     match read_capped(GzDecoder::new(gzip).take(max.saturating_add(1)), max) {
         Ok(Some(bytes)) => Ok(bytes),
-        Ok(None) => Err(format!("the stored input inflates past {max} bytes")),
-        Err(e) => Err(format!("the stored input does not decompress: {e}")),
+        Ok(None) => Err(format!("the stored bytes inflate past {max} bytes")),
+        Err(e) => Err(format!("the stored bytes do not decompress: {e}")),
     }
 }
 

@@ -39,7 +39,12 @@ pub(crate) fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     if raw {
-        out.write_all(&stored.raw)?;
+        // Stored documents were read within the limits of the import that stored them; this
+        // bound only keeps a damaged database from inflating without end.
+        let limits = mtasts_report::Limits::with_max_report_bytes(SHOW_MAX_BYTES);
+        let document = mtasts_report::intake::stored_document(&stored, &limits)
+            .map_err(|e| anyhow::anyhow!("report {id}: {e}"))?;
+        out.write_all(&document)?;
     } else {
         out.write_all(pretty(&stored.normalized).as_bytes())?;
         out.write_all(b"\n")?;
@@ -107,6 +112,9 @@ fn pretty(compact: &str) -> String {
     }
     out
 }
+
+/// The most bytes `show --raw` inflates a stored document to (4 GiB).
+const SHOW_MAX_BYTES: u64 = 4 << 30;
 
 #[cfg(test)]
 mod tests {

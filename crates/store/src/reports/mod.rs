@@ -21,7 +21,7 @@
 //!   and stored once however often they arrive (a sender's retry, the same report by mail and
 //!   by HTTPS): a repeat adds one to `duplicates` and is reported as [`Inserted::Duplicate`].
 //!   Each keeps its normalized JSON (the output contract's object, records included) and its
-//!   document (the JSON or XML as found, decompressed).
+//!   document (the JSON or XML as found, gzip-compressed by the caller).
 //! - **Rows** for the summaries: `report_policies` (TLS: each `policies` entry; DMARC:
 //!   `policy_published`), `report_tls_failures` (failure details), `report_dmarc_records` (the
 //!   records the reader kept: at most `mtasts_proto::dmarc::MAX_RECORDS`; the counts of the

@@ -98,7 +98,7 @@ pub struct StoredReport {
     pub row: ReportRow,
     /// The output contract's JSON object, with the records.
     pub normalized: String,
-    /// The report document (JSON or XML) as found, decompressed.
+    /// The report document (JSON or XML) as found, gzip-compressed by the caller that stored it.
     pub raw: Vec<u8>,
 }
 
@@ -247,7 +247,8 @@ pub struct NewReport<'a> {
     pub content: Content<'a>,
     /// The output contract's JSON object for it, with the records.
     pub normalized: &'a str,
-    /// The report document, decompressed.
+    /// The report document (JSON or XML) as found, gzip-compressed by the caller (as inputs
+    /// are: the store keeps bytes, it does not compress).
     pub raw: &'a [u8],
 }
 
