@@ -178,8 +178,11 @@ impl Intake {
             let source = input.source.clone();
             let gzip = input.gzip.clone();
             let walked = blocking(move || match gunzip(&gzip, limits.max_input_bytes) {
-                Ok(bytes) => walk_input(&bytes, &source, &limits),
-                Err(message) => Walked {
+                // Nothing was kept to read again (a message `fetch` refused before fetching it;
+                // an empty file): its stored error stays as it is.
+                Ok(bytes) if bytes.is_empty() => None,
+                Ok(bytes) => Some(walk_input(&bytes, &source, &limits)),
+                Err(message) => Some(Walked {
                     sha256: [0; 32],
                     gzip: Vec::new(),
                     found: vec![Found::Error(FoundError {
@@ -189,9 +192,12 @@ impl Intake {
                     })],
                     normalized: vec![None],
                     documents: vec![Vec::new()],
-                },
+                }),
             })
             .await?;
+            let Some(walked) = walked else {
+                continue;
+            };
             out.inputs += 1;
             let reports = new_reports(&walked.found, &walked.normalized, &walked.documents);
             let errors: Vec<NewError<'_>> = walked

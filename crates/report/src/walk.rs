@@ -134,6 +134,18 @@ pub struct FoundError {
     pub message: String,
 }
 
+impl FoundError {
+    /// An error of class `code` at `source` (for callers that refuse a piece before any walk,
+    /// as `fetch` refuses an oversized message).
+    pub fn new(source: impl Into<String>, code: Code, message: impl Into<String>) -> Self {
+        FoundError {
+            source: source.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 /// One thing found in an input: a report, or an error.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

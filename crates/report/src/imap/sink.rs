@@ -87,30 +87,25 @@ impl MessageSink for crate::intake::Intake {
         ))
     }
 
-    /// Stores the error with a short stand-in input (the message itself was not fetched): a
-    /// text naming the message and why, so `report list`/`summary` show it among the errors.
+    /// Stores the error with an empty input in place of the message (it was not fetched): the
+    /// error shows among the others in `report list`/`summary`, and `reparse`, which has
+    /// nothing to read again, leaves it as it is. The input is told apart from other messages'
+    /// by the hash of a text naming the message.
     async fn refuse(&self, error: &FoundError, received_at: i64) -> Result<(), SinkError> {
-        use std::io::Write;
-        let text = format!(
-            "mtasts report fetch: not fetched: {}: {}\n",
-            error.source, error.message
-        );
+        let text = format!("mtasts report fetch: not fetched: {}", error.source);
         let sha256: [u8; 32] =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
                 .as_ref()
                 .try_into()
                 .unwrap_or([0; 32]);
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        // Writing into a Vec cannot fail.
-        let gzip = gzip
-            .write_all(text.as_bytes())
-            .and_then(|()| gzip.finish())
-            .unwrap_or_default();
+        let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Finishing into a Vec cannot fail.
+        let gzip = gzip.finish().unwrap_or_default();
         let input = mtasts_store::reports::NewInput {
             sha256,
             source: &error.source,
             received_at,
-            size: text.len() as u64,
+            size: 0,
             gzip: &gzip,
         };
         let errors = [mtasts_store::reports::NewError {
