@@ -1,0 +1,460 @@
+//! `mtasts report summary`: what the stored reports say per domain — TLS sessions per day,
+//! failures by result type, MX and organization, DMARC sources with their alignment — and the
+//! verdict of `mtasts_proto::readiness` (is enforcing safe?), as tables or one JSON document.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mtasts_proto::readiness::dmarc::{DmarcAssessment, DmarcDay, DmarcEvidence, DmarcSource};
+use mtasts_proto::readiness::number::{percent, thousands};
+use mtasts_proto::readiness::tls::{
+    Published, State, TlsAssessment, TlsDay, TlsEvidence, TlsFailure,
+};
+use mtasts_proto::readiness::{Level, Verdict, date, dmarc, tls};
+use mtasts_proto::sts::mx_pattern::MxPattern;
+use mtasts_proto::tlsrpt::report::UtcTime;
+use mtasts_store::reports::{
+    DailyRow, ErrorRow, FailureGroup, Filter, Kind, PolicySeen, ReportDb, SourceGroup,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::table::{self, Align, BAD, Cell, GOOD, Paint, Table, WARN};
+
+mod json;
+mod tables;
+
+use crate::serve::DatabaseArgs;
+use json::Document;
+pub(super) use json::print_json;
+
+/// Days shown in a domain's day table (the JSON has them all).
+const SHOWN_DAYS: usize = 31;
+/// DMARC sources shown per domain (the JSON has them all).
+const SHOWN_SOURCES: usize = 25;
+/// Unreadable inputs named at the end (newest first).
+const SHOWN_ERRORS: u32 = 5;
+/// Unreadable inputs in the JSON document.
+const JSON_ERRORS: u32 = 100;
+
+/// Arguments of `mtasts report summary`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SummaryArgs {
+    /// Only this domain (the TLS policy domain or the DMARC policy domain).
+    #[arg(long, value_name = "DOMAIN")]
+    domain: Option<String>,
+    /// From this UTC day on: YYYY-MM-DD, or days or weeks before today (14d, 2w).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    since: Option<i64>,
+    /// Up to and including this UTC day: YYYY-MM-DD, or days or weeks before today.
+    #[arg(long, value_name = "DATE", value_parser = parse_until)]
+    until: Option<i64>,
+    /// Only TLS reports (tlsrpt) or only DMARC aggregate reports (dmarc).
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: Option<Kind>,
+    /// Print one JSON document (its shape is in docs/report/summary.md).
+    #[arg(long)]
+    json: bool,
+    /// Colour: auto (when printing to a terminal and NO_COLOR is unset), always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    color: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+/// Runs `mtasts report summary`.
+pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
+    let SummaryArgs {
+        domain,
+        since,
+        until,
+        kind,
+        json,
+        color,
+        db,
+    } = args;
+    let filter = Filter {
+        domain: domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()),
+        since,
+        until,
+        kind,
+    };
+    let paint = Paint {
+        on: !json && table::colour_wanted(&color),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let Some(db) = open_existing(&db).await? else {
+            if json {
+                print_json(&Document::empty(&filter, now()))?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        let summary = gather(&db, &filter).await;
+        db.close().await;
+        let summary = summary?;
+        if json {
+            print_json(&summary.to_json())?;
+        } else {
+            summary.print(&mut std::io::stdout().lock(), paint)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Opens the reports database to read it. A SQLite file that does not exist yet is not
+/// created: a line says how to fill it (on standard error), and the answer is `None`.
+pub(super) async fn open_existing(args: &DatabaseArgs) -> anyhow::Result<Option<ReportDb>> {
+    let config = args.load()?;
+    let url = config.database_url();
+    if let Some(path) = sqlite_path(&url)
+        && !std::path::Path::new(path).exists()
+    {
+        eprintln!(
+            "No reports stored yet ({path} does not exist): store some with `mtasts report import FILE…` or `mtasts report fetch`."
+        );
+        return Ok(None);
+    }
+    let db = ReportDb::open(&url)
+        .await
+        .with_context(|| "opening the reports database")?;
+    Ok(Some(db))
+}
+
+/// The file of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?options`).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.trim().strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// Now, Unix seconds.
+pub(super) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub(super) fn parse_since(text: &str) -> Result<i64, date::DateError> {
+    date::since(text, now())
+}
+
+fn parse_until(text: &str) -> Result<i64, date::DateError> {
+    date::until(text, now())
+}
+
+pub(super) fn parse_kind(text: &str) -> Result<Kind, String> {
+    text.parse::<Kind>().map_err(|e| e.to_string())
+}
+
+/// `2026-12-01T00:00:00Z`.
+pub(super) fn rfc3339(unix_seconds: i64) -> String {
+    UtcTime::from_unix_seconds(unix_seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| unix_seconds.to_string())
+}
+
+/// Everything the summary shows.
+struct Summary {
+    filter: Filter,
+    now: i64,
+    tls: Vec<TlsDomain>,
+    dmarc: Vec<DmarcDomain>,
+    errors: Vec<ErrorRow>,
+}
+
+struct TlsDomain {
+    policy: Option<PolicySeen>,
+    days: Vec<DailyRow>,
+    failures: Vec<FailureGroup>,
+    assessment: TlsAssessment,
+}
+
+struct DmarcDomain {
+    policy: Option<PolicySeen>,
+    days: Vec<DailyRow>,
+    sources: Vec<SourceGroup>,
+    assessment: DmarcAssessment,
+}
+
+async fn gather(db: &ReportDb, filter: &Filter) -> anyhow::Result<Summary> {
+    // A summary that ends in the past is judged as of its end (reports are not "stale" then).
+    let now = match filter.until {
+        Some(until) => now().min(until),
+        None => now(),
+    };
+    let wants = |k: Kind| filter.kind.is_none_or(|f| f == k);
+    let mut summary = Summary {
+        filter: filter.clone(),
+        now,
+        tls: Vec::new(),
+        dmarc: Vec::new(),
+        errors: Vec::new(),
+    };
+    let daily = db.daily(filter).await?;
+    let policies = db.policies(filter).await?;
+    if wants(Kind::TlsRpt) {
+        let f = Filter {
+            kind: Some(Kind::TlsRpt),
+            ..filter.clone()
+        };
+        let failures = db.tls_failures(&f).await?;
+        for domain in domains(Kind::TlsRpt, filter, &daily) {
+            let days: Vec<DailyRow> = of(&daily, Kind::TlsRpt, &domain);
+            let failures: Vec<FailureGroup> = failures
+                .iter()
+                .filter(|g| g.domain == domain)
+                .cloned()
+                .collect();
+            let policy = policy_of(&policies, Kind::TlsRpt, &domain);
+            let mx = policy_mx(db, &domain, &f).await?;
+            let evidence = TlsEvidence {
+                domain: domain.clone(),
+                days: days
+                    .iter()
+                    .map(|d| TlsDay {
+                        day: d.day,
+                        organization: d.organization.clone(),
+                        success: d.success,
+                        failure: d.failure,
+                    })
+                    .collect(),
+                failures: failures
+                    .iter()
+                    .map(|g| TlsFailure {
+                        result: g.result.parse().unwrap_or_else(|e| match e {}),
+                        receiving_mx: g.receiving_mx.clone(),
+                        organization: g.organization.clone(),
+                        count: g.count,
+                        first_day: g.first_day,
+                        last_day: g.last_day,
+                    })
+                    .collect(),
+                published: policy
+                    .as_ref()
+                    .map(|p| Published::from_label(&p.policy))
+                    .unwrap_or(Published::Unknown),
+                mx,
+                now,
+            };
+            summary.tls.push(TlsDomain {
+                assessment: tls::assess(&evidence),
+                policy,
+                days,
+                failures,
+            });
+        }
+    }
+    if wants(Kind::Dmarc) {
+        let f = Filter {
+            kind: Some(Kind::Dmarc),
+            ..filter.clone()
+        };
+        let sources = db.dmarc_sources(&f).await?;
+        for domain in domains(Kind::Dmarc, filter, &daily) {
+            let days = of(&daily, Kind::Dmarc, &domain);
+            let mut sources: Vec<SourceGroup> = sources
+                .iter()
+                .filter(|s| s.domain == domain)
+                .cloned()
+                .collect();
+            sources.sort_by(|a, b| {
+                (b.messages - b.dmarc_pass.min(b.messages))
+                    .cmp(&(a.messages - a.dmarc_pass.min(a.messages)))
+                    .then(b.messages.cmp(&a.messages))
+                    .then_with(|| a.source_ip.cmp(&b.source_ip))
+            });
+            let policy = policy_of(&policies, Kind::Dmarc, &domain);
+            let evidence = DmarcEvidence {
+                domain: domain.clone(),
+                days: days
+                    .iter()
+                    .map(|d| DmarcDay {
+                        day: d.day,
+                        organization: d.organization.clone(),
+                        messages: d.messages,
+                        dmarc_pass: d.dmarc_pass,
+                    })
+                    .collect(),
+                sources: sources
+                    .iter()
+                    .map(|s| DmarcSource {
+                        source_ip: s.source_ip.clone(),
+                        header_from: s.header_from.clone(),
+                        messages: s.messages,
+                        dmarc_pass: s.dmarc_pass,
+                        dkim_pass: s.dkim_pass,
+                        spf_pass: s.spf_pass,
+                    })
+                    .collect(),
+                p: policy.as_ref().and_then(|p| p.p.clone()),
+                now,
+            };
+            summary.dmarc.push(DmarcDomain {
+                assessment: dmarc::assess(&evidence),
+                policy,
+                days,
+                sources,
+            });
+        }
+    }
+    let errors_filter = Filter {
+        domain: None,
+        kind: None,
+        ..filter.clone()
+    };
+    summary.errors = db.errors(&errors_filter, JSON_ERRORS).await?;
+    Ok(summary)
+}
+
+/// The domains of `kind` in the rollups, or the one asked for (even without reports: its
+/// verdict then says there are none).
+fn domains(kind: Kind, filter: &Filter, daily: &[DailyRow]) -> Vec<String> {
+    if let Some(d) = &filter.domain {
+        return vec![d.clone()];
+    }
+    let set: BTreeSet<&str> = daily
+        .iter()
+        .filter(|r| r.kind == kind)
+        .map(|r| r.domain.as_str())
+        .collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+fn of(daily: &[DailyRow], kind: Kind, domain: &str) -> Vec<DailyRow> {
+    daily
+        .iter()
+        .filter(|r| r.kind == kind && r.domain == domain)
+        .cloned()
+        .collect()
+}
+
+fn policy_of(policies: &[PolicySeen], kind: Kind, domain: &str) -> Option<PolicySeen> {
+    policies
+        .iter()
+        .filter(|p| p.kind == kind && p.domain == domain)
+        .max_by_key(|p| p.last_seen)
+        .cloned()
+}
+
+/// The `mx` patterns of the STS policy senders saw in the newest TLS report for `domain`
+/// (empty when there is none: the MX list is then not judged).
+async fn policy_mx(db: &ReportDb, domain: &str, filter: &Filter) -> anyhow::Result<Vec<MxPattern>> {
+    let f = Filter {
+        domain: Some(domain.to_owned()),
+        ..filter.clone()
+    };
+    let Some(row) = db.list(&f, 1).await?.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let Some(stored) = db.get(row.id).await? else {
+        return Ok(Vec::new());
+    };
+    let report: Value = serde_json::from_str(&stored.normalized).unwrap_or(Value::Null);
+    let mut patterns = Vec::new();
+    for policy in report["policies"].as_array().into_iter().flatten() {
+        let same_domain = policy["domain"]
+            .as_str()
+            .is_some_and(|d| d.trim_end_matches('.').eq_ignore_ascii_case(domain));
+        if policy["type"] != "sts" || !same_domain {
+            continue;
+        }
+        // `mx-host` when the sender copied it, else the policy's own `mx:` lines.
+        let listed: Vec<&str> = policy["mx"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let lines: Vec<&str> = policy["strings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|line| line.trim().strip_prefix("mx:"))
+            .collect();
+        let values = if listed.is_empty() { lines } else { listed };
+        for value in values {
+            if let Ok(p) = value.trim().parse::<MxPattern>()
+                && !patterns.contains(&p)
+            {
+                patterns.push(p);
+            }
+        }
+    }
+    Ok(patterns)
+}
+
+/// One day's sessions or messages, all organizations together.
+#[derive(Default)]
+struct DayTotal {
+    reports: u64,
+    organizations: BTreeSet<String>,
+    success: u64,
+    failure: u64,
+    messages: u64,
+    dmarc_pass: u64,
+    dkim_pass: u64,
+    spf_pass: u64,
+}
+
+fn per_day(rows: &[DailyRow]) -> BTreeMap<i64, DayTotal> {
+    let mut out: BTreeMap<i64, DayTotal> = BTreeMap::new();
+    for r in rows {
+        let t = out.entry(r.day).or_default();
+        // Counts come from remote reports: saturate rather than overflow.
+        t.reports = t.reports.saturating_add(r.reports);
+        t.organizations.insert(r.organization.clone());
+        t.success = t.success.saturating_add(r.success);
+        t.failure = t.failure.saturating_add(r.failure);
+        t.messages = t.messages.saturating_add(r.messages);
+        t.dmarc_pass = t.dmarc_pass.saturating_add(r.dmarc_pass);
+        t.dkim_pass = t.dkim_pass.saturating_add(r.dkim_pass);
+        t.spf_pass = t.spf_pass.saturating_add(r.spf_pass);
+    }
+    out
+}
+
+/// A sum of remote counts that saturates instead of overflowing.
+fn total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tables::describe_filter;
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_found_in_urls() {
+        assert_eq!(
+            sqlite_path("sqlite:/var/lib/mtasts/serve.db"),
+            Some("/var/lib/mtasts/serve.db")
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite:x.db?mode=rwc"), Some("x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/test"), None);
+    }
+
+    #[test]
+    fn filters_are_described() {
+        let f = Filter {
+            domain: Some("example.com".into()),
+            since: Some(1_796_083_200),
+            until: Some(1_796_169_600),
+            kind: Some(Kind::Dmarc),
+        };
+        assert_eq!(
+            describe_filter(&f),
+            " (domain example.com, kind dmarc, since 2026-12-01, until 2026-12-01)"
+        );
+        assert_eq!(describe_filter(&Filter::default()), "");
+    }
+}
