@@ -1,13 +1,86 @@
-//! The SQL core the SQL databases share (feature `sql`): how every SQLite database of mtasts is
-//! opened. Each database embeds its own migrations and records them in its own table, so
-//! several of them can live in one SQLite file or PostgreSQL database and be migrated
-//! independently.
+//! The SQL core the SQL databases share (feature `sql`): how every database of mtasts is
+//! opened on SQLite and PostgreSQL. Each database embeds its own migrations and records them
+//! in its own table, so several of them can live in one SQLite file or PostgreSQL database
+//! and be migrated independently. The core returns [`OpenError`]; each database maps it onto
+//! its own typed error.
 
 use std::str::FromStr;
+use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Pool};
 
-use crate::CONNECT_TIMEOUT;
+use crate::{CONNECT_TIMEOUT, redacted};
+
+/// Time limit for opening a database: connecting plus migrating (which may wait for another
+/// process's migration).
+pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why opening a database failed, before the database maps it onto its own error.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The driver failed: a malformed URL, a refused connection, a failing statement.
+    Driver(sqlx::Error),
+    /// Migrating failed.
+    Migrate(MigrateError),
+    /// The database did not answer in time; the text says what took too long.
+    Unavailable(String),
+    /// The URL names neither SQLite nor PostgreSQL.
+    #[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+    UnknownUrl,
+}
+
+impl From<sqlx::Error> for OpenError {
+    fn from(err: sqlx::Error) -> OpenError {
+        OpenError::Driver(err)
+    }
+}
+
+impl From<MigrateError> for OpenError {
+    fn from(err: MigrateError) -> OpenError {
+        OpenError::Migrate(err)
+    }
+}
+
+/// Opens the database named by `url` within [`OPEN_TIMEOUT`]: a `sqlite:` URL with `sqlite`,
+/// a `postgres://` or `postgresql://` one with `postgres`; any other is
+/// [`OpenError::UnknownUrl`].
+#[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+pub(crate) async fn open<T>(
+    url: &str,
+    sqlite: impl AsyncFnOnce(&str) -> Result<T, OpenError>,
+    postgres: impl AsyncFnOnce(&str) -> Result<T, OpenError>,
+) -> Result<T, OpenError> {
+    within_open_timeout(url, async {
+        if url.starts_with("sqlite:") {
+            sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres(url).await
+        } else {
+            Err(OpenError::UnknownUrl)
+        }
+    })
+    .await
+}
+
+/// Runs `opening` (of the database named by `url`) within [`OPEN_TIMEOUT`].
+pub(crate) async fn within_open_timeout<T>(
+    url: &str,
+    opening: impl Future<Output = Result<T, OpenError>>,
+) -> Result<T, OpenError> {
+    match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+        Ok(result) => result,
+        Err(_) => Err(OpenError::Unavailable(format!(
+            "opening {} took longer than {} s",
+            redacted(url),
+            OPEN_TIMEOUT.as_secs()
+        ))),
+    }
+}
 
 /// Whether `url` names an in-memory SQLite database.
 pub(crate) fn sqlite_in_memory(url: &str) -> bool {
@@ -15,17 +88,19 @@ pub(crate) fn sqlite_in_memory(url: &str) -> bool {
 }
 
 /// How every SQLite database of mtasts is opened: created when missing, WAL with normal
-/// sync, waiting on a busy database up to [`CONNECT_TIMEOUT`]; a pool of `max_connections`,
-/// or exactly one connection kept forever for an in-memory database (which exists once per
-/// connection).
-pub(crate) fn sqlite_options(
+/// sync, foreign keys enforced (cascades depend on it; sqlx's default, made explicit),
+/// waiting on a busy database up to [`CONNECT_TIMEOUT`] and for a pooled connection as long;
+/// a pool of `max_connections`, or exactly one connection kept forever for an in-memory
+/// database (which exists once per connection).
+pub(crate) async fn sqlite_pool(
     url: &str,
     max_connections: u32,
-) -> Result<(SqliteConnectOptions, SqlitePoolOptions), sqlx::Error> {
+) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
         .busy_timeout(CONNECT_TIMEOUT);
     let pool_options = if sqlite_in_memory(url) {
         SqlitePoolOptions::new()
@@ -36,5 +111,62 @@ pub(crate) fn sqlite_options(
     } else {
         SqlitePoolOptions::new().max_connections(max_connections)
     };
-    Ok((options, pool_options))
+    pool_options
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+}
+
+/// The PostgreSQL options of `url`, naming `application_name` to the server and, when
+/// given, bounding each statement on the server (`statement_timeout`).
+pub(crate) fn postgres_options(
+    url: &str,
+    application_name: &str,
+    statement_timeout: Option<Duration>,
+) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?.application_name(application_name);
+    Ok(match statement_timeout {
+        Some(limit) => {
+            options.options([("statement_timeout", limit.as_millis().to_string().as_str())])
+        }
+        None => options,
+    })
+}
+
+/// A pool of `max_connections` to the PostgreSQL server of `options` (whose URL is `url`),
+/// taking a connection within [`CONNECT_TIMEOUT`]. One direct attempt comes first: it fails
+/// fast with the real cause (refused, auth, …) where the pool would retry until its acquire
+/// timeout and say "timed out".
+pub(crate) async fn postgres_pool(
+    url: &str,
+    options: PgConnectOptions,
+    max_connections: u32,
+) -> Result<PgPool, OpenError> {
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            OpenError::Unavailable(format!("connecting to {} timed out", redacted(url)))
+        })??;
+    // Closing is a courtesy to the server; a failure here changes nothing.
+    let _ = probe.close().await;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await?)
+}
+
+/// Runs the embedded `migrator` on `pool`, recording the migrations in `table` (a fresh name
+/// per database, not a rename of an existing table: nothing to copy).
+pub(crate) async fn migrate<DB>(
+    pool: &Pool<DB>,
+    mut migrator: Migrator,
+    table: &'static str,
+) -> Result<(), MigrateError>
+where
+    DB: sqlx::Database,
+    DB::Connection: Migrate,
+{
+    migrator.dangerous_set_table_name(table);
+    migrator.run(pool).await
 }

@@ -24,7 +24,7 @@
 //!   [`StoreError::Corrupt`] from [`PolicyStore::get`] and skipped (with a warning) by
 //!   [`PolicyStore::list`];
 //! - every operation is bounded in time ([`OP_TIMEOUT`]); connecting is bounded by
-//!   [`CONNECT_TIMEOUT`]; a backend that cannot be reached is [`StoreError::Unavailable`].
+//!   [`CONNECT_TIMEOUT`](crate::CONNECT_TIMEOUT); a backend that cannot be reached is [`StoreError::Unavailable`].
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -55,7 +55,7 @@ pub mod redis_store;
 mod sql;
 pub mod sqlite;
 
-use crate::{CONNECT_TIMEOUT, MAX_DOMAIN_BYTES, OP_TIMEOUT, domain, redacted};
+use crate::{MAX_DOMAIN_BYTES, OP_TIMEOUT, domain, redacted};
 
 /// Largest policy body stored: the sender's cap ([`mtasts_proto::sts::POLICY_MAX_BYTES`],
 /// RFC 8461 §3.3).
@@ -150,7 +150,7 @@ pub trait PolicyStore: Send + Sync {
 }
 
 /// Opens the store named by `url` (see the crate docs for the forms), creating and migrating
-/// it as needed. Fails with [`StoreError::Unavailable`] within about [`CONNECT_TIMEOUT`] when
+/// it as needed. Fails with [`StoreError::Unavailable`] within about [`CONNECT_TIMEOUT`](crate::CONNECT_TIMEOUT) when
 /// the backend cannot be reached, and with [`StoreError::Config`] for an unknown URL.
 pub async fn open(url: &str) -> Result<Arc<dyn PolicyStore>, StoreError> {
     let url = url.trim();

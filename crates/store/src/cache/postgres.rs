@@ -3,28 +3,21 @@
 //!
 //! The table is `sts_policy_cache`, migrated on open with the migrations embedded from
 //! `migrations/postgres` (recorded in `_mtasts_store_migrations`). Connecting, and taking a
-//! connection from the pool, is bounded by [`CONNECT_TIMEOUT`]; each statement is also bounded
+//! connection from the pool, is bounded by [`CONNECT_TIMEOUT`](crate::CONNECT_TIMEOUT); each statement is also bounded
 //! on the server (`statement_timeout`).
 
-use std::str::FromStr;
-
 use futures::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Executor, FromRow, Row};
+use sqlx::postgres::PgPool;
+use sqlx::{Executor, FromRow, Row};
 
 use super::sql::{self, SqlRow, SqlValues};
-use super::{
-    CONNECT_TIMEOUT, Entry, OP_TIMEOUT, StoreError, bounded, checked, normalize_domain, redacted,
-};
+use super::{Entry, OP_TIMEOUT, StoreError, bounded, checked, normalize_domain, redacted};
+use crate::sql::OpenError;
 
 const BACKEND: &str = "postgres";
 
 /// Connections in the pool.
 const MAX_CONNECTIONS: u32 = 8;
-
-/// Time limit for opening: connecting plus migrating (which may wait for another process's
-/// migration lock).
-const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The PostgreSQL [`super::PolicyStore`].
 pub struct PostgresStore {
@@ -48,63 +41,35 @@ impl PostgresStore {
         if let Some(schema) = schema {
             check_schema(schema)?;
         }
-        let mut options = PgConnectOptions::from_str(url)
-            .map_err(|e| sql::map_error(BACKEND, e))?
-            .application_name("mtasts-store");
-        let statement_timeout = OP_TIMEOUT.as_millis().to_string();
-        options = match schema {
-            Some(schema) => options.options([
-                ("statement_timeout", statement_timeout.as_str()),
-                ("search_path", schema),
-            ]),
-            None => options.options([("statement_timeout", statement_timeout.as_str())]),
-        };
+        let mut options = crate::sql::postgres_options(url, "mtasts-store", Some(OP_TIMEOUT))
+            .map_err(|e| sql::map_error(BACKEND, e))?;
+        if let Some(schema) = schema {
+            options = options.options([("search_path", schema)]);
+        }
         let connect = async {
-            // One direct attempt first: fails fast with the real cause (refused, auth, …)
-            // where the pool would retry until its acquire timeout and say "timed out".
-            let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-                .await
-                .map_err(|_| {
-                    StoreError::Unavailable(format!(
-                        "{BACKEND}: connecting to {} timed out",
-                        redacted(url)
-                    ))
-                })?
-                .map_err(|e| sql::map_error(BACKEND, e))?;
-            // Closing is a courtesy to the server; a failure here changes nothing.
-            let _ = probe.close().await;
-            let pool = PgPoolOptions::new()
-                .max_connections(MAX_CONNECTIONS)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_with(options)
-                .await
-                .map_err(|e| sql::map_error(BACKEND, e))?;
+            let pool = crate::sql::postgres_pool(url, options, MAX_CONNECTIONS).await?;
             if let Some(schema) = schema {
                 // Safe: `check_schema` allows only [a-z0-9_].
                 let statement = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-                pool.execute(sqlx::AssertSqlSafe(statement))
-                    .await
-                    .map_err(|e| sql::map_error(BACKEND, e))?;
+                pool.execute(sqlx::AssertSqlSafe(statement)).await?;
             }
-            let mut migrator = sqlx::migrate!("migrations/postgres");
-            // A fresh name, not a rename of an existing table: nothing to copy.
-            migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
-            migrator
-                .run(&pool)
-                .await
-                .map_err(|e| sql::map_migrate_error(BACKEND, e))?;
+            let migrator = sqlx::migrate!("migrations/postgres");
+            crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
             Ok(pool)
         };
-        let pool = match tokio::time::timeout(OPEN_TIMEOUT, connect).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(StoreError::Unavailable(format!(
-                    "{BACKEND}: opening {} took longer than {} s",
-                    redacted(url),
-                    OPEN_TIMEOUT.as_secs()
-                )));
-            }
-        };
+        let pool = crate::sql::within_open_timeout(url, connect)
+            .await
+            .map_err(|err| match err {
+                OpenError::Driver(e) => sql::map_error(BACKEND, e),
+                OpenError::Migrate(e) => sql::map_migrate_error(BACKEND, e),
+                OpenError::Unavailable(text) => {
+                    StoreError::Unavailable(format!("{BACKEND}: {text}"))
+                }
+                OpenError::UnknownUrl => StoreError::Config(format!(
+                    "{BACKEND}: not a PostgreSQL URL: {}",
+                    redacted(url)
+                )),
+            })?;
         Ok(PostgresStore { pool })
     }
 

@@ -17,9 +17,10 @@ use futures::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    CONNECT_TIMEOUT, Entry, EntryState, MAX_ENTRY_JSON_BYTES, OP_TIMEOUT, PolicyStore, StoreError,
-    bounded, checked, normalize_domain, redacted,
+    Entry, EntryState, MAX_ENTRY_JSON_BYTES, OP_TIMEOUT, PolicyStore, StoreError, bounded, checked,
+    normalize_domain, redacted,
 };
+use crate::CONNECT_TIMEOUT;
 
 const BACKEND: &str = "redis";
 

@@ -57,15 +57,13 @@
 //! database file: **SQLite supports exactly one serve process**; run several nodes on
 //! PostgreSQL.
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-use crate::{CONNECT_TIMEOUT, OP_TIMEOUT, redacted};
+use crate::sql::OpenError;
+use crate::{OP_TIMEOUT, redacted};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -145,10 +143,6 @@ const SQLITE_CONNECTIONS: u32 = 4;
 /// PostgreSQL connections in the pool; held advisory locks each keep one.
 const POSTGRES_CONNECTIONS: u32 = 16;
 
-/// Time limit for opening: connecting plus migrating (which may wait for another node's
-/// migration).
-const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The hosting database: cheap to clone (clones share the pool and, on SQLite, the locks).
 #[derive(Clone)]
 pub struct HostDb {
@@ -205,26 +199,17 @@ impl HostDb {
     /// know.
     pub async fn open(url: &str) -> Result<HostDb, HostDbError> {
         let url = url.trim();
-        let opening = async {
-            if url.starts_with("sqlite:") {
-                open_sqlite(url).await
-            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                open_postgres(url).await
-            } else {
-                Err(HostDbError::Invalid(format!(
+        crate::sql::open(url, open_sqlite, open_postgres)
+            .await
+            .map_err(|err| match err {
+                OpenError::Driver(e) => error::db_error(e),
+                OpenError::Migrate(e) => error::migrate_error(e),
+                OpenError::Unavailable(text) => HostDbError::Unavailable(text),
+                OpenError::UnknownUrl => HostDbError::Invalid(format!(
                     "unknown hosting database {:?}: expected sqlite:PATH or postgres://…",
                     redacted(url)
-                )))
-            }
-        };
-        match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
-            Ok(result) => result,
-            Err(_) => Err(HostDbError::Unavailable(format!(
-                "opening {} took longer than {} s",
-                redacted(url),
-                OPEN_TIMEOUT.as_secs()
-            ))),
-        }
+                )),
+            })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -253,59 +238,28 @@ impl HostDb {
     }
 }
 
-async fn open_sqlite(url: &str) -> Result<HostDb, HostDbError> {
-    let (options, pool_options) =
-        crate::sql::sqlite_options(url, SQLITE_CONNECTIONS).map_err(error::db_error)?;
-    // The cascades of `delete_domain` depend on it (sqlx's default, made explicit).
-    let options = options.foreign_keys(true);
-    let in_memory = crate::sql::sqlite_in_memory(url);
-    let path = options.get_filename().to_path_buf();
-    let pool = pool_options
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(error::db_error)?;
-    let lock_scope: Arc<str> = if in_memory {
+async fn open_sqlite(url: &str) -> Result<HostDb, OpenError> {
+    let pool = crate::sql::sqlite_pool(url, SQLITE_CONNECTIONS).await?;
+    let lock_scope: Arc<str> = if crate::sql::sqlite_in_memory(url) {
         lock::private_scope().into()
     } else {
         // Canonical (now that the file exists), so two spellings of one file share locks.
+        let path = pool.connect_options().get_filename().to_path_buf();
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         path.to_string_lossy().into()
     };
-    let mut migrator = sqlx::migrate!("migrations/host/sqlite");
-    // A fresh name, not a rename of an existing table: nothing to copy.
-    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
-    migrator.run(&pool).await.map_err(error::migrate_error)?;
+    let migrator = sqlx::migrate!("migrations/host/sqlite");
+    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
     Ok(HostDb {
         backend: Backend::Sqlite { pool, lock_scope },
     })
 }
 
-async fn open_postgres(url: &str) -> Result<HostDb, HostDbError> {
-    let statement_timeout = OP_TIMEOUT.as_millis().to_string();
-    let options = PgConnectOptions::from_str(url)
-        .map_err(error::db_error)?
-        .application_name("mtasts-serve")
-        .options([("statement_timeout", statement_timeout.as_str())]);
-    // One direct attempt first: fails fast with the real cause (refused, auth, …) where the
-    // pool would retry until its acquire timeout and say "timed out".
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-        .await
-        .map_err(|_| {
-            HostDbError::Unavailable(format!("connecting to {} timed out", redacted(url)))
-        })?
-        .map_err(error::db_error)?;
-    // Closing is a courtesy to the server; a failure here changes nothing.
-    let _ = probe.close().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(POSTGRES_CONNECTIONS)
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(error::db_error)?;
-    let mut migrator = sqlx::migrate!("migrations/host/postgres");
-    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
-    migrator.run(&pool).await.map_err(error::migrate_error)?;
+async fn open_postgres(url: &str) -> Result<HostDb, OpenError> {
+    let options = crate::sql::postgres_options(url, "mtasts-serve", Some(OP_TIMEOUT))?;
+    let pool = crate::sql::postgres_pool(url, options, POSTGRES_CONNECTIONS).await?;
+    let migrator = sqlx::migrate!("migrations/host/postgres");
+    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
     Ok(HostDb {
         backend: Backend::Postgres { pool },
     })

@@ -54,14 +54,13 @@
 //! - Text columns are sorted in Rust, never with `ORDER BY`, so SQLite and PostgreSQL (whose
 //!   collations differ) return the same order.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-use crate::{CONNECT_TIMEOUT, OP_TIMEOUT, redacted};
+use crate::sql::OpenError;
+use crate::{OP_TIMEOUT, redacted};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -101,8 +100,6 @@ pub const BATCH_ROWS: usize = 500;
 const SQLITE_CONNECTIONS: u32 = 4;
 /// PostgreSQL connections in the pool.
 const POSTGRES_CONNECTIONS: u32 = 8;
-/// Time limit for opening: connecting plus migrating.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The reports database: cheap to clone (clones share the pool).
 #[derive(Clone)]
@@ -144,26 +141,17 @@ impl ReportDb {
     /// know.
     pub async fn open(url: &str) -> Result<ReportDb, ReportDbError> {
         let url = url.trim();
-        let opening = async {
-            if url.starts_with("sqlite:") {
-                open_sqlite(url).await
-            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                open_postgres(url).await
-            } else {
-                Err(ReportDbError::Invalid(format!(
+        crate::sql::open(url, open_sqlite, open_postgres)
+            .await
+            .map_err(|err| match err {
+                OpenError::Driver(e) => error::db_error(e),
+                OpenError::Migrate(e) => error::migrate_error(e),
+                OpenError::Unavailable(text) => ReportDbError::Unavailable(text),
+                OpenError::UnknownUrl => ReportDbError::Invalid(format!(
                     "unknown reports database {:?}: expected sqlite:PATH or postgres://…",
                     redacted(url)
-                )))
-            }
-        };
-        match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
-            Ok(result) => result,
-            Err(_) => Err(ReportDbError::Unavailable(format!(
-                "opening {} took longer than {} s",
-                redacted(url),
-                OPEN_TIMEOUT.as_secs()
-            ))),
-        }
+                )),
+            })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -180,48 +168,21 @@ impl ReportDb {
     }
 }
 
-async fn open_sqlite(url: &str) -> Result<ReportDb, ReportDbError> {
-    let (options, pool_options) =
-        crate::sql::sqlite_options(url, SQLITE_CONNECTIONS).map_err(error::db_error)?;
-    // The cascades of the child rows depend on it (sqlx's default, made explicit).
-    let options = options.foreign_keys(true);
-    let pool = pool_options
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(error::db_error)?;
-    let mut migrator = sqlx::migrate!("migrations/reports/sqlite");
-    // A fresh name, not a rename of an existing table: nothing to copy.
-    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
-    migrator.run(&pool).await.map_err(error::migrate_error)?;
+async fn open_sqlite(url: &str) -> Result<ReportDb, OpenError> {
+    let pool = crate::sql::sqlite_pool(url, SQLITE_CONNECTIONS).await?;
+    let migrator = sqlx::migrate!("migrations/reports/sqlite");
+    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
     Ok(ReportDb {
         backend: Backend::Sqlite { pool },
     })
 }
 
-async fn open_postgres(url: &str) -> Result<ReportDb, ReportDbError> {
-    let options = PgConnectOptions::from_str(url)
-        .map_err(error::db_error)?
-        .application_name("mtasts-report");
-    // One direct attempt first: fails fast with the real cause (refused, auth, …) where the
-    // pool would retry until its acquire timeout and say "timed out".
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
-        .await
-        .map_err(|_| {
-            ReportDbError::Unavailable(format!("connecting to {} timed out", redacted(url)))
-        })?
-        .map_err(error::db_error)?;
-    // Closing is a courtesy to the server; a failure here changes nothing.
-    let _ = probe.close().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(POSTGRES_CONNECTIONS)
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(options)
-        .await
-        .map_err(error::db_error)?;
-    let mut migrator = sqlx::migrate!("migrations/reports/postgres");
-    migrator.dangerous_set_table_name(sql::MIGRATIONS_TABLE);
-    migrator.run(&pool).await.map_err(error::migrate_error)?;
+async fn open_postgres(url: &str) -> Result<ReportDb, OpenError> {
+    // No server statement_timeout: operations are bounded here, a store by its size.
+    let options = crate::sql::postgres_options(url, "mtasts-report", None)?;
+    let pool = crate::sql::postgres_pool(url, options, POSTGRES_CONNECTIONS).await?;
+    let migrator = sqlx::migrate!("migrations/reports/postgres");
+    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
     Ok(ReportDb {
         backend: Backend::Postgres { pool },
     })
