@@ -369,3 +369,26 @@ impl<W: Write> Write for CountingWriter<'_, W> {
         self.0.flush()
     }
 }
+
+#[test]
+fn invalid_utf8_reads_the_same_both_ways_wherever_it_falls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = small_report();
+    // Inside the org_name text, pushed across the 8 KiB first look and the 64 KiB read buffers.
+    let at = report
+        .windows(10)
+        .position(|w| w == b"<org_name>")
+        .expect("org_name")
+        + 10;
+    for pad in [0, 8_000, 8_180, 8_190, 65_500, 65_530] {
+        let mut xml = report[..at].to_vec();
+        xml.extend(std::iter::repeat_n(b'a', pad));
+        xml.extend_from_slice(b"\xff\xfe");
+        xml.extend_from_slice(&report[at..]);
+        for (name, bytes) in [("bad.xml", xml.clone()), ("bad.xml.gz", gzip(&xml))] {
+            let path = file(dir.path(), &format!("{pad}-{name}"), &bytes);
+            let found = same_both_ways(&path, &Limits::default());
+            assert_eq!(only_error(&found).0, Code::Malformed, "{pad} {name}");
+        }
+    }
+}
