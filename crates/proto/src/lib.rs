@@ -81,6 +81,7 @@
 //! ```
 
 pub mod bytesize;
+mod calendar;
 pub mod diagnostic;
 pub mod dmarc;
 pub mod domain;

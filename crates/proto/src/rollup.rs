@@ -22,8 +22,7 @@
 //! assert_eq!(span.split(1_000), [74, 926]);
 //! ```
 
-/// Seconds in a UTC day (Unix time has no leap seconds).
-pub const DAY: i64 = 86_400;
+pub use crate::calendar::{DAY, day_of};
 
 /// The longest range spread over its days, in days; longer ranges go to the begin day.
 pub const MAX_DAYS: i64 = 31;
@@ -101,12 +100,6 @@ impl Span {
         }
         shares
     }
-}
-
-/// The start of the UTC day holding `t` (Unix seconds); `i64::MIN` for the first partial day of
-/// the `i64` range, whose midnight it cannot name.
-pub fn day_of(t: i64) -> i64 {
-    t.saturating_sub(t.rem_euclid(DAY))
 }
 
 #[cfg(test)]

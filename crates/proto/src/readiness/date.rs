@@ -11,8 +11,9 @@
 
 use thiserror::Error;
 
-/// Seconds in a day.
-pub const DAY: i64 = 86_400;
+use crate::calendar::{civil_from_days, day_of, days_from_civil, days_in_month};
+
+pub use crate::calendar::DAY;
 
 /// The most days a relative date may go back (100 years): more is a typo, not a question.
 pub const MAX_RELATIVE_DAYS: i64 = 36_525;
@@ -44,7 +45,7 @@ pub enum DateError {
 
 /// The midnight (UTC) of the day holding `unix_seconds`.
 pub fn day_start(unix_seconds: i64) -> i64 {
-    unix_seconds.div_euclid(DAY) * DAY
+    day_of(unix_seconds)
 }
 
 /// A `--since` value: the first second it includes. `today` is now, in Unix seconds.
@@ -59,14 +60,14 @@ pub fn until(text: &str, today: i64) -> Result<i64, DateError> {
 
 /// `2026-12-03`.
 pub fn iso_day(unix_seconds: i64) -> String {
-    let (y, m, d) = civil_from_days(unix_seconds.div_euclid(DAY));
+    let (y, m, d) = civil(unix_seconds);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// `3 Dec`, with the year (`3 Dec 2025`) when it is not the year of `today`.
 pub fn short_day(unix_seconds: i64, today: i64) -> String {
-    let (y, m, d) = civil_from_days(unix_seconds.div_euclid(DAY));
-    let (this_year, _, _) = civil_from_days(today.div_euclid(DAY));
+    let (y, m, d) = civil(unix_seconds);
+    let (this_year, _, _) = civil(today);
     // `m` is 1..=12 by construction of `civil_from_days`.
     let month = MONTHS[(m - 1) as usize];
     if y == this_year {
@@ -114,47 +115,9 @@ fn parse(text: &str, today: i64) -> Result<i64, DateError> {
     Ok(days * DAY)
 }
 
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date, counting whole 400-year eras
-/// (146,097 days each) from 0000-03-01 so that the leap day ends a year.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = (m + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + d - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days.clamp(MIN_DAY, MAX_DAY) + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let d = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let m = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    (year_of_era + era * 400 + i64::from(m <= 2), m, d)
+/// The date of the day holding `unix_seconds`, within the years a date may name.
+fn civil(unix_seconds: i64) -> (i64, i64, i64) {
+    civil_from_days(unix_seconds.div_euclid(DAY).clamp(MIN_DAY, MAX_DAY))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::calendar::{DAY, civil_from_days, days_from_civil, days_in_month};
+
 /// An instant in UTC, whole seconds since 1970-01-01T00:00:00Z (fractions are dropped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UtcTime(i64);
@@ -33,8 +35,8 @@ impl UtcTime {
 /// `2024-03-25T23:59:59Z`.
 impl fmt::Display for UtcTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.0.div_euclid(86_400);
-        let secs = self.0.rem_euclid(86_400);
+        let days = self.0.div_euclid(DAY);
+        let secs = self.0.rem_euclid(DAY);
         let (y, m, d) = civil_from_days(days);
         write!(
             f,
@@ -107,7 +109,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, &'static str> {
         _ => return Err("unexpected text after the time"),
     };
     let seconds =
-        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+        days_from_civil(year, month, day) * DAY + hour * 3600 + minute * 60 + second - offset;
     let time = UtcTime::from_unix_seconds(seconds).ok_or("outside years 0000-9999 in UTC")?;
     Ok(Parsed { time, had_zone })
 }
@@ -120,41 +122,4 @@ fn digits(b: &[u8]) -> Result<i64, &'static str> {
             Err("expected a digit")
         }
     })
-}
-
-fn is_leap(y: i64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
