@@ -300,6 +300,14 @@ pub fn read_input(
     })
 }
 
+/// This machine's clock in Unix seconds: when an input arrived (the `now` of
+/// [`Intake::input`]); 0 before 1970, `i64::MAX` past it.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 fn list(
     path: &Path,
     depth: usize,

@@ -13,7 +13,6 @@ use mtasts_proto::imap_url::ImapUrl;
 use mtasts_report::imap::{self, Counts, FetchConfig, Processed};
 use mtasts_report::intake::Intake;
 use mtasts_report::{DEFAULT_MAX_REPORT_BYTES, Limits};
-use mtasts_store::reports::ReportDb;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::DatabaseArgs;
@@ -94,19 +93,8 @@ pub(crate) fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
     config.timeout = Duration::from_secs_f64(timeout);
     let mut limits = Limits::with_max_report_bytes(max_report_bytes);
     limits.max_input_bytes = limits.max_input_bytes.max(max_message_bytes);
-    let serve_config = db.load()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let url = serve_config.database_url();
-        serve_config
-            .ensure_database_dir()
-            .with_context(|| format!("creating the directory of {url}"))?;
-        let db = ReportDb::open(&url)
-            .await
-            .with_context(|| "opening the reports database")?;
-        let intake = Intake::new(db, limits);
+    super::with_db(&db, async |db| {
+        let intake = Intake::new(db.clone(), limits);
         let mut counts = Counts::default();
         let result = if watch {
             let shutdown = CancellationToken::new();
@@ -115,7 +103,6 @@ pub(crate) fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
         } else {
             imap::fetch(&config, &intake, &mut counts).await
         };
-        intake.db().close().await;
         print_counts(&counts);
         result.with_context(|| format!("fetching from {}", config.url))?;
         Ok(if counts.errors.is_empty() {

@@ -10,9 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mtasts_report::intake::{Intake, Outcome, input_files, read_input};
+use mtasts_report::intake::{Intake, Outcome, input_files, read_input, unix_now};
 use mtasts_report::{DEFAULT_MAX_REPORT_BYTES, FoundError, Limits};
-use mtasts_store::reports::ReportDb;
 
 use crate::serve::DatabaseArgs;
 
@@ -69,23 +68,8 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         db,
     } = args;
     let limits = limits(max_report_bytes.unwrap_or(DEFAULT_MAX_REPORT_BYTES));
-    let config = db.load()?;
-    config
-        .ensure_database_dir()
-        .context("creating the data directory")?;
-    let url = config.database_url();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    runtime.block_on(async move {
-        let db = ReportDb::open(&url)
-            .await
-            .with_context(|| format!("opening the reports database {}", redact(&url)))?;
-        let intake = Intake::new(db.clone(), limits);
-        let result = import(&intake, &inputs).await;
-        db.close().await;
-        result
+    super::with_db(&db, async |db| {
+        import(&Intake::new(db.clone(), limits), &inputs).await
     })
 }
 
@@ -203,24 +187,6 @@ fn progress_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
     ProgressBar::with_draw_target(Some(total as u64), target).with_style(style)
 }
 
-/// A database URL without its password, for messages.
-pub(super) fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
-        && let Some((user, _)) = userinfo.split_once(':')
-    {
-        return format!("{scheme}://{user}:***@{host}");
-    }
-    url.to_owned()
-}
-
-/// This machine's clock in Unix seconds: when an input arrived.
-pub(super) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,12 +205,6 @@ mod tests {
         let small = limits(1024);
         assert_eq!(small.max_report_bytes, 1024);
         assert_eq!(small.max_input_bytes, Limits::default().max_input_bytes);
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("sqlite:/x/serve.db"), "sqlite:/x/serve.db");
     }
 
     #[test]

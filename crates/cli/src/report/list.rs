@@ -8,7 +8,7 @@ use mtasts_proto::readiness::number::thousands;
 use mtasts_store::reports::{Filter, Kind, ReportRow};
 use serde::Serialize;
 
-use super::summary::{open_existing, parse_kind, parse_since, print_json, rfc3339};
+use super::summary::{parse_kind, parse_since, print_json, rfc3339};
 use super::table::{self, Align, Cell, Paint, Table, WARN};
 use crate::serve::DatabaseArgs;
 
@@ -61,16 +61,9 @@ pub(crate) fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     let paint = Paint {
         on: !json && table::colour_wanted(&color),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let rows = runtime.block_on(async {
-        let Some(db) = open_existing(&db).await? else {
-            return anyhow::Ok(Vec::new());
-        };
-        let rows = db.list(&filter, limit).await;
-        db.close().await;
-        Ok(rows?)
+    let rows = super::with_existing_db(&db, async |db| match db {
+        Some(db) => Ok(db.list(&filter, limit).await?),
+        None => Ok(Vec::new()),
     })?;
     if json {
         print_json(&rows.iter().map(row_json).collect::<Vec<_>>())?;

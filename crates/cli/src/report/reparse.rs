@@ -9,9 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mtasts_report::intake::{Intake, Reparsed};
 use mtasts_report::{DEFAULT_MAX_REPORT_BYTES, Limits};
-use mtasts_store::reports::ReportDb;
 
-use super::import::redact;
 use crate::serve::DatabaseArgs;
 
 /// Arguments of `mtasts report reparse`.
@@ -25,24 +23,13 @@ pub(crate) struct ReparseArgs {
 /// errors left, 1 otherwise, 2 when the database failed.
 pub(crate) fn run(args: ReparseArgs) -> anyhow::Result<ExitCode> {
     let ReparseArgs { db } = args;
-    let config = db.load()?;
-    config
-        .ensure_database_dir()
-        .context("creating the data directory")?;
-    let url = config.database_url();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let done = runtime.block_on(async move {
-        let db = ReportDb::open(&url)
-            .await
-            .with_context(|| format!("opening the reports database {}", redact(&url)))?;
+    let done = super::with_db(&db, async |db| {
         let mut limits = Limits::default();
         limits.max_report_bytes = DEFAULT_MAX_REPORT_BYTES;
-        let result = Intake::new(db.clone(), limits).reparse().await;
-        db.close().await;
-        result.context("reparsing")
+        Intake::new(db.clone(), limits)
+            .reparse()
+            .await
+            .context("reparsing")
     })?;
     print(&mut io::stdout().lock(), &done)?;
     Ok(if done.errors_after == 0 && done.unreadable.is_empty() {

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::summary::open_existing;
 use crate::serve::DatabaseArgs;
 
 /// Arguments of `mtasts report show`.
@@ -23,16 +22,9 @@ pub(crate) struct ShowArgs {
 /// Runs `mtasts report show`.
 pub(crate) fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let ShowArgs { id, raw, db } = args;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let stored = runtime.block_on(async {
-        let Some(db) = open_existing(&db).await? else {
-            return anyhow::Ok(None);
-        };
-        let stored = db.get(id).await;
-        db.close().await;
-        Ok(stored?)
+    let stored = super::with_existing_db(&db, async |db| match db {
+        Some(db) => Ok(db.get(id).await?),
+        None => Ok(None),
     })?;
     let Some(stored) = stored else {
         anyhow::bail!("no stored report has id {id} (see `mtasts report list`)");

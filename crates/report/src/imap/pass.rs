@@ -10,6 +10,7 @@ use mtasts_proto::imap_url::encode_modified_utf7;
 
 use super::connect::{Stream, step};
 use super::{Counts, FetchConfig, FetchError, KEYWORD, MessageSink, Processed, short};
+use crate::intake::unix_now;
 use crate::{Code, FoundError};
 
 /// UIDs per search: the answer line stays far below the line limit (11 bytes per UID).
@@ -195,7 +196,7 @@ async fn process<S: MessageSink>(
                 let result = if body.len() as u64 > config.max_message_bytes {
                     refuse(config, selected, sink, uid, body.len() as u64, counts).await
                 } else {
-                    match sink.accept(&body, &source, now()).await {
+                    match sink.accept(&body, &source, unix_now()).await {
                         Ok(accepted) => {
                             counts.messages += 1;
                             counts.new += accepted.new;
@@ -239,7 +240,7 @@ async fn refuse<S: MessageSink>(
             config.max_message_bytes
         ),
     };
-    sink.refuse(&error, now())
+    sink.refuse(&error, unix_now())
         .await
         .map_err(|error| FetchError::Store {
             message: source,
@@ -444,12 +445,6 @@ fn uid_set(uids: &[u32]) -> String {
         i += 1;
     }
     out
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
