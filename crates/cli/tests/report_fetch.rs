@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 use mtasts_store::reports::{Filter, ReportDb};
 use mtasts_testkit::dovecot::{Dovecot, MaildirMessage};
 use mtasts_testkit::proxy::TcpProxy;
-use mtasts_testkit::services::{self, Service, samples_dir};
 use mtasts_testkit::{CertSpec, TestCa};
+
+#[path = "support/report.rs"]
+mod support;
+
+use support::{drop_schema, last_line, postgres_schema, samples, stderr, stdout};
 
 /// Real report mails from the samples, one report each.
 const MAILS: &[&str] = &[
@@ -33,17 +37,13 @@ struct World {
 }
 
 fn world() -> Option<World> {
-    let samples = samples_dir()?;
+    let samples = samples()?;
     let ca = TestCa::new();
     let cert = ca.issue("localhost", &CertSpec::Valid);
     let dovecot = Dovecot::start_or_skip(&cert, "reports", "pa55 word")?;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("password"), "pa55 word\n").unwrap();
-    std::fs::write(
-        dir.path().join("serve.toml"),
-        format!("data_dir = {:?}\n", dir.path().join("data")),
-    )
-    .unwrap();
+    support::serve_config(dir.path());
     Some(World {
         ca,
         dovecot,
@@ -62,18 +62,14 @@ impl World {
     }
 
     fn command(&self, extra: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mtasts"));
+        let mut command = support::command(&["report", "fetch", "--ca-file"]);
         command
-            .args(["report", "fetch", "--ca-file"])
             .arg(self.ca.root_file())
             .arg("--no-builtin-roots")
             .args(extra)
             .env("MTASTS_SERVE_CONFIG", self.dir.path().join("serve.toml"))
-            .env("NO_COLOR", "1")
             .env_remove("MTASTS_IMAP_PASSWORD")
-            .env_remove("MTASTS_DATABASE")
-            .env_remove("SSL_CERT_FILE")
-            .stdin(Stdio::null());
+            .env_remove("SSL_CERT_FILE");
         command
     }
 
@@ -109,18 +105,6 @@ impl World {
     fn sqlite(&self) -> String {
         format!("sqlite:{}", self.dir.path().join("data/serve.db").display())
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn last_line(out: &Output) -> String {
-    stdout(out).lines().last().unwrap_or_default().to_owned()
 }
 
 fn all_marked(messages: &[MaildirMessage]) -> bool {
@@ -229,21 +213,20 @@ async fn a_certificate_from_an_unknown_ca_is_refused() {
     let Some(w) = world() else { return };
     w.deliver_samples();
     let other = TestCa::new();
-    let out = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args([
-            "report",
-            "fetch",
-            "--imap",
-            &w.url("imaps"),
-            "--no-builtin-roots",
-        ])
-        .arg("--ca-file")
-        .arg(other.root_file())
-        .env("MTASTS_IMAP_PASSWORD", "pa55 word")
-        .env("MTASTS_SERVE_CONFIG", w.dir.path().join("serve.toml"))
-        .env_remove("SSL_CERT_FILE")
-        .output()
-        .unwrap();
+    let out = support::command(&[
+        "report",
+        "fetch",
+        "--imap",
+        &w.url("imaps"),
+        "--no-builtin-roots",
+    ])
+    .arg("--ca-file")
+    .arg(other.root_file())
+    .env("MTASTS_IMAP_PASSWORD", "pa55 word")
+    .env("MTASTS_SERVE_CONFIG", w.dir.path().join("serve.toml"))
+    .env_remove("SSL_CERT_FILE")
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("certificate"), "{}", stderr(&out));
     assert!(w.inbox().iter().all(|m| m.keywords.is_empty()));
@@ -311,7 +294,7 @@ async fn watch_imports_what_arrives_and_stops_on_sigterm() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_the_database_cannot_take_stays_unmarked_until_it_is_back() {
     let Some(w) = world() else { return };
-    let Some(url) = postgres_schema().await else {
+    let Some(url) = postgres_schema("fetch_") else {
         return;
     };
     let upstream = upstream_addr(&url);
@@ -354,35 +337,7 @@ async fn a_message_the_database_cannot_take_stays_unmarked_until_it_is_back() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(last_line(&out), "1 messages, 1 new, 0 duplicate, 0 error");
     assert_eq!(sources(&url).await.len(), 1);
-}
-
-/// A fresh schema on the PostgreSQL test server (made with `psql`, which comes with it), or
-/// `None` after the skip rule when the server or `psql` is missing.
-async fn postgres_schema() -> Option<String> {
-    let base = services::postgres_url();
-    let schema = services::unique("fetch_");
-    let psql = Command::new("psql")
-        .arg(&base)
-        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
-        .stdin(Stdio::null())
-        .output();
-    match psql {
-        Ok(out) if out.status.success() => Some(services::postgres_url_in_schema(&base, &schema)),
-        Ok(out) => {
-            services::skip(
-                Service::Postgres,
-                &format_args!(
-                    "psql {base}: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            );
-            None
-        }
-        Err(e) => {
-            services::skip(Service::Postgres, &format_args!("cannot run psql: {e}"));
-            None
-        }
-    }
+    drop_schema(&url);
 }
 
 fn upstream_addr(url: &str) -> std::net::SocketAddr {

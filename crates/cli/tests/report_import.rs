@@ -3,53 +3,26 @@
 //! a missing input, PostgreSQL on a fresh schema, and reparse.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use mtasts_report::{Found, Limits, walk_path};
-use mtasts_testkit::services::{self, Service};
+
+#[path = "support/report.rs"]
+mod support;
+
+use support::{drop_schema, last_line, output, postgres_schema, samples, stderr, stdout};
 
 const TLS: &str = r#"{"organization-name": "Example Org", "report-id": "import-1",
   "date-range": {"start-datetime": "2024-03-25T00:00:00Z", "end-datetime": "2024-03-25T23:59:59Z"},
   "policies": [{"policy": {"policy-type": "sts", "policy-domain": "example.com"},
                 "summary": {"total-successful-session-count": 5, "total-failure-session-count": 0}}]}"#;
 
+/// `mtasts report ARGS… --data-dir DATA_DIR`.
 fn mtasts(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args(["report"])
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("MTASTS_SERVE_CONFIG")
-        .env_remove("MTASTS_DATABASE")
-        .env_remove("MTASTS_DATA_DIR")
-        .env("NO_COLOR", "1")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(bytes) = stdin {
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn last_line(out: &Output) -> String {
-    stdout(out).lines().last().unwrap_or_default().to_owned()
+    let mut command = support::command(&["report"]);
+    command.args(args).arg("--data-dir").arg(data_dir);
+    output(&mut command, stdin)
 }
 
 /// What the walker finds in `dir`: distinct reports, all reports, errors.
@@ -88,7 +61,7 @@ fn expected(dir: &Path) -> (usize, usize, usize) {
 
 #[test]
 fn the_samples_import_once_and_then_as_duplicates() {
-    let Some(samples) = services::samples_dir() else {
+    let Some(samples) = samples() else {
         return;
     };
     let (distinct, reports, errors) = expected(&samples);
@@ -218,7 +191,7 @@ fn a_report_past_max_report_bytes_is_an_error() {
 
 #[test]
 fn postgres_with_database_on_a_fresh_schema() {
-    let Some(url) = postgres_schema() else {
+    let Some(url) = postgres_schema("import_") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -236,35 +209,6 @@ fn postgres_with_database_on_a_fresh_schema() {
     let reparse = mtasts(&data, &["reparse", "--database", &url], None);
     assert_eq!(reparse.status.code(), Some(0), "{}", stderr(&reparse));
     drop_schema(&url);
-}
-
-/// A fresh schema on the PostgreSQL test server (made with psql), or `None` after the skip rule.
-fn postgres_schema() -> Option<String> {
-    let base = services::postgres_url();
-    let schema = services::unique("import_");
-    match Command::new("psql")
-        .arg(&base)
-        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
-        .output()
-    {
-        Ok(out) if out.status.success() => Some(services::postgres_url_in_schema(&base, &schema)),
-        Ok(out) => {
-            services::skip(Service::Postgres, &String::from_utf8_lossy(&out.stderr));
-            None
-        }
-        Err(e) => {
-            services::skip(Service::Postgres, &format_args!("cannot run psql: {e}"));
-            None
-        }
-    }
-}
-
-fn drop_schema(url: &str) {
-    let schema = url.rsplit('=').next().unwrap();
-    let _ = Command::new("psql")
-        .arg(services::postgres_url())
-        .args(["-q", "-c", &format!("DROP SCHEMA {schema} CASCADE")])
-        .output();
 }
 
 /// `bytes` in a gzip stream, written by hand (stored blocks) so the test needs no compressor.

@@ -2,37 +2,14 @@
 //! never stopping the others, and the exit status (0 all read, 1 some error object, 2 usage or an input
 //! that could not be opened).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
-/// The sample folder, or `None` (after the testkit's one skip rule) when it is absent.
-fn samples() -> Option<PathBuf> {
-    mtasts_testkit::services::samples_dir()
-}
+#[path = "support/report.rs"]
+mod support;
 
-fn mtasts(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mtasts");
-    if let Some(bytes) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        // The child may stop reading early (a limit); a broken pipe here is its answer, not ours.
-        let _ = pipe.write_all(bytes);
-    }
-    child.wait_with_output().expect("wait for mtasts")
-}
+use support::{command, mtasts, path, samples, stderr};
 
 fn parse(args: &[&str]) -> Output {
     let mut all = vec!["report", "parse"];
@@ -51,14 +28,6 @@ fn lines(o: &Output) -> Vec<Value> {
 
 fn code(o: &Output) -> Option<i32> {
     o.status.code()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 fn count(objects: &[Value], kind: &str) -> usize {
@@ -284,8 +253,7 @@ fn bad_max_report_bytes_values_are_usage_errors() {
 #[test]
 fn a_closed_pipe_ends_quietly() {
     let Some(root) = samples() else { return };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args(["report", "parse", path(&root)])
+    let mut child = command(&["report", "parse", path(&root)])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

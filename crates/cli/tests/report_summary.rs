@@ -2,10 +2,15 @@
 //! imported with `mtasts report import` into a temporary SQLite database, then read back —
 //! the numbers against what the samples hold, the verdicts, the raw bytes exactly as stored.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
+
+#[path = "support/report.rs"]
+mod support;
+
+use support::{drop_schema, output, path, postgres_schema, samples, stderr, stdout};
 
 /// Samples with counts known by reading them (see each test).
 const TLS_FAILING: &str = "tlsrpt/parsedmarc/smtp_tls.json";
@@ -28,7 +33,7 @@ impl World {
     fn with(samples: &Path, files: &[&str]) -> World {
         let world = World::empty();
         let mut args = vec!["report".to_owned(), "import".to_owned()];
-        args.extend(files.iter().map(|f| path(&samples.join(f))));
+        args.extend(files.iter().map(|f| path(&samples.join(f)).to_owned()));
         let o = world.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(
             o.status.code(),
@@ -41,28 +46,12 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_mtasts"))
-            .args(args)
-            // No system configuration: only this world's database.
-            .env("MTASTS_SERVE_CONFIG", self.config())
-            .env_remove("MTASTS_DATABASE")
-            .env_remove("MTASTS_DATA_DIR")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run mtasts")
-    }
-
-    fn config(&self) -> PathBuf {
-        let config = self.dir.path().join("serve.toml");
-        if !config.exists() {
-            let data = self.dir.path().join("data");
-            std::fs::write(&config, format!("data_dir = {:?}\n", path(&data)))
-                .expect("write serve.toml");
-        }
-        config
+        // No system configuration: only this world's database.
+        let config = support::serve_config(self.dir.path());
+        output(
+            support::command(args).env("MTASTS_SERVE_CONFIG", config),
+            None,
+        )
     }
 
     /// Runs a command that must succeed and returns its standard output.
@@ -82,22 +71,6 @@ impl World {
         let text = self.ok(args);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
-}
-
-fn samples() -> Option<PathBuf> {
-    mtasts_testkit::services::samples_dir()
-}
-
-fn path(p: &Path) -> String {
-    p.to_str().expect("UTF-8 path").to_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("UTF-8 output")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn find<'a>(list: &'a Value, domain: &str) -> &'a Value {
@@ -320,7 +293,7 @@ fn list_shows_each_report_once_with_its_duplicates() {
     let Some(samples) = samples() else { return };
     let w = World::with(&samples, &[TLS_FAILING, DMARC_HARDFAIL]);
     // The same TLS report again: stored once, counted as a duplicate.
-    let o = w.run(&["report", "import", &path(&samples.join(TLS_FAILING))]);
+    let o = w.run(&["report", "import", path(&samples.join(TLS_FAILING))]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = w.ok(&["report", "list", "--json"]);
     assert!(
@@ -424,7 +397,9 @@ fn show_prints_the_normalized_report_and_the_raw_bytes() {
 #[test]
 fn postgresql_answers_as_sqlite_does() {
     let Some(samples) = samples() else { return };
-    let Some(url) = postgres_schema() else { return };
+    let Some(url) = postgres_schema("summary_") else {
+        return;
+    };
     let files = [TLS_FAILING, TLS_ENFORCED, DMARC_REJECT, DMARC_HARDFAIL];
     let sqlite = World::with(&samples, &files);
     let pg = World::empty();
@@ -434,7 +409,7 @@ fn postgresql_answers_as_sqlite_does() {
         "--database".to_owned(),
         url.clone(),
     ];
-    import.extend(files.iter().map(|f| path(&samples.join(f))));
+    import.extend(files.iter().map(|f| path(&samples.join(f)).to_owned()));
     pg.ok(&import.iter().map(String::as_str).collect::<Vec<_>>());
 
     let mut on_sqlite = sqlite.json(&["report", "summary", "--json"]);
@@ -462,34 +437,4 @@ fn postgresql_answers_as_sqlite_does() {
         "nothing went to SQLite"
     );
     drop_schema(&url);
-}
-
-/// A fresh schema on the PostgreSQL test server (made with psql), or `None` after the skip rule.
-fn postgres_schema() -> Option<String> {
-    use mtasts_testkit::services::{self, Service};
-    let base = services::postgres_url();
-    let schema = services::unique("summary_");
-    match Command::new("psql")
-        .arg(&base)
-        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
-        .output()
-    {
-        Ok(out) if out.status.success() => Some(services::postgres_url_in_schema(&base, &schema)),
-        Ok(out) => {
-            services::skip(Service::Postgres, &String::from_utf8_lossy(&out.stderr));
-            None
-        }
-        Err(e) => {
-            services::skip(Service::Postgres, &format_args!("cannot run psql: {e}"));
-            None
-        }
-    }
-}
-
-fn drop_schema(url: &str) {
-    let schema = url.rsplit('=').next().expect("a search path");
-    let _ = Command::new("psql")
-        .arg(mtasts_testkit::services::postgres_url())
-        .args(["-q", "-c", &format!("DROP SCHEMA {schema} CASCADE")])
-        .output();
 }
