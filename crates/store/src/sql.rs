@@ -29,9 +29,9 @@ pub(crate) enum OpenError {
     Migrate(MigrateError),
     /// The database did not answer in time; the text says what took too long.
     Unavailable(String),
-    /// The URL names neither SQLite nor PostgreSQL.
+    /// The URL names neither SQLite nor PostgreSQL; the text says so.
     #[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
-    UnknownUrl,
+    UnknownUrl(String),
 }
 
 impl From<sqlx::Error> for OpenError {
@@ -46,11 +46,12 @@ impl From<MigrateError> for OpenError {
     }
 }
 
-/// Opens the database named by `url` within [`OPEN_TIMEOUT`]: a `sqlite:` URL with `sqlite`,
-/// a `postgres://` or `postgresql://` one with `postgres`; any other is
-/// [`OpenError::UnknownUrl`].
+/// Opens the `what` database (`"hosting"`, `"reports"`) named by `url` within
+/// [`OPEN_TIMEOUT`]: a `sqlite:` URL with `sqlite`, a `postgres://` or `postgresql://` one with
+/// `postgres`; any other is [`OpenError::UnknownUrl`].
 #[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
 pub(crate) async fn open<T>(
+    what: &str,
     url: &str,
     sqlite: impl AsyncFnOnce(&str) -> Result<T, OpenError>,
     postgres: impl AsyncFnOnce(&str) -> Result<T, OpenError>,
@@ -61,7 +62,10 @@ pub(crate) async fn open<T>(
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             postgres(url).await
         } else {
-            Err(OpenError::UnknownUrl)
+            Err(OpenError::UnknownUrl(format!(
+                "unknown {what} database {:?}: expected sqlite:PATH or postgres://…",
+                redacted(url)
+            )))
         }
     })
     .await

@@ -53,7 +53,8 @@ pub(crate) fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         db,
     } = args;
     let filter = Filter {
-        domain: domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()),
+        // The store reads it through its one domain-key rule.
+        domain,
         since,
         until: None,
         kind,

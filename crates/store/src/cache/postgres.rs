@@ -11,7 +11,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{Executor, FromRow, Row};
 
 use super::sql::{self, SqlRow, SqlValues};
-use super::{Entry, OP_TIMEOUT, StoreError, bounded, checked, normalize_domain, redacted};
+use super::{Entry, OP_TIMEOUT, StoreError, bounded, checked, normalize_domain};
 use crate::sql::OpenError;
 
 const BACKEND: &str = "postgres";
@@ -65,10 +65,7 @@ impl PostgresStore {
                 OpenError::Unavailable(text) => {
                     StoreError::Unavailable(format!("{BACKEND}: {text}"))
                 }
-                OpenError::UnknownUrl => StoreError::Config(format!(
-                    "{BACKEND}: not a PostgreSQL URL: {}",
-                    redacted(url)
-                )),
+                OpenError::UnknownUrl(text) => StoreError::Config(format!("{BACKEND}: {text}")),
             })?;
         Ok(PostgresStore { pool })
     }

@@ -62,8 +62,8 @@ use std::sync::Arc;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+use crate::OP_TIMEOUT;
 use crate::sql::OpenError;
-use crate::{OP_TIMEOUT, redacted};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -199,16 +199,13 @@ impl HostDb {
     /// know.
     pub async fn open(url: &str) -> Result<HostDb, HostDbError> {
         let url = url.trim();
-        crate::sql::open(url, open_sqlite, open_postgres)
+        crate::sql::open("hosting", url, open_sqlite, open_postgres)
             .await
             .map_err(|err| match err {
                 OpenError::Driver(e) => error::db_error(e),
                 OpenError::Migrate(e) => error::migrate_error(e),
                 OpenError::Unavailable(text) => HostDbError::Unavailable(text),
-                OpenError::UnknownUrl => HostDbError::Invalid(format!(
-                    "unknown hosting database {:?}: expected sqlite:PATH or postgres://…",
-                    redacted(url)
-                )),
+                OpenError::UnknownUrl(text) => HostDbError::Invalid(text),
             })
     }
 

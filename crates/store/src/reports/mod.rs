@@ -59,8 +59,8 @@ use std::time::Duration;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+use crate::OP_TIMEOUT;
 use crate::sql::OpenError;
-use crate::{OP_TIMEOUT, redacted};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -141,16 +141,13 @@ impl ReportDb {
     /// know.
     pub async fn open(url: &str) -> Result<ReportDb, ReportDbError> {
         let url = url.trim();
-        crate::sql::open(url, open_sqlite, open_postgres)
+        crate::sql::open("reports", url, open_sqlite, open_postgres)
             .await
             .map_err(|err| match err {
                 OpenError::Driver(e) => error::db_error(e),
                 OpenError::Migrate(e) => error::migrate_error(e),
                 OpenError::Unavailable(text) => ReportDbError::Unavailable(text),
-                OpenError::UnknownUrl => ReportDbError::Invalid(format!(
-                    "unknown reports database {:?}: expected sqlite:PATH or postgres://…",
-                    redacted(url)
-                )),
+                OpenError::UnknownUrl(text) => ReportDbError::Invalid(text),
             })
     }
 
