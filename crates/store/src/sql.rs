@@ -20,6 +20,12 @@ use crate::{CONNECT_TIMEOUT, redacted};
 /// process's migration).
 pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a write transaction begins on SQLite: IMMEDIATE takes the write lock at once (waiting
+/// up to the busy timeout) instead of failing later when a deferred transaction cannot
+/// upgrade. PostgreSQL's plain `BEGIN` locks rows as it goes.
+#[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+pub(crate) const SQLITE_BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 /// Why opening a database failed, before the database maps it onto its own error.
 #[derive(Debug)]
 pub(crate) enum OpenError {

@@ -162,12 +162,10 @@ enum Backend {
 }
 
 impl Backend {
-    /// How a write transaction begins. SQLite: IMMEDIATE takes the write lock at once
-    /// (waiting up to the busy timeout) instead of failing later when a deferred transaction
-    /// cannot upgrade.
+    /// How a write transaction begins (see [`crate::sql::SQLITE_BEGIN_WRITE`]).
     fn begin_write(&self) -> &'static str {
         match self {
-            Backend::Sqlite { .. } => "BEGIN IMMEDIATE",
+            Backend::Sqlite { .. } => crate::sql::SQLITE_BEGIN_WRITE,
             Backend::Postgres { .. } => "BEGIN",
         }
     }
