@@ -53,11 +53,19 @@ fuzz_target!(|data: &[u8]| {
             let d = summary.dispositions;
             assert_eq!(d.none + d.quarantine + d.reject + d.pass, summary.messages);
             assert!(summary.dmarc_pass <= summary.messages);
-            assert!(summary.dkim_pass <= summary.dmarc_pass && summary.spf_pass <= summary.dmarc_pass);
+            assert!(
+                summary.dkim_pass <= summary.dmarc_pass && summary.spf_pass <= summary.dmarc_pass
+            );
         }
         (Err(a), Err(b)) => {
             assert_eq!(a, b, "summary and full mode fail differently");
-            assert!(matches!(a.code(), "malformed" | "invalid" | "too-large" | "unsupported"), "{a}");
+            assert!(
+                matches!(
+                    a.code(),
+                    "malformed" | "invalid" | "too-large" | "unsupported"
+                ),
+                "{a}"
+            );
         }
         _ => panic!("summary and full mode disagree: {summary:?} / {full:?}"),
     }

@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, input)) = data.split_first() else {
         return;
     };
-    let mode = if flags & 2 == 0 { Mode::Summary } else { Mode::Full };
+    let mode = if flags & 2 == 0 {
+        Mode::Summary
+    } else {
+        Mode::Full
+    };
     let limits = limits(mode);
     let found = walk(input, "in", &limits);
     assert!(!found.is_empty());

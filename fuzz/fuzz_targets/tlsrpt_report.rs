@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Err(e) => assert!(matches!(e.code(), "malformed" | "invalid" | "too-large"), "{e}"),
+        Err(e) => assert!(
+            matches!(e.code(), "malformed" | "invalid" | "too-large"),
+            "{e}"
+        ),
     }
 });
