@@ -504,3 +504,23 @@ fn finder_metadata_in_a_zip_is_skipped_not_an_error() {
         pairs(&[("r.zip#0", "dmarc"), ("r.zip#4", "unrecognized")])
     );
 }
+
+/// A broken `multipart/report` (found by the `report_walk` fuzz target) that reaches a
+/// `debug_assert!` of mail-parser 0.11.9: tests run with debug assertions, so without the walk's
+/// guard this test panics.
+#[test]
+fn a_mail_that_trips_the_mail_parser_is_an_error_not_a_panic() {
+    let hex = "4d494d452d566572243a3b206ebf450a436f6e74656e742d547970653a206d756c7469706172742f7265706f72743b207265706f747970650a20202020626f756e646172793d225f2d0a0a46722d2d5f2d34382f45372d33303933443645314242350a436f6e74656e742d547970653a206d6573736167652f7266633832320a00000020696e6c696e650a0a3d4242352d2d2d42443645314242350a436f6e74656e742d547970653a206d6573736167652f7266633832320a436e6c696e650a0a5269657220434f4e68616e676568746d6c3e0a0a2d2d5f2d2d2d2d6a7142315979725872753d3d3d4242352d2d";
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let found = walk(&bytes, "broken.eml", &Limits::default());
+    assert!(
+        found
+            .iter()
+            .all(|f| matches!(f, Found::Error(e) if matches!(e.code, Code::Malformed | Code::Unrecognized))),
+        "{found:?}"
+    );
+    assert!(!found.is_empty());
+}
