@@ -1,7 +1,7 @@
 //! The streaming reader: quick-xml events folded straight into a [`Report`], one element path at a time,
 //! with no document tree and (in summary mode) no per-record memory kept after its `</record>`.
 
-use std::io::BufRead;
+use std::io::{BufRead, Cursor, Read};
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -69,6 +69,7 @@ pub fn parse_reader_within<R: BufRead>(
         mode,
         ..State::default()
     };
+    let input = without_byte_order_mark(input)?;
     let mut reader = Reader::from_reader(input.take(limit + 1));
     let mut buf = Vec::new();
     loop {
@@ -134,6 +135,31 @@ fn predefined(name: &str) -> Option<char> {
         "quot" => Some('"'),
         _ => None,
     }
+}
+
+/// `input` without a leading UTF-8 byte order mark. quick-xml recognises the mark only when it
+/// arrives in one read, so a stream whose first reads are shorter (a decompressor, a slow pipe)
+/// would make it text outside the root element: the first three bytes are read here, whole.
+fn without_byte_order_mark<R: BufRead>(
+    mut input: R,
+) -> Result<std::io::Chain<Cursor<Vec<u8>>, R>, DmarcError> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let mut head = [0u8; 3];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DmarcError::Read(e.to_string())),
+        }
+    }
+    let kept = if &head[..got] == BOM {
+        &[][..]
+    } else {
+        &head[..got]
+    };
+    Ok(Cursor::new(kept.to_vec()).chain(input))
 }
 
 fn too_large(what: &'static str, limit: impl TryInto<u64>) -> DmarcError {

@@ -507,6 +507,26 @@ fn reader_in_one_byte_chunks_reads_the_same() {
 }
 
 #[test]
+fn a_byte_order_mark_split_over_reads_is_still_a_byte_order_mark() {
+    // Found by the dmarc_report fuzz target: quick-xml knows the mark only in one read.
+    let xml = format!(
+        "\u{feff}{}",
+        doc(&record("192.0.2.1", 3, "none", "pass", "fail"))
+    );
+    let chunked = std::io::BufReader::with_capacity(1, xml.as_bytes());
+    assert_eq!(
+        parse_reader(chunked, Mode::Full).unwrap(),
+        full(&xml).unwrap()
+    );
+    // A document shorter than the mark.
+    let tiny = std::io::BufReader::with_capacity(1, &b"<a"[..]);
+    assert_eq!(
+        parse_reader(tiny, Mode::Summary).unwrap_err().code(),
+        "malformed"
+    );
+}
+
+#[test]
 fn failing_stream_is_a_read_error() {
     struct Broken;
     impl std::io::Read for Broken {
