@@ -217,7 +217,11 @@ mod tests {
     #[test]
     fn zero_and_junk_are_refused() {
         assert!(super::super::byte_count("0").is_err());
-        assert!(super::super::byte_count("64X").expect_err("junk").contains("unit"));
+        assert!(
+            super::super::byte_count("64X")
+                .expect_err("junk")
+                .contains("unit")
+        );
         assert_eq!(super::super::byte_count("1K"), Ok(1024));
     }
 
