@@ -22,7 +22,9 @@
 //! assert!(matches!(&found[..], [Found::Error(e)] if e.code.as_str() == "malformed"));
 //! ```
 //!
-//! [`walk_path`] reads a file, or every file below a directory (a Maildir's `cur/` and `new/` included).
+//! [`walk_path`] reads a file, or every file below a directory (a Maildir's `cur/` and `new/` included);
+//! a bare XML file, or a gzip of one, is read streaming (a DMARC report of a million records in flat
+//! memory), with the same items the in-memory [`walk`] gives.
 //!
 //! Around the walk: [`output`] writes the output contract's JSON objects
 //! (`shared/spec/report-output.md`); [`intake`] stores an input with every report and error it

@@ -82,11 +82,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The URL without a password, for messages.
-#[cfg_attr(
-    not(any(feature = "policy-cache", feature = "hosted")),
-    allow(dead_code)
-)]
-pub(crate) fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     // scheme://user:password@host… → scheme://user:***@host…
     if let Some((scheme, rest)) = url.split_once("://")
         && let Some((userinfo, host)) = rest.split_once('@')

@@ -81,9 +81,12 @@ fn with_db<T>(
         .context("creating the data directory")?;
     let url = config.database_url();
     runtime()?.block_on(async {
-        let db = ReportDb::open(&url)
-            .await
-            .with_context(|| format!("opening the reports database {}", redact(&url)))?;
+        let db = ReportDb::open(&url).await.with_context(|| {
+            format!(
+                "opening the reports database {}",
+                mtasts_store::redacted(&url)
+            )
+        })?;
         let result = work(&db).await;
         db.close().await;
         result
@@ -97,13 +100,40 @@ fn with_existing_db<T>(
     work: impl AsyncFnOnce(Option<&ReportDb>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     runtime()?.block_on(async {
-        let Some(db) = summary::open_existing(args).await? else {
+        let Some(db) = open_existing(args).await? else {
             return work(None).await;
         };
         let result = work(Some(&db)).await;
         db.close().await;
         result
     })
+}
+
+/// Opens the reports database to read it. A SQLite file that does not exist yet is not
+/// created: a line says how to fill it (on standard error), and the answer is `None`.
+async fn open_existing(args: &DatabaseArgs) -> anyhow::Result<Option<ReportDb>> {
+    let config = args.load()?;
+    let url = config.database_url();
+    if let Some(path) = sqlite_path(&url)
+        && !std::path::Path::new(path).exists()
+    {
+        eprintln!(
+            "No reports stored yet ({path} does not exist): store some with `mtasts report import FILE…` or `mtasts report fetch`."
+        );
+        return Ok(None);
+    }
+    let db = ReportDb::open(&url)
+        .await
+        .with_context(|| "opening the reports database")?;
+    Ok(Some(db))
+}
+
+/// The file of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?options`).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.trim().strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// The runtime of one command.
@@ -114,25 +144,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// A database URL without its password, for messages.
-fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.split_once('@')
-        && let Some((user, _)) = userinfo.split_once(':')
-    {
-        return format!("{scheme}://{user}:***@{host}");
-    }
-    url.to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("sqlite:/x/serve.db"), "sqlite:/x/serve.db");
+    fn sqlite_paths_are_found_in_urls() {
+        assert_eq!(
+            sqlite_path("sqlite:/var/lib/mtasts/serve.db"),
+            Some("/var/lib/mtasts/serve.db")
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_path("sqlite:x.db?mode=rwc"), Some("x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/test"), None);
     }
 
     #[test]

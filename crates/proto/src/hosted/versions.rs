@@ -1,5 +1,7 @@
 //! Policy versions: their `id`s and when a new `id` may be published (RFC 8461 §3.1, §8.1).
 
+use crate::calendar::{DAY, civil_from_days};
+
 /// The `id` for a new version created at `now` (Unix seconds): the UTC time as
 /// `YYYYMMDDTHHMMSS` (15 alphanumerics, readable, inside the 1–32 limit of §3.1), with a
 /// counter appended when `previous` was made in the same second. Only equality between ids
@@ -33,7 +35,7 @@ pub fn publishable(created_generation: u64, live_loaded_generations: &[u64]) -> 
 /// `YYYYMMDDTHHMMSS` in UTC; times before 1970 are clamped to the epoch.
 fn utc_stamp(unix: i64) -> String {
     let secs = unix.max(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (days, rem) = (secs.div_euclid(DAY), secs.rem_euclid(DAY));
     let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}",
@@ -41,20 +43,6 @@ fn utc_stamp(unix: i64) -> String {
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use mtasts_proto::readiness::dmarc::{DmarcAssessment, DmarcDay, DmarcEvidence, DmarcSource};
 use mtasts_proto::readiness::number::{percent, thousands};
 use mtasts_proto::readiness::tls::{
@@ -29,6 +28,7 @@ mod tables;
 use crate::serve::DatabaseArgs;
 use json::Document;
 pub(super) use json::print_json;
+use mtasts_report::intake::unix_now;
 
 /// Days shown in a domain's day table (the JSON has them all).
 const SHOWN_DAYS: usize = 31;
@@ -76,7 +76,8 @@ pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
         db,
     } = args;
     let filter = Filter {
-        domain: domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()),
+        // The store's one domain-key rule, so that the document names the domain as stored.
+        domain: domain.as_deref().map(mtasts_store::reports::domain_key),
         since,
         until,
         kind,
@@ -84,19 +85,14 @@ pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
     let paint = Paint {
         on: !json && table::colour_wanted(&color),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let Some(db) = open_existing(&db).await? else {
+    super::with_existing_db(&db, async |db| {
+        let Some(db) = db else {
             if json {
-                print_json(&Document::empty(&filter, now()))?;
+                print_json(&Document::empty(&filter, unix_now()))?;
             }
             return Ok(ExitCode::SUCCESS);
         };
-        let summary = gather(&db, &filter).await;
-        db.close().await;
-        let summary = summary?;
+        let summary = gather(db, &filter).await?;
         if json {
             print_json(&summary.to_json())?;
         } else {
@@ -106,47 +102,12 @@ pub(crate) fn run(args: SummaryArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Opens the reports database to read it. A SQLite file that does not exist yet is not
-/// created: a line says how to fill it (on standard error), and the answer is `None`.
-pub(super) async fn open_existing(args: &DatabaseArgs) -> anyhow::Result<Option<ReportDb>> {
-    let config = args.load()?;
-    let url = config.database_url();
-    if let Some(path) = sqlite_path(&url)
-        && !std::path::Path::new(path).exists()
-    {
-        eprintln!(
-            "No reports stored yet ({path} does not exist): store some with `mtasts report import FILE…` or `mtasts report fetch`."
-        );
-        return Ok(None);
-    }
-    let db = ReportDb::open(&url)
-        .await
-        .with_context(|| "opening the reports database")?;
-    Ok(Some(db))
-}
-
-/// The file of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?options`).
-fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.trim().strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then_some(path)
-}
-
-/// Now, Unix seconds.
-pub(super) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 pub(super) fn parse_since(text: &str) -> Result<i64, date::DateError> {
-    date::since(text, now())
+    date::since(text, unix_now())
 }
 
 fn parse_until(text: &str) -> Result<i64, date::DateError> {
-    date::until(text, now())
+    date::until(text, unix_now())
 }
 
 pub(super) fn parse_kind(text: &str) -> Result<Kind, String> {
@@ -186,8 +147,8 @@ struct DmarcDomain {
 async fn gather(db: &ReportDb, filter: &Filter) -> anyhow::Result<Summary> {
     // A summary that ends in the past is judged as of its end (reports are not "stale" then).
     let now = match filter.until {
-        Some(until) => now().min(until),
-        None => now(),
+        Some(until) => unix_now().min(until),
+        None => unix_now(),
     };
     let wants = |k: Kind| filter.kind.is_none_or(|f| f == k);
     let mut summary = Summary {
@@ -430,18 +391,6 @@ fn total(counts: impl Iterator<Item = u64>) -> u64 {
 mod tests {
     use super::tables::describe_filter;
     use super::*;
-
-    #[test]
-    fn sqlite_paths_are_found_in_urls() {
-        assert_eq!(
-            sqlite_path("sqlite:/var/lib/mtasts/serve.db"),
-            Some("/var/lib/mtasts/serve.db")
-        );
-        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), Some("/tmp/x.db"));
-        assert_eq!(sqlite_path("sqlite:x.db?mode=rwc"), Some("x.db"));
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert_eq!(sqlite_path("postgres://localhost/test"), None);
-    }
 
     #[test]
     fn filters_are_described() {
