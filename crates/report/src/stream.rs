@@ -21,7 +21,7 @@ use std::path::Path;
 
 use mtasts_proto::dmarc::{self, DmarcError};
 
-use crate::walk::{Code, Found, FoundError, Limits, human};
+use crate::walk::{Code, Found, FoundError, Limits, inflated_past, not_valid};
 
 /// How many bytes are looked at before deciding whether a file (or its gzip content) is XML.
 const PEEK_BYTES: usize = 8 * 1024;
@@ -114,22 +114,11 @@ fn gzip(file: BufReader<Capped<File>>, source: &str, limits: &Limits) -> io::Res
     };
     let what = "the gzip stream";
     if inflated.over {
-        let message = if cap < per_stream {
-            let limit = human(limits.max_total_bytes);
-            format!("{what} inflates past the {limit} one input may inflate to (max_total_bytes)")
-        } else {
-            format!(
-                "{what} inflates past the {} limit (--max-report-bytes)",
-                human(per_stream)
-            )
-        };
+        let message = inflated_past(what, cap < per_stream, limits);
         return Ok(Some(stream_error(Code::TooLarge, message)));
     }
     if let Some(e) = inflated.failed {
-        return Ok(Some(stream_error(
-            Code::Malformed,
-            format!("{what} is not valid: {e}"),
-        )));
+        return Ok(Some(stream_error(Code::Malformed, not_valid(what, &e))));
     }
     Ok(Some(found(result, source)))
 }
@@ -166,20 +155,9 @@ fn found(result: Result<dmarc::Report, DmarcError>, source: &str) -> Found {
         },
         Err(e) => Found::Error(FoundError {
             source: source.to_owned(),
-            code: code(e.code()),
+            code: Code::from_word(e.code()),
             message: format!("DMARC report: {e}"),
         }),
-    }
-}
-
-/// The contract's class for the parser's word.
-fn code(word: &str) -> Code {
-    match word {
-        "invalid" => Code::Invalid,
-        "too-large" => Code::TooLarge,
-        "unsupported" => Code::Unsupported,
-        "unrecognized" => Code::Unrecognized,
-        _ => Code::Malformed,
     }
 }
 

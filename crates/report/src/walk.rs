@@ -111,7 +111,7 @@ impl Code {
         }
     }
 
-    fn from_word(word: &str) -> Self {
+    pub(crate) fn from_word(word: &str) -> Self {
         match word {
             "unrecognized" => Self::Unrecognized,
             "invalid" => Self::Invalid,
@@ -189,6 +189,23 @@ struct Ctx<'a> {
     out: Vec<Found>,
 }
 
+/// Why a stream (`what`) stopped inflating: past what one input may inflate to in all
+/// (`total`, [`Limits::max_total_bytes`]) or past the per-stream limit (`--max-report-bytes`).
+pub(crate) fn inflated_past(what: &str, total: bool, limits: &Limits) -> String {
+    if total {
+        let limit = human(limits.max_total_bytes);
+        format!("{what} inflates past the {limit} one input may inflate to (max_total_bytes)")
+    } else {
+        let limit = human(limits.max_report_bytes);
+        format!("{what} inflates past the {limit} limit (--max-report-bytes)")
+    }
+}
+
+/// Why a compressed stream (`what`) could not be read.
+pub(crate) fn not_valid(what: &str, e: &std::io::Error) -> String {
+    format!("{what} is not valid: {e}")
+}
+
 impl Ctx<'_> {
     fn error(&mut self, source: &str, code: Code, message: impl Into<String>) {
         self.out.push(Found::Error(FoundError {
@@ -221,24 +238,16 @@ impl Ctx<'_> {
                 self.inflated = self.inflated.saturating_add(bytes.len() as u64);
                 Ok(bytes)
             }
-            Ok(None) if max < per_stream => {
-                self.inflated = total;
-                let limit = human(total);
+            Ok(None) => {
+                if max < per_stream {
+                    self.inflated = total;
+                }
                 Err((
                     Code::TooLarge,
-                    format!(
-                        "{what} inflates past the {limit} one input may inflate to (max_total_bytes)"
-                    ),
+                    inflated_past(what, max < per_stream, self.limits),
                 ))
             }
-            Ok(None) => Err((
-                Code::TooLarge,
-                format!(
-                    "{what} inflates past the {} limit (--max-report-bytes)",
-                    human(per_stream)
-                ),
-            )),
-            Err(e) => Err((Code::Malformed, format!("{what} is not valid: {e}"))),
+            Err(e) => Err((Code::Malformed, not_valid(what, &e))),
         }
     }
 
