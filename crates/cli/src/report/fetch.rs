@@ -25,8 +25,9 @@ const PASSWORD_FILE_MAX_BYTES: u64 = 4096;
 /// Arguments of `mtasts report fetch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct FetchArgs {
-    /// The mailbox: imaps://USER@HOST:PORT/MAILBOX (the port is optional) (TLS from the start, port 993) or
-    /// imap://… (STARTTLS, required; port 143). The password is never part of it.
+    /// The mailbox: imaps://USER@HOST/MAILBOX, or imaps://USER@HOST:PORT/MAILBOX (TLS from the
+    /// start, port 993 by default), or imap://… (STARTTLS, required; port 143). The password is
+    /// never part of it.
     #[arg(long, value_name = "URL", value_parser = parse_url)]
     imap: Box<ImapUrl>,
     /// A file whose first line is the password. Without it, the MTASTS_IMAP_PASSWORD
