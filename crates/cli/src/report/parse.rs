@@ -1,8 +1,11 @@
 //! `mtasts report parse`: read reports from files, directories or standard input and print the output
 //! contract's objects (`shared/spec/report-output.md`) without storing anything.
 //!
-//! Each input is walked by `mtasts-report` and its objects are printed as soon as it is done, so memory
-//! holds one input's results at a time, never all of them. Exit status as the contract says: 0 when every
+//! Every input is expanded into jobs: a directory into its files (`mtasts_report::intake::input_files`,
+//! the one listing rule), each file walked on its own by `walk_path` (which streams a big XML or gzip).
+//! The jobs run on `--jobs` worker threads (`ordered`) and each file's objects are printed as soon as it
+//! and every file before it are done, in the order a sequential walk gives them: memory holds a few
+//! files' results per worker, never a whole directory's. Exit status as the contract says: 0 when every
 //! input held at least one report and nothing failed, 1 when some input (or part of one) is an `error`
 //! object, 2 when an input could not be opened at all (the others are still read).
 
@@ -12,7 +15,9 @@ use std::process::ExitCode;
 
 use mtasts_proto::dmarc::Mode;
 use mtasts_report::output::output;
-use mtasts_report::{Found, Limits, intake, walk, walk_path};
+use mtasts_report::{Found, FoundError, Limits, intake, walk, walk_path};
+
+mod ordered;
 
 /// Arguments of `mtasts report parse`.
 #[derive(Debug, clap::Args)]
@@ -33,6 +38,11 @@ pub(crate) struct ParseArgs {
     /// standard input may be at least this large too.
     #[arg(long, value_name = "N", default_value = DEFAULT_MAX_REPORT_BYTES_TEXT, value_parser = super::byte_count)]
     max_report_bytes: u64,
+    /// How many files are read at the same time (worker threads); the output is in the same order
+    /// whatever the number. Default: the processors available. `--jobs 1` reads one file after the
+    /// other on one thread.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_JOBS)))]
+    jobs: Option<u16>,
     /// Files (mail messages, mbox, gzip, zip, JSON, XML), directories (every file below, Maildir
     /// included) or `-` for standard input.
     #[arg(value_name = "INPUT", required = true)]
@@ -46,30 +56,53 @@ pub(crate) fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
         json,
         summary,
         max_report_bytes,
+        jobs,
         inputs,
     } = args;
     let limits = limits(max_report_bytes, summary);
+    let workers = jobs.map_or_else(default_jobs, usize::from);
     let mut out = Printer::new(io::BufWriter::new(io::stdout().lock()), json, summary)?;
     let mut status = Status::default();
-    for input in &inputs {
-        let found = match read_input(input, &limits) {
-            Ok(found) => found,
-            Err(e) => {
-                // Print what came before, so that stdout and stderr stay in order on a terminal.
-                out.flush()?;
-                eprintln!("mtasts: error: {e}");
-                status.unopened = true;
-                continue;
-            }
-        };
-        for item in &found {
-            status.errors |= matches!(item, Found::Error(_));
-            out.print(item)?;
-        }
-        out.flush()?;
-    }
+    let all_jobs = inputs.iter().flat_map(|input| expand(input, &limits));
+    let work_limits = limits.clone();
+    ordered::run_ordered(
+        all_jobs,
+        workers,
+        move |job| job.run(&work_limits),
+        |outcome| print_outcome(&mut out, &mut status, outcome),
+    )?;
     out.finish()?;
     Ok(status.exit_code())
+}
+
+/// The default `--jobs`: the processors this process may use, at most [`MAX_JOBS`].
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(usize::from(MAX_JOBS))
+}
+
+/// Prints one job's objects, or its input's error on standard error at its place.
+fn print_outcome<W: Write>(
+    out: &mut Printer<W>,
+    status: &mut Status,
+    outcome: io::Result<Vec<Found>>,
+) -> io::Result<()> {
+    match outcome {
+        Ok(found) => {
+            for item in &found {
+                status.errors |= matches!(item, Found::Error(_));
+                out.print(item)?;
+            }
+        }
+        Err(e) => {
+            // Print what came before, so that stdout and stderr stay in order on a terminal.
+            out.flush()?;
+            eprintln!("mtasts: error: {e}");
+            status.unopened = true;
+        }
+    }
+    out.flush()
 }
 
 /// The walk's limits for `--max-report-bytes` and `--summary`: one report may inflate to
@@ -80,31 +113,74 @@ fn limits(max_report_bytes: u64, summary: bool) -> Limits {
     limits
 }
 
-/// What one input gave: its reports and errors, or one `unrecognized` error when it held nothing (an
-/// empty directory). `Err` when it could not be opened or read.
-fn read_input(input: &Path, limits: &Limits) -> io::Result<Vec<Found>> {
-    let source = input.display().to_string();
-    let found = if input == Path::new(STDIN) {
-        read_stdin(limits)?
-    } else {
-        walk_path(input, limits)?
-    };
-    if !found.is_empty() {
-        return Ok(found);
-    }
-    // Nothing at all below a directory: the walker's answer for an empty input.
-    Ok(walk(&[], &source, limits))
+/// One piece of work, run on a worker: what it gives is printed at its place.
+#[derive(Debug)]
+enum Job {
+    /// A file, walked from its path (its path is its `source`).
+    File(PathBuf),
+    /// Standard input, read whole on the main thread when its turn came.
+    Stdin(Vec<u8>),
+    /// Objects known without reading: the listing's `too-large` errors, an empty directory.
+    Ready(Vec<Found>),
+    /// An input (or a file below it) that could not be opened or read.
+    Failed(io::Error),
 }
 
-/// Standard input, read whole within `max_input_bytes` (more is a `too-large` error, not an allocation)
-/// and walked like a file.
-fn read_stdin(limits: &Limits) -> io::Result<Vec<Found>> {
-    let bytes = intake::read_input(io::stdin().lock(), STDIN, limits)
-        .map_err(|e| io::Error::new(e.kind(), format!("standard input: {e}")))?;
-    Ok(match bytes {
-        Ok(bytes) => walk(&bytes, STDIN, limits),
-        Err(too_large) => vec![Found::Error(too_large)],
-    })
+impl Job {
+    fn run(self, limits: &Limits) -> io::Result<Vec<Found>> {
+        match self {
+            Job::File(path) => walk_path(&path, limits),
+            Job::Stdin(bytes) => Ok(walk(&bytes, STDIN, limits)),
+            Job::Ready(found) => Ok(found),
+            Job::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// The jobs of one input, in the order a walk of the whole input gives its objects: standard input,
+/// or every file below a directory (or the file itself) with the listing's errors at their places.
+/// An input with nothing in it (an empty directory) is one `unrecognized` error.
+fn expand(input: &Path, limits: &Limits) -> Vec<Job> {
+    if input == Path::new(STDIN) {
+        return vec![match read_stdin(limits) {
+            Ok(Ok(bytes)) => Job::Stdin(bytes),
+            Ok(Err(too_large)) => Job::Ready(vec![Found::Error(too_large)]),
+            Err(e) => Job::Failed(e),
+        }];
+    }
+    let (files, errors) = match intake::input_files(input, limits) {
+        Ok(listed) => listed,
+        Err(e) => return vec![Job::Failed(e)],
+    };
+    if files.is_empty() && errors.is_empty() {
+        // Nothing at all below a directory: the walker's answer for an empty input.
+        return vec![Job::Ready(walk(&[], &input.display().to_string(), limits))];
+    }
+    in_walk_order(files, errors)
+}
+
+/// The listed files and the listing's errors merged into the order a depth-first walk meets them.
+/// Both lists are in that order already, and it is the order of [`Path`]s (component by component,
+/// a directory before what is below it), so an error (a directory nested too deep, the first file
+/// past `max_files`) goes before the first file whose path sorts after its source.
+fn in_walk_order(files: Vec<PathBuf>, errors: Vec<FoundError>) -> Vec<Job> {
+    let mut jobs = Vec::with_capacity(files.len() + errors.len());
+    let mut errors = errors.into_iter().peekable();
+    for file in files {
+        while let Some(error) = errors.next_if(|e| Path::new(&e.source) < file.as_path()) {
+            jobs.push(Job::Ready(vec![Found::Error(error)]));
+        }
+        jobs.push(Job::File(file));
+    }
+    jobs.extend(errors.map(|e| Job::Ready(vec![Found::Error(e)])));
+    jobs
+}
+
+/// Standard input, read whole within `max_input_bytes` (more is a `too-large` error, not an
+/// allocation).
+fn read_stdin(limits: &Limits) -> io::Result<Result<Vec<u8>, FoundError>> {
+    intake::read_input(io::stdin().lock(), STDIN, limits)
+        .map_err(|e| io::Error::new(e.kind(), format!("standard input: {e}")))
 }
 
 /// Writes the objects as JSON Lines, or as the items of one JSON array (still written one by one).
@@ -180,6 +256,9 @@ const EXIT_STATUS: &str = "Exit status: 0 every input held at least one report a
     input, or part of one, could not be read (an error object was printed); 2 usage error, or an input \
     could not be opened (the others are still read).";
 
+/// The most `--jobs`: more threads than this would only hold more files in memory at once.
+const MAX_JOBS: u16 = 256;
+
 /// The input name that means standard input.
 const STDIN: &str = "-";
 
@@ -238,6 +317,68 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
             assert_eq!(v.as_array().map(Vec::len), Some(n));
         }
+    }
+
+    /// What the jobs of `path` print, in order, as JSON values.
+    fn expanded(path: &Path, limits: &Limits) -> Vec<serde_json::Value> {
+        expand(path, limits)
+            .into_iter()
+            .flat_map(|job| job.run(limits).expect("readable"))
+            .map(|f| mtasts_report::output::to_value(&f, true))
+            .collect()
+    }
+
+    /// With the listing's limits hit (a directory too deep, more files than allowed), the jobs still
+    /// print exactly what one walk of the directory prints, errors at their places.
+    #[test]
+    fn the_jobs_give_what_the_walk_of_the_directory_gives() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for name in [
+            "a/x",
+            "a/deep/deeper/y",
+            "a/deep/z",
+            "b",
+            "c/d/e",
+            "c/f",
+            "g",
+            "h/i",
+        ] {
+            let file = root.join(name);
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&file, name).expect("write");
+        }
+        std::fs::create_dir_all(root.join("a/empty")).expect("mkdir");
+        let mut limits = limits(1 << 20, true);
+        for (max_depth, max_files) in [(8, 100), (1, 100), (2, 3), (0, 2), (8, 0)] {
+            limits.max_depth = max_depth;
+            limits.max_files = max_files;
+            let walked: Vec<serde_json::Value> = walk_path(root, &limits)
+                .expect("walk")
+                .iter()
+                .map(|f| mtasts_report::output::to_value(f, true))
+                .collect();
+            assert!(!walked.is_empty());
+            assert_eq!(expanded(root, &limits), walked, "{max_depth} {max_files}");
+        }
+        limits.max_depth = 1;
+        limits.max_files = 3;
+        let codes: Vec<_> = expanded(root, &limits)
+            .iter()
+            .map(|v| v["code"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            codes
+                .iter()
+                .filter(|c| c.as_deref() == Some("too-large"))
+                .count()
+                >= 2
+        );
+        // A single file is its own job; an empty directory is one `unrecognized` error.
+        assert_eq!(expanded(&root.join("b"), &limits).len(), 1);
+        let empty = expanded(&root.join("a/empty"), &limits);
+        assert_eq!(empty.len(), 1);
+        assert_eq!(empty[0]["code"], "unrecognized");
     }
 
     #[test]
