@@ -88,7 +88,8 @@ fn time(xml: &[u8], mode: Mode, runs: usize) -> Duration {
     let mut best = Duration::MAX;
     for _ in 0..runs {
         let started = Instant::now();
-        let report = parse_within(xml, mode, xml.len() as u64).expect("the bench input is a valid report");
+        let report =
+            parse_within(xml, mode, xml.len() as u64).expect("the bench input is a valid report");
         let took = started.elapsed();
         std::hint::black_box(report);
         best = best.min(took);
@@ -97,7 +98,8 @@ fn time(xml: &[u8], mode: Mode, runs: usize) -> Duration {
 }
 
 fn bench(label: &str, xml: &[u8], runs: usize) {
-    let report = parse_within(xml, Mode::Summary, xml.len() as u64).expect("the bench input is a valid report");
+    let report = parse_within(xml, Mode::Summary, xml.len() as u64)
+        .expect("the bench input is a valid report");
     println!(
         "{label}: {:.1} MB, {} records, {} messages",
         xml.len() as f64 / 1e6,

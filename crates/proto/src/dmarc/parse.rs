@@ -1,11 +1,14 @@
 //! The streaming reader: quick-xml events folded straight into a [`Report`], one element path at a time,
 //! with no document tree and (in summary mode) no per-record memory kept after its `</record>`.
 
+mod path;
+
 use std::io::{BufRead, Cursor, Read};
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+use self::path::Path;
 use super::report::{
     AuthDkim, AuthSpf, Disposition, Note, NoteCode, PolicyPublished, Reason, Record, Report,
 };
@@ -217,8 +220,7 @@ struct RecordDraft {
 #[derive(Debug, Default)]
 struct State {
     mode: Mode,
-    path: Vec<String>,
-    has_child: Vec<bool>,
+    path: Path,
     text: String,
     root_done: bool,
     org: Once,
@@ -282,14 +284,15 @@ impl State {
 
     /// Lowercases a result or policy word, noting the first one that was not.
     fn lower(&mut self, field: &'static str, value: Option<String>) -> Option<String> {
-        let value = value?;
+        let mut value = value?;
         if value.bytes().any(|b| b.is_ascii_uppercase()) {
             self.note(
                 NoteCode::UppercaseWord,
                 format!("{field} {value:?} was not in lowercase; read as lowercase"),
             );
         }
-        Some(value.to_ascii_lowercase())
+        value.make_ascii_lowercase();
+        Some(value)
     }
 
     fn start(&mut self, name: &str, offset: u64) -> Result<(), DmarcError> {
@@ -299,31 +302,22 @@ impl State {
                 reason: "an element after the root element".to_owned(),
             });
         }
-        if self.path.len() >= MAX_DEPTH {
+        if self.path.depth() >= MAX_DEPTH {
             return Err(too_large("element nesting", MAX_DEPTH));
         }
         if name.len() > MAX_TEXT_BYTES {
             return Err(too_large("an element name", MAX_TEXT_BYTES));
         }
-        let name = name.to_owned();
-        if self.path.is_empty() && name != "feedback" {
+        if self.path.depth() == 0 && name != "feedback" {
             return Err(DmarcError::NotAReport(name.chars().take(64).collect()));
         }
         if !self.text.trim().is_empty() {
             self.stray();
         }
         self.text.clear();
-        if let Some(parent) = self.has_child.last_mut() {
-            *parent = true;
-        }
-        let rel: Vec<&str> = self
-            .path
-            .iter()
-            .skip(1)
-            .map(String::as_str)
-            .chain([name.as_str()])
-            .collect();
-        match rel.as_slice() {
+        self.path.push(name);
+        let open = self.path.snapshot();
+        match open.below_root() {
             ["policy_published"] if std::mem::replace(&mut self.policy_seen, true) => {
                 return Err(DmarcError::Duplicate("policy_published"));
             }
@@ -345,13 +339,11 @@ impl State {
             }
             _ => {}
         }
-        self.path.push(name);
-        self.has_child.push(false);
         Ok(())
     }
 
     fn stray(&mut self) {
-        let at = self.path.last().cloned().unwrap_or_default();
+        let at = self.path.innermost().unwrap_or_default().to_owned();
         self.note(
             NoteCode::StrayText,
             format!("text between elements inside <{at}> was ignored"),
@@ -359,7 +351,7 @@ impl State {
     }
 
     fn text(&mut self, text: &str, offset: u64) -> Result<(), DmarcError> {
-        if self.path.is_empty() {
+        if self.path.depth() == 0 {
             if text.trim().is_empty() {
                 return Ok(());
             }
@@ -376,31 +368,35 @@ impl State {
     }
 
     fn end(&mut self, offset: u64) -> Result<(), DmarcError> {
-        let (Some(name), Some(had_child)) = (self.path.pop(), self.has_child.pop()) else {
+        if self.path.depth() == 0 {
             return Err(DmarcError::Malformed {
                 offset,
                 reason: "an end tag without a start tag".to_owned(),
             });
-        };
+        }
+        let open = self.path.snapshot();
+        let had_child = self.path.innermost_has_child();
+        // The text buffer is lent out and given back, so its allocation serves every element.
         let text = std::mem::take(&mut self.text);
         if had_child && !text.trim().is_empty() {
-            self.path.push(name.clone());
             self.stray();
-            self.path.pop();
         }
-        let text = if had_child { "" } else { text.as_str() };
-        let rel: Vec<&str> = self
-            .path
-            .iter()
-            .skip(1)
-            .map(String::as_str)
-            .chain([name.as_str()])
-            .collect();
-        if self.path.is_empty() {
+        self.path.pop();
+        let done = if self.path.depth() == 0 {
             self.root_done = true;
-            return Ok(());
-        }
-        match rel.as_slice() {
+            Ok(())
+        } else {
+            self.element(open.below_root(), if had_child { "" } else { &text })
+        };
+        self.text = text;
+        self.text.clear();
+        done
+    }
+
+    /// An element below the root has ended: `rel` is its path below `feedback`, `text` its text (empty
+    /// when it had child elements).
+    fn element(&mut self, rel: &[&str], text: &str) -> Result<(), DmarcError> {
+        match rel {
             ["report_metadata", "org_name"] => self.org.set("report_metadata/org_name", text)?,
             ["report_metadata", "email"] => self.email.set("report_metadata/email", text)?,
             ["report_metadata", "report_id"] => {
@@ -542,7 +538,7 @@ impl State {
 
     fn finish(mut self, offset: u64) -> Result<Report, DmarcError> {
         if !self.root_done {
-            let reason = match self.path.last() {
+            let reason = match self.path.innermost() {
                 None => "no root element".to_owned(),
                 Some(open) => format!("the input ends inside <{}>", cut(open)),
             };
