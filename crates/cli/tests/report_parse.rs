@@ -262,3 +262,107 @@ fn a_closed_pipe_ends_quietly() {
     let o = child.wait_with_output().expect("wait");
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
+
+/// Whatever the number of workers, the bytes printed are the same, in the order of one sequential
+/// walk (the sample folder's own order is checked against the library's walk above).
+#[test]
+fn every_jobs_count_prints_the_same_bytes() {
+    let Some(root) = samples() else { return };
+    let good = root.join("tlsrpt/mail-auth/rpt01.json");
+    let missing = root.join("no/such/file.json");
+    let args = |jobs: &'static str| {
+        vec![
+            "--summary",
+            "--jobs",
+            jobs,
+            path(&root),
+            path(&missing),
+            path(&good),
+            path(&root),
+        ]
+    };
+    let one = parse(&args("1"));
+    assert_eq!(code(&one), Some(2), "{}", stderr(&one));
+    let objects = lines(&one);
+    let single = lines(&parse(&["--summary", path(&root)]));
+    // The folder, then the good file, then the folder again: the missing file only on stderr.
+    assert_eq!(objects.len(), 2 * single.len() + 1);
+    assert_eq!(objects[..single.len()], single[..]);
+    assert_eq!(objects[single.len()]["source"], path(&good));
+    assert_eq!(objects[single.len() + 1..], single[..]);
+    for jobs in ["2", "3", "16"] {
+        let many = parse(&args(jobs));
+        assert_eq!(code(&many), Some(2), "--jobs {jobs}");
+        assert!(
+            many.stdout == one.stdout,
+            "--jobs {jobs} prints other bytes"
+        );
+        assert_eq!(stderr(&many), stderr(&one), "--jobs {jobs}");
+    }
+    let default = parse(&["--summary", "--json", path(&root), path(&good)]);
+    let three = parse(&[
+        "--summary",
+        "--json",
+        "--jobs",
+        "3",
+        path(&root),
+        path(&good),
+    ]);
+    assert_eq!(code(&default), Some(1));
+    assert!(
+        default.stdout == three.stdout,
+        "--json with the default jobs"
+    );
+}
+
+/// An input that cannot be opened, between directories walked on several workers, is `mtasts: error:`
+/// on standard error and the files of the directories around it are all printed, in order.
+#[test]
+fn an_unopenable_input_between_directories_hides_nothing() {
+    let Some(root) = samples() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = std::fs::read(root.join("tlsrpt/mail-auth/rpt01.json")).expect("sample");
+    std::fs::write(dir.path().join("a.json"), &report).expect("write");
+    std::fs::write(dir.path().join("c.json"), &report).expect("write");
+    // File modes cannot make a file unreadable to root (CI's containers): a dangling symbolic link
+    // cannot be opened by anyone.
+    let missing = dir.path().join("b.json");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &missing).expect("symlink");
+    for jobs in ["1", "4"] {
+        let o = parse(&[
+            "--jobs",
+            jobs,
+            path(dir.path()),
+            path(&missing),
+            path(dir.path()),
+        ]);
+        assert_eq!(code(&o), Some(2), "{}", stderr(&o));
+        let sources: Vec<String> = lines(&o)
+            .iter()
+            .map(|o| o["source"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let a = path(&dir.path().join("a.json")).to_owned();
+        let c = path(&dir.path().join("c.json")).to_owned();
+        // The link below the directory is not followed (and so not an error); given directly it
+        // is followed and cannot be opened.
+        assert_eq!(sources, [a.as_str(), &c, &a, &c], "--jobs {jobs}");
+        let err = stderr(&o);
+        assert!(err.starts_with("mtasts: error: "), "{err}");
+        assert!(err.contains("b.json"), "{err}");
+    }
+}
+
+#[test]
+fn bad_jobs_values_are_usage_errors() {
+    for value in ["0", "257", "-1", "many", ""] {
+        let flag = format!("--jobs={value}");
+        let o = parse(&[&flag, "-"]);
+        assert_eq!(code(&o), Some(2), "{value}");
+        let err = stderr(&o);
+        assert!(
+            err.starts_with("error:") && err.contains("--jobs"),
+            "{value}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "{value}");
+    }
+}
