@@ -46,7 +46,22 @@ pub fn parse_within(xml: &[u8], mode: Mode, max_bytes: u64) -> Result<Report, Dm
     if xml.len() as u64 > max_bytes {
         return Err(too_large("the XML document", max_bytes));
     }
-    parse_reader_within(xml, mode, max_bytes)
+    // The document is whole: quick-xml's slice reader lends each event out of it, where the stream
+    // reader would copy every event into a buffer first. The events and offsets are the same.
+    let mut state = State {
+        mode,
+        ..State::default()
+    };
+    let mut reader = Reader::from_reader(xml.strip_prefix(BYTE_ORDER_MARK).unwrap_or(xml));
+    loop {
+        let offset = reader.buffer_position();
+        let event = reader
+            .read_event()
+            .map_err(|e| read_error(e, reader.error_position(), offset))?;
+        if state.apply(event, offset)? {
+            return state.finish(offset);
+        }
+    }
 }
 
 /// Reads one DMARC aggregate report from a byte stream (for example a decompressor), event by event: the
@@ -78,53 +93,30 @@ pub fn parse_reader_within<R: BufRead>(
     loop {
         buf.clear();
         let offset = reader.buffer_position();
-        let event = reader.read_event_into(&mut buf).map_err(|e| match e {
-            quick_xml::Error::Io(io) => DmarcError::Read(io.to_string()),
-            e => DmarcError::Malformed {
-                offset: reader.error_position().max(offset),
-                reason: e.to_string(),
-            },
-        });
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| read_error(e, reader.error_position(), offset));
         if reader.buffer_position() > limit {
             return Err(too_large("the XML document", limit));
         }
-        let event = event?;
-        match event {
-            Event::Start(e) => state.start(e.local_name().as_ref(), offset)?,
-            Event::Empty(e) => {
-                state.start(e.local_name().as_ref(), offset)?;
-                state.end(offset)?;
-            }
-            Event::End(_) => state.end(offset)?,
-            Event::Text(t) => state.text(&t, offset)?,
-            Event::CData(t) => state.text(&t, offset)?,
-            Event::GeneralRef(r) => {
-                let resolved = match r.resolve_char_ref() {
-                    Ok(Some(c)) => c,
-                    Ok(None) => {
-                        predefined(&r).ok_or_else(|| DmarcError::UnknownEntity(r.to_string()))?
-                    }
-                    Err(e) => {
-                        return Err(DmarcError::Malformed {
-                            offset,
-                            reason: e.to_string(),
-                        });
-                    }
-                };
-                state.text(resolved.encode_utf8(&mut [0; 4]), offset)?;
-            }
-            Event::Decl(d) => {
-                if let Some(Ok(enc)) = d.encoding() {
-                    let enc = enc.to_ascii_lowercase();
-                    if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
-                        return Err(DmarcError::UnsupportedEncoding(enc));
-                    }
-                }
-            }
-            Event::DocType(_) => return Err(DmarcError::Doctype),
-            Event::Comment(_) | Event::PI(_) => {}
-            Event::Eof => return state.finish(offset),
+        if state.apply(event?, offset)? {
+            return state.finish(offset);
         }
+    }
+}
+
+/// The UTF-8 byte order mark, which may start a document.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
+/// A failure of quick-xml as the reader's error: the stream's own failure, or not well-formed XML at the
+/// place quick-xml stopped (`error_position`), never before the event began (`offset`).
+fn read_error(e: quick_xml::Error, error_position: u64, offset: u64) -> DmarcError {
+    match e {
+        quick_xml::Error::Io(io) => DmarcError::Read(io.to_string()),
+        e => DmarcError::Malformed {
+            offset: error_position.max(offset),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -146,7 +138,6 @@ fn predefined(name: &str) -> Option<char> {
 fn without_byte_order_mark<R: BufRead>(
     mut input: R,
 ) -> Result<std::io::Chain<Cursor<Vec<u8>>, R>, DmarcError> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
     let mut head = [0u8; 3];
     let mut got = 0;
     while got < head.len() {
@@ -157,7 +148,7 @@ fn without_byte_order_mark<R: BufRead>(
             Err(e) => return Err(DmarcError::Read(e.to_string())),
         }
     }
-    let kept = if &head[..got] == BOM {
+    let kept = if &head[..got] == BYTE_ORDER_MARK {
         &[][..]
     } else {
         &head[..got]
@@ -293,6 +284,47 @@ impl State {
         }
         value.make_ascii_lowercase();
         Some(value)
+    }
+
+    /// Folds one event (which began at `offset`) into the state; `true` at the end of the input.
+    fn apply(&mut self, event: Event<'_>, offset: u64) -> Result<bool, DmarcError> {
+        match event {
+            Event::Start(e) => self.start(e.local_name().as_ref(), offset)?,
+            Event::Empty(e) => {
+                self.start(e.local_name().as_ref(), offset)?;
+                self.end(offset)?;
+            }
+            Event::End(_) => self.end(offset)?,
+            Event::Text(t) => self.text(&t, offset)?,
+            Event::CData(t) => self.text(&t, offset)?,
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => {
+                        predefined(&r).ok_or_else(|| DmarcError::UnknownEntity(r.to_string()))?
+                    }
+                    Err(e) => {
+                        return Err(DmarcError::Malformed {
+                            offset,
+                            reason: e.to_string(),
+                        });
+                    }
+                };
+                self.text(resolved.encode_utf8(&mut [0; 4]), offset)?;
+            }
+            Event::Decl(d) => {
+                if let Some(Ok(enc)) = d.encoding() {
+                    let enc = enc.to_ascii_lowercase();
+                    if !matches!(enc.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+                        return Err(DmarcError::UnsupportedEncoding(enc));
+                    }
+                }
+            }
+            Event::DocType(_) => return Err(DmarcError::Doctype),
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => return Ok(true),
+        }
+        Ok(false)
     }
 
     fn start(&mut self, name: &str, offset: u64) -> Result<(), DmarcError> {
