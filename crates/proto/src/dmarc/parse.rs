@@ -120,6 +120,12 @@ fn read_error(e: quick_xml::Error, error_position: u64, offset: u64) -> DmarcErr
     }
 }
 
+/// Whether `text` is empty once trimmed, answered without `trim` for the common all-ASCII case (the
+/// indentation between elements).
+fn blank(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_whitespace()) || text.trim().is_empty()
+}
+
 /// The five predefined XML entities.
 fn predefined(name: &str) -> Option<char> {
     match name {
@@ -343,7 +349,7 @@ impl State {
         if self.path.depth() == 0 && name != "feedback" {
             return Err(DmarcError::NotAReport(name.chars().take(64).collect()));
         }
-        if !self.text.trim().is_empty() {
+        if !blank(&self.text) {
             self.stray();
         }
         self.text.clear();
@@ -384,7 +390,7 @@ impl State {
 
     fn text(&mut self, text: &str, offset: u64) -> Result<(), DmarcError> {
         if self.path.depth() == 0 {
-            if text.trim().is_empty() {
+            if blank(text) {
                 return Ok(());
             }
             return Err(DmarcError::Malformed {
@@ -410,7 +416,7 @@ impl State {
         let had_child = self.path.innermost_has_child();
         // The text buffer is lent out and given back, so its allocation serves every element.
         let text = std::mem::take(&mut self.text);
-        if had_child && !text.trim().is_empty() {
+        if had_child && !blank(&text) {
             self.stray();
         }
         self.path.pop();

@@ -9,9 +9,30 @@ use super::super::MAX_DEPTH;
 /// equals a name from a document, and no pattern of the reader matches it.
 const OTHER: &str = "\0";
 
-/// The element names the reader matches on; every other name is [`OTHER`].
+/// The element names the reader matches on; every other name is [`OTHER`]. The arms are tried in
+/// turn, so the names every record repeats come first.
 fn intern(name: &str) -> &'static str {
     match name {
+        "domain" => "domain",
+        "result" => "result",
+        "dkim" => "dkim",
+        "spf" => "spf",
+        "record" => "record",
+        "row" => "row",
+        "source_ip" => "source_ip",
+        "count" => "count",
+        "policy_evaluated" => "policy_evaluated",
+        "disposition" => "disposition",
+        "identifiers" => "identifiers",
+        "header_from" => "header_from",
+        "auth_results" => "auth_results",
+        "selector" => "selector",
+        "scope" => "scope",
+        "envelope_from" => "envelope_from",
+        "envelope_to" => "envelope_to",
+        "reason" => "reason",
+        "type" => "type",
+        "comment" => "comment",
         "feedback" => "feedback",
         "version" => "version",
         "report_metadata" => "report_metadata",
@@ -22,7 +43,6 @@ fn intern(name: &str) -> &'static str {
         "begin" => "begin",
         "end" => "end",
         "policy_published" => "policy_published",
-        "domain" => "domain",
         "p" => "p",
         "sp" => "sp",
         "np" => "np",
@@ -30,25 +50,6 @@ fn intern(name: &str) -> &'static str {
         "aspf" => "aspf",
         "pct" => "pct",
         "testing" => "testing",
-        "record" => "record",
-        "row" => "row",
-        "source_ip" => "source_ip",
-        "count" => "count",
-        "policy_evaluated" => "policy_evaluated",
-        "disposition" => "disposition",
-        "dkim" => "dkim",
-        "spf" => "spf",
-        "reason" => "reason",
-        "type" => "type",
-        "comment" => "comment",
-        "identifiers" => "identifiers",
-        "header_from" => "header_from",
-        "envelope_from" => "envelope_from",
-        "envelope_to" => "envelope_to",
-        "auth_results" => "auth_results",
-        "selector" => "selector",
-        "scope" => "scope",
-        "result" => "result",
         _ => OTHER,
     }
 }
@@ -105,12 +106,19 @@ impl Path {
         }
     }
 
-    /// A copy of the open elements, which the caller can match on while it changes the reader's state.
+    /// A copy of the open elements below the root, which the caller can match on while it changes the
+    /// reader's state.
     pub(super) fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            names: self.names,
-            depth: self.depth,
-        }
+        let mut names = [OTHER; SNAPSHOT_DEPTH];
+        let below_root = self.names.get(1..self.depth).unwrap_or_default();
+        let len = match names.get_mut(..below_root.len()) {
+            Some(slots) => {
+                slots.copy_from_slice(below_root);
+                below_root.len()
+            }
+            None => 0,
+        };
+        Snapshot { names, len }
     }
 
     /// Whether the innermost element has had a child element.
@@ -130,15 +138,20 @@ impl Path {
     }
 }
 
-/// The open elements at one moment (see [`Path::snapshot`]).
+/// The deepest path below the root that the reader acts on (`record/row/policy_evaluated/reason/type`).
+/// A snapshot copies no more, as this is done twice per element.
+const SNAPSHOT_DEPTH: usize = 5;
+
+/// The open elements below the root at one moment (see [`Path::snapshot`]).
 pub(super) struct Snapshot {
-    names: [&'static str; MAX_DEPTH],
-    depth: usize,
+    names: [&'static str; SNAPSHOT_DEPTH],
+    len: usize,
 }
 
 impl Snapshot {
-    /// The open elements below the root (`feedback`), outermost first.
+    /// The open elements below the root (`feedback`), outermost first; empty when they are more than
+    /// [`SNAPSHOT_DEPTH`], since the reader acts on no such path (no pattern matches an empty path).
     pub(super) fn below_root(&self) -> &[&'static str] {
-        self.names.get(1..self.depth).unwrap_or_default()
+        &self.names[..self.len]
     }
 }
