@@ -293,6 +293,7 @@ impl State {
     }
 
     /// Folds one event (which began at `offset`) into the state; `true` at the end of the input.
+    #[inline(always)]
     fn apply(&mut self, event: Event<'_>, offset: u64) -> Result<bool, DmarcError> {
         match event {
             Event::Start(e) => self.start(e.local_name().as_ref(), offset)?,

@@ -109,14 +109,14 @@ impl Path {
     /// A copy of the open elements below the root, which the caller can match on while it changes the
     /// reader's state.
     pub(super) fn snapshot(&self) -> Snapshot {
+        // A copy of constant size is a few moves; the length then says how much of it is open.
         let mut names = [OTHER; SNAPSHOT_DEPTH];
-        let below_root = self.names.get(1..self.depth).unwrap_or_default();
-        let len = match names.get_mut(..below_root.len()) {
-            Some(slots) => {
-                slots.copy_from_slice(below_root);
-                below_root.len()
-            }
-            None => 0,
+        names.copy_from_slice(&self.names[1..=SNAPSHOT_DEPTH]);
+        let below_root = self.depth.saturating_sub(1);
+        let len = if below_root <= SNAPSHOT_DEPTH {
+            below_root
+        } else {
+            0
         };
         Snapshot { names, len }
     }
@@ -141,6 +141,7 @@ impl Path {
 /// The deepest path below the root that the reader acts on (`record/row/policy_evaluated/reason/type`).
 /// A snapshot copies no more, as this is done twice per element.
 const SNAPSHOT_DEPTH: usize = 5;
+const _: () = assert!(SNAPSHOT_DEPTH < MAX_DEPTH);
 
 /// The open elements below the root at one moment (see [`Path::snapshot`]).
 pub(super) struct Snapshot {
