@@ -3,8 +3,8 @@
 //!
 //! Every input is expanded into jobs: a directory into its files (`mtasts_report::intake::input_files`,
 //! the one listing rule), each file walked on its own by `walk_path` (which streams a big XML or gzip).
-//! The jobs run on `--jobs` worker threads (`ordered`) and each file's objects are printed as soon as it
-//! and every file before it are done, in the order a sequential walk gives them: memory holds a few
+//! The jobs run on `--jobs` worker threads (`ordered`), which also serialize the objects, and each
+//! file's objects are printed as soon as it and every file before it are done, in the order a sequential walk gives them: memory holds a few
 //! files' results per worker, never a whole directory's. Exit status as the contract says: 0 when every
 //! input held at least one report and nothing failed, 1 when some input (or part of one) is an `error`
 //! object, 2 when an input could not be opened at all (the others are still read).
@@ -61,14 +61,14 @@ pub(crate) fn run(args: ParseArgs) -> anyhow::Result<ExitCode> {
     } = args;
     let limits = limits(max_report_bytes, summary);
     let workers = jobs.map_or_else(default_jobs, usize::from);
-    let mut out = Printer::new(io::BufWriter::new(io::stdout().lock()), json, summary)?;
+    let mut out = Printer::new(io::BufWriter::new(io::stdout().lock()), json)?;
     let mut status = Status::default();
     let all_jobs = inputs.iter().flat_map(|input| expand(input, &limits));
     let work_limits = limits.clone();
     ordered::run_ordered(
         all_jobs,
         workers,
-        move |job| job.run(&work_limits),
+        move |job| job.run(&work_limits, summary),
         |outcome| print_outcome(&mut out, &mut status, outcome),
     )?;
     out.finish()?;
@@ -86,13 +86,13 @@ fn default_jobs() -> usize {
 fn print_outcome<W: Write>(
     out: &mut Printer<W>,
     status: &mut Status,
-    outcome: io::Result<Vec<Found>>,
+    outcome: io::Result<Rendered>,
 ) -> io::Result<()> {
     match outcome {
-        Ok(found) => {
-            for item in &found {
-                status.errors |= matches!(item, Found::Error(_));
-                out.print(item)?;
+        Ok(rendered) => {
+            status.errors |= rendered.errors;
+            for object in &rendered.objects {
+                out.print(object)?;
             }
         }
         Err(e) => {
@@ -127,13 +127,37 @@ enum Job {
 }
 
 impl Job {
-    fn run(self, limits: &Limits) -> io::Result<Vec<Found>> {
-        match self {
-            Job::File(path) => walk_path(&path, limits),
-            Job::Stdin(bytes) => Ok(walk(&bytes, STDIN, limits)),
-            Job::Ready(found) => Ok(found),
-            Job::Failed(e) => Err(e),
-        }
+    /// Reads the job's input and serializes what it found (on a worker: both are CPU work).
+    fn run(self, limits: &Limits, summary: bool) -> io::Result<Rendered> {
+        let found = match self {
+            Job::File(path) => walk_path(&path, limits)?,
+            Job::Stdin(bytes) => walk(&bytes, STDIN, limits),
+            Job::Ready(found) => found,
+            Job::Failed(e) => return Err(e),
+        };
+        Rendered::new(&found, summary)
+    }
+}
+
+/// One job's objects as JSON text, ready to print.
+#[derive(Debug)]
+struct Rendered {
+    /// Each object, serialized.
+    objects: Vec<Vec<u8>>,
+    /// Some object is an `error`.
+    errors: bool,
+}
+
+impl Rendered {
+    fn new(found: &[Found], summary: bool) -> io::Result<Self> {
+        let objects = found
+            .iter()
+            .map(|f| serde_json::to_vec(&output(f, summary)))
+            .collect::<Result<_, _>>()?;
+        Ok(Rendered {
+            objects,
+            errors: found.iter().any(|f| matches!(f, Found::Error(_))),
+        })
     }
 }
 
@@ -187,30 +211,29 @@ fn read_stdin(limits: &Limits) -> io::Result<Result<Vec<u8>, FoundError>> {
 struct Printer<W: Write> {
     out: W,
     array: bool,
-    summary: bool,
     first: bool,
 }
 
 impl<W: Write> Printer<W> {
-    fn new(mut out: W, array: bool, summary: bool) -> io::Result<Self> {
+    fn new(mut out: W, array: bool) -> io::Result<Self> {
         if array {
             out.write_all(b"[")?;
         }
         Ok(Self {
             out,
             array,
-            summary,
             first: true,
         })
     }
 
-    fn print(&mut self, found: &Found) -> io::Result<()> {
+    /// Writes one serialized object.
+    fn print(&mut self, object: &[u8]) -> io::Result<()> {
         if self.array {
             self.out
                 .write_all(if self.first { b"\n" } else { b",\n" })?;
         }
         self.first = false;
-        serde_json::to_writer(&mut self.out, &output(found, self.summary))?;
+        self.out.write_all(object)?;
         if !self.array {
             self.out.write_all(b"\n")?;
         }
@@ -306,12 +329,15 @@ mod tests {
 
     #[test]
     fn the_array_is_valid_json_with_and_without_items() {
-        let error = walk(b"broken", "x", &Limits::default()).remove(0);
+        let found = walk(b"broken", "x", &Limits::default());
+        let rendered = Rendered::new(&found, false).expect("serialize");
+        assert!(rendered.errors);
+        let error = &rendered.objects[0];
         for n in 0..3 {
             let mut buf = Vec::new();
-            let mut printer = Printer::new(&mut buf, true, false).expect("write");
+            let mut printer = Printer::new(&mut buf, true).expect("write");
             for _ in 0..n {
-                printer.print(&error).expect("write");
+                printer.print(error).expect("write");
             }
             printer.finish().expect("write");
             let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
@@ -323,8 +349,8 @@ mod tests {
     fn expanded(path: &Path, limits: &Limits) -> Vec<serde_json::Value> {
         expand(path, limits)
             .into_iter()
-            .flat_map(|job| job.run(limits).expect("readable"))
-            .map(|f| mtasts_report::output::to_value(&f, true))
+            .flat_map(|job| job.run(limits, true).expect("readable").objects)
+            .map(|o| serde_json::from_slice(&o).expect("JSON"))
             .collect()
     }
 
