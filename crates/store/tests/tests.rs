@@ -6,5 +6,9 @@
 mod conformance;
 #[path = "suite/host.rs"]
 mod host;
+#[path = "suite/reports.rs"]
+mod reports;
+#[path = "suite/schema.rs"]
+mod schema;
 #[path = "suite/unavailable.rs"]
 mod unavailable;

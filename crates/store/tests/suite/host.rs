@@ -3,18 +3,16 @@
 //! down, unless `MTASTS_REQUIRE_SERVICES=1`).
 
 use std::future::Future;
-use std::str::FromStr;
 use std::time::Duration;
 
 use mtasts_store::host::{
     AcmeState, CertRow, ChallengeRow, DomainState, HostDb, HostDbError, NewDomain, NewToken,
     NewUser, NewVersion, Role, Session,
 };
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-use mtasts_testkit::services::{Service, postgres_url, postgres_url_in_schema, skip, unique};
+use mtasts_testkit::services::unique;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -76,53 +74,25 @@ where
             }
         }
         Kind::Postgres => {
-            let base = postgres_url();
-            let options = PgConnectOptions::from_str(&base)
-                .unwrap()
-                .options([("search_path", tag.as_str())]);
-            // One direct attempt first: a pool would retry a refused connection until its
-            // acquire timeout, making every skipped case slow.
-            match PgConnection::connect_with(&options).await {
-                Ok(probe) => drop(probe.close().await),
-                Err(e) => return skip(Service::Postgres, &e),
-            }
-            let raw = PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(Duration::from_secs(3))
-                .connect_with(options)
-                .await
-                .unwrap();
-            // Safe: `unique` gives lowercase letters, digits and '_'.
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {tag}")))
-                .execute(&raw)
-                .await
-                .unwrap();
-            let url = postgres_url_in_schema(&base, &tag);
-            let outcome = match HostDb::open(&url).await {
+            let Some(schema) = crate::schema::Schema::create(&tag).await else {
+                return;
+            };
+            let outcome = match HostDb::open(&schema.url).await {
                 Ok(db) => {
                     let outcome = tokio::spawn(case(Ctx {
                         db: db.clone(),
-                        url,
+                        url: schema.url.clone(),
                         tag: tag.clone(),
-                        raw: Raw::Postgres(raw.clone()),
+                        raw: Raw::Postgres(schema.raw.clone()),
                     }))
                     .await;
                     db.close().await;
                     Ok(outcome)
                 }
-                Err(e) => Err(format!("open {url}: {e}")),
+                Err(e) => Err(format!("open {}: {e}", schema.url)),
             };
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {tag} CASCADE")))
-                .execute(&raw)
-                .await
-                .unwrap();
-            raw.close().await;
-            match outcome {
-                Ok(Ok(())) => {}
-                // The case's panic message was printed where it panicked.
-                Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-                Err(open) => panic!("{open}"),
-            }
+            schema.drop().await;
+            crate::schema::finish(outcome);
         }
     }
 }

@@ -3,8 +3,6 @@
 //! unless `MTASTS_REQUIRE_SERVICES=1`).
 
 use std::future::Future;
-use std::str::FromStr;
-use std::time::Duration;
 
 use mtasts_proto::dmarc::{self, Mode};
 use mtasts_proto::tlsrpt::report::TlsReport;
@@ -12,10 +10,8 @@ use mtasts_store::reports::{
     Content, Filter, Inserted, Kind, NewError, NewInput, NewReport, ReportDb, ReportDbError,
     StoredInput,
 };
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
-use mtasts_testkit::services::{Service, postgres_url, postgres_url_in_schema, skip, unique};
+use mtasts_testkit::services::unique;
 
 const DAY: i64 = 86_400;
 /// 2024-03-25T00:00:00Z.
@@ -46,44 +42,20 @@ where
             }
         }
         Backend::Postgres => {
-            let tag = unique("reports_test_");
-            let base = postgres_url();
-            let options = PgConnectOptions::from_str(&base).unwrap();
-            match PgConnection::connect_with(&options).await {
-                Ok(probe) => drop(probe.close().await),
-                Err(e) => return skip(Service::Postgres, &e),
-            }
-            let raw = PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(3))
-                .connect_with(options)
-                .await
-                .unwrap();
-            // Safe: `unique` gives lowercase letters, digits and '_'.
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {tag}")))
-                .execute(&raw)
-                .await
-                .unwrap();
-            let url = postgres_url_in_schema(&base, &tag);
-            let outcome = match ReportDb::open(&url).await {
+            let Some(schema) = crate::schema::Schema::create(&unique("reports_test_")).await else {
+                return;
+            };
+            let outcome = match ReportDb::open(&schema.url).await {
                 Ok(db) => {
                     assert_eq!(db.backend(), "postgres");
                     let outcome = tokio::spawn(case(db.clone())).await;
                     db.close().await;
                     Ok(outcome)
                 }
-                Err(e) => Err(format!("open {url}: {e}")),
+                Err(e) => Err(format!("open {}: {e}", schema.url)),
             };
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {tag} CASCADE")))
-                .execute(&raw)
-                .await
-                .unwrap();
-            raw.close().await;
-            match outcome {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-                Err(open) => panic!("{open}"),
-            }
+            schema.drop().await;
+            crate::schema::finish(outcome);
         }
     }
 }
@@ -95,7 +67,7 @@ macro_rules! cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::run(crate::Backend::Sqlite, crate::cases::$name).await;
+                    crate::reports::run(crate::reports::Backend::Sqlite, crate::reports::cases::$name).await;
                 }
             )*
         }
@@ -103,7 +75,7 @@ macro_rules! cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::run(crate::Backend::Postgres, crate::cases::$name).await;
+                    crate::reports::run(crate::reports::Backend::Postgres, crate::reports::cases::$name).await;
                 }
             )*
         }
