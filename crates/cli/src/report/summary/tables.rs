@@ -80,18 +80,7 @@ impl Summary {
             .as_ref()
             .map(|p| format!(" (policy {})", p.policy))
             .unwrap_or_default();
-        writeln!(
-            out,
-            "{} — TLS reports{policy}",
-            paint.bold(shown_domain(&a.domain))
-        )?;
-        self.print_verdict(
-            out,
-            a.verdict.level,
-            &a.verdict.headline,
-            &a.verdict.details,
-            paint,
-        )?;
+        print_heading(out, &a.domain, "TLS", &policy, &a.verdict, paint)?;
         let days = per_day(&d.days);
         if !days.is_empty() {
             let mut t = Table::new(&[
@@ -172,18 +161,7 @@ impl Summary {
                 _ => format!(" ({})", p.policy),
             })
             .unwrap_or_default();
-        writeln!(
-            out,
-            "{} — DMARC reports{policy}",
-            paint.bold(shown_domain(&a.domain))
-        )?;
-        self.print_verdict(
-            out,
-            a.verdict.level,
-            &a.verdict.headline,
-            &a.verdict.details,
-            paint,
-        )?;
+        print_heading(out, &a.domain, "DMARC", &policy, &a.verdict, paint)?;
         let days = per_day(&d.days);
         if !days.is_empty() {
             let mut t = Table::new(&[
@@ -269,21 +247,33 @@ impl Summary {
         }
         writeln!(out)
     }
+}
 
-    fn print_verdict(
-        &self,
-        out: &mut impl Write,
-        level: Level,
-        headline: &str,
-        details: &[String],
-        paint: Paint,
-    ) -> std::io::Result<()> {
-        writeln!(out, "  {} {headline}", level_cell(level, paint))?;
-        for line in details {
-            writeln!(out, "    {}", paint.dim(&format!("· {line}")))?;
-        }
-        Ok(())
+/// A domain's heading: its name, the kind of reports and the policy they name, then the
+/// verdict with its details.
+fn print_heading(
+    out: &mut impl Write,
+    domain: &str,
+    kind: &str,
+    policy: &str,
+    verdict: &Verdict,
+    paint: Paint,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} — {kind} reports{policy}",
+        paint.bold(shown_domain(domain))
+    )?;
+    writeln!(
+        out,
+        "  {} {}",
+        level_cell(verdict.level, paint),
+        verdict.headline
+    )?;
+    for line in &verdict.details {
+        writeln!(out, "    {}", paint.dim(&format!("· {line}")))?;
     }
+    Ok(())
 }
 
 /// The stores keep `""` for a report that names no domain.
