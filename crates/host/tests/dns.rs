@@ -4,6 +4,7 @@
 
 mod client;
 mod forward;
+mod limits;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -29,7 +29,7 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use hickory_server::Server;
 use hickory_server::net::BufDnsStreamHandle;
 use hickory_server::net::runtime::{Time, TokioTime};
@@ -98,7 +98,8 @@ impl DnsAuthority {
     ///
     /// TCP connections are closed after [`TCP_IDLE_TIMEOUT`] without a query; UDP answers
     /// are limited to the client's EDNS buffer size (512 bytes without EDNS), at most
-    /// [`MAX_UDP_PAYLOAD`], and truncated (TC) beyond it.
+    /// [`MAX_UDP_PAYLOAD`]; beyond it the glue is left out, and when the rest still does not
+    /// fit the answer is the question alone with TC set (never part of a record).
     ///
     /// # Panics
     ///
@@ -327,20 +328,83 @@ struct Reply<'r> {
     edns: Option<&'r Edns>,
 }
 
+/// How much of an [`zone::Answer`] goes into the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fit {
+    /// Every section.
+    All,
+    /// Everything but the additional section (glue), which a client can ask for itself:
+    /// leaving it out is no reason for TC (RFC 2181 §9).
+    WithoutAdditionals,
+    /// No records, TC set: the client asks again over TCP (RFC 1035 §4.2.1, RFC 2181 §9).
+    Truncated,
+}
+
 impl Reply<'_> {
+    /// The largest message the client takes: over UDP its EDNS size (ours, already clamped to
+    /// [`MAX_UDP_PAYLOAD`]), 512 bytes without EDNS; over TCP the 2-byte length prefix.
+    fn size_limit(&self) -> u16 {
+        match (self.request.protocol(), self.edns) {
+            (Protocol::Udp, Some(edns)) => edns.max_payload().max(512),
+            (Protocol::Udp, None) => 512,
+            _ => u16::MAX,
+        }
+    }
+
+    /// How much of `answer` fits [`Reply::size_limit`], found by encoding it as it will be
+    /// sent. hickory's own encoder stops at the limit, but leaves the bytes of the record that
+    /// did not fit after the message (the counts then disagree with the bytes), so an answer
+    /// is only ever handed to it when it fits whole.
+    fn fit(&self, metadata: Metadata, answer: &zone::Answer) -> Fit {
+        let limit = self.size_limit();
+        let fits = |additionals: &[Record]| {
+            let mut bytes = Vec::with_capacity(usize::from(limit.min(4096)));
+            let mut encoder = BinEncoder::new(&mut bytes);
+            encoder.set_max_size(limit);
+            MessageResponseBuilder::new(&self.request.queries, self.edns)
+                .build(
+                    metadata,
+                    answer.answers.iter(),
+                    answer.authority.iter(),
+                    std::iter::empty::<&Record>(),
+                    additionals.iter(),
+                )
+                .destructive_emit(&mut encoder)
+                .is_ok_and(|info| !info.truncation)
+        };
+        if fits(&answer.additionals) {
+            Fit::All
+        } else if !answer.additionals.is_empty() && fits(&[]) {
+            Fit::WithoutAdditionals
+        } else {
+            Fit::Truncated
+        }
+    }
+
     async fn send<R: ResponseHandler>(
         &self,
         handle: &mut R,
-        metadata: Metadata,
+        mut metadata: Metadata,
         answer: &zone::Answer,
     ) -> ResponseInfo {
+        let fit = self.fit(metadata, answer);
+        let none: &[Record] = &[];
+        let (answers, authority) = match fit {
+            Fit::Truncated => (none, none),
+            _ => (&answer.answers[..], &answer.authority[..]),
+        };
+        let additionals = match fit {
+            Fit::All => &answer.additionals[..],
+            _ => none,
+        };
+        metadata.truncation = fit == Fit::Truncated;
         let builder = MessageResponseBuilder::new(&self.request.queries, self.edns);
         let response = builder.build(
             metadata,
-            answer.answers.iter(),
-            answer.authority.iter(),
+            answers.iter(),
+            authority.iter(),
             std::iter::empty::<&Record>(),
-            answer.additionals.iter(),
+            additionals.iter(),
         );
         match handle.send_response(response).await {
             Ok(info) => info,

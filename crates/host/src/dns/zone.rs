@@ -216,12 +216,12 @@ impl ZoneView {
     /// Names match case-insensitively; answer records are owned by `qname` exactly as asked,
     /// so they echo the question's case. There are no wildcards and no CNAMEs, so a CNAME
     /// query never matches. ANY returns every record of the name. Zone transfers (AXFR,
-    /// IXFR) and classes other than IN (or ANY) are REFUSED.
+    /// IXFR) and every class other than IN are REFUSED: CH (`version.bind`, `hostname.bind`)
+    /// would tell a prober which software and node answer, and the QCLASS ANY (255) is
+    /// refused like it, as the documentation promises, not read as IN.
     pub fn answer(&self, qname: &Name, qtype: RecordType, qclass: DNSClass) -> Answer {
         // Zone transfers are not offered: every node builds the zone from the database.
-        if !matches!(qclass, DNSClass::IN | DNSClass::ANY)
-            || matches!(qtype, RecordType::AXFR | RecordType::IXFR)
-        {
+        if qclass != DNSClass::IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return Answer::refused();
         }
         let node = match self.relative_labels(qname) {

@@ -496,7 +496,11 @@ fn other_classes_and_zone_transfers_are_refused() {
     let apex = name("hosted.test.");
     assert_refused(&v.answer(&apex, RecordType::TXT, DNSClass::CH));
     assert_refused(&v.answer(&apex, RecordType::SOA, DNSClass::HS));
-    assert_positive(&v.answer(&apex, RecordType::SOA, DNSClass::ANY));
+    assert_refused(&v.answer(&apex, RecordType::SOA, DNSClass::ANY));
+    assert_refused(&v.answer(&apex, RecordType::ANY, DNSClass::ANY));
+    assert_refused(&v.answer(&apex, RecordType::SOA, DNSClass::NONE));
+    assert_refused(&v.answer(&name("version.bind"), RecordType::TXT, DNSClass::CH));
+    assert_positive(&v.answer(&apex, RecordType::SOA, DNSClass::IN));
     assert_refused(&v.answer(&apex, RecordType::AXFR, DNSClass::IN));
     assert_refused(&v.answer(&apex, RecordType::IXFR, DNSClass::IN));
 }
