@@ -52,6 +52,9 @@ pub struct ServeConfig {
     pub pending_verify_interval: u64,
     /// Milliseconds between database polls.
     pub poll_interval_ms: u64,
+    /// Seconds after its last heartbeat before the row of a node that is gone is deleted
+    /// (never less than the 15 s liveness window).
+    pub node_retention: u64,
     /// PBKDF2 iterations for new passwords.
     pub password_iterations: u32,
     /// The dashboard's public URL (e.g. `https://mta-sts.provider.example`): `https` makes its
@@ -88,6 +91,7 @@ impl Default for ServeConfig {
             verify_interval: 600,
             pending_verify_interval: 60,
             poll_interval_ms: 1000,
+            node_retention: 86_400,
             password_iterations: 600_000,
             public_url: None,
             verify_private_addresses: false,
@@ -185,5 +189,9 @@ mod tests {
         assert_eq!(config.database_url(), "sqlite:/srv/m/serve.db");
         assert_eq!(config.acme_directory, LETS_ENCRYPT);
         assert_eq!(config.api_listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.node_retention, 86_400);
+        let config =
+            ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
+        assert_eq!(config.node_retention, 3_600);
     }
 }

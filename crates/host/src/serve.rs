@@ -290,6 +290,7 @@ impl Serve {
         let snapshot = snapshot::handle(Snapshot::default());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
+        options.node_retention = Duration::from_secs(config.node_retention);
         options.verify_interval = Duration::from_secs(config.verify_interval.max(1));
         options.pending_verify_interval =
             Duration::from_secs(config.pending_verify_interval.max(1));

@@ -5,6 +5,7 @@
 mod client;
 mod forward;
 mod limits;
+mod node_rows;
 
 use std::sync::Arc;
 use std::time::Duration;

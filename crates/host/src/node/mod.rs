@@ -42,6 +42,9 @@ pub struct NodeOptions {
     pub check_deadline: Duration,
     /// How often verification, certificates and removals are looked at.
     pub maintenance_interval: Duration,
+    /// How long the row of a node that stopped reporting is kept before any node deletes it
+    /// (never less than `live_window`).
+    pub node_retention: Duration,
 }
 
 impl NodeOptions {
@@ -55,6 +58,7 @@ impl NodeOptions {
             pending_verify_interval: Duration::from_secs(60),
             check_deadline: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(5),
+            node_retention: Duration::from_secs(86_400),
         }
     }
 }
@@ -251,7 +255,7 @@ async fn sync_loop(ctx: Arc<NodeContext>, mut certs: loader::CertCache, cancel: 
 /// One background chore of the node.
 #[derive(Clone, Copy, Debug)]
 enum Chore {
-    /// Removals whose deadline passed, expired sessions.
+    /// Removals whose deadline passed, expired sessions, rows of nodes that are gone.
     CleanUp,
     /// Delegation checks (DNS and the checker engine; can take a minute per domain).
     Verify,

@@ -71,7 +71,8 @@ async fn promote_one(
     Ok(())
 }
 
-/// Deletes domains whose removal deadline has passed, and expired sessions.
+/// Deletes domains whose removal deadline has passed, expired sessions, and the rows of
+/// nodes that are gone.
 pub(crate) async fn clean_up(ctx: &NodeContext) -> Result<(), HostDbError> {
     let now = (ctx.clock)();
     for domain in ctx.db.domains_due_for_removal(now).await? {
@@ -85,6 +86,26 @@ pub(crate) async fn clean_up(ctx: &NodeContext) -> Result<(), HostDbError> {
         }
     }
     ctx.db.purge_sessions(now).await?;
+    forget_gone_nodes(ctx).await?;
+    Ok(())
+}
+
+/// Deletes the rows of nodes not seen for the node retention (on the database's clock, as
+/// liveness is judged), so the table does not keep every node that ever ran. The retention
+/// is never shorter than the liveness window: a node the promoter counts as live keeps its
+/// row, and the promoter's judgement is the same with or without this cleanup (a gone node
+/// is not live either way).
+async fn forget_gone_nodes(ctx: &NodeContext) -> Result<(), HostDbError> {
+    let retention = ctx.options.node_retention.max(ctx.options.live_window);
+    let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let deleted = ctx.db.delete_nodes_unseen_for(retention_secs).await?;
+    if deleted > 0 {
+        tracing::info!(
+            deleted,
+            retention_secs,
+            "removed the rows of nodes not seen for the node retention"
+        );
+    }
     Ok(())
 }
 

@@ -132,6 +132,7 @@ cases!(
     load_state_is_consistent_under_writes,
     nodes,
     nodes_on_the_database_clock,
+    nodes_unseen_for_the_retention_are_deleted,
     certificates_and_acme,
     challenges,
     locks,
@@ -961,6 +962,53 @@ mod cases {
         invalid(db.live_nodes_within(-1).await);
         invalid(db.heartbeat_db_time("", 0).await);
         invalid(db.heartbeat_db_time("n", u64::MAX).await);
+    }
+
+    pub(crate) async fn nodes_unseen_for_the_retention_are_deleted(ctx: Ctx) {
+        let db = &ctx.db;
+        // The database runs on this machine here, so its clock is ours (to the second).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        db.heartbeat("gone-a-day", 4, now - 86_400 - 100)
+            .await
+            .unwrap();
+        db.heartbeat("gone-an-hour", 4, now - 3_600).await.unwrap();
+        db.heartbeat("quiet-a-minute", 5, now - 60).await.unwrap();
+        db.heartbeat_db_time("live", 6).await.unwrap();
+        // A clock far ahead stamped this one: by the database's clock it was seen "later".
+        db.heartbeat("ahead", 6, now + 3_600).await.unwrap();
+        let ids = |nodes: Vec<mtasts_store::host::NodeRow>| -> Vec<String> {
+            nodes.into_iter().map(|n| n.node_id).collect()
+        };
+
+        // Cleaning up is bookkeeping: no reload.
+        let deleted = bumps(db, 0, db.delete_nodes_unseen_for(86_400))
+            .await
+            .unwrap();
+        assert_eq!(deleted, 1);
+        assert_eq!(
+            ids(db.live_nodes(i64::MIN).await.unwrap()),
+            ["ahead", "gone-an-hour", "live", "quiet-a-minute"]
+        );
+        assert_eq!(db.delete_nodes_unseen_for(86_400).await.unwrap(), 0);
+        assert_eq!(db.delete_nodes_unseen_for(1_800).await.unwrap(), 1);
+
+        // With the retention equal to the liveness window, exactly the live nodes stay.
+        let live = ids(db.live_nodes_within(30).await.unwrap());
+        assert_eq!(live, ["ahead", "live"]);
+        assert_eq!(db.delete_nodes_unseen_for(30).await.unwrap(), 1);
+        assert_eq!(ids(db.live_nodes(i64::MIN).await.unwrap()), live);
+
+        // A deleted node that comes back reports in as new.
+        db.heartbeat_db_time("gone-an-hour", 7).await.unwrap();
+        let back = db.live_nodes_within(30).await.unwrap();
+        assert!(
+            back.iter()
+                .any(|n| n.node_id == "gone-an-hour" && n.loaded_generation == 7)
+        );
+        invalid(db.delete_nodes_unseen_for(-1).await);
     }
 
     pub(crate) async fn certificates_and_acme(ctx: Ctx) {
