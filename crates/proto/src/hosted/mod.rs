@@ -1,6 +1,7 @@
 //! The hosted-policy service (`mtasts serve`): the pure decisions behind delegated MTA-STS
 //! hosting (RFC 8461 §8.1–§8.3).
 //!
+//! * [`cursor`] — page sizes and the opaque cursors of paginated lists.
 //! * [`delegation`] — the names a domain owner points at the service and the names the
 //!   service's own DNS zone answers for.
 //! * [`policy_input`] — owner input (mode, mx, max_age, the TLS-RPT rua) to a servable
@@ -8,6 +9,7 @@
 //! * [`versions`] — policy ids and when a new id may be published (body first, then id).
 //! * [`removal`] — how long a removed domain must keep serving `mode: none`.
 
+pub mod cursor;
 pub mod delegation;
 pub mod policy_input;
 pub mod removal;

@@ -120,6 +120,7 @@ mod error;
 mod limits;
 mod lock;
 mod nodes;
+mod pages;
 mod sql;
 mod state;
 mod tenancy;
@@ -132,6 +133,7 @@ pub use limits::{
     MAX_SECRET_BYTES, MAX_TOKEN_BYTES, MAX_URL_BYTES,
 };
 pub use lock::LockGuard;
+pub use pages::MAX_PAGE_ROWS;
 pub use types::{
     AcmeState, ApiToken, CertRow, ChallengeRow, Domain, DomainState, HostState, NewDomain,
     NewToken, NewUser, NewVersion, NodeRow, PolicyVersion, Role, Session, Tenant, User,

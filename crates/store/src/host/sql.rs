@@ -49,6 +49,8 @@ macro_rules! version_columns {
          created_generation, published_at"
     };
 }
+// The paginated reads (`pages.rs`) select the same columns.
+pub(super) use {domain_columns, version_columns};
 macro_rules! node_columns {
     () => {
         "node_id, loaded_generation, last_seen, started_at"
