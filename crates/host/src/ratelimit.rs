@@ -1,5 +1,5 @@
 //! A small keyed token bucket: per client address for failed authentication and logins, per
-//! token for API calls.
+//! principal (token or dashboard user) for API calls and dashboard writes.
 //!
 //! Memory is bounded: at most `max_keys` buckets are kept. Buckets that have refilled
 //! completely carry no information and are dropped first; after that the least recently used

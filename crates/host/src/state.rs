@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mtasts_net::dns::DnsLookup;
 use mtasts_proto::hosted::delegation::Delegation;
@@ -13,8 +13,8 @@ use mtasts_store::host::HostDb;
 
 use tokio::sync::Semaphore;
 
-use crate::auth::DEFAULT_PBKDF2_ITERATIONS;
-use crate::ratelimit::{KeyedLimiter, Rate};
+use crate::auth::{DEFAULT_PBKDF2_ITERATIONS, Principal};
+use crate::ratelimit::{KeyedLimiter, Rate, RetryAfter};
 // Where handlers and tests that build an `AppState` expect it; defined beside the type it returns.
 pub use crate::verification::DomainVerifier;
 
@@ -38,7 +38,8 @@ pub struct ApiLimits {
     pub body_bytes: usize,
     /// How long one request may take before it is answered with 503.
     pub request_timeout: Duration,
-    /// API calls per token.
+    /// API calls and dashboard writes per principal (a token, or a dashboard user; a session
+    /// logged in with a token counts as that token).
     pub api: Rate,
     /// Failed authentications per client address (IPv6: per /64); once used up, the client's
     /// invalid or missing credentials are answered 429 (a valid API token still works).
@@ -66,11 +67,33 @@ impl Default for ApiLimits {
     }
 }
 
+/// Whose budget an API call or a dashboard write spends ([`RateLimiters::api`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrincipalKey {
+    /// An API token: its API calls, and the writes of dashboard sessions logged in with it.
+    Token(i64),
+    /// A dashboard user (logged in with a password).
+    User(i64),
+}
+
+impl PrincipalKey {
+    /// The budget `who` spends: its token's when it has one, else its user's; `None` for the
+    /// operator at the console (`mtasts admin`), who is not limited.
+    pub fn of(who: &Principal) -> Option<PrincipalKey> {
+        match (who.token_id, who.user_id) {
+            (Some(token), _) => Some(PrincipalKey::Token(token)),
+            (None, Some(user)) => Some(PrincipalKey::User(user)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// The rate limiters, shared by every clone of an [`AppState`].
 #[derive(Debug)]
 pub struct RateLimiters {
-    /// API calls, by token id.
-    pub api: KeyedLimiter<i64>,
+    /// API calls and dashboard writes, by principal ([`PrincipalKey`]): one budget whichever
+    /// way a principal makes its changes.
+    pub api: KeyedLimiter<PrincipalKey>,
     /// Failed authentications, by [`client_key`].
     pub auth_failures: KeyedLimiter<IpAddr>,
     /// Login attempts, by [`client_key`].
@@ -84,6 +107,15 @@ impl RateLimiters {
             api: KeyedLimiter::new(limits.api, limits.tracked_keys),
             auth_failures: KeyedLimiter::new(limits.auth_failures, limits.tracked_keys),
             login: KeyedLimiter::new(limits.login, limits.tracked_keys),
+        }
+    }
+
+    /// Takes one API call or dashboard write from `who`'s budget ([`ApiLimits::api`]), or
+    /// says when to retry.
+    pub fn take_call(&self, who: &Principal, now: Instant) -> Result<(), RetryAfter> {
+        match PrincipalKey::of(who) {
+            Some(key) => self.api.acquire(&key, now),
+            None => Ok(()),
         }
     }
 }
@@ -184,6 +216,35 @@ impl fmt::Debug for AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principals_spend_their_token_else_their_user() {
+        let mut who = Principal::operator();
+        assert_eq!(PrincipalKey::of(&who), None);
+        let limiters = RateLimiters::new(&ApiLimits {
+            api: Rate::per_minute(1, 1),
+            ..ApiLimits::default()
+        });
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(
+                limiters.take_call(&who, now),
+                Ok(()),
+                "the console is not limited"
+            );
+        }
+        who.user_id = Some(7);
+        assert_eq!(PrincipalKey::of(&who), Some(PrincipalKey::User(7)));
+        // A session logged in with token 3 (its stand-in user 7) is token 3.
+        who.token_id = Some(3);
+        assert_eq!(PrincipalKey::of(&who), Some(PrincipalKey::Token(3)));
+        assert_eq!(limiters.take_call(&who, now), Ok(()));
+        let api_call = Principal {
+            user_id: None,
+            ..who
+        };
+        assert!(limiters.take_call(&api_call, now).is_err(), "one budget");
+    }
 
     #[test]
     fn ipv6_clients_are_keyed_by_their_64() {

@@ -6,6 +6,7 @@ mod domains;
 mod harness;
 mod limits;
 mod openapi;
+mod pages;
 
 /// Declares each scenario `async fn name(h: Harness)` of the calling module as a test on
 /// SQLite and one on PostgreSQL.

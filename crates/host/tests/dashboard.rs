@@ -4,3 +4,4 @@
 mod browser;
 mod harness;
 mod http;
+mod pages;

@@ -25,7 +25,8 @@ const REQUIRED_RULE: &str = "mtasts API: this field is required";
 /// CI fleet) must not lose their API because one of them is misconfigured. Once the client's
 /// budget is used up, anything else is answered 429: missing or malformed credentials without
 /// looking at the database, a token-shaped one after the one lookup that tells whether it is
-/// valid. Authenticated calls count against the token.
+/// valid. Authenticated calls count against the token ([`crate::state::PrincipalKey`]), in
+/// the budget its dashboard sessions' writes also spend.
 #[derive(Clone, Copy, Debug)]
 pub struct Auth(pub Principal);
 
@@ -60,13 +61,10 @@ impl FromRequestParts<AppState> for Auth {
         };
         match result {
             Ok(principal) => {
-                if let Some(token_id) = principal.token_id {
-                    state
-                        .limiters
-                        .api
-                        .acquire(&token_id, Instant::now())
-                        .map_err(ApiError::rate_limited)?;
-                }
+                state
+                    .limiters
+                    .take_call(&principal, Instant::now())
+                    .map_err(ApiError::rate_limited)?;
                 tracing::debug!(
                     token_id = principal.token_id,
                     role = principal.role.as_str(),

@@ -5,17 +5,20 @@
 //! |---|---|---|
 //! | `GET /api/v1/openapi.json` | anyone | the OpenAPI 3.1 document |
 //! | `GET /api/v1/me` | any token | its role and tenant |
-//! | `GET /api/v1/domains` | any token | `{"domains": [detail…]}` |
+//! | `GET /api/v1/domains?limit=&cursor=` | any token | `{"domains": [detail…], "next_cursor"}`, by name |
 //! | `POST /api/v1/domains` | admin, owner | 201, the new domain's detail |
 //! | `GET /api/v1/domains/{domain}` | any token | the detail |
 //! | `PATCH /api/v1/domains/{domain}` | admin, owner | the detail (a new version when the policy changed) |
 //! | `DELETE /api/v1/domains/{domain}` | admin, owner | 202, the detail (removal under way) |
-//! | `GET /api/v1/domains/{domain}/versions` | any token | `{"versions": […]}`, newest first |
+//! | `GET /api/v1/domains/{domain}/versions?limit=&cursor=` | any token | `{"versions": […], "next_cursor"}`, newest first |
 //! | `POST /api/v1/domains/{domain}/verify` | any token | the detail after verifying now |
 //! | `GET /api/v1/tenants` | admin | `{"tenants": […]}` |
 //! | `POST /api/v1/tenants` | admin | 201, the tenant |
 //! | `POST /api/v1/tenants/{tenant}/tokens` | admin | 201, the token (shown once) |
 //! | `POST /api/v1/tenants/{tenant}/users` | admin | 201, the user |
+//!
+//! Lists are paginated ([`PageParams`]): `limit` rows (default 100, at most 500) and a
+//! `next_cursor` to pass as `cursor` for the next page, `null` on the last.
 //!
 //! `rua` (the TLS-RPT report address, RFC 8460 §3) in a `PATCH` body: a string sets it, `null`
 //! removes it, leaving it out keeps it. (Every other optional field treats `null` as absent.)
@@ -28,6 +31,7 @@
 mod error;
 mod extract;
 mod openapi;
+mod page;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -43,6 +47,7 @@ use serde_json::{Value, json};
 pub use error::ApiError;
 pub use extract::{Auth, JsonObject};
 pub use openapi::document as openapi_document;
+pub use page::PageParams;
 
 use crate::service::{self, DomainChange, NewDomainRequest, NewUserRequest};
 use crate::state::AppState;
@@ -185,9 +190,15 @@ async fn me(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Va
     Ok(Json(json!({"role": who.role.as_str(), "tenant": tenant})))
 }
 
-async fn list_domains(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {
-    let domains = service::list_domains(&state, &who).await?;
-    Ok(Json(json!({ "domains": domains })))
+async fn list_domains(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    page: PageParams,
+) -> ApiResult<Json<Value>> {
+    let page = service::domains_page(&state, &who, page.limit, page.cursor.as_deref()).await?;
+    Ok(Json(
+        json!({ "domains": page.items, "next_cursor": page.next_cursor }),
+    ))
 }
 
 const A_STRING: &str = "a string";
@@ -256,9 +267,13 @@ async fn versions(
     State(state): State<AppState>,
     Auth(who): Auth,
     Path(domain): Path<String>,
+    page: PageParams,
 ) -> ApiResult<Json<Value>> {
-    let versions = service::history(&state, &who, &domain).await?;
-    Ok(Json(json!({ "versions": versions })))
+    let page =
+        service::versions_page(&state, &who, &domain, page.limit, page.cursor.as_deref()).await?;
+    Ok(Json(
+        json!({ "versions": page.items, "next_cursor": page.next_cursor }),
+    ))
 }
 
 async fn verify(

@@ -72,6 +72,36 @@ fn domain_parameter() -> Value {
     }])
 }
 
+/// `limit` and `cursor` of a paginated list (see [`super::PageParams`]).
+fn page_parameters() -> Value {
+    json!([
+        {
+            "name": "limit", "in": "query", "required": false,
+            "description": "Rows per page: 1 to 500, default 100.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
+        },
+        {
+            "name": "cursor", "in": "query", "required": false,
+            "description": "The next_cursor of the page before, unchanged (opaque).",
+            "schema": {"type": "string"}
+        }
+    ])
+}
+
+/// A page of `items` under `member`, with the cursor of the next page.
+fn page_of(member: &str, items: Value) -> Value {
+    json!({
+        "type": "object", "required": [member, "next_cursor"],
+        "properties": {
+            member: {"type": "array", "items": items},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": "Pass as cursor for the next page; null on the last page."
+            }
+        }
+    })
+}
+
 fn tenant_parameter() -> Value {
     json!([{
         "name": "tenant", "in": "path", "required": true,
@@ -112,11 +142,10 @@ pub fn document() -> Value {
             },
             "/api/v1/domains": {
                 "get": {
-                    "summary": "Every domain the token may see.",
-                    "responses": responses(("200", ok("The domains, by name.", json!({
-                        "type": "object", "required": ["domains"],
-                        "properties": {"domains": {"type": "array", "items": detail}}
-                    }))), &[])
+                    "summary": "The domains the token may see, a page at a time.",
+                    "parameters": page_parameters(),
+                    "responses": responses(("200", ok("A page of the domains, by name.",
+                        page_of("domains", detail.clone()))), &[INVALID])
                 },
                 "post": {
                     "summary": "Host a new domain.",
@@ -153,11 +182,10 @@ pub fn document() -> Value {
             "/api/v1/domains/{domain}/versions": {
                 "parameters": domain_parameter(),
                 "get": {
-                    "summary": "The policy versions, newest first.",
-                    "responses": responses(("200", ok("The history.", json!({
-                        "type": "object", "required": ["versions"],
-                        "properties": {"versions": {"type": "array", "items": reference("Version")}}
-                    }))), &[NOT_FOUND])
+                    "summary": "The policy versions, newest first, a page at a time.",
+                    "parameters": page_parameters(),
+                    "responses": responses(("200", ok("A page of the history.",
+                        page_of("versions", reference("Version")))), &[INVALID, NOT_FOUND])
                 }
             },
             "/api/v1/domains/{domain}/verify": {

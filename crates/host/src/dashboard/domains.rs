@@ -1,8 +1,9 @@
 //! The domain pages: the list with the add form, one domain's detail with its change and
-//! remove forms, and their POSTs, all through [`crate::service`].
+//! remove forms, and their POSTs, all through [`crate::service`]. The list and a domain's
+//! history show [`DASHBOARD_PAGE_SIZE`] rows a page, with a "Next page" link (`?cursor=`).
 
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -13,14 +14,49 @@ use super::reply::*;
 use super::session::Viewer;
 use crate::service::{self, DomainChange, DomainDetail, NewDomainRequest, ServiceError};
 
-pub(super) async fn list_page(State(dash): State<Dash>, headers: HeaderMap) -> Response {
+/// Rows per dashboard page, of domains and of a domain's versions: the page stays small
+/// however many there are.
+pub(crate) const DASHBOARD_PAGE_SIZE: u32 = 50;
+
+/// The query of a dashboard page: which page (`?cursor=`, from a "Next page" link).
+#[derive(Deserialize)]
+pub(super) struct PageQuery {
+    cursor: Option<String>,
+}
+
+/// The cursor a link asks for (`Some(None)`: the first page); `None` when the query cannot
+/// be read (a repeated `cursor`, broken percent-encoding).
+fn cursor_of(query: &Result<Query<PageQuery>, QueryRejection>) -> Option<Option<&str>> {
+    query
+        .as_ref()
+        .ok()
+        .map(|Query(page)| page.cursor.as_deref())
+}
+
+pub(super) async fn list_page(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Response {
     let viewer = match viewer(&dash, &headers).await {
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
-    render_list(&dash, &viewer, StatusCode::OK, &AddForm::default(), None).await
+    let Some(cursor) = cursor_of(&query) else {
+        return bad_page_link(&viewer);
+    };
+    render_list_page(
+        &dash,
+        &viewer,
+        cursor,
+        StatusCode::OK,
+        &AddForm::default(),
+        None,
+    )
+    .await
 }
 
+/// The first page of the list, with the add form as given and its error.
 pub(super) async fn render_list(
     dash: &Dash,
     viewer: &Viewer,
@@ -28,20 +64,52 @@ pub(super) async fn render_list(
     form: &AddForm,
     error: Option<&FormError>,
 ) -> Response {
-    match service::list_domains(&dash.app, &viewer.principal).await {
-        Ok(list) => html_response(
+    render_list_page(dash, viewer, None, status, form, error).await
+}
+
+async fn render_list_page(
+    dash: &Dash,
+    viewer: &Viewer,
+    cursor: Option<&str>,
+    status: StatusCode,
+    form: &AddForm,
+    error: Option<&FormError>,
+) -> Response {
+    let page =
+        service::domains_page(&dash.app, &viewer.principal, DASHBOARD_PAGE_SIZE, cursor).await;
+    match page {
+        Ok(page) => html_response(
             status,
             html::domains(
                 &header_of(viewer),
-                &list,
+                &page.items,
+                &html::Pager {
+                    base: "/",
+                    first: cursor.is_some(),
+                    next: page.next_cursor.as_deref(),
+                },
                 viewer.principal.is_admin(),
                 viewer.principal.can_write(),
                 form,
                 error,
             ),
         ),
+        // The only field a listing reads is the cursor.
+        Err(ServiceError::Invalid(_)) => bad_page_link(viewer),
         Err(e) => service_error(viewer, e, |_, _| unreachable_form()),
     }
+}
+
+/// A page link whose cursor is not one this dashboard made: 400, with the way back.
+fn bad_page_link(viewer: &Viewer) -> Response {
+    html_response(
+        StatusCode::BAD_REQUEST,
+        html::message(
+            "Page not found",
+            Some(&header_of(viewer)),
+            "This page link is not valid (cursor). Start again from the first page.",
+        ),
+    )
 }
 
 /// Listing has no form to return errors to; field errors cannot happen there.
@@ -162,18 +230,35 @@ pub(super) async fn detail_page(
     State(dash): State<Dash>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
     let viewer = match viewer(&dash, &headers).await {
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
-    render_detail(&dash, &viewer, &name, StatusCode::OK, None, None).await
+    let Some(cursor) = cursor_of(&query) else {
+        return bad_page_link(&viewer);
+    };
+    render_detail_page(&dash, &viewer, &name, cursor, StatusCode::OK, None, None).await
 }
 
+/// A domain's page with the newest versions, with the change form as given and its error.
 pub(super) async fn render_detail(
     dash: &Dash,
     viewer: &Viewer,
     name: &str,
+    status: StatusCode,
+    form: Option<&ChangeForm>,
+    error: Option<&FormError>,
+) -> Response {
+    render_detail_page(dash, viewer, name, None, status, form, error).await
+}
+
+async fn render_detail_page(
+    dash: &Dash,
+    viewer: &Viewer,
+    name: &str,
+    cursor: Option<&str>,
     status: StatusCode,
     form: Option<&ChangeForm>,
     error: Option<&FormError>,
@@ -183,16 +268,24 @@ pub(super) async fn render_detail(
         Ok(detail) => detail,
         Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
     };
-    let history = match service::history(&dash.app, who, name).await {
-        Ok(history) => history,
-        Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
-    };
+    let history =
+        match service::versions_page(&dash.app, who, name, DASHBOARD_PAGE_SIZE, cursor).await {
+            Ok(history) => history,
+            Err(ServiceError::Invalid(_)) => return bad_page_link(viewer),
+            Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
+        };
+    let base = format!("/domains/{}", detail.domain);
     html_response(
         status,
         html::detail(
             &header_of(viewer),
             &detail,
-            &history,
+            &history.items,
+            &html::Pager {
+                base: &base,
+                first: cursor.is_some(),
+                next: history.next_cursor.as_deref(),
+            },
             who.can_write(),
             form,
             error,

@@ -214,10 +214,45 @@ fn policy_id_cell(d: &DomainDetail) -> String {
     out
 }
 
-/// The list of domains with the add form.
+/// Where a paginated table is and what comes after it.
+pub(crate) struct Pager<'a> {
+    /// The page's path without a query (`/`, `/domains/example.com`).
+    pub base: &'a str,
+    /// Whether this is a later page (then a link back to the first).
+    pub first: bool,
+    /// The cursor of the next page, if there is one.
+    pub next: Option<&'a str>,
+}
+
+impl Pager<'_> {
+    /// The "First page" and "Next page" links, or nothing on a lone page.
+    fn links(&self) -> String {
+        let mut links = Vec::new();
+        if self.first {
+            links.push(format!(
+                r#"<a href="{base}" class="first-page">First page</a>"#,
+                base = e(self.base)
+            ));
+        }
+        if let Some(next) = self.next {
+            links.push(format!(
+                r#"<a href="{base}?cursor={next}" class="next-page" rel="next">Next page</a>"#,
+                base = e(self.base),
+                next = e(next)
+            ));
+        }
+        if links.is_empty() {
+            return String::new();
+        }
+        format!(r#"<p class="pager">{}</p>"#, links.join(" "))
+    }
+}
+
+/// A page of the list of domains with the add form.
 pub(crate) fn domains(
     header: &Header<'_>,
     list: &[DomainDetail],
+    pager: &Pager<'_>,
     admin: bool,
     can_write: bool,
     form: &AddForm,
@@ -255,11 +290,12 @@ pub(crate) fn domains(
         );
     }
     let tenant_head = if admin { "<th>Tenant</th>" } else { "" };
-    let table = if list.is_empty() {
+    let table = if list.is_empty() && !pager.first {
         "<p class=\"muted\">No domains yet.</p>".to_owned()
     } else {
         format!(
-            r#"<table class="domains"><thead><tr><th>Domain</th>{tenant_head}<th>State</th><th>Mode</th><th>Policy id</th><th>Certificate</th><th>Records</th></tr></thead><tbody>{rows}</tbody></table>"#
+            r#"<table class="domains"><thead><tr><th>Domain</th>{tenant_head}<th>State</th><th>Mode</th><th>Policy id</th><th>Certificate</th><th>Records</th></tr></thead><tbody>{rows}</tbody></table>{pages}"#,
+            pages = pager.links()
         )
     };
     let add = if can_write {
@@ -329,11 +365,12 @@ pub(crate) struct ChangeForm {
     pub rua: String,
 }
 
-/// One domain: policy, records, certificate, history, change and remove forms.
+/// One domain: policy, records, certificate, a page of its history, change and remove forms.
 pub(crate) fn detail(
     header: &Header<'_>,
     d: &DomainDetail,
     history: &[VersionView],
+    pager: &Pager<'_>,
     can_write: bool,
     form: Option<&ChangeForm>,
     error: Option<&FormError>,
@@ -448,7 +485,8 @@ pub(crate) fn detail(
 {forms}
 <section class="card"><h2>History</h2>
 <table class="history"><thead><tr><th>Version</th><th>Id</th><th>Mode</th><th>MX</th><th>max_age</th><th>Created</th><th>Published</th></tr></thead><tbody>{versions}</tbody></table>
-</section>"#,
+{pages}</section>"#,
+        pages = pager.links(),
         state = badge(d.state.as_str()),
         tenant = e(&d.tenant),
         mode = badge_mode(&d.mode),
@@ -488,6 +526,24 @@ mod tests {
     fn times_are_utc() {
         assert_eq!(when(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(when(1_795_350_896), "2026-11-22 12:34:56 UTC");
+    }
+
+    #[test]
+    fn pager_links_carry_the_cursor_escaped() {
+        let lone = Pager {
+            base: "/",
+            first: false,
+            next: None,
+        };
+        assert_eq!(lone.links(), "");
+        let middle = Pager {
+            base: "/domains/example.com",
+            first: true,
+            next: Some("64313a78\"<"),
+        };
+        let links = middle.links();
+        assert!(links.contains(r#"href="/domains/example.com" class="first-page""#));
+        assert!(links.contains(r#"href="/domains/example.com?cursor=64313a78&quot;&lt;""#));
     }
 
     #[test]

@@ -163,7 +163,8 @@ pub(super) async fn logout(
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let viewer = match checked_viewer(&dash, &headers, &csrf).await {
+    // Logging out is never rate limited.
+    let viewer = match session_of_post(&dash, &headers, &csrf).await {
         Ok(viewer) => viewer,
         Err(response) => return response,
     };

@@ -5,9 +5,9 @@
 //! |---|---|
 //! | `GET /login`, `POST /login` | the login form; e-mail + password, or an empty e-mail and an API token |
 //! | `POST /logout` | ends the session |
-//! | `GET /` | the domains with their status, and the add form |
+//! | `GET /`, `GET /?cursor=` | a page of the domains (50) with their status, and the add form |
 //! | `POST /domains` | adds a domain (mx empty: looked up in DNS; rua empty: no TLS-RPT record) |
-//! | `GET /domains/{domain}` | policy, CNAMEs with their status and fix, certificate, history, change and remove forms |
+//! | `GET /domains/{domain}`, `…?cursor=` | policy, CNAMEs with their status and fix, certificate, a page of the history (50), change and remove forms |
 //! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when the policy changed) and rua (empty: removed) |
 //! | `POST /domains/{domain}/remove` | starts the safe removal (RFC 8461 §8.3) |
 //! | `GET /static/style.css` | the stylesheet |
@@ -26,6 +26,10 @@
 //! `Content-Security-Policy` (no script at all), `X-Frame-Options: DENY`, `nosniff`,
 //! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`. Logins are rate
 //! limited per client address ([`crate::state::RateLimiters::login`], every attempt counts).
+//! Every POST that changes something spends the principal's budget of API calls
+//! ([`crate::state::RateLimiters::take_call`]: a password session as its user, a token session
+//! as its token), so the dashboard is no way around the API's rate; over it, 429 with
+//! `Retry-After`. Logging out is never limited.
 //!
 //! The router expects `into_make_service_with_connect_info::<SocketAddr>()`, like the API.
 //!

@@ -2,15 +2,17 @@
 //! refused service operation is shown.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use axum::extract::ConnectInfo;
-use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::context::Dash;
 use super::html::{self, FormError, Header};
 use super::session::{self, SessionError, Viewer};
+use crate::ratelimit::RetryAfter;
 use crate::service::ServiceError;
 
 pub(super) fn html_response(status: StatusCode, body: String) -> Response {
@@ -62,8 +64,28 @@ pub(super) async fn viewer(dash: &Dash, headers: &HeaderMap) -> Result<Viewer, R
     }
 }
 
-/// The viewer of a POST whose CSRF token matches its session; 403 otherwise.
+/// The viewer of a POST that changes something: its CSRF token must match its session (403
+/// otherwise), and the change is taken from the principal's budget, the one its API calls
+/// also spend ([`crate::state::RateLimiters::take_call`]; 429 with `Retry-After` when used up).
 pub(super) async fn checked_viewer(
+    dash: &Dash,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Viewer, Response> {
+    let viewer = session_of_post(dash, headers, csrf).await?;
+    match dash
+        .app
+        .limiters
+        .take_call(&viewer.principal, Instant::now())
+    {
+        Ok(()) => Ok(viewer),
+        Err(retry) => Err(too_many_changes(&viewer, retry)),
+    }
+}
+
+/// The viewer of a POST whose CSRF token matches its session (403 otherwise), whatever its
+/// budget: for ending a session, which is never refused.
+pub(super) async fn session_of_post(
     dash: &Dash,
     headers: &HeaderMap,
     csrf: &str,
@@ -78,6 +100,28 @@ pub(super) async fn checked_viewer(
     } else {
         Err(csrf_refused())
     }
+}
+
+/// 429 with `Retry-After`: the viewer made changes faster than its budget allows.
+pub(super) fn too_many_changes(viewer: &Viewer, retry: RetryAfter) -> Response {
+    let seconds = retry.seconds();
+    tracing::info!(
+        token_id = viewer.principal.token_id,
+        user_id = viewer.principal.user_id,
+        "dashboard: changes rate limited"
+    );
+    let mut response = html_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        html::message(
+            "Too many changes",
+            Some(&header_of(viewer)),
+            &format!("Too many changes in a short time. Try again in {seconds} seconds."),
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 pub(super) fn csrf_refused() -> Response {

@@ -1,9 +1,11 @@
-//! Operations on hosted domains: create, change, remove (RFC 8461 §8.3), read, list, history
-//! and on-demand verification, with the validation of what a request asks for.
+//! Operations on hosted domains: create, change, remove (RFC 8461 §8.3), read, list and
+//! history (a page at a time), and on-demand verification, with the validation of what a
+//! request asks for.
 
 use std::collections::HashMap;
 
 use mtasts_proto::domain::normalize_domain;
+use mtasts_proto::hosted::cursor::{self, Cursor, MAX_PAGE_SIZE};
 use mtasts_proto::hosted::policy_input::{build_policy, validate_rua};
 use mtasts_proto::hosted::removal::{REMOVAL_MAX_AGE, removal_deadline, served_intervals};
 use mtasts_proto::hosted::versions::next_policy_id;
@@ -15,7 +17,7 @@ use mtasts_store::host::{
 use super::error::{ServiceError, invalid, require_write};
 use super::lock::lock_domain;
 use super::tenancy::{tenant_named, tenant_of};
-use super::views::{DomainDetail, VersionView, detail};
+use super::views::{DomainDetail, Page, VersionView, detail};
 use crate::auth::Principal;
 use crate::state::AppState;
 
@@ -378,55 +380,79 @@ pub async fn domain_detail(
     detail(state, domain, &tenant.name).await
 }
 
-/// Every domain `who` may see, by name.
-pub async fn list_domains(
+/// One page of the domains `who` may see, by name (byte order): at most `limit` (1 to
+/// [`MAX_PAGE_SIZE`]) after the position `cursor` names (`None`: from the first).
+pub async fn domains_page(
     state: &AppState,
     who: &Principal,
-) -> Result<Vec<DomainDetail>, ServiceError> {
-    let tenants: HashMap<i64, String> = match who.tenant_id {
-        None => state
-            .db
-            .list_tenants()
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.name))
-            .collect(),
-        Some(own) => {
-            let tenant = tenant_of(state, own).await?;
-            HashMap::from([(tenant.id, tenant.name)])
-        }
-    };
-    let mut domains = state.db.list_domains(who.tenant_id).await?;
-    domains.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out = Vec::with_capacity(domains.len());
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<Page<DomainDetail>, ServiceError> {
+    let after = cursor
+        .map(cursor::domains_after)
+        .transpose()
+        .map_err(ServiceError::Invalid)?;
+    let limit = limit.clamp(1, MAX_PAGE_SIZE);
+    // One more than asked: whether it comes back says whether there is a next page.
+    let mut domains = state
+        .db
+        .domains_page(who.tenant_id, after.as_deref(), limit + 1)
+        .await?;
+    let more = domains.len() > limit as usize;
+    domains.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| domains.last())
+        .flatten()
+        .map(|d| Cursor::DomainsAfter(d.name.clone()).encode());
+    // Tenant names, each read once per page.
+    let mut tenants: HashMap<i64, String> = HashMap::new();
+    let mut items = Vec::with_capacity(domains.len());
     for domain in domains {
-        // list_domains already filters by tenant; this is the second lock on the door.
+        // The store already filters by tenant; this is the second lock on the door.
         if !who.can_see(domain.tenant_id) {
             continue;
         }
         let tenant = match tenants.get(&domain.tenant_id) {
             Some(name) => name.clone(),
-            None => tenant_of(state, domain.tenant_id).await?.name,
+            None => {
+                let name = tenant_of(state, domain.tenant_id).await?.name;
+                tenants.insert(domain.tenant_id, name.clone());
+                name
+            }
         };
         match detail(state, domain, &tenant).await {
-            Ok(detail) => out.push(detail),
+            Ok(detail) => items.push(detail),
             // Deleted since it was listed (a removal completing): no longer in the list.
             Err(ServiceError::NotFound) => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
+    Ok(Page { items, next_cursor })
 }
 
-/// A domain's versions, newest first.
-pub async fn history(
+/// One page of a domain's versions, newest first: at most `limit` (1 to [`MAX_PAGE_SIZE`])
+/// after the position `cursor` names (`None`: from the newest).
+pub async fn versions_page(
     state: &AppState,
     who: &Principal,
     name: &str,
-) -> Result<Vec<VersionView>, ServiceError> {
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<Page<VersionView>, ServiceError> {
     let domain = visible_domain(state, who, name).await?;
-    let versions = state.db.versions(domain.id).await?;
-    Ok(versions
+    let before = cursor
+        .map(cursor::versions_before)
+        .transpose()
+        .map_err(ServiceError::Invalid)?;
+    let limit = limit.clamp(1, MAX_PAGE_SIZE);
+    let mut versions = state.db.versions_page(domain.id, before, limit + 1).await?;
+    let more = versions.len() > limit as usize;
+    versions.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| versions.last())
+        .flatten()
+        .map(|v| Cursor::VersionsBefore(v.version).encode());
+    let items = versions
         .into_iter()
         .map(|v| VersionView {
             version: v.version,
@@ -437,7 +463,8 @@ pub async fn history(
             created_at: v.created_at,
             published_at: v.published_at,
         })
-        .collect())
+        .collect();
+    Ok(Page { items, next_cursor })
 }
 
 /// Verifies a domain now with the configured verifier and stores the result. Read-only

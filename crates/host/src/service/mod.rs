@@ -2,7 +2,8 @@
 //! dashboard and `mtasts admin` call these, so the rules (visibility, roles, validation,
 //! versioning, safe removal) live in one place.
 //!
-//! * `domains` — create, change, remove, read, list, history, verify a hosted domain;
+//! * `domains` — create, change, remove, read, list, history, verify a hosted domain (lists
+//!   and histories a page at a time, [`Page`]);
 //! * `tenancy` — tenants, their tokens and users, the first administrator token;
 //! * `views` — what those operations return, as the API serialises it;
 //! * `lock` — the per-domain change lock;
@@ -29,8 +30,8 @@ mod tenancy;
 mod views;
 
 pub use domains::{
-    DomainChange, NewDomainRequest, create_domain, domain_detail, history, list_domains,
-    remove_domain, update_domain, validate_domain, verify_domain,
+    DomainChange, NewDomainRequest, create_domain, domain_detail, domains_page, remove_domain,
+    update_domain, validate_domain, verify_domain, versions_page,
 };
 pub use error::ServiceError;
 pub use tenancy::{
@@ -38,6 +39,6 @@ pub use tenancy::{
     create_user, list_tenants,
 };
 pub use views::{
-    CertificateStatus, CertificateView, DomainDetail, NewTokenView, RecordView, TenantView,
+    CertificateStatus, CertificateView, DomainDetail, NewTokenView, Page, RecordView, TenantView,
     UserView, VersionView,
 };

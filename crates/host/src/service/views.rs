@@ -146,6 +146,16 @@ pub struct VersionView {
     pub published_at: Option<i64>,
 }
 
+/// One page of a list (`items`), and the cursor of the page after it (`None`: this is the
+/// last page).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    /// The rows of this page, in the list's order.
+    pub items: Vec<T>,
+    /// The opaque cursor ([`mtasts_proto::hosted::cursor::Cursor`]) of the next page.
+    pub next_cursor: Option<String>,
+}
+
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TenantView {
@@ -213,18 +223,21 @@ pub(super) async fn detail(
     domain: Domain,
     tenant: &str,
 ) -> Result<DomainDetail, ServiceError> {
-    let versions = state.db.versions(domain.id).await?;
-    let Some(latest) = versions.first() else {
-        // A domain always has a version until it is deleted (a removal completing between
-        // reading its row and its versions): then it is simply gone.
+    // The two versions shown, not the whole history: a page of domains with long histories
+    // reads two rows per domain.
+    let Some(latest) = state.db.version(domain.id, domain.latest_version).await? else {
+        // A domain always has its latest version until it is deleted (a removal completing
+        // between reading its row and its version): then it is simply gone.
         return Err(match state.db.domain(&domain.name).await? {
             None => ServiceError::NotFound,
             Some(_) => ServiceError::Internal(format!("{} has no policy version", domain.name)),
         });
     };
-    let published = domain
-        .published_version
-        .and_then(|n| versions.iter().find(|v| v.version == n));
+    let published = match domain.published_version {
+        Some(n) if n == latest.version => Some(latest.clone()),
+        Some(n) => state.db.version(domain.id, n).await?,
+        None => None,
+    };
     let pending =
         (domain.published_version != Some(latest.version)).then(|| latest.policy_id.clone());
     let now = state.now();
@@ -278,7 +291,7 @@ pub(super) async fn detail(
         mx: latest.mx.clone(),
         max_age: latest.max_age,
         policy: latest.body.clone(),
-        policy_id: published.map(|v| v.policy_id.clone()),
+        policy_id: published.map(|v| v.policy_id),
         pending_policy_id: pending,
         version: latest.version,
         rua: domain.rua,

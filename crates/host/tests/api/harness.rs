@@ -245,6 +245,22 @@ impl Harness {
         self.call(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Every domain `token` may see, following `next_cursor` through the pages of
+    /// `GET /api/v1/domains` (the shared PostgreSQL database may hold more than one page).
+    pub(crate) async fn all_domains(&self, token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut path = "/api/v1/domains?limit=500".to_owned();
+        loop {
+            let reply = self.get(&path, token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+            all.extend(reply.json["domains"].as_array().unwrap().iter().cloned());
+            match reply.json["next_cursor"].as_str() {
+                Some(next) => path = format!("/api/v1/domains?limit=500&cursor={next}"),
+                None => return all,
+            }
+        }
+    }
+
     /// Creates a tenant with an owner and a read-only token (through the API).
     pub(crate) async fn tenant(&self, label: &str) -> TenantTokens {
         let name = self.tenant_name(label);

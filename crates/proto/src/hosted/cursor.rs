@@ -97,6 +97,23 @@ impl Cursor {
     }
 }
 
+/// The name a domain-list cursor continues after ([`Cursor::decode`] for that list).
+pub fn domains_after(text: &str) -> Result<String, FieldError> {
+    match Cursor::decode(text, CursorKind::Domains)? {
+        Cursor::DomainsAfter(name) => Ok(name),
+        Cursor::VersionsBefore(_) => Err(bad_cursor("not a cursor of this list")),
+    }
+}
+
+/// The version number a version-list cursor continues below ([`Cursor::decode`] for that
+/// list).
+pub fn versions_before(text: &str) -> Result<i64, FieldError> {
+    match Cursor::decode(text, CursorKind::Versions)? {
+        Cursor::VersionsBefore(number) => Ok(number),
+        Cursor::DomainsAfter(_) => Err(bad_cursor("not a cursor of this list")),
+    }
+}
+
 /// The page size a request asks for: [`DEFAULT_PAGE_SIZE`] when absent, else a whole number
 /// from 1 to [`MAX_PAGE_SIZE`] (a 400 naming `limit` otherwise).
 pub fn page_limit(text: Option<&str>) -> Result<u32, FieldError> {
@@ -172,6 +189,16 @@ mod tests {
             };
             assert_eq!(Cursor::decode(&text, other).unwrap_err().field, "cursor");
         }
+    }
+
+    #[test]
+    fn each_list_reads_its_own_position() {
+        let domains = Cursor::DomainsAfter("example.com".to_owned()).encode();
+        let versions = Cursor::VersionsBefore(42).encode();
+        assert_eq!(domains_after(&domains).as_deref(), Ok("example.com"));
+        assert_eq!(versions_before(&versions), Ok(42));
+        assert_eq!(domains_after(&versions).unwrap_err().field, "cursor");
+        assert_eq!(versions_before(&domains).unwrap_err().field, "cursor");
     }
 
     #[test]
