@@ -500,12 +500,11 @@ async fn reread(state: &AppState, name: &str) -> Result<Domain, ServiceError> {
     state.db.domain(name).await?.ok_or(ServiceError::NotFound)
 }
 
+/// The newest version of `domain` (read under its lock): one row, not the whole history.
 async fn latest_version(state: &AppState, domain: &Domain) -> Result<PolicyVersion, ServiceError> {
     state
         .db
-        .versions(domain.id)
+        .version(domain.id, domain.latest_version)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| ServiceError::Internal(format!("{} has no policy version", domain.name)))
 }
