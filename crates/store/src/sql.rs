@@ -4,6 +4,7 @@
 //! and be migrated independently. The core returns [`OpenError`]; each database maps it onto
 //! its own typed error.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -97,8 +98,8 @@ pub(crate) fn sqlite_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-/// How every SQLite database of mtasts is opened: created when missing, WAL with normal
-/// sync, foreign keys enforced (cascades depend on it; sqlx's default, made explicit),
+/// How every SQLite database of mtasts is opened: created when missing (private: see
+/// [`private_sqlite_file`]), WAL with normal sync, foreign keys enforced (cascades depend on it; sqlx's default, made explicit),
 /// waiting on a busy database up to [`CONNECT_TIMEOUT`] and for a pooled connection as long;
 /// a pool of `max_connections`, or exactly one connection kept forever for an in-memory
 /// database (which exists once per connection).
@@ -106,7 +107,11 @@ pub(crate) async fn sqlite_pool(
     url: &str,
     max_connections: u32,
 ) -> Result<SqlitePool, sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(url)?
+    let options = SqliteConnectOptions::from_str(url)?;
+    if !sqlite_in_memory(url) {
+        private_sqlite_file(options.get_filename());
+    }
+    let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -125,6 +130,53 @@ pub(crate) async fn sqlite_pool(
         .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(options)
         .await
+}
+
+/// Makes the SQLite database at `path` readable by its owner only, whatever the umask: the
+/// hosting database holds private keys and session material, the others what mail passes
+/// through. A missing file is created `0600` before SQLite opens it, since SQLite creates the
+/// `-wal` and `-shm` files with the database file's permissions (and would create the file
+/// itself `0644` under the usual umask). An existing file, `-wal` or `-shm` that group or
+/// others may use is tightened to its owner's bits, with a warning. Failures are left for
+/// SQLite to report when it opens the file (or logged, when only tightening failed).
+pub(crate) fn private_sqlite_file(path: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    // `create_new`: never truncates, and an existing file is tightened below instead.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for file in files {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        let private = mode & !0o077;
+        match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(private)) {
+            Ok(()) => tracing::warn!(
+                path = %file.display(),
+                "tightened the permissions of {} from {mode:04o} to {private:04o}: \
+                 the database must be readable by its owner only",
+                file.display()
+            ),
+            Err(e) => tracing::warn!(
+                path = %file.display(),
+                "{} can be read by group or others ({mode:04o}) and could not be tightened: {e}",
+                file.display()
+            ),
+        }
+    }
 }
 
 /// The PostgreSQL options of `url`, naming `application_name` to the server and, when

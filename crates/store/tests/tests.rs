@@ -10,5 +10,7 @@ mod host;
 mod reports;
 #[path = "suite/schema.rs"]
 mod schema;
+#[path = "suite/secrets.rs"]
+mod secrets;
 #[path = "suite/unavailable.rs"]
 mod unavailable;

@@ -2,6 +2,7 @@
 //! challenges every node must answer while an order is validated.
 
 use super::error::db_error;
+use super::secrets::{ACME_ACCOUNT, CERTIFICATE_KEY, CHALLENGE_KEY};
 use super::sql::{self, AcmeStateRow, CertRowRaw, ChallengeRowRaw};
 use super::types::{AcmeState, CertRow, ChallengeRow};
 use super::{HostDb, HostDbError, bounded, limits};
@@ -14,11 +15,12 @@ impl HostDb {
         limits::blob("certificate chain", &cert.chain_pem, limits::MAX_PEM_BYTES)?;
         limits::blob("private key", &cert.key_pem, limits::MAX_PEM_BYTES)?;
         limits::text("issuer", &cert.issued_by, limits::MAX_URL_BYTES)?;
+        let key_pem = self.seal_secret(&CERTIFICATE_KEY, &domain, &cert.key_pem)?;
         bounded(async {
             write_tx!(self, |tx, _generation| sqlx::query(sql::PUT_CERTIFICATE)
                 .bind(&domain)
                 .bind(&cert.chain_pem)
-                .bind(&cert.key_pem)
+                .bind(&key_pem)
                 .bind(cert.not_before)
                 .bind(cert.not_after)
                 .bind(&cert.issued_by)
@@ -41,7 +43,8 @@ impl HostDb {
                 .fetch_optional(pool)
                 .await
                 .map_err(db_error)?);
-            Ok(row.map(CertRow::from))
+            row.map(|row| self.open_certificate(CertRow::from(row)))
+                .transpose()
         })
         .await
     }
@@ -53,7 +56,10 @@ impl HostDb {
                 .fetch_all(pool)
                 .await
                 .map_err(db_error)?);
-            let certs = rows.into_iter().map(CertRow::from).collect();
+            let certs = rows
+                .into_iter()
+                .map(|row| self.open_certificate(CertRow::from(row)))
+                .collect::<Result<_, _>>()?;
             Ok(sql::sorted(certs, |c| &c.domain))
         })
         .await
@@ -102,14 +108,17 @@ impl HostDb {
     /// The stored account credentials (JSON) for the ACME directory at `directory_url`.
     pub async fn acme_account(&self, directory_url: &str) -> Result<Option<String>, HostDbError> {
         let directory_url = limits::text("directory URL", directory_url, limits::MAX_URL_BYTES)?;
-        bounded(async {
+        let stored: Option<String> = bounded(async {
             with_pool!(self, |pool| sqlx::query_scalar(sql::ACME_ACCOUNT)
                 .bind(directory_url)
                 .fetch_optional(pool)
                 .await
                 .map_err(db_error))
         })
-        .await
+        .await?;
+        stored
+            .map(|stored| self.open_secret(&ACME_ACCOUNT, directory_url, stored))
+            .transpose()
     }
 
     /// Stores (or replaces) the account credentials (JSON) for the ACME directory at
@@ -126,10 +135,11 @@ impl HostDb {
             credentials_json,
             limits::MAX_PEM_BYTES,
         )?;
+        let credentials_json = self.seal_secret(&ACME_ACCOUNT, directory_url, credentials_json)?;
         bounded(async {
             with_pool!(self, |pool| sqlx::query(sql::PUT_ACME_ACCOUNT)
                 .bind(directory_url)
-                .bind(credentials_json)
+                .bind(&credentials_json)
                 .execute(pool)
                 .await
                 .map_err(db_error)?
@@ -171,6 +181,11 @@ impl HostDb {
         {
             limits::blob("challenge certificate", pem, limits::MAX_PEM_BYTES)?;
         }
+        let key_pem = challenge
+            .key_pem
+            .as_deref()
+            .map(|key| self.seal_secret(&CHALLENGE_KEY, &challenge.token, key))
+            .transpose()?;
         bounded(async {
             write_tx!(self, |tx, _generation| sqlx::query(sql::PUT_CHALLENGE)
                 .bind(&challenge.token)
@@ -178,7 +193,7 @@ impl HostDb {
                 .bind(&challenge.kind)
                 .bind(&challenge.key_authorization)
                 .bind(&challenge.cert_pem)
-                .bind(&challenge.key_pem)
+                .bind(&key_pem)
                 .bind(challenge.expires_at)
                 .execute(&mut *tx)
                 .await
@@ -219,7 +234,10 @@ impl HostDb {
                     .fetch_all(pool)
                     .await
                     .map_err(db_error)?);
-            let challenges = rows.into_iter().map(ChallengeRow::from).collect();
+            let challenges = rows
+                .into_iter()
+                .map(|row| self.open_challenge(ChallengeRow::from(row)))
+                .collect::<Result<_, _>>()?;
             Ok(sql::sorted(challenges, |c| &c.token))
         })
         .await

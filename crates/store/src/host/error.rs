@@ -24,6 +24,10 @@ pub enum HostDbError {
     /// version of it.
     #[error("hosting database holds corrupt data: {0}")]
     Corrupt(String),
+    /// A secret could not be sealed or opened: most often, it is sealed under a key that is
+    /// not configured ([`super::SealError::UnknownKey`]).
+    #[error("secrets at rest: {0}")]
+    Sealed(#[from] super::SealError),
 }
 
 /// Maps a driver error: constraint violations become what the caller did wrong, undecodable

@@ -121,6 +121,8 @@ mod limits;
 mod lock;
 mod nodes;
 mod pages;
+mod seal;
+mod secrets;
 mod sql;
 mod state;
 mod tenancy;
@@ -134,6 +136,7 @@ pub use limits::{
 };
 pub use lock::LockGuard;
 pub use pages::MAX_PAGE_ROWS;
+pub use seal::{SEALED_MARK, SEALED_V1, SealError, Sealer, SecretKey};
 pub use types::{
     AcmeState, ApiToken, CertRow, ChallengeRow, Domain, DomainState, HostState, NewDomain,
     NewToken, NewUser, NewVersion, NodeRow, PolicyVersion, Role, Session, Tenant, User,
@@ -149,6 +152,8 @@ const POSTGRES_CONNECTIONS: u32 = 16;
 #[derive(Clone)]
 pub struct HostDb {
     backend: Backend,
+    /// Seals and opens the secret columns (see [`HostDb::with_secret_keys`]).
+    sealer: Option<Arc<Sealer>>,
 }
 
 #[derive(Clone)]
@@ -249,6 +254,7 @@ async fn open_sqlite(url: &str) -> Result<HostDb, OpenError> {
     crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
     Ok(HostDb {
         backend: Backend::Sqlite { pool, lock_scope },
+        sealer: None,
     })
 }
 
@@ -259,6 +265,7 @@ async fn open_postgres(url: &str) -> Result<HostDb, OpenError> {
     crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
     Ok(HostDb {
         backend: Backend::Postgres { pool },
+        sealer: None,
     })
 }
 

@@ -79,11 +79,17 @@ impl HostDb {
                 generation: limits::unsigned("generation", generation)?,
                 domains,
                 certificates: sql::sorted(
-                    certificates.into_iter().map(CertRow::from).collect(),
+                    certificates
+                        .into_iter()
+                        .map(|row| self.open_certificate(CertRow::from(row)))
+                        .collect::<Result<_, _>>()?,
                     |c| &c.domain,
                 ),
                 challenges: sql::sorted(
-                    challenges.into_iter().map(ChallengeRow::from).collect(),
+                    challenges
+                        .into_iter()
+                        .map(|row| self.open_challenge(ChallengeRow::from(row)))
+                        .collect::<Result<_, _>>()?,
                     |c| &c.token,
                 ),
             })

@@ -15,29 +15,29 @@ use sqlx::sqlite::SqlitePool;
 use mtasts_testkit::services::unique;
 
 #[derive(Clone, Copy, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Sqlite,
     Postgres,
 }
 
 /// What a case gets: the database, its URL (to open a second instance, as a second node
 /// would) and a raw pool on the same tables.
-struct Ctx {
-    db: HostDb,
-    url: String,
+pub(crate) struct Ctx {
+    pub(crate) db: HostDb,
+    pub(crate) url: String,
     /// Unique per test: advisory locks are server-wide, so lock names carry it.
     tag: String,
-    raw: Raw,
+    pub(crate) raw: Raw,
 }
 
 #[derive(Clone)]
-enum Raw {
+pub(crate) enum Raw {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 impl Raw {
-    async fn execute(&self, statement: &'static str) {
+    pub(crate) async fn execute(&self, statement: &'static str) {
         match self {
             Raw::Sqlite(pool) => sqlx::query(statement).execute(pool).await.map(drop),
             Raw::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(drop),
@@ -48,7 +48,7 @@ impl Raw {
 
 /// Opens a fresh database of `kind`, runs `case` on it (in a task, so a failing case still
 /// gets its PostgreSQL schema dropped) and cleans up.
-async fn run<F, Fut>(kind: Kind, case: F)
+pub(crate) async fn run<F, Fut>(kind: Kind, case: F)
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -194,7 +194,7 @@ fn not_found<T: std::fmt::Debug>(result: Result<T, HostDbError>) {
 }
 
 /// A tenant with a hosted domain `name`, for cases about what hangs off a domain.
-async fn hosted(db: &HostDb, name: &str) -> (i64, i64) {
+pub(crate) async fn hosted(db: &HostDb, name: &str) -> (i64, i64) {
     let tenant = db
         .create_tenant(&format!("tenant of {name}"))
         .await
@@ -1352,7 +1352,7 @@ async fn take_within_2s(db: &HostDb, name: &str) -> Option<mtasts_store::host::L
     None
 }
 
-fn cert(domain: &str, serial: i64) -> CertRow {
+pub(crate) fn cert(domain: &str, serial: i64) -> CertRow {
     CertRow {
         domain: domain
             .to_ascii_lowercase()
