@@ -272,10 +272,10 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             addrs.api
         );
         println!("  dashboard:           http://{}/", addrs.api);
-        if let Some(token) = serve.admin_token() {
+        // The token goes to a private file, never to stdout (the journal keeps stdout).
+        if let Some(path) = serve.admin_token_file() {
             println!();
-            println!("First start: admin token (shown once; store it now):");
-            println!("  {token}");
+            println!("First start: admin token written to {}", path.display());
             println!("Use it as `Authorization: Bearer <token>` or to log in to the dashboard.");
         }
         use std::io::Write;
@@ -302,6 +302,15 @@ enum AdminCommand {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Keys that seal private keys in the database (`secret_key_file`).
+    #[command(subcommand)]
+    SecretKey(SecretKeyCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SecretKeyCommand {
+    /// Print a new random key (64 hex digits) for `secret_key_file`.
+    New,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -332,6 +341,12 @@ enum TokenCommand {
 }
 
 pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    // Needs no database: a key is made before any is configured.
+    if let AdminCommand::SecretKey(SecretKeyCommand::New) = args.command {
+        let key = mtasts_store::host::SecretKey::generate().context("making a secret key")?;
+        println!("{}", key.to_hex());
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = args.db.load()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -380,6 +395,7 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 })?;
                 println!("{plain}");
             }
+            AdminCommand::SecretKey(SecretKeyCommand::New) => unreachable!("handled above"),
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -1,8 +1,11 @@
 //! `mtasts serve` and `mtasts admin` through the binary, as a new user runs them.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use mtasts_store::host::{HostDb, HostDbError, SealError, Sealer, SecretKey};
 
 fn mtasts() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mtasts"))
@@ -14,11 +17,18 @@ fn loopback() -> String {
     format!("127.{}.{}.{}", 100 + n % 100, (n / 100) % 250 + 1, 7)
 }
 
-/// Runs `mtasts ARGS`, reads its output until the admin token line, stops it with SIGTERM,
-/// and returns the token (if any), what it printed, and whether it exited cleanly.
+/// Runs `mtasts ARGS`, reads its output until the first-start line, stops it with SIGTERM,
+/// and returns the admin token read from the file that line names (if any), what it printed,
+/// and whether it exited cleanly. The token itself must never be printed.
 fn first_start(args: &[String]) -> (Option<String>, String, bool) {
+    first_start_with(args, &[])
+}
+
+/// [`first_start`] with extra environment variables.
+fn first_start_with(args: &[String], env: &[(&str, &str)]) -> (Option<String>, String, bool) {
     let mut child = mtasts()
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -34,16 +44,16 @@ fn first_start(args: &[String]) -> (Option<String>, String, bool) {
     });
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut token = None;
-    // The token, when there is one, follows the listener lines at once; after the dashboard
-    // line, a short silence means there is none.
+    let mut token_file = None;
+    // The first-start line, when there is one, follows the listener lines at once; after the
+    // dashboard line, a short silence means there is none.
     let mut wait = Duration::from_secs(30);
-    while token.is_none() && Instant::now() < deadline {
+    while token_file.is_none() && Instant::now() < deadline {
         let Ok(line) = rx.recv_timeout(wait) else {
             break;
         };
-        if line.trim().starts_with("mtasts_") {
-            token = Some(line.trim().to_owned());
+        if let Some(path) = line.strip_prefix("First start: admin token written to ") {
+            token_file = Some(std::path::PathBuf::from(path.trim()));
         }
         if line.contains("dashboard:") {
             wait = Duration::from_secs(2);
@@ -52,7 +62,16 @@ fn first_start(args: &[String]) -> (Option<String>, String, bool) {
     }
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
-    (token, seen.join("\n"), status.success())
+    let text = seen.join("\n");
+    let token = token_file.map(|path| {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+        let token = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+        assert!(token.starts_with("mtasts_"), "{token}");
+        assert!(!text.contains(&token), "the token was printed:\n{text}");
+        token
+    });
+    (token, text, status.success())
 }
 
 #[test]
@@ -75,14 +94,16 @@ fn a_configuration_file_is_enough() {
         "--config".into(),
         file.display().to_string(),
     ]);
-    assert!(token.is_some(), "no token printed:\n{text}");
+    assert!(token.is_some(), "no token file named:\n{text}");
     assert!(text.contains("zone hosted.test"), "{text}");
     assert!(clean);
 }
 
 #[test]
-fn first_start_prints_the_admin_token_and_the_dashboard() {
+fn first_start_writes_the_admin_token_to_a_private_file_and_prints_the_dashboard() {
     let dir = tempfile::tempdir().unwrap();
+    // Readable by everyone, as `mkdir` under the usual umask makes it: serve tightens it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let ip = loopback();
     let mut args: Vec<String> = ["serve", "--zone", "hosted.test", "--public-ip", &ip]
         .iter()
@@ -100,16 +121,42 @@ fn first_start_prints_the_admin_token_and_the_dashboard() {
     args.extend(["--acme-directory".to_owned(), String::new()]);
     args.extend(["--data-dir".to_owned(), dir.path().display().to_string()]);
     let (token, text, clean) = first_start(&args);
-    assert!(token.is_some(), "no token printed:\n{text}");
+    assert!(token.is_some(), "no token file named:\n{text}");
+    let file = dir.path().join("admin-token");
+    assert!(
+        text.contains(&format!(
+            "First start: admin token written to {}",
+            file.display()
+        )),
+        "{text}"
+    );
     assert!(text.contains("dashboard:"), "{text}");
     assert!(text.contains(&format!("http://{ip}:")), "{text}");
     assert!(clean, "SIGTERM ends serve cleanly");
-    assert!(dir.path().join("serve.db").exists());
+    // The data directory was tightened and the database is its owner's alone, whatever the
+    // umask (a clean stop removes -wal and -shm; crates/store/tests checks them while open).
+    for (path, expected) in [
+        (dir.path().to_path_buf(), 0o700),
+        (dir.path().join("serve.db"), 0o600),
+        (dir.path().join("serve.db-wal"), 0o600),
+        (dir.path().join("serve.db-shm"), 0o600),
+    ] {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            assert!(path.to_string_lossy().contains("db-"), "{}", path.display());
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode, expected, "{}", path.display());
+    }
 
-    // A second start on the same database prints no new token.
+    // A second start on the same database makes no new token and leaves the file alone.
     let (second, text, _) = first_start(&args);
     assert!(second.is_none(), "{text}");
     assert!(text.contains("dashboard:"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        token.unwrap()
+    );
 
     // Tenants and their tokens from the command line.
     let again = mtasts()
@@ -176,6 +223,97 @@ fn first_start_prints_the_admin_token_and_the_dashboard() {
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains("\tacme\n"), "{list}");
     assert!(!list.contains("Acme_Corp"), "{list}");
+}
+
+#[test]
+fn a_secret_key_seals_and_a_missing_one_stops_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = mtasts()
+        .args(["admin", "secret-key", "new"])
+        .output()
+        .unwrap();
+    assert!(new.status.success());
+    let key = String::from_utf8(new.stdout).unwrap();
+    let key = key.trim();
+    assert_eq!(key.len(), 64, "{key}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    let other = mtasts()
+        .args(["admin", "secret-key", "new"])
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&other.stdout).trim(), key);
+
+    let ip = loopback().replace(".7", ".9");
+    let mut args: Vec<String> = ["serve", "--zone", "hosted.test", "--public-ip", &ip]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for flag in [
+        "--https-listen",
+        "--http-listen",
+        "--dns-listen",
+        "--api-listen",
+    ] {
+        args.push(flag.to_owned());
+        args.push(format!("{ip}:0"));
+    }
+    args.extend(["--acme-directory".to_owned(), String::new()]);
+    args.extend(["--data-dir".to_owned(), dir.path().display().to_string()]);
+    // A database that holds a secret in plaintext, as before a key was configured.
+    let (token, text, clean) = first_start(&args);
+    assert!(token.is_some() && clean, "{text}");
+    let database = format!("sqlite:{}", dir.path().join("serve.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let account = "{\"key_pkcs8\":\"secret\"}";
+    runtime.block_on(async {
+        let db = HostDb::open(&database).await.unwrap();
+        db.put_acme_account("https://acme.test/dir", account)
+            .await
+            .unwrap();
+        db.close().await;
+    });
+    // The first start with a key seals it.
+    let (_, text, clean) = first_start_with(&args, &[("MTASTS_SECRET_KEY", key)]);
+    assert!(clean && text.contains("dashboard:"), "{text}");
+    let key = SecretKey::from_hex(key).unwrap();
+    let key_id = key.id().to_owned();
+    runtime.block_on(async {
+        let db = HostDb::open(&database).await.unwrap();
+        match db.acme_account("https://acme.test/dir").await {
+            Err(HostDbError::Sealed(SealError::UnknownKey { key_id: id })) => {
+                assert_eq!(id, key_id)
+            }
+            other => panic!("not sealed: {other:?}"),
+        }
+        let db = db.with_secret_keys(Sealer::new(&key, &[]));
+        assert_eq!(
+            db.acme_account("https://acme.test/dir").await.unwrap(),
+            Some(account.to_owned())
+        );
+        db.close().await;
+    });
+    // Without the key, serve refuses to start and names the key and the setting.
+    let out = mtasts().args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&key_id), "{stderr}");
+    assert!(stderr.contains("secret_key_file"), "{stderr}");
+    // With it, in a key file, serve starts.
+    let key_file = dir.path().join("secret.key");
+    std::fs::write(&key_file, format!("{}\n", key.to_hex())).unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!("secret_key_file = \"{}\"\n", key_file.display()),
+    )
+    .unwrap();
+    let mut with_file = args.clone();
+    with_file.extend(["--config".to_owned(), config.display().to_string()]);
+    let (_, text, clean) = first_start(&with_file);
+    assert!(clean && text.contains("dashboard:"), "{text}");
 }
 
 #[test]

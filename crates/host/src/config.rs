@@ -60,6 +60,14 @@ pub struct ServeConfig {
     /// The dashboard's public URL (e.g. `https://mta-sts.provider.example`): `https` makes its
     /// cookies `Secure`, and its origin is accepted behind a reverse proxy.
     pub public_url: Option<String>,
+    /// A file holding the key (64 hex digits, `mtasts admin secret-key new`) that seals
+    /// certificate private keys, ACME account credentials and TLS-ALPN-01 challenge keys in
+    /// the database; else the `MTASTS_SECRET_KEY` environment variable; else they are stored
+    /// unencrypted (with a warning at start).
+    pub secret_key_file: Option<PathBuf>,
+    /// Files of earlier keys, which still open what they sealed until it is resealed under
+    /// the current key at start (rotation); `MTASTS_PREVIOUS_SECRET_KEYS` adds more.
+    pub previous_secret_key_files: Vec<PathBuf>,
     /// Test-only: let verification connect to loopback and private addresses (by default
     /// they look absent, so tenants cannot probe the service's network).
     pub verify_private_addresses: bool,
@@ -94,6 +102,8 @@ impl Default for ServeConfig {
             node_retention: 86_400,
             password_iterations: 600_000,
             public_url: None,
+            secret_key_file: None,
+            previous_secret_key_files: Vec::new(),
             verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
@@ -110,14 +120,20 @@ impl ServeConfig {
     }
 
     /// Creates the directory of a `sqlite:` database (a new machine has no data directory
-    /// yet); nothing for PostgreSQL.
+    /// yet), readable by its owner only (`0700`); nothing for PostgreSQL.
     pub fn ensure_database_dir(&self) -> std::io::Result<()> {
         let url = self.database_url();
         match url
             .strip_prefix("sqlite:")
             .and_then(|path| std::path::Path::new(path).parent())
         {
-            Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+            Some(dir) if !dir.as_os_str().is_empty() => {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+            }
             _ => Ok(()),
         }
     }
@@ -163,6 +179,8 @@ mod tests {
             node_id = "edge-1"
             verify_interval = 900
             pending_verify_interval = 30
+            secret_key_file = "/etc/mtasts/secret.key"
+            previous_secret_key_files = ["/etc/mtasts/old.key"]
             "#,
         )
         .unwrap();
@@ -172,6 +190,11 @@ mod tests {
         assert_eq!(config.acme_challenge, "tls-alpn-01");
         assert_eq!(config.ttl, 600);
         assert_eq!(config.node_id.as_deref(), Some("edge-1"));
+        assert_eq!(
+            config.secret_key_file,
+            Some(PathBuf::from("/etc/mtasts/secret.key"))
+        );
+        assert_eq!(config.previous_secret_key_files.len(), 1);
         assert_eq!(
             config.database_url(),
             "postgres://mtasts@db.internal/mtasts"

@@ -22,6 +22,8 @@
 //! * [`node`] — keeps the snapshot in step with the database; promotion, removal,
 //!   verification and certificate orders.
 //! * [`serve`] — one process with every listener; [`config`] — its settings.
+//! * [`secrets`] — secrets at rest: sealing keys, a private data directory, the first admin
+//!   token's file.
 //! * [`dashboard`] — the server-rendered web dashboard for domain owners.
 //!
 //! **Invariant:** the HTTP side (API, dashboard, service) knows the checker only through
@@ -38,6 +40,7 @@ pub mod dns;
 pub mod node;
 pub mod policy_host;
 pub mod ratelimit;
+pub mod secrets;
 pub mod serve;
 pub mod service;
 pub mod snapshot;

@@ -133,6 +133,7 @@ impl Listeners {
 pub struct Serve {
     addrs: BoundAddrs,
     admin_token: Option<String>,
+    admin_token_file: Option<std::path::PathBuf>,
     node: Option<Node>,
     dns: Vec<DnsAuthority>,
     policy_hosts: Vec<PolicyHost>,
@@ -250,15 +251,28 @@ impl Serve {
         Self::start_on(config, listeners).await
     }
 
-    /// Opens the database (migrating it), creates the first admin token on a new database,
-    /// loads the hosted domains and starts serving on `listeners`.
+    /// Opens the database (migrating it; a SQLite one private to its owner), reseals its
+    /// secrets under the configured key ([`crate::secrets`]), creates the first admin token on
+    /// a new database (written to `<data_dir>/admin-token`), loads the hosted domains and
+    /// starts serving on `listeners`.
     pub async fn start_on(config: ServeConfig, listeners: Listeners) -> Result<Serve, ServeError> {
         let settings = checked_settings(&config)?;
         let url = config.database_url();
         config
             .ensure_database_dir()
             .map_err(|e| ServeError::Config(format!("the database directory for {url}: {e}")))?;
+        if config.data_dir.exists() {
+            crate::secrets::private_dir(&config.data_dir).map_err(|e| {
+                ServeError::Config(format!("data_dir {}: {e}", config.data_dir.display()))
+            })?;
+        }
+        let sealer = crate::secrets::sealer(&config, |name| std::env::var(name).ok())?;
         let db = HostDb::open(&url).await?;
+        let db = match sealer {
+            Some(sealer) => db.with_secret_keys(sealer),
+            None => db,
+        };
+        crate::secrets::reseal_at_start(&db).await?;
 
         let dns: Arc<dyn DnsLookup> = Arc::new(
             HickoryDns::new(&DnsConfig {
@@ -376,7 +390,8 @@ impl Serve {
             .collect();
         // Only once everything is bound: a start that fails must not use up the one showing
         // of the first token. The lock keeps two nodes starting together from both creating one.
-        let admin_token = first_admin_token(&state).await?;
+        let (admin_token, admin_token_file) =
+            first_admin_token(&state, &config.data_dir).await?.unzip();
         let dashboard = crate::dashboard::router_with(
             state.clone(),
             crate::dashboard::DashboardConfig {
@@ -393,6 +408,7 @@ impl Serve {
         Ok(Serve {
             addrs,
             admin_token,
+            admin_token_file,
             node: Some(node),
             dns: dns_servers,
             policy_hosts,
@@ -410,6 +426,11 @@ impl Serve {
     /// The admin token created by this start, when the database was new.
     pub fn admin_token(&self) -> Option<&str> {
         self.admin_token.as_deref()
+    }
+
+    /// The file the admin token created by this start was written to.
+    pub fn admin_token_file(&self) -> Option<&std::path::Path> {
+        self.admin_token_file.as_deref()
     }
 
     /// The database.
@@ -450,15 +471,28 @@ impl Serve {
     }
 }
 
-/// The first admin token on a database that has none (shown once), created under a lock.
-async fn first_admin_token(state: &AppState) -> Result<Option<String>, ServeError> {
-    let _lock = loop {
-        if let Some(lock) = state.db.try_lock("bootstrap-admin-token").await? {
-            break lock;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    crate::service::bootstrap_admin_token(state)
-        .await
-        .map_err(|e| ServeError::Config(format!("creating the first admin token: {e}")))
+/// The first admin token on a database that has none, created under a lock and written to a
+/// private file in `data_dir` (never to the log), with that file.
+async fn first_admin_token(
+    state: &AppState,
+    data_dir: &std::path::Path,
+) -> Result<Option<(String, std::path::PathBuf)>, ServeError> {
+    let _lock = crate::secrets::wait_for_lock(&state.db, "bootstrap-admin-token").await?;
+    if state.db.count_admin_tokens().await? > 0 {
+        return Ok(None);
+    }
+    let written = crate::secrets::write_admin_token(data_dir, async || {
+        crate::service::bootstrap_admin_token(state)
+            .await
+            .map_err(|e| ServeError::Config(format!("creating the first admin token: {e}")))
+    })
+    .await?;
+    if let Some((_, path)) = &written {
+        tracing::warn!(
+            path = %path.display(),
+            "First start: admin token written to {}",
+            path.display()
+        );
+    }
+    Ok(written)
 }
