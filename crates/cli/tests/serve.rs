@@ -26,7 +26,10 @@ fn first_start(args: &[String]) -> (Option<String>, String, bool) {
 
 /// [`first_start`] with extra environment variables.
 fn first_start_with(args: &[String], env: &[(&str, &str)]) -> (Option<String>, String, bool) {
-    let mut child = mtasts()
+    // Under the usual umask 022, whatever this test runs under: the modes must not depend on it.
+    let mut child = Command::new("sh")
+        .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_mtasts"))
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -157,6 +160,25 @@ fn first_start_writes_the_admin_token_to_a_private_file_and_prints_the_dashboard
         std::fs::read_to_string(&file).unwrap().trim(),
         token.unwrap()
     );
+
+    // A database made readable by others (a restore, a careless copy) is tightened on the next
+    // open, with a warning naming it.
+    let db = dir.path().join("serve.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let listed = mtasts()
+        .args(["admin", "tenant", "list"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let stderr = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        stderr.contains("tightened") && stderr.contains(&db.display().to_string()),
+        "{stderr}"
+    );
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 
     // Tenants and their tokens from the command line.
     let again = mtasts()
