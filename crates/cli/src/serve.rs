@@ -343,9 +343,7 @@ enum TokenCommand {
 pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
     // Needs no database: a key is made before any is configured.
     if let AdminCommand::SecretKey(SecretKeyCommand::New) = args.command {
-        let key = mtasts_store::host::SecretKey::generate().context("making a secret key")?;
-        println!("{}", key.to_hex());
-        return Ok(ExitCode::SUCCESS);
+        return new_secret_key();
     }
     let config = args.db.load()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -395,8 +393,15 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 })?;
                 println!("{plain}");
             }
-            AdminCommand::SecretKey(SecretKeyCommand::New) => unreachable!("handled above"),
+            AdminCommand::SecretKey(SecretKeyCommand::New) => return new_secret_key(),
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `mtasts admin secret-key new`: a fresh random key for `secret_key_file`, as 64 hex digits.
+fn new_secret_key() -> anyhow::Result<ExitCode> {
+    let key = mtasts_store::host::SecretKey::generate().context("making a secret key")?;
+    println!("{}", key.to_hex());
+    Ok(ExitCode::SUCCESS)
 }
