@@ -28,6 +28,7 @@
 //! * [`rollup`] — a report's counts spread over the UTC days of its date range.
 //! * [`bytesize`] — byte counts as written on the command line (`64MiB`).
 //! * [`imap_url`] — IMAP mailbox URLs for report intake.
+//! * [`json`] — JSON read strictly: a member name repeated in one object is an error.
 //!
 //! # Readings of ambiguous rules
 //!
@@ -87,6 +88,7 @@ pub mod dmarc;
 pub mod domain;
 pub mod hosted;
 pub mod imap_url;
+pub mod json;
 pub mod postfix;
 pub mod readiness;
 pub mod result_type;

@@ -185,6 +185,7 @@ impl Harness {
                     role,
                     label: role.as_str().to_owned(),
                     token_hash: hash,
+                    expires_at: None,
                 })
                 .await
                 .unwrap();

@@ -41,6 +41,7 @@ pub(crate) async fn admin_token(db: &HostDb, label: &str) -> String {
         role: Role::Admin,
         label: label.to_owned(),
         token_hash: hash,
+        expires_at: None,
     })
     .await
     .unwrap();

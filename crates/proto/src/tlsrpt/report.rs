@@ -24,14 +24,13 @@
 //! ```
 
 mod datetime;
-mod json;
 
 use std::fmt;
 
 pub use datetime::{MAX_DATETIME_BYTES, UtcTime};
-use json::Json;
 
 use crate::ResultType;
+use crate::json::{self, Json, JsonError};
 
 /// The largest report document read, in bytes (the contract's `--max-report-bytes` default).
 pub const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
@@ -364,7 +363,7 @@ impl TlsReport {
             }
             None => bytes,
         };
-        let root: Json = serde_json::from_slice(bytes).map_err(json_error)?;
+        let root = json::parse(bytes).map_err(json_error)?;
         let root = object(&root, "the document")?;
         let organization = required_string(root, "organization-name", "")?;
         let report_id = required_string(root, "report-id", "")?;
@@ -412,16 +411,11 @@ impl Notes {
     }
 }
 
-fn json_error(e: serde_json::Error) -> ReportError {
-    let message = e.to_string();
-    if e.classify() == serde_json::error::Category::Data
-        && message.starts_with(json::DUPLICATE_PREFIX)
-    {
-        ReportError::DuplicateMember { message }
-    } else if message.starts_with("recursion limit exceeded") {
-        ReportError::TooDeep { message }
-    } else {
-        ReportError::Malformed { message }
+fn json_error(e: JsonError) -> ReportError {
+    match e {
+        JsonError::Duplicate { message, .. } => ReportError::DuplicateMember { message },
+        JsonError::TooDeep { message } => ReportError::TooDeep { message },
+        JsonError::Malformed { message } => ReportError::Malformed { message },
     }
 }
 

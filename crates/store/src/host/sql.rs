@@ -29,7 +29,7 @@ macro_rules! user_columns {
 }
 macro_rules! token_columns {
     () => {
-        "id, tenant_id, role, label, token_hash, created_at, last_used"
+        "id, tenant_id, role, label, token_hash, created_at, last_used, expires_at"
     };
 }
 macro_rules! session_columns {
@@ -110,14 +110,19 @@ pub(super) const USER_BY_EMAIL: &str = concat!(
 
 // API tokens.
 pub(super) const INSERT_TOKEN: &str = concat!(
-    "INSERT INTO host_api_tokens (tenant_id, role, label, token_hash, created_at) \
-     VALUES ($1, $2, $3, $4, $5) RETURNING ",
+    "INSERT INTO host_api_tokens (tenant_id, role, label, token_hash, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
     token_columns!()
 );
 pub(super) const TOKEN_BY_HASH: &str = concat!(
     "SELECT ",
     token_columns!(),
     " FROM host_api_tokens WHERE token_hash = $1"
+);
+pub(super) const TOKEN_BY_ID: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM host_api_tokens WHERE id = $1"
 );
 pub(super) const ALL_TOKENS: &str = concat!(
     "SELECT ",
@@ -368,6 +373,7 @@ pub(super) struct TokenRow {
     token_hash: String,
     created_at: i64,
     last_used: Option<i64>,
+    expires_at: Option<i64>,
 }
 
 impl TryFrom<TokenRow> for ApiToken {
@@ -382,6 +388,7 @@ impl TryFrom<TokenRow> for ApiToken {
             token_hash: r.token_hash,
             created_at: r.created_at,
             last_used: r.last_used,
+            expires_at: r.expires_at,
         })
     }
 }

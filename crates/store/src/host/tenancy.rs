@@ -131,6 +131,7 @@ impl HostDb {
                 .bind(&token.label)
                 .bind(&token.token_hash)
                 .bind(unix_now())
+                .bind(token.expires_at)
                 .fetch_one(pool)
                 .await
                 .map_err(conflict_as(|| "a token with this hash exists".to_string()))?);
@@ -153,8 +154,20 @@ impl HostDb {
         .await
     }
 
-    /// The tokens of `tenant_id` (`None`: every token), oldest first. (Not in the contract:
-    /// for listing and revoking tokens.)
+    /// The token with database id `id`, expired or not.
+    pub async fn token(&self, id: i64) -> Result<Option<ApiToken>, HostDbError> {
+        bounded(async {
+            let row: Option<TokenRow> = with_pool!(self, |pool| sqlx::query_as(sql::TOKEN_BY_ID)
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_error)?);
+            row.map(ApiToken::try_from).transpose()
+        })
+        .await
+    }
+
+    /// The tokens of `tenant_id` (`None`: every token), oldest first, expired or not.
     pub async fn tokens(&self, tenant_id: Option<i64>) -> Result<Vec<ApiToken>, HostDbError> {
         bounded(async {
             let rows: Vec<TokenRow> = with_pool!(self, |pool| match tenant_id {
@@ -191,8 +204,9 @@ impl HostDb {
         .await
     }
 
-    /// Revokes token `id`; `true` when it existed. Does not bump the generation: every
-    /// request looks its token up afresh. (Not in the contract.)
+    /// Revokes token `id` by deleting its row; `true` when it existed. Does not bump the
+    /// generation: every request on every node looks its token up afresh, so the token is
+    /// refused everywhere from the next request on.
     pub async fn delete_token(&self, id: i64) -> Result<bool, HostDbError> {
         bounded(async {
             let deleted = with_pool!(self, |pool| sqlx::query(sql::DELETE_TOKEN)

@@ -119,6 +119,15 @@ pub struct ApiToken {
     pub created_at: i64,
     /// Unix seconds of the last authenticated use, as recorded by [`super::HostDb::touch_token`].
     pub last_used: Option<i64>,
+    /// Unix seconds from which the token is refused; `None`: it never expires.
+    pub expires_at: Option<i64>,
+}
+
+impl ApiToken {
+    /// Whether the token is still valid at `now` (Unix seconds): it expires at `expires_at`.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|end| now < end)
+    }
 }
 
 impl fmt::Debug for ApiToken {
@@ -131,6 +140,7 @@ impl fmt::Debug for ApiToken {
             .field("label", &self.label)
             .field("created_at", &self.created_at)
             .field("last_used", &self.last_used)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +156,8 @@ pub struct NewToken {
     pub label: String,
     /// Hash of the secret token (unique).
     pub token_hash: String,
+    /// Unix seconds from which the token is refused; `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 impl fmt::Debug for NewToken {
@@ -155,6 +167,7 @@ impl fmt::Debug for NewToken {
             .field("tenant_id", &self.tenant_id)
             .field("role", &self.role)
             .field("label", &self.label)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }

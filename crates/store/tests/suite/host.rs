@@ -379,6 +379,7 @@ mod cases {
                 role: Role::Admin,
                 label: "bootstrap".into(),
                 token_hash: "hash-admin".into(),
+                expires_at: None,
             }),
         )
         .await
@@ -389,10 +390,16 @@ mod cases {
                 role: Role::Owner,
                 label: "ci".into(),
                 token_hash: "hash-owner".into(),
+                expires_at: Some(7000),
             })
             .await
             .unwrap();
         assert_eq!(admin.last_used, None);
+        // Expiry is stored as given and read back by every lookup.
+        assert_eq!((admin.expires_at, owner.expires_at), (None, Some(7000)));
+        assert!(owner.is_live(6999) && !owner.is_live(7000) && admin.is_live(i64::MAX));
+        assert_eq!(db.token(owner.id).await.unwrap(), Some(owner.clone()));
+        assert_eq!(db.token(9999).await.unwrap(), None);
         assert_eq!(owner.tenant_id, Some(tenant.id));
         assert_eq!(owner.label, "ci");
 
@@ -425,6 +432,7 @@ mod cases {
                     role: Role::ReadOnly,
                     label: "dup".into(),
                     token_hash: "hash-admin".into(),
+                    expires_at: None,
                 })
                 .await,
             );
@@ -434,6 +442,7 @@ mod cases {
                     role: Role::ReadOnly,
                     label: "orphan".into(),
                     token_hash: "hash-orphan".into(),
+                    expires_at: None,
                 })
                 .await,
             );
@@ -1256,6 +1265,7 @@ mod cases {
                     role: Role::Admin,
                     label: long(254),
                     token_hash: "h".into(),
+                    expires_at: None,
                 })
                 .await,
             );
@@ -1459,12 +1469,14 @@ fn debug_leaves_out_secrets() {
         token_hash: SECRET.into(),
         created_at: 1,
         last_used: Some(2),
+        expires_at: Some(3),
     };
     let new_token = NewToken {
         tenant_id: None,
         role: Role::Admin,
         label: "ci".into(),
         token_hash: SECRET.into(),
+        expires_at: None,
     };
     let session = Session {
         id_hash: SECRET.into(),
