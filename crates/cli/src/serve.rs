@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use mtasts_host::auth::Principal;
 use mtasts_host::config::ServeConfig;
-use mtasts_host::service::{self, ServiceError};
+use mtasts_host::service::{self, NewTokenRequest, ServiceError};
 use mtasts_store::host::HostDb;
 use tokio_util::sync::CancellationToken;
 
@@ -337,6 +337,22 @@ enum TokenCommand {
         /// A note to recognise the token by.
         #[arg(long, value_name = "TEXT", default_value = "created with mtasts admin")]
         label: String,
+        /// Days until the token stops working (1 to 3650); without it, it never expires.
+        #[arg(long, value_name = "N")]
+        expires_in_days: Option<i64>,
+    },
+    /// List API tokens, one line each: id, tenant (- for admin tokens), role, label,
+    /// created, expires, last used (tab-separated; times in UTC, - for none).
+    List {
+        /// Only this tenant's tokens.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+    /// Revoke an API token: it is refused at once on every node, and dashboard sessions
+    /// opened with it end.
+    Revoke {
+        /// The token's id (from `mtasts admin token list`).
+        id: i64,
     },
 }
 
@@ -375,12 +391,23 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 tenant,
                 role,
                 label,
+                expires_in_days,
             }) => {
+                let now = unix_now();
                 let plain = match &tenant {
-                    None => service::create_admin_token(&db, &who, &label).await,
-                    Some(name) => service::create_token(&db, &who, name, &role, &label)
-                        .await
-                        .map(|token| token.token),
+                    None => {
+                        service::create_admin_token(&db, &who, &label, expires_in_days, now).await
+                    }
+                    Some(name) => {
+                        let request = NewTokenRequest {
+                            role: role.clone(),
+                            label,
+                            expires_in_days,
+                        };
+                        service::create_token(&db, &who, name, request, now)
+                            .await
+                            .map(|token| token.token)
+                    }
                 };
                 let plain = plain.map_err(|e| match (e, &tenant) {
                     (ServiceError::NotFound, Some(name)) => {
@@ -389,11 +416,45 @@ pub(crate) fn run_admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     (ServiceError::Invalid(field), _) if field.field == "role" => {
                         anyhow::anyhow!("--role {role:?}: use owner or readonly")
                     }
+                    (ServiceError::Invalid(field), _) if field.field == "expires_in_days" => {
+                        anyhow::anyhow!("--expires-in-days: {}", field.message)
+                    }
                     (e, _) => anyhow::Error::new(e).context("creating the token"),
                 })?;
                 println!("{plain}");
             }
             AdminCommand::SecretKey(SecretKeyCommand::New) => return new_secret_key(),
+            AdminCommand::Token(TokenCommand::List { tenant }) => {
+                let tokens = service::list_tokens(&db, &who, tenant.as_deref())
+                    .await
+                    .map_err(|e| match (e, &tenant) {
+                        (ServiceError::NotFound, Some(name)) => {
+                            anyhow::anyhow!("no tenant named {name:?}")
+                        }
+                        (e, _) => anyhow::Error::new(e).context("listing the tokens"),
+                    })?;
+                for token in tokens {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        token.id,
+                        token.tenant.as_deref().unwrap_or("-"),
+                        token.role.as_str(),
+                        token.label,
+                        utc(Some(token.created_at)),
+                        utc(token.expires_at),
+                        utc(token.last_used),
+                    );
+                }
+            }
+            AdminCommand::Token(TokenCommand::Revoke { id }) => {
+                service::revoke_token(&db, &who, id)
+                    .await
+                    .map_err(|e| match e {
+                        ServiceError::NotFound => anyhow::anyhow!("no token with id {id}"),
+                        e => anyhow::Error::new(e).context("revoking the token"),
+                    })?;
+                println!("token {id} revoked");
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -404,4 +465,20 @@ fn new_secret_key() -> anyhow::Result<ExitCode> {
     let key = mtasts_store::host::SecretKey::generate().context("making a secret key")?;
     println!("{}", key.to_hex());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The system clock in Unix seconds (token lifetimes start now).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `2027-01-15T08:00:00Z`, or `-` for no time.
+fn utc(seconds: Option<i64>) -> String {
+    match seconds {
+        None => "-".to_owned(),
+        Some(s) => mtasts_proto::tlsrpt::report::UtcTime::from_unix_seconds(s)
+            .map_or_else(|| s.to_string(), |t| t.to_string()),
+    }
 }

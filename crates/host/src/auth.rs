@@ -134,7 +134,9 @@ pub enum AuthError {
 const TOUCH_INTERVAL: i64 = 60;
 
 /// Who `token` (the plain text, already shaped like a token) is. `now` is Unix seconds, for
-/// the token's `last_used`.
+/// the token's expiry and `last_used`. The token is read from the database on every call, so
+/// a revoked token (its row deleted) is refused by every node from the next request on; an
+/// expired one is refused exactly like an unknown one.
 pub async fn authenticate_token(
     db: &HostDb,
     token: &str,
@@ -144,6 +146,7 @@ pub async fn authenticate_token(
         .token_by_hash(&hash_token(token))
         .await
         .map_err(unavailable)?
+        .filter(|row| row.is_live(now))
         .ok_or(AuthError::Invalid)?;
     let principal = Principal {
         role: row.role,

@@ -30,7 +30,7 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault and the rule it breaks (400).
     pub field: Option<Box<FieldRule>>,
-    /// Seconds for `Retry-After` (429).
+    /// Seconds for `Retry-After` (429, and 409 `busy`).
     pub retry_after: Option<u64>,
     /// The `WWW-Authenticate` challenge (401).
     pub challenge: Option<&'static str>,
@@ -67,6 +67,11 @@ impl ApiError {
     /// 404, the same for "does not exist" and "not yours".
     pub fn not_found() -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found")
+    }
+
+    /// 400 for a request that is malformed as a whole (code `bad_request`), not in a field.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
     /// 413.
@@ -108,6 +113,13 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::Invalid(field) => field.into(),
             ServiceError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ServiceError::Busy {
+                message,
+                retry_after,
+            } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::CONFLICT, "busy", message)
+            },
             ServiceError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }

@@ -1,5 +1,5 @@
 //! Request extractors: the bearer-token principal (with its rate limits) and JSON bodies whose
-//! every error names the field.
+//! every error names the field (a member name repeated at any depth is refused, naming it).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -7,6 +7,7 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use mtasts_proto::json::{self, Json, JsonError};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -17,8 +18,11 @@ use crate::state::{AppState, client_key};
 const JSON_RULE: &str = "RFC 8259: the body is one JSON object (Content-Type: application/json)";
 const UNKNOWN_FIELD_RULE: &str = "mtasts API: only the documented fields are accepted";
 const REQUIRED_RULE: &str = "mtasts API: this field is required";
+const DUPLICATE_RULE: &str =
+    "RFC 7493 §2.3: the names within a JSON object are unique (a repeated name is ambiguous)";
 
-/// The authenticated principal of a request (`Authorization: Bearer mtasts_…`).
+/// The authenticated principal of a request (`Authorization: Bearer mtasts_…`, exactly one
+/// such header: several are 400 `bad_request`).
 ///
 /// Failed authentications count against the client address (IPv6: its /64). A valid token is
 /// always let through, whatever the client's failures: clients behind one address (NAT, a
@@ -43,7 +47,16 @@ impl FromRequestParts<AppState> for Auth {
         // Whether this client has used up its failures; decided before, acted on after the
         // credentials are known to be invalid.
         let exhausted = state.limiters.auth_failures.check(&client, started).err();
-        let token = match parts.headers.get(header::AUTHORIZATION) {
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let (value, another) = (values.next(), values.next());
+        if another.is_some() {
+            // Which one counts would depend on the reader (a proxy may check the first, we
+            // the last): refused, whatever they hold.
+            return Err(ApiError::bad_request(
+                "more than one Authorization header; send exactly one",
+            ));
+        }
+        let token = match value {
             None => Err(AuthError::Missing),
             Some(value) => match value.to_str().map(auth::bearer_token) {
                 Ok(Ok(token)) => Ok(token),
@@ -133,13 +146,22 @@ impl FromRequest<AppState> for JsonObject {
                     ApiError::invalid("body", JSON_RULE, format!("cannot read the body: {e}"))
                 }
             })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+        // The body's size is bounded above; its depth by the reader's recursion limit.
+        match json::parse(&bytes) {
+            Ok(Json::Object(members)) => Ok(JsonObject(
+                members
+                    .into_iter()
+                    .map(|(name, value)| (name, Value::from(value)))
+                    .collect(),
+            )),
             Ok(_) => Err(ApiError::invalid(
                 "body",
                 JSON_RULE,
                 "the body is not a JSON object",
             )),
+            Err(JsonError::Duplicate { path, message }) => {
+                Err(ApiError::invalid(path, DUPLICATE_RULE, message))
+            }
             Err(e) => Err(ApiError::invalid(
                 "body",
                 JSON_RULE,

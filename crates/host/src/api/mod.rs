@@ -15,6 +15,8 @@
 //! | `GET /api/v1/tenants` | admin | `{"tenants": […]}` |
 //! | `POST /api/v1/tenants` | admin | 201, the tenant |
 //! | `POST /api/v1/tenants/{tenant}/tokens` | admin | 201, the token (shown once) |
+//! | `GET /api/v1/tokens` | admin, owner | `{"tokens": […]}` (admin: all; owner: its tenant's) |
+//! | `DELETE /api/v1/tokens/{id}` | admin, owner | 204; the token is refused from then on |
 //! | `POST /api/v1/tenants/{tenant}/users` | admin | 201, the user |
 //!
 //! Lists are paginated ([`PageParams`]): `limit` rows (default 100, at most 500) and a
@@ -49,7 +51,7 @@ pub use extract::{Auth, JsonObject};
 pub use openapi::document as openapi_document;
 pub use page::PageParams;
 
-use crate::service::{self, DomainChange, NewDomainRequest, NewUserRequest};
+use crate::service::{self, DomainChange, NewDomainRequest, NewTokenRequest, NewUserRequest};
 use crate::state::AppState;
 
 /// Every route with its handler, in documentation order. [`router`] and [`routes`] both
@@ -94,6 +96,8 @@ fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/tenants/{tenant}/users",
             post(create_user),
         ),
+        (Method::GET, "/api/v1/tokens", get(list_tokens)),
+        (Method::DELETE, "/api/v1/tokens/{id}", delete(revoke_token)),
     ]
 }
 
@@ -204,6 +208,7 @@ async fn list_domains(
 const A_STRING: &str = "a string";
 const STRINGS: &str = "an array of strings";
 const SECONDS: &str = "a whole number of seconds";
+const DAYS: &str = "a whole number of days";
 const A_STRING_OR_NULL: &str = "a string, or null to remove it";
 
 async fn create_domain(
@@ -313,11 +318,30 @@ async fn create_token(
     if !who.is_admin() {
         return Err(ApiError::not_found());
     }
-    body.only(&["role", "label"])?;
-    let role: String = body.required("role", A_STRING)?;
-    let label: String = body.required("label", A_STRING)?;
-    let token = service::create_token(&state.db, &who, &tenant, &role, &label).await?;
+    body.only(&["role", "label", "expires_in_days"])?;
+    let request = NewTokenRequest {
+        role: body.required("role", A_STRING)?,
+        label: body.required("label", A_STRING)?,
+        expires_in_days: body.optional("expires_in_days", DAYS)?,
+    };
+    let token = service::create_token(&state.db, &who, &tenant, request, state.now()).await?;
     Ok((StatusCode::CREATED, Json(token)).into_response())
+}
+
+async fn list_tokens(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {
+    let tokens = service::list_tokens(&state.db, &who, None).await?;
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    // An id that is not a number names no token: 404 like any other.
+    let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
+    service::revoke_token(&state.db, &who, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn create_user(

@@ -33,7 +33,8 @@ fn responses(success: (&str, Value), extra: &[(&str, &str)]) -> Value {
     let mut map = serde_json::Map::new();
     map.insert(success.0.to_owned(), success.1);
     for (status, description) in [
-        ("401", "No token, or an invalid one."),
+        ("400", "More than one Authorization header (code bad_request)."),
+        ("401", "No token, or an invalid, expired or revoked one."),
         ("429", "Rate limited; see Retry-After."),
         (
             "503",
@@ -58,11 +59,27 @@ const ADMIN_ONLY: (&str, &str) = (
 );
 const INVALID: (&str, &str) = (
     "400",
-    "Invalid input: error.field names the field, error.rule the rule.",
+    "Invalid input: error.field names the field (or the path of a JSON member name given twice), \
+     error.rule the rule; or more than one Authorization header (code bad_request).",
 );
 const TOO_LARGE: (&str, &str) = ("413", "The body is larger than 64 KiB.");
 const READ_ONLY: (&str, &str) = ("403", "The token is read-only.");
 const CONFLICT: (&str, &str) = ("409", "The name is taken, or the domain is being removed.");
+const CONFLICT_OR_BUSY: (&str, &str) = (
+    "409",
+    "The domain is being removed (conflict), or another change of it is in progress (busy; \
+     retry after the Retry-After seconds).",
+);
+const BUSY: (&str, &str) = (
+    "409",
+    "Another change of the domain is in progress (busy); retry after the Retry-After seconds.",
+);
+const TOKEN_NOT_FOUND: (&str, &str) = (
+    "404",
+    "No such token, or one the caller may not see (another tenant's, or an administrator token \
+     for an owner).",
+);
+const NOT_READ_ONLY: (&str, &str) = ("403", "The token is read-only: it cannot see tokens.");
 
 fn domain_parameter() -> Value {
     json!([{
@@ -168,7 +185,7 @@ pub fn document() -> Value {
                         policy version.",
                     "requestBody": body("UpdateDomain"),
                     "responses": responses(("200", ok("The domain.", detail.clone())),
-                        &[INVALID, READ_ONLY, NOT_FOUND, CONFLICT, TOO_LARGE])
+                        &[INVALID, READ_ONLY, NOT_FOUND, CONFLICT_OR_BUSY, TOO_LARGE])
                 },
                 "delete": {
                     "summary": "Remove a domain safely (RFC 8461 §8.3).",
@@ -176,7 +193,7 @@ pub fn document() -> Value {
                         policy ever served has expired from senders' caches (remove_after), then \
                         the domain disappears. Repeating the request changes nothing.",
                     "responses": responses(("202", ok("The domain, state removing.", detail.clone())),
-                        &[READ_ONLY, NOT_FOUND])
+                        &[READ_ONLY, NOT_FOUND, BUSY])
                 }
             },
             "/api/v1/domains/{domain}/versions": {
@@ -215,10 +232,36 @@ pub fn document() -> Value {
                 "parameters": tenant_parameter(),
                 "post": {
                     "summary": "Create an API token for a tenant (administrators).",
-                    "description": "The token is in this answer only; just its hash is stored.",
+                    "description": "The token is in this answer only; just its hash is stored. \
+                        With expires_in_days it is refused from expires_at on.",
                     "requestBody": body("CreateToken"),
                     "responses": responses(("201", ok("The token.", reference("NewToken"))),
                         &[INVALID, ADMIN_ONLY, TOO_LARGE])
+                }
+            },
+            "/api/v1/tokens": {
+                "get": {
+                    "summary": "The API tokens the caller may see (administrators: all; owners: \
+                        their tenant's), oldest first, expired ones included.",
+                    "description": "Never a token's text or hash.",
+                    "responses": responses(("200", ok("The tokens.", json!({
+                        "type": "object", "required": ["tokens"],
+                        "properties": {"tokens": {"type": "array", "items": reference("Token")}}
+                    }))), &[NOT_READ_ONLY])
+                }
+            },
+            "/api/v1/tokens/{id}": {
+                "parameters": [{
+                    "name": "id", "in": "path", "required": true,
+                    "description": "The token's id (from the token list or its creation).",
+                    "schema": {"type": "integer"}
+                }],
+                "delete": {
+                    "summary": "Revoke a token (administrators: any; owners: their tenant's).",
+                    "description": "The token is deleted: every node refuses it from the next \
+                        request on, and dashboard sessions opened with it end.",
+                    "responses": responses(("204", json!({"description": "Revoked."})),
+                        &[READ_ONLY, TOKEN_NOT_FOUND])
                 }
             },
             "/api/v1/tenants/{tenant}/users": {
@@ -261,8 +304,9 @@ fn schemas() -> Value {
             "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {
-                    "code": {"type": "string", "examples": ["invalid", "unauthorized", "forbidden",
-                        "not_found", "conflict", "payload_too_large", "rate_limited", "unavailable"]},
+                    "code": {"type": "string", "examples": ["invalid", "bad_request", "unauthorized",
+                        "forbidden", "not_found", "conflict", "busy", "payload_too_large",
+                        "rate_limited", "unavailable"]},
                     "message": {"type": "string"},
                     "field": {"type": "string", "description": "The request field at fault (400)."},
                     "rule": {"type": "string", "description": "The rule it breaks (400)."}
@@ -370,14 +414,33 @@ fn schemas() -> Value {
         },
         "CreateToken": {
             "type": "object", "additionalProperties": false, "required": ["role", "label"],
-            "properties": {"role": tenant_role, "label": {"type": "string", "maxLength": 100}}
+            "properties": {"role": tenant_role, "label": {"type": "string", "maxLength": 100},
+                "expires_in_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650,
+                    "description": "Days until the token stops working; absent or null: never."}}
         },
         "NewToken": {
-            "type": "object", "required": ["id", "tenant", "role", "label", "token"],
+            "type": "object", "required": ["id", "tenant", "role", "label", "expires_at", "token"],
             "properties": {
                 "id": {"type": "integer"}, "tenant": {"type": "string"}, "role": tenant_role,
                 "label": {"type": "string"},
+                "expires_at": {"type": ["integer", "null"],
+                    "description": "Unix seconds from which the token is refused; null: never."},
                 "token": {"type": "string", "description": "Shown once; only its hash is stored."}
+            }
+        },
+        "Token": {
+            "type": "object",
+            "required": ["id", "tenant", "role", "label", "created_at", "expires_at", "last_used"],
+            "properties": {
+                "id": {"type": "integer"},
+                "tenant": {"type": ["string", "null"], "description": "null: an administrator token."},
+                "role": {"type": "string", "enum": ["admin", "owner", "readonly"]},
+                "label": {"type": "string"},
+                "created_at": unix,
+                "expires_at": {"type": ["integer", "null"],
+                    "description": "Unix seconds from which the token is refused; null: never."},
+                "last_used": {"type": ["integer", "null"],
+                    "description": "Unix seconds of the last use (recorded at most once a minute); null: never used."}
             }
         },
         "CreateUser": {

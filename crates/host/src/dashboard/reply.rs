@@ -171,7 +171,7 @@ pub(super) fn form_error(viewer: &Viewer, error: ServiceError) -> WriteFailure {
                 },
             );
         }
-        ServiceError::Conflict(message) => {
+        ServiceError::Conflict(message) | ServiceError::Busy { message, .. } => {
             return WriteFailure::Form(
                 StatusCode::CONFLICT,
                 FormError {

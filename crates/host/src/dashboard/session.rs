@@ -125,11 +125,11 @@ pub(crate) async fn load(
     let principal = principal_of(&user).ok_or(SessionError::None)?;
     let name = match token_of(&user) {
         Some(token_id) => {
-            // A token login lasts only as long as the token: a revoked token ends its sessions.
-            let alive =
-                db.tokens(user.tenant_id).await?.iter().any(|t| {
-                    t.id == token_id && t.role == user.role && t.tenant_id == user.tenant_id
-                });
+            // A token login lasts only as long as the token: a revoked (deleted) or expired
+            // token ends its sessions.
+            let alive = db.token(token_id).await?.is_some_and(|t| {
+                t.role == user.role && t.tenant_id == user.tenant_id && t.is_live(now)
+            });
             if !alive {
                 return Err(SessionError::None);
             }

@@ -23,6 +23,15 @@ pub enum ServiceError {
     /// concurrent change).
     #[error("{0}")]
     Conflict(String),
+    /// Another change of the same object is in progress (its change lock is held); the same
+    /// request may succeed after `retry_after` seconds.
+    #[error("{message}")]
+    Busy {
+        /// For people: what is busy.
+        message: String,
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
     /// The database or DNS could not answer now; retrying later may work.
     #[error("{0}")]
     Unavailable(String),

@@ -12,6 +12,9 @@ use crate::state::AppState;
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// How often it tries the lock meanwhile.
 const LOCK_RETRY: Duration = Duration::from_millis(100);
+/// The `Retry-After` of a change refused because another holds the lock: changes take well
+/// under a second, so by then the lock is most likely free.
+pub(super) const BUSY_RETRY_AFTER: u64 = 1;
 
 /// A held per-domain change lock and the permit it holds it with (see [`lock_domain`]). The
 /// lock is released before the permit (fields drop in order).
@@ -22,7 +25,7 @@ pub(super) struct DomainLock {
 
 /// Holds the per-domain change lock, so two concurrent changes cannot both derive their
 /// policy id from the same previous version (equal ids would hide the second change from
-/// senders, RFC 8461 §3.1). Waits a little before answering `Conflict`.
+/// senders, RFC 8461 §3.1). Waits a little before answering [`ServiceError::Busy`].
 ///
 /// Each held lock keeps a pooled database connection (PostgreSQL), so at most
 /// [`crate::state::DOMAIN_LOCK_PERMITS`] are held by this process at once: a change first
@@ -57,9 +60,10 @@ pub(super) async fn lock_domain(state: &AppState, name: &str) -> Result<DomainLo
         // Waiting for another change of this domain must not keep others from theirs.
         drop(permit);
         if tokio::time::Instant::now() + LOCK_RETRY > deadline {
-            return Err(ServiceError::Conflict(format!(
-                "another change to {name} is in progress; try again"
-            )));
+            return Err(ServiceError::Busy {
+                message: format!("another change to {name} is in progress; try again"),
+                retry_after: BUSY_RETRY_AFTER,
+            });
         }
         tokio::time::sleep(LOCK_RETRY).await;
     }

@@ -4,7 +4,8 @@
 //!
 //! * `domains` — create, change, remove, read, list, history, verify a hosted domain (lists
 //!   and histories a page at a time, [`Page`]);
-//! * `tenancy` — tenants, their tokens and users, the first administrator token;
+//! * `tenancy` — tenants, their tokens (create, list, revoke) and users, the first
+//!   administrator token;
 //! * `views` — what those operations return, as the API serialises it;
 //! * `lock` — the per-domain change lock;
 //! * `error` — [`ServiceError`] and the access checks.
@@ -35,10 +36,10 @@ pub use domains::{
 };
 pub use error::ServiceError;
 pub use tenancy::{
-    NewUserRequest, bootstrap_admin_token, create_admin_token, create_tenant, create_token,
-    create_user, list_tenants,
+    MAX_TOKEN_DAYS, NewTokenRequest, NewUserRequest, bootstrap_admin_token, create_admin_token,
+    create_tenant, create_token, create_user, list_tenants, list_tokens, revoke_token,
 };
 pub use views::{
     CertificateStatus, CertificateView, DomainDetail, NewTokenView, Page, RecordView, TenantView,
-    UserView, VersionView,
+    TokenView, UserView, VersionView,
 };

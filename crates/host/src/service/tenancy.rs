@@ -1,6 +1,7 @@
-//! Tenants, their API tokens and users (administrators only), and the first administrator
-//! token. The API and `mtasts admin` both call these, so the rules (tenant names, the two
-//! tenant roles and their one spelling, labels, e-mail addresses, passwords) exist once. They
+//! Tenants, their API tokens and users (administrators only), listing and revoking tokens
+//! (administrators, and owners for their tenant's), and the first administrator token. The API
+//! and `mtasts admin` both call these, so the rules (tenant names, the two tenant roles and
+//! their one spelling, labels, token lifetimes, e-mail addresses, passwords) exist once. They
 //! need only the database.
 
 use std::fmt;
@@ -9,8 +10,8 @@ use std::num::NonZeroU32;
 use mtasts_proto::domain::normalize_domain;
 use mtasts_store::host::{ApiToken, HostDb, HostDbError, NewToken, NewUser, Role, Tenant};
 
-use super::error::{ServiceError, invalid, require_admin};
-use super::views::{NewTokenView, TenantView, UserView};
+use super::error::{ServiceError, invalid, require_admin, require_write};
+use super::views::{NewTokenView, TenantView, TokenView, UserView};
 use crate::auth::{self, Principal};
 use crate::state::AppState;
 
@@ -21,6 +22,21 @@ const LABEL_RULE: &str = "mtasts: a label is 1 to 100 characters without control
 const EMAIL_RULE: &str =
     "RFC 5321 §4.1.2: an e-mail address local@domain (local part up to 64 octets)";
 const PASSWORD_RULE: &str = "mtasts: a password is 12 to 1024 characters";
+const EXPIRY_RULE: &str = "mtasts: a token expires after 1 to 3650 days, or never (absent or null)";
+/// The longest lifetime a token may be given, in days (ten years).
+pub const MAX_TOKEN_DAYS: i64 = 3650;
+const DAY: i64 = 86_400;
+
+/// A new tenant token, as requested.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NewTokenRequest {
+    /// `owner` or `readonly`.
+    pub role: String,
+    /// A note to recognise the token by.
+    pub label: String,
+    /// Days until the token stops working (1 to [`MAX_TOKEN_DAYS`]); `None`: never.
+    pub expires_in_days: Option<i64>,
+}
 
 /// A new user, as requested.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -148,12 +164,26 @@ fn validate_label(label: &str) -> Result<&str, ServiceError> {
     Ok(label)
 }
 
+/// When a token made at `now` to live `days` days expires (Unix seconds); `None` for `None`.
+fn expiry(days: Option<i64>, now: i64) -> Result<Option<i64>, ServiceError> {
+    match days {
+        None => Ok(None),
+        Some(days) if (1..=MAX_TOKEN_DAYS).contains(&days) => Ok(Some(now + days * DAY)),
+        Some(days) => Err(invalid(
+            "expires_in_days",
+            EXPIRY_RULE,
+            format!("{days} is not between 1 and {MAX_TOKEN_DAYS}"),
+        )),
+    }
+}
+
 /// Stores a new token; returns its row and the plain token, which exists only here.
 async fn insert_token(
     db: &HostDb,
     tenant_id: Option<i64>,
     role: Role,
     label: &str,
+    expires_at: Option<i64>,
 ) -> Result<(ApiToken, String), ServiceError> {
     let (plain, hash) = auth::new_token();
     let row = db
@@ -162,44 +192,123 @@ async fn insert_token(
             role,
             label: label.to_owned(),
             token_hash: hash,
+            expires_at,
         })
         .await?;
     Ok((row, plain))
 }
 
 /// Creates an API token for a tenant (administrators only); the plain token is returned
-/// once and only its hash is stored.
+/// once and only its hash is stored. `now` (Unix seconds) starts its lifetime.
 pub async fn create_token(
     db: &HostDb,
     who: &Principal,
     tenant: &str,
-    role: &str,
-    label: &str,
+    request: NewTokenRequest,
+    now: i64,
 ) -> Result<NewTokenView, ServiceError> {
     let tenant = admin_tenant(db, who, tenant).await?;
-    let role = tenant_role(role)?;
-    let label = validate_label(label)?;
-    let (row, plain) = insert_token(db, Some(tenant.id), role, label).await?;
+    let role = tenant_role(&request.role)?;
+    let label = validate_label(&request.label)?;
+    let expires_at = expiry(request.expires_in_days, now)?;
+    let (row, plain) = insert_token(db, Some(tenant.id), role, label, expires_at).await?;
     Ok(NewTokenView {
         id: row.id,
         tenant: tenant.name,
         role,
         label: row.label,
+        expires_at: row.expires_at,
         token: plain,
     })
 }
 
 /// Creates another administrator token (administrators only: `mtasts admin` acts as
-/// [`Principal::operator`]); returns the plain token, shown once.
+/// [`Principal::operator`]), valid for `expires_in_days` from `now` (`None`: no end); returns
+/// the plain token, shown once.
 pub async fn create_admin_token(
     db: &HostDb,
     who: &Principal,
     label: &str,
+    expires_in_days: Option<i64>,
+    now: i64,
 ) -> Result<String, ServiceError> {
     require_admin(who)?;
     let label = validate_label(label)?;
-    let (_, plain) = insert_token(db, None, Role::Admin, label).await?;
+    let expires_at = expiry(expires_in_days, now)?;
+    let (_, plain) = insert_token(db, None, Role::Admin, label, expires_at).await?;
     Ok(plain)
+}
+
+/// The tokens `who` may see, oldest first, expired ones included (so they can be revoked):
+/// administrators every token, or those of `tenant` when given; owners their tenant's
+/// (`tenant`, when given, must be theirs). Read-only principals may not list tokens
+/// ([`ServiceError::Forbidden`]). Never a hash or a token's text.
+pub async fn list_tokens(
+    db: &HostDb,
+    who: &Principal,
+    tenant: Option<&str>,
+) -> Result<Vec<TokenView>, ServiceError> {
+    require_write(who)?;
+    let tenant = match tenant {
+        Some(name) => {
+            let tenant = tenant_named(db, name)
+                .await?
+                .filter(|t| who.can_see(t.id))
+                .ok_or(ServiceError::NotFound)?;
+            Some(tenant)
+        }
+        None => match who.tenant_id {
+            Some(id) => Some(db.tenant(id).await?.ok_or(ServiceError::NotFound)?),
+            None => None,
+        },
+    };
+    let rows = db.tokens(tenant.as_ref().map(|t| t.id)).await?;
+    let names: Vec<Tenant> = match tenant {
+        Some(tenant) => vec![tenant],
+        None => db.list_tenants().await?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| TokenView {
+            id: row.id,
+            tenant: row.tenant_id.and_then(|id| {
+                names
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.name.clone())
+            }),
+            role: row.role,
+            label: row.label,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            last_used: row.last_used,
+        })
+        .collect())
+}
+
+/// Revokes token `id`: its row is deleted, so every node refuses it from its next request on
+/// (each request reads its token from the database), and dashboard sessions opened with it
+/// end. Administrators may revoke any token, owners their tenant's; another tenant's token,
+/// or an administrator token for a non-administrator, is [`ServiceError::NotFound`] like one
+/// that does not exist; read-only principals get [`ServiceError::Forbidden`].
+pub async fn revoke_token(db: &HostDb, who: &Principal, id: i64) -> Result<(), ServiceError> {
+    let token = db.token(id).await?.ok_or(ServiceError::NotFound)?;
+    let visible = who.is_admin() || token.tenant_id.is_some_and(|t| who.can_see(t));
+    if !visible {
+        return Err(ServiceError::NotFound);
+    }
+    require_write(who)?;
+    if !db.delete_token(id).await? {
+        // Revoked meanwhile by someone else: gone either way.
+        return Err(ServiceError::NotFound);
+    }
+    tracing::info!(
+        token_id = id,
+        by_token = who.token_id,
+        by_user = who.user_id,
+        "API token revoked"
+    );
+    Ok(())
 }
 
 fn validate_email(email: &str) -> Result<String, ServiceError> {
@@ -276,6 +385,6 @@ pub async fn bootstrap_admin_token(state: &AppState) -> Result<Option<String>, S
     if state.db.count_admin_tokens().await? > 0 {
         return Ok(None);
     }
-    let (_, plain) = insert_token(&state.db, None, Role::Admin, "bootstrap").await?;
+    let (_, plain) = insert_token(&state.db, None, Role::Admin, "bootstrap", None).await?;
     Ok(Some(plain))
 }

@@ -180,6 +180,8 @@ pub struct NewTokenView {
     pub role: Role,
     /// The label given.
     pub label: String,
+    /// When it stops working (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
     /// The token itself (`mtasts_…`). Not stored anywhere; lost if not copied now.
     pub token: String,
 }
@@ -191,8 +193,29 @@ impl fmt::Debug for NewTokenView {
             .field("tenant", &self.tenant)
             .field("role", &self.role)
             .field("label", &self.label)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// An API token as listed: never its hash or its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenView {
+    /// The token's id (for revoking it).
+    pub id: i64,
+    /// The tenant it acts for; `None` for an administrator token.
+    pub tenant: Option<String>,
+    /// `admin`, `owner` or `readonly` in JSON.
+    #[serde(serialize_with = "role_name")]
+    pub role: Role,
+    /// The label given.
+    pub label: String,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// When it stops working (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
+    /// When it was last used (Unix seconds, recorded at most once a minute); `None`: never.
+    pub last_used: Option<i64>,
 }
 
 /// A new user.

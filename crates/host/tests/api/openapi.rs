@@ -57,7 +57,8 @@ async fn openapi_document_matches_the_router() {
         for (method, path) in &routes {
             let concrete = path
                 .replace("{domain}", "example.com")
-                .replace("{tenant}", "someone");
+                .replace("{tenant}", "someone")
+                .replace("{id}", "1");
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             let body = matches!(method, Method::POST | Method::PATCH).then(|| json!({}));
             let reply = h.call(method.clone(), &concrete, None, body).await;
