@@ -7,6 +7,7 @@ mod harness;
 mod limits;
 mod openapi;
 mod pages;
+mod tokens;
 
 /// Declares each scenario `async fn name(h: Harness)` of the calling module as a test on
 /// SQLite and one on PostgreSQL.

@@ -5,3 +5,4 @@ mod browser;
 mod harness;
 mod http;
 mod pages;
+mod tokens;

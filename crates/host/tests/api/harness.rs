@@ -61,6 +61,8 @@ pub(crate) struct Harness {
     pub(crate) admin: String,
     /// Distinguishes this test's names from every other test's.
     pub(crate) tag: String,
+    /// The database's URL, for a second node on the same database.
+    pub(crate) db_url: String,
     _dir: Option<tempfile::TempDir>,
     /// Stops serving when the harness is dropped.
     _server: app::Served,
@@ -116,14 +118,14 @@ where
 impl Harness {
     /// Starts a server; `None` when PostgreSQL is wanted but unreachable.
     pub(crate) async fn start(backend: Backend, options: Options) -> Option<Harness> {
-        let (db, dir) = match backend {
+        let (db, dir, db_url) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite:{}", dir.path().join("host.db").display());
-                (HostDb::open(&url).await.unwrap(), Some(dir))
+                (HostDb::open(&url).await.unwrap(), Some(dir), url)
             }
             Backend::Postgres => match HostDb::open(&services::postgres_url()).await {
-                Ok(db) => (db, None),
+                Ok(db) => (db, None, services::postgres_url()),
                 Err(e) => {
                     services::skip(Service::Postgres, &e);
                     return None;
@@ -153,6 +155,7 @@ impl Harness {
             clock,
             admin,
             tag: unique("t"),
+            db_url,
             _dir: dir,
             _server: server,
         })
