@@ -247,6 +247,96 @@ fn first_start_writes_the_admin_token_to_a_private_file_and_prints_the_dashboard
     assert!(!list.contains("Acme_Corp"), "{list}");
 }
 
+/// `mtasts admin token`: create with an expiry, list (one line per token, no secrets),
+/// revoke by id; the same rules as the API.
+#[test]
+fn admin_tokens_are_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |args: &[&str]| {
+        let out = mtasts()
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    assert_eq!(admin(&["tenant", "create", "acme"]).0, Some(0));
+    assert_eq!(admin(&["tenant", "create", "other"]).0, Some(0));
+    let (code, ci, err) = admin(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--label",
+        "ci deploy",
+        "--expires-in-days",
+        "30",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let ci = ci.trim().to_owned();
+    assert!(ci.starts_with("mtasts_"), "{ci}");
+    let (code, root, err) = admin(&["token", "create", "--label", "root"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, _) = admin(&["token", "create", "--tenant", "other", "--role", "readonly"]);
+    assert_eq!(code, Some(0));
+    for bad in ["0", "3651", "-3"] {
+        let flag = format!("--expires-in-days={bad}");
+        let (code, out, err) = admin(&["token", "create", "--tenant", "acme", &flag]);
+        assert_eq!(code, Some(2), "{bad}: {out}");
+        assert!(err.contains("--expires-in-days"), "{bad}: {err}");
+    }
+
+    let (code, list, err) = admin(&["token", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<Vec<&str>> = list.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 3, "{list}");
+    for line in &lines {
+        assert_eq!(
+            line.len(),
+            7,
+            "id, tenant, role, label, created, expires, last used: {line:?}"
+        );
+        assert!(line[4].ends_with('Z'), "{line:?}");
+        assert_eq!(line[6], "-", "never used: {line:?}");
+    }
+    let ci_line = lines.iter().find(|l| l[3] == "ci deploy").unwrap();
+    assert_eq!(&ci_line[1..3], ["acme", "owner"]);
+    assert!(
+        ci_line[5].ends_with('Z') && ci_line[5] > ci_line[4],
+        "{ci_line:?}"
+    );
+    let root_line = lines.iter().find(|l| l[3] == "root").unwrap();
+    assert_eq!(
+        (root_line[1], root_line[2], root_line[5]),
+        ("-", "admin", "-")
+    );
+    assert!(
+        !list.contains(&ci) && !list.contains(root.trim()),
+        "no secrets: {list}"
+    );
+
+    let (code, acme, _) = admin(&["token", "list", "--tenant", "acme"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(acme.lines().count(), 1, "{acme}");
+    let (code, _, err) = admin(&["token", "list", "--tenant", "nobody"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no tenant named"), "{err}");
+
+    let id = ci_line[0].to_owned();
+    let (code, out, err) = admin(&["token", "revoke", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&format!("token {id} revoked")), "{out}");
+    let (_, list, _) = admin(&["token", "list"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(!list.contains("ci deploy"), "{list}");
+    let (code, _, err) = admin(&["token", "revoke", &id]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains(&format!("no token with id {id}")), "{err}");
+}
+
 #[test]
 fn a_secret_key_seals_and_a_missing_one_stops_serve() {
     let dir = tempfile::tempdir().unwrap();

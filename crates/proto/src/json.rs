@@ -270,7 +270,10 @@ mod tests {
     fn a_repeated_name_is_refused_with_its_path_at_any_depth() {
         let (path, message) = duplicate(r#"{"mode": "none", "mode": "enforce"}"#);
         assert_eq!(path, "mode");
-        assert!(message.starts_with(r#"duplicate member name "mode""#), "{message}");
+        assert!(
+            message.starts_with(r#"duplicate member name "mode""#),
+            "{message}"
+        );
         assert!(message.contains("line 1"), "{message}");
         let (path, _) = duplicate(r#"{"a": {"b": [1, {"c": 1}, {"d": 1, "d": 2}]}}"#);
         assert_eq!(path, "a.b[2].d");

@@ -33,7 +33,10 @@ fn responses(success: (&str, Value), extra: &[(&str, &str)]) -> Value {
     let mut map = serde_json::Map::new();
     map.insert(success.0.to_owned(), success.1);
     for (status, description) in [
-        ("400", "More than one Authorization header (code bad_request)."),
+        (
+            "400",
+            "More than one Authorization header (code bad_request).",
+        ),
         ("401", "No token, or an invalid, expired or revoked one."),
         ("429", "Rate limited; see Retry-After."),
         (

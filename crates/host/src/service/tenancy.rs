@@ -271,12 +271,9 @@ pub async fn list_tokens(
         .into_iter()
         .map(|row| TokenView {
             id: row.id,
-            tenant: row.tenant_id.and_then(|id| {
-                names
-                    .iter()
-                    .find(|t| t.id == id)
-                    .map(|t| t.name.clone())
-            }),
+            tenant: row
+                .tenant_id
+                .and_then(|id| names.iter().find(|t| t.id == id).map(|t| t.name.clone())),
             role: row.role,
             label: row.label,
             created_at: row.created_at,

@@ -123,7 +123,11 @@ async fn tokens_are_listed_by_role_without_secrets(h: Harness) {
     let admin = h.get("/api/v1/tokens", &h.admin).await;
     assert_eq!(admin.status, StatusCode::OK, "{}", admin.json);
     let all = ids(&admin);
-    assert!(all.is_superset(&a_ids) && all.is_superset(&b_ids), "{}", admin.json);
+    assert!(
+        all.is_superset(&a_ids) && all.is_superset(&b_ids),
+        "{}",
+        admin.json
+    );
     let admin_own = h.state.db.tokens(None).await.unwrap();
     let admin_own = admin_own
         .iter()
@@ -139,7 +143,12 @@ async fn tokens_are_listed_by_role_without_secrets(h: Harness) {
 
     // Exactly the documented members; never a hash or the token's text.
     for token in owner.json["tokens"].as_array().unwrap() {
-        let keys: BTreeSet<&str> = token.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let keys: BTreeSet<&str> = token
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
         assert_eq!(
             keys,
             BTreeSet::from([
@@ -201,7 +210,10 @@ async fn revoked_tokens_are_refused_by_every_node(h: Harness) {
     };
 
     let victim = support::api::create_token(h.addr, &h.admin, &a.name, "owner", "victim").await;
-    let id = h.state.db.token_by_hash(&mtasts_host::auth::hash_token(&victim))
+    let id = h
+        .state
+        .db
+        .token_by_hash(&mtasts_host::auth::hash_token(&victim))
         .await
         .unwrap()
         .unwrap()
@@ -275,7 +287,9 @@ async fn revoked_tokens_are_refused_by_every_node(h: Harness) {
         .unwrap()
         .unwrap()
         .id;
-    let itself = h.delete(&format!("/api/v1/tokens/{a_owner_id}"), &a.owner).await;
+    let itself = h
+        .delete(&format!("/api/v1/tokens/{a_owner_id}"), &a.owner)
+        .await;
     assert_eq!(itself.status, StatusCode::NO_CONTENT, "{}", itself.json);
     assert_eq!(on_second(&a.owner).await, StatusCode::UNAUTHORIZED);
 }
@@ -320,7 +334,12 @@ async fn two_authorization_headers_are_400(h: Harness) {
 }
 
 /// A raw JSON body (repeated names cannot be written with `json!`).
-async fn post_text(h: &Harness, path: &str, token: &str, body: String) -> crate::api::harness::Reply {
+async fn post_text(
+    h: &Harness,
+    path: &str,
+    token: &str,
+    body: String,
+) -> crate::api::harness::Reply {
     let request = Request::builder()
         .method(Method::POST)
         .uri(path)
@@ -337,11 +356,15 @@ async fn repeated_json_member_names_are_400_naming_them(h: Harness) {
     let cases = [
         // Top level: which mode was meant is unknown.
         (
-            format!(r#"{{"domain":"{domain}","mode":"testing","mode":"enforce","mx":["mx.example.net"]}}"#),
+            format!(
+                r#"{{"domain":"{domain}","mode":"testing","mode":"enforce","mx":["mx.example.net"]}}"#
+            ),
             "mode",
         ),
         (
-            format!(r#"{{"domain":"{domain}","mode":"testing","domain":"other.example","mx":["mx.example.net"]}}"#),
+            format!(
+                r#"{{"domain":"{domain}","mode":"testing","domain":"other.example","mx":["mx.example.net"]}}"#
+            ),
             "domain",
         ),
         // Nested, inside a member's value: refused before the value's type is looked at.
@@ -365,7 +388,9 @@ async fn repeated_json_member_names_are_400_naming_them(h: Harness) {
     assert_eq!(h.state.db.domain(&domain).await.unwrap(), None);
 
     // The same name in different objects is fine; depth stays bounded.
-    let fine = format!(r#"{{"domain":"{domain}","mode":"testing","mx":["mx.example.net"],"max_age":86400}}"#);
+    let fine = format!(
+        r#"{{"domain":"{domain}","mode":"testing","mx":["mx.example.net"],"max_age":86400}}"#
+    );
     let reply = post_text(&h, "/api/v1/domains", &a.owner, fine).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
     let deep = format!(r#"{{"mx":{}{}}}"#, "[".repeat(200), "]".repeat(200));
@@ -379,7 +404,9 @@ async fn repeated_json_member_names_are_400_naming_them(h: Harness) {
                 .uri(format!("/api/v1/domains/{domain}"))
                 .header(header::AUTHORIZATION, format!("Bearer {}", a.owner))
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(r#"{"mode":"none","mode":"enforce"}"#)))
+                .body(Full::new(Bytes::from(
+                    r#"{"mode":"none","mode":"enforce"}"#,
+                )))
                 .unwrap(),
         )
         .await;
@@ -411,7 +438,10 @@ async fn a_held_domain_lock_is_409_busy_with_retry_after(h: Harness) {
     let refused = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
     refused.assert_error(StatusCode::CONFLICT, "busy");
     assert_eq!(
-        refused.headers.get(header::RETRY_AFTER).map(|v| v.to_str().unwrap()),
+        refused
+            .headers
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap()),
         Some("1"),
         "{:?}",
         refused.headers
