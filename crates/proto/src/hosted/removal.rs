@@ -5,6 +5,10 @@
 //! sender enforcing a policy nobody can update. So removal publishes a `mode: none` policy
 //! under a new id, keeps serving it until every policy that was ever served could have
 //! expired from every cache, and only then deletes the records.
+//!
+//! Until then the removal can be cancelled: the policy served before it comes back as a new
+//! version with a new id ([`version_to_restore`]), published like any change (body on every
+//! node first, then the id), so a sender that saw `mode: none` fetches it again.
 
 /// `max_age` of the `mode: none` policy served while removing: one day, the "small"
 /// value §8.3 asks for; senders that fetch it forget it quickly once the domain is gone.
@@ -54,9 +58,26 @@ pub fn served_intervals(versions: &[(i64, u32)]) -> Vec<ServedVersion> {
         .collect()
 }
 
+/// The version whose policy a cancelled removal brings back, from a domain's history newest
+/// first while it is being removed: the newest version before the removal's `mode: none`
+/// one (which is the newest, as a domain being removed takes no other change). `None` when
+/// the history has nothing before it.
+pub fn version_to_restore<T>(newest_first: &[T]) -> Option<&T> {
+    newest_first.get(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancelled_removal_restores_the_version_before_it() {
+        // v3 is the removal's `mode: none`; v2 the policy served before it.
+        assert_eq!(version_to_restore(&[3, 2, 1]), Some(&2));
+        // Removed, restored (v4, a copy of v2), removed again (v5): v4 comes back.
+        assert_eq!(version_to_restore(&[5, 4, 3, 2, 1]), Some(&4));
+        assert_eq!(version_to_restore(&[1]), None);
+    }
 
     const DAY: i64 = 86_400;
 
