@@ -58,12 +58,13 @@ pub fn served_intervals(versions: &[(i64, u32)]) -> Vec<ServedVersion> {
         .collect()
 }
 
-/// The version whose policy a cancelled removal brings back, from a domain's history newest
-/// first while it is being removed: the newest version before the removal's `mode: none`
-/// one (which is the newest, as a domain being removed takes no other change). `None` when
-/// the history has nothing before it.
-pub fn version_to_restore<T>(newest_first: &[T]) -> Option<&T> {
-    newest_first.get(1)
+/// The number of the version whose policy a cancelled removal brings back, given the
+/// number of the newest version while the domain is being removed: the one just before it,
+/// as the removal's `mode: none` version is the newest (a domain being removed takes no
+/// other change) and versions are numbered consecutively from 1. `None` when there is none
+/// before it.
+pub fn version_to_restore(removal_version: i64) -> Option<i64> {
+    (removal_version > 1).then(|| removal_version - 1)
 }
 
 #[cfg(test)]
@@ -73,10 +74,11 @@ mod tests {
     #[test]
     fn a_cancelled_removal_restores_the_version_before_it() {
         // v3 is the removal's `mode: none`; v2 the policy served before it.
-        assert_eq!(version_to_restore(&[3, 2, 1]), Some(&2));
+        assert_eq!(version_to_restore(3), Some(2));
         // Removed, restored (v4, a copy of v2), removed again (v5): v4 comes back.
-        assert_eq!(version_to_restore(&[5, 4, 3, 2, 1]), Some(&4));
-        assert_eq!(version_to_restore(&[1]), None);
+        assert_eq!(version_to_restore(5), Some(4));
+        assert_eq!(version_to_restore(1), None);
+        assert_eq!(version_to_restore(0), None);
     }
 
     const DAY: i64 = 86_400;
