@@ -68,10 +68,13 @@ async fn names_that_are_not_domains(h: Harness) {
             assert_eq!(claim.assert_invalid("domain"), *rule, "claim {name}");
         }
     }
-    // `[::1]` stays refused (an address literal).
-    h.post("/api/v1/domains", &a.owner, new_domain("[::1]"))
-        .await
-        .assert_invalid("domain");
+    // Address literals stay refused, under the same rule.
+    for literal in ["[::1]", "[127.0.0.1]"] {
+        let reply = h
+            .post("/api/v1/domains", &a.owner, new_domain(literal))
+            .await;
+        assert_eq!(reply.assert_invalid("domain"), DOMAIN_IP_RULE, "{literal}");
+    }
     for name in [
         format!("{}.github.io", h.tag),
         format!("{}.co.uk", h.tag),

@@ -84,7 +84,8 @@ pub const DOMAIN_SUFFIX_RULE: &str = "Public Suffix List: a public suffix (com, 
 /// is not a valid A-label, a public suffix (checked before the single-label rule, so `com`
 /// is reported as the public suffix it is), a single label.
 pub fn hosted_domain(input: &str) -> Result<String, FieldError> {
-    if is_ip_spelling(input) {
+    // `[192.0.2.1]`, `[IPv6:…]`: address literals (RFC 5321 §4.1.3) are addresses too.
+    if is_ip_spelling(input) || input.trim().starts_with('[') {
         return Err(invalid(
             "domain",
             DOMAIN_IP_RULE,
@@ -470,8 +471,8 @@ mod tests {
         }
         for (input, rule) in [
             ("localhost", DOMAIN_LABELS_RULE),
-            ("[::1]", DOMAIN_SYNTAX_RULE),
-            ("[127.0.0.1]", DOMAIN_SYNTAX_RULE),
+            ("[::1]", DOMAIN_IP_RULE),
+            ("[127.0.0.1]", DOMAIN_IP_RULE),
             ("a..example", DOMAIN_SYNTAX_RULE),
             // A trailing hyphen is already an LDH error.
             ("xn--.example", DOMAIN_SYNTAX_RULE),
