@@ -99,8 +99,8 @@ pub fn hosted_domain(input: &str) -> Result<String, FieldError> {
             "domain",
             DOMAIN_IP_RULE,
             format!(
-                "{name:?} has a numeric top-level label ({top:?}): URL parsers read it as an \
-                 IP address, and no such top-level domain exists"
+                "{name:?} has a numeric top-level label (TLD) {top:?}: URL parsers read such \
+                 a name as an IP address, and no such top-level domain exists"
             ),
         ));
     }
