@@ -5,6 +5,7 @@ mod access;
 mod domains;
 mod harness;
 mod limits;
+mod names;
 mod openapi;
 mod pages;
 mod tokens;

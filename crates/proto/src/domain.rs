@@ -60,6 +60,62 @@ pub fn normalize_domain(input: &str) -> Result<String, DomainError> {
     Ok(ascii)
 }
 
+/// Whether `input` is an IP address in any spelling a resolver or URL parser accepts: IPv6
+/// text, or one to four dot-separated numbers, each decimal, octal (leading `0`) or hex
+/// (`0x`), as `inet_aton(3)` and the WHATWG URL host parser read them (`127.0.0.1`,
+/// `0x7f.1`, `0177.0.0.1`, `2130706433`). Out-of-range numbers count too
+/// (`999.999.999.999`): such a name is an address typed wrongly, never a domain.
+pub fn is_ip_spelling(input: &str) -> bool {
+    let name = input.trim();
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    (1..=4).contains(&labels.len()) && labels.iter().all(|label| is_number_label(label))
+}
+
+/// The top-level label of `name` when it is a number (RFC 3696 §2: a top-level domain is
+/// never all-numeric; the WHATWG URL parser reads a host ending in a number as IPv4).
+pub fn numeric_top_label(name: &str) -> Option<&str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let last = name.rsplit('.').next()?;
+    is_number_label(last).then_some(last)
+}
+
+/// The first `xn--` label of `name` (lowercase ASCII) that is not a valid A-label (RFC 5890
+/// §2.3.2.1: it must decode as Punycode to a valid U-label and encode back to itself).
+pub fn invalid_a_label(name: &str) -> Option<&str> {
+    name.split('.')
+        .filter(|label| label.starts_with("xn--"))
+        .find(|label| {
+            // UTS 46 processing decodes the Punycode, validates the U-label and encodes it
+            // again; a label that does not come back unchanged was not a real A-label.
+            idna::domain_to_ascii_cow(label.as_bytes(), idna::AsciiDenyList::EMPTY)
+                .map_or(true, |ascii| ascii != *label)
+        })
+}
+
+/// Whether `name` (lowercase A-labels, no trailing dot) is itself a public suffix in the
+/// Public Suffix List compiled into the `psl` crate (ICANN and private sections: `com`,
+/// `co.uk`, `github.io`, `*.ck`). Names under an unknown top-level label are not.
+pub fn is_public_suffix(name: &str) -> bool {
+    psl::suffix(name.as_bytes())
+        .is_some_and(|suffix| suffix.is_known() && suffix.as_bytes() == name.as_bytes())
+}
+
+/// A label the WHATWG URL parser reads as a number: decimal digits, or `0x`/`0X` followed
+/// by hex digits (possibly none). Octal is decimal digits with a leading zero.
+fn is_number_label(label: &str) -> bool {
+    if let Some(hex) = label
+        .strip_prefix("0x")
+        .or_else(|| label.strip_prefix("0X"))
+    {
+        return hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The longest domain name in presentation form without the trailing dot (RFC 1035 §2.3.4).
 pub const MAX_NAME_LEN: usize = 253;
 /// The longest label (RFC 1035 §2.3.4).
@@ -229,6 +285,76 @@ mod tests {
             normalize_domain(" example.com\n").as_deref(),
             Ok("example.com")
         );
+    }
+
+    #[test]
+    fn ip_spellings() {
+        for ip in [
+            "127.0.0.1",
+            "999.999.999.999",
+            "0x7f.1",
+            "0X7F.0.0.1",
+            "1.2.3",
+            "0177.0.0.1",
+            "2130706433",
+            "127.0.0.1.",
+            "::1",
+            "2001:db8::1",
+            "0x",
+        ] {
+            assert!(is_ip_spelling(ip), "{ip}");
+        }
+        for name in ["example.com", "0x7f.com", "1.2.3.4.5", "1e3.example", "a.1"] {
+            assert!(!is_ip_spelling(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn numeric_top_labels() {
+        assert_eq!(numeric_top_label("a.123"), Some("123"));
+        assert_eq!(numeric_top_label("a.0x1f"), Some("0x1f"));
+        assert_eq!(numeric_top_label("1.2.3.4.5."), Some("5"));
+        assert_eq!(numeric_top_label("123.example"), None);
+        assert_eq!(numeric_top_label("a.1a"), None);
+    }
+
+    #[test]
+    fn a_labels_must_round_trip() {
+        for bad in [
+            "xn--.example",
+            "xn--zz.example",
+            "xn--abc-.example",
+            "xn--a.example",
+            "www.xn--0.example",
+            "xn--mnchen-3ya-.example",
+        ] {
+            assert!(invalid_a_label(bad).is_some(), "{bad}");
+        }
+        assert_eq!(invalid_a_label("a.xn--zz.example"), Some("xn--zz"));
+        for good in [
+            "xn--mnchen-3ya.example",
+            "xn--53h.example",
+            "ab--cd.example",
+        ] {
+            assert_eq!(invalid_a_label(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn public_suffixes() {
+        for suffix in ["com", "co.uk", "github.io", "foo.ck", "xn--55qx5d.cn", "uk"] {
+            assert!(is_public_suffix(suffix), "{suffix}");
+        }
+        for name in [
+            "example.com",
+            "example.co.uk",
+            "user.github.io",
+            "www.ck",
+            "example.invalid",
+            "invalid",
+        ] {
+            assert!(!is_public_suffix(name), "{name}");
+        }
     }
 
     proptest::proptest! {

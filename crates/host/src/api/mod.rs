@@ -12,6 +12,9 @@
 //! | `DELETE /api/v1/domains/{domain}` | admin, owner | 202, the detail (removal under way) |
 //! | `GET /api/v1/domains/{domain}/versions?limit=&cursor=` | any token | `{"versions": […], "next_cursor"}`, newest first |
 //! | `POST /api/v1/domains/{domain}/verify` | any token | the detail after verifying now |
+//! | `POST /api/v1/domains/{domain}/restore` | admin, owner | the detail: a removal under way cancelled |
+//! | `POST /api/v1/domains/{domain}/claim` | admin, owner | 201, the claim's TXT record (any valid name) |
+//! | `DELETE /api/v1/domains/{domain}/claim` | admin, owner | 204, the caller's claim withdrawn |
 //! | `GET /api/v1/tenants` | admin | `{"tenants": […]}` |
 //! | `POST /api/v1/tenants` | admin | 201, the tenant |
 //! | `POST /api/v1/tenants/{tenant}/tokens` | admin | 201, the token (shown once) |
@@ -26,7 +29,8 @@
 //! removes it, leaving it out keeps it. (Every other optional field treats `null` as absent.)
 //!
 //! Another tenant's domain, and tenant administration for non-administrators, answer 404 as
-//! if they did not exist (see [`crate::service`]). The router expects to be served with
+//! if they did not exist (see [`crate::service`]); so does adding a name another tenant
+//! hosts, unless the caller proved control of it with a claim. The router expects to be served with
 //! `into_make_service_with_connect_info::<SocketAddr>()`: rate limits of failed
 //! authentications are per client address.
 
@@ -38,7 +42,7 @@ mod page;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -83,6 +87,17 @@ fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/api/v1/domains/{domain}/verify",
             post(verify),
+        ),
+        (
+            Method::POST,
+            "/api/v1/domains/{domain}/restore",
+            post(restore),
+        ),
+        (Method::POST, "/api/v1/domains/{domain}/claim", post(claim)),
+        (
+            Method::DELETE,
+            "/api/v1/domains/{domain}/claim",
+            delete(drop_claim),
         ),
         (Method::GET, "/api/v1/tenants", get(list_tenants)),
         (Method::POST, "/api/v1/tenants", post(create_tenant)),
@@ -287,6 +302,52 @@ async fn verify(
     Path(domain): Path<String>,
 ) -> ApiResult<Response> {
     Ok(Json(service::verify_domain(&state, &who, &domain).await?).into_response())
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(service::restore_domain(&state, &who, &domain).await?).into_response())
+}
+
+/// The optional body of the claim routes: only an administrator names a tenant, so an owner
+/// may send none at all.
+async fn claim_tenant(request: Request, state: &AppState) -> ApiResult<Option<String>> {
+    let empty = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_none_or(|length| length.as_bytes() == b"0")
+        && !request.headers().contains_key(header::TRANSFER_ENCODING);
+    if empty {
+        return Ok(None);
+    }
+    let mut body = JsonObject::from_request(request, state).await?;
+    body.only(&["tenant"])?;
+    body.optional("tenant", A_STRING)
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+    request: Request,
+) -> ApiResult<Response> {
+    let tenant = claim_tenant(request, &state).await?;
+    let claim = service::claim_domain(&state, &who, &domain, tenant.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(claim)).into_response())
+}
+
+async fn drop_claim(
+    State(state): State<AppState>,
+    Auth(who): Auth,
+    Path(domain): Path<String>,
+    request: Request,
+) -> ApiResult<Response> {
+    let tenant = claim_tenant(request, &state).await?;
+    service::drop_claim(&state, &who, &domain, tenant.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_tenants(State(state): State<AppState>, Auth(who): Auth) -> ApiResult<Json<Value>> {

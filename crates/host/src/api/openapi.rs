@@ -67,7 +67,24 @@ const INVALID: (&str, &str) = (
 );
 const TOO_LARGE: (&str, &str) = ("413", "The body is larger than 64 KiB.");
 const READ_ONLY: (&str, &str) = ("403", "The token is read-only.");
-const CONFLICT: (&str, &str) = ("409", "The name is taken, or the domain is being removed.");
+const CONFLICT: (&str, &str) = (
+    "409",
+    "The name is taken (by the caller's tenant; an administrator also sees other tenants'), \
+     or the domain is being removed.",
+);
+
+const HOSTED_ELSEWHERE: (&str, &str) = (
+    "404",
+    "Another tenant hosts the name (answered as for any domain the caller cannot see); a \
+     published claim moves it instead (see /api/v1/domains/{domain}/claim).",
+);
+const NOT_REMOVING_OR_BUSY: (&str, &str) = (
+    "409",
+    "The domain is not being removed (conflict), or another change of it is in progress (busy; \
+     retry after the Retry-After seconds).",
+);
+const TOO_MANY_CLAIMS: (&str, &str) = ("409", "The tenant has 100 open claims.");
+const NO_CLAIM: (&str, &str) = ("404", "The caller has no claim on this name.");
 const CONFLICT_OR_BUSY: (&str, &str) = (
     "409",
     "The domain is being removed (conflict), or another change of it is in progress (busy; \
@@ -169,10 +186,13 @@ pub fn document() -> Value {
                 },
                 "post": {
                     "summary": "Host a new domain.",
-                    "description": "Without mx, the domain's MX records are looked up and used.",
+                    "description": "Without mx, the domain's MX records are looked up and used. \
+                        Refused with 400 (field domain): IP addresses in any spelling and numeric \
+                        top-level labels, invalid xn-- labels, public suffixes (Public Suffix \
+                        List), single labels, the service's own zone.",
                     "requestBody": body("CreateDomain"),
                     "responses": responses(("201", ok("The new domain; Location names it.", detail.clone())),
-                        &[INVALID, READ_ONLY, CONFLICT, TOO_LARGE])
+                        &[INVALID, READ_ONLY, HOSTED_ELSEWHERE, CONFLICT, TOO_LARGE])
                 }
             },
             "/api/v1/domains/{domain}": {
@@ -206,6 +226,40 @@ pub fn document() -> Value {
                     "parameters": page_parameters(),
                     "responses": responses(("200", ok("A page of the history.",
                         page_of("versions", reference("Version")))), &[INVALID, NOT_FOUND])
+                }
+            },
+            "/api/v1/domains/{domain}/restore": {
+                "parameters": domain_parameter(),
+                "post": {
+                    "summary": "Cancel a removal under way (RFC 8461 §8.3).",
+                    "description": "The domain is active again; the policy served before the \
+                        removal returns as a new version with a new id, published like any change. \
+                        409 when the domain is not being removed, or busy while another change of it                         is in progress.",
+                    "responses": responses(("200", ok("The domain, state active.", detail.clone())),
+                        &[READ_ONLY, NOT_FOUND, NOT_REMOVING_OR_BUSY])
+                }
+            },
+            "/api/v1/domains/{domain}/claim": {
+                "parameters": domain_parameter(),
+                "post": {
+                    "summary": "Claim a domain: the TXT record that proves control of it.",
+                    "description": "Issued for any valid name, hosted or not; asking again while \
+                        the claim is open returns the same record. Publish txt_value as a TXT \
+                        record at txt_name, then POST /api/v1/domains: a domain another tenant \
+                        hosts moves to the claiming tenant (otherwise that answers 404, as for \
+                        any domain the caller cannot see). A claim lasts 7 days; a tenant has at \
+                        most 100 open. Body: none, or {\"tenant\": name} for administrators.",
+                    "requestBody": {"required": false, "content": {"application/json": {
+                        "schema": reference("ClaimBody")}}},
+                    "responses": responses(("201", ok("The claim.", reference("Claim"))),
+                        &[INVALID, READ_ONLY, TOO_MANY_CLAIMS, TOO_LARGE])
+                },
+                "delete": {
+                    "summary": "Withdraw the caller's claim on a domain.",
+                    "requestBody": {"required": false, "content": {"application/json": {
+                        "schema": reference("ClaimBody")}}},
+                    "responses": responses(("204", json!({"description": "Withdrawn."})),
+                        &[INVALID, READ_ONLY, NO_CLAIM])
                 }
             },
             "/api/v1/domains/{domain}/verify": {
@@ -406,6 +460,21 @@ fn schemas() -> Value {
                 "created_at": unix,
                 "published_at": nullable_unix
             }
+        },
+        "Claim": {
+            "type": "object", "required": ["domain", "txt_name", "txt_value", "expires_at"],
+            "properties": {
+                "domain": {"type": "string"},
+                "txt_name": {"type": "string", "examples": ["_mtasts-claim.example.com"]},
+                "txt_value": {"type": "string",
+                    "examples": ["mtasts-claim=0123456789abcdef0123456789abcdef"]},
+                "expires_at": unix
+            }
+        },
+        "ClaimBody": {
+            "type": "object", "additionalProperties": false,
+            "properties": {"tenant": {"type": "string",
+                "description": "Administrators: the claiming tenant."}}
         },
         "Tenant": {
             "type": "object", "required": ["name", "created_at"],

@@ -1,6 +1,7 @@
 //! The domain pages: the list with the add form, one domain's detail with its change and
-//! remove forms, and their POSTs, all through [`crate::service`]. The list and a domain's
-//! history show [`DASHBOARD_PAGE_SIZE`] rows a page, with a "Next page" link (`?cursor=`).
+//! remove forms (or, while it is being removed, the cancel form), and their POSTs, all
+//! through [`crate::service`]. The list and a domain's history show [`DASHBOARD_PAGE_SIZE`]
+//! rows a page, with a "Next page" link (`?cursor=`).
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -377,6 +378,23 @@ pub(super) async fn remove_domain(
         Err(response) => return response,
     };
     match service::remove_domain(&dash.app, &viewer.principal, &name).await {
+        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
+        Err(error) => form_failure(&dash, &viewer, &name, error, None).await,
+    }
+}
+
+pub(super) async fn restore_domain(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let viewer = match checked_viewer(&dash, &headers, &csrf).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    match service::restore_domain(&dash.app, &viewer.principal, &name).await {
         Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
         Err(error) => form_failure(&dash, &viewer, &name, error, None).await,
     }

@@ -462,6 +462,17 @@ pub(crate) fn detail(
             max_age = e(&form.max_age),
             rua = e(&form.rua),
         )
+    } else if can_write && d.state == DomainState::Removing {
+        format!(
+            r#"{error}<section class="card"><h2>Cancel removal</h2>
+<p>The policy served before the removal returns as a new version with a new id, published like any change; senders that saw <code>mode: none</code> fetch it again.</p>
+<form method="post" action="/domains/{name}/restore">
+<input type="hidden" name="csrf" value="{csrf}">
+<button type="submit">Cancel removal of {name}</button>
+</form></section>"#,
+            error = error_box(error),
+            csrf = e(header.csrf),
+        )
     } else {
         error_box(error)
     };

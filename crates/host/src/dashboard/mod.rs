@@ -10,6 +10,7 @@
 //! | `GET /domains/{domain}`, `…?cursor=` | policy, CNAMEs with their status and fix, certificate, a page of the history (50), change and remove forms |
 //! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when the policy changed) and rua (empty: removed) |
 //! | `POST /domains/{domain}/remove` | starts the safe removal (RFC 8461 §8.3) |
+//! | `POST /domains/{domain}/restore` | cancels a removal under way (the policy returns under a new id) |
 //! | `GET /static/style.css` | the stylesheet |
 //!
 //! Every domain read and write goes through [`crate::service`], so the dashboard and the API
@@ -59,7 +60,7 @@ pub use session::{SESSION_COOKIE, SESSION_SECONDS};
 
 use crate::state::AppState;
 use context::Dash;
-use domains::{add_domain, change_domain, detail_page, list_page, remove_domain};
+use domains::{add_domain, change_domain, detail_page, list_page, remove_domain, restore_domain};
 use guard::guard;
 use login::{login, login_page, logout};
 
@@ -85,6 +86,7 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
         .route("/domains", post(add_domain))
         .route("/domains/{domain}", get(detail_page).post(change_domain))
         .route("/domains/{domain}/remove", post(remove_domain))
+        .route("/domains/{domain}/restore", post(restore_domain))
         .route("/static/style.css", get(style))
         .layer(middleware::from_fn_with_state(dash.clone(), guard))
         .with_state(dash)

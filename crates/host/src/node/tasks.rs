@@ -71,21 +71,24 @@ async fn promote_one(
     Ok(())
 }
 
-/// Deletes domains whose removal deadline has passed, expired sessions, and the rows of
-/// nodes that are gone.
+/// Deletes domains whose removal deadline has passed, expired sessions, expired domain
+/// claims, and the rows of nodes that are gone.
 pub(crate) async fn clean_up(ctx: &NodeContext) -> Result<(), HostDbError> {
     let now = (ctx.clock)();
     for domain in ctx.db.domains_due_for_removal(now).await? {
-        match ctx.db.delete_domain(domain.id).await {
-            Ok(()) => {
+        // Only if still due: the removal may have been cancelled since it was listed.
+        match ctx.db.delete_removed_domain(domain.id, now).await {
+            Ok(true) => {
                 tracing::info!(domain = %domain.name, "removal period over; the domain is no longer hosted")
             }
+            Ok(false) => {}
             Err(error) => {
                 tracing::warn!(domain = %domain.name, %error, "deleting a removed domain failed")
             }
         }
     }
     ctx.db.purge_sessions(now).await?;
+    ctx.db.purge_claims(now).await?;
     forget_gone_nodes(ctx).await?;
     Ok(())
 }

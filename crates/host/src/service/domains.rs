@@ -1,19 +1,22 @@
-//! Operations on hosted domains: create, change, remove (RFC 8461 §8.3), read, list and
-//! history (a page at a time), and on-demand verification, with the validation of what a
-//! request asks for.
+//! Operations on hosted domains: create, change, remove (RFC 8461 §8.3) and cancel a
+//! removal, read, list and history (a page at a time), and on-demand verification, with the
+//! validation of what a request asks for.
 
 use std::collections::HashMap;
 
 use mtasts_proto::domain::normalize_domain;
 use mtasts_proto::hosted::cursor::{self, Cursor, MAX_PAGE_SIZE};
-use mtasts_proto::hosted::policy_input::{build_policy, validate_rua};
-use mtasts_proto::hosted::removal::{REMOVAL_MAX_AGE, removal_deadline, served_intervals};
+use mtasts_proto::hosted::policy_input::{build_policy, hosted_domain, validate_rua};
+use mtasts_proto::hosted::removal::{
+    REMOVAL_MAX_AGE, removal_deadline, served_intervals, version_to_restore,
+};
 use mtasts_proto::hosted::versions::next_policy_id;
 use mtasts_proto::sts::policy::Policy;
 use mtasts_store::host::{
     Domain, DomainState, HostDbError, NewDomain, NewVersion, PolicyVersion, Tenant,
 };
 
+use super::claims::taken_name;
 use super::error::{ServiceError, invalid, require_write};
 use super::lock::lock_domain;
 use super::tenancy::{tenant_named, tenant_of};
@@ -21,9 +24,6 @@ use super::views::{DomainDetail, Page, VersionView, detail};
 use crate::auth::Principal;
 use crate::state::AppState;
 
-const DOMAIN_SYNTAX_RULE: &str =
-    "RFC 1035 §2.3.1, RFC 5890: a domain name of letters, digits and hyphens (IDNs allowed)";
-const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two labels";
 const DOMAIN_ZONE_RULE: &str =
     "mtasts: the service's own zone and names inside it cannot be hosted";
 const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
@@ -72,18 +72,12 @@ pub struct DomainChange {
     pub rua: Option<Option<String>>,
 }
 
-/// Normalises a domain from a request, or says which rule it breaks. Whether the names
-/// published for it fit is checked once the tenant is known (they carry its label).
+/// Normalises a domain from a request, or says which rule it breaks: the name rules of
+/// [`hosted_domain`] (syntax, IP addresses in any spelling, `xn--` labels, public suffixes,
+/// single labels), then the service's own zone. Whether the names published for it fit is
+/// checked once the tenant is known (they carry its label).
 pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceError> {
-    let name = normalize_domain(input)
-        .map_err(|e| invalid("domain", DOMAIN_SYNTAX_RULE, e.to_string()))?;
-    if !name.contains('.') {
-        return Err(invalid(
-            "domain",
-            DOMAIN_LABELS_RULE,
-            format!("{name:?} is a single label"),
-        ));
-    }
+    let name = hosted_domain(input).map_err(ServiceError::Invalid)?;
     let zone = state.delegation.zone();
     if name == zone || name.ends_with(&format!(".{zone}")) {
         return Err(invalid(
@@ -97,7 +91,7 @@ pub fn validate_domain(state: &AppState, input: &str) -> Result<String, ServiceE
 
 /// Checks that every name the service publishes for `name` (already validated) under the
 /// tenant `tenant_id` fits in a DNS name, or says which rule it breaks.
-fn check_published_lengths(
+pub(super) fn check_published_lengths(
     state: &AppState,
     name: &str,
     tenant_id: i64,
@@ -143,7 +137,7 @@ async fn visible_domain(
 }
 
 /// The tenant a new domain goes to.
-async fn owning_tenant(
+pub(super) async fn owning_tenant(
     state: &AppState,
     who: &Principal,
     requested: Option<&str>,
@@ -203,7 +197,7 @@ async fn mx_from_dns(state: &AppState, domain: &str) -> Result<Vec<String>, Serv
     }
 }
 
-fn new_version(policy: &Policy, policy_id: String, now: i64) -> NewVersion {
+pub(super) fn new_version(policy: &Policy, policy_id: String, now: i64) -> NewVersion {
     NewVersion {
         policy_id,
         mode: policy.mode.as_str().to_owned(),
@@ -215,6 +209,11 @@ fn new_version(policy: &Policy, policy_id: String, now: i64) -> NewVersion {
 }
 
 /// Creates a hosted domain with its first policy version.
+///
+/// A name this service already hosts: for the caller's own tenant (or an administrator) a
+/// conflict; for another tenant's domain, unless the new owner proved control of it with an
+/// open claim (see [`super::claim_domain`]), not found, exactly as any domain the caller
+/// cannot see, so whether another tenant hosts a name cannot be learnt here.
 pub async fn create_domain(
     state: &AppState,
     who: &Principal,
@@ -239,24 +238,24 @@ pub async fn create_domain(
         build_policy(&request.mode, &mx, request.max_age).map_err(ServiceError::Invalid)?;
     let now = state.now();
     let version = new_version(&policy, next_policy_id(now, None), now);
-    let (domain, _) = state
+    let created = state
         .db
         .create_domain(
             NewDomain {
                 tenant_id: tenant.id,
                 name: name.clone(),
-                rua,
+                rua: rua.clone(),
             },
             version,
         )
-        .await
-        .map_err(|e| match e {
-            HostDbError::Conflict(_) => {
-                ServiceError::Conflict(format!("{name} is already hosted by this service"))
-            }
-            e => e.into(),
-        })?;
-    detail(state, domain, &tenant.name).await
+        .await;
+    match created {
+        Ok((domain, _)) => detail(state, domain, &tenant.name).await,
+        Err(HostDbError::Conflict(_)) => {
+            taken_name(state, who, &tenant, &name, rua.as_deref(), &policy).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The time of a new version after `latest`: this node's clock, but never before `latest`
@@ -266,7 +265,7 @@ pub async fn create_domain(
 /// id and `created_at`, versions' times never go back, so every id differs from every id
 /// before it. (A later `created_at` only lengthens how long the previous version counts as
 /// served, which makes the removal deadline later, never earlier.)
-fn version_time(state: &AppState, latest: &PolicyVersion) -> i64 {
+pub(super) fn version_time(state: &AppState, latest: &PolicyVersion) -> i64 {
     state.now().max(latest.created_at)
 }
 
@@ -302,8 +301,9 @@ pub async fn update_domain(
     let domain = reread(state, &domain.name).await?;
     if domain.state == DomainState::Removing {
         return Err(ServiceError::Conflict(format!(
-            "{} is being removed; it can no longer change",
-            domain.name
+            "{} is being removed; it can no longer change (cancel the removal first: \
+             POST /api/v1/domains/{}/restore)",
+            domain.name, domain.name
         )));
     }
     let latest = latest_version(state, &domain).await?;
@@ -365,6 +365,58 @@ pub async fn remove_domain(
         .db
         .start_removal(domain.id, remove_after, version)
         .await?;
+    let domain = reread(state, &domain.name).await?;
+    detail(state, domain, &tenant.name).await
+}
+
+/// Cancels the removal of a domain (RFC 8461 §8.3) while it is under way: the domain is
+/// active again and the policy served before the removal returns as a new version with a
+/// new id, published like any change (every node serves it before the TXT record carries
+/// its id), so senders that saw `mode: none` fetch it again. Outside a removal: conflict.
+pub async fn restore_domain(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+) -> Result<DomainDetail, ServiceError> {
+    let domain = visible_domain(state, who, name).await?;
+    require_write(who)?;
+    let _guard = lock_domain(state, &domain.name).await?;
+    let domain = reread(state, &domain.name).await?;
+    if domain.state != DomainState::Removing {
+        return Err(ServiceError::Conflict(format!(
+            "{} is not being removed: there is no removal to cancel",
+            domain.name
+        )));
+    }
+    // Two rows, not the history: the removal's version and the one before it.
+    let latest = latest_version(state, &domain).await?;
+    let before = match version_to_restore(domain.latest_version) {
+        Some(number) => state.db.version(domain.id, number).await?,
+        None => None,
+    };
+    let Some(before) = before else {
+        return Err(ServiceError::Internal(format!(
+            "{} has no version before its removal",
+            domain.name
+        )));
+    };
+    let at = version_time(state, &latest);
+    let version = NewVersion {
+        policy_id: next_policy_id(at, Some(&latest.policy_id)),
+        mode: before.mode.clone(),
+        mx: before.mx.clone(),
+        max_age: before.max_age,
+        body: before.body.clone(),
+        now: at,
+    };
+    let restored = state.db.restore_domain(domain.id, version).await?;
+    tracing::info!(
+        domain = %domain.name,
+        restored_from = before.version,
+        version = restored.version,
+        "removal cancelled; the policy served before it returns under a new id"
+    );
+    let tenant = tenant_of(state, domain.tenant_id).await?;
     let domain = reread(state, &domain.name).await?;
     detail(state, domain, &tenant.name).await
 }
@@ -496,12 +548,15 @@ pub async fn verify_domain(
 
 /// A domain read again after a change or under the lock. Gone means a concurrent removal
 /// completed: for the client, not found.
-async fn reread(state: &AppState, name: &str) -> Result<Domain, ServiceError> {
+pub(super) async fn reread(state: &AppState, name: &str) -> Result<Domain, ServiceError> {
     state.db.domain(name).await?.ok_or(ServiceError::NotFound)
 }
 
 /// The newest version of `domain` (read under its lock): one row, not the whole history.
-async fn latest_version(state: &AppState, domain: &Domain) -> Result<PolicyVersion, ServiceError> {
+pub(super) async fn latest_version(
+    state: &AppState,
+    domain: &Domain,
+) -> Result<PolicyVersion, ServiceError> {
     state
         .db
         .version(domain.id, domain.latest_version)

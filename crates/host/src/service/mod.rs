@@ -2,8 +2,10 @@
 //! dashboard and `mtasts admin` call these, so the rules (visibility, roles, validation,
 //! versioning, safe removal) live in one place.
 //!
-//! * `domains` — create, change, remove, read, list, history, verify a hosted domain (lists
-//!   and histories a page at a time, [`Page`]);
+//! * `domains` — create, change, remove, restore, read, list, history, verify a hosted
+//!   domain (lists and histories a page at a time, [`Page`]);
+//! * `claims` — proving control of a domain with a TXT record, and adding a name another
+//!   tenant hosts;
 //! * `tenancy` — tenants, their tokens (create, list, revoke) and users, the first
 //!   administrator token;
 //! * `views` — what those operations return, as the API serialises it;
@@ -24,15 +26,17 @@
 //! without a stored outcome shows as
 //! [`RecordStatus::Unchecked`](crate::verification::RecordStatus::Unchecked).
 
+mod claims;
 mod domains;
 mod error;
 mod lock;
 mod tenancy;
 mod views;
 
+pub use claims::{ClaimView, claim_domain, drop_claim};
 pub use domains::{
     DomainChange, NewDomainRequest, create_domain, domain_detail, domains_page, remove_domain,
-    update_domain, validate_domain, verify_domain, versions_page,
+    restore_domain, update_domain, validate_domain, verify_domain, versions_page,
 };
 pub use error::ServiceError;
 pub use tenancy::{

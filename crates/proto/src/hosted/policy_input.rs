@@ -8,6 +8,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::domain::{
+    invalid_a_label, is_ip_spelling, is_public_suffix, normalize_domain, numeric_top_label,
+};
 use crate::sts::mx_pattern::MxPattern;
 use crate::sts::policy::{MAX_AGE_CAP, MaxAge, Mode, Policy};
 use crate::tlsrpt::record::{ReportUri, TLSRPT_VERSION, TlsRptRecord};
@@ -59,6 +62,74 @@ const RUA_RULE: &str = "RFC 8460 §3: rua is one or more mailto: or https: URIs 
      with any , ! ; inside a URI percent-encoded";
 const RUA_LIMIT_RULE: &str =
     "RFC 8460 §3 (mtasts limits): at most 4 rua URIs, each listed once, 1024 characters in all";
+
+/// RFC 1035 syntax of a hosted domain.
+pub const DOMAIN_SYNTAX_RULE: &str =
+    "RFC 1035 §2.3.1, RFC 5890: a domain name of letters, digits and hyphens (IDNs allowed)";
+/// A hosted domain is not a single label.
+pub const DOMAIN_LABELS_RULE: &str = "mtasts: a hosted domain has at least two labels";
+/// An address, in whatever spelling, is not a domain.
+pub const DOMAIN_IP_RULE: &str = "RFC 1123 §2.1, RFC 3696 §2: an IP address in any spelling \
+     (127.0.0.1, 0x7f.1, 0177.0.0.1) is not a domain name, and no top-level label is numeric";
+/// `xn--` labels must be real A-labels.
+pub const DOMAIN_IDNA_RULE: &str =
+    "RFC 5890 §2.3.2.1: an xn-- label must be a valid A-label (Punycode of a valid U-label)";
+/// Public suffixes are shared by many owners.
+pub const DOMAIN_SUFFIX_RULE: &str = "Public Suffix List: a public suffix (com, co.uk, \
+     github.io) is shared by many owners; host a registrable domain under it";
+
+/// Normalises the name of a domain to host (any case, U-labels or A-labels, one trailing dot
+/// allowed) to lowercase A-labels, or says which rule it breaks (field `domain`): LDH
+/// syntax, an IP address in any spelling or a numeric top-level label, an `xn--` label that
+/// is not a valid A-label, a public suffix (checked before the single-label rule, so `com`
+/// is reported as the public suffix it is), a single label.
+pub fn hosted_domain(input: &str) -> Result<String, FieldError> {
+    // `[192.0.2.1]`, `[IPv6:…]`: address literals (RFC 5321 §4.1.3) are addresses too.
+    if is_ip_spelling(input) || input.trim().starts_with('[') {
+        return Err(invalid(
+            "domain",
+            DOMAIN_IP_RULE,
+            format!("{:?} is an IP address, not a domain name", input.trim()),
+        ));
+    }
+    let name = normalize_domain(input)
+        .map_err(|e| invalid("domain", DOMAIN_SYNTAX_RULE, e.to_string()))?;
+    if let Some(top) = numeric_top_label(&name) {
+        return Err(invalid(
+            "domain",
+            DOMAIN_IP_RULE,
+            format!(
+                "{name:?} has a numeric top-level label (TLD) {top:?}: URL parsers read such \
+                 a name as an IP address, and no such top-level domain exists"
+            ),
+        ));
+    }
+    if let Some(label) = invalid_a_label(&name) {
+        return Err(invalid(
+            "domain",
+            DOMAIN_IDNA_RULE,
+            format!("{label:?} in {name:?} is not a valid A-label"),
+        ));
+    }
+    if is_public_suffix(&name) {
+        return Err(invalid(
+            "domain",
+            DOMAIN_SUFFIX_RULE,
+            format!(
+                "{name:?} is a public suffix (Public Suffix List): it is shared by many \
+                 owners' domains, so no one owner can host its policy"
+            ),
+        ));
+    }
+    if !name.contains('.') {
+        return Err(invalid(
+            "domain",
+            DOMAIN_LABELS_RULE,
+            format!("{name:?} is a single label"),
+        ));
+    }
+    Ok(name)
+}
 
 fn invalid(field: &'static str, rule: &'static str, message: String) -> FieldError {
     FieldError {
@@ -336,6 +407,98 @@ mod tests {
             build_policy("enforce", &many, None).unwrap_err().rule,
             MX_COUNT_RULE
         );
+    }
+
+    #[test]
+    fn hosted_domain_refuses_addresses_with_their_rule() {
+        for input in [
+            "127.0.0.1",
+            "999.999.999.999",
+            "0x7f.1",
+            "1.2.3",
+            "0177.0.0.1",
+            "2130706433",
+            "127.0.0.1.",
+            " 10.0.0.1 ",
+            "::1",
+            "2001:db8::1",
+        ] {
+            let err = hosted_domain(input).unwrap_err();
+            assert_eq!((err.field, err.rule), ("domain", DOMAIN_IP_RULE), "{input}");
+            assert!(err.message.contains("is an IP address"), "{input}: {err}");
+        }
+        for input in ["a.123", "1.2.3.4.5", "example.0x1f", "Mail.Example.42."] {
+            let err = hosted_domain(input).unwrap_err();
+            assert_eq!(err.rule, DOMAIN_IP_RULE, "{input}");
+            assert!(
+                err.message.contains("numeric top-level label"),
+                "{input}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn hosted_domain_refuses_public_suffixes_and_bad_a_labels() {
+        for input in [
+            "co.uk",
+            "com",
+            "github.io",
+            "CO.UK.",
+            "foo.ck",
+            "公司.cn",
+            "uk",
+        ] {
+            let err = hosted_domain(input).unwrap_err();
+            assert_eq!(
+                (err.field, err.rule),
+                ("domain", DOMAIN_SUFFIX_RULE),
+                "{input}"
+            );
+            assert!(err.message.contains("public suffix"), "{input}: {err}");
+        }
+        for input in [
+            "xn--zz.example",
+            "mail.xn--a.example",
+            "xn--0.example",
+            "xn--a-ecp.com",
+        ] {
+            let err = hosted_domain(input).unwrap_err();
+            assert_eq!(
+                (err.field, err.rule),
+                ("domain", DOMAIN_IDNA_RULE),
+                "{input}"
+            );
+        }
+        for (input, rule) in [
+            ("localhost", DOMAIN_LABELS_RULE),
+            ("[::1]", DOMAIN_IP_RULE),
+            ("[127.0.0.1]", DOMAIN_IP_RULE),
+            ("a..example", DOMAIN_SYNTAX_RULE),
+            // A trailing hyphen is already an LDH error.
+            ("xn--.example", DOMAIN_SYNTAX_RULE),
+            ("xn--abc-.com", DOMAIN_SYNTAX_RULE),
+            ("", DOMAIN_SYNTAX_RULE),
+        ] {
+            assert_eq!(hosted_domain(input).unwrap_err().rule, rule, "{input}");
+        }
+    }
+
+    #[test]
+    fn hosted_domain_accepts_registrable_names() {
+        for (input, name) in [
+            ("Example.COM.", "example.com"),
+            ("example.co.uk", "example.co.uk"),
+            ("user.github.io", "user.github.io"),
+            ("münchen.example", "xn--mnchen-3ya.example"),
+            ("xn--mnchen-3ya.example", "xn--mnchen-3ya.example"),
+            ("0x7f.com", "0x7f.com"),
+            ("123.example", "123.example"),
+            ("www.ck", "www.ck"),
+            ("mail.example.invalid", "mail.example.invalid"),
+            ("公司.example.cn", "xn--55qx5d.example.cn"),
+        ] {
+            assert_eq!(hosted_domain(input).as_deref(), Ok(name), "{input}");
+        }
     }
 
     #[test]

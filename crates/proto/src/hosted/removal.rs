@@ -5,6 +5,10 @@
 //! sender enforcing a policy nobody can update. So removal publishes a `mode: none` policy
 //! under a new id, keeps serving it until every policy that was ever served could have
 //! expired from every cache, and only then deletes the records.
+//!
+//! Until then the removal can be cancelled: the policy served before it comes back as a new
+//! version with a new id ([`version_to_restore`]), published like any change (body on every
+//! node first, then the id), so a sender that saw `mode: none` fetches it again.
 
 /// `max_age` of the `mode: none` policy served while removing: one day, the "small"
 /// value §8.3 asks for; senders that fetch it forget it quickly once the domain is gone.
@@ -54,9 +58,28 @@ pub fn served_intervals(versions: &[(i64, u32)]) -> Vec<ServedVersion> {
         .collect()
 }
 
+/// The number of the version whose policy a cancelled removal brings back, given the
+/// number of the newest version while the domain is being removed: the one just before it,
+/// as the removal's `mode: none` version is the newest (a domain being removed takes no
+/// other change) and versions are numbered consecutively from 1. `None` when there is none
+/// before it.
+pub fn version_to_restore(removal_version: i64) -> Option<i64> {
+    (removal_version > 1).then(|| removal_version - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancelled_removal_restores_the_version_before_it() {
+        // v3 is the removal's `mode: none`; v2 the policy served before it.
+        assert_eq!(version_to_restore(3), Some(2));
+        // Removed, restored (v4, a copy of v2), removed again (v5): v4 comes back.
+        assert_eq!(version_to_restore(5), Some(4));
+        assert_eq!(version_to_restore(1), None);
+        assert_eq!(version_to_restore(0), None);
+    }
 
     const DAY: i64 = 86_400;
 

@@ -261,6 +261,123 @@ impl HostDb {
         .await
     }
 
+    /// Cancels the removal of `domain_id` (RFC 8461 §8.3): the domain is active again, with
+    /// no removal deadline, and `version` (normally the policy served before the removal,
+    /// under a new id) is added as its next version, to be published like any change.
+    /// [`HostDbError::Conflict`] when the domain is not being removed or the policy id was
+    /// used before, [`HostDbError::NotFound`] when there is no such domain.
+    pub async fn restore_domain(
+        &self,
+        domain_id: i64,
+        version: NewVersion,
+    ) -> Result<PolicyVersion, HostDbError> {
+        limits::version(&version)?;
+        let mx = mx_json(&version.mx)?;
+        bounded(async {
+            let row: VersionRow = write_tx!(self, |tx, generation| {
+                let number: Option<i64> = sqlx::query_scalar(RESTORE_DOMAIN)
+                    .bind(domain_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let Some(number) = number else {
+                    let exists: Option<i64> = sqlx::query_scalar(sql::DOMAIN_EXISTS)
+                        .bind(domain_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    return Err(match exists {
+                        Some(_) => HostDbError::Conflict(format!(
+                            "domain {domain_id} is not being removed"
+                        )),
+                        None => HostDbError::NotFound,
+                    });
+                };
+                insert_version!(tx, domain_id, number, &version, &mx, generation)
+            });
+            row.try_into()
+        })
+        .await
+    }
+
+    /// Moves `domain_id` from tenant `from_tenant` to `to_tenant`, which proved control of
+    /// it: the domain becomes active (a removal under way is cancelled), takes `rua`, forgets
+    /// its delegation check (the CNAME targets carry the tenant), and `version` is added as
+    /// its next version, so the policy id keeps changing forward. `to_tenant`'s claim on the
+    /// name is deleted in the same transaction. Versions, certificate and ACME state stay.
+    /// [`HostDbError::Conflict`] when the domain no longer belongs to `from_tenant` or the
+    /// policy id was used before, [`HostDbError::NotFound`] when there is no such domain.
+    pub async fn transfer_domain(
+        &self,
+        domain_id: i64,
+        from_tenant: i64,
+        to_tenant: i64,
+        rua: Option<&str>,
+        version: NewVersion,
+    ) -> Result<PolicyVersion, HostDbError> {
+        if let Some(rua) = rua {
+            limits::required("rua", rua, limits::MAX_RUA_BYTES)?;
+        }
+        limits::version(&version)?;
+        let mx = mx_json(&version.mx)?;
+        bounded(async {
+            let row: VersionRow = write_tx!(self, |tx, generation| {
+                let moved: Option<(i64, String)> = sqlx::query_as(TRANSFER_DOMAIN)
+                    .bind(domain_id)
+                    .bind(from_tenant)
+                    .bind(to_tenant)
+                    .bind(rua)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let Some((number, name)) = moved else {
+                    let exists: Option<i64> = sqlx::query_scalar(sql::DOMAIN_EXISTS)
+                        .bind(domain_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    return Err(match exists {
+                        Some(_) => HostDbError::Conflict(format!(
+                            "domain {domain_id} no longer belongs to tenant {from_tenant}"
+                        )),
+                        None => HostDbError::NotFound,
+                    });
+                };
+                sqlx::query(super::claims::DELETE_CLAIM)
+                    .bind(to_tenant)
+                    .bind(&name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                insert_version!(tx, domain_id, number, &version, &mx, generation)
+            });
+            row.try_into()
+        })
+        .await
+    }
+
+    /// Deletes `domain_id` if it is still being removed and its removal deadline is at or
+    /// before `now`: the node's end of a removal, which must not delete a domain whose
+    /// removal was cancelled (or that moved to another tenant) since it was listed as due.
+    /// Whether it was deleted.
+    pub async fn delete_removed_domain(
+        &self,
+        domain_id: i64,
+        now: i64,
+    ) -> Result<bool, HostDbError> {
+        bounded(async {
+            let deleted = write_tx!(self, |tx, _generation| sqlx::query(DELETE_REMOVED_DOMAIN)
+                .bind(domain_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .rows_affected());
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
     /// Deletes `domain_id` with its versions, certificate, ACME state and challenges.
     /// [`HostDbError::NotFound`] when there is no such domain.
     pub async fn delete_domain(&self, domain_id: i64) -> Result<(), HostDbError> {
@@ -321,6 +438,17 @@ impl HostDb {
         .await
     }
 }
+
+const RESTORE_DOMAIN: &str = "UPDATE host_domains SET state = 'active', remove_after = NULL, \
+     latest_version = latest_version + 1 WHERE id = $1 AND state = 'removing' \
+     RETURNING latest_version";
+const TRANSFER_DOMAIN: &str = "UPDATE host_domains SET tenant_id = $3, state = 'active', \
+     remove_after = NULL, rua = $4, verification = NULL, verified_at = NULL, \
+     latest_version = latest_version + 1 WHERE id = $1 AND tenant_id = $2 \
+     RETURNING latest_version, name";
+// Versions, certificate, ACME state and challenges go with it (ON DELETE CASCADE).
+const DELETE_REMOVED_DOMAIN: &str = "DELETE FROM host_domains \
+     WHERE id = $1 AND state = 'removing' AND remove_after <= $2";
 
 /// `NotFound` when an update touched nothing.
 fn found(rows_affected: u64) -> Result<(), HostDbError> {

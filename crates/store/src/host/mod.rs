@@ -115,6 +115,7 @@ macro_rules! read_tx {
 }
 
 mod acme;
+mod claims;
 mod domains;
 mod error;
 mod limits;
@@ -128,6 +129,7 @@ mod state;
 mod tenancy;
 mod types;
 
+pub use claims::{DomainClaim, MAX_CLAIM_TOKEN_BYTES};
 pub use error::HostDbError;
 pub use limits::{
     MAX_EMAIL_BYTES, MAX_ERROR_BYTES, MAX_JSON_BYTES, MAX_LOCK_NAME_BYTES, MAX_MAX_AGE, MAX_MX,

@@ -144,6 +144,10 @@ cases!(
 #[path = "host_pages.rs"]
 mod pages;
 
+// Restore, claims, moving a domain.
+#[path = "host_names.rs"]
+mod names;
+
 /// A policy version created at `now`.
 fn version(policy_id: &str, now: i64) -> NewVersion {
     NewVersion {
