@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::client_addr::TrustedProxies;
+
 /// Let's Encrypt's production directory: the default ACME CA.
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
@@ -68,6 +70,14 @@ pub struct ServeConfig {
     /// Files of earlier keys, which still open what they sealed until it is resealed under
     /// the current key at start (rotation); `MTASTS_PREVIOUS_SECRET_KEYS` adds more.
     pub previous_secret_key_files: Vec<PathBuf>,
+    /// Reverse proxies (addresses or networks, `["127.0.0.1", "10.0.0.0/8"]`) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client for per-client limits and logs;
+    /// default none (the TCP peer is the client).
+    pub trusted_proxies: TrustedProxies,
+    /// Seconds a dashboard session may go unused before it ends.
+    pub session_idle_timeout: u64,
+    /// Seconds a dashboard session lasts at most.
+    pub session_lifetime: u64,
     /// Test-only: let verification connect to loopback and private addresses (by default
     /// they look absent, so tenants cannot probe the service's network).
     pub verify_private_addresses: bool,
@@ -104,6 +114,9 @@ impl Default for ServeConfig {
             public_url: None,
             secret_key_file: None,
             previous_secret_key_files: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            session_idle_timeout: 3600,
+            session_lifetime: 43_200,
             verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
@@ -181,6 +194,9 @@ mod tests {
             pending_verify_interval = 30
             secret_key_file = "/etc/mtasts/secret.key"
             previous_secret_key_files = ["/etc/mtasts/old.key"]
+            trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
+            session_idle_timeout = 900
+            session_lifetime = 28800
             "#,
         )
         .unwrap();
@@ -190,6 +206,9 @@ mod tests {
         assert_eq!(config.acme_challenge, "tls-alpn-01");
         assert_eq!(config.ttl, 600);
         assert_eq!(config.node_id.as_deref(), Some("edge-1"));
+        assert_eq!(config.trusted_proxies.networks().len(), 2);
+        assert_eq!(config.session_idle_timeout, 900);
+        assert_eq!(config.session_lifetime, 28_800);
         assert_eq!(
             config.secret_key_file,
             Some(PathBuf::from("/etc/mtasts/secret.key"))
@@ -212,6 +231,18 @@ mod tests {
         assert_eq!(config.database_url(), "sqlite:/srv/m/serve.db");
         assert_eq!(config.acme_directory, LETS_ENCRYPT);
         assert_eq!(config.api_listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(config.trusted_proxies.networks().is_empty());
+        assert_eq!(
+            (config.session_idle_timeout, config.session_lifetime),
+            (3600, 43_200)
+        );
+        let err = ServeConfig::from_toml("trusted_proxies = [\"10.0.0.0/33\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trusted_proxies") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
         assert_eq!(config.node_retention, 86_400);
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();

@@ -13,6 +13,7 @@
 //! * [`policy_host`] — the HTTPS policy host (`mta-sts.<d>`, TLS-ALPN-01) and the HTTP-01
 //!   listener.
 //! * [`auth`] — API tokens, password hashes and who a request acts as.
+//! * [`client_addr`] — the client address behind trusted reverse proxies, for per-client limits.
 //! * [`ratelimit`] — keyed token buckets for authentication failures and API calls.
 //! * [`state`] — what the API and the dashboard share ([`state::AppState`]).
 //! * [`service`] — domain and tenant operations, independent of HTTP.
@@ -34,6 +35,7 @@
 pub mod acme;
 pub mod api;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod dashboard;
 pub mod dns;

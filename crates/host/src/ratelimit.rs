@@ -87,6 +87,18 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         self.update(key, now, false)
     }
 
+    /// Gives back one action taken from `key`'s bucket by [`KeyedLimiter::acquire`] (a login
+    /// attempt that succeeded: only failures count). Never fills a bucket beyond its burst.
+    pub fn refund(&self, key: &K, now: Instant) {
+        let full = u64::from(self.rate.burst) * SCALE;
+        let mut buckets = self.lock();
+        if let Some(bucket) = buckets.get_mut(key) {
+            let tokens = self.refilled(bucket, now, full);
+            bucket.tokens = tokens.saturating_add(SCALE).min(full);
+            bucket.updated = now;
+        }
+    }
+
     /// Forgets `key` (a successful login clears its failures).
     pub fn reset(&self, key: &K) {
         self.lock().remove(key);
@@ -198,6 +210,27 @@ mod tests {
         assert!(limiter.check(&1, t0).is_err());
         limiter.reset(&1);
         assert_eq!(limiter.check(&1, t0), Ok(()));
+    }
+
+    #[test]
+    fn refund_gives_back_one_action() {
+        let limiter = KeyedLimiter::new(rate(2, 60), 100);
+        let t0 = Instant::now();
+        limiter.acquire(&"a", t0).unwrap();
+        limiter.acquire(&"a", t0).unwrap();
+        assert!(limiter.check(&"a", t0).is_err());
+        limiter.refund(&"a", t0);
+        assert_eq!(limiter.acquire(&"a", t0), Ok(()));
+        assert!(limiter.check(&"a", t0).is_err());
+        // Never beyond the burst, and an unknown key stays untracked.
+        limiter.refund(&"a", t0);
+        limiter.refund(&"a", t0);
+        limiter.refund(&"a", t0);
+        limiter.acquire(&"a", t0).unwrap();
+        limiter.acquire(&"a", t0).unwrap();
+        assert!(limiter.check(&"a", t0).is_err());
+        limiter.refund(&"b", t0);
+        assert_eq!(limiter.len(), 1);
     }
 
     #[test]

@@ -299,8 +299,9 @@ impl Serve {
             password_iterations: iterations,
             ..crate::state::ApiLimits::default()
         };
-        let state =
-            AppState::new(db.clone(), settings.delegation.clone(), dns.clone()).with_limits(limits);
+        let state = AppState::new(db.clone(), settings.delegation.clone(), dns.clone())
+            .with_limits(limits)
+            .with_trusted_proxies(config.trusted_proxies.clone());
         let snapshot = snapshot::handle(Snapshot::default());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
@@ -396,6 +397,8 @@ impl Serve {
             state.clone(),
             crate::dashboard::DashboardConfig {
                 public_url: config.public_url.clone(),
+                session_idle_timeout: config.session_idle_timeout,
+                session_lifetime: config.session_lifetime,
             },
         );
         // The API bounds its own bodies; this covers the dashboard's forms too.

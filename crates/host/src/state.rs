@@ -2,11 +2,12 @@
 //! rate limiters, and the optional on-demand verifier.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
 use mtasts_net::dns::DnsLookup;
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::HostDb;
@@ -14,6 +15,7 @@ use mtasts_store::host::HostDb;
 use tokio::sync::Semaphore;
 
 use crate::auth::{DEFAULT_PBKDF2_ITERATIONS, Principal};
+use crate::client_addr::{TrustedProxies, limit_key};
 use crate::ratelimit::{KeyedLimiter, Rate, RetryAfter};
 // Where handlers and tests that build an `AppState` expect it; defined beside the type it returns.
 pub use crate::verification::DomainVerifier;
@@ -44,8 +46,11 @@ pub struct ApiLimits {
     /// Failed authentications per client address (IPv6: per /64); once used up, the client's
     /// invalid or missing credentials are answered 429 (a valid API token still works).
     pub auth_failures: Rate,
-    /// Login attempts per client address (dashboard).
+    /// Failed dashboard logins per client address ([`AppState::client_key`]); a successful
+    /// login does not count.
     pub login: Rate,
+    /// Failed dashboard logins per account (the normalised e-mail address), whoever tries.
+    pub login_account: Rate,
     /// Keys each rate limiter remembers at most.
     pub tracked_keys: usize,
     /// PBKDF2 iterations for new password hashes.
@@ -60,6 +65,7 @@ impl Default for ApiLimits {
             api: Rate::per_minute(120, 600),
             auth_failures: Rate::per_minute(10, 10),
             login: Rate::per_minute(10, 5),
+            login_account: Rate::per_minute(10, 10),
             tracked_keys: 10_000,
             password_iterations: NonZeroU32::new(DEFAULT_PBKDF2_ITERATIONS)
                 .expect("the default is not zero"),
@@ -96,8 +102,10 @@ pub struct RateLimiters {
     pub api: KeyedLimiter<PrincipalKey>,
     /// Failed authentications, by [`client_key`].
     pub auth_failures: KeyedLimiter<IpAddr>,
-    /// Login attempts, by [`client_key`].
+    /// Failed logins, by [`AppState::client_key`].
     pub login: KeyedLimiter<IpAddr>,
+    /// Failed logins, by the normalised e-mail address tried.
+    pub login_account: KeyedLimiter<String>,
 }
 
 impl RateLimiters {
@@ -107,6 +115,7 @@ impl RateLimiters {
             api: KeyedLimiter::new(limits.api, limits.tracked_keys),
             auth_failures: KeyedLimiter::new(limits.auth_failures, limits.tracked_keys),
             login: KeyedLimiter::new(limits.login, limits.tracked_keys),
+            login_account: KeyedLimiter::new(limits.login_account, limits.tracked_keys),
         }
     }
 
@@ -120,19 +129,11 @@ impl RateLimiters {
     }
 }
 
-/// The rate-limiting key of a client address: IPv4 as is, IPv6 by its /64, since one host
-/// usually controls a whole /64 and could otherwise rotate addresses to escape the limit.
+/// The rate-limiting key of a connection's address, ignoring forwarding headers: IPv4 as is,
+/// IPv6 by its /64 ([`limit_key`]). Requests use [`AppState::client_key`], which knows the
+/// trusted proxies.
 pub fn client_key(addr: Option<SocketAddr>) -> IpAddr {
-    match addr.map(|a| a.ip().to_canonical()) {
-        Some(IpAddr::V6(v6)) => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::V6(Ipv6Addr::from(segments))
-        }
-        Some(v4) => v4,
-        // Without connection information every client shares one bucket: stricter, never looser.
-        None => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    }
+    limit_key(addr.map(|a| a.ip()))
 }
 
 /// How many per-domain change locks ([`crate::service`]) this process holds at once. On
@@ -160,6 +161,8 @@ pub struct AppState {
     /// Permits to hold a per-domain change lock ([`DOMAIN_LOCK_PERMITS`], shared by every
     /// clone).
     pub domain_locks: Arc<Semaphore>,
+    /// Proxies whose forwarding headers name the client (`trusted_proxies`).
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -175,7 +178,21 @@ impl AppState {
             clock: system_clock(),
             verifier: None,
             domain_locks: Arc::new(Semaphore::new(DOMAIN_LOCK_PERMITS)),
+            trusted_proxies: Arc::new(TrustedProxies::default()),
         }
+    }
+
+    /// Trusts `proxies` to name the client in forwarding headers.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    /// The client address of a request from `peer` with `headers` (the forwarded client when
+    /// `peer` is a trusted proxy, see [`crate::client_addr`]), as the key of every per-client
+    /// limit and the address in log lines: IPv6 by its /64.
+    pub fn client_key(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+        limit_key(self.trusted_proxies.client_ip(peer, headers))
     }
 
     /// Replaces the limits (and starts fresh rate limiters for them).
@@ -247,15 +264,13 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_clients_are_keyed_by_their_64() {
+    fn connection_keys_are_client_keys_without_proxies() {
         let a: SocketAddr = "[2001:db8:1:2:aaaa::1]:5000".parse().unwrap();
         let b: SocketAddr = "[2001:db8:1:2:bbbb::2]:6000".parse().unwrap();
-        let c: SocketAddr = "[2001:db8:1:3::1]:6000".parse().unwrap();
         assert_eq!(client_key(Some(a)), client_key(Some(b)));
-        assert_ne!(client_key(Some(a)), client_key(Some(c)));
-        let v4: SocketAddr = "192.0.2.7:1".parse().unwrap();
-        let mapped: SocketAddr = "[::ffff:192.0.2.7]:1".parse().unwrap();
-        assert_eq!(client_key(Some(v4)), client_key(Some(mapped)));
-        assert_eq!(client_key(None), IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        assert_eq!(
+            client_key(None),
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        );
     }
 }

@@ -29,6 +29,7 @@
 //! * [`bytesize`] — byte counts as written on the command line (`64MiB`).
 //! * [`imap_url`] — IMAP mailbox URLs for report intake.
 //! * [`json`] — JSON read strictly: a member name repeated in one object is an error.
+//! * [`forwarded`] — `Forwarded` (RFC 7239) and `X-Forwarded-For`: the client behind trusted proxies.
 //!
 //! # Readings of ambiguous rules
 //!
@@ -86,6 +87,7 @@ mod calendar;
 pub mod diagnostic;
 pub mod dmarc;
 pub mod domain;
+pub mod forwarded;
 pub mod hosted;
 pub mod imap_url;
 pub mod json;

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::auth::{self, AuthError, Principal};
-use crate::state::{AppState, client_key};
+use crate::state::AppState;
 
 const JSON_RULE: &str = "RFC 8259: the body is one JSON object (Content-Type: application/json)";
 const UNKNOWN_FIELD_RULE: &str = "mtasts API: only the documented fields are accepted";
@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Auth {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
-        let client = client_key(peer);
+        let client = state.client_key(peer, &parts.headers);
         let started = Instant::now();
         // Whether this client has used up its failures; decided before, acted on after the
         // credentials are known to be invalid.

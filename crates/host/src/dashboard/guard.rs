@@ -141,6 +141,7 @@ mod tests {
         ));
         let public = DashboardConfig {
             public_url: Some("https://Dash.Example/".to_owned()),
+            ..DashboardConfig::default()
         };
         assert!(public.secure());
         assert!(same_origin(

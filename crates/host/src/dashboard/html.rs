@@ -75,7 +75,7 @@ pub(crate) struct Header<'a> {
 pub(crate) fn page(title: &str, header: Option<&Header<'_>>, body: &str) -> String {
     let nav = match header {
         Some(h) => format!(
-            r#"<nav><a href="/">Domains</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form></nav>"#,
+            r#"<nav><a href="/">Domains</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
             who = e(h.who),
             role = e(h.role),
             csrf = e(h.csrf),

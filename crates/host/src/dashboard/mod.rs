@@ -4,7 +4,8 @@
 //! | Route | Answer |
 //! |---|---|
 //! | `GET /login`, `POST /login` | the login form; e-mail + password, or an empty e-mail and an API token |
-//! | `POST /logout` | ends the session |
+//! | `POST /logout` | ends the session (on every node: it is deleted from the database) |
+//! | `POST /logout-all` | ends every session of the logged-in user |
 //! | `GET /`, `GET /?cursor=` | a page of the domains (50) with their status, and the add form |
 //! | `POST /domains` | adds a domain (mx empty: looked up in DNS; rua empty: no TLS-RPT record) |
 //! | `GET /domains/{domain}`, `…?cursor=` | policy, CNAMEs with their status and fix, certificate, a page of the history (50), change and remove forms |
@@ -22,11 +23,15 @@
 //! session's CSRF token, compared in constant time on every POST (403 otherwise); a POST with
 //! an `Origin` that is not this host, or a `Sec-Fetch-Site` other than `same-origin`, is
 //! refused (403; `Origin: null`, which our `no-referrer` pages make browsers send, is decided
-//! by `Sec-Fetch-Site`); the login form uses a double-submit
-//! cookie, since there is no session yet. Every response carries a strict
+//! by `Sec-Fetch-Site`); the login form, which has no session yet, uses a double-submit
+//! cookie whose value the server issued and signed (`login_csrf`: a value made up by someone
+//! else is refused). Sessions end after `session_idle_timeout` unused and at
+//! `session_lifetime`. Every response carries a strict
 //! `Content-Security-Policy` (no script at all), `X-Frame-Options: DENY`, `nosniff`,
-//! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`. Logins are rate
-//! limited per client address ([`crate::state::RateLimiters::login`], every attempt counts).
+//! `Referrer-Policy: no-referrer` and `Cache-Control: no-store`. Failed logins are rate
+//! limited per client address ([`crate::state::AppState::client_key`], which reads forwarding
+//! headers of trusted proxies only) and per account ([`crate::state::RateLimiters`]); a
+//! successful login does not count.
 //! Every POST that changes something spends the principal's budget of API calls
 //! ([`crate::state::RateLimiters::take_call`]: a password session as its user, a token session
 //! as its token), so the dashboard is no way around the API's rate; over it, 429 with
@@ -44,6 +49,7 @@ mod domains;
 mod guard;
 mod html;
 mod login;
+mod login_csrf;
 mod reply;
 mod session;
 
@@ -62,7 +68,7 @@ use crate::state::AppState;
 use context::Dash;
 use domains::{add_domain, change_domain, detail_page, list_page, remove_domain, restore_domain};
 use guard::guard;
-use login::{login, login_page, logout};
+use login::{login, login_page, logout, logout_all};
 
 /// The stylesheet, served at `/static/style.css` (the CSP allows styles from this origin only).
 const STYLE: &str = include_str!("style.css");
@@ -78,11 +84,13 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
     let dash = Dash {
         app: state,
         config: std::sync::Arc::new(config),
+        login_key: std::sync::Arc::default(),
     };
     Router::new()
         .route("/", get(list_page))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
         .route("/domains", post(add_domain))
         .route("/domains/{domain}", get(detail_page).post(change_domain))
         .route("/domains/{domain}/remove", post(remove_domain))

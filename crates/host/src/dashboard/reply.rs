@@ -57,7 +57,14 @@ pub(super) fn header_of(viewer: &Viewer) -> Header<'_> {
 
 /// The logged-in viewer, or the response to send instead (a redirect to the login page).
 pub(super) async fn viewer(dash: &Dash, headers: &HeaderMap) -> Result<Viewer, Response> {
-    match session::load(&dash.app.db, headers, dash.app.now()).await {
+    match session::load(
+        &dash.app.db,
+        headers,
+        dash.app.now(),
+        dash.config.sessions(),
+    )
+    .await
+    {
         Ok(viewer) => Ok(viewer),
         Err(SessionError::None) => Err(redirect("/login")),
         Err(SessionError::Unavailable(e)) => Err(unavailable(None, &e.to_string())),
@@ -90,7 +97,14 @@ pub(super) async fn session_of_post(
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<Viewer, Response> {
-    let viewer = match session::load(&dash.app.db, headers, dash.app.now()).await {
+    let viewer = match session::load(
+        &dash.app.db,
+        headers,
+        dash.app.now(),
+        dash.config.sessions(),
+    )
+    .await
+    {
         Ok(viewer) => viewer,
         Err(SessionError::None) => return Err(csrf_refused()),
         Err(SessionError::Unavailable(e)) => return Err(unavailable(None, &e.to_string())),

@@ -3,6 +3,11 @@
 //! The cookie carries 32 random bytes (hex); the database stores only their SHA-256, so a
 //! database leak gives no usable session. Each session has its own random CSRF token that
 //! every form repeats and every POST must match.
+//!
+//! A session ends at its lifetime (`expires_at`), after [`Lifetimes::idle`] seconds unused
+//! (its `last_seen`, refreshed at most every [`touch_interval`]), at logout, and when its user
+//! logs out everywhere. Each request reads its session from the database, so a session
+//! deleted by one node is over on every node at once.
 
 use aws_lc_rs::rand;
 use axum::http::HeaderMap;
@@ -15,8 +20,28 @@ use crate::auth::{Principal, hash_token};
 pub const SESSION_COOKIE: &str = "mtasts_session";
 /// The login form's double-submit cookie (there is no session yet to hold a CSRF token).
 pub(crate) const LOGIN_COOKIE: &str = "mtasts_login";
-/// How long a session lasts, in seconds.
+/// How long a session lasts at most, in seconds (the default of `session_lifetime`).
 pub const SESSION_SECONDS: i64 = 12 * 3600;
+/// The default `session_lifetime`, in seconds.
+pub(crate) const LIFETIME_SECONDS: u64 = SESSION_SECONDS.unsigned_abs();
+/// The default `session_idle_timeout`, in seconds.
+pub(crate) const IDLE_SECONDS: u64 = 3600;
+
+/// How long sessions last, in seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lifetimes {
+    /// Unused this long, a session is over.
+    pub idle: i64,
+    /// A session's whole life.
+    pub total: i64,
+}
+
+/// How stale a session's `last_seen` may get before a request refreshes it: every request
+/// writing to the database would make browsing a stream of writes, while an idle timeout
+/// must stay accurate. At most a minute, and a tenth of the idle timeout.
+fn touch_interval(idle: i64) -> i64 {
+    (idle / 10).clamp(0, 60)
+}
 
 /// The password hash of a token login's stand-in user: not a PHC string, so no password can
 /// ever match it, and an account created through the API never has it.
@@ -100,11 +125,13 @@ impl From<HostDbError> for SessionError {
     }
 }
 
-/// The session named by the request's cookie, if it is valid at `now`.
+/// The session named by the request's cookie, if it is valid at `now` (neither past its
+/// lifetime nor idle longer than `lifetimes.idle`); an idle one is deleted.
 pub(crate) async fn load(
     db: &HostDb,
     headers: &HeaderMap,
     now: i64,
+    lifetimes: Lifetimes,
 ) -> Result<Viewer, SessionError> {
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Err(SessionError::None);
@@ -113,10 +140,16 @@ pub(crate) async fn load(
         return Err(SessionError::None);
     }
     let id_hash = hash_token(id);
-    let Some(session) = db.session(&id_hash).await? else {
+    let Some((session, times)) = db.session_with_times(&id_hash).await? else {
         return Err(SessionError::None);
     };
     if session.expires_at <= now {
+        return Err(SessionError::None);
+    }
+    let unused = now.saturating_sub(times.last_seen);
+    if unused > lifetimes.idle {
+        // Over; gone from the database so no node can take it up again.
+        db.delete_session(&id_hash).await?;
         return Err(SessionError::None);
     }
     let Some(user) = db.user(session.user_id).await? else {
@@ -137,6 +170,9 @@ pub(crate) async fn load(
         }
         None => user.email.clone(),
     };
+    if unused >= touch_interval(lifetimes.idle) && unused > 0 {
+        db.touch_session(&id_hash, now).await?;
+    }
     Ok(Viewer {
         principal,
         name,
@@ -201,15 +237,24 @@ pub(crate) async fn token_user(db: &HostDb, who: &Principal) -> Result<Option<Us
     }
 }
 
-/// Starts a session for `user_id`; returns the cookie value (the plain session id).
-pub(crate) async fn create(db: &HostDb, user_id: i64, now: i64) -> Result<String, HostDbError> {
+/// Starts a session for `user_id` lasting `lifetimes.total`; returns the cookie value (the
+/// plain session id).
+pub(crate) async fn create(
+    db: &HostDb,
+    user_id: i64,
+    now: i64,
+    lifetimes: Lifetimes,
+) -> Result<String, HostDbError> {
     let id = random_hex();
-    db.create_session(Session {
-        id_hash: hash_token(&id),
-        user_id,
-        csrf_token: random_hex(),
-        expires_at: now + SESSION_SECONDS,
-    })
+    db.start_session(
+        &Session {
+            id_hash: hash_token(&id),
+            user_id,
+            csrf_token: random_hex(),
+            expires_at: now.saturating_add(lifetimes.total),
+        },
+        now,
+    )
     .await?;
     Ok(id)
 }
@@ -240,6 +285,14 @@ mod tests {
         assert!(!same_secret(&a, &random_hex()));
         assert!(!same_secret(&a, &a[..63]));
         assert!(!same_secret("", "x"));
+    }
+
+    #[test]
+    fn last_seen_is_refreshed_often_enough_for_the_idle_timeout() {
+        assert_eq!(touch_interval(3600), 60);
+        assert_eq!(touch_interval(300), 30);
+        assert_eq!(touch_interval(5), 0);
+        assert_eq!(LIFETIME_SECONDS, 43_200);
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //! reload: [`HostDb::heartbeat`] and [`HostDb::heartbeat_db_time`] (nodes heartbeat each
 //! second, so bumping would make them reload forever), [`HostDb::touch_token`] (once per API
 //! request), the session methods ([`HostDb::create_session`], [`HostDb::delete_session`],
-//! [`HostDb::purge_sessions`]), who may use the service ([`HostDb::create_tenant`],
+//! [`HostDb::purge_sessions`], and those of `sessions.rs`) and the shared settings
+//! ([`HostDb::setting_or_insert`]), who may use the service ([`HostDb::create_tenant`],
 //! [`HostDb::create_user`], [`HostDb::create_token`], [`HostDb::delete_token`]: every request
 //! looks its credentials up afresh), the delegation check's result
 //! ([`HostDb::set_verification`]) and the ACME scheduler's own records
@@ -124,6 +125,7 @@ mod nodes;
 mod pages;
 mod seal;
 mod secrets;
+mod sessions;
 mod sql;
 mod state;
 mod tenancy;
@@ -139,6 +141,7 @@ pub use limits::{
 pub use lock::LockGuard;
 pub use pages::MAX_PAGE_ROWS;
 pub use seal::{SEALED_MARK, SEALED_V1, SealError, Sealer, SecretKey};
+pub use sessions::SessionTimes;
 pub use types::{
     AcmeState, ApiToken, CertRow, ChallengeRow, Domain, DomainState, HostState, NewDomain,
     NewToken, NewUser, NewVersion, NodeRow, PolicyVersion, Role, Session, Tenant, User,
