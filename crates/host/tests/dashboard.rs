@@ -4,5 +4,6 @@
 mod browser;
 mod harness;
 mod http;
+mod logins;
 mod pages;
 mod tokens;

@@ -579,7 +579,11 @@ mod tests {
             ])
         );
         assert_eq!(xff(&[""]), Ok(vec![]));
-        assert_eq!(xff(&[&"\u{fffd}"]), Ok(vec![Hop::Unknown]));
+        assert_eq!(
+            parse_x_forwarded_for([&b"\xff192.0.2.1"[..]]),
+            Ok(vec![Hop::Unknown]),
+            "not UTF-8"
+        );
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Lowercase or uppercase hex to bytes; `None` for anything else (or an empty text).
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || text.len() % 2 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
         return None;
     }
     text.as_bytes()

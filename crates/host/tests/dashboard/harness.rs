@@ -10,8 +10,10 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::Full;
 use mtasts_host::auth::hash_password;
+use mtasts_host::client_addr::TrustedProxies;
 use mtasts_host::dashboard;
-use mtasts_host::state::{ApiLimits, AppState};
+use mtasts_host::dashboard::DashboardConfig;
+use mtasts_host::state::{ApiLimits, AppState, Clock};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewUser, Role};
 use mtasts_testkit::TestNet;
@@ -38,6 +40,8 @@ pub(crate) struct Harness {
     pub(crate) admin_token: String,
     pub(crate) alpha: TestTenant,
     pub(crate) beta: TestTenant,
+    /// The database's URL (a second node opens it too).
+    pub(crate) db_url: String,
     _dir: tempfile::TempDir,
     /// Stops serving when the harness is dropped.
     _server: app::Served,
@@ -106,12 +110,35 @@ fn encode(text: &str) -> String {
     out
 }
 
+/// How a harness is set up beyond the defaults.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) limits: ApiLimits,
+    pub(crate) config: DashboardConfig,
+    pub(crate) proxies: TrustedProxies,
+    pub(crate) clock: Option<Clock>,
+}
+
 impl Harness {
     pub(crate) async fn start() -> Harness {
         Harness::start_with(ApiLimits::default()).await
     }
 
-    pub(crate) async fn start_with(mut limits: ApiLimits) -> Harness {
+    pub(crate) async fn start_with(limits: ApiLimits) -> Harness {
+        Harness::start_options(Options {
+            limits,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub(crate) async fn start_options(options: Options) -> Harness {
+        let Options {
+            mut limits,
+            config,
+            proxies,
+            clock,
+        } = options;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("host.db").display());
         let db = HostDb::open(&url).await.unwrap();
@@ -119,12 +146,16 @@ impl Harness {
         let resolver = crate::support::dns::resolver(&net, Duration::from_secs(3));
         // The format and the check are the real ones; only the cost is lowered.
         limits.password_iterations = NonZeroU32::new(1_000).unwrap();
-        let state = AppState::new(db, Delegation::new(ZONE).unwrap(), Arc::new(resolver))
-            .with_limits(limits);
+        let mut state = AppState::new(db, Delegation::new(ZONE).unwrap(), Arc::new(resolver))
+            .with_limits(limits)
+            .with_trusted_proxies(proxies);
+        if let Some(clock) = clock {
+            state = state.with_clock(clock);
+        }
         let admin_token = app::admin_token(&state.db, "bootstrap").await;
         let alpha = tenant(&state, "alpha").await;
         let beta = tenant(&state, "beta").await;
-        let server = app::serve(&net, dashboard::router(state.clone())).await;
+        let server = app::serve(&net, dashboard::router_with(state.clone(), config)).await;
         let addr = server.addr;
         Harness {
             addr,
@@ -133,6 +164,7 @@ impl Harness {
             admin_token,
             alpha,
             beta,
+            db_url: url,
             _dir: dir,
             _server: server,
         }
@@ -198,15 +230,27 @@ impl Harness {
 
     /// Submits the login form; returns the reply to the POST.
     pub(crate) async fn login_reply(&self, email: &str, password: &str) -> Reply {
-        let page = self.send(Method::GET, "/login", &[], None).await;
+        self.login_reply_with(email, password, &[]).await
+    }
+
+    /// Submits the login form, both requests with `headers` (e.g. `X-Forwarded-For`).
+    pub(crate) async fn login_reply_with(
+        &self,
+        email: &str,
+        password: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let page = self.send(Method::GET, "/login", headers, None).await;
         assert_eq!(page.status, StatusCode::OK);
         let login_cookie = page.set_cookie("mtasts_login").expect("a login cookie");
         let login_cookie = login_cookie.split(';').next().unwrap().to_owned();
         let csrf = page.csrf();
+        let mut all = vec![("cookie", login_cookie.as_str())];
+        all.extend_from_slice(headers);
         self.send(
             Method::POST,
             "/login",
-            &[("cookie", &login_cookie)],
+            &all,
             Some(form(&[
                 ("csrf", &csrf),
                 ("email", email),

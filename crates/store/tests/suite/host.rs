@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mtasts_store::host::{
     AcmeState, CertRow, ChallengeRow, DomainState, HostDb, HostDbError, NewDomain, NewToken,
-    NewUser, NewVersion, Role, Session,
+    NewUser, NewVersion, Role, Session, SessionTimes,
 };
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
@@ -125,6 +125,7 @@ cases!(
     users,
     tokens,
     sessions,
+    session_times_and_settings,
     domains_and_versions,
     publishing,
     removal_and_cascade,
@@ -139,6 +140,22 @@ cases!(
     oversized_inputs,
     corrupt_rows,
 );
+
+/// How many host migrations `backend` has (each one is recorded once applied).
+fn migration_files(backend: &str) -> i64 {
+    let dir = format!("{}/migrations/host/{backend}", env!("CARGO_MANIFEST_DIR"));
+    let count = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".sql")
+        })
+        .count();
+    i64::try_from(count).unwrap()
+}
 
 // Keyset pages of domains and versions.
 #[path = "host_pages.rs"]
@@ -502,6 +519,84 @@ mod cases {
                 1,
                 "expiry is inclusive"
             );
+        })
+        .await;
+    }
+
+    pub(crate) async fn session_times_and_settings(ctx: Ctx) {
+        let db = &ctx.db;
+        let mut users = Vec::new();
+        for email in ["a@example.com", "b@example.com"] {
+            let user = db
+                .create_user(NewUser {
+                    tenant_id: None,
+                    email: email.into(),
+                    password_hash: "h".into(),
+                    role: Role::Admin,
+                })
+                .await
+                .unwrap();
+            users.push(user.id);
+        }
+        let session = |id: &str, user_id| Session {
+            id_hash: id.into(),
+            user_id,
+            csrf_token: format!("csrf-{id}"),
+            expires_at: 10_000,
+        };
+        let times = |at: i64, seen: i64| SessionTimes {
+            created_at: at,
+            last_seen: seen,
+        };
+        bumps(db, 0, async {
+            db.start_session(&session("a1", users[0]), 100)
+                .await
+                .unwrap();
+            db.start_session(&session("a2", users[0]), 200)
+                .await
+                .unwrap();
+            db.start_session(&session("b1", users[1]), 300)
+                .await
+                .unwrap();
+            conflict(db.start_session(&session("a1", users[1]), 1).await);
+            not_found(db.start_session(&session("x", 9999), 1).await);
+            assert_eq!(
+                db.session_with_times("a1").await.unwrap(),
+                Some((session("a1", users[0]), times(100, 100)))
+            );
+            assert_eq!(db.session_with_times("nope").await.unwrap(), None);
+            // Touching moves last_seen forward only.
+            assert!(db.touch_session("a1", 150).await.unwrap());
+            assert!(!db.touch_session("a1", 120).await.unwrap());
+            assert!(!db.touch_session("nope", 999).await.unwrap());
+            assert_eq!(
+                db.session_with_times("a1").await.unwrap().unwrap().1,
+                times(100, 150)
+            );
+            // Idle sessions: last used before 160 (a1 at 150) go.
+            assert_eq!(db.purge_idle_sessions(160).await.unwrap(), 1);
+            assert_eq!(db.session_with_times("a1").await.unwrap(), None);
+            // Log out everywhere: every session of that user, no one else's.
+            db.start_session(&session("a3", users[0]), 400)
+                .await
+                .unwrap();
+            assert_eq!(db.delete_user_sessions(users[0]).await.unwrap(), 2);
+            assert_eq!(db.session("a2").await.unwrap(), None);
+            assert!(db.session("b1").await.unwrap().is_some());
+
+            // The first value stored wins, for every instance (every node).
+            let other = HostDb::open(&ctx.url).await.unwrap();
+            assert_eq!(db.setting_or_insert("k", "first").await.unwrap(), "first");
+            assert_eq!(
+                other.setting_or_insert("k", "second").await.unwrap(),
+                "first"
+            );
+            assert_eq!(db.setting_or_insert("k2", "v").await.unwrap(), "v");
+            assert!(matches!(
+                db.setting_or_insert("", "v").await,
+                Err(HostDbError::Invalid(_))
+            ));
+            other.close().await;
         })
         .await;
     }
