@@ -67,9 +67,10 @@ fn assert_limited(reply: &Reply) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_only_the_failing_client_is_locked() {
     let h = Harness::start_options(behind_proxy(ApiLimits::default())).await;
-    // More correct logins than the burst (10), from one peer, some with one forwarded address.
+    // More correct logins than the burst (10), from one peer and one forwarded client, with
+    // different headers (whatever the client wrote on the left).
     for i in 0..12 {
-        let client = format!("198.51.100.{}", i % 3);
+        let client = format!("192.0.2.{i}, 198.51.100.1");
         let reply = h
             .login_reply_with(
                 &h.alpha.owner_email,
