@@ -141,22 +141,6 @@ cases!(
     corrupt_rows,
 );
 
-/// How many host migrations `backend` has (each one is recorded once applied).
-fn migration_files(backend: &str) -> i64 {
-    let dir = format!("{}/migrations/host/{backend}", env!("CARGO_MANIFEST_DIR"));
-    let count = std::fs::read_dir(dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".sql")
-        })
-        .count();
-    i64::try_from(count).unwrap()
-}
-
 // Keyset pages of domains and versions.
 #[path = "host_pages.rs"]
 mod pages;
