@@ -228,7 +228,7 @@ pub fn new_token() -> (String, String) {
 
 /// The stored form of a token: lowercase hex SHA-256 of its full text.
 pub fn hash_token(plain: &str) -> String {
-    hex(digest::digest(&digest::SHA256, plain.as_bytes()).as_ref())
+    mtasts_proto::hex::encode(digest::digest(&digest::SHA256, plain.as_bytes()).as_ref())
 }
 
 /// Whether `text` has the shape of a token, so obviously wrong credentials are refused
@@ -331,51 +331,17 @@ fn fill_random(buf: &mut [u8]) {
     rand::fill(buf).expect("the system random number generator failed");
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+// Unpadded base64 (RFC 4648 §4 for password hashes, §5 for tokens). Decoding refuses
+// non-zero trailing bits, so every stored hash has one spelling.
+const STANDARD: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+const URL_SAFE: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn encode(bytes: &[u8], engine: base64::engine::GeneralPurpose) -> String {
+    base64::Engine::encode(&engine, bytes)
 }
 
-// A base64 codec of our own: no base64 crate is in the graph, and these few lines cover the
-// two unpadded alphabets we need (RFC 4648 §4 and §5).
-const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn encode(bytes: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 0x3f) as usize]));
-        }
-    }
-    out
-}
-
-fn decode(text: &str, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0u32;
-    for c in text.bytes() {
-        let value = alphabet.iter().position(|&a| a == c)? as u32;
-        acc = (acc << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits must be padding zeros, and a lone character (6 bits) is never valid.
-    (bits < 6 && acc == 0).then_some(out)
+fn decode(text: &str, engine: base64::engine::GeneralPurpose) -> Option<Vec<u8>> {
+    base64::Engine::decode(&engine, text).ok()
 }
 
 #[cfg(test)]

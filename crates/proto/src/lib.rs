@@ -88,6 +88,7 @@ pub mod diagnostic;
 pub mod dmarc;
 pub mod domain;
 pub mod forwarded;
+pub mod hex;
 pub mod hosted;
 pub mod imap_url;
 pub mod json;

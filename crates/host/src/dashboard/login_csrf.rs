@@ -87,27 +87,12 @@ fn random<const N: usize>() -> [u8; N] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 0x0f)]));
-    }
-    out
+    mtasts_proto::hex::encode(bytes)
 }
 
-/// Lowercase or uppercase hex to bytes; `None` for anything else (or an empty text).
+/// Hex (either case) to bytes; `None` for anything else, or an empty text.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let hi = char::from(pair[0]).to_digit(16)?;
-            let lo = char::from(pair[1]).to_digit(16)?;
-            u8::try_from(hi * 16 + lo).ok()
-        })
-        .collect()
+    mtasts_proto::hex::decode(text).filter(|bytes| !bytes.is_empty())
 }
 
 #[cfg(test)]

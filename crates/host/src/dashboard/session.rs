@@ -56,12 +56,7 @@ pub(crate) fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     // Without entropy a session id would be guessable; refusing to serve is the only safe answer.
     rand::fill(&mut bytes).expect("the system random number generator failed");
-    let mut out = String::with_capacity(64);
-    for b in bytes {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 0x0f)]));
-    }
-    out
+    mtasts_proto::hex::encode(&bytes)
 }
 
 /// Compares two secrets in time independent of where they differ.

@@ -34,11 +34,7 @@ pub fn claim_txt_name(domain: &str) -> String {
 
 /// The claim token for `random` bytes: lowercase hex, [`CLAIM_TOKEN_BYTES`] × 2 characters.
 pub fn claim_token(random: &[u8; CLAIM_TOKEN_BYTES]) -> String {
-    let mut token = String::with_capacity(CLAIM_TOKEN_BYTES * 2);
-    for byte in random {
-        token.push_str(&format!("{byte:02x}"));
-    }
-    token
+    crate::hex::encode(random)
 }
 
 /// The text of the claim's TXT record for `token`.

@@ -63,12 +63,7 @@ impl Cursor {
             Cursor::DomainsAfter(name) => format!("{DOMAIN_TAG}{name}"),
             Cursor::VersionsBefore(number) => format!("{VERSION_TAG}{number}"),
         };
-        let mut out = String::with_capacity(payload.len() * 2);
-        for b in payload.bytes() {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
-        }
-        out
+        crate::hex::encode(payload.as_bytes())
     }
 
     /// Reads a cursor of the list `kind` from a request; anything else (too long, not hex, a
@@ -134,8 +129,6 @@ pub fn page_limit(text: Option<&str>) -> Result<u32, FieldError> {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn bad_cursor(message: impl Into<String>) -> FieldError {
     FieldError {
         field: "cursor",
@@ -144,22 +137,12 @@ fn bad_cursor(message: impl Into<String>) -> FieldError {
     }
 }
 
-/// The text whose lowercase hex is `hex`, if it is that.
+/// The text whose lowercase hex is `hex`, if it is that (one spelling per cursor).
 fn unhex(hex: &str) -> Option<String> {
-    let digit = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+    if !crate::hex::is_lower(hex) {
         return None;
     }
-    let bytes = hex
-        .as_bytes()
-        .chunks_exact(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
+    String::from_utf8(crate::hex::decode(hex)?).ok()
 }
 
 /// At most 20 characters of a request value, for an error message.
@@ -181,7 +164,7 @@ mod tests {
         ] {
             let text = cursor.encode();
             assert!(text.len() <= MAX_CURSOR_CHARS);
-            assert!(text.bytes().all(|b| HEX.contains(&b)), "{text}");
+            assert!(crate::hex::is_lower(&text), "{text}");
             assert_eq!(Cursor::decode(&text, cursor.kind()), Ok(cursor.clone()));
             let other = match cursor.kind() {
                 CursorKind::Domains => CursorKind::Versions,

@@ -42,14 +42,9 @@ impl SecretKey {
     /// The key written as 64 hexadecimal digits (either case); surrounding whitespace, such as
     /// a key file's final newline, is ignored.
     pub fn from_hex(text: &str) -> Result<SecretKey, SealError> {
-        let text = text.trim().as_bytes();
-        if text.len() != 2 * KEY_BYTES || !text.iter().all(u8::is_ascii_hexdigit) {
-            return Err(SealError::InvalidKey);
-        }
-        let mut bytes = [0u8; KEY_BYTES];
-        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-            *byte = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
-        }
+        let bytes = mtasts_proto::hex::decode(text.trim())
+            .and_then(|bytes| <[u8; KEY_BYTES]>::try_from(bytes).ok())
+            .ok_or(SealError::InvalidKey)?;
         Ok(SecretKey::from_bytes(bytes))
     }
 
@@ -243,7 +238,7 @@ pub(super) fn open(
     let (key_id, payload) = rest
         .strip_prefix("v1:")
         .and_then(|rest| rest.split_once(':'))
-        .filter(|(id, _)| id.len() == 2 * KEY_ID_BYTES && id.bytes().all(is_lower_hex))
+        .filter(|(id, _)| id.len() == 2 * KEY_ID_BYTES && mtasts_proto::hex::is_lower(id))
         .ok_or_else(|| SealError::Malformed { what: what() })?;
     let cipher = sealer
         .and_then(|s| s.cipher(key_id))
@@ -275,25 +270,7 @@ fn associated_data(column: &str, row: &str) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-fn hex_value(digit: u8) -> u8 {
-    match digit {
-        b'0'..=b'9' => digit - b'0',
-        b'a'..=b'f' => digit - b'a' + 10,
-        _ => digit.to_ascii_lowercase() - b'a' + 10,
-    }
-}
-
-fn is_lower_hex(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+    mtasts_proto::hex::encode(bytes)
 }
 
 /// AES-256 keys are 32 bytes.

@@ -542,5 +542,5 @@ fn write_limit(prepared: &[Prepared], errors: usize) -> Duration {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    mtasts_proto::hex::encode(bytes)
 }
