@@ -300,12 +300,9 @@ fn http2_floods_on_the_policy_host_leave_it_answering() {
     }
     let answer = h2::write_then_drain(&mut tls, &flood, Duration::from_secs(3));
     let types = h2::frame_types(&answer);
-    // Not 5,000 answers: the server stops the flood (GOAWAY) long before.
-    assert!(
-        types.iter().filter(|t| **t == 1).count() < 5_000,
-        "{} frames",
-        types.len()
-    );
+    // Not 5,000 answers: the server ends the connection (GOAWAY) long before.
+    assert!(types.contains(&7), "{types:?}");
+    assert!(types.iter().filter(|t| **t == 1).count() < 5_000);
     drop(tls);
 
     // Far more concurrent streams than allowed (100), never reset.
