@@ -146,8 +146,13 @@ fn skip_name(msg: &[u8], mut at: usize) -> Result<usize, String> {
 
 /// Sends `packet` over UDP to `addr`; the answer, if one comes within the timeout.
 pub(crate) fn udp(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    udp_within(addr, packet, TIMEOUT)
+}
+
+/// Like [`udp`], waiting at most `wait` (for packets that may well get no answer).
+pub(crate) fn udp_within(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(TIMEOUT)).unwrap();
+    socket.set_read_timeout(Some(wait)).unwrap();
     socket.send_to(packet, addr).unwrap();
     let mut buf = vec![0; 65_535];
     let (n, _) = socket.recv_from(&mut buf).ok()?;
@@ -157,15 +162,21 @@ pub(crate) fn udp(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
 
 /// Sends `packet` over TCP (with its length prefix); the answer, if one comes in time.
 pub(crate) fn tcp(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
-    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(packet);
-    tcp_raw(addr, &framed)
+    tcp_within(addr, packet, TIMEOUT)
 }
 
-/// Writes `bytes` as they are on a TCP connection and reads one length-prefixed answer.
-pub(crate) fn tcp_raw(addr: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
+/// Like [`tcp`], waiting at most `wait` for the answer.
+pub(crate) fn tcp_within(addr: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(packet);
+    tcp_raw(addr, &framed, wait)
+}
+
+/// Writes `bytes` as they are on a TCP connection and reads one length-prefixed answer,
+/// waiting at most `wait`.
+pub(crate) fn tcp_raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).ok()?;
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
     stream.set_write_timeout(Some(TIMEOUT)).unwrap();
     stream.write_all(bytes).ok()?;
     let mut len = [0; 2];
