@@ -162,11 +162,13 @@ fn lists_are_paginated_in_the_api_and_the_dashboard() {
         .flatten()
         .map(|v| v["policy_id"].as_str().unwrap().to_owned())
         .collect();
+    // Ids made in the same second share a prefix: count whole cells. The current and the
+    // pending id may be shown above the history too.
     let listed = history
         .iter()
-        .filter(|id| detail.text().contains(id.as_str()))
+        .filter(|id| detail.text().contains(&format!("<code>{id}</code>")))
         .count();
-    assert!(listed <= 51, "{listed} versions on the domain page");
+    assert!(listed <= 52, "{listed} versions on the domain page");
     assert!(
         next_link(&detail.text()).is_some(),
         "no Next page on the history"
