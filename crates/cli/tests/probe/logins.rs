@@ -181,3 +181,26 @@ fn sessions_end_on_logout_everywhere_and_after_the_idle_time() {
     assert_ne!(after.status, 200, "{}", after.text());
     assert!(serve.stop());
 }
+
+#[test]
+fn a_session_ends_after_its_lifetime_even_when_used() {
+    let mut site = Site::new("session_lifetime = 3");
+    let serve = site.start();
+    serve.tenant("alpha");
+    serve.user("alpha", "owner@alpha.example", "owner");
+    let mut browser = Browser::new(serve.api);
+    assert_eq!(browser.login("owner@alpha.example", PASSWORD).status, 303);
+    let started = std::time::Instant::now();
+    // Used every half second: never idle, but over after 3 s.
+    let mut ended = None;
+    while started.elapsed() < Duration::from_secs(8) {
+        if browser.get("/").status != 200 {
+            ended = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let ended = ended.expect("the session outlived its lifetime");
+    assert!(ended >= Duration::from_secs(2), "ended after {ended:?}");
+    assert!(serve.stop());
+}

@@ -110,6 +110,31 @@ fn tokens_expire_are_listed_and_revoked_at_once() {
     assert!(ci["last_used"].as_i64().is_some(), "{ci}");
     assert_eq!(ci["expires_at"].as_i64(), Some(expires_at));
 
+    // An expired token is refused exactly like an unknown one. (Expiry is days away: move it
+    // into the past in the database, as time would.)
+    let soon = create(
+        &serve,
+        "alpha",
+        json!({"role": "owner", "label": "expiring", "expires_in_days": 1}),
+    );
+    let soon = soon.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        http::api(serve.api, "GET", "/api/v1/me", Some(&soon), None).status,
+        200
+    );
+    harness::sqlite(
+        &site.database(),
+        &format!(
+            "UPDATE host_api_tokens SET expires_at = {} WHERE label = 'expiring' RETURNING id",
+            now() - 10
+        ),
+    );
+    let expired = http::api(serve.api, "GET", "/api/v1/me", Some(&soon), None);
+    assert_eq!(expired.status, 401, "{}", expired.text());
+    let made_up = format!("mtasts_{}", "A".repeat(43));
+    let unknown = http::api(serve.api, "GET", "/api/v1/me", Some(&made_up), None);
+    assert_eq!(expired.json(), unknown.json());
+
     // Owners see their tenant's tokens only; read-only tokens none.
     let mine = listed(&serve, &alpha);
     assert_eq!(mine.status, 200, "{}", mine.text());
