@@ -48,7 +48,7 @@ pub(crate) struct Running {
     pub(crate) dns: SocketAddr,
     /// HTTPS policy host.
     pub(crate) https: SocketAddr,
-    /// The first admin token (read from the data directory or, before issue 10, stdout).
+    /// The first admin token (read from `<data_dir>/admin-token`).
     pub(crate) admin: String,
     stdout: PathBuf,
     stderr: PathBuf,
@@ -186,39 +186,18 @@ impl Site {
             std::thread::sleep(Duration::from_millis(20));
         }
         if self.admin.is_none() {
-            self.admin = self.first_admin_token(&running);
+            self.admin = self.first_admin_token();
         }
         running.admin = self.admin.clone().unwrap_or_default();
         Ok(running)
     }
 
-    /// The first admin token: the `admin-token` file of the data directory (issue 10), or the
-    /// line the first start printed before that. Waits briefly, since the line follows the
-    /// listener lines.
-    fn first_admin_token(&self, running: &Running) -> Option<String> {
-        let file = self.data_dir().join("admin-token");
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                let token = text.trim();
-                if token.starts_with("mtasts_") {
-                    return Some(token.to_owned());
-                }
-            }
-            let printed = running
-                .stdout()
-                .lines()
-                .map(str::trim)
-                .find(|l| l.starts_with("mtasts_"))
-                .map(str::to_owned);
-            if printed.is_some() {
-                return printed;
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// The first admin token, from the `admin-token` file of the data directory (written
+    /// before the listener lines are printed).
+    fn first_admin_token(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.data_dir().join("admin-token")).ok()?;
+        let token = text.trim();
+        token.starts_with("mtasts_").then(|| token.to_owned())
     }
 }
 
