@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::harness::{PASSWORD, Site};
-use super::http::Browser;
+use super::http::{self, Browser};
 
 /// A browser behind the proxy, whose client address the proxy forwards.
 fn from(addr: std::net::SocketAddr, client: &str) -> Browser {
@@ -86,6 +86,25 @@ fn behind_a_trusted_proxy_only_the_attacker_is_locked_out() {
         account_locked,
         "twelve failed logins to one account were not limited"
     );
+
+    // The API takes the client from the same headers: one forwarded client guessing tokens is
+    // limited, another one behind the same proxy is not.
+    let guess = |client: &str| {
+        let made_up = format!("Bearer mtasts_{}", "B".repeat(43));
+        http::request(
+            serve.api,
+            "GET",
+            "/api/v1/me",
+            &[("Authorization", &made_up), ("X-Forwarded-For", client)],
+            b"",
+        )
+    };
+    let limited = (0..15).any(|_| guess("203.0.113.77").status == 429);
+    assert!(
+        limited,
+        "fifteen bad tokens from one forwarded client were not limited"
+    );
+    assert_eq!(guess("198.51.100.77").status, 401);
     assert!(serve.stop());
 }
 
