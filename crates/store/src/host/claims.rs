@@ -118,31 +118,12 @@ impl HostDb {
     /// Deletes the claim of `tenant_id` on `domain`; whether there was one.
     pub async fn delete_claim(&self, tenant_id: i64, domain: &str) -> Result<bool, HostDbError> {
         let domain = limits::domain(domain)?;
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(DELETE_CLAIM)
-                .bind(tenant_id)
-                .bind(&domain)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done > 0)
-        })
-        .await
+        Ok(bookkeeping!(self, DELETE_CLAIM, tenant_id, &domain)? > 0)
     }
 
     /// Deletes every claim that expired at or before `now`; returns how many.
     pub async fn purge_claims(&self, now: i64) -> Result<u64, HostDbError> {
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(PURGE_CLAIMS)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done)
-        })
-        .await
+        bookkeeping!(self, PURGE_CLAIMS, now)
     }
 }
 

@@ -98,6 +98,22 @@ macro_rules! write_tx {
     };
 }
 
+/// Runs one statement outside a write transaction (bookkeeping that bumps no generation),
+/// with `$bind`s in order, within the operation time limit; evaluates to the rows it touched.
+macro_rules! bookkeeping {
+    ($db:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::host::bounded(async {
+            Ok(with_pool!($db, |pool| sqlx::query($sql)
+                $(.bind($bind))*
+                .execute(pool)
+                .await
+                .map_err($crate::host::error::db_error)?
+                .rows_affected()))
+        })
+        .await
+    };
+}
+
 /// A read-only transaction that sees one snapshot of the database (PostgreSQL: REPEATABLE
 /// READ; SQLite: a WAL read transaction), bound to `$tx`; ends it after `$body`.
 macro_rules! read_tx {

@@ -103,46 +103,18 @@ impl HostDb {
     /// ignored); `true` when the row changed.
     pub async fn touch_session(&self, id_hash: &str, now: i64) -> Result<bool, HostDbError> {
         let id_hash = limits::text("session id hash", id_hash, limits::MAX_SECRET_BYTES)?;
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(TOUCH_SESSION)
-                .bind(id_hash)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done > 0)
-        })
-        .await
+        Ok(bookkeeping!(self, TOUCH_SESSION, id_hash, now)? > 0)
     }
 
     /// Ends every session of user `user_id` (log out everywhere); returns how many.
     pub async fn delete_user_sessions(&self, user_id: i64) -> Result<u64, HostDbError> {
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(DELETE_USER_SESSIONS)
-                .bind(user_id)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done)
-        })
-        .await
+        bookkeeping!(self, DELETE_USER_SESSIONS, user_id)
     }
 
     /// Deletes the sessions last used before `last_seen_before` (idle too long); returns how
     /// many.
     pub async fn purge_idle_sessions(&self, last_seen_before: i64) -> Result<u64, HostDbError> {
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(PURGE_IDLE_SESSIONS)
-                .bind(last_seen_before)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done)
-        })
-        .await
+        bookkeeping!(self, PURGE_IDLE_SESSIONS, last_seen_before)
     }
 
     /// The shared setting `name`, first storing `value` when it has none: whichever node

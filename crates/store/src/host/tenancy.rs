@@ -188,20 +188,10 @@ impl HostDb {
     /// ignored). Does not bump the generation. [`HostDbError::NotFound`] when there is no
     /// such token.
     pub async fn touch_token(&self, id: i64, now: i64) -> Result<(), HostDbError> {
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(sql::TOUCH_TOKEN)
-                .bind(id)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            if done == 0 {
-                return Err(HostDbError::NotFound);
-            }
-            Ok(())
-        })
-        .await
+        match bookkeeping!(self, sql::TOUCH_TOKEN, id, now)? {
+            0 => Err(HostDbError::NotFound),
+            _ => Ok(()),
+        }
     }
 
     /// Revokes token `id` by deleting its row; `true` when it existed. Does not bump the
@@ -274,30 +264,12 @@ impl HostDb {
     /// Ends a session (logout); `true` when it existed. Does not bump the generation.
     pub async fn delete_session(&self, id_hash: &str) -> Result<bool, HostDbError> {
         let id_hash = limits::text("session id hash", id_hash, limits::MAX_SECRET_BYTES)?;
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(sql::DELETE_SESSION)
-                .bind(id_hash)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done > 0)
-        })
-        .await
+        Ok(bookkeeping!(self, sql::DELETE_SESSION, id_hash)? > 0)
     }
 
     /// Deletes the sessions that expired at or before `now`; returns how many. Does not bump
     /// the generation.
     pub async fn purge_sessions(&self, now: i64) -> Result<u64, HostDbError> {
-        bounded(async {
-            let done = with_pool!(self, |pool| sqlx::query(sql::PURGE_SESSIONS)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map_err(db_error)?
-                .rows_affected());
-            Ok(done)
-        })
-        .await
+        bookkeeping!(self, sql::PURGE_SESSIONS, now)
     }
 }
