@@ -308,9 +308,9 @@ fn account_key(email: &str) -> String {
     key
 }
 
-/// A dashboard login by e-mail and password behind the failed-login limits
-/// ([`limited_login`]), for a connection from `peer` (forwarding headers are not looked at:
-/// the dashboard's handler passes the client address it found itself).
+/// A dashboard login by e-mail and password behind the failed-login limits (per client
+/// address and per account), for a connection from `peer` (forwarding headers are not looked
+/// at: the dashboard's handler passes the client address it found itself).
 pub async fn password_login(
     state: &AppState,
     peer: Option<SocketAddr>,
