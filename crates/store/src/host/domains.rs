@@ -33,6 +33,23 @@ macro_rules! insert_version {
     }};
 }
 
+/// Inside the write transaction `$tx`, after a change of `$domain_id` that did not apply:
+/// returns [`HostDbError::Conflict`] with `$conflict` when the domain exists (it was not in the
+/// state the change needs), [`HostDbError::NotFound`] when it does not.
+macro_rules! not_applied {
+    ($tx:ident, $domain_id:expr, $conflict:expr) => {{
+        let exists: Option<i64> = sqlx::query_scalar(sql::DOMAIN_EXISTS)
+            .bind($domain_id)
+            .fetch_optional(&mut *$tx)
+            .await
+            .map_err(db_error)?;
+        return Err(match exists {
+            Some(_) => HostDbError::Conflict($conflict),
+            None => HostDbError::NotFound,
+        });
+    }};
+}
+
 impl HostDb {
     /// Creates a domain for `domain.tenant_id` with `version` as its version 1 (its
     /// `created_at` is `version.now`). [`HostDbError::Conflict`] when any tenant hosts the
@@ -242,17 +259,11 @@ impl HostDb {
                     .await
                     .map_err(db_error)?;
                 let Some(number) = number else {
-                    let exists: Option<i64> = sqlx::query_scalar(sql::DOMAIN_EXISTS)
-                        .bind(domain_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    return Err(match exists {
-                        Some(_) => HostDbError::Conflict(format!(
-                            "domain {domain_id} is already being removed"
-                        )),
-                        None => HostDbError::NotFound,
-                    });
+                    not_applied!(
+                        tx,
+                        domain_id,
+                        format!("domain {domain_id} is already being removed")
+                    )
                 };
                 insert_version!(tx, domain_id, number, &version, &mx, generation)
             });
@@ -281,17 +292,11 @@ impl HostDb {
                     .await
                     .map_err(db_error)?;
                 let Some(number) = number else {
-                    let exists: Option<i64> = sqlx::query_scalar(sql::DOMAIN_EXISTS)
-                        .bind(domain_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    return Err(match exists {
-                        Some(_) => HostDbError::Conflict(format!(
-                            "domain {domain_id} is not being removed"
-                        )),
-                        None => HostDbError::NotFound,
-                    });
+                    not_applied!(
+                        tx,
+                        domain_id,
+                        format!("domain {domain_id} is not being removed")
+                    )
                 };
                 insert_version!(tx, domain_id, number, &version, &mx, generation)
             });
@@ -331,17 +336,11 @@ impl HostDb {
                     .await
                     .map_err(db_error)?;
                 let Some((number, name)) = moved else {
-                    let exists: Option<i64> = sqlx::query_scalar(sql::DOMAIN_EXISTS)
-                        .bind(domain_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    return Err(match exists {
-                        Some(_) => HostDbError::Conflict(format!(
-                            "domain {domain_id} no longer belongs to tenant {from_tenant}"
-                        )),
-                        None => HostDbError::NotFound,
-                    });
+                    not_applied!(
+                        tx,
+                        domain_id,
+                        format!("domain {domain_id} no longer belongs to tenant {from_tenant}")
+                    )
                 };
                 sqlx::query(super::claims::DELETE_CLAIM)
                     .bind(to_tenant)
