@@ -13,7 +13,9 @@ use super::context::Dash;
 use super::html::{self, AddForm, ChangeForm, FormError};
 use super::reply::*;
 use super::session::Viewer;
+use crate::auth::Principal;
 use crate::service::{self, DomainChange, DomainDetail, NewDomainRequest, ServiceError};
+use crate::state::AppState;
 
 /// Rows per dashboard page, of domains and of a domain's versions: the page stays small
 /// however many there are.
@@ -372,15 +374,7 @@ pub(super) async fn remove_domain(
     Path(name): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
-    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let viewer = match checked_viewer(&dash, &headers, &csrf).await {
-        Ok(viewer) => viewer,
-        Err(response) => return response,
-    };
-    match service::remove_domain(&dash.app, &viewer.principal, &name).await {
-        Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
-        Err(error) => form_failure(&dash, &viewer, &name, error, None).await,
-    }
+    domain_button(&dash, &headers, &name, form, service::remove_domain).await
 }
 
 pub(super) async fn restore_domain(
@@ -389,14 +383,26 @@ pub(super) async fn restore_domain(
     Path(name): Path<String>,
     form: Result<Form<CsrfOnly>, FormRejection>,
 ) -> Response {
+    domain_button(&dash, &headers, &name, form, service::restore_domain).await
+}
+
+/// A button of the domain page with nothing to fill in (remove, cancel the removal): the
+/// CSRF check, then `action`, then back to the domain page or the page with the error.
+async fn domain_button(
+    dash: &Dash,
+    headers: &HeaderMap,
+    name: &str,
+    form: Result<Form<CsrfOnly>, FormRejection>,
+    action: impl AsyncFnOnce(&AppState, &Principal, &str) -> Result<DomainDetail, ServiceError>,
+) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let viewer = match checked_viewer(&dash, &headers, &csrf).await {
+    let viewer = match checked_viewer(dash, headers, &csrf).await {
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
-    match service::restore_domain(&dash.app, &viewer.principal, &name).await {
+    match action(&dash.app, &viewer.principal, name).await {
         Ok(detail) => redirect(&format!("/domains/{}", detail.domain)),
-        Err(error) => form_failure(&dash, &viewer, &name, error, None).await,
+        Err(error) => form_failure(dash, &viewer, name, error, None).await,
     }
 }
 
