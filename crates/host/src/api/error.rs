@@ -120,6 +120,13 @@ impl From<ServiceError> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::CONFLICT, "busy", message)
             },
+            ServiceError::Overloaded {
+                message,
+                retry_after,
+            } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+            },
             ServiceError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }

@@ -41,7 +41,8 @@ fn responses(success: (&str, Value), extra: &[(&str, &str)]) -> Value {
         ("429", "Rate limited; see Retry-After."),
         (
             "503",
-            "The database (or DNS) is unavailable, or the request timed out.",
+            "The database (or DNS) is unavailable, the request timed out, or too many changes \
+             are in progress (then with Retry-After).",
         ),
     ]
     .iter()

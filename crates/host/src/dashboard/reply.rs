@@ -208,6 +208,19 @@ pub(super) fn form_error(viewer: &Viewer, error: ServiceError) -> WriteFailure {
             StatusCode::SERVICE_UNAVAILABLE,
             html::message("Temporarily unavailable", Some(&header), &message),
         ),
+        ServiceError::Overloaded {
+            message,
+            retry_after,
+        } => {
+            let mut response = html_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                html::message("Temporarily unavailable", Some(&header), &message),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            response
+        }
         ServiceError::Internal(message) => {
             tracing::error!(error = %message, "dashboard: internal error");
             html_response(

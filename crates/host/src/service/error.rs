@@ -32,6 +32,15 @@ pub enum ServiceError {
         /// Seconds to wait before retrying.
         retry_after: u64,
     },
+    /// Too many changes are in progress in this process to start another (every domain-lock
+    /// permit is held); the request may succeed after `retry_after` seconds.
+    #[error("{message}")]
+    Overloaded {
+        /// For people: what was not done.
+        message: String,
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
     /// The database or DNS could not answer now; retrying later may work.
     #[error("{0}")]
     Unavailable(String),

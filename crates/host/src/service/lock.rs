@@ -30,7 +30,8 @@ pub(super) struct DomainLock {
 /// Each held lock keeps a pooled database connection (PostgreSQL), so at most
 /// [`crate::state::DOMAIN_LOCK_PERMITS`] are held by this process at once: a change first
 /// takes a permit ([`AppState::domain_locks`]), and gives it back while it waits for a lock
-/// another change holds. No permit within the wait is `Unavailable` (503).
+/// another change holds. No permit within the wait is [`ServiceError::Overloaded`] (503 with
+/// `Retry-After`).
 pub(super) async fn lock_domain(state: &AppState, name: &str) -> Result<DomainLock, ServiceError> {
     let lock = format!("api-domain:{name}");
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
@@ -46,9 +47,12 @@ pub(super) async fn lock_domain(state: &AppState, name: &str) -> Result<DomainLo
                     ));
                 }
                 Err(_) => {
-                    return Err(ServiceError::Unavailable(format!(
-                        "too many changes are in progress; {name} was not changed, try again"
-                    )));
+                    return Err(ServiceError::Overloaded {
+                        message: format!(
+                            "too many changes are in progress; {name} was not changed, try again"
+                        ),
+                        retry_after: BUSY_RETRY_AFTER,
+                    });
                 }
             };
         if let Some(guard) = state.db.try_lock(&lock).await? {

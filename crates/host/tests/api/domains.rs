@@ -229,7 +229,7 @@ async fn lifecycle(h: Harness) {
 
 /// Changes hold a pooled connection with their domain lock, so at most
 /// `DOMAIN_LOCK_PERMITS` are held at once: with every permit taken, a change waits, and is
-/// answered 503 when none comes free in time, without touching the domain.
+/// answered 503 with `Retry-After` when none comes free in time, without touching the domain.
 async fn domain_locks_are_bounded(h: Harness) {
     use mtasts_host::state::DOMAIN_LOCK_PERMITS;
     let a = h.tenant("a").await;
@@ -247,6 +247,15 @@ async fn domain_locks_are_bounded(h: Harness) {
         .unwrap();
     let refused = h.patch(&path, &a.owner, json!({"mode": "enforce"})).await;
     refused.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(
+        refused
+            .headers
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap()),
+        Some("1"),
+        "{:?}",
+        refused.headers
+    );
     let stored = h.state.db.domain(&domain).await.unwrap().unwrap();
     assert_eq!(stored.latest_version, 1, "nothing changed");
 
