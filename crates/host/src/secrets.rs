@@ -153,8 +153,9 @@ where
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(ServeError::Config(format!(
-                "{} is left from an earlier database and is never overwritten: move it away \
-                 so that the first admin token of this database can be written there",
+                "{} is left from an earlier first start (the database now has no admin token) \
+                 and is never overwritten: move it away so that a new admin token can be \
+                 written there, or create one with `mtasts admin token create`",
                 path.display()
             )));
         }
