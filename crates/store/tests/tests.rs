@@ -2,6 +2,31 @@
 //! are the local test servers (`mtasts_testkit::services`); a missing one skips its tests with
 //! a message, or fails them under `MTASTS_REQUIRE_SERVICES=1`.
 
+/// Each case as one SQLite and one PostgreSQL test: `$run(<kind>::Sqlite, super::case)` and
+/// `$run(<kind>::Postgres, super::case)`. Invoke it in the module that holds the cases.
+macro_rules! both_databases {
+    ($run:path, $kind:path; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    use $kind as Database;
+                    $run(Database::Sqlite, super::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    use $kind as Database;
+                    $run(Database::Postgres, super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
 #[path = "suite/conformance.rs"]
 mod conformance;
 #[path = "suite/host.rs"]

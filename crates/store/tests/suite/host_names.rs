@@ -4,28 +4,8 @@
 
 use super::*;
 
-macro_rules! name_cases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::host::run(crate::host::Kind::Sqlite, crate::host::names::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::host::run(crate::host::Kind::Postgres, crate::host::names::$name).await;
-                }
-            )*
-        }
-    };
-}
+both_databases!(crate::host::run, crate::host::Kind;
 
-name_cases!(
     restore_cancels_a_removal,
     a_restored_domain_is_not_deleted,
     claims_are_bounded_and_expire,

@@ -5,29 +5,8 @@ use mtasts_store::host::{Domain, HostDb, HostDbError, NewDomain};
 
 use super::{Ctx, Raw, not_found, version};
 
-/// Each case as one SQLite and one PostgreSQL test.
-macro_rules! page_cases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::host::run(crate::host::Kind::Sqlite, super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::host::run(crate::host::Kind::Postgres, super::$name).await;
-                }
-            )*
-        }
-    };
-}
-
-page_cases!(domain_pages, version_pages);
+both_databases!(crate::host::run, crate::host::Kind;
+    domain_pages, version_pages);
 
 /// Names whose byte order differs from what a language collation would give (`-` and `.`
 /// before digits and letters, digits before letters), all created at the same second.

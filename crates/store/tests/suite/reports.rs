@@ -60,39 +60,6 @@ where
     }
 }
 
-/// Each case as one SQLite and one PostgreSQL test.
-macro_rules! cases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::reports::run(crate::reports::Backend::Sqlite, crate::reports::cases::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::reports::run(crate::reports::Backend::Postgres, crate::reports::cases::$name).await;
-                }
-            )*
-        }
-    };
-}
-
-cases!(
-    a_report_is_stored_with_its_rows,
-    the_same_input_and_report_are_stored_once,
-    a_range_over_two_days_is_spread,
-    filters_select_reports_and_days,
-    dmarc_records_are_batched_and_grouped,
-    reparse_operations_keep_rollups_exact,
-    concurrent_inputs_with_the_same_reports_store_each_once,
-    an_end_at_the_next_midnight_is_not_a_day_of_its_own,
-);
-
 /// A TLS report: example.com (sts testing, 90 ok, 10 failed: 7 certificate-expired at
 /// mx1, 3 starttls-not-supported at mx2) and other.org (no-policy-found, 5 ok).
 fn tls(org: &str, id: &str, begin: &str, end: &str) -> TlsReport {
@@ -170,6 +137,17 @@ fn all() -> Filter {
 
 mod cases {
     use super::*;
+
+    both_databases!(crate::reports::run, crate::reports::Backend;
+        a_report_is_stored_with_its_rows,
+        the_same_input_and_report_are_stored_once,
+        a_range_over_two_days_is_spread,
+        filters_select_reports_and_days,
+        dmarc_records_are_batched_and_grouped,
+        reparse_operations_keep_rollups_exact,
+        concurrent_inputs_with_the_same_reports_store_each_once,
+        an_end_at_the_next_midnight_is_not_a_day_of_its_own,
+    );
 
     pub(crate) async fn a_report_is_stored_with_its_rows(db: ReportDb) {
         let report = tls(

@@ -163,28 +163,8 @@ async fn secrets_are_resealed_and_keys_rotate(ctx: Ctx) {
     unknown_key(first.certificate("a.example").await, key(2).id());
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Kind::Sqlite, super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Kind::Postgres, super::$name).await;
-                }
-            )*
-        }
-    };
-}
+both_databases!(super::run, super::Kind;
 
-both!(
     sealed_rows_hold_no_plaintext,
     secrets_are_resealed_and_keys_rotate
 );
