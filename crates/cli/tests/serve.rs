@@ -77,6 +77,26 @@ fn first_start_with(args: &[String], env: &[(&str, &str)]) -> (Option<String>, S
     (token, text, status.success())
 }
 
+/// `mtasts serve` on `ip` (every listener on a free port), ACME off, data in `data_dir`.
+fn serve_args(ip: &str, data_dir: &std::path::Path) -> Vec<String> {
+    let mut args: Vec<String> = ["serve", "--zone", "hosted.test", "--public-ip", ip]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for flag in [
+        "--https-listen",
+        "--http-listen",
+        "--dns-listen",
+        "--api-listen",
+    ] {
+        args.push(flag.to_owned());
+        args.push(format!("{ip}:0"));
+    }
+    args.extend(["--acme-directory".to_owned(), String::new()]);
+    args.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
+    args
+}
+
 #[test]
 fn a_configuration_file_is_enough() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,21 +128,7 @@ fn first_start_writes_the_admin_token_to_a_private_file_and_prints_the_dashboard
     // Readable by everyone, as `mkdir` under the usual umask makes it: serve tightens it.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let ip = loopback();
-    let mut args: Vec<String> = ["serve", "--zone", "hosted.test", "--public-ip", &ip]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for flag in [
-        "--https-listen",
-        "--http-listen",
-        "--dns-listen",
-        "--api-listen",
-    ] {
-        args.push(flag.to_owned());
-        args.push(format!("{ip}:0"));
-    }
-    args.extend(["--acme-directory".to_owned(), String::new()]);
-    args.extend(["--data-dir".to_owned(), dir.path().display().to_string()]);
+    let args = serve_args(&ip, dir.path());
     let (token, text, clean) = first_start(&args);
     assert!(token.is_some(), "no token file named:\n{text}");
     let file = dir.path().join("admin-token");
@@ -356,21 +362,7 @@ fn a_secret_key_seals_and_a_missing_one_stops_serve() {
     assert_ne!(String::from_utf8_lossy(&other.stdout).trim(), key);
 
     let ip = loopback().replace(".7", ".9");
-    let mut args: Vec<String> = ["serve", "--zone", "hosted.test", "--public-ip", &ip]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for flag in [
-        "--https-listen",
-        "--http-listen",
-        "--dns-listen",
-        "--api-listen",
-    ] {
-        args.push(flag.to_owned());
-        args.push(format!("{ip}:0"));
-    }
-    args.extend(["--acme-directory".to_owned(), String::new()]);
-    args.extend(["--data-dir".to_owned(), dir.path().display().to_string()]);
+    let args = serve_args(&ip, dir.path());
     // A database that holds a secret in plaintext, as before a key was configured.
     let (token, text, clean) = first_start(&args);
     assert!(token.is_some() && clean, "{text}");
