@@ -164,15 +164,26 @@ pub fn parse_forwarded<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<Hop>, ForwardedError> {
     let mut hops = Vec::new();
-    let mut total = 0usize;
-    for value in values {
-        total = total.saturating_add(value.len());
-        if total > MAX_HEADER_BYTES {
-            return Err(ForwardedError::TooLong);
-        }
-        parse_forwarded_line(value, &mut hops)?;
+    for value in bounded(values) {
+        parse_forwarded_line(value?, &mut hops)?;
     }
     Ok(hops)
+}
+
+/// The header lines `values`, each once the lines up to it stay within [`MAX_HEADER_BYTES`];
+/// past that, [`ForwardedError::TooLong`].
+fn bounded<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> impl Iterator<Item = Result<&'a [u8], ForwardedError>> {
+    let mut total = 0usize;
+    values.into_iter().map(move |value| {
+        total = total.saturating_add(value.len());
+        if total > MAX_HEADER_BYTES {
+            Err(ForwardedError::TooLong)
+        } else {
+            Ok(value)
+        }
+    })
 }
 
 /// RFC 7239 §4: `Forwarded = 1#forwarded-element`, `forwarded-element = [ forwarded-pair ]
@@ -279,13 +290,8 @@ pub fn parse_x_forwarded_for<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<Hop>, ForwardedError> {
     let mut hops = Vec::new();
-    let mut total = 0usize;
-    for value in values {
-        total = total.saturating_add(value.len());
-        if total > MAX_HEADER_BYTES {
-            return Err(ForwardedError::TooLong);
-        }
-        for entry in value.split(|&b| b == b',') {
+    for value in bounded(values) {
+        for entry in value?.split(|&b| b == b',') {
             let entry = entry.trim_ascii();
             if entry.is_empty() {
                 continue;
