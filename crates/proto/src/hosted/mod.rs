@@ -9,6 +9,8 @@
 //!   to a hostable name, a servable policy and record, or an error naming the field and the
 //!   rule.
 //! * [`versions`] — policy ids and when a new id may be published (body first, then id).
+//! * [`reporting`] — the service's own report addresses (HTTPS, mail, DMARC authorization)
+//!   and the records that make them work.
 //! * [`removal`] — how long a removed domain must keep serving `mode: none`.
 
 pub mod claim;
@@ -16,4 +18,5 @@ pub mod cursor;
 pub mod delegation;
 pub mod policy_input;
 pub mod removal;
+pub mod reporting;
 pub mod versions;
