@@ -155,6 +155,13 @@ pub(crate) struct ServeArgs {
     /// Test only: the SMTP port verification probes instead of 25.
     #[arg(long = "verify-smtp-port", value_name = "PORT", hide = true)]
     verify_smtp_port: Option<u16>,
+    /// Prometheus metrics listener, GET /metrics over plain HTTP (default: none).
+    #[arg(
+        long = "metrics-listen",
+        value_name = "ADDR",
+        env = "MTASTS_METRICS_LISTEN"
+    )]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -196,6 +203,7 @@ impl ServeArgs {
             password_iterations,
             verify_https_port,
             verify_smtp_port,
+            metrics_listen,
             db: _,
         } = self;
         set_if!(
@@ -232,6 +240,9 @@ impl ServeArgs {
         }
         if public_url.is_some() {
             config.public_url = public_url;
+        }
+        if metrics_listen.is_some() {
+            config.metrics_listen = metrics_listen;
         }
         if verify_private_addresses {
             config.verify_private_addresses = true;
@@ -272,6 +283,9 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             addrs.api
         );
         println!("  dashboard:           http://{}/", addrs.api);
+        if let Some(metrics) = addrs.metrics {
+            println!("  metrics:             http://{metrics}/metrics");
+        }
         // The token goes to a private file, never to stdout (the journal keeps stdout).
         if let Some(path) = serve.admin_token_file() {
             println!();

@@ -85,6 +85,9 @@ pub struct ServeConfig {
     pub verify_https_port: u16,
     /// Test-only: the SMTP port the verification checker probes.
     pub verify_smtp_port: u16,
+    /// Prometheus metrics listener (`GET /metrics`, plain HTTP); default none. See
+    /// docs/metrics.md.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for ServeConfig {
@@ -120,6 +123,7 @@ impl Default for ServeConfig {
             verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
+            metrics_listen: None,
         }
     }
 }

@@ -26,6 +26,7 @@
 //! * [`secrets`] — secrets at rest: sealing keys, a private data directory, the first admin
 //!   token's file.
 //! * [`dashboard`] — the server-rendered web dashboard for domain owners.
+//! * [`metrics`] — Prometheus metrics, served on `metrics_listen`.
 //!
 //! **Invariant:** the HTTP side (API, dashboard, service) knows the checker only through
 //! [`verification::DomainVerifier`]; `mtasts serve` wires the node, which owns the checker
@@ -39,6 +40,7 @@ pub mod client_addr;
 pub mod config;
 pub mod dashboard;
 pub mod dns;
+pub mod metrics;
 pub mod node;
 pub mod policy_host;
 pub mod ratelimit;

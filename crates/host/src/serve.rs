@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::acme::{AcmeConfig, ChallengeKind};
 use crate::config::ServeConfig;
 use crate::dns::DnsAuthority;
+use crate::metrics::ServeMetrics;
 use crate::node::{Node, NodeOptions, NodeParts, zone_settings};
 use crate::policy_host::{AppListener, Http01, ListenerLimits, PolicyHost};
 use crate::snapshot::{self, Snapshot};
@@ -61,6 +62,8 @@ pub struct BoundAddrs {
     pub dns: Vec<SocketAddr>,
     /// API and dashboard.
     pub api: SocketAddr,
+    /// Prometheus metrics, when `metrics_listen` is set.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Every listening socket of `serve`, bound and not yet served.
@@ -71,6 +74,7 @@ pub struct Listeners {
     https: Vec<TcpListener>,
     http: Vec<TcpListener>,
     api: TcpListener,
+    metrics: Option<TcpListener>,
     addrs: BoundAddrs,
 }
 
@@ -85,6 +89,7 @@ impl Listeners {
             http: Vec::new(),
             dns: Vec::new(),
             api: config.api_listen,
+            metrics: None,
         };
         let mut dns = Vec::new();
         for addr in &config.dns_listen {
@@ -114,11 +119,20 @@ impl Listeners {
             .await
             .map_err(bind_error(config.api_listen))?;
         addrs.api = api.local_addr().map_err(bind_error(config.api_listen))?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(bind_error(addr))?;
+                addrs.metrics = Some(listener.local_addr().map_err(bind_error(addr))?);
+                Some(listener)
+            }
+            None => None,
+        };
         Ok(Listeners {
             dns,
             https,
             http,
             api,
+            metrics,
             addrs,
         })
     }
@@ -140,6 +154,8 @@ pub struct Serve {
     http01: Vec<Http01>,
     api: Option<AppListener>,
     db: HostDb,
+    metrics: ServeMetrics,
+    metrics_listener: Option<AppListener>,
 }
 
 fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -303,6 +319,8 @@ impl Serve {
             .with_limits(limits)
             .with_trusted_proxies(config.trusted_proxies.clone());
         let snapshot = snapshot::handle(Snapshot::default());
+        let metrics = ServeMetrics::default();
+        metrics.watch(snapshot.clone());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
         options.node_retention = Duration::from_secs(config.node_retention);
@@ -312,6 +330,7 @@ impl Serve {
         options.maintenance_interval = options
             .maintenance_interval
             .min(options.pending_verify_interval);
+        options.metrics = metrics.clone();
         let node = Node::start(
             db.clone(),
             snapshot.clone(),
@@ -331,6 +350,7 @@ impl Serve {
             https,
             http,
             api: api_listener,
+            metrics: metrics_socket,
             addrs,
         } = listeners;
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -339,6 +359,10 @@ impl Serve {
         let dns_limits = crate::dns::tcp_limits();
         let wanted: Vec<usize> =
             std::iter::repeat_n(host_limits.max_connections, https.len() + http.len() + 1)
+                .chain(std::iter::repeat_n(
+                    METRICS_MAX_CONNECTIONS,
+                    usize::from(metrics_socket.is_some()),
+                ))
                 .chain(std::iter::repeat_n(
                     dns_limits.max_connections,
                     dns_sockets.len(),
@@ -363,23 +387,25 @@ impl Serve {
         let dns_servers = dns_sockets
             .into_iter()
             .map(|(udp, tcp)| {
-                DnsAuthority::start_with_limits(
+                DnsAuthority::start_with_metrics(
                     udp,
                     tcp,
                     settings.clone(),
                     snapshot.clone(),
                     dns_limits.clone(),
+                    metrics.clone(),
                 )
             })
             .collect();
         let policy_hosts = https
             .into_iter()
             .map(|listener| {
-                PolicyHost::start(
+                PolicyHost::start_with_metrics(
                     listener,
                     snapshot.clone(),
                     settings.clone(),
                     host_limits.clone(),
+                    metrics.clone(),
                 )
             })
             .collect();
@@ -407,6 +433,13 @@ impl Serve {
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
         // The policy host's accept loop: a connection cap and header/idle time limits, which
         // `axum::serve` lacks (a slow client must not hold connections for ever).
+        let metrics_listener = metrics_socket.map(|listener| {
+            let limits = ListenerLimits {
+                max_connections: METRICS_MAX_CONNECTIONS,
+                ..host_limits.clone()
+            };
+            AppListener::start(listener, metrics_router(metrics.clone()), limits)
+        });
         let api = AppListener::start(api_listener, router, host_limits);
         Ok(Serve {
             addrs,
@@ -418,6 +451,8 @@ impl Serve {
             http01,
             api: Some(api),
             db,
+            metrics,
+            metrics_listener,
         })
     }
 
@@ -434,6 +469,12 @@ impl Serve {
     /// The file the admin token created by this start was written to.
     pub fn admin_token_file(&self) -> Option<&std::path::Path> {
         self.admin_token_file.as_deref()
+    }
+
+    /// The metrics every listener and the node count into (the report intakes and alerts
+    /// count into clones of it).
+    pub fn metrics(&self) -> &ServeMetrics {
+        &self.metrics
     }
 
     /// The database.
@@ -459,6 +500,9 @@ impl Serve {
         if let Some(api) = self.api.take() {
             api.shutdown().await;
         }
+        if let Some(metrics) = self.metrics_listener.take() {
+            metrics.shutdown().await;
+        }
         for host in self.policy_hosts.drain(..) {
             host.shutdown().await;
         }
@@ -472,6 +516,28 @@ impl Serve {
             node.shutdown().await;
         }
     }
+}
+
+/// Connections the metrics listener keeps open at once: a few scrapers, not the internet.
+const METRICS_MAX_CONNECTIONS: usize = 64;
+
+/// `GET /metrics`: the OpenMetrics text of `metrics`; everything else 404.
+fn metrics_router(metrics: ServeMetrics) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        crate::metrics::CONTENT_TYPE,
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    )
 }
 
 /// The first admin token on a database that has none, created under a lock and written to a

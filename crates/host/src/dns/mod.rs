@@ -43,6 +43,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::ServeMetrics;
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
 use zone::{ZoneError, ZoneView};
 
@@ -125,12 +126,37 @@ impl DnsAuthority {
         snapshot: SnapshotHandle,
         limits: ConnectionLimits,
     ) -> DnsAuthority {
+        Self::start_with_metrics(
+            udp,
+            tcp,
+            settings,
+            snapshot,
+            limits,
+            ServeMetrics::default(),
+        )
+    }
+
+    /// Like [`DnsAuthority::start_with_limits`], counting every answer into `metrics`
+    /// (`dns_query`, by response code: [`outcome`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`DnsAuthority::start`].
+    pub fn start_with_metrics(
+        udp: UdpSocket,
+        tcp: TcpListener,
+        settings: ZoneSettings,
+        snapshot: SnapshotHandle,
+        limits: ConnectionLimits,
+        metrics: ServeMetrics,
+    ) -> DnsAuthority {
         let initial = ZoneView::new(&settings, snapshot.load_full())
             .unwrap_or_else(|e| panic!("cannot serve the DNS zone: {e}"));
         let handler = Authority(Arc::new(ZoneHandler {
             settings,
             snapshot,
             view: Mutex::new(Arc::new(initial)),
+            metrics,
         }));
         let tcp_handler = handler.clone();
         let tcp = mtasts_listen::Server::spawn(
@@ -221,6 +247,7 @@ async fn handle_message(
                 return;
             };
             let builder = MessageResponseBuilder::new(&queries, None);
+            handler.0.metrics.dns_query(outcome(ResponseCode::FormErr));
             let _ = response
                 .send_response(builder.error_msg(&header, ResponseCode::FormErr))
                 .await;
@@ -242,6 +269,7 @@ struct ZoneHandler {
     snapshot: SnapshotHandle,
     /// The view of the most recent snapshot seen, rebuilt when the snapshot changes.
     view: Mutex<Arc<ZoneView>>,
+    metrics: ServeMetrics,
 }
 
 impl ZoneHandler {
@@ -440,6 +468,26 @@ impl RequestHandler for Authority {
         'life1: 'async_trait,
         Self: 'async_trait,
     {
-        Box::pin(self.0.answer(request, response_handle))
+        Box::pin(async move {
+            let info = self.0.answer(request, response_handle).await;
+            self.0.metrics.dns_query(outcome(info.response_code));
+            info
+        })
+    }
+}
+
+/// The `outcome` label of a DNS answer in the metrics: `answered` for NOERROR (NODATA
+/// included), otherwise the response code in lower case (`other` for codes the authority
+/// never sends).
+pub fn outcome(code: ResponseCode) -> &'static str {
+    match code {
+        ResponseCode::NoError => "answered",
+        ResponseCode::NXDomain => "nxdomain",
+        ResponseCode::Refused => "refused",
+        ResponseCode::ServFail => "servfail",
+        ResponseCode::FormErr => "formerr",
+        ResponseCode::NotImp => "notimp",
+        ResponseCode::BADVERS => "badvers",
+        _ => "other",
     }
 }

@@ -45,6 +45,8 @@ pub struct NodeOptions {
     /// How long the row of a node that stopped reporting is kept before any node deletes it
     /// (never less than `live_window`).
     pub node_retention: Duration,
+    /// Where certificate orders are counted (`acme_order`).
+    pub metrics: crate::metrics::ServeMetrics,
 }
 
 impl NodeOptions {
@@ -59,6 +61,7 @@ impl NodeOptions {
             check_deadline: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(5),
             node_retention: Duration::from_secs(86_400),
+            metrics: crate::metrics::ServeMetrics::default(),
         }
     }
 }

@@ -265,10 +265,12 @@ async fn order_one(ctx: &NodeContext, domain: &Domain, failures: u32) -> Result<
                     updated_at: now,
                 })
                 .await?;
+            ctx.options.metrics.acme_order("issued");
             ctx.db.set_acme_state(state(0, 0, None)).await?;
             tracing::info!(%host, "certificate issued");
         }
         Err(error) => {
+            ctx.options.metrics.acme_order("failed");
             if matches!(error, AcmeError::Invalid { .. }) {
                 // Possibly the account itself (deactivated, or unknown to the CA now):
                 // connect afresh next time instead of failing until a restart.

@@ -49,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use cert_choice::{CertificateError, certified_key_from_pem};
 
+use crate::metrics::ServeMetrics;
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
 use cert_choice::{ACME_TLS_ALPN, CertChooser};
 use respond::{HoldingBody, PolicyResponder};
@@ -177,13 +178,24 @@ impl PolicyHost {
         settings: ZoneSettings,
         limits: ListenerLimits,
     ) -> PolicyHost {
+        Self::start_with_metrics(listener, snapshot, settings, limits, ServeMetrics::default())
+    }
+
+    /// Like [`PolicyHost::start`], counting every answer into `metrics`.
+    pub fn start_with_metrics(
+        listener: TcpListener,
+        snapshot: SnapshotHandle,
+        settings: ZoneSettings,
+        limits: ListenerLimits,
+        metrics: ServeMetrics,
+    ) -> PolicyHost {
         let fallback = cert_choice::fallback_certificate(&settings.delegation.policy_host());
         let chooser = Arc::new(CertChooser::new(snapshot.clone(), fallback));
         let config = cert_choice::server_config(chooser, &limits);
         let any_version = limits.builder();
         let shared = Arc::new(PolicyShared {
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            responder: PolicyResponder::new(snapshot, limits.proxy_max_age),
+            responder: PolicyResponder::new(snapshot, limits.proxy_max_age).with_metrics(metrics),
             http1: any_version.clone().http1_only(),
             http2: any_version.clone().http2_only(),
             any_version,

@@ -17,6 +17,7 @@ use hyper::header::{
 use hyper::{Request, Response, StatusCode};
 
 use super::route::{Http01Route, PolicyRoute, classify_http01, classify_policy};
+use crate::metrics::ServeMetrics;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 
 /// The body type of every response.
@@ -115,6 +116,7 @@ pub(crate) struct PolicyResponder {
     snapshot: SnapshotHandle,
     prepared: ArcSwapOption<Prepared>,
     cache_control: HeaderValue,
+    metrics: ServeMetrics,
 }
 
 impl PolicyResponder {
@@ -130,7 +132,14 @@ impl PolicyResponder {
             snapshot,
             prepared: ArcSwapOption::empty(),
             cache_control,
+            metrics: ServeMetrics::default(),
         }
+    }
+
+    /// Counts every answer into `metrics` (`policy_request`).
+    pub(crate) fn with_metrics(mut self, metrics: ServeMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The response to `request` on a TLS session whose SNI was `sni`.
@@ -144,6 +153,7 @@ impl PolicyResponder {
         // See `Freshness`: a node cut off from the database must not serve a policy that
         // may be older than the id other nodes publish.
         if !prepared.snapshot.is_fresh() {
+            self.metrics.policy_request("unavailable");
             return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable\n");
         }
         let route = classify_policy(
@@ -153,6 +163,12 @@ impl PolicyResponder {
             sni,
             |domain| prepared.policies.get(domain),
         );
+        self.metrics.policy_request(match route {
+            PolicyRoute::Serve { .. } => "served",
+            PolicyRoute::NotFound => "not_found",
+            PolicyRoute::Misdirected => "misdirected",
+            PolicyRoute::MethodNotAllowed => "method_not_allowed",
+        });
         match route {
             PolicyRoute::Serve { policy, head } => {
                 let body = if head {
