@@ -5,6 +5,7 @@
 //! - `api`: the REST API over SQLite and PostgreSQL;
 //! - `dashboard`: the dashboard over HTTP and in headless Chromium;
 //! - `dns`: the delegated DNS authority;
+//! - `metrics`: `/metrics` of a running serve, and the Grafana dashboards of both daemons;
 //! - `policy_host`: the HTTPS policy host, HTTP-01 and the API/dashboard listener;
 //! - `serve`: `mtasts serve` end to end, and two nodes on one PostgreSQL.
 //!
@@ -16,6 +17,7 @@ mod acme;
 mod api;
 mod dashboard;
 mod dns;
+mod metrics;
 mod policy_host;
 mod serve;
 mod support;

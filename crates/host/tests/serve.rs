@@ -3,6 +3,6 @@
 //! authority), Pebble as the ACME CA validating real HTTP-01 challenges, the strict policy
 //! fetcher as the sender. And scale-out: two serve processes on one PostgreSQL.
 
-mod harness;
+pub(crate) mod harness;
 mod lifecycle;
 mod scale_out;
