@@ -388,12 +388,69 @@ async fn grafana_dashboards_chart_every_metric_the_daemons_expose() {
     let server = mtasts_sender::server::bind(config, None).await.unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(server.run(shutdown.clone(), Arc::new(tokio::sync::Notify::new())));
-    let resolver_text = scrape(SocketAddr::from((Ipv4Addr::LOCALHOST, http))).await;
+    let live = scrape(SocketAddr::from((Ipv4Addr::LOCALHOST, http))).await;
+    // A family appears in the exposition once it has a series, and some only do after rare
+    // events (a refresh run, a socketmap error): the resolver's registry with every family
+    // touched lists them all; the live scrape must show nothing outside it.
+    let registry = resolver_registry();
+    let known = families(&registry);
+    for family in families(&live).keys() {
+        assert!(known.contains_key(family), "{family} is not in {known:?}");
+    }
+    assert!(live.contains("# TYPE mtasts_store_fallback gauge"), "{live}");
     // The resolver's families are all prefixed `mtasts_`; the serve ones `mtasts_serve_`.
-    check_dashboard("mtasts-resolver.json", &resolver_text, "mtasts_");
-    assert!(!resolver_text.contains("mtasts_serve_"));
+    check_dashboard("mtasts-resolver.json", &registry, "mtasts_");
+    assert!(!live.contains("mtasts_serve_"));
     shutdown.cancel();
     running.await.unwrap().unwrap();
+}
+
+/// The exposition of the resolver's registry with one series in every family.
+fn resolver_registry() -> String {
+    use mtasts_sender::metrics::{
+        DiscoveryLabels, KindLabels, LookupLabels, Metrics, OutcomeLabels, ProtocolLabels,
+        ResultLabels,
+    };
+    let metrics = Metrics::new();
+    metrics.lookup_answered("socketmap", "ok", "cache", 0.001);
+    metrics.cache_result("hit");
+    metrics
+        .lookups
+        .get_or_create(&LookupLabels {
+            protocol: "http",
+            answer: "ok",
+            source: "fresh",
+        })
+        .inc();
+    metrics
+        .lookup_duration
+        .get_or_create(&ProtocolLabels { protocol: "http" })
+        .observe(0.01);
+    metrics.cache.get_or_create(&ResultLabels { result: "miss" }).inc();
+    metrics
+        .discoveries
+        .get_or_create(&DiscoveryLabels {
+            outcome: "policy",
+            result_type: String::new(),
+        })
+        .inc();
+    metrics
+        .refreshes
+        .get_or_create(&OutcomeLabels { outcome: "policy" })
+        .inc();
+    metrics.store_fallback.set(0);
+    metrics.store_fallback_transitions.inc();
+    metrics
+        .connections
+        .get_or_create(&ProtocolLabels {
+            protocol: "socketmap",
+        })
+        .set(1);
+    metrics
+        .socketmap_errors
+        .get_or_create(&KindLabels { kind: "timeout" })
+        .inc();
+    metrics.encode()
 }
 
 #[test]
