@@ -244,7 +244,9 @@ impl ServeMetrics {
 
     /// Counts an alert delivery ([`ALERT_CHANNELS`], [`ALERT_OUTCOMES`]).
     pub fn alert_sent(&self, channel: &'static str, outcome: &'static str) {
-        self.inner.alerts_sent.inc(ChannelLabels { channel, outcome });
+        self.inner
+            .alerts_sent
+            .inc(ChannelLabels { channel, outcome });
     }
 }
 
@@ -255,11 +257,14 @@ struct SnapshotGauges {
     handle: OnceLock<SnapshotHandle>,
     /// The snapshot the expiry dates were read from, and the dates (domain, not-after in
     /// Unix seconds), sorted by domain.
-    expiry: Mutex<Option<(Arc<Snapshot>, Arc<Vec<(String, i64)>>)>>,
+    expiry: Mutex<Option<(Arc<Snapshot>, ExpiryDates)>>,
 }
 
+/// (domain, certificate not-after in Unix seconds), sorted by domain.
+type ExpiryDates = Arc<Vec<(String, i64)>>;
+
 impl SnapshotGauges {
-    fn expiry_dates(&self, snapshot: &Arc<Snapshot>) -> Arc<Vec<(String, i64)>> {
+    fn expiry_dates(&self, snapshot: &Arc<Snapshot>) -> ExpiryDates {
         let mut cached = self.expiry.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, dates)) = cached.as_ref()
             && Arc::ptr_eq(seen, snapshot)
@@ -271,7 +276,10 @@ impl SnapshotGauges {
             .values()
             .filter_map(|domain| {
                 let certificate = domain.certificate.as_ref()?;
-                Some((domain.name.clone(), not_after(certificate.end_entity_cert().ok()?)?))
+                Some((
+                    domain.name.clone(),
+                    not_after(certificate.end_entity_cert().ok()?)?,
+                ))
             })
             .collect();
         dates.sort();
@@ -402,7 +410,10 @@ mod tests {
         let text = metrics.encode();
         assert!(text.contains("mtasts_serve_domains 0\n"), "{text}");
         assert!(text.contains("mtasts_serve_snapshot_fresh 1\n"), "{text}");
-        assert!(text.contains("mtasts_serve_snapshot_generation 7\n"), "{text}");
+        assert!(
+            text.contains("mtasts_serve_snapshot_generation 7\n"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE mtasts_serve_certificate_expiry_days gauge"),
             "{text}"

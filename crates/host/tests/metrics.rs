@@ -140,8 +140,14 @@ fn check_dashboard(file: &str, exposition: &str, prefix: &str) {
     let panels = dashboard["panels"].as_array().unwrap();
     for panel in panels {
         let title = panel["title"].as_str().unwrap();
-        assert!(ids.insert(panel["id"].as_u64().unwrap()), "{file}: {title}: id");
-        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{file}: {title}");
+        assert!(
+            ids.insert(panel["id"].as_u64().unwrap()),
+            "{file}: {title}: id"
+        );
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{file}: {title}"
+        );
         let grid = &panel["gridPos"];
         assert!(
             grid["x"].as_u64().unwrap() + grid["w"].as_u64().unwrap() <= 24,
@@ -224,7 +230,10 @@ async fn counters_move_with_policy_requests_dns_queries_and_acme_orders() {
         0.0
     );
     assert_eq!(
-        sample(&before, "mtasts_serve_acme_orders_total{outcome=\"issued\"}"),
+        sample(
+            &before,
+            "mtasts_serve_acme_orders_total{outcome=\"issued\"}"
+        ),
         0.0
     );
     assert_eq!(sample(&before, "mtasts_serve_snapshot_fresh"), 1.0);
@@ -397,7 +406,10 @@ async fn grafana_dashboards_chart_every_metric_the_daemons_expose() {
     for family in families(&live).keys() {
         assert!(known.contains_key(family), "{family} is not in {known:?}");
     }
-    assert!(live.contains("# TYPE mtasts_store_fallback gauge"), "{live}");
+    assert!(
+        live.contains("# TYPE mtasts_store_fallback gauge"),
+        "{live}"
+    );
     // The resolver's families are all prefixed `mtasts_`; the serve ones `mtasts_serve_`.
     check_dashboard("mtasts-resolver.json", &registry, "mtasts_");
     assert!(!live.contains("mtasts_serve_"));
@@ -426,7 +438,10 @@ fn resolver_registry() -> String {
         .lookup_duration
         .get_or_create(&ProtocolLabels { protocol: "http" })
         .observe(0.01);
-    metrics.cache.get_or_create(&ResultLabels { result: "miss" }).inc();
+    metrics
+        .cache
+        .get_or_create(&ResultLabels { result: "miss" })
+        .inc();
     metrics
         .discoveries
         .get_or_create(&DiscoveryLabels {

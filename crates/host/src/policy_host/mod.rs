@@ -178,7 +178,13 @@ impl PolicyHost {
         settings: ZoneSettings,
         limits: ListenerLimits,
     ) -> PolicyHost {
-        Self::start_with_metrics(listener, snapshot, settings, limits, ServeMetrics::default())
+        Self::start_with_metrics(
+            listener,
+            snapshot,
+            settings,
+            limits,
+            ServeMetrics::default(),
+        )
     }
 
     /// Like [`PolicyHost::start`], counting every answer into `metrics`.
