@@ -88,6 +88,14 @@ pub struct ServeConfig {
     /// Prometheus metrics listener (`GET /metrics`, plain HTTP); default none. See
     /// docs/metrics.md.
     pub metrics_listen: Option<SocketAddr>,
+    /// The largest TLS report the HTTPS intake accepts: the POST body, and the report once
+    /// decompressed (default 10 MiB).
+    pub report_max_bytes: u64,
+    /// Report POSTs one client address (IPv6: its /64) may make at once before the
+    /// per-minute rate applies (default 120).
+    pub report_rate_burst: u32,
+    /// Report POSTs per minute one client address may make after its burst (default 60).
+    pub report_rate_per_minute: u32,
 }
 
 impl Default for ServeConfig {
@@ -124,6 +132,9 @@ impl Default for ServeConfig {
             verify_https_port: 443,
             verify_smtp_port: 25,
             metrics_listen: None,
+            report_max_bytes: crate::policy_host::DEFAULT_MAX_REPORT_BYTES,
+            report_rate_burst: 120,
+            report_rate_per_minute: 60,
         }
     }
 }

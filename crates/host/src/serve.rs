@@ -27,7 +27,9 @@ use crate::config::ServeConfig;
 use crate::dns::DnsAuthority;
 use crate::metrics::ServeMetrics;
 use crate::node::{Node, NodeOptions, NodeParts, zone_settings};
-use crate::policy_host::{AppListener, Http01, ListenerLimits, PolicyHost};
+use crate::policy_host::{
+    AppListener, Http01, IntakeLimits, ListenerLimits, PolicyHost, ReportIntake,
+};
 use crate::snapshot::{self, Snapshot};
 use crate::state::AppState;
 
@@ -162,6 +164,28 @@ fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Bind { addr, source }
 }
 
+/// The HTTPS report intake's limits from `config`.
+fn report_intake_limits(config: &ServeConfig) -> Result<IntakeLimits, ServeError> {
+    if config.report_max_bytes == 0 {
+        return Err(ServeError::Config(
+            "report_max_bytes must be at least 1".to_owned(),
+        ));
+    }
+    if config.report_rate_burst == 0 || config.report_rate_per_minute == 0 {
+        return Err(ServeError::Config(
+            "report_rate_burst and report_rate_per_minute must be at least 1".to_owned(),
+        ));
+    }
+    Ok(IntakeLimits {
+        max_body_bytes: config.report_max_bytes,
+        rate: crate::ratelimit::Rate::per_minute(
+            config.report_rate_burst,
+            config.report_rate_per_minute,
+        ),
+        ..IntakeLimits::default()
+    })
+}
+
 /// The zone settings of `config`, or why they cannot be served.
 fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSettings, ServeError> {
     if config.public_ip.is_empty() {
@@ -289,6 +313,9 @@ impl Serve {
             None => db,
         };
         crate::secrets::reseal_at_start(&db).await?;
+        let reports = mtasts_store::reports::ReportDb::open(&url)
+            .await
+            .map_err(|e| ServeError::Config(format!("the reports database {url}: {e}")))?;
 
         let dns: Arc<dyn DnsLookup> = Arc::new(
             HickoryDns::new(&DnsConfig {
@@ -397,14 +424,23 @@ impl Serve {
                 )
             })
             .collect();
+        let intake_limits = report_intake_limits(&config)?;
         let policy_hosts = https
             .into_iter()
             .map(|listener| {
+                // One intake per listener: each has its own rate and concurrency budget.
+                let intake = ReportIntake::with_db(
+                    reports.clone(),
+                    intake_limits.clone(),
+                    config.trusted_proxies.clone(),
+                )
+                .with_metrics(metrics.clone());
                 PolicyHost::start_with_metrics(
                     listener,
                     snapshot.clone(),
                     settings.clone(),
                     host_limits.clone(),
+                    Some(intake),
                     metrics.clone(),
                 )
             })

@@ -35,6 +35,10 @@ pub struct Snapshot {
     /// Whether this node may still answer from the snapshot (`None`: always, for snapshots
     /// built by hand). See [`Freshness`].
     pub freshness: Option<Arc<Freshness>>,
+    /// The service's own ACME certificate, for `reports.<zone>` and `mta-sts.reports.<zone>`:
+    /// presented by the policy host for those names (the HTTPS report intake) and by the SMTP
+    /// intake for STARTTLS. `None` until issued.
+    pub service_certificate: Option<Arc<CertifiedKey>>,
 }
 
 impl Snapshot {

@@ -78,6 +78,7 @@ pub(crate) fn build_snapshot(
         domains,
         challenges: challenges(&state.challenges),
         freshness: Some(freshness.clone()),
+        service_certificate: None,
     }
 }
 

@@ -120,11 +120,24 @@ pub(crate) fn fallback_certificate(name: &str) -> Option<Arc<CertifiedKey>> {
 pub(crate) struct CertChooser {
     snapshot: SnapshotHandle,
     fallback: Option<Arc<CertifiedKey>>,
+    /// The service's own names (`reports.<zone>`, `mta-sts.reports.<zone>`): they get
+    /// `Snapshot::service_certificate`.
+    service_names: Vec<String>,
 }
 
 impl CertChooser {
     pub(crate) fn new(snapshot: SnapshotHandle, fallback: Option<Arc<CertifiedKey>>) -> Self {
-        CertChooser { snapshot, fallback }
+        CertChooser {
+            snapshot,
+            fallback,
+            service_names: Vec::new(),
+        }
+    }
+
+    /// Presents the snapshot's service certificate for `names` (lowercase).
+    pub(crate) fn with_service_names(mut self, names: Vec<String>) -> Self {
+        self.service_names = names;
+        self
     }
 }
 
@@ -133,12 +146,15 @@ impl ResolvesServerCert for CertChooser {
         let acme = hello
             .alpn()
             .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
-        select_certificate(
-            &self.snapshot.load(),
-            hello.server_name(),
-            acme,
-            self.fallback.as_ref(),
-        )
+        let snapshot = self.snapshot.load();
+        if !acme
+            && let Some(sni) = hello.server_name()
+            && self.service_names.iter().any(|name| name == sni)
+            && let Some(certificate) = &snapshot.service_certificate
+        {
+            return Some(certificate.clone());
+        }
+        select_certificate(&snapshot, hello.server_name(), acme, self.fallback.as_ref())
     }
 }
 

@@ -69,6 +69,7 @@ pub(crate) fn snapshot_of(generation: u64, domains: Vec<HostedDomain>) -> Snapsh
             .collect::<HashMap<_, _>>(),
         challenges: Default::default(),
         freshness: None,
+        service_certificate: None,
     }
 }
 

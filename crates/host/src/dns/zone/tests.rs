@@ -67,6 +67,7 @@ fn snapshot(generation: u64) -> Snapshot {
         domains,
         challenges: Default::default(),
         freshness: None,
+        service_certificate: None,
     }
 }
 
