@@ -17,13 +17,16 @@ use mtasts_testkit::services::{self, Service};
 use mtasts_testkit::smtp::MxHostSpec;
 use serde_json::{Value, json};
 
+use mtasts_proto::hosted::delegation::Delegation;
+use mtasts_proto::hosted::reporting::{ReportAddresses, TLSRPT_PATH};
+
 use crate::serve::harness::{
-    Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver,
+    Ports, ZONE, api, config, delegate, eventually, fetch_policy, pebble, resolver,
 };
 use crate::support;
 
-/// `GET url` with curl; the body on a 200.
-async fn curl(args: Vec<String>) -> Option<String> {
+/// curl with `args`; the status code and the body.
+async fn curl_status(args: Vec<String>) -> (String, String) {
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("curl")
             .args(["-s", "--max-time", "5", "-w", "\n%{http_code}"])
@@ -32,10 +35,16 @@ async fn curl(args: Vec<String>) -> Option<String> {
     })
     .await
     .unwrap()
-    .ok()?;
+    .expect("curl runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n')?;
-    (code == "200").then(|| body.to_owned())
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
+    (code.to_owned(), body.to_owned())
+}
+
+/// curl with `args`; the body on a 200.
+async fn curl(args: Vec<String>) -> Option<String> {
+    let (code, body) = curl_status(args).await;
+    (code == "200").then_some(body)
 }
 
 /// The exposition at `http://addr/metrics`.
@@ -304,6 +313,28 @@ async fn counters_move_with_policy_requests_dns_queries_and_acme_orders() {
         assert!(output.status.success(), "dig {name}");
     }
 
+    // A real TLS report posted twice to the intake: stored once, then a duplicate.
+    if let Some(samples) = services::samples_dir() {
+        let host = ReportAddresses::new(&Delegation::new(ZONE).unwrap())
+            .host()
+            .to_owned();
+        let file = samples.join("tlsrpt/mta-sts-exporter/google.json");
+        for want in ["201", "200"] {
+            let (code, body) = curl_status(vec![
+                "-k".into(),
+                "--resolve".into(),
+                format!("{host}:{}:{}", https.port(), https.ip()),
+                "--data-binary".into(),
+                format!("@{}", file.display()),
+                "-H".into(),
+                "Content-Type: application/tlsrpt+json".into(),
+                format!("https://{host}:{}{TLSRPT_PATH}", https.port()),
+            ])
+            .await;
+            assert_eq!(code, want, "{body}");
+        }
+    }
+
     let after = scrape(metrics).await;
     let value = |series: &str| sample(&after, series);
     assert!(value("mtasts_serve_policy_requests_total{outcome=\"served\"}") >= 1.0);
@@ -319,9 +350,20 @@ async fn counters_move_with_policy_requests_dns_queries_and_acme_orders() {
     // Pebble's certificates last for years; the gauge counts days from now.
     let days = value("mtasts_serve_certificate_expiry_days{domain=\"example.com\"}");
     assert!(days > 1.0, "{days}");
-    // Nothing was received or sent yet: zero, but present for dashboards.
+    if services::samples_dir().is_some() {
+        for outcome in ["new", "duplicate"] {
+            assert_eq!(
+                value(&format!(
+                    "mtasts_serve_reports_received_total{{channel=\"https\",outcome=\"{outcome}\"}}"
+                )),
+                1.0,
+                "{outcome}"
+            );
+        }
+    }
+    // Nothing was sent or refused yet: zero, but present for dashboards.
     assert_eq!(
-        value("mtasts_serve_reports_received_total{channel=\"https\",outcome=\"new\"}"),
+        value("mtasts_serve_reports_received_total{channel=\"https\",outcome=\"refused\"}"),
         0.0
     );
     assert_eq!(
