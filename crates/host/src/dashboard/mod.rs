@@ -52,6 +52,10 @@ mod login;
 mod login_csrf;
 mod reply;
 mod session;
+// dashboard: report pages
+mod charts;
+mod contract;
+mod report_html;
 
 use axum::Router;
 use axum::http::header;
