@@ -65,7 +65,12 @@ pub(crate) struct Bar {
 
 /// Stacked daily bars: one column per day, each stacked bottom-up in the series' order.
 /// `title` names the chart; `empty` is said instead when every value is zero.
-pub(crate) fn stacked_days(title: &str, series: &[Series], columns: &[Column], empty: &str) -> String {
+pub(crate) fn stacked_days(
+    title: &str,
+    series: &[Series],
+    columns: &[Column],
+    empty: &str,
+) -> String {
     let totals: Vec<u64> = columns.iter().map(|c| c.values.iter().sum()).collect();
     let max = totals.iter().copied().max().unwrap_or(0);
     if max == 0 {
@@ -197,7 +202,11 @@ pub(crate) fn bar_list(title: &str, unit: &str, class: &str, bars: &[Bar], empty
         label: format!("{} others", bars.len() - shown),
         value: rest,
     });
-    let drawn: Vec<&Bar> = bars[..shown].iter().copied().chain(others.as_ref()).collect();
+    let drawn: Vec<&Bar> = bars[..shown]
+        .iter()
+        .copied()
+        .chain(others.as_ref())
+        .collect();
     let max = drawn.iter().map(|b| b.value).max().unwrap_or(1).max(1);
     let total: u64 = bars.iter().map(|b| b.value).sum();
     let height = ROW_HEIGHT * drawn.len() as u32 + 4;
@@ -420,7 +429,10 @@ mod tests {
         // top = 100: the two parts are 60% and 40% of the 180-unit plot.
         assert!(svg.contains("height=\"108.00\""), "{svg}");
         assert!(svg.contains("height=\"72.00\""), "{svg}");
-        assert!(svg.contains("y=\"10.00\""), "the stack reaches the top: {svg}");
+        assert!(
+            svg.contains("y=\"10.00\""),
+            "the stack reaches the top: {svg}"
+        );
     }
 
     #[test]
@@ -429,7 +441,13 @@ mod tests {
         for out in [
             stacked_days("Sessions", &TLS, &zero, "No reports yet for these days."),
             stacked_days("Sessions", &TLS, &[], "No reports yet for these days."),
-            bar_list("By MX", "failed sessions", "chart-bad", &[], "No reports yet for these days."),
+            bar_list(
+                "By MX",
+                "failed sessions",
+                "chart-bad",
+                &[],
+                "No reports yet for these days.",
+            ),
             pass_rate("Pass rate", 0, 0, "No reports yet for these days."),
         ] {
             assert!(!out.contains("<svg"), "{out}");
@@ -448,7 +466,10 @@ mod tests {
         assert!(!out.contains("<script>"), "{out}");
         assert!(!out.contains("\" onload"), "{out}");
         assert!(out.contains("&lt;script&gt;"));
-        assert!(out.contains("chart-neutral"), "an unknown class is not echoed");
+        assert!(
+            out.contains("chart-neutral"),
+            "an unknown class is not echoed"
+        );
         let out = stacked_days(evil, &TLS, &[day(evil, &[1, 1])], evil);
         assert!(!out.contains("<script>"), "{out}");
         assert!(!out.contains("\" onload"), "{out}");
@@ -465,7 +486,10 @@ mod tests {
         let out = bar_list("By MX", "failed sessions", "chart-bad", &bars, "none");
         assert_eq!(out.matches("<rect").count(), MAX_ROWS + 1);
         // The 8 smallest: 80+81+…+87.
-        assert!(out.contains("<title>8 others: 668 failed sessions</title>"), "{out}");
+        assert!(
+            out.contains("<title>8 others: 668 failed sessions</title>"),
+            "{out}"
+        );
         // The table has every row.
         assert_eq!(out.matches("<tr><td>").count(), 20);
         assert!(out.contains("largest mx0.example.net with 100"));

@@ -145,3 +145,38 @@ pub struct ReportDetail {
     pub normalized: String,
     pub raw: Vec<u8>,
 }
+
+use crate::auth::Principal;
+use crate::service::ServiceError;
+use crate::state::AppState;
+
+pub async fn tls_view(
+    _: &AppState,
+    _: &Principal,
+    _: &str,
+    _: Window,
+) -> Result<TlsView, ServiceError> {
+    Err(ServiceError::NotFound)
+}
+pub async fn dmarc_view(
+    _: &AppState,
+    _: &Principal,
+    _: &str,
+    _: Window,
+) -> Result<DmarcView, ServiceError> {
+    Err(ServiceError::NotFound)
+}
+pub async fn readiness(
+    _: &AppState,
+    _: &Principal,
+    _: &str,
+    _: Window,
+) -> Result<(Option<TlsReadiness>, Option<DmarcReadiness>), ServiceError> {
+    Err(ServiceError::NotFound)
+}
+pub async fn health(_: &AppState, _: &Principal) -> Result<Vec<DomainHealth>, ServiceError> {
+    Ok(Vec::new())
+}
+pub async fn report(_: &AppState, _: &Principal, _: i64) -> Result<ReportDetail, ServiceError> {
+    Err(ServiceError::NotFound)
+}

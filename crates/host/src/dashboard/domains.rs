@@ -80,6 +80,7 @@ async fn render_list_page(
 ) -> Response {
     let page =
         service::domains_page(&dash.app, &viewer.principal, DASHBOARD_PAGE_SIZE, cursor).await;
+    let health = super::reports::health_by_domain(dash, viewer).await;
     match page {
         Ok(page) => html_response(
             status,
@@ -95,6 +96,7 @@ async fn render_list_page(
                 viewer.principal.can_write(),
                 form,
                 error,
+                &health,
             ),
         ),
         // The only field a listing reads is the cursor.
@@ -278,6 +280,7 @@ async fn render_detail_page(
             Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
         };
     let base = format!("/domains/{}", detail.domain);
+    let reports = super::reports::readiness_blocks(dash, viewer, &detail).await;
     html_response(
         status,
         html::detail(
@@ -292,6 +295,7 @@ async fn render_detail_page(
             who.can_write(),
             form,
             error,
+            &reports,
         ),
     )
 }

@@ -4,11 +4,14 @@
 //! interpolated, attribute or text alike; the pages are plain `format!` templates so a
 //! reviewer can see each interpolation.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use mtasts_proto::hosted::delegation::RecordKind;
 use mtasts_store::host::{DomainState, Role};
 
+use super::contract::DomainHealth;
+use super::report_html;
 use crate::service::{DomainDetail, VersionView};
 
 /// Escapes `text` for an HTML text node or a double- or single-quoted attribute value.
@@ -75,7 +78,7 @@ pub(crate) struct Header<'a> {
 pub(crate) fn page(title: &str, header: Option<&Header<'_>>, body: &str) -> String {
     let nav = match header {
         Some(h) => format!(
-            r#"<nav><a href="/">Domains</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
+            r#"<nav><a href="/">Domains</a><a href="/alerts">Alerts</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
             who = e(h.who),
             role = e(h.role),
             csrf = e(h.csrf),
@@ -257,6 +260,7 @@ pub(crate) fn domains(
     can_write: bool,
     form: &AddForm,
     error: Option<&FormError>,
+    health: &HashMap<String, DomainHealth>,
 ) -> String {
     let mut rows = String::new();
     for d in list {
@@ -280,13 +284,14 @@ pub(crate) fn domains(
         };
         let _ = write!(
             rows,
-            r#"<tr class="domain-row"><td><a href="/domains/{href}">{name}</a></td>{tenant}<td>{state}</td><td>{mode}</td><td>{id}</td><td>{cert}</td><td>{records}</td></tr>"#,
+            r#"<tr class="domain-row"><td><a href="/domains/{href}">{name}</a></td>{tenant}<td>{state}</td><td>{mode}</td><td>{id}</td><td>{cert}</td><td>{records}</td>{health}</tr>"#,
             href = e(&d.domain),
             name = e(&d.domain),
             state = badge(d.state.as_str()),
             mode = badge_mode(&d.mode),
             id = policy_id_cell(d),
             cert = badge(d.certificate.status.as_str()),
+            health = report_html::health_cells(&d.domain, health.get(&d.domain)),
         );
     }
     let tenant_head = if admin { "<th>Tenant</th>" } else { "" };
@@ -294,8 +299,9 @@ pub(crate) fn domains(
         "<p class=\"muted\">No domains yet.</p>".to_owned()
     } else {
         format!(
-            r#"<table class="domains"><thead><tr><th>Domain</th>{tenant_head}<th>State</th><th>Mode</th><th>Policy id</th><th>Certificate</th><th>Records</th></tr></thead><tbody>{rows}</tbody></table>{pages}"#,
-            pages = pager.links()
+            r#"<table class="domains"><thead><tr><th>Domain</th>{tenant_head}<th>State</th><th>Mode</th><th>Policy id</th><th>Certificate</th><th>Records</th>{health_head}</tr></thead><tbody>{rows}</tbody></table>{pages}"#,
+            pages = pager.links(),
+            health_head = report_html::HEALTH_HEAD,
         )
     };
     let add = if can_write {
@@ -374,6 +380,7 @@ pub(crate) fn detail(
     can_write: bool,
     form: Option<&ChangeForm>,
     error: Option<&FormError>,
+    reports: &str,
 ) -> String {
     let name = e(&d.domain);
     let mut records = String::new();
@@ -477,7 +484,7 @@ pub(crate) fn detail(
         error_box(error)
     };
     let body = format!(
-        r#"<section class="card"><h1>{name} {state}</h1>
+        r#"{tabs}<section class="card"><h1>{name} {state}</h1>
 {removing}<dl>
 <dt>Tenant</dt><dd>{tenant}</dd>
 <dt>Mode</dt><dd>{mode}</dd>
@@ -490,7 +497,7 @@ pub(crate) fn detail(
 <p class="muted">Served at <code>https://mta-sts.{name}/.well-known/mta-sts.txt</code></p>
 <pre class="policy">{policy}</pre>
 </section>
-<section class="card"><h2>DNS records to publish</h2>
+{reports}<section class="card"><h2>DNS records to publish</h2>
 <table class="records"><thead><tr><th>Record</th><th>Name</th><th>Type</th><th>Target</th><th>Status</th><th>Details</th></tr></thead><tbody>{records}</tbody></table>
 </section>
 {forms}
@@ -498,6 +505,7 @@ pub(crate) fn detail(
 <table class="history"><thead><tr><th>Version</th><th>Id</th><th>Mode</th><th>MX</th><th>max_age</th><th>Created</th><th>Published</th></tr></thead><tbody>{versions}</tbody></table>
 {pages}</section>"#,
         pages = pager.links(),
+        tabs = report_html::domain_tabs(&d.domain, "policy"),
         state = badge(d.state.as_str()),
         tenant = e(&d.tenant),
         mode = badge_mode(&d.mode),

@@ -67,7 +67,7 @@ pub(crate) struct EnforceForm<'a> {
     /// The current MX patterns.
     pub mx: &'a [String],
     /// The current max_age.
-    pub max_age: u64,
+    pub max_age: i64,
     /// The current TLS-RPT address, if any.
     pub rua: Option<&'a str>,
 }
@@ -108,8 +108,16 @@ fn level_word(level: Level) -> &'static str {
 pub(crate) fn domain_tabs(domain: &str, current: &str) -> String {
     let tabs = [
         ("policy", "Policy", format!("/domains/{}", e(domain))),
-        ("tls", "TLS reports", format!("/domains/{}/reports", e(domain))),
-        ("dmarc", "DMARC reports", format!("/domains/{}/dmarc", e(domain))),
+        (
+            "tls",
+            "TLS reports",
+            format!("/domains/{}/reports", e(domain)),
+        ),
+        (
+            "dmarc",
+            "DMARC reports",
+            format!("/domains/{}/dmarc", e(domain)),
+        ),
     ];
     let links: String = tabs
         .iter()
@@ -121,7 +129,10 @@ pub(crate) fn domain_tabs(domain: &str, current: &str) -> String {
             }
         })
         .collect();
-    format!(r#"<nav class="tabs" aria-label="{}">{links}</nav>"#, e(domain))
+    format!(
+        r#"<nav class="tabs" aria-label="{}">{links}</nav>"#,
+        e(domain)
+    )
 }
 
 fn window_links(base: &str, window: Window) -> String {
@@ -262,12 +273,7 @@ pub(crate) fn tls_page(
             values: vec![d.success, d.failure],
         })
         .collect();
-    let daily = charts::stacked_days(
-        "Sessions per day",
-        &TLS_SERIES,
-        &columns,
-        NO_REPORTS,
-    );
+    let daily = charts::stacked_days("Sessions per day", &TLS_SERIES, &columns, NO_REPORTS);
     let total = view.success + view.failure;
     let rate = percent(view.success, total)
         .map(|p| format!(", {p} successful"))
@@ -290,12 +296,48 @@ pub(crate) fn tls_page(
         .collect();
     let no_failures = "No failures in these days.";
     let breakdown = [
-        charts::bar_list("Failures by result type", "failed sessions", "chart-bad", &counts(&view.by_result), no_failures),
-        charts::bar_list("Failures by receiving MX", "failed sessions", "chart-bad", &counts(&view.by_mx), no_failures),
-        charts::bar_list("Failures by receiving IP", "failed sessions", "chart-bad", &counts(&view.by_receiving_ip), no_failures),
-        charts::bar_list("Failures by reporting organization", "failed sessions", "chart-bad", &organizations, no_failures),
-        charts::bar_list("Failures by sending IP", "failed sessions", "chart-bad", &counts(&view.by_sending_ip), no_failures),
-        charts::bar_list("Sessions by reporting organization", "sessions", "chart-ok", &org_sessions, NO_REPORTS),
+        charts::bar_list(
+            "Failures by result type",
+            "failed sessions",
+            "chart-bad",
+            &counts(&view.by_result),
+            no_failures,
+        ),
+        charts::bar_list(
+            "Failures by receiving MX",
+            "failed sessions",
+            "chart-bad",
+            &counts(&view.by_mx),
+            no_failures,
+        ),
+        charts::bar_list(
+            "Failures by receiving IP",
+            "failed sessions",
+            "chart-bad",
+            &counts(&view.by_receiving_ip),
+            no_failures,
+        ),
+        charts::bar_list(
+            "Failures by reporting organization",
+            "failed sessions",
+            "chart-bad",
+            &organizations,
+            no_failures,
+        ),
+        charts::bar_list(
+            "Failures by sending IP",
+            "failed sessions",
+            "chart-bad",
+            &counts(&view.by_sending_ip),
+            no_failures,
+        ),
+        charts::bar_list(
+            "Sessions by reporting organization",
+            "sessions",
+            "chart-ok",
+            &org_sessions,
+            NO_REPORTS,
+        ),
     ]
     .join("\n");
     let readiness = readiness
@@ -316,7 +358,11 @@ pub(crate) fn tls_page(
         rate = e(&rate),
         reports = report_table(&view.reports, "sessions"),
     );
-    page(&format!("TLS reports · {}", view.domain), Some(header), &body)
+    page(
+        &format!("TLS reports · {}", view.domain),
+        Some(header),
+        &body,
+    )
 }
 
 /// A domain's DMARC reports over a window.
@@ -368,11 +414,21 @@ pub(crate) fn dmarc_page(
         messages = thousands(view.messages),
         pass = thousands(view.pass),
         days = view.window.days(),
-        sources_chart = charts::bar_list("Messages by source", "messages", "chart-ok", &sources, NO_REPORTS),
+        sources_chart = charts::bar_list(
+            "Messages by source",
+            "messages",
+            "chart-ok",
+            &sources,
+            NO_REPORTS
+        ),
         sources = sources_table(&view.sources, "sources"),
         reports = report_table(&view.reports, "messages"),
     );
-    page(&format!("DMARC reports · {}", view.domain), Some(header), &body)
+    page(
+        &format!("DMARC reports · {}", view.domain),
+        Some(header),
+        &body,
+    )
 }
 
 fn sources_table(rows: &[DmarcSourceRow], class: &str) -> String {
@@ -524,35 +580,40 @@ fn document(text: &str) -> String {
     )
 }
 
-/// The overview's health at a glance: one row per domain the viewer sees.
-pub(crate) fn health_table(list: &[DomainHealth]) -> String {
-    if list.is_empty() {
-        return String::new();
-    }
-    let mut rows = String::new();
-    for h in list {
-        let dmarc = match percent(h.dmarc_pass, h.dmarc_messages) {
-            Some(p) => format!("{} messages, {} pass", thousands(h.dmarc_messages), e(&p)),
-            None => r#"<span class="muted">none</span>"#.to_owned(),
-        };
-        let last = h
-            .last_report_at
-            .map(|t| e(&when(t)))
-            .unwrap_or_else(|| r#"<span class="muted">never</span>"#.to_owned());
-        let _ = write!(
-            rows,
-            r#"<tr class="health-row"><td><a href="/domains/{d}/reports">{d}</a></td><td>{badge}</td><td>{mode}</td><td class="num ok-text">{success}</td><td class="num bad-text">{failure}</td><td><a href="/domains/{d}/dmarc">{dmarc}</a></td><td>{last}</td><td>{headline}</td></tr>"#,
-            d = e(&h.domain),
-            badge = level_badge(h.level),
-            mode = e(&h.mode),
-            success = thousands(h.tls_success),
-            failure = thousands(h.tls_failure),
-            headline = e(&h.headline),
+/// The overview's health columns' headings.
+pub(crate) const HEALTH_HEAD: &str =
+    "<th>Readiness</th><th>TLS sessions (30 days)</th><th>Last report</th>";
+
+/// The overview's health at a glance for one domain: its readiness badge (linking to its TLS
+/// reports), successful and failed TLS sessions and DMARC pass rate over 30 days, and when
+/// the last report arrived.
+pub(crate) fn health_cells(domain: &str, health: Option<&DomainHealth>) -> String {
+    let Some(h) = health else {
+        return format!(
+            r#"<td>{}</td><td class="muted">–</td><td class="muted">never</td>"#,
+            level_badge(Level::NoData)
         );
-    }
+    };
+    let dmarc = match percent(h.dmarc_pass, h.dmarc_messages) {
+        Some(p) => format!(
+            r#"<br><a href="/domains/{d}/dmarc" class="hint">DMARC {} pass of {}</a>"#,
+            e(&p),
+            thousands(h.dmarc_messages),
+            d = e(domain),
+        ),
+        None => String::new(),
+    };
+    let last = h
+        .last_report_at
+        .map(|t| e(&when(t)))
+        .unwrap_or_else(|| r#"<span class="muted">never</span>"#.to_owned());
     format!(
-        r#"<section class="card"><h2>Health at a glance (last 30 days)</h2>
-<table class="health"><thead><tr><th>Domain</th><th>Readiness</th><th>Mode</th><th>TLS successful</th><th>TLS failed</th><th>DMARC</th><th>Last report</th><th>What to do</th></tr></thead><tbody>{rows}</tbody></table></section>"#
+        r#"<td class="health"><a href="/domains/{d}/reports" title="{headline}">{badge}</a></td><td class="health"><span class="ok-text">{success} ok</span> · <span class="bad-text">{failure} failed</span>{dmarc}</td><td class="health">{last}</td>"#,
+        d = e(domain),
+        headline = e(&h.headline),
+        badge = level_badge(h.level),
+        success = thousands(h.tls_success),
+        failure = thousands(h.tls_failure),
     )
 }
 
@@ -607,8 +668,12 @@ mod tests {
             "12 reports from 3 organizations over 14 days, 5 failures (5 certificate-expired)."
         ));
         assert!(ready.contains("headline &lt;b&gt;"));
-        assert!(!tls_readiness(&readiness(false, "testing"), Some(&form)).contains("Switch to enforce"));
-        assert!(!tls_readiness(&readiness(true, "enforce"), Some(&form)).contains("Switch to enforce"));
+        assert!(
+            !tls_readiness(&readiness(false, "testing"), Some(&form)).contains("Switch to enforce")
+        );
+        assert!(
+            !tls_readiness(&readiness(true, "enforce"), Some(&form)).contains("Switch to enforce")
+        );
         assert!(!tls_readiness(&readiness(true, "testing"), None).contains("Switch to enforce"));
     }
 
@@ -662,9 +727,14 @@ mod tests {
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains(r#"href="/reports/7""#));
-        assert!(html.contains("90 successful and 10 failed sessions in the last 30 days, 90% successful."));
+        assert!(html.contains(
+            "90 successful and 10 failed sessions in the last 30 days, 90.0% successful."
+        ));
         assert!(html.contains("2026-11-22: 10 failed sessions"));
-        assert!(html.contains("No failures in these days."), "empty MX list says so");
+        assert!(
+            html.contains("No failures in these days."),
+            "empty MX list says so"
+        );
         assert!(html.contains(r#"href="/domains/example.com/reports?days=90" class="window""#));
         assert!(html.contains(r#"class="window current" aria-current="page">30 days"#));
     }
