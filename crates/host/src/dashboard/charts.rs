@@ -485,9 +485,9 @@ mod tests {
             .collect();
         let out = bar_list("By MX", "failed sessions", "chart-bad", &bars, "none");
         assert_eq!(out.matches("<rect").count(), MAX_ROWS + 1);
-        // The 8 smallest: 80+81+…+87.
+        // The 8 smallest: 81+82+…+88.
         assert!(
-            out.contains("<title>8 others: 668 failed sessions</title>"),
+            out.contains("<title>8 others: 676 failed sessions</title>"),
             "{out}"
         );
         // The table has every row.
