@@ -1,6 +1,6 @@
 //! Scratch copy of the report view types of contracts §6 until `crate::service::reports`
 //! (branch `views`) is merged; removed at that merge.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use mtasts_proto::readiness::Level;
 pub(crate) use mtasts_store::reports::Kind;

@@ -86,7 +86,14 @@ async fn render_list_page(
             status,
             html::domains(
                 &header_of(viewer),
-                &page.items,
+                &page
+                    .items
+                    .iter()
+                    .map(|detail| html::Listed {
+                        detail,
+                        health: health.get(&detail.domain),
+                    })
+                    .collect::<Vec<_>>(),
                 &html::Pager {
                     base: "/",
                     first: cursor.is_some(),
@@ -96,7 +103,6 @@ async fn render_list_page(
                 viewer.principal.can_write(),
                 form,
                 error,
-                &health,
             ),
         ),
         // The only field a listing reads is the cursor.
@@ -286,11 +292,13 @@ async fn render_detail_page(
         html::detail(
             &header_of(viewer),
             &detail,
-            &history.items,
-            &html::Pager {
-                base: &base,
-                first: cursor.is_some(),
-                next: history.next_cursor.as_deref(),
+            &html::History {
+                versions: &history.items,
+                pager: html::Pager {
+                    base: &base,
+                    first: cursor.is_some(),
+                    next: history.next_cursor.as_deref(),
+                },
             },
             who.can_write(),
             form,

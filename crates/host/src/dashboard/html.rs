@@ -4,7 +4,6 @@
 //! interpolated, attribute or text alike; the pages are plain `format!` templates so a
 //! reviewer can see each interpolation.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use mtasts_proto::hosted::delegation::RecordKind;
@@ -251,19 +250,26 @@ impl Pager<'_> {
     }
 }
 
+/// A domain of the list with its health at a glance (none: no reports could be read).
+pub(crate) struct Listed<'a> {
+    /// The domain.
+    pub detail: &'a DomainDetail,
+    /// What its reports say.
+    pub health: Option<&'a DomainHealth>,
+}
+
 /// A page of the list of domains with the add form.
 pub(crate) fn domains(
     header: &Header<'_>,
-    list: &[DomainDetail],
+    list: &[Listed<'_>],
     pager: &Pager<'_>,
     admin: bool,
     can_write: bool,
     form: &AddForm,
     error: Option<&FormError>,
-    health: &HashMap<String, DomainHealth>,
 ) -> String {
     let mut rows = String::new();
-    for d in list {
+    for &Listed { detail: d, health } in list {
         let records: String = d
             .records
             .iter()
@@ -291,7 +297,7 @@ pub(crate) fn domains(
             mode = badge_mode(&d.mode),
             id = policy_id_cell(d),
             cert = badge(d.certificate.status.as_str()),
-            health = report_html::health_cells(&d.domain, health.get(&d.domain)),
+            health = report_html::health_cells(&d.domain, health),
         );
     }
     let tenant_head = if admin { "<th>Tenant</th>" } else { "" };
@@ -371,12 +377,20 @@ pub(crate) struct ChangeForm {
     pub rua: String,
 }
 
-/// One domain: policy, records, certificate, a page of its history, change and remove forms.
+/// A page of a domain's versions.
+pub(crate) struct History<'a> {
+    /// The versions, newest first.
+    pub versions: &'a [VersionView],
+    /// Where the page is.
+    pub pager: Pager<'a>,
+}
+
+/// One domain: policy, records, certificate, its readiness (`reports`, HTML), a page of its
+/// history, change and remove forms.
 pub(crate) fn detail(
     header: &Header<'_>,
     d: &DomainDetail,
-    history: &[VersionView],
-    pager: &Pager<'_>,
+    history: &History<'_>,
     can_write: bool,
     form: Option<&ChangeForm>,
     error: Option<&FormError>,
@@ -402,7 +416,7 @@ pub(crate) fn detail(
         );
     }
     let mut versions = String::new();
-    for v in history {
+    for v in history.versions {
         let published = v
             .published_at
             .map(|t| e(&when(t)))
@@ -504,7 +518,7 @@ pub(crate) fn detail(
 <section class="card"><h2>History</h2>
 <table class="history"><thead><tr><th>Version</th><th>Id</th><th>Mode</th><th>MX</th><th>max_age</th><th>Created</th><th>Published</th></tr></thead><tbody>{versions}</tbody></table>
 {pages}</section>"#,
-        pages = pager.links(),
+        pages = history.pager.links(),
         tabs = report_html::domain_tabs(&d.domain, "policy"),
         state = badge(d.state.as_str()),
         tenant = e(&d.tenant),

@@ -6,8 +6,8 @@
 
 use axum::http::StatusCode;
 use mtasts_proto::readiness::date::day_start;
-use mtasts_report::intake::Intake;
 use mtasts_report::Limits;
+use mtasts_report::intake::Intake;
 use mtasts_store::host::{NewDomain, NewVersion};
 use mtasts_store::reports::Inserted;
 use serde_json::{Value, json};
