@@ -174,7 +174,7 @@ pub(crate) async fn seed(h: &Harness) -> Option<Seeded> {
     let intake = Intake::new(reports, Limits::default());
     let now = h.state.now();
     let today = day_start(now);
-    let mut store = async |bytes: Vec<u8>| -> i64 {
+    let store = async |bytes: Vec<u8>| -> i64 {
         let outcome = intake.input(&bytes, "test", now).await.unwrap();
         assert_eq!(outcome.new, 1, "{outcome:?}");
         match outcome.reports[0] {
