@@ -85,6 +85,9 @@ pub struct ServeConfig {
     pub verify_https_port: u16,
     /// Test-only: the SMTP port the verification checker probes.
     pub verify_smtp_port: u16,
+    /// Days raw reports are kept after their range ended (at least 1; default 400); the
+    /// daily rollups behind the charts are kept longer (never deleted by it).
+    pub report_retention_days: u32,
 }
 
 impl Default for ServeConfig {
@@ -120,6 +123,7 @@ impl Default for ServeConfig {
             verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
+            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -197,6 +201,7 @@ mod tests {
             trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
             session_idle_timeout = 900
             session_lifetime = 28800
+            report_retention_days = 730
             "#,
         )
         .unwrap();
@@ -209,6 +214,7 @@ mod tests {
         assert_eq!(config.trusted_proxies.networks().len(), 2);
         assert_eq!(config.session_idle_timeout, 900);
         assert_eq!(config.session_lifetime, 28_800);
+        assert_eq!(config.report_retention_days, 730);
         assert_eq!(
             config.secret_key_file,
             Some(PathBuf::from("/etc/mtasts/secret.key"))
@@ -244,6 +250,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(config.node_retention, 86_400);
+        assert_eq!(config.report_retention_days, 400);
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
         assert_eq!(config.node_retention, 3_600);

@@ -163,7 +163,8 @@ pub struct AppState {
     pub domain_locks: Arc<Semaphore>,
     /// Proxies whose forwarding headers name the client (`trusted_proxies`).
     pub trusted_proxies: Arc<TrustedProxies>,
-    /// The reports database, when reports are received.
+    /// The received reports (in the serve database), when this node keeps them: the report
+    /// views ([`crate::service::reports`]) answer 503 without.
     pub reports: Option<mtasts_store::reports::ReportDb>,
 }
 
@@ -185,7 +186,7 @@ impl AppState {
         }
     }
 
-    /// Reads and stores reports in `db`.
+    /// Serves the report views from `db`.
     pub fn with_reports(mut self, db: mtasts_store::reports::ReportDb) -> Self {
         self.reports = Some(db);
         self

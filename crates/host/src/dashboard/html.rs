@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use mtasts_proto::hosted::delegation::RecordKind;
 use mtasts_store::host::{DomainState, Role};
 
-use super::contract::DomainHealth;
 use super::report_html;
+use crate::service::reports::DomainHealth;
 use crate::service::{DomainDetail, VersionView};
 
 /// Escapes `text` for an HTML text node or a double- or single-quoted attribute value.

@@ -58,7 +58,6 @@ mod reply;
 mod session;
 // dashboard: report pages
 mod charts;
-mod contract;
 mod report_html;
 mod reports;
 

@@ -12,14 +12,12 @@ use mtasts_proto::readiness::date::iso_day;
 use mtasts_proto::readiness::number::{percent, thousands};
 
 use super::charts::{self, Bar, Column, Series};
-use super::contract::{
-    Count, DmarcReadiness, DmarcSourceRow, DmarcView, DomainHealth, Kind, ReportDetail,
-    ReportSummary, TlsReadiness, TlsView, Window,
+use crate::service::reports::{
+    Count, DmarcReadiness, DmarcSourceRow, DmarcView, DomainHealth, ReportDetail, ReportSummary,
+    TlsReadiness, TlsView, Window,
 };
+use mtasts_store::reports::Kind;
 use super::html::{Header, escape, page, when};
-
-/// The windows a report page offers, in days.
-pub(crate) const WINDOWS: [u32; 3] = [30, 90, 365];
 
 /// The most of a report document the page shows; the API serves the whole of it.
 const MAX_SHOWN_DOCUMENT: usize = 512 * 1024;
@@ -136,10 +134,11 @@ pub(crate) fn domain_tabs(domain: &str, current: &str) -> String {
 }
 
 fn window_links(base: &str, window: Window) -> String {
-    let links: String = WINDOWS
+    let links: String = Window::ALL
         .iter()
-        .map(|days| {
-            if *days == window.days() {
+        .map(|w| {
+            let days = w.days();
+            if *w == window {
                 format!(r#"<a href="{base}?days={days}" class="window current" aria-current="page">{days} days</a>"#)
             } else {
                 format!(r#"<a href="{base}?days={days}" class="window">{days} days</a>"#)
@@ -521,7 +520,7 @@ pub(crate) fn report_page(header: &Header<'_>, detail: &ReportDetail) -> String 
         Kind::TlsRpt => "reports",
         Kind::Dmarc => "dmarc",
     };
-    let domains: String = detail
+    let domains: String = r
         .domains
         .iter()
         .map(|d| format!(r#"<a href="/domains/{d}/{tab}">{d}</a>"#, d = e(d)))
@@ -549,18 +548,10 @@ pub(crate) fn report_page(header: &Header<'_>, detail: &ReportDetail) -> String 
         duplicates = thousands(r.duplicates),
         success = thousands(r.success),
         failure = thousands(r.failure),
-        normalized = document(&pretty_json(&detail.normalized)),
+        normalized = document(&serde_json::to_string_pretty(&detail.normalized).unwrap_or_default()),
         raw = document(&raw),
     );
     page(&format!("{kind} {}", r.report_id), Some(header), &body)
-}
-
-/// JSON indented for reading; anything that is not JSON is shown as it is.
-fn pretty_json(text: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| text.to_owned())
 }
 
 /// A document in a `<pre>`, escaped, cut at [`MAX_SHOWN_DOCUMENT`] bytes.
@@ -620,7 +611,7 @@ pub(crate) fn health_cells(domain: &str, health: Option<&DomainHealth>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::contract::{DayPoint, OrgCount};
+    use crate::service::reports::{DayPoint, OrgCount};
 
     fn header() -> Header<'static> {
         Header {
@@ -715,6 +706,8 @@ mod tests {
                 kind: Kind::TlsRpt,
                 organization: evil.to_owned(),
                 report_id: "r-1".to_owned(),
+                domains: vec!["example.com".to_owned()],
+                source: "https".to_owned(),
                 begin: 1_795_305_600,
                 end: 1_795_391_999,
                 received_at: 1_795_400_000,
@@ -746,8 +739,6 @@ mod tests {
         let shown = document(&big);
         assert!(shown.contains("Cut at"));
         assert!(shown.len() < MAX_SHOWN_DOCUMENT + 1_000);
-        assert_eq!(pretty_json(r#"{"a":1}"#), "{\n  \"a\": 1\n}");
-        assert_eq!(pretty_json("<xml/>"), "<xml/>");
     }
 
     #[test]

@@ -11,11 +11,11 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::context::Dash;
-use super::contract::{self as reports, DomainHealth, Window};
 use super::html;
 use super::reply::*;
 use super::report_html::{self, EnforceForm};
 use super::session::Viewer;
+use crate::service::reports::{self, DomainHealth, Window};
 use crate::service::{self, DomainDetail, ServiceError};
 use mtasts_store::host::DomainState;
 
