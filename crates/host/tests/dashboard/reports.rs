@@ -327,13 +327,13 @@ async fn the_dmarc_page_shows_dispositions_sources_and_what_enforcing_would_do()
     // The failing source: what quarantine and reject would hit.
     let row = body
         .split(r#"<tr class="source-row">"#)
-        .find(|r| r.contains("42.42.42.42"))
+        .find(|r| r.starts_with("<td><code>42.42.42.42</code>"))
         .unwrap_or_else(|| panic!("no row for the failing source: {body}"));
     assert!(row.contains("<td>70</td>"), "{row}");
     assert!(row.contains(r#"<span class="hurt">70</span>"#), "{row}");
     let good = body
         .split(r#"<tr class="source-row">"#)
-        .find(|r| r.contains("1.2.3.4"))
+        .find(|r| r.starts_with("<td><code>1.2.3.4</code>"))
         .unwrap();
     assert!(good.contains("1,200 (100%)"), "{good}");
     assert!(body.contains("Next step"), "{body}");
