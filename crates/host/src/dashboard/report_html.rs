@@ -12,12 +12,12 @@ use mtasts_proto::readiness::date::iso_day;
 use mtasts_proto::readiness::number::{percent, thousands};
 
 use super::charts::{self, Bar, Column, Series};
+use super::html::{Header, escape, page, when};
 use crate::service::reports::{
     Count, DmarcReadiness, DmarcSourceRow, DmarcView, DomainHealth, ReportDetail, ReportSummary,
     TlsReadiness, TlsView, Window,
 };
 use mtasts_store::reports::Kind;
-use super::html::{Header, escape, page, when};
 
 /// The most of a report document the page shows; the API serves the whole of it.
 const MAX_SHOWN_DOCUMENT: usize = 512 * 1024;
@@ -548,7 +548,8 @@ pub(crate) fn report_page(header: &Header<'_>, detail: &ReportDetail) -> String 
         duplicates = thousands(r.duplicates),
         success = thousands(r.success),
         failure = thousands(r.failure),
-        normalized = document(&serde_json::to_string_pretty(&detail.normalized).unwrap_or_default()),
+        normalized =
+            document(&serde_json::to_string_pretty(&detail.normalized).unwrap_or_default()),
         raw = document(&raw),
     );
     page(&format!("{kind} {}", r.report_id), Some(header), &body)
@@ -573,7 +574,7 @@ fn document(text: &str) -> String {
 
 /// The overview's health columns' headings.
 pub(crate) const HEALTH_HEAD: &str =
-    "<th>Readiness</th><th>TLS sessions (30 days)</th><th>Last report</th>";
+    "<th>Readiness</th><th>Reports (30 days)</th><th>Last report</th>";
 
 /// The overview's health at a glance for one domain: its readiness badge (linking to its TLS
 /// reports), successful and failed TLS sessions and DMARC pass rate over 30 days, and when
@@ -587,19 +588,18 @@ pub(crate) fn health_cells(domain: &str, health: Option<&DomainHealth>) -> Strin
     };
     let dmarc = match percent(h.dmarc_pass, h.dmarc_messages) {
         Some(p) => format!(
-            r#"<br><a href="/domains/{d}/dmarc" class="hint">DMARC {} pass of {}</a>"#,
+            r#"<br><a href="/domains/{d}/dmarc" class="hint">DMARC {} pass</a>"#,
             e(&p),
-            thousands(h.dmarc_messages),
             d = e(domain),
         ),
         None => String::new(),
     };
     let last = h
         .last_report_at
-        .map(|t| e(&when(t)))
+        .map(|t| format!(r#"<span title="{}">{}</span>"#, e(&when(t)), e(&iso_day(t))))
         .unwrap_or_else(|| r#"<span class="muted">never</span>"#.to_owned());
     format!(
-        r#"<td class="health"><a href="/domains/{d}/reports" title="{headline}">{badge}</a></td><td class="health"><span class="ok-text">{success} ok</span> · <span class="bad-text">{failure} failed</span>{dmarc}</td><td class="health">{last}</td>"#,
+        r#"<td class="health"><a href="/domains/{d}/reports" title="{headline}">{badge}</a></td><td class="health"><span class="ok-text">{success} ok</span><br><span class="bad-text">{failure} failed</span>{dmarc}</td><td class="health">{last}</td>"#,
         d = e(domain),
         headline = e(&h.headline),
         badge = level_badge(h.level),

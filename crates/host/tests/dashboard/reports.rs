@@ -419,6 +419,7 @@ async fn the_overview_shows_each_domains_health() {
     assert!(failing.contains("badge level bad"), "{failing}");
     assert!(failing.contains("53,313 ok"), "{failing}");
     assert!(failing.contains("3,030 failed"), "{failing}");
+    assert!(failing.contains("DMARC 94.4% pass"), "{failing}");
     let ready = row(READY);
     assert!(ready.contains("badge level ok"), "{ready}");
     assert!(ready.contains("1,060 ok"), "{ready}");
