@@ -15,7 +15,7 @@ use super::charts::{self, Bar, Column, Series};
 use super::html::{Header, escape, page, when};
 use crate::service::reports::{
     Count, DmarcReadiness, DmarcSourceRow, DmarcView, DomainHealth, ReportDetail, ReportSummary,
-    TlsReadiness, TlsView, Window,
+    TlsReadiness, TlsView, VIEW_REPORTS, Window,
 };
 use mtasts_store::reports::Kind;
 
@@ -223,7 +223,7 @@ pub(crate) fn dmarc_readiness(r: &DmarcReadiness) -> String {
     } else {
         format!(
             r#"<h3>Sources the next step would hurt</h3>{}"#,
-            sources_table(&r.hurt, "hurt")
+            sources_table(&r.hurt, "hurt-sources")
         )
     };
     format!(
@@ -475,6 +475,13 @@ fn report_table(reports: &[ReportSummary], unit: &str) -> String {
     if reports.is_empty() {
         return format!(r#"<p class="muted">{NO_REPORTS}</p>"#);
     }
+    let more = if reports.len() as u64 >= u64::from(VIEW_REPORTS) {
+        format!(
+            r#"<p class="hint">The newest {VIEW_REPORTS} reports; <code>GET /api/v1/reports?domain=…</code> pages through all of them.</p>"#
+        )
+    } else {
+        String::new()
+    };
     let mut rows = String::new();
     for r in reports {
         let _ = write!(
@@ -497,7 +504,7 @@ fn report_table(reports: &[ReportSummary], unit: &str) -> String {
         ("Successful", "Failed")
     };
     format!(
-        r#"<table class="reports"><thead><tr><th>Organization</th><th>Report id</th><th>Period</th><th>Received</th><th>Duplicates</th><th>{ok}</th><th>{bad}</th></tr></thead><tbody>{rows}</tbody></table>"#
+        r#"<table class="reports"><thead><tr><th>Organization</th><th>Report id</th><th>Period</th><th>Received</th><th>Duplicates</th><th>{ok}</th><th>{bad}</th></tr></thead><tbody>{rows}</tbody></table>{more}"#
     )
 }
 

@@ -8,7 +8,10 @@ use axum::http::StatusCode;
 use mtasts_proto::readiness::date::day_start;
 use mtasts_report::Limits;
 use mtasts_report::intake::Intake;
-use mtasts_store::host::{NewDomain, NewVersion};
+use std::num::NonZeroU32;
+
+use mtasts_host::auth::hash_password;
+use mtasts_store::host::{NewDomain, NewUser, NewVersion, Role};
 use mtasts_store::reports::Inserted;
 use serde_json::{Value, json};
 
@@ -441,9 +444,23 @@ async fn switch_to_enforce_is_one_button_when_it_is_safe() {
     assert_eq!(body.matches("Switch to enforce").count(), 1, "{body}");
     let tls = h.get(&format!("/domains/{READY}/reports"), &session).await;
     assert!(ok(&tls).contains("Switch to enforce"));
-    // Not for the failing domain.
+    // Not for the failing domain, nor for an account that cannot change anything.
     let failing = h.get(&format!("/domains/{FAILING}"), &session).await;
     assert!(!ok(&failing).contains("Switch to enforce"));
+    h.state
+        .db
+        .create_user(NewUser {
+            tenant_id: Some(h.alpha.id),
+            email: "viewer@alpha.example".to_owned(),
+            password_hash: hash_password(PASSWORD, NonZeroU32::new(1_000).unwrap()),
+            role: Role::ReadOnly,
+        })
+        .await
+        .unwrap();
+    let viewer = h.login("viewer@alpha.example", PASSWORD).await;
+    let read_only = h.get(&format!("/domains/{READY}"), &viewer).await;
+    assert!(ok(&read_only).contains("20 reports from 2 organizations"));
+    assert!(!read_only.body.contains("Switch to enforce"));
 
     // The button's form, as the browser would submit it.
     let form = button_fields(body);
