@@ -96,6 +96,9 @@ pub struct ServeConfig {
     pub report_rate_burst: u32,
     /// Report POSTs per minute one client address may make after its burst (default 60).
     pub report_rate_per_minute: u32,
+    /// Days raw reports are kept after their range ended (at least 1; default 400); the
+    /// daily rollups behind the charts are kept longer (never deleted by it).
+    pub report_retention_days: u32,
 }
 
 impl Default for ServeConfig {
@@ -135,6 +138,7 @@ impl Default for ServeConfig {
             report_max_bytes: crate::policy_host::DEFAULT_MAX_REPORT_BYTES,
             report_rate_burst: 120,
             report_rate_per_minute: 60,
+            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -212,6 +216,7 @@ mod tests {
             trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
             session_idle_timeout = 900
             session_lifetime = 28800
+            report_retention_days = 730
             "#,
         )
         .unwrap();
@@ -224,6 +229,7 @@ mod tests {
         assert_eq!(config.trusted_proxies.networks().len(), 2);
         assert_eq!(config.session_idle_timeout, 900);
         assert_eq!(config.session_lifetime, 28_800);
+        assert_eq!(config.report_retention_days, 730);
         assert_eq!(
             config.secret_key_file,
             Some(PathBuf::from("/etc/mtasts/secret.key"))
@@ -259,6 +265,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(config.node_retention, 86_400);
+        assert_eq!(config.report_retention_days, 400);
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
         assert_eq!(config.node_retention, 3_600);

@@ -344,7 +344,8 @@ impl Serve {
         };
         let state = AppState::new(db.clone(), settings.delegation.clone(), dns.clone())
             .with_limits(limits)
-            .with_trusted_proxies(config.trusted_proxies.clone());
+            .with_trusted_proxies(config.trusted_proxies.clone())
+            .with_reports(reports.clone());
         let snapshot = snapshot::handle(Snapshot::default());
         let metrics = ServeMetrics::default();
         metrics.watch(snapshot.clone());
@@ -358,7 +359,7 @@ impl Serve {
             .maintenance_interval
             .min(options.pending_verify_interval);
         options.metrics = metrics.clone();
-        let node = Node::start(
+        let mut node = Node::start(
             db.clone(),
             snapshot.clone(),
             NodeParts {
@@ -370,6 +371,11 @@ impl Serve {
             },
         )
         .await?;
+        node.start_retention(crate::node::retention::Retention {
+            db: db.clone(),
+            reports: reports.clone(),
+            days: config.report_retention_days.max(1),
+        });
         let state = state.with_verifier(Arc::new(node.verifier()));
 
         let Listeners {

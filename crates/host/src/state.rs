@@ -163,6 +163,9 @@ pub struct AppState {
     pub domain_locks: Arc<Semaphore>,
     /// Proxies whose forwarding headers name the client (`trusted_proxies`).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// The received reports (in the serve database), when this node keeps them: the report
+    /// views ([`crate::service::reports`]) answer 503 without.
+    pub reports: Option<mtasts_store::reports::ReportDb>,
 }
 
 impl AppState {
@@ -179,7 +182,14 @@ impl AppState {
             verifier: None,
             domain_locks: Arc::new(Semaphore::new(DOMAIN_LOCK_PERMITS)),
             trusted_proxies: Arc::new(TrustedProxies::default()),
+            reports: None,
         }
+    }
+
+    /// Serves the report views from `db`.
+    pub fn with_reports(mut self, db: mtasts_store::reports::ReportDb) -> Self {
+        self.reports = Some(db);
+        self
     }
 
     /// Trusts `proxies` to name the client in forwarding headers.

@@ -6,4 +6,6 @@ mod harness;
 mod http;
 mod logins;
 mod pages;
+mod reports;
+mod reports_browser;
 mod tokens;

@@ -80,12 +80,20 @@ async fn render_list_page(
 ) -> Response {
     let page =
         service::domains_page(&dash.app, &viewer.principal, DASHBOARD_PAGE_SIZE, cursor).await;
+    let health = super::reports::health_by_domain(dash, viewer).await;
     match page {
         Ok(page) => html_response(
             status,
             html::domains(
                 &header_of(viewer),
-                &page.items,
+                &page
+                    .items
+                    .iter()
+                    .map(|detail| html::Listed {
+                        detail,
+                        health: health.get(&detail.domain),
+                    })
+                    .collect::<Vec<_>>(),
                 &html::Pager {
                     base: "/",
                     first: cursor.is_some(),
@@ -278,20 +286,24 @@ async fn render_detail_page(
             Err(e) => return service_error(viewer, e, |_, _| not_found(viewer)),
         };
     let base = format!("/domains/{}", detail.domain);
+    let reports = super::reports::readiness_blocks(dash, viewer, &detail).await;
     html_response(
         status,
         html::detail(
             &header_of(viewer),
             &detail,
-            &history.items,
-            &html::Pager {
-                base: &base,
-                first: cursor.is_some(),
-                next: history.next_cursor.as_deref(),
+            &html::History {
+                versions: &history.items,
+                pager: html::Pager {
+                    base: &base,
+                    first: cursor.is_some(),
+                    next: history.next_cursor.as_deref(),
+                },
             },
             who.can_write(),
             form,
             error,
+            &reports,
         ),
     )
 }

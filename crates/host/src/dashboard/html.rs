@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use mtasts_proto::hosted::delegation::RecordKind;
 use mtasts_store::host::{DomainState, Role};
 
+use super::report_html;
+use crate::service::reports::DomainHealth;
 use crate::service::{DomainDetail, VersionView};
 
 /// Escapes `text` for an HTML text node or a double- or single-quoted attribute value.
@@ -75,7 +77,7 @@ pub(crate) struct Header<'a> {
 pub(crate) fn page(title: &str, header: Option<&Header<'_>>, body: &str) -> String {
     let nav = match header {
         Some(h) => format!(
-            r#"<nav><a href="/">Domains</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
+            r#"<nav><a href="/">Domains</a><a href="/alerts">Alerts</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
             who = e(h.who),
             role = e(h.role),
             csrf = e(h.csrf),
@@ -248,10 +250,18 @@ impl Pager<'_> {
     }
 }
 
+/// A domain of the list with its health at a glance (none: no reports could be read).
+pub(crate) struct Listed<'a> {
+    /// The domain.
+    pub detail: &'a DomainDetail,
+    /// What its reports say.
+    pub health: Option<&'a DomainHealth>,
+}
+
 /// A page of the list of domains with the add form.
 pub(crate) fn domains(
     header: &Header<'_>,
-    list: &[DomainDetail],
+    list: &[Listed<'_>],
     pager: &Pager<'_>,
     admin: bool,
     can_write: bool,
@@ -259,7 +269,7 @@ pub(crate) fn domains(
     error: Option<&FormError>,
 ) -> String {
     let mut rows = String::new();
-    for d in list {
+    for &Listed { detail: d, health } in list {
         let records: String = d
             .records
             .iter()
@@ -280,13 +290,14 @@ pub(crate) fn domains(
         };
         let _ = write!(
             rows,
-            r#"<tr class="domain-row"><td><a href="/domains/{href}">{name}</a></td>{tenant}<td>{state}</td><td>{mode}</td><td>{id}</td><td>{cert}</td><td>{records}</td></tr>"#,
+            r#"<tr class="domain-row"><td><a href="/domains/{href}">{name}</a></td>{tenant}<td>{state}</td><td>{mode}</td><td>{id}</td><td>{cert}</td><td>{records}</td>{health}</tr>"#,
             href = e(&d.domain),
             name = e(&d.domain),
             state = badge(d.state.as_str()),
             mode = badge_mode(&d.mode),
             id = policy_id_cell(d),
             cert = badge(d.certificate.status.as_str()),
+            health = report_html::health_cells(&d.domain, health),
         );
     }
     let tenant_head = if admin { "<th>Tenant</th>" } else { "" };
@@ -294,8 +305,9 @@ pub(crate) fn domains(
         "<p class=\"muted\">No domains yet.</p>".to_owned()
     } else {
         format!(
-            r#"<table class="domains"><thead><tr><th>Domain</th>{tenant_head}<th>State</th><th>Mode</th><th>Policy id</th><th>Certificate</th><th>Records</th></tr></thead><tbody>{rows}</tbody></table>{pages}"#,
-            pages = pager.links()
+            r#"<table class="domains"><thead><tr><th>Domain</th>{tenant_head}<th>State</th><th>Mode</th><th>Policy id</th><th>Certificate</th><th>Records</th>{health_head}</tr></thead><tbody>{rows}</tbody></table>{pages}"#,
+            pages = pager.links(),
+            health_head = report_html::HEALTH_HEAD,
         )
     };
     let add = if can_write {
@@ -365,15 +377,24 @@ pub(crate) struct ChangeForm {
     pub rua: String,
 }
 
-/// One domain: policy, records, certificate, a page of its history, change and remove forms.
+/// A page of a domain's versions.
+pub(crate) struct History<'a> {
+    /// The versions, newest first.
+    pub versions: &'a [VersionView],
+    /// Where the page is.
+    pub pager: Pager<'a>,
+}
+
+/// One domain: policy, records, certificate, its readiness (`reports`, HTML), a page of its
+/// history, change and remove forms.
 pub(crate) fn detail(
     header: &Header<'_>,
     d: &DomainDetail,
-    history: &[VersionView],
-    pager: &Pager<'_>,
+    history: &History<'_>,
     can_write: bool,
     form: Option<&ChangeForm>,
     error: Option<&FormError>,
+    reports: &str,
 ) -> String {
     let name = e(&d.domain);
     let mut records = String::new();
@@ -395,7 +416,7 @@ pub(crate) fn detail(
         );
     }
     let mut versions = String::new();
-    for v in history {
+    for v in history.versions {
         let published = v
             .published_at
             .map(|t| e(&when(t)))
@@ -477,7 +498,7 @@ pub(crate) fn detail(
         error_box(error)
     };
     let body = format!(
-        r#"<section class="card"><h1>{name} {state}</h1>
+        r#"{tabs}<section class="card"><h1>{name} {state}</h1>
 {removing}<dl>
 <dt>Tenant</dt><dd>{tenant}</dd>
 <dt>Mode</dt><dd>{mode}</dd>
@@ -490,14 +511,15 @@ pub(crate) fn detail(
 <p class="muted">Served at <code>https://mta-sts.{name}/.well-known/mta-sts.txt</code></p>
 <pre class="policy">{policy}</pre>
 </section>
-<section class="card"><h2>DNS records to publish</h2>
+{reports}<section class="card"><h2>DNS records to publish</h2>
 <table class="records"><thead><tr><th>Record</th><th>Name</th><th>Type</th><th>Target</th><th>Status</th><th>Details</th></tr></thead><tbody>{records}</tbody></table>
 </section>
 {forms}
 <section class="card"><h2>History</h2>
 <table class="history"><thead><tr><th>Version</th><th>Id</th><th>Mode</th><th>MX</th><th>max_age</th><th>Created</th><th>Published</th></tr></thead><tbody>{versions}</tbody></table>
 {pages}</section>"#,
-        pages = pager.links(),
+        pages = history.pager.links(),
+        tabs = report_html::domain_tabs(&d.domain, "policy"),
         state = badge(d.state.as_str()),
         tenant = e(&d.tenant),
         mode = badge_mode(&d.mode),

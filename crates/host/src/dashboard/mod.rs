@@ -12,6 +12,9 @@
 //! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when the policy changed) and rua (empty: removed) |
 //! | `POST /domains/{domain}/remove` | starts the safe removal (RFC 8461 §8.3) |
 //! | `POST /domains/{domain}/restore` | cancels a removal under way (the policy returns under a new id) |
+//! | `GET /domains/{domain}/reports?days=30\|90\|365` | the domain's TLS reports: sessions per day, failures by result type, MX, IP, organization and sending IP, readiness and the switch to enforce, the report list |
+//! | `GET /domains/{domain}/dmarc?days=` | the domain's DMARC reports: messages per day by disposition, pass rate, sources and what quarantine/reject would do to them, the next policy step |
+//! | `GET /reports/{id}` | one report: its summary, normalized JSON and the document as received |
 //! | `GET /static/style.css` | the stylesheet |
 //!
 //! Every domain read and write goes through [`crate::service`], so the dashboard and the API
@@ -42,7 +45,8 @@
 //! Modules: `guard` (security headers, the origin check), `login` (log in and out),
 //! `domains` (the domain pages and their forms), `reply` (responses the handlers share, the
 //! viewer of a request, service errors as pages), `session` (sessions and cookies), `html`
-//! (the pages), `context` (the router's state and [`DashboardConfig`]).
+//! (the pages), `context` (the router's state and [`DashboardConfig`]), `reports` (the report
+//! pages, readiness and health), `report_html` (their templates), `charts` (inline SVG).
 
 mod context;
 mod domains;
@@ -52,6 +56,10 @@ mod login;
 mod login_csrf;
 mod reply;
 mod session;
+// dashboard: report pages
+mod charts;
+mod report_html;
+mod reports;
 
 use axum::Router;
 use axum::http::header;
@@ -95,6 +103,9 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
         .route("/domains/{domain}", get(detail_page).post(change_domain))
         .route("/domains/{domain}/remove", post(remove_domain))
         .route("/domains/{domain}/restore", post(restore_domain))
+        .route("/domains/{domain}/reports", get(reports::tls_page))
+        .route("/domains/{domain}/dmarc", get(reports::dmarc_page))
+        .route("/reports/{id}", get(reports::report_page))
         .route("/static/style.css", get(style))
         .layer(middleware::from_fn_with_state(dash.clone(), guard))
         .with_state(dash)

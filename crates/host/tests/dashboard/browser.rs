@@ -41,10 +41,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::dashboard::harness::{Harness, PASSWORD};
 
-const WIDTH: u32 = 1280;
-const HEIGHT: u32 = 900;
+pub(crate) const WIDTH: u32 = 1280;
+pub(crate) const HEIGHT: u32 = 900;
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("MTASTS_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
@@ -58,7 +58,7 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
-fn base_args(profile: &Path) -> Vec<String> {
+pub(crate) fn base_args(profile: &Path) -> Vec<String> {
     vec![
         "--headless=new".to_owned(),
         "--no-sandbox".to_owned(),
@@ -71,7 +71,7 @@ fn base_args(profile: &Path) -> Vec<String> {
 }
 
 /// Width and height from a PNG's IHDR chunk.
-fn png_size(png: &[u8]) -> (u32, u32) {
+pub(crate) fn png_size(png: &[u8]) -> (u32, u32) {
     assert!(png.len() > 24, "too short for a PNG");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
     assert_eq!(&png[12..16], b"IHDR", "IHDR first");
@@ -81,7 +81,7 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 }
 
 #[track_caller]
-fn assert_screenshot(png: &[u8], blank: usize, what: &str) {
+pub(crate) fn assert_screenshot(png: &[u8], blank: usize, what: &str) {
     assert_eq!(png_size(png), (WIDTH, HEIGHT), "{what}: window size");
     // A page with text, tables and colour compresses far worse than a uniform one.
     assert!(
@@ -91,20 +91,20 @@ fn assert_screenshot(png: &[u8], blank: usize, what: &str) {
     );
 }
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// A DevTools connection to one page.
-struct Cdp {
+pub(crate) struct Cdp {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
 }
 
 impl Cdp {
-    async fn connect(ws_url: &str) -> Cdp {
+    pub(crate) async fn connect(ws_url: &str) -> Cdp {
         // No Origin header: Chromium accepts DevTools clients without one.
         let (socket, _) = tokio_tungstenite::connect_async(ws_url)
             .await
@@ -125,7 +125,7 @@ impl Cdp {
     }
 
     /// One command; `Err` carries the protocol error (e.g. a context destroyed by navigation).
-    async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let command = json!({"id": id, "method": method, "params": params}).to_string();
@@ -145,7 +145,7 @@ impl Cdp {
     }
 
     /// Evaluates `expression` in the page and returns its value (`Err` for exceptions too).
-    async fn eval(&mut self, expression: &str) -> Result<Value, Value> {
+    pub(crate) async fn eval(&mut self, expression: &str) -> Result<Value, Value> {
         let result = self
             .call(
                 "Runtime.evaluate",
@@ -159,7 +159,7 @@ impl Cdp {
     }
 
     /// Waits until `condition` evaluates to `true` (errors while a page loads count as no).
-    async fn wait_for(&mut self, condition: &str) {
+    pub(crate) async fn wait_for(&mut self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let expression = format!("document.readyState === 'complete' && ({condition})");
         loop {
@@ -176,7 +176,7 @@ impl Cdp {
         }
     }
 
-    async fn screenshot(&mut self) -> Vec<u8> {
+    pub(crate) async fn screenshot(&mut self) -> Vec<u8> {
         let result = self
             .call("Page.captureScreenshot", json!({"format": "png"}))
             .await
@@ -188,7 +188,7 @@ impl Cdp {
 }
 
 /// The page target's WebSocket URL of a Chromium started with `--remote-debugging-port=0`.
-async fn page_target(profile: &Path) -> String {
+pub(crate) async fn page_target(profile: &Path) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     let port = loop {
         if let Ok(text) = std::fs::read_to_string(profile.join("DevToolsActivePort"))
@@ -237,7 +237,7 @@ async fn page_target(profile: &Path) -> String {
     }
 }
 
-fn spawn(binary: &Path, args: &[String]) -> Child {
+pub(crate) fn spawn(binary: &Path, args: &[String]) -> Child {
     Command::new(binary)
         .args(args)
         .stdin(Stdio::null())

@@ -16,6 +16,7 @@ use mtasts_host::dashboard::DashboardConfig;
 use mtasts_host::state::{ApiLimits, AppState, Clock};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_store::host::{HostDb, NewUser, Role};
+use mtasts_store::reports::ReportDb;
 use mtasts_testkit::TestNet;
 
 use crate::support::{app, http};
@@ -146,9 +147,12 @@ impl Harness {
         let resolver = crate::support::dns::resolver(&net, Duration::from_secs(3));
         // The format and the check are the real ones; only the cost is lowered.
         limits.password_iterations = NonZeroU32::new(1_000).unwrap();
+        // The reports live in the same database, as `serve` keeps them.
+        let reports = ReportDb::open(&url).await.unwrap();
         let mut state = AppState::new(db, Delegation::new(ZONE).unwrap(), Arc::new(resolver))
             .with_limits(limits)
-            .with_trusted_proxies(proxies);
+            .with_trusted_proxies(proxies)
+            .with_reports(reports);
         if let Some(clock) = clock {
             state = state.with_clock(clock);
         }
