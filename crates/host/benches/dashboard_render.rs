@@ -96,7 +96,10 @@ async fn run(
         api,
         "POST",
         "/api/v1/tenants",
-        &[("Authorization", &bearer), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
         json!({"name": "acme"}).to_string().as_bytes(),
     )
     .await;
@@ -105,8 +108,13 @@ async fn run(
         api,
         "POST",
         "/api/v1/tenants/acme/tokens",
-        &[("Authorization", &bearer), ("Content-Type", "application/json")],
-        json!({"role": "owner", "label": "bench"}).to_string().as_bytes(),
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        json!({"role": "owner", "label": "bench"})
+            .to_string()
+            .as_bytes(),
     )
     .await;
     assert!(status < 300, "token: {status} {body}");
@@ -117,7 +125,10 @@ async fn run(
         api,
         "POST",
         "/api/v1/domains",
-        &[("Authorization", &bearer), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
         json!({"domain": DOMAIN, "mode": "testing", "mx": ["mail.example.com"]})
             .to_string()
             .as_bytes(),
@@ -126,7 +137,9 @@ async fn run(
     assert!(status < 300, "domain: {status} {body}");
 
     // A year of reports, stored as the intakes store them.
-    let reports = ReportDb::open(database).await.expect("the reports database");
+    let reports = ReportDb::open(database)
+        .await
+        .expect("the reports database");
     let intake = Intake::new(reports, mtasts_report::Limits::default());
     let today = time::OffsetDateTime::now_utc().unix_timestamp() / DAY * DAY;
     let started = Instant::now();
@@ -195,8 +208,11 @@ fn tls_report(begin: i64, org: usize) -> String {
             .expect("RFC 3339")
     };
     let failures = (begin / DAY + org as i64) % 7;
-    let result_type = ["certificate-expired", "starttls-not-supported", "validation-failure"]
-        [org % 3];
+    let result_type = [
+        "certificate-expired",
+        "starttls-not-supported",
+        "validation-failure",
+    ][org % 3];
     json!({
         "organization-name": format!("Organization {org}"),
         "date-range": {"start-datetime": date(begin), "end-datetime": date(begin + DAY - 1)},

@@ -171,16 +171,7 @@ async fn measure(
         let connector = connector.clone();
         let sample = sample.clone();
         tasks.push(tokio::spawn(async move {
-            client_loop(
-                addr,
-                connector,
-                sample,
-                gzip,
-                client,
-                measure_from,
-                end,
-            )
-            .await
+            client_loop(addr, connector, sample, gzip, client, measure_from, end).await
         }));
     }
     let mut total = Tally::default();
@@ -198,7 +189,9 @@ async fn measure(
     let quantile = |q: f64| {
         total
             .latencies
-            .get(((total.latencies.len() as f64 * q) as usize).min(total.latencies.len().max(1) - 1))
+            .get(
+                ((total.latencies.len() as f64 * q) as usize).min(total.latencies.len().max(1) - 1),
+            )
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     let server_cpu = match (cpu_start, cpu_end) {
@@ -406,9 +399,7 @@ impl ServerCertVerifier for AnyCertificate {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
