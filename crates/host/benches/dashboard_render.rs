@@ -97,7 +97,7 @@ async fn run(
         "POST",
         "/api/v1/tenants",
         &[
-            ("Authorization", &bearer),
+            ("Authorization", bearer.as_str()),
             ("Content-Type", "application/json"),
         ],
         json!({"name": "acme"}).to_string().as_bytes(),
@@ -109,7 +109,7 @@ async fn run(
         "POST",
         "/api/v1/tenants/acme/tokens",
         &[
-            ("Authorization", &bearer),
+            ("Authorization", bearer.as_str()),
             ("Content-Type", "application/json"),
         ],
         json!({"role": "owner", "label": "bench"})
@@ -126,7 +126,7 @@ async fn run(
         "POST",
         "/api/v1/domains",
         &[
-            ("Authorization", &bearer),
+            ("Authorization", bearer.as_str()),
             ("Content-Type", "application/json"),
         ],
         json!({"domain": DOMAIN, "mode": "testing", "mx": ["mail.example.com"]})
