@@ -160,7 +160,7 @@ async fn run(
 
     let cookie = login(api, &token).await;
     let mut rows = Vec::new();
-    let pages: [(&str, String, Vec<(&str, String)>); 2] = [
+    let pages: [Page; 2] = [
         (
             "dashboard HTML",
             format!("/domains/{DOMAIN}/reports?days="),
@@ -196,6 +196,9 @@ async fn run(
     serve.shutdown().await;
     rows
 }
+
+/// A page timed: its name in the table, its path without the window, its request headers.
+type Page = (&'static str, String, Vec<(&'static str, String)>);
 
 /// One organization's TLS report for the day starting at `begin`: a few thousand sessions,
 /// and some failures of a type that depends on the organization (so the failure breakdowns
