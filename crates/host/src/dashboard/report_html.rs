@@ -176,7 +176,7 @@ pub(crate) fn tls_readiness(r: &TlsReadiness, enforce: Option<&EnforceForm<'_>>)
         _ => String::new(),
     };
     format!(
-        r#"<section class="card readiness" id="tls-readiness"><h2>Ready to enforce? {badge}</h2>
+        r#"<section class="card readiness" id="tls-readiness"><h2>Ready to enforce? {badge} <span class="hint">last 30 days</span></h2>
 <p class="evidence">{evidence}</p>
 <p class="headline">{headline}</p>
 {advice}{button}</section>"#,
@@ -227,7 +227,7 @@ pub(crate) fn dmarc_readiness(r: &DmarcReadiness) -> String {
         )
     };
     format!(
-        r#"<section class="card readiness" id="dmarc-readiness"><h2>DMARC policy {badge}</h2>
+        r#"<section class="card readiness" id="dmarc-readiness"><h2>DMARC policy {badge} <span class="hint">last 30 days</span></h2>
 {step}<p class="headline">{headline}</p>
 {advice}{hurt}</section>"#,
         badge = level_badge(r.level),

@@ -65,7 +65,9 @@ pub(super) async fn tls_page(
         Ok(view) => view,
         Err(e) => return refused(&viewer, e),
     };
-    let (tls, _) = match reports::readiness(&dash.app, who, &name, window).await {
+    // Readiness is judged over the default window on every page, so the TLS page and the
+    // domain page give the same verdict whatever period the charts show.
+    let (tls, _) = match reports::readiness(&dash.app, who, &name, Window::default()).await {
         Ok(readiness) => readiness,
         Err(e) => return refused(&viewer, e),
     };
@@ -99,7 +101,7 @@ pub(super) async fn dmarc_page(
         Ok(view) => view,
         Err(e) => return refused(&viewer, e),
     };
-    let (_, dmarc) = match reports::readiness(&dash.app, who, &name, window).await {
+    let (_, dmarc) = match reports::readiness(&dash.app, who, &name, Window::default()).await {
         Ok(readiness) => readiness,
         Err(e) => return refused(&viewer, e),
     };
