@@ -393,6 +393,18 @@ async fn another_tenant_sees_none_of_it() {
         .get(&format!("/reports/{}", seeded.theirs_report), &theirs)
         .await;
     ok(&own);
+    // Their domain has no DMARC report: the page says so instead of drawing empty charts.
+    let empty = h.get(&format!("/domains/{THEIRS}/dmarc"), &theirs).await;
+    assert!(
+        ok(&empty).contains("No reports yet for these days."),
+        "{}",
+        empty.body
+    );
+    assert!(
+        !empty.body.contains("<svg class=\"chart-svg\""),
+        "{}",
+        empty.body
+    );
     let list = h.get("/", &theirs).await;
     assert!(ok(&list).contains(THEIRS));
     assert!(!list.body.contains(FAILING));
