@@ -112,7 +112,7 @@ async fn render_list_page(
 }
 
 /// A page link whose cursor is not one this dashboard made: 400, with the way back.
-fn bad_page_link(viewer: &Viewer) -> Response {
+pub(super) fn bad_page_link(viewer: &Viewer) -> Response {
     html_response(
         StatusCode::BAD_REQUEST,
         html::message(

@@ -77,10 +77,15 @@ pub(crate) struct Header<'a> {
 pub(crate) fn page(title: &str, header: Option<&Header<'_>>, body: &str) -> String {
     let nav = match header {
         Some(h) => format!(
-            r#"<nav><a href="/">Domains</a><a href="/alerts">Alerts</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
+            r#"<nav><a href="/">Domains</a><a href="/alerts">Alerts</a>{unowned}<span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
             who = e(h.who),
             role = e(h.role),
             csrf = e(h.csrf),
+            unowned = if h.role == role_label(Role::Admin) {
+                r#"<a href="/reports">Reports nobody's</a>"#
+            } else {
+                ""
+            },
         ),
         None => String::new(),
     };
@@ -228,7 +233,7 @@ pub(crate) struct Pager<'a> {
 
 impl Pager<'_> {
     /// The "First page" and "Next page" links, or nothing on a lone page.
-    fn links(&self) -> String {
+    pub(crate) fn links(&self) -> String {
         let mut links = Vec::new();
         if self.first {
             links.push(format!(

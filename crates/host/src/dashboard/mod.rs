@@ -14,6 +14,7 @@
 //! | `POST /domains/{domain}/restore` | cancels a removal under way (the policy returns under a new id) |
 //! | `GET /domains/{domain}/reports?days=30\|90\|365` | the domain's TLS reports: sessions per day, failures by result type, MX, IP, organization and sending IP, readiness and the switch to enforce, the report list |
 //! | `GET /domains/{domain}/dmarc?days=` | the domain's DMARC reports: messages per day by disposition, pass rate, sources and what quarantine/reject would do to them, the next policy step |
+//! | `GET /reports`, `…?cursor=` | administrators: a page (50) of the reports about domains nobody hosts |
 //! | `GET /reports/{id}` | one report: its summary, normalized JSON and the document as received |
 //! | `GET /static/style.css` | the stylesheet |
 //!
@@ -105,6 +106,7 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
         .route("/domains/{domain}/restore", post(restore_domain))
         .route("/domains/{domain}/reports", get(reports::tls_page))
         .route("/domains/{domain}/dmarc", get(reports::dmarc_page))
+        .route("/reports", get(reports::unowned_page))
         .route("/reports/{id}", get(reports::report_page))
         .route("/static/style.css", get(style))
         .layer(middleware::from_fn_with_state(dash.clone(), guard))

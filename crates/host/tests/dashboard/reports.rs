@@ -40,6 +40,8 @@ pub(crate) struct Seeded {
     pub(crate) theirs_report: i64,
     /// The id of the DMARC report that failed.
     pub(crate) dmarc_report: i64,
+    /// The id of the report about a domain nobody hosts.
+    pub(crate) nobodys: i64,
 }
 
 fn sample(path: &str) -> Option<Vec<u8>> {
@@ -212,6 +214,8 @@ pub(crate) async fn seed(h: &Harness) -> Option<Seeded> {
         ))
         .await;
     }
+    // A real report, as it came, about a domain nobody hosts here (example.com).
+    let nobodys = store(sample("tlsrpt/mta-sts-exporter/google.json")?).await;
     // One more report from an organization whose name is markup.
     let hostile_report = store(tls_report(
         &clean,
@@ -226,6 +230,7 @@ pub(crate) async fn seed(h: &Harness) -> Option<Seeded> {
         hostile_report,
         theirs_report,
         dmarc_report,
+        nobodys,
     })
 }
 
@@ -565,4 +570,40 @@ async fn render_time_of_a_year_from_fifty_organizations() {
             times[2], times[0], times[4]
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_see_the_reports_nobody_hosts() {
+    let h = Harness::start().await;
+    let Some(seeded) = seed(&h).await else {
+        return;
+    };
+    let admin = h.login("", &h.admin_token).await;
+    let list = h.get("/reports", &admin).await;
+    let body = ok(&list);
+    assert!(
+        body.contains(r#"<a href="/reports">Reports nobody's</a>"#),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches(r#"<tr class="report-row">"#).count(),
+        1,
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        r#"href="/reports/{}">Google Inc.</a>"#,
+        seeded.nobodys
+    )));
+    assert!(body.contains("<td>example.com</td>"), "{body}");
+    let report = h.get(&format!("/reports/{}", seeded.nobodys), &admin).await;
+    assert!(ok(&report).contains("2024-02-17T00:00:00Z_example.com"));
+    // A tenant has no such list, nor that report.
+    let owner = alpha(&h).await;
+    let refused = h.get("/reports", &owner).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert!(!refused.body.contains("Reports nobody's</a>"));
+    let theirs = h.get(&format!("/reports/{}", seeded.nobodys), &owner).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let bad = h.get("/reports?cursor=nonsense", &admin).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
