@@ -40,7 +40,7 @@ macro_rules! session_columns {
 macro_rules! domain_columns {
     () => {
         "id, tenant_id, name, state, rua, created_at, remove_after, latest_version, \
-         published_version, verification, verified_at"
+         published_version, verification, verified_at, reports_to_service"
     };
 }
 macro_rules! version_columns {
@@ -157,8 +157,8 @@ pub(super) const PURGE_SESSIONS: &str = "DELETE FROM host_sessions WHERE expires
 
 // Domains.
 pub(super) const INSERT_DOMAIN: &str = concat!(
-    "INSERT INTO host_domains (tenant_id, name, state, rua, created_at, latest_version) \
-     VALUES ($1, $2, 'active', $3, $4, 1) RETURNING ",
+    "INSERT INTO host_domains (tenant_id, name, state, rua, created_at, latest_version, \
+     reports_to_service) VALUES ($1, $2, 'active', $3, $4, 1, $5) RETURNING ",
     domain_columns!()
 );
 pub(super) const DOMAIN_BY_NAME: &str = concat!(
@@ -190,6 +190,8 @@ pub(super) const MARK_PUBLISHED: &str = "UPDATE host_policy_versions \
 pub(super) const SET_PUBLISHED: &str =
     "UPDATE host_domains SET published_version = $2 WHERE id = $1";
 pub(super) const SET_RUA: &str = "UPDATE host_domains SET rua = $2 WHERE id = $1";
+pub(super) const SET_REPORTS_TO_SERVICE: &str =
+    "UPDATE host_domains SET reports_to_service = $2 WHERE id = $1";
 pub(super) const SET_VERIFICATION: &str =
     "UPDATE host_domains SET verification = $2, verified_at = $3 WHERE id = $1";
 // Versions, certificate, ACME state and challenges go with it (ON DELETE CASCADE).
@@ -427,6 +429,7 @@ pub(super) struct DomainRow {
     published_version: Option<i64>,
     verification: Option<String>,
     verified_at: Option<i64>,
+    reports_to_service: bool,
 }
 
 impl TryFrom<DomainRow> for Domain {
@@ -442,6 +445,7 @@ impl TryFrom<DomainRow> for Domain {
             name: r.name,
             state,
             rua: r.rua,
+            reports_to_service: r.reports_to_service,
             created_at: r.created_at,
             remove_after: r.remove_after,
             latest_version: r.latest_version,

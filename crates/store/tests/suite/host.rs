@@ -174,6 +174,7 @@ pub(crate) async fn hosted(db: &HostDb, name: &str) -> (i64, i64) {
                 tenant_id: tenant.id,
                 name: name.to_string(),
                 rua: None,
+                reports_to_service: true,
             },
             version("v1", 1000),
         )
@@ -263,6 +264,7 @@ mod cases {
                     tenant_id: t1.id,
                     name: "Example.COM.".into(),
                     rua: Some("mailto:tlsrpt@example.com".into()),
+                    reports_to_service: true,
                 },
                 version("20250101a", 1000),
             ),
@@ -299,6 +301,7 @@ mod cases {
                             tenant_id: t2.id,
                             name: name.into(),
                             rua: None,
+                            reports_to_service: true,
                         },
                         version("a", 1),
                     )
@@ -311,6 +314,7 @@ mod cases {
                         tenant_id: 9999,
                         name: "orphan.example".into(),
                         rua: None,
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )
@@ -322,6 +326,7 @@ mod cases {
                         tenant_id: t2.id,
                         name: "bücher.example".into(),
                         rua: None,
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )
@@ -335,6 +340,7 @@ mod cases {
                     tenant_id: t2.id,
                     name: "another.example".into(),
                     rua: None,
+                    reports_to_service: true,
                 },
                 version("a", 1),
             )
@@ -417,6 +423,28 @@ mod cases {
             Some("mailto:a@b.example")
         );
         not_found(db.set_rua(9999, None).await);
+
+        // Whether the service's own addresses are published: on by default, a change the
+        // listeners serve (so a new generation), read back on both drivers.
+        assert!(db.domain_by_id(domain.id).await.unwrap().unwrap().reports_to_service);
+        bumps(db, 1, db.set_reports_to_service(domain.id, false))
+            .await
+            .unwrap();
+        let off = db.domain_by_id(domain.id).await.unwrap().unwrap();
+        assert!(!off.reports_to_service);
+        assert!(
+            db.list_domains(Some(t1.id))
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.id == domain.id && !d.reports_to_service),
+            "the list reads the same column"
+        );
+        bumps(db, 1, db.set_reports_to_service(domain.id, true))
+            .await
+            .unwrap();
+        assert!(db.domain_by_id(domain.id).await.unwrap().unwrap().reports_to_service);
+        not_found(db.set_reports_to_service(9999, false).await);
         let json = r#"{"sts":"ok","tlsrpt":"missing"}"#;
         // The verification result is bookkeeping no listener serves: no bump.
         bumps(db, 0, db.set_verification(domain.id, json, 7000))
@@ -564,6 +592,7 @@ mod cases {
                     tenant_id,
                     name: "leaving.example".into(),
                     rua: None,
+                    reports_to_service: true,
                 },
                 version("removal", 10_000),
             )
@@ -891,6 +920,7 @@ mod cases {
                         tenant_id,
                         name,
                         rua: None,
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )
@@ -902,6 +932,7 @@ mod cases {
                         tenant_id,
                         name: "rua.example".into(),
                         rua: Some(long(1025)),
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )

@@ -1,0 +1,4 @@
+-- Whether the service names itself in a hosted domain's `_smtp._tls` rua (its HTTPS intake and,
+-- when mail intake runs, its mailbox), besides the owner's own rua. Existing domains get the
+-- service's address: that is what hosting them here now means.
+ALTER TABLE host_domains ADD COLUMN reports_to_service BOOLEAN NOT NULL DEFAULT TRUE;
