@@ -85,6 +85,9 @@ pub struct ServeConfig {
     pub verify_https_port: u16,
     /// Test-only: the SMTP port the verification checker probes.
     pub verify_smtp_port: u16,
+    /// The mode of the report host's own MTA-STS policy (`mta-sts.reports.<zone>`):
+    /// `testing` (default) or `enforce`.
+    pub report_policy_mode: String,
 }
 
 impl Default for ServeConfig {
@@ -120,6 +123,7 @@ impl Default for ServeConfig {
             verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
+            report_policy_mode: "testing".to_owned(),
         }
     }
 }

@@ -166,8 +166,17 @@ fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSetting
             config.ttl
         )));
     }
-    let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
+    let mut settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+    settings.own_policy_mode = match config.report_policy_mode.as_str() {
+        "testing" => mtasts_proto::sts::policy::Mode::Testing,
+        "enforce" => mtasts_proto::sts::policy::Mode::Enforce,
+        other => {
+            return Err(ServeError::Config(format!(
+                "report_policy_mode {other:?}: use testing or enforce"
+            )));
+        }
+    };
     crate::dns::check_settings(&settings)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
     Ok(settings)
@@ -301,7 +310,8 @@ impl Serve {
         };
         let state = AppState::new(db.clone(), settings.delegation.clone(), dns.clone())
             .with_limits(limits)
-            .with_trusted_proxies(config.trusted_proxies.clone());
+            .with_trusted_proxies(config.trusted_proxies.clone())
+            .with_report_mail(settings.report_mail);
         let snapshot = snapshot::handle(Snapshot::default());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));

@@ -214,7 +214,7 @@ async fn sync_once(
     let generation = ctx.db.generation().await?;
     if force || generation != ctx.snapshot.load().generation {
         let state = ctx.db.load_state().await?;
-        let snapshot = loader::build_snapshot(state, certs, &ctx.freshness);
+        let snapshot = loader::build_snapshot(&ctx.settings, state, certs, &ctx.freshness);
         tracing::debug!(
             generation = snapshot.generation,
             domains = snapshot.domains.len(),
@@ -292,7 +292,8 @@ async fn maintenance_loop(ctx: Arc<NodeContext>, chore: Chore, cancel: Cancellat
     }
 }
 
-/// The zone settings for `zone` and `public_ips`.
+/// The zone settings for `zone` and `public_ips`: mail intake on (the `mailto:` report URIs
+/// published), the report host's own policy in `testing`.
 pub fn zone_settings(
     zone: &str,
     public_ips: Vec<IpAddr>,
@@ -302,6 +303,8 @@ pub fn zone_settings(
         delegation: mtasts_proto::hosted::delegation::Delegation::new(zone)?,
         public_ips,
         ttl,
+        report_mail: true,
+        own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
     })
 }
 

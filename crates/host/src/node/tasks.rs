@@ -141,10 +141,9 @@ pub(crate) async fn run_verification(
     check_deadline: Duration,
 ) -> Result<Verification, HostDbError> {
     let ids = known_ids(ctx, domain).await?;
-    let tlsrpt = domain
-        .rua
-        .as_deref()
-        .map(mtasts_proto::tlsrpt::record::record_text);
+    let tlsrpt = ctx
+        .settings
+        .tlsrpt_record(domain.rua.as_deref(), domain.reports_to_service);
     let now = (ctx.clock)();
     Ok(inspect_domain(
         ctx.dns.as_ref(),

@@ -239,6 +239,7 @@ mod tests {
                     txt_id: None,
                     tlsrpt: None,
                     certificate,
+                    reports_to_service: true,
                 },
             );
         }

@@ -266,6 +266,7 @@ mod tests {
                 txt_id: None,
                 tlsrpt: None,
                 certificate: None,
+                reports_to_service: true,
             },
         );
         snapshot

@@ -426,7 +426,13 @@ mod cases {
 
         // Whether the service's own addresses are published: on by default, a change the
         // listeners serve (so a new generation), read back on both drivers.
-        assert!(db.domain_by_id(domain.id).await.unwrap().unwrap().reports_to_service);
+        assert!(
+            db.domain_by_id(domain.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .reports_to_service
+        );
         bumps(db, 1, db.set_reports_to_service(domain.id, false))
             .await
             .unwrap();
@@ -443,7 +449,13 @@ mod cases {
         bumps(db, 1, db.set_reports_to_service(domain.id, true))
             .await
             .unwrap();
-        assert!(db.domain_by_id(domain.id).await.unwrap().unwrap().reports_to_service);
+        assert!(
+            db.domain_by_id(domain.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .reports_to_service
+        );
         not_found(db.set_reports_to_service(9999, false).await);
         let json = r#"{"sts":"ok","tlsrpt":"missing"}"#;
         // The verification result is bookkeeping no listener serves: no bump.

@@ -177,8 +177,15 @@ pub(crate) async fn transfer_moves_a_domain(ctx: Ctx) {
                 .await,
         );
         not_found(
-            db.transfer_domain(9999, old_owner, new_owner.id, None, true, version("x", 3000))
-                .await,
+            db.transfer_domain(
+                9999,
+                old_owner,
+                new_owner.id,
+                None,
+                true,
+                version("x", 3000),
+            )
+            .await,
         );
     })
     .await;
