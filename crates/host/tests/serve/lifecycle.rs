@@ -140,13 +140,30 @@ async fn a_domain_from_onboarding_to_removal() {
     for record in records {
         assert_eq!(record["status"], "verified", "{record}");
     }
-    // Senders find the owner's report address through the delegation.
+    // Senders find the service's report addresses and the owner's through the delegation.
     let rua = dns.txt("_smtp._tls.example.com").await.unwrap();
     assert_eq!(
         rua,
         vec![mtasts_proto::txt::TxtRr::single(
-            "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
+            "v=TLSRPTv1; rua=mailto:tlsrpt@reports.hosted.test,https://reports.hosted.test/tlsrpt,mailto:tlsrpt@example.com"
         )]
+    );
+    // The report host resolves, takes mail, and authorizes itself for the domain's DMARC
+    // reports (RFC 7489 §7.1).
+    assert_eq!(
+        dns.ip("reports.hosted.test").await.unwrap(),
+        vec![ip]
+    );
+    assert_eq!(
+        dns.txt("example.com._report._dmarc.reports.hosted.test")
+            .await
+            .unwrap(),
+        vec![mtasts_proto::txt::TxtRr::single("v=DMARC1")]
+    );
+    assert_eq!(
+        dns.txt("other.example._report._dmarc.reports.hosted.test")
+            .await,
+        Err(mtasts_net::dns::DnsError::NxDomain)
     );
     // The TXT names are bound to the hosting tenant: under another tenant's label (where a
     // stale CNAME of another owner could point) they do not exist.
