@@ -150,10 +150,7 @@ async fn a_domain_from_onboarding_to_removal() {
     );
     // The report host resolves, takes mail, and authorizes itself for the domain's DMARC
     // reports (RFC 7489 §7.1).
-    assert_eq!(
-        dns.ip("reports.hosted.test").await.unwrap(),
-        vec![ip]
-    );
+    assert_eq!(dns.ip("reports.hosted.test").await.unwrap(), vec![ip]);
     assert_eq!(
         dns.txt("example.com._report._dmarc.reports.hosted.test")
             .await
