@@ -582,10 +582,7 @@ async fn dig_sees_the_report_host() {
     };
     let mx = dig("reports.hosted.test.", "MX").await;
     assert!(mx.contains("status: NOERROR") && mx.contains(" aa"), "{mx}");
-    assert!(
-        mx.contains("MX\t10 reports.hosted.test.") || mx.contains("10 reports.hosted.test."),
-        "{mx}"
-    );
+    assert!(mx.contains("\tMX\t10 reports.hosted.test."), "{mx}");
     let a = dig("mta-sts.reports.hosted.test.", "A").await;
     assert!(a.contains("192.0.2.10"), "{a}");
     let sts = dig("_mta-sts.reports.hosted.test.", "TXT").await;
