@@ -10,6 +10,7 @@ use mtasts_proto::hosted::policy_input::{build_policy, hosted_domain, validate_r
 use mtasts_proto::hosted::removal::{
     REMOVAL_MAX_AGE, removal_deadline, served_intervals, version_to_restore,
 };
+use mtasts_proto::hosted::reporting::ReportAddresses;
 use mtasts_proto::hosted::versions::next_policy_id;
 use mtasts_proto::sts::policy::Policy;
 use mtasts_store::host::{
@@ -28,7 +29,7 @@ const DOMAIN_ZONE_RULE: &str =
     "mtasts: the service's own zone and names inside it cannot be hosted";
 const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
      every name the service publishes for the domain (the longest, \
-     _smtp._tls.<domain>.t<tenant>.<zone>)";
+     _smtp._tls.<domain>.t<tenant>.<zone> or <domain>._report._dmarc.reports.<zone>)";
 /// The longest a domain name may be in text form (RFC 1035 §2.3.4: 255 octets on the wire).
 const MAX_NAME_OCTETS: usize = 253;
 const MX_LOOKUP_RULE: &str =
@@ -105,11 +106,12 @@ pub(super) fn check_published_lengths(
     tenant_id: i64,
 ) -> Result<(), ServiceError> {
     let zone = state.delegation.zone();
-    // The names under the zone are the longest the service publishes for a domain; the
-    // TLS-RPT one is the longest of them.
+    // The names under the zone are the longest the service publishes for a domain: the
+    // TLS-RPT one, or the DMARC authorization for tenants with short ids.
     let longest = [
         state.delegation.tlsrpt_target(name, tenant_id),
         state.delegation.sts_target(name, tenant_id),
+        ReportAddresses::new(&state.delegation).dmarc_authorization_name(name),
     ]
     .into_iter()
     .max_by_key(String::len)

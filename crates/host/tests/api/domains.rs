@@ -829,9 +829,10 @@ async fn invalid_domain_input(h: Harness) {
         reply.assert_invalid(field);
     }
     // Every name published for the domain must fit in 253 octets: the longest is
-    // `_smtp._tls.<domain>.t<tenant>.<zone>`, so a domain may have
-    // 253 - 11 - 1 - len(t<tenant>) - 1 - len(zone) octets.
-    let room = 253 - "_smtp._tls.".len() - 1 - format!("t{}", a.id).len() - 1 - ZONE.len();
+    // `_smtp._tls.<domain>.t<tenant>.<zone>` or `<domain>._report._dmarc.reports.<zone>`.
+    let tlsrpt_room = 253 - "_smtp._tls.".len() - 1 - format!("t{}", a.id).len() - 1 - ZONE.len();
+    let dmarc_room = 253 - "._report._dmarc.reports.".len() - ZONE.len();
+    let room = tlsrpt_room.min(dmarc_room);
     let of_length = |n: usize| {
         let tail = format!(".{}.example", h.tag);
         let mut labels = String::new();
@@ -860,6 +861,10 @@ async fn invalid_domain_input(h: Harness) {
         rule.contains("_smtp._tls.<domain>.t<tenant>.<zone>"),
         "{rule}"
     );
+    assert!(
+        rule.contains("<domain>._report._dmarc.reports.<zone>"),
+        "{rule}"
+    );
     assert_eq!(h.state.db.domain(&too_long).await.unwrap(), None);
     let fits = of_length(room);
     let mut body = with("domain", json!(fits));
@@ -872,6 +877,7 @@ async fn invalid_domain_input(h: Harness) {
         .unwrap()
         .iter()
         .filter_map(|r| r["target"].as_str())
+        .chain(reply.json["reports"]["dmarc_authorization"].as_str())
         .map(str::len)
         .max();
     assert_eq!(published, Some(253), "{}", reply.json);
