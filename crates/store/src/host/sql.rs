@@ -72,6 +72,14 @@ macro_rules! challenge_columns {
     };
 }
 
+// Certificates, ACME states and challenges belong to a hosted domain (`$1`) unless the
+// statement's last parameter says they are the service's own (see `acme.rs`).
+macro_rules! hosted {
+    () => {
+        "EXISTS (SELECT 1 FROM host_domains WHERE name = $1)"
+    };
+}
+
 // Generation.
 pub(super) const GENERATION: &str = "SELECT value FROM host_generation WHERE id = 1";
 pub(super) const BUMP_GENERATION: &str =
@@ -268,7 +276,9 @@ pub(super) const POSTGRES_LIVE_NODES_WITHIN: &str =
 pub(super) const PUT_CERTIFICATE: &str = concat!(
     "INSERT INTO host_certificates (",
     cert_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (domain) DO UPDATE SET \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8 OR ",
+    hosted!(),
+    " ON CONFLICT (domain) DO UPDATE SET \
      chain_pem = excluded.chain_pem, key_pem = excluded.key_pem, \
      not_before = excluded.not_before, not_after = excluded.not_after, \
      issued_by = excluded.issued_by, updated_at = excluded.updated_at"
@@ -288,7 +298,9 @@ pub(super) const ACME_STATE: &str = concat!(
 pub(super) const SET_ACME_STATE: &str = concat!(
     "INSERT INTO host_acme_states (",
     acme_state_columns!(),
-    ") VALUES ($1, $2, $3, $4) ON CONFLICT (domain) DO UPDATE SET \
+    ") SELECT $1, $2, $3, $4 WHERE $5 OR ",
+    hosted!(),
+    " ON CONFLICT (domain) DO UPDATE SET \
      failures = excluded.failures, next_attempt_at = excluded.next_attempt_at, \
      last_error = excluded.last_error"
 );
@@ -302,7 +314,8 @@ pub(super) const PUT_ACME_ACCOUNT: &str = "INSERT INTO host_acme_accounts \
 pub(super) const PUT_CHALLENGE: &str = concat!(
     "INSERT INTO host_challenges (",
     challenge_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (token) DO UPDATE SET \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8 OR EXISTS \
+     (SELECT 1 FROM host_domains WHERE name = $2) ON CONFLICT (token) DO UPDATE SET \
      domain = excluded.domain, kind = excluded.kind, \
      key_authorization = excluded.key_authorization, cert_pem = excluded.cert_pem, \
      key_pem = excluded.key_pem, expires_at = excluded.expires_at"

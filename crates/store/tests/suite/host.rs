@@ -197,6 +197,7 @@ mod cases {
         domains_and_versions,
         publishing,
         removal_and_cascade,
+        service_certificate,
         load_state_snapshot,
         load_state_is_consistent_under_writes,
         certificates_and_acme,
@@ -763,6 +764,76 @@ mod cases {
             db.acme_account("https://other.example/").await.unwrap(),
             None
         );
+    }
+
+    /// The service's own certificate (the report host, no hosted domain): stored, read and
+    /// listed like a domain's, with its ACME state and challenges; the hosted-only writes
+    /// still refuse the name, and removing a domain leaves it alone.
+    pub(crate) async fn service_certificate(ctx: Ctx) {
+        let db = &ctx.db;
+        let service = "reports.zone.example";
+        let (_, id) = hosted(db, "a.example").await;
+        bumps(db, 0, async {
+            not_found(db.put_certificate(cert(service, 1)).await);
+            not_found(
+                db.set_acme_state(AcmeState {
+                    domain: service.into(),
+                    failures: 0,
+                    next_attempt_at: 0,
+                    last_error: None,
+                })
+                .await,
+            );
+            not_found(db.put_challenge(http01("s0", service, 10)).await);
+        })
+        .await;
+        bumps(db, 1, db.put_service_certificate(cert(service, 1)))
+            .await
+            .unwrap();
+        db.put_service_certificate(cert(service, 2)).await.unwrap();
+        assert_eq!(
+            db.certificate(service).await.unwrap(),
+            Some(cert(service, 2))
+        );
+        db.put_certificate(cert("a.example", 1)).await.unwrap();
+        assert_eq!(
+            db.certificates().await.unwrap(),
+            vec![cert("a.example", 1), cert(service, 2)]
+        );
+        let state = AcmeState {
+            domain: service.into(),
+            failures: 1,
+            next_attempt_at: 77,
+            last_error: Some("rate limited".into()),
+        };
+        bumps(db, 0, db.set_service_acme_state(state.clone()))
+            .await
+            .unwrap();
+        assert_eq!(db.acme_state(service).await.unwrap(), Some(state));
+        bumps(db, 1, db.put_service_challenge(http01("s1", service, 5000)))
+            .await
+            .unwrap();
+        db.put_challenge(http01("a1", "a.example", 5000))
+            .await
+            .unwrap();
+        assert_eq!(db.challenges(0).await.unwrap().len(), 2);
+        // The loaded state carries it to the nodes.
+        let state = db.load_state().await.unwrap();
+        assert!(state.certificates.iter().any(|c| c.domain == service));
+
+        // Deleting the hosted domain takes its rows (the trigger), not the service's.
+        db.delete_domain(id).await.unwrap();
+        assert_eq!(db.certificate("a.example").await.unwrap(), None);
+        assert!(db.certificate(service).await.unwrap().is_some());
+        assert!(db.acme_state(service).await.unwrap().is_some());
+        let tokens: Vec<String> = db
+            .challenges(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.token)
+            .collect();
+        assert_eq!(tokens, vec!["s1".to_string()]);
     }
 
     pub(crate) async fn challenges(ctx: Ctx) {
