@@ -76,13 +76,15 @@ pub(crate) fn build_snapshot(
     Snapshot {
         generation: state.generation,
         domains,
-        challenges: challenges(&state.challenges),
+        challenges: challenges(&state.challenges, &super::service_hosts(settings)),
         freshness: Some(freshness.clone()),
         service_certificate: certificates.get(settings.reports().host()).cloned(),
     }
 }
 
-fn challenges(rows: &[ChallengeRow]) -> Challenges {
+/// The challenges of `rows`; those of the service's own certificate are kept under their
+/// host (one of `service_hosts`), the others under their domain.
+fn challenges(rows: &[ChallengeRow], service_hosts: &[String]) -> Challenges {
     let mut out = Challenges::default();
     // A TLS-ALPN-01 challenge left behind by an earlier order (never withdrawn) must not
     // shadow the current one for the same host: the newest (latest expiry) wins.
@@ -100,8 +102,12 @@ fn challenges(rows: &[ChallengeRow]) -> Challenges {
                 };
                 match certified_key_from_pem(cert, key) {
                     Ok(key) => {
-                        out.tls_alpn01
-                            .insert(format!("mta-sts.{}", row.domain), key);
+                        let host = if service_hosts.contains(&row.domain) {
+                            row.domain.clone()
+                        } else {
+                            format!("mta-sts.{}", row.domain)
+                        };
+                        out.tls_alpn01.insert(host, key);
                     }
                     Err(error) => {
                         tracing::warn!(host = %row.domain, %error, "unusable TLS-ALPN-01 challenge certificate")

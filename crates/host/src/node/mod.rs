@@ -128,6 +128,7 @@ impl Node {
             live_window: parts.options.live_window,
             propagation_timeout: Duration::from_secs(30),
             clock: unix_now,
+            service_hosts: service_hosts(&parts.settings),
         });
         let ctx = Arc::new(NodeContext {
             db,
@@ -306,6 +307,12 @@ pub fn zone_settings(
         report_mail: true,
         own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
     })
+}
+
+/// The names of the service's own certificate: the report host and its policy host.
+pub(crate) fn service_hosts(settings: &ZoneSettings) -> [String; 2] {
+    let reports = settings.reports();
+    [reports.host().to_owned(), reports.own_policy_host()]
 }
 
 /// Time limit of a checker run asked for through the API (whose requests time out at 30 s).

@@ -109,6 +109,49 @@ async fn a_domain_from_onboarding_to_removal() {
         body,
         "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmax_age: 604800\r\n"
     );
+
+    // The report host's own certificate (one order for reports.hosted.test and
+    // mta-sts.reports.hosted.test) comes from Pebble too, once the zone answers for those
+    // names, and its own policy passes the strict fetch.
+    let own = eventually(
+        "the report host's own policy over HTTPS",
+        Duration::from_secs(60),
+        || async {
+            fetch_policy(dns.clone(), &pebble, ports.https, "reports.hosted.test")
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(
+        own,
+        "version: STSv1\r\nmode: testing\r\nmx: reports.hosted.test\r\nmax_age: 86400\r\n"
+    );
+    let stored = serve
+        .db()
+        .certificate("reports.hosted.test")
+        .await
+        .unwrap()
+        .expect("the service certificate is stored under the report host");
+    let chain = mtasts_net::pem::parse_chain(stored.chain_pem.as_bytes()).unwrap();
+    let (_, leaf) = x509_parser::parse_x509_certificate(chain[0].as_ref()).unwrap();
+    let mut names: Vec<String> = leaf
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["mta-sts.reports.hosted.test", "reports.hosted.test"]
+    );
     let (_, detail) = api(
         &serve,
         Method::GET,
