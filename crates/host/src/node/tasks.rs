@@ -292,7 +292,7 @@ async fn may_be_due(ctx: &NodeContext, subject: &Subject) -> Result<bool, HostDb
         return Ok(false);
     }
     let state = ctx.db.acme_state(&subject.key).await?;
-    Ok(!state.is_some_and(|s| s.next_attempt_at > now))
+    Ok(state.is_none_or(|s| s.next_attempt_at <= now))
 }
 
 /// Orders `subject`'s certificate when it has none or its renewal is due, and no failure
