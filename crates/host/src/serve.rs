@@ -509,3 +509,35 @@ async fn first_admin_token(
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod report_policy_mode_tests {
+    use super::*;
+
+    fn config(mode: &str) -> ServeConfig {
+        ServeConfig {
+            zone: "zone.example".to_owned(),
+            public_ip: vec!["192.0.2.1".parse().unwrap()],
+            report_policy_mode: mode.to_owned(),
+            ..ServeConfig::default()
+        }
+    }
+
+    #[test]
+    fn report_policy_mode_sets_the_own_policy_mode() {
+        use mtasts_proto::sts::policy::Mode;
+        let testing = checked_settings(&ServeConfig {
+            report_policy_mode: ServeConfig::default().report_policy_mode,
+            ..config("")
+        })
+        .unwrap();
+        assert_eq!(testing.own_policy_mode, Mode::Testing);
+        assert!(testing.report_mail);
+        let enforce = checked_settings(&config("enforce")).unwrap();
+        assert_eq!(enforce.own_policy_mode, Mode::Enforce);
+        for bad in ["none", "Enforce", ""] {
+            let error = checked_settings(&config(bad)).unwrap_err().to_string();
+            assert!(error.contains("report_policy_mode"), "{bad}: {error}");
+        }
+    }
+}

@@ -157,3 +157,43 @@ impl ZoneSettings {
             .map(|rua| mtasts_proto::tlsrpt::record::record_text(&rua))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(report_mail: bool) -> ZoneSettings {
+        ZoneSettings {
+            delegation: mtasts_proto::hosted::delegation::Delegation::new("zone.example").unwrap(),
+            public_ips: Vec::new(),
+            ttl: 300,
+            report_mail,
+            own_policy_mode: Mode::Testing,
+        }
+    }
+
+    #[test]
+    fn the_published_tlsrpt_record_follows_the_owner_and_the_mail_intake() {
+        let with_mail = settings(true);
+        assert_eq!(with_mail.reports().host(), "reports.zone.example");
+        assert_eq!(
+            with_mail
+                .tlsrpt_record(Some("mailto:me@example.com"), true)
+                .as_deref(),
+            Some(
+                "v=TLSRPTv1; rua=mailto:tlsrpt@reports.zone.example,https://reports.zone.example/tlsrpt,mailto:me@example.com"
+            )
+        );
+        assert_eq!(
+            with_mail
+                .tlsrpt_record(Some("mailto:me@example.com"), false)
+                .as_deref(),
+            Some("v=TLSRPTv1; rua=mailto:me@example.com")
+        );
+        assert_eq!(with_mail.tlsrpt_record(None, false), None);
+        assert_eq!(
+            settings(false).tlsrpt_record(None, true).as_deref(),
+            Some("v=TLSRPTv1; rua=https://reports.zone.example/tlsrpt")
+        );
+    }
+}
