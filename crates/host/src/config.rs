@@ -88,6 +88,9 @@ pub struct ServeConfig {
     /// Days raw reports are kept after their range ended (at least 1; default 400); the
     /// daily rollups behind the charts are kept longer (never deleted by it).
     pub report_retention_days: u32,
+    /// The mode of the report host's own MTA-STS policy (`mta-sts.reports.<zone>`):
+    /// `testing` (default) or `enforce`.
+    pub report_policy_mode: String,
 }
 
 impl Default for ServeConfig {
@@ -124,6 +127,7 @@ impl Default for ServeConfig {
             verify_https_port: 443,
             verify_smtp_port: 25,
             report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
+            report_policy_mode: "testing".to_owned(),
         }
     }
 }

@@ -178,12 +178,20 @@ impl PolicyHost {
         limits: ListenerLimits,
     ) -> PolicyHost {
         let fallback = cert_choice::fallback_certificate(&settings.delegation.policy_host());
-        let chooser = Arc::new(CertChooser::new(snapshot.clone(), fallback));
+        let reports = settings.reports();
+        let chooser = Arc::new(CertChooser::new(
+            snapshot.clone(),
+            fallback,
+            cert_choice::ServiceNames::new(&reports),
+        ));
         let config = cert_choice::server_config(chooser, &limits);
         let any_version = limits.builder();
         let shared = Arc::new(PolicyShared {
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            responder: PolicyResponder::new(snapshot, limits.proxy_max_age),
+            responder: PolicyResponder::new(snapshot, limits.proxy_max_age).with_own_policy(
+                reports.host(),
+                &reports.own_policy(settings.own_policy_mode).to_text("\r\n"),
+            ),
             http1: any_version.clone().http1_only(),
             http2: any_version.clone().http2_only(),
             any_version,
