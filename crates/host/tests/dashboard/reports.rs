@@ -144,6 +144,7 @@ async fn host(h: &Harness, tenant_id: i64, name: &str) {
                 tenant_id,
                 name: name.to_owned(),
                 rua: None,
+                reports_to_service: true,
             },
             NewVersion {
                 policy_id: "20261201T000000".to_owned(),
