@@ -26,7 +26,8 @@
 //! a bare XML file, or a gzip of one, is read streaming (a DMARC report of a million records in flat
 //! memory), with the same items the in-memory [`walk`] gives.
 //!
-//! Around the walk: [`output`] writes the output contract's JSON objects
+//! Around the walk: [`evidence`] builds what `mtasts_proto::readiness` judges from the stored
+//! rows (for `mtasts report summary` and `mtasts serve` alike); [`output`] writes the output contract's JSON objects
 //! (`shared/spec/report-output.md`); [`intake`] stores an input with every report and error it
 //! holds in the reports database (`mtasts_store::reports`), once, in one transaction, and reads
 //! stored inputs again (`reparse`); [`imap`] fetches messages from a mailbox and marks each one only
@@ -35,6 +36,7 @@
 //! The walk and the output read no clock and do no logging; [`imap`] logs reconnections and reads
 //! the clock to stamp each message it receives. The flags live in the binary.
 
+pub mod evidence;
 pub mod imap;
 pub mod intake;
 pub mod output;

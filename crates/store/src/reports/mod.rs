@@ -76,6 +76,8 @@ macro_rules! with_pool {
 mod error;
 mod prepare;
 mod read;
+mod retention;
+mod scope;
 mod sql;
 mod types;
 mod write;
@@ -83,6 +85,8 @@ mod write;
 pub use error::ReportDbError;
 pub use prepare::domain_key;
 pub use read::MAX_LIST;
+pub use retention::{Purged, RETENTION_BATCH};
+pub use scope::{DOMAIN_CHUNK, FailureDetail, OrganizationCount, ReportKey, Scope};
 pub use types::{
     Content, DailyRow, ErrorRow, FailureGroup, Filter, Inserted, Kind, NewError, NewInput,
     NewReport, PolicySeen, ReportRow, SourceGroup, Stored, StoredInput, StoredReport, UnknownKind,

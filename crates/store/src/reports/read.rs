@@ -13,7 +13,7 @@ use super::{OP_TIMEOUT, ReportDb, ReportDbError, bounded, error::db_error, sql, 
 /// The most rows [`ReportDb::list`] and [`ReportDb::errors`] return, whatever is asked.
 pub const MAX_LIST: u32 = 100_000;
 
-type ReportTuple = (
+pub(super) type ReportTuple = (
     i64,
     String,
     String,
@@ -319,12 +319,12 @@ impl ReportDb {
     }
 }
 
-fn kind_of(word: &str) -> Result<Kind, ReportDbError> {
+pub(super) fn kind_of(word: &str) -> Result<Kind, ReportDbError> {
     word.parse()
         .map_err(|e| ReportDbError::Corrupt(format!("{e}")))
 }
 
-fn report_row(t: ReportTuple) -> Result<ReportRow, ReportDbError> {
+pub(super) fn report_row(t: ReportTuple) -> Result<ReportRow, ReportDbError> {
     let (id, kind, organization, report_id, begin, end, domains, source, received_at, dup, s, f) =
         t;
     Ok(ReportRow {

@@ -47,6 +47,13 @@ pub(super) const LIST: &str = concat!(
     report_filter!(),
     " ORDER BY r.begin_at DESC, r.id DESC LIMIT $5"
 );
+/// The head of a scoped list (`mtasts_store::reports::ReportDb::reports_page`): conditions
+/// are appended with `AND`.
+pub(super) const SCOPED_LIST: &str = concat!(
+    "SELECT ",
+    report_columns!(),
+    " FROM report_reports r WHERE 1 = 1"
+);
 pub(super) const GET: &str = concat!(
     "SELECT ",
     report_columns!(),

@@ -6,19 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::ExitCode;
 
-use mtasts_proto::readiness::dmarc::{DmarcAssessment, DmarcDay, DmarcEvidence, DmarcSource};
+use mtasts_proto::readiness::dmarc::DmarcAssessment;
 use mtasts_proto::readiness::number::{percent, thousands};
-use mtasts_proto::readiness::tls::{
-    Published, State, TlsAssessment, TlsDay, TlsEvidence, TlsFailure,
-};
+use mtasts_proto::readiness::tls::{State, TlsAssessment};
 use mtasts_proto::readiness::{Level, Verdict, date, dmarc, tls};
-use mtasts_proto::sts::mx_pattern::MxPattern;
 use mtasts_proto::tlsrpt::report::UtcTime;
 use mtasts_store::reports::{
     DailyRow, ErrorRow, FailureGroup, Filter, Kind, PolicySeen, ReportDb, SourceGroup,
 };
 use serde::Serialize;
-use serde_json::Value;
 
 use super::table::{self, Align, BAD, Cell, GOOD, Paint, Table, WARN};
 
@@ -28,6 +24,7 @@ mod tables;
 use crate::serve::DatabaseArgs;
 use json::Document;
 pub(super) use json::print_json;
+use mtasts_report::evidence::{self, latest_policy};
 use mtasts_report::intake::unix_now;
 
 /// Days shown in a domain's day table (the JSON has them all).
@@ -173,37 +170,10 @@ async fn gather(db: &ReportDb, filter: &Filter) -> anyhow::Result<Summary> {
                 .filter(|g| g.domain == domain)
                 .cloned()
                 .collect();
-            let policy = policy_of(&policies, Kind::TlsRpt, &domain);
-            let mx = policy_mx(db, &domain, &f).await?;
-            let evidence = TlsEvidence {
-                domain: domain.clone(),
-                days: days
-                    .iter()
-                    .map(|d| TlsDay {
-                        day: d.day,
-                        organization: d.organization.clone(),
-                        success: d.success,
-                        failure: d.failure,
-                    })
-                    .collect(),
-                failures: failures
-                    .iter()
-                    .map(|g| TlsFailure {
-                        result: g.result.parse().unwrap_or_else(|e| match e {}),
-                        receiving_mx: g.receiving_mx.clone(),
-                        organization: g.organization.clone(),
-                        count: g.count,
-                        first_day: g.first_day,
-                        last_day: g.last_day,
-                    })
-                    .collect(),
-                published: policy
-                    .as_ref()
-                    .map(|p| Published::from_label(&p.policy))
-                    .unwrap_or(Published::Unknown),
-                mx,
-                now,
-            };
+            let policy = latest_policy(&policies, Kind::TlsRpt, &domain);
+            let mx = evidence::policy_mx(db, &domain, &f).await?;
+            let evidence =
+                evidence::tls_evidence(&domain, &days, &failures, policy.as_ref(), mx, now);
             summary.tls.push(TlsDomain {
                 assessment: tls::assess(&evidence),
                 policy,
@@ -225,38 +195,9 @@ async fn gather(db: &ReportDb, filter: &Filter) -> anyhow::Result<Summary> {
                 .filter(|s| s.domain == domain)
                 .cloned()
                 .collect();
-            sources.sort_by(|a, b| {
-                (b.messages - b.dmarc_pass.min(b.messages))
-                    .cmp(&(a.messages - a.dmarc_pass.min(a.messages)))
-                    .then(b.messages.cmp(&a.messages))
-                    .then_with(|| a.source_ip.cmp(&b.source_ip))
-            });
-            let policy = policy_of(&policies, Kind::Dmarc, &domain);
-            let evidence = DmarcEvidence {
-                domain: domain.clone(),
-                days: days
-                    .iter()
-                    .map(|d| DmarcDay {
-                        day: d.day,
-                        organization: d.organization.clone(),
-                        messages: d.messages,
-                        dmarc_pass: d.dmarc_pass,
-                    })
-                    .collect(),
-                sources: sources
-                    .iter()
-                    .map(|s| DmarcSource {
-                        source_ip: s.source_ip.clone(),
-                        header_from: s.header_from.clone(),
-                        messages: s.messages,
-                        dmarc_pass: s.dmarc_pass,
-                        dkim_pass: s.dkim_pass,
-                        spf_pass: s.spf_pass,
-                    })
-                    .collect(),
-                p: policy.as_ref().and_then(|p| p.p.clone()),
-                now,
-            };
+            evidence::worst_sources_first(&mut sources);
+            let policy = latest_policy(&policies, Kind::Dmarc, &domain);
+            let evidence = evidence::dmarc_evidence(&domain, &days, &sources, policy.as_ref(), now);
             summary.dmarc.push(DmarcDomain {
                 assessment: dmarc::assess(&evidence),
                 policy,
@@ -294,62 +235,6 @@ fn of(daily: &[DailyRow], kind: Kind, domain: &str) -> Vec<DailyRow> {
         .filter(|r| r.kind == kind && r.domain == domain)
         .cloned()
         .collect()
-}
-
-fn policy_of(policies: &[PolicySeen], kind: Kind, domain: &str) -> Option<PolicySeen> {
-    policies
-        .iter()
-        .filter(|p| p.kind == kind && p.domain == domain)
-        .max_by_key(|p| p.last_seen)
-        .cloned()
-}
-
-/// The `mx` patterns of the STS policy senders saw in the newest TLS report for `domain`
-/// (empty when there is none: the MX list is then not judged).
-async fn policy_mx(db: &ReportDb, domain: &str, filter: &Filter) -> anyhow::Result<Vec<MxPattern>> {
-    let f = Filter {
-        domain: Some(domain.to_owned()),
-        ..filter.clone()
-    };
-    let Some(row) = db.list(&f, 1).await?.into_iter().next() else {
-        return Ok(Vec::new());
-    };
-    let Some(stored) = db.get(row.id).await? else {
-        return Ok(Vec::new());
-    };
-    let report: Value = serde_json::from_str(&stored.normalized).unwrap_or(Value::Null);
-    let mut patterns = Vec::new();
-    for policy in report["policies"].as_array().into_iter().flatten() {
-        let same_domain = policy["domain"]
-            .as_str()
-            .is_some_and(|d| d.trim_end_matches('.').eq_ignore_ascii_case(domain));
-        if policy["type"] != "sts" || !same_domain {
-            continue;
-        }
-        // `mx-host` when the sender copied it, else the policy's own `mx:` lines.
-        let listed: Vec<&str> = policy["mx"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let lines: Vec<&str> = policy["strings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter_map(|line| line.trim().strip_prefix("mx:"))
-            .collect();
-        let values = if listed.is_empty() { lines } else { listed };
-        for value in values {
-            if let Ok(p) = value.trim().parse::<MxPattern>()
-                && !patterns.contains(&p)
-            {
-                patterns.push(p);
-            }
-        }
-    }
-    Ok(patterns)
 }
 
 /// One day's sessions or messages, all organizations together.
