@@ -8,6 +8,8 @@
 //!   tenant hosts;
 //! * `tenancy` — tenants, their tokens (create, list, revoke) and users, the first
 //!   administrator token;
+//! * [`reports`] — the received TLS and DMARC reports per domain, their readiness advice,
+//!   the overview, the report list and one report, tenant-isolated the same way;
 //! * `views` — what those operations return, as the API serialises it;
 //! * `lock` — the per-domain change lock;
 //! * `error` — [`ServiceError`] and the access checks.
@@ -30,6 +32,7 @@ mod claims;
 mod domains;
 mod error;
 mod lock;
+pub mod reports;
 mod tenancy;
 mod views;
 

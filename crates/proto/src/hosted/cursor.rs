@@ -6,7 +6,8 @@
 //! removed meanwhile moves no other row between pages.
 //!
 //! A cursor is opaque to clients: lowercase hex of `d1:<domain>` (the domain list continues
-//! after that name) or `v1:<number>` (a domain's versions continue below that version). It is
+//! after that name), `v1:<number>` (a domain's versions continue below that version) or
+//! `r1:<begin>:<id>` (a report list, newest first, continues after that report). It is
 //! bounded ([`MAX_CURSOR_CHARS`]) and checked whole before use; a cursor of one list is not
 //! accepted by the other. It carries no secret and grants nothing: every page is still
 //! filtered by what the caller may see.
@@ -29,6 +30,7 @@ const CURSOR_RULE: &str =
 
 const DOMAIN_TAG: &str = "d1:";
 const VERSION_TAG: &str = "v1:";
+const REPORT_TAG: &str = "r1:";
 
 /// Where a page starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,14 @@ pub enum Cursor {
     DomainsAfter(String),
     /// A domain's versions continue with the versions below this number, newest first.
     VersionsBefore(i64),
+    /// A report list (newest begin first, then highest id) continues after the report that
+    /// began at `begin` (Unix seconds) with id `id`.
+    ReportsAfter {
+        /// The report's begin, Unix seconds.
+        begin: i64,
+        /// The report's id.
+        id: i64,
+    },
 }
 
 /// Which list a cursor belongs to.
@@ -46,6 +56,8 @@ pub enum CursorKind {
     Domains,
     /// A domain's versions.
     Versions,
+    /// A list of received reports.
+    Reports,
 }
 
 impl Cursor {
@@ -54,6 +66,7 @@ impl Cursor {
         match self {
             Cursor::DomainsAfter(_) => CursorKind::Domains,
             Cursor::VersionsBefore(_) => CursorKind::Versions,
+            Cursor::ReportsAfter { .. } => CursorKind::Reports,
         }
     }
 
@@ -62,6 +75,7 @@ impl Cursor {
         let payload = match self {
             Cursor::DomainsAfter(name) => format!("{DOMAIN_TAG}{name}"),
             Cursor::VersionsBefore(number) => format!("{VERSION_TAG}{number}"),
+            Cursor::ReportsAfter { begin, id } => format!("{REPORT_TAG}{begin}:{id}"),
         };
         crate::hex::encode(payload.as_bytes())
     }
@@ -87,6 +101,13 @@ impl Cursor {
                 .and_then(|n| n.parse::<i64>().ok())
                 .filter(|n| *n >= 1)
                 .map(Cursor::VersionsBefore),
+            CursorKind::Reports => payload.strip_prefix(REPORT_TAG).and_then(|rest| {
+                let (begin, id) = rest.split_once(':')?;
+                Some(Cursor::ReportsAfter {
+                    begin: canonical_integer(begin)?,
+                    id: canonical_integer(id).filter(|id| *id >= 1)?,
+                })
+            }),
         };
         cursor.ok_or_else(|| bad_cursor("not a cursor of this list"))
     }
@@ -96,7 +117,7 @@ impl Cursor {
 pub fn domains_after(text: &str) -> Result<String, FieldError> {
     match Cursor::decode(text, CursorKind::Domains)? {
         Cursor::DomainsAfter(name) => Ok(name),
-        Cursor::VersionsBefore(_) => Err(bad_cursor("not a cursor of this list")),
+        _ => Err(bad_cursor("not a cursor of this list")),
     }
 }
 
@@ -105,7 +126,15 @@ pub fn domains_after(text: &str) -> Result<String, FieldError> {
 pub fn versions_before(text: &str) -> Result<i64, FieldError> {
     match Cursor::decode(text, CursorKind::Versions)? {
         Cursor::VersionsBefore(number) => Ok(number),
-        Cursor::DomainsAfter(_) => Err(bad_cursor("not a cursor of this list")),
+        _ => Err(bad_cursor("not a cursor of this list")),
+    }
+}
+
+/// The (begin, id) a report-list cursor continues after ([`Cursor::decode`] for that list).
+pub fn reports_after(text: &str) -> Result<(i64, i64), FieldError> {
+    match Cursor::decode(text, CursorKind::Reports)? {
+        Cursor::ReportsAfter { begin, id } => Ok((begin, id)),
+        _ => Err(bad_cursor("not a cursor of this list")),
     }
 }
 
@@ -137,6 +166,17 @@ fn bad_cursor(message: impl Into<String>) -> FieldError {
     }
 }
 
+/// A decimal integer in its one spelling (optional `-`, no leading zeros, no `+`).
+fn canonical_integer(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = !digits.is_empty()
+        && digits.len() <= 19
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && text != "-0";
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
 /// The text whose lowercase hex is `hex`, if it is that (one spelling per cursor).
 fn unhex(hex: &str) -> Option<String> {
     if !crate::hex::is_lower(hex) {
@@ -161,16 +201,29 @@ mod tests {
             Cursor::DomainsAfter("xn--bcher-kva.example".to_owned()),
             Cursor::VersionsBefore(1),
             Cursor::VersionsBefore(i64::MAX),
+            Cursor::ReportsAfter { begin: 0, id: 1 },
+            Cursor::ReportsAfter {
+                begin: -86_400,
+                id: i64::MAX,
+            },
+            Cursor::ReportsAfter {
+                begin: i64::MAX,
+                id: 7,
+            },
         ] {
             let text = cursor.encode();
             assert!(text.len() <= MAX_CURSOR_CHARS);
             assert!(crate::hex::is_lower(&text), "{text}");
             assert_eq!(Cursor::decode(&text, cursor.kind()), Ok(cursor.clone()));
-            let other = match cursor.kind() {
-                CursorKind::Domains => CursorKind::Versions,
-                CursorKind::Versions => CursorKind::Domains,
-            };
-            assert_eq!(Cursor::decode(&text, other).unwrap_err().field, "cursor");
+            for other in [
+                CursorKind::Domains,
+                CursorKind::Versions,
+                CursorKind::Reports,
+            ] {
+                if other != cursor.kind() {
+                    assert_eq!(Cursor::decode(&text, other).unwrap_err().field, "cursor");
+                }
+            }
         }
     }
 
@@ -182,6 +235,14 @@ mod tests {
         assert_eq!(versions_before(&versions), Ok(42));
         assert_eq!(domains_after(&versions).unwrap_err().field, "cursor");
         assert_eq!(versions_before(&domains).unwrap_err().field, "cursor");
+        let reports = Cursor::ReportsAfter {
+            begin: 1_800_000_000,
+            id: 9,
+        }
+        .encode();
+        assert_eq!(reports_after(&reports), Ok((1_800_000_000, 9)));
+        assert_eq!(reports_after(&versions).unwrap_err().field, "cursor");
+        assert_eq!(versions_before(&reports).unwrap_err().field, "cursor");
     }
 
     #[test]
@@ -224,10 +285,23 @@ mod tests {
             hex("v1:007"),
             hex("v1:99999999999999999999"),
             hex("v1:"),
+            hex("r1:"),
+            hex("r1:5"),
+            hex("r1:5:0"),
+            hex("r1:5:-1"),
+            hex("r1:05:1"),
+            hex("r1:-0:1"),
+            hex("r1:+5:1"),
+            hex("r1:5:1:2"),
+            hex("r1:99999999999999999999:1"),
             "ff".repeat(4),
             "x".repeat(10_000),
         ] {
-            for kind in [CursorKind::Domains, CursorKind::Versions] {
+            for kind in [
+                CursorKind::Domains,
+                CursorKind::Versions,
+                CursorKind::Reports,
+            ] {
                 let err = Cursor::decode(&bad, kind).unwrap_err();
                 assert_eq!(err.field, "cursor", "{bad}");
                 assert!(err.message.len() < 100, "{}", err.message);

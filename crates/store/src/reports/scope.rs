@@ -131,10 +131,7 @@ impl ReportDb {
                     if let Some(kind) = scope.kind {
                         q.push(" AND kind = ").push_bind(kind.as_str());
                     }
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (kind, domain, day, organization, r, s, f, m, dp, dk, sp, n, q, rj) in rows {
                     out.push(DailyRow {
@@ -192,10 +189,7 @@ impl ReportDb {
                     q.push(")");
                     push_range(&mut q, scope);
                     q.push(" GROUP BY f.domain, f.result, f.receiving_mx, r.organization");
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (domain, result, receiving_mx, organization, count, first, last) in rows {
                     out.push(FailureGroup {
@@ -260,10 +254,7 @@ impl ReportDb {
                         " GROUP BY f.domain, f.result, f.receiving_mx, f.receiving_ip, \
                          f.sending_ip, r.organization",
                     );
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (domain, result, receiving_mx, receiving_ip, sending_ip, organization, n) in
                     rows
@@ -323,10 +314,7 @@ impl ReportDb {
                     }
                     q.push(")");
                     push_range(&mut q, scope);
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (kind, domain, policy, p, pct, seen) in rows {
                     let kind = kind_of(&kind)?;
@@ -374,10 +362,7 @@ impl ReportDb {
                     q.push(")");
                     push_range(&mut q, scope);
                     q.push(" GROUP BY d.domain, r.organization");
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (domain, organization, n) in rows {
                     out.push(OrganizationCount {
@@ -417,10 +402,7 @@ impl ReportDb {
                         q.push(" AND r.kind = ").push_bind(kind.as_str());
                     }
                     q.push(" GROUP BY d.domain");
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 out.extend(rows);
                 Ok(())
@@ -482,10 +464,7 @@ impl ReportDb {
                     }
                     q.push(" ORDER BY r.begin_at DESC, r.id DESC LIMIT ")
                         .push_bind(limit);
-                    q.build_query_as()
-                        .fetch_all(pool)
-                        .await
-                        .map_err(db_error)?
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for row in rows {
                     out.push(report_row(row)?);
