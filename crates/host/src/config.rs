@@ -88,6 +88,9 @@ pub struct ServeConfig {
     /// The mode of the report host's own MTA-STS policy (`mta-sts.reports.<zone>`):
     /// `testing` (default) or `enforce`.
     pub report_policy_mode: String,
+    /// Days raw reports are kept after their range ended (at least 1; default 400); the
+    /// daily rollups behind the charts are kept longer (never deleted by it).
+    pub report_retention_days: u32,
 }
 
 impl Default for ServeConfig {
@@ -124,6 +127,7 @@ impl Default for ServeConfig {
             verify_https_port: 443,
             verify_smtp_port: 25,
             report_policy_mode: "testing".to_owned(),
+            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -201,6 +205,7 @@ mod tests {
             trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
             session_idle_timeout = 900
             session_lifetime = 28800
+            report_retention_days = 730
             "#,
         )
         .unwrap();
@@ -213,6 +218,7 @@ mod tests {
         assert_eq!(config.trusted_proxies.networks().len(), 2);
         assert_eq!(config.session_idle_timeout, 900);
         assert_eq!(config.session_lifetime, 28_800);
+        assert_eq!(config.report_retention_days, 730);
         assert_eq!(
             config.secret_key_file,
             Some(PathBuf::from("/etc/mtasts/secret.key"))
@@ -248,6 +254,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(config.node_retention, 86_400);
+        assert_eq!(config.report_retention_days, 400);
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
         assert_eq!(config.node_retention, 3_600);

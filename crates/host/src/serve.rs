@@ -282,6 +282,9 @@ impl Serve {
             None => db,
         };
         crate::secrets::reseal_at_start(&db).await?;
+        let reports = mtasts_store::reports::ReportDb::open(&url)
+            .await
+            .map_err(|e| ServeError::Config(format!("the reports database {url}: {e}")))?;
 
         let dns: Arc<dyn DnsLookup> = Arc::new(
             HickoryDns::new(&DnsConfig {
@@ -311,7 +314,8 @@ impl Serve {
         let state = AppState::new(db.clone(), settings.delegation.clone(), dns.clone())
             .with_limits(limits)
             .with_trusted_proxies(config.trusted_proxies.clone())
-            .with_report_mail(settings.report_mail);
+            .with_report_mail(settings.report_mail)
+            .with_reports(reports.clone());
         let snapshot = snapshot::handle(Snapshot::default());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
@@ -322,7 +326,7 @@ impl Serve {
         options.maintenance_interval = options
             .maintenance_interval
             .min(options.pending_verify_interval);
-        let node = Node::start(
+        let mut node = Node::start(
             db.clone(),
             snapshot.clone(),
             NodeParts {
@@ -334,6 +338,11 @@ impl Serve {
             },
         )
         .await?;
+        node.start_retention(crate::node::retention::Retention {
+            db: db.clone(),
+            reports: reports.clone(),
+            days: config.report_retention_days.max(1),
+        });
         let state = state.with_verifier(Arc::new(node.verifier()));
 
         let Listeners {

@@ -7,6 +7,7 @@
 
 pub mod board;
 pub(crate) mod loader;
+pub mod retention;
 pub(crate) mod tasks;
 pub mod verify;
 
@@ -167,6 +168,17 @@ impl Node {
             )),
         ];
         Ok(Node { cancel, tasks, ctx })
+    }
+
+    /// Starts deleting raw reports past the retention ([`retention`]) on this node's
+    /// schedule; stops with the node.
+    pub fn start_retention(&mut self, retention: retention::Retention) {
+        let task = retention.run(
+            retention::RETENTION_INTERVAL,
+            self.ctx.clock,
+            self.cancel.clone(),
+        );
+        self.tasks.push(tokio::spawn(task));
     }
 
     /// The node's name.
