@@ -21,6 +21,14 @@
 //! | `GET /api/v1/tokens` | admin, owner | `{"tokens": […]}` (admin: all; owner: its tenant's) |
 //! | `DELETE /api/v1/tokens/{id}` | admin, owner | 204; the token is refused from then on |
 //! | `POST /api/v1/tenants/{tenant}/users` | admin | 201, the user |
+//! | `GET /api/v1/domains/{domain}/reports/tls?days=` | any token | the domain's TLS sessions per day and failures by type, MX, IP and organization |
+//! | `GET /api/v1/domains/{domain}/reports/dmarc?days=` | any token | the domain's DMARC messages per day and sources |
+//! | `GET /api/v1/domains/{domain}/readiness?days=` | any token | `{"tls", "dmarc"}`: the readiness advice |
+//! | `GET /api/v1/reports?domain=&kind=&limit=&cursor=` | any token | `{"reports": […], "next_cursor"}`, newest first |
+//! | `GET /api/v1/reports/{id}` | any token | the summary, the normalized report and its document |
+//! | `GET /api/v1/reports/{id}/raw` | any token | the document as received (`application/tlsrpt+json` or `application/xml`) |
+//! | `GET /api/v1/health` | any token | every visible domain's last 30 days at a glance |
+//! | `GET /api/v1/admin/reports/unowned?kind=&limit=&cursor=` | admin | reports of domains nobody hosts |
 //!
 //! Lists are paginated ([`PageParams`]): `limit` rows (default 100, at most 500) and a
 //! `next_cursor` to pass as `cursor` for the next page, `null` on the last.
@@ -40,6 +48,7 @@ mod error;
 mod extract;
 mod openapi;
 mod page;
+mod reports;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -115,6 +124,30 @@ fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/api/v1/tokens", get(list_tokens)),
         (Method::DELETE, "/api/v1/tokens/{id}", delete(revoke_token)),
+        (
+            Method::GET,
+            "/api/v1/domains/{domain}/reports/tls",
+            get(reports::tls_view),
+        ),
+        (
+            Method::GET,
+            "/api/v1/domains/{domain}/reports/dmarc",
+            get(reports::dmarc_view),
+        ),
+        (
+            Method::GET,
+            "/api/v1/domains/{domain}/readiness",
+            get(reports::readiness),
+        ),
+        (Method::GET, "/api/v1/reports", get(reports::list)),
+        (Method::GET, "/api/v1/reports/{id}", get(reports::detail)),
+        (Method::GET, "/api/v1/reports/{id}/raw", get(reports::raw)),
+        (Method::GET, "/api/v1/health", get(reports::health)),
+        (
+            Method::GET,
+            "/api/v1/admin/reports/unowned",
+            get(reports::unowned),
+        ),
     ]
 }
 

@@ -140,6 +140,37 @@ fn page_of(member: &str, items: Value) -> Value {
     })
 }
 
+const REPORT_NOT_FOUND: (&str, &str) = (
+    "404",
+    "No such report, or one about no domain of the caller's tenant (indistinguishable).",
+);
+
+/// `days`: the window of a report view.
+fn days_parameter() -> Value {
+    json!({
+        "name": "days", "in": "query", "required": false,
+        "description": "The days up to today (UTC) to show: 30, 90 or 365.",
+        "schema": {"type": "integer", "enum": [30, 90, 365], "default": 30}
+    })
+}
+
+/// `kind`: one kind of report.
+fn kind_parameter() -> Value {
+    json!({
+        "name": "kind", "in": "query", "required": false,
+        "description": "Only TLS reports (tlsrpt) or DMARC aggregate reports (dmarc).",
+        "schema": {"type": "string", "enum": ["tlsrpt", "dmarc"]}
+    })
+}
+
+fn report_parameter() -> Value {
+    json!([{
+        "name": "id", "in": "path", "required": true,
+        "description": "The report's id (from a report list).",
+        "schema": {"type": "integer", "minimum": 1}
+    }])
+}
+
 fn tenant_parameter() -> Value {
     json!([{
         "name": "tenant", "in": "path", "required": true,
@@ -333,6 +364,102 @@ pub fn document() -> Value {
                     "responses": responses(("201", ok("The user.", reference("User"))),
                         &[INVALID, ADMIN_ONLY, CONFLICT, TOO_LARGE])
                 }
+            },
+            "/api/v1/domains/{domain}/reports/tls": {
+                "parameters": domain_parameter(),
+                "get": {
+                    "summary": "The domain's TLS reports (RFC 8460): sessions per day and failures \
+                        by result type, receiving MX and IP, organization and sending IP.",
+                    "description": "Days and totals come from the daily rollups (kept past the \
+                        raw reports' retention); the breakdowns from the reports still stored.",
+                    "parameters": [days_parameter()],
+                    "responses": responses(("200", ok("The TLS view.", reference("TlsView"))),
+                        &[INVALID, NOT_FOUND])
+                }
+            },
+            "/api/v1/domains/{domain}/reports/dmarc": {
+                "parameters": domain_parameter(),
+                "get": {
+                    "summary": "The domain's DMARC aggregate reports: messages per day by \
+                        disposition, pass rate, and the sources with what quarantine and reject \
+                        would have done to each.",
+                    "parameters": [days_parameter()],
+                    "responses": responses(("200", ok("The DMARC view.", reference("DmarcView"))),
+                        &[INVALID, NOT_FOUND])
+                }
+            },
+            "/api/v1/domains/{domain}/readiness": {
+                "parameters": domain_parameter(),
+                "get": {
+                    "summary": "Whether the domain can move to enforce (MTA-STS) and to the next \
+                        DMARC policy, with the evidence and advice.",
+                    "parameters": [days_parameter()],
+                    "responses": responses(("200", ok("The readiness.", reference("Readiness"))),
+                        &[INVALID, NOT_FOUND])
+                }
+            },
+            "/api/v1/reports": {
+                "get": {
+                    "summary": "The received reports the token may see, newest first, a page at \
+                        a time.",
+                    "description": "A tenant sees the reports naming one of its domains; an \
+                        administrator sees every report (with domain: that domain's).",
+                    "parameters": page_parameters().as_array().into_iter().flatten().cloned()
+                        .chain([
+                            json!({"name": "domain", "in": "query", "required": false,
+                                "description": "Only reports about this domain (one the token sees).",
+                                "schema": {"type": "string"}}),
+                            kind_parameter(),
+                        ]).collect::<Vec<Value>>(),
+                    "responses": responses(("200", ok("A page of reports.",
+                        page_of("reports", reference("ReportSummary")))), &[INVALID, NOT_FOUND])
+                }
+            },
+            "/api/v1/reports/{id}": {
+                "parameters": report_parameter(),
+                "get": {
+                    "summary": "One report: its summary, the normalized report and its document.",
+                    "responses": responses(("200", ok("The report.", reference("ReportDetail"))),
+                        &[REPORT_NOT_FOUND])
+                }
+            },
+            "/api/v1/reports/{id}/raw": {
+                "parameters": report_parameter(),
+                "get": {
+                    "summary": "The report's document as received, decompressed.",
+                    "description": "application/tlsrpt+json for TLS reports, application/xml for \
+                        DMARC reports; served as an attachment.",
+                    "responses": responses(("200", json!({
+                        "description": "The document.",
+                        "content": {
+                            "application/tlsrpt+json": {"schema": {"type": "string"}},
+                            "application/xml": {"schema": {"type": "string"}}
+                        }
+                    })), &[REPORT_NOT_FOUND])
+                }
+            },
+            "/api/v1/health": {
+                "get": {
+                    "summary": "Every domain the token sees with its last 30 days at a glance.",
+                    "responses": responses(("200", ok("The overview.", json!({
+                        "type": "object", "required": ["window", "domains"],
+                        "properties": {
+                            "window": {"type": "integer"},
+                            "domains": {"type": "array", "items": reference("DomainHealth")}
+                        }
+                    }))), &[])
+                }
+            },
+            "/api/v1/admin/reports/unowned": {
+                "get": {
+                    "summary": "Reports none of whose domains is hosted here (administrators).",
+                    "description": "A page looks at 5,000 reports at most; it may come back \
+                        short with a next_cursor to continue.",
+                    "parameters": page_parameters().as_array().into_iter().flatten().cloned()
+                        .chain([kind_parameter()]).collect::<Vec<Value>>(),
+                    "responses": responses(("200", ok("A page of reports.",
+                        page_of("reports", reference("ReportSummary")))), &[INVALID, ADMIN_ONLY])
+                }
             }
         },
         "components": {
@@ -362,7 +489,7 @@ fn schemas() -> Value {
     let reports_to_service = json!({"type": "boolean",
         "description": "Whether the published TLS-RPT rua names the service's own report \
             addresses (its mailbox and HTTPS intake) besides the owner's rua. Default true."});
-    json!({
+    let mut all = json!({
         "Error": {
             "type": "object", "required": ["error"],
             "properties": {"error": {
@@ -557,6 +684,154 @@ fn schemas() -> Value {
             "properties": {
                 "id": {"type": "integer"}, "tenant": {"type": "string"},
                 "email": {"type": "string"}, "role": tenant_role
+            }
+        }
+    });
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), report_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+/// The schemas of the report routes (`crate::service::reports`).
+fn report_schemas() -> Value {
+    let count = json!({"type": "object", "required": ["label", "count"],
+        "properties": {"label": {"type": "string"}, "count": {"type": "integer"}}});
+    let counts = json!({"type": "array", "items": count,
+        "description": "Largest first; the label unknown when the sender named none."});
+    let level = json!({"type": "string",
+        "enum": ["enforced", "fix", "no-data", "ready", "review", "wait"]});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let unix = json!({"type": "integer", "description": "Unix seconds."});
+    let window = json!({"type": "integer", "enum": [30, 90, 365]});
+    let source = json!({
+        "type": "object",
+        "required": ["source_ip", "header_from", "messages", "spf_aligned", "dkim_aligned",
+            "pass", "if_quarantine", "if_reject"],
+        "properties": {
+            "source_ip": {"type": "string"}, "header_from": {"type": "string"},
+            "messages": {"type": "integer"}, "spf_aligned": {"type": "integer"},
+            "dkim_aligned": {"type": "integer"}, "pass": {"type": "integer"},
+            "if_quarantine": {"type": "integer",
+                "description": "Failing messages p=quarantine would send to spam (pct=100)."},
+            "if_reject": {"type": "integer",
+                "description": "Failing messages p=reject would refuse (pct=100)."}
+        }
+    });
+    json!({
+        "ReportSummary": {
+            "type": "object",
+            "required": ["id", "kind", "organization", "report_id", "domains", "begin", "end",
+                "received_at", "source", "duplicates", "success", "failure"],
+            "properties": {
+                "id": {"type": "integer"},
+                "kind": {"type": "string", "enum": ["tlsrpt", "dmarc"]},
+                "organization": {"type": "string"},
+                "report_id": {"type": "string"},
+                "domains": strings,
+                "begin": unix, "end": unix, "received_at": unix,
+                "source": {"type": "string", "description": "Where it first arrived."},
+                "duplicates": {"type": "integer",
+                    "description": "How many more times it arrived (counted once)."},
+                "success": {"type": "integer",
+                    "description": "TLS: successful sessions; DMARC: messages passing DMARC."},
+                "failure": {"type": "integer",
+                    "description": "TLS: failed sessions; DMARC: messages failing DMARC."}
+            }
+        },
+        "ReportDetail": {
+            "type": "object", "required": ["summary", "report", "raw", "raw_content_type"],
+            "properties": {
+                "summary": reference("ReportSummary"),
+                "report": {"type": "object",
+                    "description": "The normalized report (the output contract of mtasts report)."},
+                "raw": {"type": ["string", "null"],
+                    "description": "The document as received; null when it is not UTF-8 (see /raw)."},
+                "raw_content_type": {"type": "string",
+                    "enum": ["application/tlsrpt+json", "application/xml"]}
+            }
+        },
+        "TlsView": {
+            "type": "object",
+            "required": ["domain", "window", "days", "success", "failure", "by_result", "by_mx",
+                "by_receiving_ip", "by_organization", "by_sending_ip", "reports"],
+            "properties": {
+                "domain": {"type": "string"}, "window": window,
+                "days": {"type": "array", "description": "Every day of the window, oldest first.",
+                    "items": {"type": "object", "required": ["day", "success", "failure"],
+                        "properties": {"day": unix, "success": {"type": "integer"},
+                            "failure": {"type": "integer"}}}},
+                "success": {"type": "integer"}, "failure": {"type": "integer"},
+                "by_result": counts, "by_mx": counts, "by_receiving_ip": counts,
+                "by_sending_ip": counts,
+                "by_organization": {"type": "array", "items": {"type": "object",
+                    "required": ["organization", "reports", "success", "failure"],
+                    "properties": {"organization": {"type": "string"},
+                        "reports": {"type": "integer"}, "success": {"type": "integer"},
+                        "failure": {"type": "integer"}}}},
+                "reports": {"type": "array", "items": reference("ReportSummary"),
+                    "description": "The newest 100."}
+            }
+        },
+        "DmarcView": {
+            "type": "object",
+            "required": ["domain", "window", "days", "messages", "pass", "published_p",
+                "sources", "reports"],
+            "properties": {
+                "domain": {"type": "string"}, "window": window,
+                "days": {"type": "array", "description": "Every day of the window, oldest first.",
+                    "items": {"type": "object",
+                        "required": ["day", "messages", "pass", "none", "quarantine", "reject"],
+                        "properties": {"day": unix, "messages": {"type": "integer"},
+                            "pass": {"type": "integer"}, "none": {"type": "integer"},
+                            "quarantine": {"type": "integer"}, "reject": {"type": "integer"}}}},
+                "messages": {"type": "integer"}, "pass": {"type": "integer"},
+                "published_p": {"type": ["string", "null"]},
+                "sources": {"type": "array", "items": source.clone(),
+                    "description": "Most failing messages first."},
+                "reports": {"type": "array", "items": reference("ReportSummary"),
+                    "description": "The newest 100."}
+            }
+        },
+        "Readiness": {
+            "type": "object", "required": ["domain", "window", "tls", "dmarc"],
+            "properties": {
+                "domain": {"type": "string"}, "window": window,
+                "tls": {"type": ["object", "null"],
+                    "required": ["mode", "reports", "organizations", "days", "failures",
+                        "failures_by_type", "level", "headline", "advice", "enforce_safe"],
+                    "properties": {
+                        "mode": {"type": "string"}, "reports": {"type": "integer"},
+                        "organizations": {"type": "integer"}, "days": {"type": "integer"},
+                        "failures": {"type": "integer"}, "failures_by_type": counts.clone(),
+                        "level": level.clone(), "headline": {"type": "string"},
+                        "advice": strings.clone(),
+                        "enforce_safe": {"type": "boolean",
+                            "description": "testing now, and the reports say enforce is safe."}
+                    }},
+                "dmarc": {"type": ["object", "null"],
+                    "description": "null until a DMARC report about the domain arrived in the window.",
+                    "required": ["published_p", "next_step", "level", "headline", "advice", "hurt"],
+                    "properties": {
+                        "published_p": {"type": ["string", "null"]},
+                        "next_step": {"type": ["string", "null"], "enum": ["quarantine", "reject", null]},
+                        "level": level.clone(), "headline": {"type": "string"},
+                        "advice": strings,
+                        "hurt": {"type": "array", "items": source,
+                            "description": "The sources the next step would hurt."}
+                    }}
+            }
+        },
+        "DomainHealth": {
+            "type": "object",
+            "required": ["domain", "mode", "tls_success", "tls_failure", "dmarc_messages",
+                "dmarc_pass", "last_report_at", "level", "headline"],
+            "properties": {
+                "domain": {"type": "string"}, "mode": {"type": "string"},
+                "tls_success": {"type": "integer"}, "tls_failure": {"type": "integer"},
+                "dmarc_messages": {"type": "integer"}, "dmarc_pass": {"type": "integer"},
+                "last_report_at": {"type": ["integer", "null"], "description": "Unix seconds."},
+                "level": level, "headline": {"type": "string"}
             }
         }
     })
