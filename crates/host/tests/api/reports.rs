@@ -4,6 +4,7 @@
 //! it hosts and administrators the reports nobody hosts.
 
 use axum::http::{Method, StatusCode, header};
+use mtasts_host::node::retention::Retention;
 use mtasts_proto::readiness::date::DAY;
 use mtasts_proto::tlsrpt::report::UtcTime;
 use mtasts_report::Limits;
@@ -308,15 +309,17 @@ async fn tls_numbers_are_what_was_stored_and_other_tenants_see_none(h: Harness) 
     // Retention deletes the raw reports, and the charts keep their numbers (SQLite only: the
     // PostgreSQL database is shared with concurrent tests; the store tests cover both).
     if h.backend == Backend::Sqlite {
-        let purged = h
-            .state
-            .reports
-            .as_ref()
-            .unwrap()
-            .delete_older_than(TODAY)
-            .await
-            .unwrap();
+        let retention = Retention {
+            db: h.state.db.clone(),
+            reports: h.state.reports.clone().unwrap(),
+            days: 1,
+        };
+        // A day after today began: both reports ended more than a day before; the inputs
+        // arrived today and stay until they are a day old.
+        let purged = retention.run_once(TODAY + DAY).await.unwrap().unwrap();
         assert_eq!((purged.reports, purged.inputs), (2, 0));
+        let purged = retention.run_once(T0 + DAY + 1).await.unwrap().unwrap();
+        assert_eq!((purged.reports, purged.inputs), (0, 3));
         let after = ok(
             &h,
             &format!("/api/v1/domains/{domain}/reports/tls"),
