@@ -473,7 +473,7 @@ impl ReportDb {
             })
             .await?;
         }
-        out.sort_by(|a, b| (b.begin, b.id).cmp(&(a.begin, a.id)));
+        out.sort_by_key(|r| std::cmp::Reverse((r.begin, r.id)));
         out.dedup_by_key(|r| r.id);
         out.truncate(limit as usize);
         Ok(out)
