@@ -614,3 +614,99 @@ async fn bad_queries_are_refused(h: Harness) {
         .assert_error(StatusCode::NOT_FOUND, "not_found");
     h.cleanup().await;
 }
+
+/// Measures the views over a year of daily reports from 50 organizations (18,250 reports):
+/// `cargo test -p mtasts-host --test host year_of_reports -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: prints timings"]
+async fn year_of_reports_from_fifty_organizations() {
+    use mtasts_proto::tlsrpt::report::TlsReport;
+    use mtasts_store::reports::{Content, NewInput, NewReport};
+    let backend = match std::env::var("MTASTS_BENCH_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let Some(h) = Harness::start(backend, Default::default()).await else {
+        return;
+    };
+    let a = h.tenant("a").await;
+    let domain = h.domain("year");
+    h.hosted(&a.owner, &domain, "testing").await;
+    let db = h.state.reports.clone().unwrap();
+    let started = std::time::Instant::now();
+    for back in 1..=365 {
+        let day = TODAY - back * DAY;
+        let texts: Vec<String> = (0..50)
+            .map(|org| {
+                let failures: Vec<Failure<'_>> = if org % 10 == 0 {
+                    vec![(
+                        "certificate-expired",
+                        2,
+                        "mx1.example",
+                        "192.0.2.1",
+                        "203.0.113.1",
+                    )]
+                } else {
+                    Vec::new()
+                };
+                tls_json(
+                    &format!("org{org}-{}", h.tag),
+                    &format!("y{back}"),
+                    &domain,
+                    day,
+                    1000,
+                    &failures,
+                )
+            })
+            .collect();
+        let reports: Vec<TlsReport> = texts
+            .iter()
+            .map(|t| TlsReport::parse(t.as_bytes()).unwrap())
+            .collect();
+        let new: Vec<NewReport<'_>> = reports
+            .iter()
+            .map(|r| NewReport {
+                source: "bench",
+                content: Content::TlsRpt(r),
+                normalized: "{}",
+                raw: b"",
+            })
+            .collect();
+        let mut sha256 = [0u8; 32];
+        sha256[..8].copy_from_slice(&back.to_be_bytes());
+        sha256[8..16].copy_from_slice(&h.tag.len().to_be_bytes());
+        sha256[16..24].copy_from_slice(&mtasts_testkit::random_u64().to_be_bytes());
+        db.store(
+            &NewInput {
+                sha256,
+                source: "bench",
+                received_at: T0,
+                size: 0,
+                gzip: b"",
+            },
+            &new,
+            &[],
+        )
+        .await
+        .unwrap();
+    }
+    println!(
+        "{backend:?}: stored 18,250 reports in {:?}",
+        started.elapsed()
+    );
+    for path in [
+        format!("/api/v1/domains/{domain}/reports/tls?days=365"),
+        format!("/api/v1/domains/{domain}/readiness?days=365"),
+        "/api/v1/health".to_owned(),
+        format!("/api/v1/reports?domain={domain}&limit=100"),
+    ] {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            ok(&h, &path, &a.owner).await;
+            best = best.min(started.elapsed());
+        }
+        println!("{backend:?}: GET {path}: {best:?} (best of 3)");
+    }
+    h.cleanup().await;
+}
