@@ -81,6 +81,7 @@ mod cases {
         );
         assert_eq!(details[0].receiving_mx.as_deref(), Some("mx1.example.com"));
         let policies = db.policies_of(&only).await.unwrap();
+        assert_eq!(policies, db.policies(&filter).await.unwrap());
         assert_eq!(policies.len(), 1);
         assert_eq!(
             (&*policies[0].policy, policies[0].last_seen),
