@@ -85,12 +85,12 @@ pub struct ServeConfig {
     pub verify_https_port: u16,
     /// Test-only: the SMTP port the verification checker probes.
     pub verify_smtp_port: u16,
-    /// Days raw reports are kept after their range ended (at least 1; default 400); the
-    /// daily rollups behind the charts are kept longer (never deleted by it).
-    pub report_retention_days: u32,
     /// The mode of the report host's own MTA-STS policy (`mta-sts.reports.<zone>`):
     /// `testing` (default) or `enforce`.
     pub report_policy_mode: String,
+    /// Days raw reports are kept after their range ended (at least 1; default 400); the
+    /// daily rollups behind the charts are kept longer (never deleted by it).
+    pub report_retention_days: u32,
 }
 
 impl Default for ServeConfig {
@@ -126,8 +126,8 @@ impl Default for ServeConfig {
             verify_private_addresses: false,
             verify_https_port: 443,
             verify_smtp_port: 25,
-            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
             report_policy_mode: "testing".to_owned(),
+            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }

@@ -314,8 +314,8 @@ impl Serve {
         let state = AppState::new(db.clone(), settings.delegation.clone(), dns.clone())
             .with_limits(limits)
             .with_trusted_proxies(config.trusted_proxies.clone())
-            .with_reports(reports.clone())
-            .with_report_mail(settings.report_mail);
+            .with_report_mail(settings.report_mail)
+            .with_reports(reports.clone());
         let snapshot = snapshot::handle(Snapshot::default());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));

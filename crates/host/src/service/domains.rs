@@ -134,7 +134,7 @@ pub(super) fn check_published_lengths(
 
 /// The domain `name` from a URL if `who` may see it. A name that is not even a domain is
 /// simply not found.
-async fn visible_domain(
+pub(super) async fn visible_domain(
     state: &AppState,
     who: &Principal,
     name: &str,
