@@ -2,6 +2,7 @@
 
 pub mod record;
 pub mod report;
+pub mod upload;
 
 /// The TXT record name for a (normalised) policy domain: `_smtp._tls.<domain>`.
 pub fn record_name(domain: &str) -> String {
