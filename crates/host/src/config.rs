@@ -91,6 +91,14 @@ pub struct ServeConfig {
     /// Days raw reports are kept after their range ended (at least 1; default 400); the
     /// daily rollups behind the charts are kept longer (never deleted by it).
     pub report_retention_days: u32,
+    /// The largest TLS report the HTTPS intake accepts: the POST body, and the report once
+    /// decompressed (default 10 MiB).
+    pub report_max_bytes: u64,
+    /// Report POSTs one client address (IPv6: its /64) may make at once before the
+    /// per-minute rate applies (default 120).
+    pub report_rate_burst: u32,
+    /// Report POSTs per minute one client address may make after its burst (default 60).
+    pub report_rate_per_minute: u32,
 }
 
 impl Default for ServeConfig {
@@ -128,6 +136,9 @@ impl Default for ServeConfig {
             verify_smtp_port: 25,
             report_policy_mode: "testing".to_owned(),
             report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
+            report_max_bytes: crate::policy_host::DEFAULT_MAX_REPORT_BYTES,
+            report_rate_burst: 120,
+            report_rate_per_minute: 60,
         }
     }
 }

@@ -26,7 +26,9 @@ use crate::acme::{AcmeConfig, ChallengeKind};
 use crate::config::ServeConfig;
 use crate::dns::DnsAuthority;
 use crate::node::{Node, NodeOptions, NodeParts, zone_settings};
-use crate::policy_host::{AppListener, Http01, ListenerLimits, PolicyHost};
+use crate::policy_host::{
+    AppListener, Http01, IntakeLimits, ListenerLimits, PolicyHost, ReportIntake,
+};
 use crate::snapshot::{self, Snapshot};
 use crate::state::AppState;
 
@@ -144,6 +146,28 @@ pub struct Serve {
 
 fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Bind { addr, source }
+}
+
+/// The HTTPS report intake's limits from `config`.
+fn report_intake_limits(config: &ServeConfig) -> Result<IntakeLimits, ServeError> {
+    if config.report_max_bytes == 0 {
+        return Err(ServeError::Config(
+            "report_max_bytes must be at least 1".to_owned(),
+        ));
+    }
+    if config.report_rate_burst == 0 || config.report_rate_per_minute == 0 {
+        return Err(ServeError::Config(
+            "report_rate_burst and report_rate_per_minute must be at least 1".to_owned(),
+        ));
+    }
+    Ok(IntakeLimits {
+        max_body_bytes: config.report_max_bytes,
+        rate: crate::ratelimit::Rate::per_minute(
+            config.report_rate_burst,
+            config.report_rate_per_minute,
+        ),
+        ..IntakeLimits::default()
+    })
 }
 
 /// The zone settings of `config`, or why they cannot be served.
@@ -391,14 +415,22 @@ impl Serve {
                 )
             })
             .collect();
+        let intake_limits = report_intake_limits(&config)?;
         let policy_hosts = https
             .into_iter()
             .map(|listener| {
-                PolicyHost::start(
+                // One intake per listener: each has its own rate and concurrency budget.
+                let intake = ReportIntake::with_db(
+                    reports.clone(),
+                    intake_limits.clone(),
+                    config.trusted_proxies.clone(),
+                );
+                PolicyHost::start_with_intake(
                     listener,
                     snapshot.clone(),
                     settings.clone(),
                     host_limits.clone(),
+                    Some(intake),
                 )
             })
             .collect();

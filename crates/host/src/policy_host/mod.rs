@@ -27,6 +27,7 @@
 //! who accept that staleness).
 
 mod cert_choice;
+mod intake;
 mod respond;
 mod route;
 
@@ -48,10 +49,13 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 pub use cert_choice::{CertificateError, certified_key_from_pem};
+pub use intake::{DEFAULT_MAX_REPORT_BYTES, IntakeLimits, ReportIntake};
 
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
 use cert_choice::{ACME_TLS_ALPN, CertChooser};
+use mtasts_proto::hosted::reporting::TLSRPT_PATH;
 use respond::{HoldingBody, PolicyResponder};
+use route::ReportRoute;
 
 /// Resource limits and timeouts of the listeners. `ListenerLimits::default()` suits the internet.
 ///
@@ -158,6 +162,14 @@ struct PolicyShared {
     any_version: auto::Builder<TokioExecutor>,
     http1: auto::Builder<TokioExecutor>,
     http2: auto::Builder<TokioExecutor>,
+    /// The HTTPS report intake on `reports.<zone>`, when this host runs one.
+    reports: Option<ReportSite>,
+}
+
+/// The report host's name and its intake.
+struct ReportSite {
+    host: String,
+    intake: ReportIntake,
 }
 
 /// The HTTPS policy host. Stops (dropping its connections) when dropped; see
@@ -176,6 +188,19 @@ impl PolicyHost {
         snapshot: SnapshotHandle,
         settings: ZoneSettings,
         limits: ListenerLimits,
+    ) -> PolicyHost {
+        Self::start_with_intake(listener, snapshot, settings, limits, None)
+    }
+
+    /// Like [`PolicyHost::start`], and with `intake` it also receives TLS reports at
+    /// `https://reports.<zone>/tlsrpt` (see [`ReportIntake`]), presenting the snapshot's
+    /// service certificate for `reports.<zone>` and `mta-sts.reports.<zone>`.
+    pub fn start_with_intake(
+        listener: TcpListener,
+        snapshot: SnapshotHandle,
+        settings: ZoneSettings,
+        limits: ListenerLimits,
+        intake: Option<ReportIntake>,
     ) -> PolicyHost {
         let fallback = cert_choice::fallback_certificate(&settings.delegation.policy_host());
         let reports = settings.reports();
@@ -196,6 +221,10 @@ impl PolicyHost {
             http2: any_version.clone().http2_only(),
             any_version,
             limits: limits.clone(),
+            reports: intake.map(|intake| ReportSite {
+                host: reports.host().to_ascii_lowercase(),
+                intake,
+            }),
         });
         let server = Server::spawn(
             listener,
@@ -249,16 +278,53 @@ async fn serve_tls(stream: Stream, context: ConnectionContext, shared: Arc<Polic
         let _ = tokio::time::timeout(limits.handshake_timeout, tls.shutdown()).await;
         return;
     };
+    let peer = context.peer().addr();
     let responder = shared.clone();
     let service = service_fn(move |request: hyper::Request<Incoming>| {
-        let response = responder.responder.respond(&request, sni.as_deref());
-        let request_body = request.into_body();
-        ready(Ok::<_, Infallible>(
-            response.map(|body| HoldingBody::new(body, request_body)),
-        ))
+        let shared = responder.clone();
+        let sni = sni.clone();
+        async move { Ok::<_, Infallible>(respond_tls(&shared, request, sni.as_deref(), peer).await) }
     });
     let conn = builder.serve_connection(TokioIo::new(tls), service);
     drive(conn, &context).await;
+}
+
+/// The answer to one request on the HTTPS listener: the report intake for `reports.<zone>`,
+/// the policy responder for everything else.
+async fn respond_tls(
+    shared: &PolicyShared,
+    request: hyper::Request<Incoming>,
+    sni: Option<&str>,
+    peer: Option<SocketAddr>,
+) -> hyper::Response<HoldingBody<Option<Incoming>>> {
+    if let Some(site) = &shared.reports {
+        let authority = respond::authority(&request);
+        let route = route::classify_report(
+            request.method(),
+            request.uri().path(),
+            authority,
+            sni,
+            &site.host,
+            TLSRPT_PATH,
+        );
+        let response = match route {
+            ReportRoute::OtherHost => None,
+            ReportRoute::Intake => {
+                let response = site.intake.receive(request, peer).await;
+                return response.map(|body| HoldingBody::new(body, None));
+            }
+            ReportRoute::NotFound => Some(respond::not_found()),
+            ReportRoute::Misdirected => Some(respond::misdirected()),
+            ReportRoute::MethodNotAllowed => Some(respond::method_not_allowed("POST")),
+        };
+        if let Some(response) = response {
+            let request_body = request.into_body();
+            return response.map(|body| HoldingBody::new(body, Some(request_body)));
+        }
+    }
+    let response = shared.responder.respond(&request, sni);
+    let request_body = request.into_body();
+    response.map(|body| HoldingBody::new(body, Some(request_body)))
 }
 
 /// The ACME HTTP-01 listener (plain HTTP/1.1): `GET /.well-known/acme-challenge/<token>`

@@ -152,11 +152,7 @@ impl PolicyResponder {
 
     /// The response to `request` on a TLS session whose SNI was `sni`.
     pub(crate) fn respond<B>(&self, request: &Request<B>, sni: Option<&str>) -> Response<Body> {
-        let authority = request
-            .uri()
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| request.headers().get(HOST).and_then(|h| h.to_str().ok()));
+        let authority = authority(request);
         let prepared = self.prepared();
         // See `Freshness`: a node cut off from the database must not serve a policy that
         // may be older than the id other nodes publish.
@@ -227,6 +223,34 @@ impl PolicyResponder {
         }
         fresh
     }
+}
+
+/// The authority a request names: its URI's (HTTP/2, absolute form) or its `Host` header.
+pub(crate) fn authority<B>(request: &Request<B>) -> Option<&str> {
+    request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| request.headers().get(HOST).and_then(|h| h.to_str().ok()))
+}
+
+/// 404.
+pub(crate) fn not_found() -> Response<Body> {
+    error(StatusCode::NOT_FOUND, "not found\n")
+}
+
+/// 421 (see `PolicyRoute::Misdirected`).
+pub(crate) fn misdirected() -> Response<Body> {
+    error(StatusCode::MISDIRECTED_REQUEST, "misdirected request\n")
+}
+
+/// 405 with `Allow: allow`.
+pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 /// The HTTP-01 answer to `request`.

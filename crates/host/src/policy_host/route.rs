@@ -83,6 +83,54 @@ pub(crate) fn classify_policy<T>(
     }
 }
 
+/// What the policy host answers on the service's report host (`reports.<zone>`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReportRoute {
+    /// The Host names another host: the policy routes decide.
+    OtherHost,
+    /// `POST` of the intake path: the report intake answers.
+    Intake,
+    /// 404: another path on the report host.
+    NotFound,
+    /// 421: the TLS session was set up for another name (see [`PolicyRoute::Misdirected`]).
+    Misdirected,
+    /// 405: the intake path with another method; only `POST` delivers a report.
+    MethodNotAllowed,
+}
+
+/// Classifies a request by whether it is for `report_host` (`reports.<zone>`, lowercase):
+/// the authority is compared like [`classify_policy`] does (no port, userinfo or trailing dot,
+/// any case), the SNI must name the same host when present, and the path must be exactly
+/// `path` (the intake's; a query string is ignored).
+pub(crate) fn classify_report(
+    method: &Method,
+    path: &str,
+    authority: Option<&str>,
+    sni: Option<&str>,
+    report_host: &str,
+    intake_path: &str,
+) -> ReportRoute {
+    let Some(host) = authority.map(host_of) else {
+        return ReportRoute::OtherHost;
+    };
+    if !host.eq_ignore_ascii_case(report_host) {
+        return ReportRoute::OtherHost;
+    }
+    if let Some(sni) = sni
+        && !sni.trim_end_matches('.').eq_ignore_ascii_case(report_host)
+    {
+        return ReportRoute::Misdirected;
+    }
+    if path != intake_path {
+        return ReportRoute::NotFound;
+    }
+    if *method == Method::POST {
+        ReportRoute::Intake
+    } else {
+        ReportRoute::MethodNotAllowed
+    }
+}
+
 /// What the HTTP-01 listener answers.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Http01Route<T> {
@@ -169,6 +217,78 @@ fn policy_domain(host: &str) -> Option<Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_host_routes() {
+        let report = |method: Method, path: &str, authority: Option<&str>, sni: Option<&str>| {
+            classify_report(
+                &method,
+                path,
+                authority,
+                sni,
+                "reports.zone.example",
+                "/tlsrpt",
+            )
+        };
+        let host = Some("reports.zone.example");
+        assert_eq!(
+            report(Method::POST, "/tlsrpt", host, host),
+            ReportRoute::Intake
+        );
+        for authority in [
+            "reports.zone.example:443",
+            "REPORTS.Zone.Example",
+            "reports.zone.example.",
+            "user@reports.zone.example:8443",
+        ] {
+            assert_eq!(
+                report(
+                    Method::POST,
+                    "/tlsrpt",
+                    Some(authority),
+                    Some("Reports.zone.example.")
+                ),
+                ReportRoute::Intake,
+                "{authority}"
+            );
+        }
+        // Without SNI the Host decides, as for policies.
+        assert_eq!(
+            report(Method::POST, "/tlsrpt", host, None),
+            ReportRoute::Intake
+        );
+        for method in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+            assert_eq!(
+                report(method.clone(), "/tlsrpt", host, host),
+                ReportRoute::MethodNotAllowed,
+                "{method}"
+            );
+        }
+        for path in ["/", "/tlsrpt/", "/TLSRPT", "/tlsrpt/x", POLICY_PATH] {
+            assert_eq!(
+                report(Method::POST, path, host, host),
+                ReportRoute::NotFound,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            report(Method::POST, "/tlsrpt", host, Some("mta-sts.a.example")),
+            ReportRoute::Misdirected
+        );
+        for authority in [
+            None,
+            Some("mta-sts.a.example"),
+            Some("mta-sts.reports.zone.example"),
+            Some("reports.zone.example.evil"),
+            Some("zone.example"),
+        ] {
+            assert_eq!(
+                report(Method::POST, "/tlsrpt", authority, host),
+                ReportRoute::OtherHost,
+                "{authority:?}"
+            );
+        }
+    }
 
     fn hosted(domain: &str) -> Option<String> {
         matches!(domain, "a.example" | "b.example").then(|| domain.to_string())
