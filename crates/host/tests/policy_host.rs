@@ -7,4 +7,5 @@ mod common;
 mod curl;
 mod http01;
 mod https;
+mod intake;
 mod limits;
