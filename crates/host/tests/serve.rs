@@ -5,4 +5,5 @@
 
 mod harness;
 mod lifecycle;
+mod report_intake;
 mod scale_out;

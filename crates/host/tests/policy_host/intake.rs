@@ -33,8 +33,9 @@ fn report_host() -> String {
 
 /// A real sender's report from `../shared/samples/tlsrpt`.
 fn sample(path: &str) -> Vec<u8> {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/samples/tlsrpt")
+    let file = services::samples_dir()
+        .expect("shared/samples beside the work tree")
+        .join("tlsrpt")
         .join(path);
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }

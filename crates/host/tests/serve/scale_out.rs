@@ -11,7 +11,7 @@ use serde_json::json;
 use super::harness::{Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver};
 
 /// A fresh schema per run, so parallel runs and other tests do not see each other's rows.
-async fn fresh_database() -> Option<String> {
+pub(crate) async fn fresh_database() -> Option<String> {
     let schema = services::unique("serve_scale_");
     let url = services::postgres_url();
     let admin = match sqlx::PgPool::connect(&url).await {
