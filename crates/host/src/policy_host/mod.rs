@@ -310,8 +310,8 @@ async fn respond_tls(
         let response = match route {
             ReportRoute::OtherHost => None,
             ReportRoute::Intake => {
-                let response = site.intake.receive(request, peer).await;
-                return response.map(|body| HoldingBody::new(body, None));
+                let (response, unread) = site.intake.receive(request, peer).await;
+                return response.map(|body| HoldingBody::new(body, unread));
             }
             ReportRoute::NotFound => Some(respond::not_found()),
             ReportRoute::Misdirected => Some(respond::misdirected()),
