@@ -135,7 +135,7 @@ impl ReportIntake {
     {
         let (head, body) = request.into_parts();
         match self.refuse_unread(&head, peer) {
-            Err(answer) => (answer, Some(body)),
+            Err(answer) => (*answer, Some(body)),
             Ok((permit, client)) => (self.read_and_store(body, client, permit).await, None),
         }
     }
@@ -146,7 +146,7 @@ impl ReportIntake {
         &self,
         head: &hyper::http::request::Parts,
         peer: Option<SocketAddr>,
-    ) -> Result<(OwnedSemaphorePermit, Option<IpAddr>), Answer> {
+    ) -> Result<(OwnedSemaphorePermit, Option<IpAddr>), Box<Answer>> {
         let max = self.limits.max_body_bytes;
         let declared_length = head
             .headers
@@ -155,7 +155,7 @@ impl ReportIntake {
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared_length.is_some_and(|length| length > max) {
             // metrics: report_received("https", "refused")
-            return Err(too_large(max));
+            return Err(Box::new(too_large(max)));
         }
         let header = |name| {
             head.headers
@@ -165,28 +165,28 @@ impl ReportIntake {
         if let Err(refusal) = upload::check_headers(header(CONTENT_TYPE), header(CONTENT_ENCODING))
         {
             // metrics: report_received("https", "refused")
-            return Err(text(
+            return Err(Box::new(text(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 format!("{refusal}\n"),
-            ));
+            )));
         }
         let client = self.proxies.client_ip(peer, &head.headers);
         if let Err(wait) = self.limiter.acquire(&limit_key(client), Instant::now()) {
             // metrics: report_received("https", "refused")
-            return Err(retry_later(
+            return Err(Box::new(retry_later(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many reports from this address; try again later\n",
                 wait.seconds(),
-            ));
+            )));
         }
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => Ok((permit, client)),
             // metrics: report_received("https", "refused")
-            Err(_) => Err(retry_later(
+            Err(_) => Err(Box::new(retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy receiving other reports; try again later\n",
                 self.limits.retry_after.as_secs().max(1),
-            )),
+            ))),
         }
     }
 
