@@ -270,4 +270,24 @@ mod tests {
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
         assert_eq!(config.node_retention, 3_600);
     }
+
+    #[test]
+    fn report_intake_keys() {
+        let config = ServeConfig::from_toml("zone = \"z.example\"\n").unwrap();
+        assert_eq!(config.report_max_bytes, 10 * 1024 * 1024);
+        assert_eq!(
+            (config.report_rate_burst, config.report_rate_per_minute),
+            (120, 60)
+        );
+        let config = ServeConfig::from_toml(
+            "report_max_bytes = 1048576\nreport_rate_burst = 5\nreport_rate_per_minute = 2\n",
+        )
+        .unwrap();
+        assert_eq!(config.report_max_bytes, 1_048_576);
+        assert_eq!(
+            (config.report_rate_burst, config.report_rate_per_minute),
+            (5, 2)
+        );
+        assert!(ServeConfig::from_toml("report_max_bytes = -1\n").is_err());
+    }
 }

@@ -415,22 +415,22 @@ impl Serve {
                 )
             })
             .collect();
-        let intake_limits = report_intake_limits(&config)?;
+        // One intake for every HTTPS listener: a client's rate and the cap on concurrent
+        // intakes are the node's, whichever address it reaches.
+        let intake = Arc::new(ReportIntake::with_db(
+            reports.clone(),
+            report_intake_limits(&config)?,
+            config.trusted_proxies.clone(),
+        ));
         let policy_hosts = https
             .into_iter()
             .map(|listener| {
-                // One intake per listener: each has its own rate and concurrency budget.
-                let intake = ReportIntake::with_db(
-                    reports.clone(),
-                    intake_limits.clone(),
-                    config.trusted_proxies.clone(),
-                );
                 PolicyHost::start_with_intake(
                     listener,
                     snapshot.clone(),
                     settings.clone(),
                     host_limits.clone(),
-                    Some(intake),
+                    Some(intake.clone()),
                 )
             })
             .collect();

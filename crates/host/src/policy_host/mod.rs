@@ -169,7 +169,7 @@ struct PolicyShared {
 /// The report host's name and its intake.
 struct ReportSite {
     host: String,
-    intake: ReportIntake,
+    intake: Arc<ReportIntake>,
 }
 
 /// The HTTPS policy host. Stops (dropping its connections) when dropped; see
@@ -194,13 +194,14 @@ impl PolicyHost {
 
     /// Like [`PolicyHost::start`], and with `intake` it also receives TLS reports at
     /// `https://reports.<zone>/tlsrpt` (see [`ReportIntake`]), presenting the snapshot's
-    /// service certificate for `reports.<zone>` and `mta-sts.reports.<zone>`.
+    /// service certificate for `reports.<zone>` and `mta-sts.reports.<zone>`. Listeners
+    /// given the same intake share its rate and concurrency budgets.
     pub fn start_with_intake(
         listener: TcpListener,
         snapshot: SnapshotHandle,
         settings: ZoneSettings,
         limits: ListenerLimits,
-        intake: Option<ReportIntake>,
+        intake: Option<Arc<ReportIntake>>,
     ) -> PolicyHost {
         let fallback = cert_choice::fallback_certificate(&settings.delegation.policy_host());
         let reports = settings.reports();

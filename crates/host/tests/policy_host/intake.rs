@@ -84,7 +84,11 @@ impl Intake {
             public_ips: vec![ip],
             ttl: 300,
         };
-        let intake = ReportIntake::with_db(db.clone(), limits, TrustedProxies::default());
+        let intake = std::sync::Arc::new(ReportIntake::with_db(
+            db.clone(),
+            limits,
+            TrustedProxies::default(),
+        ));
         let host = PolicyHost::start_with_intake(
             listener,
             handle(snapshot),
