@@ -266,7 +266,8 @@ async fn serve_tls(stream: Stream, context: ConnectionContext, shared: Arc<Polic
         () = context.stopped() => return,
     };
     let session = tls.get_ref().1;
-    let sni: Option<Box<str>> = session.server_name().map(Into::into);
+    // Shared by every request of the connection (an `Arc` clone per request, no copy).
+    let sni: Option<Arc<str>> = session.server_name().map(Into::into);
     let builder = match session.alpn_protocol() {
         Some(ACME_TLS_ALPN) => None,
         Some(b"h2") => Some(&shared.http2),
