@@ -209,8 +209,8 @@ impl ReportIntake {
                     return text(
                         StatusCode::REQUEST_TIMEOUT,
                         format!(
-                            "the body did not arrive within {} seconds\n",
-                            self.limits.body_timeout.as_secs()
+                            "the body did not arrive within {:?}\n",
+                            self.limits.body_timeout
                         ),
                     );
                 }

@@ -57,15 +57,24 @@ struct Intake {
 
 impl Intake {
     async fn start(limits: IntakeLimits) -> Intake {
+        Self::start_behind(limits, TrustedProxies::default()).await
+    }
+
+    async fn start_behind(limits: IntakeLimits, proxies: TrustedProxies) -> Intake {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("reports.db").display());
         let db = ReportDb::open(&url)
             .await
             .expect("open the reports database");
-        Self::start_on(db, limits, dir).await
+        Self::start_on(db, limits, proxies, dir).await
     }
 
-    async fn start_on(db: ReportDb, limits: IntakeLimits, dir: tempfile::TempDir) -> Intake {
+    async fn start_on(
+        db: ReportDb,
+        limits: IntakeLimits,
+        proxies: TrustedProxies,
+        dir: tempfile::TempDir,
+    ) -> Intake {
         let net = TestNet::start().await;
         let ip = net.next_ip();
         let listener = TcpListener::bind((ip, 0)).await.unwrap();
@@ -84,11 +93,7 @@ impl Intake {
             public_ips: vec![ip],
             ttl: 300,
         };
-        let intake = std::sync::Arc::new(ReportIntake::with_db(
-            db.clone(),
-            limits,
-            TrustedProxies::default(),
-        ));
+        let intake = std::sync::Arc::new(ReportIntake::with_db(db.clone(), limits, proxies));
         let host = PolicyHost::start_with_intake(
             listener,
             handle(snapshot),
@@ -433,6 +438,44 @@ async fn a_client_over_its_rate_gets_429() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_counted_and_recorded() {
+    let proxies = TrustedProxies::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let site = Intake::start_behind(
+        IntakeLimits {
+            rate: Rate::per_minute(1, 1),
+            ..limits()
+        },
+        proxies,
+    )
+    .await;
+    let host = report_host();
+    let post_from = |client: &str, body: &[u8]| {
+        format!(
+            "POST {TLSRPT_PATH} HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {client}\r\nContent-Type: application/tlsrpt+json\r\nContent-Length: {}",
+            body.len()
+        )
+    };
+    let rfc = sample("mta-sts-exporter/rfc.json");
+    let google = sample("mta-sts-exporter/google.json");
+    let response = site
+        .send(&host, &post_from("203.0.113.9", &rfc), &rfc)
+        .await;
+    assert_eq!(response.status, 201, "{}", text(&response));
+    // Each forwarded client has its own budget.
+    let response = site
+        .send(&host, &post_from("203.0.113.9", &google), &google)
+        .await;
+    assert_eq!(response.status, 429);
+    let response = site
+        .send(&host, &post_from("198.51.100.7", &google), &google)
+        .await;
+    assert_eq!(response.status, 201, "{}", text(&response));
+    let mut sources: Vec<String> = site.reports().await.into_iter().map(|r| r.source).collect();
+    sources.sort();
+    assert_eq!(sources, ["https:198.51.100.7", "https:203.0.113.9"]);
+}
+
+#[tokio::test]
 async fn a_slow_body_gets_408_and_a_full_intake_503() {
     let site = Intake::start(IntakeLimits {
         body_timeout: Duration::from_millis(500),
@@ -471,7 +514,7 @@ async fn a_database_failure_acknowledges_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("reports.db").display());
     let db = ReportDb::open(&url).await.unwrap();
-    let site = Intake::start_on(db.clone(), limits(), dir).await;
+    let site = Intake::start_on(db.clone(), limits(), TrustedProxies::default(), dir).await;
     db.close().await;
     let json = sample("mta-sts-exporter/rfc.json");
     let response = site.post("application/tlsrpt+json", &json).await;
