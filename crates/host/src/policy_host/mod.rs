@@ -14,6 +14,7 @@
 //! | `GET`/`HEAD /.well-known/mta-sts.txt`, Host `mta-sts.<d>` hosted, SNI absent or equal | 200 `text/plain`, the policy |
 //! | same, SNI names another host | 421 |
 //! | same resource, another method | 405, `Allow: GET, HEAD` |
+//! | Host `reports.<zone>`, with a report intake (see [`PolicyHost::start_with_intake`]) | the TLS report intake: `POST /tlsrpt`, see [`ReportIntake`] |
 //! | anything else | 404 `text/plain` |
 //!
 //! Never a redirect: senders must not follow one (RFC 8461 §3.3), so there is nothing a
