@@ -90,6 +90,8 @@ async fn measure(url: &str, reports: usize, connections: usize) -> (f64, Duratio
             delegation: Delegation::new(ZONE).unwrap(),
             public_ips: vec![IpAddr::V4(SERVER_IP)],
             ttl: 300,
+            report_mail: false,
+            own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
         },
         ListenerLimits::default(),
         Some(intake),

@@ -92,6 +92,8 @@ impl Intake {
             delegation: Delegation::new(ZONE).unwrap(),
             public_ips: vec![ip],
             ttl: 300,
+            report_mail: false,
+            own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
         };
         let intake = std::sync::Arc::new(ReportIntake::with_db(db.clone(), limits, proxies));
         let host = PolicyHost::start_with_intake(
