@@ -745,12 +745,15 @@ fn policy_host_role() {
             txt_id: Some("1".to_string()),
             tlsrpt: None,
             certificate: Some(key),
+            reports_to_service: true,
         },
     );
     let settings = ZoneSettings {
         delegation: Delegation::new("hosting.example").expect("valid zone"),
         public_ips: vec![IpAddr::V4(MTASTS_IP)],
         ttl: 300,
+        report_mail: true,
+        own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

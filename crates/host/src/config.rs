@@ -88,6 +88,12 @@ pub struct ServeConfig {
     /// Prometheus metrics listener (`GET /metrics`, plain HTTP); default none. See
     /// docs/metrics.md.
     pub metrics_listen: Option<SocketAddr>,
+    /// The mode of the report host's own MTA-STS policy (`mta-sts.reports.<zone>`):
+    /// `testing` (default) or `enforce`.
+    pub report_policy_mode: String,
+    /// Days raw reports are kept after their range ended (at least 1; default 400); the
+    /// daily rollups behind the charts are kept longer (never deleted by it).
+    pub report_retention_days: u32,
     /// The largest TLS report the HTTPS intake accepts: the POST body, and the report once
     /// decompressed (default 10 MiB).
     pub report_max_bytes: u64,
@@ -96,9 +102,6 @@ pub struct ServeConfig {
     pub report_rate_burst: u32,
     /// Report POSTs per minute one client address may make after its burst (default 60).
     pub report_rate_per_minute: u32,
-    /// Days raw reports are kept after their range ended (at least 1; default 400); the
-    /// daily rollups behind the charts are kept longer (never deleted by it).
-    pub report_retention_days: u32,
 }
 
 impl Default for ServeConfig {
@@ -135,10 +138,11 @@ impl Default for ServeConfig {
             verify_https_port: 443,
             verify_smtp_port: 25,
             metrics_listen: None,
+            report_policy_mode: "testing".to_owned(),
+            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
             report_max_bytes: crate::policy_host::DEFAULT_MAX_REPORT_BYTES,
             report_rate_burst: 120,
             report_rate_per_minute: 60,
-            report_retention_days: crate::node::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -269,5 +273,25 @@ mod tests {
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
         assert_eq!(config.node_retention, 3_600);
+    }
+
+    #[test]
+    fn report_intake_keys() {
+        let config = ServeConfig::from_toml("zone = \"z.example\"\n").unwrap();
+        assert_eq!(config.report_max_bytes, 10 * 1024 * 1024);
+        assert_eq!(
+            (config.report_rate_burst, config.report_rate_per_minute),
+            (120, 60)
+        );
+        let config = ServeConfig::from_toml(
+            "report_max_bytes = 1048576\nreport_rate_burst = 5\nreport_rate_per_minute = 2\n",
+        )
+        .unwrap();
+        assert_eq!(config.report_max_bytes, 1_048_576);
+        assert_eq!(
+            (config.report_rate_burst, config.report_rate_per_minute),
+            (5, 2)
+        );
+        assert!(ServeConfig::from_toml("report_max_bytes = -1\n").is_err());
     }
 }

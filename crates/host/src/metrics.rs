@@ -446,6 +446,7 @@ mod tests {
             txt_id: None,
             tlsrpt: None,
             certificate: Some(certified),
+            reports_to_service: false,
         };
         let mut without = domain.clone();
         without.name = "pending.example".to_owned();

@@ -206,8 +206,17 @@ fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSetting
             config.ttl
         )));
     }
-    let settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
+    let mut settings = zone_settings(&config.zone, config.public_ip.clone(), config.ttl)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
+    settings.own_policy_mode = match config.report_policy_mode.as_str() {
+        "testing" => mtasts_proto::sts::policy::Mode::Testing,
+        "enforce" => mtasts_proto::sts::policy::Mode::Enforce,
+        other => {
+            return Err(ServeError::Config(format!(
+                "report_policy_mode {other:?}: use testing or enforce"
+            )));
+        }
+    };
     crate::dns::check_settings(&settings)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
     Ok(settings)
@@ -345,6 +354,7 @@ impl Serve {
         let state = AppState::new(db.clone(), settings.delegation.clone(), dns.clone())
             .with_limits(limits)
             .with_trusted_proxies(config.trusted_proxies.clone())
+            .with_report_mail(settings.report_mail)
             .with_reports(reports.clone());
         let snapshot = snapshot::handle(Snapshot::default());
         let metrics = ServeMetrics::default();
@@ -430,23 +440,25 @@ impl Serve {
                 )
             })
             .collect();
-        let intake_limits = report_intake_limits(&config)?;
+        // One intake for every HTTPS listener: a client's rate and the cap on concurrent
+        // intakes are the node's, whichever address it reaches.
+        let intake = Arc::new(
+            ReportIntake::with_db(
+                reports.clone(),
+                report_intake_limits(&config)?,
+                config.trusted_proxies.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
         let policy_hosts = https
             .into_iter()
             .map(|listener| {
-                // One intake per listener: each has its own rate and concurrency budget.
-                let intake = ReportIntake::with_db(
-                    reports.clone(),
-                    intake_limits.clone(),
-                    config.trusted_proxies.clone(),
-                )
-                .with_metrics(metrics.clone());
                 PolicyHost::start_with_metrics(
                     listener,
                     snapshot.clone(),
                     settings.clone(),
                     host_limits.clone(),
-                    Some(intake),
+                    Some(intake.clone()),
                     metrics.clone(),
                 )
             })
@@ -606,4 +618,36 @@ async fn first_admin_token(
         );
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod report_policy_mode_tests {
+    use super::*;
+
+    fn config(mode: &str) -> ServeConfig {
+        ServeConfig {
+            zone: "zone.example".to_owned(),
+            public_ip: vec!["192.0.2.1".parse().unwrap()],
+            report_policy_mode: mode.to_owned(),
+            ..ServeConfig::default()
+        }
+    }
+
+    #[test]
+    fn report_policy_mode_sets_the_own_policy_mode() {
+        use mtasts_proto::sts::policy::Mode;
+        let testing = checked_settings(&ServeConfig {
+            report_policy_mode: ServeConfig::default().report_policy_mode,
+            ..config("")
+        })
+        .unwrap();
+        assert_eq!(testing.own_policy_mode, Mode::Testing);
+        assert!(testing.report_mail);
+        let enforce = checked_settings(&config("enforce")).unwrap();
+        assert_eq!(enforce.own_policy_mode, Mode::Enforce);
+        for bad in ["none", "Enforce", ""] {
+            let error = checked_settings(&config(bad)).unwrap_err().to_string();
+            assert!(error.contains("report_policy_mode"), "{bad}: {error}");
+        }
+    }
 }

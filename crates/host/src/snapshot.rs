@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use mtasts_proto::hosted::reporting::ReportAddresses;
+use mtasts_proto::sts::policy::Mode;
 use rustls::sign::CertifiedKey;
 
 /// The shared, swappable current snapshot.
@@ -35,9 +37,9 @@ pub struct Snapshot {
     /// Whether this node may still answer from the snapshot (`None`: always, for snapshots
     /// built by hand). See [`Freshness`].
     pub freshness: Option<Arc<Freshness>>,
-    /// The service's own ACME certificate, for `reports.<zone>` and `mta-sts.reports.<zone>`:
-    /// presented by the policy host for those names (the HTTPS report intake) and by the SMTP
-    /// intake for STARTTLS. `None` until issued.
+    /// The service's own certificate, for `reports.<zone>` and `mta-sts.reports.<zone>`
+    /// ([`ReportAddresses`]): the HTTPS policy host presents it for those two names, the
+    /// SMTP intake for STARTTLS. `None` until ACME has issued it (or without ACME).
     pub service_certificate: Option<Arc<CertifiedKey>>,
 }
 
@@ -107,8 +109,11 @@ pub struct HostedDomain {
     /// serves (RFC 8461 §8.1). `None` until the first version has reached every node: then
     /// the TXT name exists but has no TXT record (NODATA).
     pub txt_id: Option<String>,
-    /// The full `_smtp._tls` TXT value (`v=TLSRPTv1; rua=…`), when the domain has one.
+    /// The full `_smtp._tls` TXT value (`v=TLSRPTv1; rua=…`: the service's own addresses
+    /// unless the owner opted out, then the owner's own), when there is any `rua` to publish.
     pub tlsrpt: Option<String>,
+    /// Whether the TLS-RPT record names the service's own report addresses.
+    pub reports_to_service: bool,
     /// The certificate for `mta-sts.<name>`, once ACME has issued one.
     pub certificate: Option<Arc<CertifiedKey>>,
 }
@@ -131,4 +136,64 @@ pub struct ZoneSettings {
     pub public_ips: Vec<IpAddr>,
     /// TTL of every record the zone serves, in seconds.
     pub ttl: u32,
+    /// Whether the SMTP intake listens: then the report host has an MX record and the
+    /// published `rua` URIs include the `mailto:` ones.
+    pub report_mail: bool,
+    /// The mode of the report host's own MTA-STS policy (`report_policy_mode`).
+    pub own_policy_mode: Mode,
+}
+
+impl ZoneSettings {
+    /// The service's report addresses in this zone.
+    pub fn reports(&self) -> ReportAddresses {
+        ReportAddresses::new(&self.delegation)
+    }
+
+    /// The `_smtp._tls` TXT value of a hosted domain whose owner gave `owner_rua` and chose
+    /// `to_service`; `None` when there is no `rua` to publish.
+    pub fn tlsrpt_record(&self, owner_rua: Option<&str>, to_service: bool) -> Option<String> {
+        self.reports()
+            .tlsrpt_rua(owner_rua, to_service, self.report_mail)
+            .map(|rua| mtasts_proto::tlsrpt::record::record_text(&rua))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(report_mail: bool) -> ZoneSettings {
+        ZoneSettings {
+            delegation: mtasts_proto::hosted::delegation::Delegation::new("zone.example").unwrap(),
+            public_ips: Vec::new(),
+            ttl: 300,
+            report_mail,
+            own_policy_mode: Mode::Testing,
+        }
+    }
+
+    #[test]
+    fn the_published_tlsrpt_record_follows_the_owner_and_the_mail_intake() {
+        let with_mail = settings(true);
+        assert_eq!(with_mail.reports().host(), "reports.zone.example");
+        assert_eq!(
+            with_mail
+                .tlsrpt_record(Some("mailto:me@example.com"), true)
+                .as_deref(),
+            Some(
+                "v=TLSRPTv1; rua=mailto:tlsrpt@reports.zone.example,https://reports.zone.example/tlsrpt,mailto:me@example.com"
+            )
+        );
+        assert_eq!(
+            with_mail
+                .tlsrpt_record(Some("mailto:me@example.com"), false)
+                .as_deref(),
+            Some("v=TLSRPTv1; rua=mailto:me@example.com")
+        );
+        assert_eq!(with_mail.tlsrpt_record(None, false), None);
+        assert_eq!(
+            settings(false).tlsrpt_record(None, true).as_deref(),
+            Some("v=TLSRPTv1; rua=https://reports.zone.example/tlsrpt")
+        );
+    }
 }

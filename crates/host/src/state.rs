@@ -163,6 +163,9 @@ pub struct AppState {
     pub domain_locks: Arc<Semaphore>,
     /// Proxies whose forwarding headers name the client (`trusted_proxies`).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// Whether the SMTP intake runs, so the published TLS-RPT `rua` includes the service's
+    /// `mailto:` URI ([`crate::snapshot::ZoneSettings::report_mail`]); default true.
+    pub report_mail: bool,
     /// The received reports (in the serve database), when this node keeps them: the report
     /// views ([`crate::service::reports`]) answer 503 without.
     pub reports: Option<mtasts_store::reports::ReportDb>,
@@ -182,8 +185,15 @@ impl AppState {
             verifier: None,
             domain_locks: Arc::new(Semaphore::new(DOMAIN_LOCK_PERMITS)),
             trusted_proxies: Arc::new(TrustedProxies::default()),
+            report_mail: true,
             reports: None,
         }
+    }
+
+    /// Says whether the SMTP intake runs (the zone settings' `report_mail`).
+    pub fn with_report_mail(mut self, report_mail: bool) -> Self {
+        self.report_mail = report_mail;
+        self
     }
 
     /// Serves the report views from `db`.

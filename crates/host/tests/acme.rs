@@ -571,6 +571,7 @@ impl Node {
                 txt_id: Some("1".to_string()),
                 tlsrpt: None,
                 certificate: None,
+                reports_to_service: true,
             },
         );
         let snapshot = snapshot::handle(hosted);
@@ -578,6 +579,8 @@ impl Node {
             delegation: Delegation::new("hosting.example").unwrap(),
             public_ips: vec![web],
             ttl: 300,
+            report_mail: true,
+            own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
         };
         Node {
             _policy_host: PolicyHost::start(

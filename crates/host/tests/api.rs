@@ -8,6 +8,7 @@ mod limits;
 mod names;
 mod openapi;
 mod pages;
+mod reports;
 mod tokens;
 
 /// Declares each scenario `async fn name(h: Harness)` of the calling module as a test on

@@ -550,6 +550,56 @@ async fn dig_sees_an_authoritative_answer() {
     );
 }
 
+/// The real `dig` reads the report host's records: its MX, its own MTA-STS and TLS-RPT
+/// records, and a hosted domain's DMARC authorization (NXDOMAIN for a domain not hosted).
+#[tokio::test]
+async fn dig_sees_the_report_host() {
+    if !services::command_or_skip(Service::Dig, "dig", &["-v"]) {
+        return;
+    }
+    let dns = start_default().await;
+    let addr = dns.addr;
+    let dig = |name: &'static str, qtype: &'static str| async move {
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("dig")
+                .args([
+                    &format!("@{}", addr.ip()),
+                    "-p",
+                    &addr.port().to_string(),
+                    "+norecurse",
+                    "+tries=1",
+                    "+time=3",
+                    name,
+                    qtype,
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let mx = dig("reports.hosted.test.", "MX").await;
+    assert!(mx.contains("status: NOERROR") && mx.contains(" aa"), "{mx}");
+    assert!(mx.contains("\tMX\t10 reports.hosted.test."), "{mx}");
+    let a = dig("mta-sts.reports.hosted.test.", "A").await;
+    assert!(a.contains("192.0.2.10"), "{a}");
+    let sts = dig("_mta-sts.reports.hosted.test.", "TXT").await;
+    assert!(sts.contains("\"v=STSv1; id="), "{sts}");
+    let rpt = dig("_smtp._tls.reports.hosted.test.", "TXT").await;
+    assert!(
+        rpt.contains(
+            "\"v=TLSRPTv1; rua=mailto:tlsrpt@reports.hosted.test,https://reports.hosted.test/tlsrpt\""
+        ),
+        "{rpt}"
+    );
+    let dmarc = dig("example.com._report._dmarc.reports.hosted.test.", "TXT").await;
+    assert!(dmarc.contains("\"v=DMARC1\""), "{dmarc}");
+    let other = dig("example.net._report._dmarc.reports.hosted.test.", "TXT").await;
+    assert!(other.contains("status: NXDOMAIN"), "{other}");
+}
+
 #[tokio::test]
 async fn a_node_cut_off_from_the_database_answers_servfail_not_old_records() {
     use mtasts_host::snapshot::Freshness;

@@ -213,6 +213,7 @@ mod tests {
         ];
         worst_sources_first(&mut sources);
         let order: Vec<&str> = sources.iter().map(|s| s.source_ip.as_str()).collect();
-        assert_eq!(order, ["192.0.2.0", "192.0.2.2", "192.0.2.3", "192.0.2.1"]);
+        // .3, .0 and .2 fail 10 each: the larger source first, then by address.
+        assert_eq!(order, ["192.0.2.3", "192.0.2.0", "192.0.2.2", "192.0.2.1"]);
     }
 }

@@ -31,6 +31,8 @@ macro_rules! both_databases {
 mod conformance;
 #[path = "suite/host.rs"]
 mod host;
+#[path = "suite/report_views.rs"]
+mod report_views;
 #[path = "suite/reports.rs"]
 mod reports;
 #[path = "suite/schema.rs"]

@@ -279,23 +279,42 @@ impl Issuer {
         host: &str,
         board: &dyn ChallengeBoard,
     ) -> Result<IssuedCert, AcmeError> {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if !matches!(
-            ServerName::try_from(host.as_str()),
-            Ok(ServerName::DnsName(_))
-        ) {
-            return Err(AcmeError::invalid(format!("{host:?} is not a DNS name")));
+        self.issue_names(&[host], board).await
+    }
+
+    /// Orders one certificate naming every host of `hosts` (the service's own certificate:
+    /// `reports.<zone>` and `mta-sts.reports.<zone>`), each proved like [`Issuer::issue`]
+    /// proves its one; the first name is the one messages use.
+    pub async fn issue_names(
+        &self,
+        hosts: &[&str],
+        board: &dyn ChallengeBoard,
+    ) -> Result<IssuedCert, AcmeError> {
+        let hosts: Vec<String> = hosts
+            .iter()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        let Some(host) = hosts.first().cloned() else {
+            return Err(AcmeError::invalid("an order names at least one host"));
+        };
+        for name in &hosts {
+            if !matches!(
+                ServerName::try_from(name.as_str()),
+                Ok(ServerName::DnsName(_))
+            ) {
+                return Err(AcmeError::invalid(format!("{name:?} is not a DNS name")));
+            }
         }
         let limit = self.config.timeouts.issuance;
-        let mut published = None;
-        let attempt = http::recording(self.order(&host, board, &mut published));
+        let mut published = Vec::new();
+        let attempt = http::recording(self.order(&hosts, board, &mut published));
         let result = match tokio::time::timeout(limit, attempt).await {
             Ok(result) => result,
             Err(_) => Err(AcmeError::unavailable(format!(
                 "issuance for {host} did not finish within {limit:?}"
             ))),
         };
-        if let Some(challenge) = published {
+        for challenge in published {
             let withdraw = board.withdraw(&challenge);
             if tokio::time::timeout(self.config.timeouts.publish, withdraw)
                 .await
@@ -311,15 +330,18 @@ impl Issuer {
         result
     }
 
-    /// The order proper. `published` gets the challenge before it goes to the board, so the
-    /// caller withdraws it even when this future is cancelled by the time limit.
+    /// The order proper. `published` gets each challenge before it goes to the board, so
+    /// the caller withdraws them even when this future is cancelled by the time limit.
     async fn order(
         &self,
-        host: &str,
+        hosts: &[String],
         board: &dyn ChallengeBoard,
-        published: &mut Option<Challenge>,
+        published: &mut Vec<Challenge>,
     ) -> Result<IssuedCert, AcmeError> {
-        let identifiers = [Identifier::Dns(host.to_string())];
+        // `issue_names` refused an empty list.
+        let host = hosts[0].as_str();
+        let identifiers: Vec<Identifier> =
+            hosts.iter().map(|h| Identifier::Dns(h.clone())).collect();
         let mut order = self
             .account
             .new_order(&NewOrder::new(&identifiers))
@@ -330,6 +352,16 @@ impl Issuer {
         let mut authorizations = order.authorizations();
         while let Some(authorization) = authorizations.next().await {
             let mut authorization = authorization.map_err(acme_error)?;
+            // Each authorization proves one of the names: its challenge is for that name.
+            let host = match authorization.identifier().identifier {
+                Identifier::Dns(name) if hosts.contains(name) => name.clone(),
+                other => {
+                    return Err(AcmeError::rejected(format!(
+                        "the CA asks to authorize {other:?}, which was not ordered"
+                    )));
+                }
+            };
+            let host = host.as_str();
             match authorization.status {
                 // The CA remembers an earlier validation: nothing to prove.
                 AuthorizationStatus::Valid => continue,
@@ -367,7 +399,7 @@ impl Issuer {
                     Challenge::tls_alpn01(host, &handle.token, key_authorization.as_str())?
                 }
             };
-            *published = Some(challenge.clone());
+            published.push(challenge.clone());
             let limit = self.config.timeouts.publish;
             tokio::time::timeout(limit, board.publish(&challenge))
                 .await
@@ -394,7 +426,7 @@ impl Issuer {
 
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
             .map_err(|e| AcmeError::invalid(format!("certificate key: {e}")))?;
-        let mut params = CertificateParams::new(vec![host.to_string()])
+        let mut params = CertificateParams::new(hosts.to_vec())
             .map_err(|e| AcmeError::invalid(format!("CSR: {e}")))?;
         params.distinguished_name = DistinguishedName::new();
         let csr = params
@@ -419,7 +451,7 @@ impl Issuer {
             }
         };
         let key_pem = key.serialize_pem();
-        check_issued(host, chain_pem, key_pem)
+        check_issued(hosts, chain_pem, key_pem)
     }
 
     /// Polls `order` until `done(status)`, it turns invalid (→ the CA's reason), or the
@@ -478,7 +510,12 @@ async fn why_invalid(order: &mut Order, host: &str) -> AcmeError {
 }
 
 /// Checks what the CA sent: a parsable chain whose leaf names `host` and belongs to our key.
-fn check_issued(host: &str, chain_pem: String, key_pem: String) -> Result<IssuedCert, AcmeError> {
+fn check_issued(
+    hosts: &[String],
+    chain_pem: String,
+    key_pem: String,
+) -> Result<IssuedCert, AcmeError> {
+    let host = hosts.join(", ");
     let bad =
         |what: String| AcmeError::rejected(format!("the CA's certificate for {host}: {what}"));
     let chain = parse_chain(&chain_pem).map_err(|e| bad(e.to_string()))?;
@@ -499,7 +536,7 @@ fn check_issued(host: &str, chain_pem: String, key_pem: String) -> Result<Issued
                 .collect()
         })
         .unwrap_or_default();
-    if !names.iter().any(|n| n == host) {
+    if !hosts.iter().all(|host| names.contains(host)) {
         return Err(bad(format!("it names {names:?}")));
     }
     certified_key(&chain_pem, &key_pem).map_err(|e| bad(e.to_string()))?;

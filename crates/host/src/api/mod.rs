@@ -35,6 +35,8 @@
 //!
 //! `rua` (the TLS-RPT report address, RFC 8460 §3) in a `PATCH` body: a string sets it, `null`
 //! removes it, leaving it out keeps it. (Every other optional field treats `null` as absent.)
+//! `reports_to_service` (default `true`) says whether the published `_smtp._tls` record names
+//! the service's own report addresses besides the owner's `rua`.
 //!
 //! Another tenant's domain, and tenant administration for non-administrators, answer 404 as
 //! if they did not exist (see [`crate::service`]); so does adding a name another tenant
@@ -258,13 +260,22 @@ const STRINGS: &str = "an array of strings";
 const SECONDS: &str = "a whole number of seconds";
 const DAYS: &str = "a whole number of days";
 const A_STRING_OR_NULL: &str = "a string, or null to remove it";
+const A_BOOLEAN: &str = "true or false";
 
 async fn create_domain(
     State(state): State<AppState>,
     Auth(who): Auth,
     mut body: JsonObject,
 ) -> ApiResult<Response> {
-    body.only(&["domain", "tenant", "mode", "mx", "max_age", "rua"])?;
+    body.only(&[
+        "domain",
+        "tenant",
+        "mode",
+        "mx",
+        "max_age",
+        "rua",
+        "reports_to_service",
+    ])?;
     let request = NewDomainRequest {
         domain: body.required("domain", A_STRING)?,
         tenant: body.optional("tenant", A_STRING)?,
@@ -272,6 +283,7 @@ async fn create_domain(
         mx: body.optional("mx", STRINGS)?,
         max_age: body.optional("max_age", SECONDS)?,
         rua: body.optional("rua", A_STRING)?,
+        reports_to_service: body.optional("reports_to_service", A_BOOLEAN)?,
     };
     let detail = service::create_domain(&state, &who, request).await?;
     let location = format!("/api/v1/domains/{}", detail.domain);
@@ -297,12 +309,13 @@ async fn update_domain(
     Path(domain): Path<String>,
     mut body: JsonObject,
 ) -> ApiResult<Response> {
-    body.only(&["mode", "mx", "max_age", "rua"])?;
+    body.only(&["mode", "mx", "max_age", "rua", "reports_to_service"])?;
     let change = DomainChange {
         mode: body.optional("mode", A_STRING)?,
         mx: body.optional("mx", STRINGS)?,
         max_age: body.optional("max_age", SECONDS)?,
         rua: body.nullable("rua", A_STRING_OR_NULL)?,
+        reports_to_service: body.optional("reports_to_service", A_BOOLEAN)?,
     };
     Ok(Json(service::update_domain(&state, &who, &domain, change).await?).into_response())
 }

@@ -190,8 +190,10 @@ pub fn document() -> Value {
                 (see records in a domain's detail); the service then serves the policy, its \
                 certificate and the TXT id. Every change of the policy creates a new policy version \
                 with a new id, published once every node serves it (RFC 8461 §8.1). Removing a domain serves \
-                mode none for the old max_age first (§8.3). With a rua (RFC 8460 §3), the \
-                service also answers the domain's TLS-RPT record, and a fourth CNAME is listed."
+                mode none for the old max_age first (§8.3). The service also answers the \
+                domain's TLS-RPT record (RFC 8460 §3), naming its own report addresses \
+                (unless reports_to_service is false) and the owner's rua, and a fourth CNAME is \
+                listed; reports shows the DMARC rua to add to the owner's _dmarc record."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -236,8 +238,9 @@ pub fn document() -> Value {
                 "patch": {
                     "summary": "Change mode, mx or max_age (a new version with a new id), or rua.",
                     "description": "Absent fields keep their value. rua: a string sets it, null \
-                        removes it (and the _smtp._tls record); a change of rua alone creates no \
-                        policy version.",
+                        removes it; reports_to_service: true or false. Without either the \
+                        _smtp._tls record is gone. A change of rua or reports_to_service alone \
+                        creates no policy version.",
                     "requestBody": body("UpdateDomain"),
                     "responses": responses(("200", ok("The domain.", detail.clone())),
                         &[INVALID, READ_ONLY, NOT_FOUND, CONFLICT_OR_BUSY, TOO_LARGE])
@@ -479,10 +482,13 @@ fn schemas() -> Value {
     let tenant_role = json!({"type": "string", "enum": ["owner", "readonly"]});
     let rua = json!({"type": "string", "maxLength": 1024,
         "examples": ["mailto:tlsrpt@example.com", "mailto:tlsrpt@example.com,https://reports.example.com/v1"],
-        "description": "The TLS-RPT report address (the rua= value, RFC 8460 §3): 1 to 4 \
-            comma-separated mailto: or https: URIs. The service then answers \
-            _smtp._tls.<domain>.t<tenant>.<zone> with v=TLSRPTv1; rua=<this>. Omitted: no \
-            TLS-RPT record."});
+        "description": "The owner's own TLS-RPT report address (the rua= value, RFC 8460 §3): \
+            1 to 4 comma-separated mailto: or https: URIs. The service answers \
+            _smtp._tls.<domain>.t<tenant>.<zone> with v=TLSRPTv1; rua= its own URIs (unless \
+            reports_to_service is false) and these."});
+    let reports_to_service = json!({"type": "boolean",
+        "description": "Whether the published TLS-RPT rua names the service's own report \
+            addresses (its mailbox and HTTPS intake) besides the owner's rua. Default true."});
     let mut all = json!({
         "Error": {
             "type": "object", "required": ["error"],
@@ -515,7 +521,8 @@ fn schemas() -> Value {
                     "description": "Omitted: the domain's MX host names."},
                 "max_age": {"type": "integer", "minimum": 1, "maximum": 31_557_600,
                     "description": "Default 604800 (one week)."},
-                "rua": rua
+                "rua": rua,
+                "reports_to_service": reports_to_service
             }
         },
         "UpdateDomain": {
@@ -524,14 +531,16 @@ fn schemas() -> Value {
                 "mode": mode, "mx": strings, "max_age": seconds,
                 "rua": {"type": ["string", "null"], "maxLength": 1024,
                     "description": "A string sets the TLS-RPT report address, null removes it, \
-                        absent keeps it."}
+                        absent keeps it."},
+                "reports_to_service": reports_to_service
             }
         },
         "DomainDetail": {
             "type": "object",
             "required": ["domain", "tenant", "state", "mode", "mx", "max_age", "policy",
-                "policy_id", "pending_policy_id", "version", "rua", "records", "certificate",
-                "verification", "remove_after", "created_at"],
+                "policy_id", "pending_policy_id", "version", "rua", "reports_to_service",
+                "reports", "records", "certificate", "verification", "remove_after",
+                "created_at"],
             "properties": {
                 "domain": {"type": "string"},
                 "tenant": {"type": "string"},
@@ -546,14 +555,32 @@ fn schemas() -> Value {
                     "description": "The newest version's id while it waits to be published."},
                 "version": {"type": "integer"},
                 "rua": {"type": ["string", "null"],
-                    "description": "The TLS-RPT report address; null when none is published."},
+                    "description": "The owner's own TLS-RPT report address; null when none."},
+                "reports_to_service": reports_to_service,
+                "reports": reference("Reports"),
                 "records": {"type": "array", "items": reference("Record"),
-                    "description": "The CNAMEs to publish; tlsrpt only when rua is set."},
+                    "description": "The CNAMEs to publish; tlsrpt only when reports.tlsrpt_rua is set."},
                 "certificate": reference("Certificate"),
                 "verification": {"type": ["object", "null"],
                     "description": "The last verification: checked_at, records (per kind a status, detail and fix), points_here, and check (the checker's verdict and findings, null until the policy host points here)."},
                 "remove_after": nullable_unix,
                 "created_at": unix
+            }
+        },
+        "Reports": {
+            "type": "object", "required": ["tlsrpt_rua", "dmarc_rua", "dmarc_authorization"],
+            "properties": {
+                "tlsrpt_rua": {"type": ["string", "null"],
+                    "description": "The rua= value published at _smtp._tls.<domain> (through the \
+                        CNAME); null: no TLS-RPT record."},
+                "dmarc_rua": {"type": "string",
+                    "examples": ["mailto:dmarc@reports.mta-sts.provider.example"],
+                    "description": "The URI to add to the rua= of the owner's _dmarc.<domain> \
+                        record to have DMARC aggregate reports sent to the service."},
+                "dmarc_authorization": {"type": "string",
+                    "description": "<domain>._report._dmarc.reports.<zone>: where the service \
+                        publishes TXT v=DMARC1, authorizing itself as the domain's external \
+                        report destination (RFC 7489 §7.1)."}
             }
         },
         "Record": {

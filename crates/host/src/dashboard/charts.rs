@@ -331,7 +331,7 @@ fn value_at(column: &Column, series: usize) -> u64 {
     column.values.get(series).copied().unwrap_or(0)
 }
 
-/// The smallest of 1, 2, 2.5, 5 × 10ⁿ that is at least `max`: a y axis with round labels.
+/// The smallest of 1, 2, 5 × 10ⁿ that is at least `max`: a y axis with round labels.
 fn nice_ceiling(max: u64) -> u64 {
     let mut unit = 1u64;
     loop {

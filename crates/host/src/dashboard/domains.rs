@@ -112,7 +112,7 @@ async fn render_list_page(
 }
 
 /// A page link whose cursor is not one this dashboard made: 400, with the way back.
-fn bad_page_link(viewer: &Viewer) -> Response {
+pub(super) fn bad_page_link(viewer: &Viewer) -> Response {
     html_response(
         StatusCode::BAD_REQUEST,
         html::message(
@@ -147,6 +147,8 @@ pub(super) struct AddFields {
     max_age: String,
     #[serde(default)]
     rua: String,
+    /// The checkbox: present (any value) when checked, absent when not.
+    reports_to_service: Option<String>,
 }
 
 /// The mx textarea: one pattern per line (commas and spaces also separate).
@@ -202,6 +204,7 @@ pub(super) async fn add_domain(
         mx: fields.mx,
         max_age: fields.max_age,
         rua: fields.rua,
+        reports_to_service: fields.reports_to_service.is_some(),
     };
     render_list(&dash, &viewer, status, &again, Some(&error)).await
 }
@@ -234,6 +237,7 @@ fn new_domain_request(fields: &AddFields) -> Result<NewDomainRequest, FormError>
         mx: (!mx.is_empty()).then_some(mx),
         max_age: max_age_field(&fields.max_age)?,
         rua: rua_field(&fields.rua),
+        reports_to_service: Some(fields.reports_to_service.is_some()),
     })
 }
 
@@ -320,6 +324,8 @@ pub(super) struct ChangeFields {
     max_age: String,
     #[serde(default)]
     rua: String,
+    /// The checkbox: present (any value) when checked, absent when not.
+    reports_to_service: Option<String>,
 }
 
 pub(super) async fn change_domain(
@@ -347,6 +353,7 @@ pub(super) async fn change_domain(
         mx: fields.mx,
         max_age: fields.max_age,
         rua: fields.rua,
+        reports_to_service: fields.reports_to_service.is_some(),
     };
     render_detail(&dash, &viewer, &name, status, Some(&again), Some(&error)).await
 }
@@ -361,6 +368,8 @@ fn domain_change(fields: &ChangeFields) -> Result<DomainChange, FormError> {
         mx: Some(mx_lines(&fields.mx)),
         max_age: max_age_field(&fields.max_age)?,
         rua: Some(rua_field(&fields.rua)),
+        // The form always shows the checkbox: absent means unchecked.
+        reports_to_service: Some(fields.reports_to_service.is_some()),
     })
 }
 

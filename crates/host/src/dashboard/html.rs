@@ -77,10 +77,15 @@ pub(crate) struct Header<'a> {
 pub(crate) fn page(title: &str, header: Option<&Header<'_>>, body: &str) -> String {
     let nav = match header {
         Some(h) => format!(
-            r#"<nav><a href="/">Domains</a><a href="/alerts">Alerts</a><span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
+            r#"<nav><a href="/">Domains</a><a href="/alerts">Alerts</a>{unowned}<span class="who">{who} ({role})</span><form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out</button></form><form method="post" action="/logout-all" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button type="submit" class="link">Log out everywhere</button></form></nav>"#,
             who = e(h.who),
             role = e(h.role),
             csrf = e(h.csrf),
+            unowned = if h.role == role_label(Role::Admin) {
+                r#"<a href="/reports">Reports nobody's</a>"#
+            } else {
+                ""
+            },
         ),
         None => String::new(),
     };
@@ -180,7 +185,7 @@ fn badge(status: &str) -> String {
 }
 
 /// What the add-domain form shows again after an error.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct AddForm {
     /// The domain typed.
     pub domain: String,
@@ -194,6 +199,48 @@ pub(crate) struct AddForm {
     pub max_age: String,
     /// The TLS-RPT report address as typed.
     pub rua: String,
+    /// Whether the service's own report addresses are published (checked by default).
+    pub reports_to_service: bool,
+}
+
+impl Default for AddForm {
+    fn default() -> Self {
+        AddForm {
+            domain: String::new(),
+            tenant: String::new(),
+            mode: String::new(),
+            mx: String::new(),
+            max_age: String::new(),
+            rua: String::new(),
+            reports_to_service: true,
+        }
+    }
+}
+
+/// The checkbox that sends the reports to the service too.
+fn reports_checkbox(checked: bool) -> String {
+    let checked = if checked { " checked" } else { "" };
+    format!(
+        r#"<label class="check"><input type="checkbox" name="reports_to_service" value="on"{checked}> Send TLS reports to this service too (it then shows them as charts and advice)</label>"#
+    )
+}
+
+/// Which TLS-RPT addresses are in effect for `d`, in words.
+pub(crate) fn tlsrpt_in_effect(d: &DomainDetail) -> String {
+    let own = d
+        .rua
+        .as_deref()
+        .map(|rua| format!("<code>{}</code>", e(rua)));
+    match (d.reports_to_service, own) {
+        (true, Some(own)) => format!("Reports go to this service and to your own address {own}."),
+        (true, None) => "Reports go to this service.".to_owned(),
+        (false, Some(own)) => format!(
+            "Reports go only to your own address {own}; this service receives none and cannot chart them."
+        ),
+        (false, None) => {
+            "Reports go nowhere: no <code>_smtp._tls</code> record is published.".to_owned()
+        }
+    }
 }
 
 fn mode_options(selected: &str) -> String {
@@ -228,7 +275,7 @@ pub(crate) struct Pager<'a> {
 
 impl Pager<'_> {
     /// The "First page" and "Next page" links, or nothing on a lone page.
-    fn links(&self) -> String {
+    pub(crate) fn links(&self) -> String {
         let mut links = Vec::new();
         if self.first {
             links.push(format!(
@@ -333,8 +380,9 @@ pub(crate) fn domains(
 <label>Mode <select name="mode">{modes}</select></label>
 <label>MX patterns, one per line (empty: use the domain's MX records) <textarea name="mx" rows="3">{mx}</textarea></label>
 <label>max_age in seconds (empty: one week) <input name="max_age" value="{max_age}" inputmode="numeric"></label>
-<label>TLS-RPT report address (rua), optional <input name="rua" value="{rua}" placeholder="mailto:tlsrpt@example.com"></label>
-<p class="hint">Where senders mail or post their daily TLS reports (RFC 8460): <code>mailto:</code> or <code>https:</code> URIs, separated by commas. With one, the service also answers <code>_smtp._tls</code> and a fourth CNAME is listed.</p>
+{reports_box}
+<label>Your own TLS-RPT report address (rua), optional <input name="rua" value="{rua}" placeholder="mailto:tlsrpt@example.com"></label>
+<p class="hint">Where senders mail or post their daily TLS reports (RFC 8460): this service's own addresses (unless unchecked) and any <code>mailto:</code> or <code>https:</code> URIs of yours, separated by commas. The service answers <code>_smtp._tls</code> with them; a fourth CNAME is listed.</p>
 <button type="submit">Add</button>
 </form></section>"#,
             error = error_box(error),
@@ -344,6 +392,7 @@ pub(crate) fn domains(
             mx = e(&form.mx),
             max_age = e(&form.max_age),
             rua = e(&form.rua),
+            reports_box = reports_checkbox(form.reports_to_service),
         )
     } else {
         String::new()
@@ -375,6 +424,8 @@ pub(crate) struct ChangeForm {
     pub max_age: String,
     /// The rua text.
     pub rua: String,
+    /// Whether the service's own report addresses are published.
+    pub reports_to_service: bool,
 }
 
 /// A page of a domain's versions.
@@ -457,6 +508,7 @@ pub(crate) fn detail(
             mx: d.mx.join("\n"),
             max_age: d.max_age.to_string(),
             rua: d.rua.clone().unwrap_or_default(),
+            reports_to_service: d.reports_to_service,
         };
         let form = form.unwrap_or(&current);
         format!(
@@ -466,7 +518,8 @@ pub(crate) fn detail(
 <label>Mode <select name="mode">{modes}</select></label>
 <label>MX patterns, one per line <textarea name="mx" rows="3">{mx}</textarea></label>
 <label>max_age in seconds <input name="max_age" value="{max_age}" inputmode="numeric"></label>
-<label>TLS-RPT report address (rua; empty: none) <input name="rua" value="{rua}" placeholder="mailto:tlsrpt@example.com"></label>
+{reports_box}
+<label>Your own TLS-RPT report address (rua; empty: none) <input name="rua" value="{rua}" placeholder="mailto:tlsrpt@example.com"></label>
 <p class="hint">A change of mode, MX patterns or max_age is saved as a new policy version with a new id. The report address is not part of the policy: changing it only changes the <code>_smtp._tls</code> record.</p>
 <button type="submit">Save changes</button>
 </form></section>
@@ -482,6 +535,7 @@ pub(crate) fn detail(
             mx = e(&form.mx),
             max_age = e(&form.max_age),
             rua = e(&form.rua),
+            reports_box = reports_checkbox(form.reports_to_service),
         )
     } else if can_write && d.state == DomainState::Removing {
         format!(
@@ -511,6 +565,13 @@ pub(crate) fn detail(
 <p class="muted">Served at <code>https://mta-sts.{name}/.well-known/mta-sts.txt</code></p>
 <pre class="policy">{policy}</pre>
 </section>
+<section class="card reports"><h2>Reports</h2>
+<p>{in_effect}</p>
+<dl>
+<dt>Published TLS-RPT rua</dt><dd>{tlsrpt_rua}</dd>
+<dt>DMARC reports</dt><dd>To have DMARC aggregate reports sent here, add <code>{dmarc_rua}</code> to the <code>rua=</code> of your <code>_dmarc.{name}</code> record, for example <code>v=DMARC1; p=none; rua={dmarc_rua}</code>. The service publishes <code>{dmarc_auth}. TXT "v=DMARC1"</code>, which tells receivers that it accepts reports for {name} (RFC 7489 §7.1).</dd>
+</dl>
+</section>
 {reports}<section class="card"><h2>DNS records to publish</h2>
 <table class="records"><thead><tr><th>Record</th><th>Name</th><th>Type</th><th>Target</th><th>Status</th><th>Details</th></tr></thead><tbody>{records}</tbody></table>
 </section>
@@ -525,11 +586,18 @@ pub(crate) fn detail(
         mode = badge_mode(&d.mode),
         id = policy_id_cell(d),
         version = d.version,
-        rua = match &d.rua {
+        rua = match &d.reports.tlsrpt_rua {
             Some(rua) => format!("<code>{}</code>", e(rua)),
             None =>
                 r#"<span class="muted">none (no <code>_smtp._tls</code> record)</span>"#.to_owned(),
         },
+        in_effect = tlsrpt_in_effect(d),
+        tlsrpt_rua = match &d.reports.tlsrpt_rua {
+            Some(rua) => format!("<code>{}</code>", e(rua)),
+            None => r#"<span class="muted">none</span>"#.to_owned(),
+        },
+        dmarc_rua = e(&d.reports.dmarc_rua),
+        dmarc_auth = e(&d.reports.dmarc_authorization),
         policy = e(&d.policy.replace("\r\n", "\n")),
     );
     page(&d.domain, Some(header), &body)

@@ -7,13 +7,14 @@
 //! | `POST /logout` | ends the session (on every node: it is deleted from the database) |
 //! | `POST /logout-all` | ends every session of the logged-in user |
 //! | `GET /`, `GET /?cursor=` | a page of the domains (50) with their status, and the add form |
-//! | `POST /domains` | adds a domain (mx empty: looked up in DNS; rua empty: no TLS-RPT record) |
+//! | `POST /domains` | adds a domain (mx empty: looked up in DNS; rua: the owner's own TLS-RPT address; `reports_to_service` checkbox: the service's too) |
 //! | `GET /domains/{domain}`, `…?cursor=` | policy, CNAMEs with their status and fix, certificate, a page of the history (50), change and remove forms |
-//! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when the policy changed) and rua (empty: removed) |
+//! | `POST /domains/{domain}` | changes mode, mx, max_age (a new version when the policy changed), rua (empty: removed) and the `reports_to_service` checkbox (absent: unticked) |
 //! | `POST /domains/{domain}/remove` | starts the safe removal (RFC 8461 §8.3) |
 //! | `POST /domains/{domain}/restore` | cancels a removal under way (the policy returns under a new id) |
 //! | `GET /domains/{domain}/reports?days=30\|90\|365` | the domain's TLS reports: sessions per day, failures by result type, MX, IP, organization and sending IP, readiness and the switch to enforce, the report list |
 //! | `GET /domains/{domain}/dmarc?days=` | the domain's DMARC reports: messages per day by disposition, pass rate, sources and what quarantine/reject would do to them, the next policy step |
+//! | `GET /reports`, `…?cursor=` | administrators: a page (50) of the reports about domains nobody hosts |
 //! | `GET /reports/{id}` | one report: its summary, normalized JSON and the document as received |
 //! | `GET /static/style.css` | the stylesheet |
 //!
@@ -105,6 +106,7 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
         .route("/domains/{domain}/restore", post(restore_domain))
         .route("/domains/{domain}/reports", get(reports::tls_page))
         .route("/domains/{domain}/dmarc", get(reports::dmarc_page))
+        .route("/reports", get(reports::unowned_page))
         .route("/reports/{id}", get(reports::report_page))
         .route("/static/style.css", get(style))
         .layer(middleware::from_fn_with_state(dash.clone(), guard))

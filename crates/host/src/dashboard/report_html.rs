@@ -12,7 +12,7 @@ use mtasts_proto::readiness::date::iso_day;
 use mtasts_proto::readiness::number::{percent, thousands};
 
 use super::charts::{self, Bar, Column, Series};
-use super::html::{Header, escape, page, when};
+use super::html::{Header, Pager, escape, page, when};
 use crate::service::reports::{
     Count, DmarcReadiness, DmarcSourceRow, DmarcView, DomainHealth, ReportDetail, ReportSummary,
     TlsReadiness, TlsView, VIEW_REPORTS, Window,
@@ -176,7 +176,7 @@ pub(crate) fn tls_readiness(r: &TlsReadiness, enforce: Option<&EnforceForm<'_>>)
         _ => String::new(),
     };
     format!(
-        r#"<section class="card readiness" id="tls-readiness"><h2>Ready to enforce? {badge}</h2>
+        r#"<section class="card readiness" id="tls-readiness"><h2>Ready to enforce? {badge} <span class="hint">last 30 days</span></h2>
 <p class="evidence">{evidence}</p>
 <p class="headline">{headline}</p>
 {advice}{button}</section>"#,
@@ -227,7 +227,7 @@ pub(crate) fn dmarc_readiness(r: &DmarcReadiness) -> String {
         )
     };
     format!(
-        r#"<section class="card readiness" id="dmarc-readiness"><h2>DMARC policy {badge}</h2>
+        r#"<section class="card readiness" id="dmarc-readiness"><h2>DMARC policy {badge} <span class="hint">last 30 days</span></h2>
 {step}<p class="headline">{headline}</p>
 {advice}{hurt}</section>"#,
         badge = level_badge(r.level),
@@ -510,6 +510,43 @@ fn report_table(reports: &[ReportSummary], unit: &str) -> String {
 
 fn organization(name: &str) -> &str {
     if name.is_empty() { "(unnamed)" } else { name }
+}
+
+/// The administrators' list of reports about domains nobody hosts here, a page at a time.
+pub(crate) fn unowned_page(
+    header: &Header<'_>,
+    reports: &[ReportSummary],
+    pager: &Pager<'_>,
+) -> String {
+    let table = if reports.is_empty() {
+        r#"<p class="muted">No reports about domains nobody hosts.</p>"#.to_owned()
+    } else {
+        let mut rows = String::new();
+        for r in reports {
+            let _ = write!(
+                rows,
+                r#"<tr class="report-row"><td><a href="/reports/{id}">{organization}</a></td><td>{kind}</td><td>{domains}</td><td>{begin} – {end}</td><td>{received}</td><td>{source}</td></tr>"#,
+                id = r.id,
+                organization = e(organization(&r.organization)),
+                kind = r.kind.as_str(),
+                domains = e(&r.domains.join(", ")),
+                begin = e(&when(r.begin)),
+                end = e(&when(r.end)),
+                received = e(&when(r.received_at)),
+                source = e(&r.source),
+            );
+        }
+        format!(
+            r#"<table class="reports"><thead><tr><th>Organization</th><th>Kind</th><th>Domains</th><th>Period</th><th>Received</th><th>Source</th></tr></thead><tbody>{rows}</tbody></table>"#
+        )
+    };
+    let body = format!(
+        r#"<section class="card"><h1>Reports nobody's</h1>
+<p class="hint">Reports whose domains no tenant hosts (a domain removed, a sender's mistake, a report addressed here by someone else). They move to a tenant's pages as soon as it hosts one of their domains.</p>
+{table}{pages}</section>"#,
+        pages = pager.links(),
+    );
+    page("Reports nobody's", Some(header), &body)
 }
 
 /// One report: its summary, the normalized JSON and the document as received.

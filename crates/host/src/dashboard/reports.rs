@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::context::Dash;
+use super::domains::{DASHBOARD_PAGE_SIZE, bad_page_link};
 use super::html;
 use super::reply::*;
 use super::report_html::{self, EnforceForm};
@@ -65,7 +66,9 @@ pub(super) async fn tls_page(
         Ok(view) => view,
         Err(e) => return refused(&viewer, e),
     };
-    let (tls, _) = match reports::readiness(&dash.app, who, &name, window).await {
+    // Readiness is judged over the default window on every page, so the TLS page and the
+    // domain page give the same verdict whatever period the charts show.
+    let (tls, _) = match reports::readiness(&dash.app, who, &name, Window::default()).await {
         Ok(readiness) => readiness,
         Err(e) => return refused(&viewer, e),
     };
@@ -99,7 +102,7 @@ pub(super) async fn dmarc_page(
         Ok(view) => view,
         Err(e) => return refused(&viewer, e),
     };
-    let (_, dmarc) = match reports::readiness(&dash.app, who, &name, window).await {
+    let (_, dmarc) = match reports::readiness(&dash.app, who, &name, Window::default()).await {
         Ok(readiness) => readiness,
         Err(e) => return refused(&viewer, e),
     };
@@ -128,6 +131,56 @@ pub(super) async fn report_page(
             report_html::report_page(&header_of(&viewer), &detail),
         ),
         Err(ServiceError::NotFound) => no_report(&viewer),
+        Err(e) => refused(&viewer, e),
+    }
+}
+
+/// The query of the unowned list: which page (`?cursor=`, from its "Next page" link).
+#[derive(Deserialize)]
+pub(super) struct CursorQuery {
+    cursor: Option<String>,
+}
+
+/// Administrators only: reports about domains nobody hosts, 50 a page. Anyone else gets the
+/// 404 an unknown page gets.
+pub(super) async fn unowned_page(
+    State(dash): State<Dash>,
+    headers: HeaderMap,
+    query: Result<Query<CursorQuery>, QueryRejection>,
+) -> Response {
+    let viewer = match viewer(&dash, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    if !viewer.principal.is_admin() {
+        return no_report(&viewer);
+    }
+    let Ok(Query(query)) = query else {
+        return bad_page_link(&viewer);
+    };
+    let cursor = query.cursor.as_deref();
+    match reports::unowned(
+        &dash.app,
+        &viewer.principal,
+        None,
+        DASHBOARD_PAGE_SIZE,
+        cursor,
+    )
+    .await
+    {
+        Ok(page) => html_response(
+            StatusCode::OK,
+            report_html::unowned_page(
+                &header_of(&viewer),
+                &page.items,
+                &html::Pager {
+                    base: "/reports",
+                    first: cursor.is_some(),
+                    next: page.next_cursor.as_deref(),
+                },
+            ),
+        ),
+        Err(ServiceError::Invalid(_)) => bad_page_link(&viewer),
         Err(e) => refused(&viewer, e),
     }
 }

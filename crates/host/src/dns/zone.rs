@@ -11,7 +11,15 @@
 //!   hosting `d`: TXT `v=STSv1; id=…` once an id is published, no records before;
 //! * `_smtp._tls.<d>.t<id>.Z` likewise: TXT = the domain's TLSRPT value, when it has one;
 //! * the empty non-terminals above those names (`t<id>.Z`, `<d>.t<id>.Z`,
-//!   `_tls.<d>.t<id>.Z`, every label suffix of `<d>` followed by `t<id>`).
+//!   `_tls.<d>.t<id>.Z`, every label suffix of `<d>` followed by `t<id>`);
+//! * the report host (see [`mtasts_proto::hosted::reporting`]): `reports.Z` with A/AAAA and,
+//!   when the mail intake runs, `MX 10 reports.Z`; `mta-sts.reports.Z` with A/AAAA (its own
+//!   policy host); `_mta-sts.reports.Z` TXT `v=STSv1; id=…` of its own policy;
+//!   `_smtp._tls.reports.Z` TXT naming its own report addresses;
+//! * `<d>._report._dmarc.reports.Z` TXT `v=DMARC1` for every hosted `d`, whichever tenant
+//!   hosts it (RFC 7489 §7.1: the service accepts `d`'s DMARC reports), with its empty
+//!   non-terminals (`_dmarc.reports.Z`, `_report._dmarc.reports.Z`, the label suffixes of
+//!   `<d>` above `_report`, and `_tls.reports.Z`).
 //!
 //! The same names under another tenant's label do not exist (NXDOMAIN): a tenant that adds a
 //! domain whose owner's CNAMEs still point at another tenant's names publishes nothing
@@ -26,11 +34,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, NS, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, MX, NS, SOA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use mtasts_proto::hosted::delegation::{
     NAMESERVER_LABEL, POLICY_HOST_LABEL, parse_tenant_label, tenant_label,
 };
+use mtasts_proto::hosted::reporting::{DMARC_AUTHORIZATION, ReportAddresses};
 
 use crate::snapshot::{HostedDomain, Snapshot, ZoneSettings};
 
@@ -41,6 +50,9 @@ const SOA_REFRESH: i32 = 3600;
 const SOA_RETRY: i32 = 600;
 /// SOA expire (one week).
 const SOA_EXPIRE: i32 = 604_800;
+
+/// The preference of the report host's MX record (its only one).
+const REPORT_MX_PREFERENCE: u16 = 10;
 
 /// The longest character-string a TXT record can hold (RFC 1035 §3.3).
 const MAX_CHARACTER_STRING: usize = 255;
@@ -113,9 +125,26 @@ enum Node<'s> {
     Host,
     Sts(&'s HostedDomain),
     TlsRpt(&'s HostedDomain),
+    /// One of the report host's own names.
+    Report(ReportName),
+    /// `<d>._report._dmarc.reports.Z` of a hosted `d`.
+    DmarcAuthorization,
     /// Exists only because names below it exist.
     EmptyNonTerminal,
     Missing,
+}
+
+/// The fixed names of the report host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportName {
+    /// `reports.Z`: the HTTPS intake and the mail domain.
+    Host,
+    /// `mta-sts.reports.Z`: its own policy host.
+    PolicyHost,
+    /// `_mta-sts.reports.Z`.
+    StsRecord,
+    /// `_smtp._tls.reports.Z`.
+    TlsRptRecord,
 }
 
 /// The zone as one snapshot defines it, with the lookups a query needs prepared.
@@ -138,6 +167,18 @@ pub struct ZoneView {
     /// names, e.g. `t7`, `com.t7`, `example.com.t7` and `_tls.example.com.t7` for the domain
     /// `example.com` hosted by tenant 7.
     empty_non_terminals: HashSet<String>,
+    /// The zone name (lowercase, no trailing dot).
+    zone: String,
+    /// The report host's names, relative to the apex.
+    report_names: HashMap<String, ReportName>,
+    reports: ReportAddresses,
+    /// `reports.Z.`, the MX target.
+    report_host: Name,
+    /// Whether the report host takes mail (has an MX record).
+    report_mail: bool,
+    /// The report host's own `_mta-sts` and `_smtp._tls` values.
+    own_sts: String,
+    own_tlsrpt: String,
 }
 
 impl ZoneView {
@@ -188,7 +229,46 @@ impl ZoneView {
             empty_non_terminals.insert(format!("_tls.{domain}.{tenant}"));
             empty_non_terminals.insert(tenant);
         }
+        let reports = settings.reports();
+        let relative = |name: &str| -> String {
+            name.strip_suffix(zone)
+                .and_then(|n| n.strip_suffix('.'))
+                .unwrap_or(name)
+                .to_owned()
+        };
+        let report_names: HashMap<String, ReportName> = [
+            (reports.host().to_owned(), ReportName::Host),
+            (reports.own_policy_host(), ReportName::PolicyHost),
+            (reports.own_sts_record_name(), ReportName::StsRecord),
+            (reports.own_tlsrpt_record_name(), ReportName::TlsRptRecord),
+        ]
+        .into_iter()
+        .map(|(name, kind)| (relative(&name), kind))
+        .collect();
+        let dmarc_names = snapshot
+            .domains
+            .keys()
+            .map(|d| relative(&reports.dmarc_authorization_name(d)));
+        // Every ancestor of a report name below the apex exists; those that own no records
+        // are empty non-terminals (the report names themselves are matched first).
+        for name in report_names.keys().cloned().chain(dmarc_names) {
+            let mut rest = name.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                empty_non_terminals.insert(parent.to_owned());
+                rest = parent;
+            }
+        }
+        let report_host = fqdn(reports.host())?;
         Ok(ZoneView {
+            zone: zone.to_owned(),
+            report_names,
+            report_host,
+            report_mail: settings.report_mail,
+            own_sts: mtasts_proto::sts::record::record_text(
+                &reports.own_policy_id(settings.own_policy_mode),
+            ),
+            own_tlsrpt: reports.own_tlsrpt_record(settings.report_mail),
+            reports,
             zone_labels: zone.split('.').rev().map(str::to_string).collect(),
             apex,
             nameserver,
@@ -320,11 +400,26 @@ impl ZoneView {
             }
             _ => {}
         }
-        if self.empty_non_terminals.contains(&relative.join(".")) {
+        let joined = relative.join(".");
+        if let Some(name) = self.report_names.get(&joined) {
+            return Node::Report(*name);
+        }
+        if self.is_dmarc_authorization(&joined) {
+            return Node::DmarcAuthorization;
+        }
+        if self.empty_non_terminals.contains(&joined) {
             Node::EmptyNonTerminal
         } else {
             Node::Missing
         }
+    }
+
+    /// Whether `relative` is `<d>._report._dmarc.reports` of a hosted `d` (any tenant's).
+    fn is_dmarc_authorization(&self, relative: &str) -> bool {
+        let absolute = format!("{relative}.{}", self.zone);
+        self.reports
+            .dmarc_authorized_domain(&absolute)
+            .is_some_and(|domain| self.snapshot.domains.contains_key(&domain))
     }
 
     /// The domain named by `labels` when the tenant of the `t<id>` label `tenant` hosts it;
@@ -364,6 +459,21 @@ impl ZoneView {
                 Some(value) => vec![self.txt(owner, value)],
                 None => Vec::new(),
             },
+            Node::Report(ReportName::Host) => {
+                let mut records = self.addresses(owner);
+                if self.report_mail {
+                    records.push(Record::from_rdata(
+                        owner.clone(),
+                        self.ttl,
+                        RData::MX(MX::new(REPORT_MX_PREFERENCE, self.report_host.clone())),
+                    ));
+                }
+                records
+            }
+            Node::Report(ReportName::PolicyHost) => self.addresses(owner),
+            Node::Report(ReportName::StsRecord) => vec![self.txt(owner, &self.own_sts)],
+            Node::Report(ReportName::TlsRptRecord) => vec![self.txt(owner, &self.own_tlsrpt)],
+            Node::DmarcAuthorization => vec![self.txt(owner, DMARC_AUTHORIZATION)],
             Node::EmptyNonTerminal | Node::Missing => Vec::new(),
         }
     }

@@ -19,9 +19,13 @@ pub(crate) struct DbChallengeBoard {
     /// How long to wait for every live node to serve a challenge.
     pub(crate) propagation_timeout: Duration,
     pub(crate) clock: fn() -> i64,
+    /// The names of the service's own certificate (`reports.<zone>`,
+    /// `mta-sts.reports.<zone>`): their challenges are the service's, kept under the host
+    /// name itself.
+    pub(crate) service_hosts: [String; 2],
 }
 
-fn row(challenge: &Challenge, expires_at: i64) -> ChallengeRow {
+fn row(challenge: &Challenge, expires_at: i64, service: bool) -> ChallengeRow {
     let (cert_pem, key_pem) = match challenge {
         Challenge::Http01 { .. } => (None, None),
         Challenge::TlsAlpn01 {
@@ -30,12 +34,17 @@ fn row(challenge: &Challenge, expires_at: i64) -> ChallengeRow {
     };
     ChallengeRow {
         token: challenge.token().to_owned(),
-        // Rows belong to the hosted (policy) domain, so removing a domain removes them.
-        domain: challenge
-            .host()
-            .strip_prefix("mta-sts.")
-            .unwrap_or(challenge.host())
-            .to_owned(),
+        // Rows belong to the hosted (policy) domain, so removing a domain removes them; the
+        // service's own rows are kept under the host (the loader reads them back by it).
+        domain: if service {
+            challenge.host().to_owned()
+        } else {
+            challenge
+                .host()
+                .strip_prefix("mta-sts.")
+                .unwrap_or(challenge.host())
+                .to_owned()
+        },
         kind: challenge.kind().as_str().to_owned(),
         key_authorization: challenge.key_authorization().to_owned(),
         cert_pem,
@@ -78,10 +87,14 @@ impl ChallengeBoard for DbChallengeBoard {
             let unavailable = |e: mtasts_store::host::HostDbError| AcmeError::Unavailable {
                 detail: format!("database: {e}"),
             };
-            self.db
-                .put_challenge(row(challenge, expires_at))
-                .await
-                .map_err(unavailable)?;
+            let service = self.service_hosts.iter().any(|h| h == challenge.host());
+            let row = row(challenge, expires_at, service);
+            let stored = if service {
+                self.db.put_service_challenge(row).await
+            } else {
+                self.db.put_challenge(row).await
+            };
+            stored.map_err(unavailable)?;
             let generation = self.db.generation().await.map_err(unavailable)?;
             self.wait_for_nodes(generation).await
         })

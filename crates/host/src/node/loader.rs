@@ -7,7 +7,7 @@ use mtasts_store::host::{CertRow, ChallengeRow, HostState};
 use rustls::sign::CertifiedKey;
 
 use crate::policy_host::certified_key_from_pem;
-use crate::snapshot::{Challenges, Freshness, HostedDomain, Snapshot};
+use crate::snapshot::{Challenges, Freshness, HostedDomain, Snapshot, ZoneSettings};
 
 /// Parsed certificates kept between loads, so an unchanged certificate is not parsed again
 /// every time any domain changes.
@@ -40,8 +40,10 @@ impl CertCache {
     }
 }
 
-/// Builds the snapshot for `state`, reusing parsed certificates from `cache`.
+/// Builds the snapshot for `state` in the zone of `settings`, reusing parsed certificates
+/// from `cache`.
 pub(crate) fn build_snapshot(
+    settings: &ZoneSettings,
     state: HostState,
     cache: &mut CertCache,
     freshness: &Arc<Freshness>,
@@ -64,10 +66,8 @@ pub(crate) fn build_snapshot(
                 tenant_id: domain.tenant_id,
                 policy_body: Arc::from(latest.body.as_str()),
                 txt_id: published_id,
-                tlsrpt: domain
-                    .rua
-                    .as_deref()
-                    .map(mtasts_proto::tlsrpt::record::record_text),
+                tlsrpt: settings.tlsrpt_record(domain.rua.as_deref(), domain.reports_to_service),
+                reports_to_service: domain.reports_to_service,
                 certificate: certificates.get(&domain.name).cloned(),
             };
             (domain.name, hosted)
@@ -76,13 +76,15 @@ pub(crate) fn build_snapshot(
     Snapshot {
         generation: state.generation,
         domains,
-        challenges: challenges(&state.challenges),
+        challenges: challenges(&state.challenges, &super::service_hosts(settings)),
         freshness: Some(freshness.clone()),
-        service_certificate: None,
+        service_certificate: certificates.get(settings.reports().host()).cloned(),
     }
 }
 
-fn challenges(rows: &[ChallengeRow]) -> Challenges {
+/// The challenges of `rows`; those of the service's own certificate are kept under their
+/// host (one of `service_hosts`), the others under their domain.
+fn challenges(rows: &[ChallengeRow], service_hosts: &[String]) -> Challenges {
     let mut out = Challenges::default();
     // A TLS-ALPN-01 challenge left behind by an earlier order (never withdrawn) must not
     // shadow the current one for the same host: the newest (latest expiry) wins.
@@ -100,8 +102,12 @@ fn challenges(rows: &[ChallengeRow]) -> Challenges {
                 };
                 match certified_key_from_pem(cert, key) {
                     Ok(key) => {
-                        out.tls_alpn01
-                            .insert(format!("mta-sts.{}", row.domain), key);
+                        let host = if service_hosts.contains(&row.domain) {
+                            row.domain.clone()
+                        } else {
+                            format!("mta-sts.{}", row.domain)
+                        };
+                        out.tls_alpn01.insert(host, key);
                     }
                     Err(error) => {
                         tracing::warn!(host = %row.domain, %error, "unusable TLS-ALPN-01 challenge certificate")

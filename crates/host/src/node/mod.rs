@@ -132,6 +132,7 @@ impl Node {
             live_window: parts.options.live_window,
             propagation_timeout: Duration::from_secs(30),
             clock: unix_now,
+            service_hosts: service_hosts(&parts.settings),
         });
         let ctx = Arc::new(NodeContext {
             db,
@@ -229,7 +230,7 @@ async fn sync_once(
     let generation = ctx.db.generation().await?;
     if force || generation != ctx.snapshot.load().generation {
         let state = ctx.db.load_state().await?;
-        let snapshot = loader::build_snapshot(state, certs, &ctx.freshness);
+        let snapshot = loader::build_snapshot(&ctx.settings, state, certs, &ctx.freshness);
         tracing::debug!(
             generation = snapshot.generation,
             domains = snapshot.domains.len(),
@@ -307,7 +308,8 @@ async fn maintenance_loop(ctx: Arc<NodeContext>, chore: Chore, cancel: Cancellat
     }
 }
 
-/// The zone settings for `zone` and `public_ips`.
+/// The zone settings for `zone` and `public_ips`: mail intake on (the `mailto:` report URIs
+/// published), the report host's own policy in `testing`.
 pub fn zone_settings(
     zone: &str,
     public_ips: Vec<IpAddr>,
@@ -317,7 +319,15 @@ pub fn zone_settings(
         delegation: mtasts_proto::hosted::delegation::Delegation::new(zone)?,
         public_ips,
         ttl,
+        report_mail: true,
+        own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
     })
+}
+
+/// The names of the service's own certificate: the report host and its policy host.
+pub(crate) fn service_hosts(settings: &ZoneSettings) -> [String; 2] {
+    let reports = settings.reports();
+    [reports.host().to_owned(), reports.own_policy_host()]
 }
 
 /// Time limit of a checker run asked for through the API (whose requests time out at 30 s).

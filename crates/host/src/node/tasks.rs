@@ -141,10 +141,9 @@ pub(crate) async fn run_verification(
     check_deadline: Duration,
 ) -> Result<Verification, HostDbError> {
     let ids = known_ids(ctx, domain).await?;
-    let tlsrpt = domain
-        .rua
-        .as_deref()
-        .map(mtasts_proto::tlsrpt::record::record_text);
+    let tlsrpt = ctx
+        .settings
+        .tlsrpt_record(domain.rua.as_deref(), domain.reports_to_service);
     let now = (ctx.clock)();
     Ok(inspect_domain(
         ctx.dns.as_ref(),
@@ -193,7 +192,7 @@ pub(crate) async fn verify_due(ctx: &NodeContext) -> Result<(), HostDbError> {
 }
 
 /// Orders or renews the certificates that are due, one domain at a time, each under an
-/// advisory lock so exactly one node talks to the CA about it.
+/// advisory lock so exactly one node talks to the CA about it; then the service's own.
 pub(crate) async fn order_certificates(ctx: &NodeContext) -> Result<(), HostDbError> {
     if ctx.acme.is_none() {
         return Ok(());
@@ -204,29 +203,123 @@ pub(crate) async fn order_certificates(ctx: &NodeContext) -> Result<(), HostDbEr
         if !stored_verification(&domain).is_some_and(|v| v.points_here) {
             continue;
         }
-        let now = (ctx.clock)();
-        if let Some(cert) = ctx.db.certificate(&domain.name).await?
-            && !renewal_due(cert.not_before, cert.not_after, now)
-        {
-            continue;
+        order_if_due(ctx, &Subject::domain(&domain.name)).await?;
+    }
+    // The DNS lookups only when an order may be due: they run every round otherwise.
+    let service = Subject::service(ctx);
+    if may_be_due(ctx, &service).await? && service_names_point_here(ctx).await {
+        order_if_due(ctx, &service).await?;
+    }
+    Ok(())
+}
+
+/// What a certificate is for: a hosted domain's `mta-sts.<domain>`, or the service's own
+/// names (`reports.<zone>` and `mta-sts.reports.<zone>`, stored under `reports.<zone>`).
+struct Subject {
+    /// The key of its certificate and ACME state rows.
+    key: String,
+    /// The DNS names it certifies.
+    hosts: Vec<String>,
+    /// Whether it is the service's own (no hosted domain owns its rows).
+    service: bool,
+}
+
+impl Subject {
+    fn domain(name: &str) -> Subject {
+        Subject {
+            key: name.to_owned(),
+            hosts: vec![format!("mta-sts.{name}")],
+            service: false,
         }
-        let state = ctx.db.acme_state(&domain.name).await?;
-        if state.as_ref().is_some_and(|s| s.next_attempt_at > now) {
-            continue;
+    }
+
+    fn service(ctx: &NodeContext) -> Subject {
+        let [host, policy_host] = super::service_hosts(&ctx.settings);
+        Subject {
+            key: host.clone(),
+            hosts: vec![host, policy_host],
+            service: true,
         }
-        let Some(_lock) = ctx.db.try_lock(&format!("acme:{}", domain.name)).await? else {
-            continue;
-        };
-        // Another node may have finished the order while this one waited for the lock.
-        if let Some(cert) = ctx.db.certificate(&domain.name).await?
-            && !renewal_due(cert.not_before, cert.not_after, (ctx.clock)())
-        {
-            continue;
+    }
+
+    async fn put_certificate(&self, ctx: &NodeContext, row: CertRow) -> Result<(), HostDbError> {
+        if self.service {
+            ctx.db.put_service_certificate(row).await
+        } else {
+            ctx.db.put_certificate(row).await
         }
-        let failures = state.map_or(0, |s| s.failures);
-        if let Err(error) = order_one(ctx, &domain, failures).await {
-            tracing::warn!(domain = %domain.name, %error, "recording a certificate order failed");
+    }
+
+    async fn set_state(&self, ctx: &NodeContext, state: AcmeState) -> Result<(), HostDbError> {
+        if self.service {
+            ctx.db.set_service_acme_state(state).await
+        } else {
+            ctx.db.set_acme_state(state).await
         }
+    }
+}
+
+/// Whether the service's own names resolve to this service's addresses, so the CA can reach
+/// it there: until the zone is delegated, an order would only fail and back off.
+async fn service_names_point_here(ctx: &NodeContext) -> bool {
+    for host in super::service_hosts(&ctx.settings) {
+        match ctx.dns.ip(&host).await {
+            Ok(addresses)
+                if !addresses.is_empty()
+                    && addresses
+                        .iter()
+                        .all(|a| ctx.settings.public_ips.contains(a)) => {}
+            Ok(addresses) => {
+                tracing::debug!(%host, ?addresses, "the report host does not resolve to this service yet; its certificate waits");
+                return false;
+            }
+            Err(error) => {
+                tracing::debug!(%host, %error, "the report host does not resolve yet; its certificate waits");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Whether `subject` has no certificate or one due for renewal, and no failure asks to
+/// wait.
+async fn may_be_due(ctx: &NodeContext, subject: &Subject) -> Result<bool, HostDbError> {
+    let now = (ctx.clock)();
+    if let Some(cert) = ctx.db.certificate(&subject.key).await?
+        && !renewal_due(cert.not_before, cert.not_after, now)
+    {
+        return Ok(false);
+    }
+    let state = ctx.db.acme_state(&subject.key).await?;
+    Ok(state.is_none_or(|s| s.next_attempt_at <= now))
+}
+
+/// Orders `subject`'s certificate when it has none or its renewal is due, and no failure
+/// asks to wait, under the lock `acme:<key>`.
+async fn order_if_due(ctx: &NodeContext, subject: &Subject) -> Result<(), HostDbError> {
+    let now = (ctx.clock)();
+    if let Some(cert) = ctx.db.certificate(&subject.key).await?
+        && !renewal_due(cert.not_before, cert.not_after, now)
+    {
+        return Ok(());
+    }
+    let state = ctx.db.acme_state(&subject.key).await?;
+    if state.as_ref().is_some_and(|s| s.next_attempt_at > now) {
+        return Ok(());
+    }
+    let Some(_lock) = ctx.db.try_lock(&format!("acme:{}", subject.key)).await? else {
+        return Ok(());
+    };
+    // Another node may have finished the order while this one waited for the lock.
+    if let Some(cert) = ctx.db.certificate(&subject.key).await?
+        && !renewal_due(cert.not_before, cert.not_after, (ctx.clock)())
+    {
+        return Ok(());
+    }
+    let failures = state.map_or(0, |s| s.failures);
+    if let Err(error) = order_one(ctx, subject, failures).await {
+        tracing::warn!(key = %subject.key, %error, "recording a certificate order failed");
     }
     Ok(())
 }
@@ -236,37 +329,41 @@ pub(crate) async fn order_certificates(ctx: &NodeContext) -> Result<(), HostDbEr
 /// the CA's duplicate-certificate limit).
 const ORDER_GUARD_SECS: i64 = 3600;
 
-async fn order_one(ctx: &NodeContext, domain: &Domain, failures: u32) -> Result<(), HostDbError> {
-    let host = format!("mta-sts.{}", domain.name);
+async fn order_one(ctx: &NodeContext, subject: &Subject, failures: u32) -> Result<(), HostDbError> {
+    let host = subject.hosts.join(", ");
     let state = |failures: u32, next_attempt_at: i64, last_error: Option<String>| AcmeState {
-        domain: domain.name.clone(),
+        domain: subject.key.clone(),
         failures,
         next_attempt_at,
         last_error,
     };
-    ctx.db
-        .set_acme_state(state(failures, (ctx.clock)() + ORDER_GUARD_SECS, None))
+    subject
+        .set_state(ctx, state(failures, (ctx.clock)() + ORDER_GUARD_SECS, None))
         .await?;
+    let hosts: Vec<&str> = subject.hosts.iter().map(String::as_str).collect();
     let outcome = match issuer(ctx).await {
-        Ok(issuer) => issuer.issue(&host, ctx.board.as_ref()).await,
+        Ok(issuer) => issuer.issue_names(&hosts, ctx.board.as_ref()).await,
         Err(error) => Err(error),
     };
     let now = (ctx.clock)();
     match outcome {
         Ok(cert) => {
-            ctx.db
-                .put_certificate(CertRow {
-                    domain: domain.name.clone(),
-                    chain_pem: cert.chain_pem,
-                    key_pem: cert.key_pem,
-                    not_before: cert.not_before,
-                    not_after: cert.not_after,
-                    issued_by: ctx.options.node_id.clone(),
-                    updated_at: now,
-                })
+            subject
+                .put_certificate(
+                    ctx,
+                    CertRow {
+                        domain: subject.key.clone(),
+                        chain_pem: cert.chain_pem,
+                        key_pem: cert.key_pem,
+                        not_before: cert.not_before,
+                        not_after: cert.not_after,
+                        issued_by: ctx.options.node_id.clone(),
+                        updated_at: now,
+                    },
+                )
                 .await?;
             ctx.options.metrics.acme_order("issued");
-            ctx.db.set_acme_state(state(0, 0, None)).await?;
+            subject.set_state(ctx, state(0, 0, None)).await?;
             tracing::info!(%host, "certificate issued");
         }
         Err(error) => {
@@ -281,12 +378,15 @@ async fn order_one(ctx: &NodeContext, domain: &Domain, failures: u32) -> Result<
             let failures = failures.saturating_add(1);
             let delay = retry_delay(failures, &error);
             tracing::warn!(%host, %error, retry_in_secs = delay.as_secs(), "certificate order failed");
-            ctx.db
-                .set_acme_state(state(
-                    failures,
-                    now.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX)),
-                    Some(error.to_string()),
-                ))
+            subject
+                .set_state(
+                    ctx,
+                    state(
+                        failures,
+                        now.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX)),
+                        Some(error.to_string()),
+                    ),
+                )
                 .await?;
         }
     }

@@ -144,7 +144,8 @@ pub fn assess_policy_host(
 }
 
 /// `_smtp._tls.<domain>`: verified when the TXT found is the one the service publishes;
-/// `expected` is `None` when the domain has no report address, and then nothing is required.
+/// `expected` is `None` when no TLS-RPT record is published (the owner sends reports neither
+/// to the service nor to an address of their own), and then nothing is required.
 pub fn assess_tlsrpt(
     name: &str,
     target: &str,
@@ -154,7 +155,9 @@ pub fn assess_tlsrpt(
     let Some(expected) = expected else {
         return check(
             RecordStatus::Unchecked,
-            "no report address (rua) is configured for this domain".to_owned(),
+            "no TLS-RPT record is published: reports go neither to this service nor to an \
+             address (rua) of the owner"
+                .to_owned(),
             None,
         );
     };

@@ -12,6 +12,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use thiserror::Error;
 
+use mtasts_proto::hosted::reporting::ReportAddresses;
+
 use super::ListenerLimits;
 use crate::snapshot::{Snapshot, SnapshotHandle};
 
@@ -120,24 +122,40 @@ pub(crate) fn fallback_certificate(name: &str) -> Option<Arc<CertifiedKey>> {
 pub(crate) struct CertChooser {
     snapshot: SnapshotHandle,
     fallback: Option<Arc<CertifiedKey>>,
-    /// The service's own names (`reports.<zone>`, `mta-sts.reports.<zone>`): they get
-    /// `Snapshot::service_certificate`.
-    service_names: Vec<String>,
+    service: ServiceNames,
 }
 
 impl CertChooser {
-    pub(crate) fn new(snapshot: SnapshotHandle, fallback: Option<Arc<CertifiedKey>>) -> Self {
+    pub(crate) fn new(
+        snapshot: SnapshotHandle,
+        fallback: Option<Arc<CertifiedKey>>,
+        service: ServiceNames,
+    ) -> Self {
         CertChooser {
             snapshot,
             fallback,
-            service_names: Vec::new(),
+            service,
+        }
+    }
+}
+
+/// The names the service's own certificate ([`Snapshot::service_certificate`]) is for: the
+/// report host `reports.<zone>` and its policy host `mta-sts.reports.<zone>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ServiceNames {
+    names: [String; 2],
+}
+
+impl ServiceNames {
+    pub(crate) fn new(reports: &ReportAddresses) -> Self {
+        ServiceNames {
+            names: [reports.host().to_owned(), reports.own_policy_host()],
         }
     }
 
-    /// Presents the snapshot's service certificate for `names` (lowercase).
-    pub(crate) fn with_service_names(mut self, names: Vec<String>) -> Self {
-        self.service_names = names;
-        self
+    /// Whether `sni` (lowercase, as rustls hands it over) is one of them.
+    fn contains(&self, sni: &str) -> bool {
+        self.names.iter().any(|name| name == sni)
     }
 }
 
@@ -146,15 +164,13 @@ impl ResolvesServerCert for CertChooser {
         let acme = hello
             .alpn()
             .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN));
-        let snapshot = self.snapshot.load();
-        if !acme
-            && let Some(sni) = hello.server_name()
-            && self.service_names.iter().any(|name| name == sni)
-            && let Some(certificate) = &snapshot.service_certificate
-        {
-            return Some(certificate.clone());
-        }
-        select_certificate(&snapshot, hello.server_name(), acme, self.fallback.as_ref())
+        select_certificate(
+            &self.snapshot.load(),
+            hello.server_name(),
+            acme,
+            &self.service,
+            self.fallback.as_ref(),
+        )
     }
 }
 
@@ -163,16 +179,26 @@ impl ResolvesServerCert for CertChooser {
 ///
 /// An `acme-tls/1` offer is a TLS-ALPN-01 validation: it gets the challenge certificate or
 /// nothing (RFC 8737 §3: the validation handshake must not see a regular certificate, and the
-/// CA must not mistake one for an answer). Otherwise `mta-sts.<d>` gets `d`'s certificate;
-/// anything else, and a hosted domain without a certificate yet, the fallback.
+/// CA must not mistake one for an answer). Otherwise the service's own names get the
+/// service certificate, `mta-sts.<d>` gets `d`'s certificate; anything else, and a name
+/// without a certificate yet, the fallback.
 pub(crate) fn select_certificate(
     snapshot: &Snapshot,
     sni: Option<&str>,
     acme: bool,
+    service: &ServiceNames,
     fallback: Option<&Arc<CertifiedKey>>,
 ) -> Option<Arc<CertifiedKey>> {
     if acme {
         return snapshot.challenges.tls_alpn01.get(sni?).cloned();
+    }
+    if let Some(name) = sni
+        && service.contains(name)
+    {
+        return snapshot
+            .service_certificate
+            .clone()
+            .or_else(|| fallback.cloned());
     }
     sni.and_then(|name| name.strip_prefix("mta-sts."))
         .and_then(|domain| snapshot.domains.get(domain))
@@ -255,6 +281,7 @@ mod tests {
                     txt_id: None,
                     tlsrpt: None,
                     certificate,
+                    reports_to_service: true,
                 },
             );
         }
@@ -273,7 +300,8 @@ mod tests {
             key("policy.zone.example"),
         );
         let snapshot = snapshot(&cert, &challenge);
-        let pick = |sni, acme| select_certificate(&snapshot, sni, acme, Some(&fallback));
+        let service = service_names();
+        let pick = |sni, acme| select_certificate(&snapshot, sni, acme, &service, Some(&fallback));
         let is = |got: Option<Arc<CertifiedKey>>, want: &Arc<CertifiedKey>| {
             got.is_some_and(|got| Arc::ptr_eq(&got, want))
         };
@@ -290,7 +318,54 @@ mod tests {
         assert!(pick(Some("policy.zone.example"), true).is_none());
         assert!(pick(None, true).is_none());
         // Without a fallback, unknown names fail the handshake.
-        assert!(select_certificate(&snapshot, Some("x.example"), false, None).is_none());
+        assert!(select_certificate(&snapshot, Some("x.example"), false, &service, None).is_none());
+        // The service's names get the fallback until the service certificate is issued.
+        assert!(is(pick(Some("reports.zone.example"), false), &fallback));
+        assert!(is(
+            pick(Some("mta-sts.reports.zone.example"), false),
+            &fallback
+        ));
+    }
+
+    fn service_names() -> ServiceNames {
+        let delegation = mtasts_proto::hosted::delegation::Delegation::new("zone.example").unwrap();
+        ServiceNames::new(&ReportAddresses::new(&delegation))
+    }
+
+    #[test]
+    fn the_service_certificate_serves_exactly_the_service_names() {
+        let (cert, challenge, fallback, service_cert) = (
+            key("mta-sts.a.example"),
+            key("mta-sts.a.example"),
+            key("policy.zone.example"),
+            key("reports.zone.example"),
+        );
+        let mut snapshot = snapshot(&cert, &challenge);
+        snapshot.service_certificate = Some(service_cert.clone());
+        let service = service_names();
+        let pick = |sni, acme| select_certificate(&snapshot, sni, acme, &service, Some(&fallback));
+        let is = |got: Option<Arc<CertifiedKey>>, want: &Arc<CertifiedKey>| {
+            got.is_some_and(|got| Arc::ptr_eq(&got, want))
+        };
+        assert!(is(pick(Some("reports.zone.example"), false), &service_cert));
+        assert!(is(
+            pick(Some("mta-sts.reports.zone.example"), false),
+            &service_cert
+        ));
+        // Hosted domains keep theirs; other names of the zone get the fallback.
+        assert!(is(pick(Some("mta-sts.a.example"), false), &cert));
+        for other in [
+            "policy.zone.example",
+            "zone.example",
+            "x.reports.zone.example",
+            "mta-sts.zone.example",
+            "reports.zone.example.evil",
+        ] {
+            assert!(is(pick(Some(other), false), &fallback), "{other}");
+        }
+        assert!(is(pick(None, false), &fallback));
+        // A TLS-ALPN-01 validation of a service name gets its challenge or nothing.
+        assert!(pick(Some("reports.zone.example"), true).is_none());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use hyper::{Request, Response, StatusCode};
 use mtasts_proto::tlsrpt::upload;
 use mtasts_report::Code;
 use mtasts_report::intake::{Intake, Outcome, unix_now};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::client_addr::{TrustedProxies, limit_key};
 use crate::metrics::ServeMetrics;
@@ -129,13 +129,33 @@ impl ReportIntake {
         Self::new(intake, limits, proxies)
     }
 
-    /// The answer to a `POST` of the intake path from `peer` (see the module docs).
-    pub(crate) async fn receive<B>(&self, request: Request<B>, peer: Option<SocketAddr>) -> Answer
+    /// The answer to a `POST` of the intake path from `peer` (see the module docs), and the
+    /// request body when it was refused unread: the caller holds it until the answer is sent
+    /// (see `HoldingBody`), so an HTTP/2 client still uploading is told to stop, not that
+    /// its request was cancelled.
+    pub(crate) async fn receive<B>(
+        &self,
+        request: Request<B>,
+        peer: Option<SocketAddr>,
+    ) -> (Answer, Option<B>)
     where
         B: hyper::body::Body<Data = Bytes> + Unpin,
         B::Error: std::fmt::Display,
     {
         let (head, body) = request.into_parts();
+        match self.refuse_unread(&head, peer) {
+            Err(answer) => (*answer, Some(body)),
+            Ok((permit, client)) => (self.read_and_store(body, client, permit).await, None),
+        }
+    }
+
+    /// The checks made before the body is read: the declared length and types, the client's
+    /// rate, a free intake slot. Returns the slot and the client address.
+    fn refuse_unread(
+        &self,
+        head: &hyper::http::request::Parts,
+        peer: Option<SocketAddr>,
+    ) -> Result<(OwnedSemaphorePermit, Option<IpAddr>), Box<Answer>> {
         let max = self.limits.max_body_bytes;
         let declared_length = head
             .headers
@@ -144,7 +164,7 @@ impl ReportIntake {
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared_length.is_some_and(|length| length > max) {
             self.metrics.report_received("https", "refused");
-            return too_large(max);
+            return Err(Box::new(too_large(max)));
         }
         let header = |name| {
             head.headers
@@ -154,25 +174,48 @@ impl ReportIntake {
         if let Err(refusal) = upload::check_headers(header(CONTENT_TYPE), header(CONTENT_ENCODING))
         {
             self.metrics.report_received("https", "refused");
-            return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{refusal}\n"));
+            return Err(Box::new(text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{refusal}\n"),
+            )));
         }
         let client = self.proxies.client_ip(peer, &head.headers);
         if let Err(wait) = self.limiter.acquire(&limit_key(client), Instant::now()) {
             self.metrics.report_received("https", "refused");
-            return retry_later(
+            return Err(Box::new(retry_later(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many reports from this address; try again later\n",
                 wait.seconds(),
-            );
+            )));
         }
-        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
-            self.metrics.report_received("https", "refused");
-            return retry_later(
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok((permit, client)),
+            Err(_) => Err(Box::new(self.refused(retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy receiving other reports; try again later\n",
                 self.limits.retry_after.as_secs().max(1),
-            );
-        };
+            )))),
+        }
+    }
+
+    /// Counts a refusal and passes its answer on.
+    fn refused(&self, answer: Answer) -> Answer {
+        self.metrics.report_received("https", "refused");
+        answer
+    }
+
+    /// Reads the body within the limits and stores it, holding `_permit` throughout.
+    async fn read_and_store<B>(
+        &self,
+        body: B,
+        client: Option<IpAddr>,
+        _permit: OwnedSemaphorePermit,
+    ) -> Answer
+    where
+        B: hyper::body::Body<Data = Bytes> + Unpin,
+        B::Error: std::fmt::Display,
+    {
+        let max = self.limits.max_body_bytes;
         let bytes =
             match tokio::time::timeout(self.limits.body_timeout, read_capped(body, max)).await {
                 Err(_) => {
@@ -180,8 +223,8 @@ impl ReportIntake {
                     return text(
                         StatusCode::REQUEST_TIMEOUT,
                         format!(
-                            "the body did not arrive within {} seconds\n",
-                            self.limits.body_timeout.as_secs()
+                            "the body did not arrive within {:?}\n",
+                            self.limits.body_timeout
                         ),
                     );
                 }

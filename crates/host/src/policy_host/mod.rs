@@ -14,6 +14,7 @@
 //! | `GET`/`HEAD /.well-known/mta-sts.txt`, Host `mta-sts.<d>` hosted, SNI absent or equal | 200 `text/plain`, the policy |
 //! | same, SNI names another host | 421 |
 //! | same resource, another method | 405, `Allow: GET, HEAD` |
+//! | Host `reports.<zone>`, with a report intake (see [`PolicyHost::start_with_intake`]) | the TLS report intake: `POST /tlsrpt`, see [`ReportIntake`] |
 //! | anything else | 404 `text/plain` |
 //!
 //! Never a redirect: senders must not follow one (RFC 8461 §3.3), so there is nothing a
@@ -54,7 +55,7 @@ pub use intake::{DEFAULT_MAX_REPORT_BYTES, IntakeLimits, ReportIntake};
 use crate::metrics::ServeMetrics;
 use crate::snapshot::{SnapshotHandle, ZoneSettings};
 use cert_choice::{ACME_TLS_ALPN, CertChooser};
-use mtasts_proto::hosted::reporting::{ReportAddresses, TLSRPT_PATH};
+use mtasts_proto::hosted::reporting::TLSRPT_PATH;
 use respond::{HoldingBody, PolicyResponder};
 use route::ReportRoute;
 
@@ -170,7 +171,7 @@ struct PolicyShared {
 /// The report host's name and its intake.
 struct ReportSite {
     host: String,
-    intake: ReportIntake,
+    intake: Arc<ReportIntake>,
 }
 
 /// The HTTPS policy host. Stops (dropping its connections) when dropped; see
@@ -195,13 +196,14 @@ impl PolicyHost {
 
     /// Like [`PolicyHost::start`], and with `intake` it also receives TLS reports at
     /// `https://reports.<zone>/tlsrpt` (see [`ReportIntake`]), presenting the snapshot's
-    /// service certificate for `reports.<zone>` and `mta-sts.reports.<zone>`.
+    /// service certificate for `reports.<zone>` and `mta-sts.reports.<zone>`. Listeners
+    /// given the same intake share its rate and concurrency budgets.
     pub fn start_with_intake(
         listener: TcpListener,
         snapshot: SnapshotHandle,
         settings: ZoneSettings,
         limits: ListenerLimits,
-        intake: Option<ReportIntake>,
+        intake: Option<Arc<ReportIntake>>,
     ) -> PolicyHost {
         Self::start_with_metrics(
             listener,
@@ -219,28 +221,32 @@ impl PolicyHost {
         snapshot: SnapshotHandle,
         settings: ZoneSettings,
         limits: ListenerLimits,
-        intake: Option<ReportIntake>,
+        intake: Option<Arc<ReportIntake>>,
         metrics: ServeMetrics,
     ) -> PolicyHost {
         let fallback = cert_choice::fallback_certificate(&settings.delegation.policy_host());
-        let addresses = ReportAddresses::new(&settings.delegation);
-        let chooser = Arc::new(
-            CertChooser::new(snapshot.clone(), fallback).with_service_names(vec![
-                addresses.host().to_ascii_lowercase(),
-                addresses.own_policy_host().to_ascii_lowercase(),
-            ]),
-        );
+        let reports = settings.reports();
+        let chooser = Arc::new(CertChooser::new(
+            snapshot.clone(),
+            fallback,
+            cert_choice::ServiceNames::new(&reports),
+        ));
         let config = cert_choice::server_config(chooser, &limits);
         let any_version = limits.builder();
         let shared = Arc::new(PolicyShared {
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            responder: PolicyResponder::new(snapshot, limits.proxy_max_age).with_metrics(metrics),
+            responder: PolicyResponder::new(snapshot, limits.proxy_max_age)
+                .with_metrics(metrics)
+                .with_own_policy(
+                    reports.host(),
+                    &reports.own_policy(settings.own_policy_mode).to_text("\r\n"),
+                ),
             http1: any_version.clone().http1_only(),
             http2: any_version.clone().http2_only(),
             any_version,
             limits: limits.clone(),
             reports: intake.map(|intake| ReportSite {
-                host: addresses.host().to_ascii_lowercase(),
+                host: reports.host().to_ascii_lowercase(),
                 intake,
             }),
         });
@@ -283,7 +289,8 @@ async fn serve_tls(stream: Stream, context: ConnectionContext, shared: Arc<Polic
         () = context.stopped() => return,
     };
     let session = tls.get_ref().1;
-    let sni: Option<Box<str>> = session.server_name().map(Into::into);
+    // Shared by every request of the connection (an `Arc` clone per request, no copy).
+    let sni: Option<Arc<str>> = session.server_name().map(Into::into);
     let builder = match session.alpn_protocol() {
         Some(ACME_TLS_ALPN) => None,
         Some(b"h2") => Some(&shared.http2),
@@ -328,8 +335,8 @@ async fn respond_tls(
         let response = match route {
             ReportRoute::OtherHost => None,
             ReportRoute::Intake => {
-                let response = site.intake.receive(request, peer).await;
-                return response.map(|body| HoldingBody::new(body, None));
+                let (response, unread) = site.intake.receive(request, peer).await;
+                return response.map(|body| HoldingBody::new(body, unread));
             }
             ReportRoute::NotFound => Some(respond::not_found()),
             ReportRoute::Misdirected => Some(respond::misdirected()),

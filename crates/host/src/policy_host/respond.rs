@@ -117,6 +117,9 @@ pub(crate) struct PolicyResponder {
     prepared: ArcSwapOption<Prepared>,
     cache_control: HeaderValue,
     metrics: ServeMetrics,
+    /// The report host's own policy: the policy domain (`reports.<zone>`, whose policy host
+    /// is `mta-sts.reports.<zone>`) and its body, fixed by the configuration.
+    own: Option<(String, PreparedPolicy)>,
 }
 
 impl PolicyResponder {
@@ -133,12 +136,26 @@ impl PolicyResponder {
             prepared: ArcSwapOption::empty(),
             cache_control,
             metrics: ServeMetrics::default(),
+            own: None,
         }
     }
 
     /// Counts every answer into `metrics` (`policy_request`).
     pub(crate) fn with_metrics(mut self, metrics: ServeMetrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Also serves `body` (CRLF lines) as the policy of `domain`, the report host, at
+    /// `https://mta-sts.<domain>/.well-known/mta-sts.txt`, by the same rules as hosted
+    /// policies.
+    pub(crate) fn with_own_policy(mut self, domain: &str, body: &str) -> Self {
+        let body = Bytes::copy_from_slice(body.as_bytes());
+        let policy = PreparedPolicy {
+            content_length: HeaderValue::from(body.len()),
+            body,
+        };
+        self.own = Some((domain.to_ascii_lowercase(), policy));
         self
     }
 
@@ -157,7 +174,14 @@ impl PolicyResponder {
             request.uri().path(),
             authority,
             sni,
-            |domain| prepared.policies.get(domain),
+            |domain| {
+                prepared.policies.get(domain).or_else(|| {
+                    self.own
+                        .as_ref()
+                        .filter(|(own, _)| own == domain)
+                        .map(|(_, policy)| policy)
+                })
+            },
         );
         self.metrics.policy_request(match route {
             PolicyRoute::Serve { .. } => "served",
@@ -306,6 +330,7 @@ mod tests {
                 txt_id: None,
                 tlsrpt: None,
                 certificate: None,
+                reports_to_service: true,
             },
         );
         snapshot
@@ -382,6 +407,60 @@ mod tests {
             sni,
         );
         assert_eq!(absolute.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn the_report_hosts_own_policy_is_served_like_a_hosted_one() {
+        let own =
+            "version: STSv1\r\nmode: testing\r\nmx: reports.zone.example\r\nmax_age: 86400\r\n";
+        let responder = PolicyResponder::new(handle(snapshot(1, "hosted\r\n")), None)
+            .with_own_policy("reports.zone.example", own);
+        let host = "mta-sts.reports.zone.example";
+        let ok = responder.respond(&get("GET", POLICY_PATH, host), Some(host));
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()[CONTENT_TYPE], "text/plain");
+        assert_eq!(ok.headers()[CONTENT_LENGTH], own.len().to_string().as_str());
+        assert_eq!(body(&ok), own);
+        // Any case and a trailing dot, like hosted policies; HEAD has the length only.
+        let upper = responder.respond(
+            &get("HEAD", POLICY_PATH, "MTA-STS.Reports.Zone.Example."),
+            None,
+        );
+        assert_eq!(upper.status(), StatusCode::OK);
+        assert!(body(&upper).is_empty());
+        // SNI for another name: 421; other paths and methods as for every policy.
+        let misdirected =
+            responder.respond(&get("GET", POLICY_PATH, host), Some("mta-sts.a.example"));
+        assert_eq!(misdirected.status(), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(
+            responder
+                .respond(&get("POST", POLICY_PATH, host), Some(host))
+                .status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            responder
+                .respond(&get("GET", "/", host), Some(host))
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        // The report host itself is no policy host, and hosted policies are unchanged.
+        assert_eq!(
+            responder
+                .respond(&get("GET", POLICY_PATH, "reports.zone.example"), None)
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        let hosted = responder.respond(&get("GET", POLICY_PATH, "mta-sts.a.example"), None);
+        assert_eq!(body(&hosted), "hosted\r\n");
+        // Without it, the name is unknown.
+        let plain = PolicyResponder::new(handle(snapshot(1, "hosted\r\n")), None);
+        assert_eq!(
+            plain
+                .respond(&get("GET", POLICY_PATH, host), Some(host))
+                .status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]

@@ -98,7 +98,8 @@ pub async fn drop_claim(
 
 /// `tenant` (on behalf of `who`) asked to host `name`, which the service already hosts.
 /// Its own domain: a conflict. Another tenant's: moved to `tenant` when it holds an open
-/// claim whose TXT record is published, with `policy` and `rua` as asked; otherwise a
+/// claim whose TXT record is published, with `policy` and the report settings (`rua`,
+/// `reports_to_service`) as asked; otherwise a
 /// conflict for an administrator (who sees every tenant) and not found for anyone else,
 /// the same answer as for any domain they cannot see.
 pub(super) async fn taken_name(
@@ -106,7 +107,7 @@ pub(super) async fn taken_name(
     who: &Principal,
     tenant: &Tenant,
     name: &str,
-    rua: Option<&str>,
+    reports: (Option<&str>, bool),
     policy: &Policy,
 ) -> Result<DomainDetail, ServiceError> {
     let Some(existing) = state.db.domain(name).await? else {
@@ -124,7 +125,7 @@ pub(super) async fn taken_name(
         }));
     }
     if claim_published(state, tenant.id, name).await? {
-        return transfer(state, tenant, name, rua, policy).await;
+        return transfer(state, tenant, name, reports, policy).await;
     }
     if who.can_see(existing.tenant_id) {
         return Err(ServiceError::Conflict(format!(
@@ -169,7 +170,7 @@ async fn transfer(
     state: &AppState,
     tenant: &Tenant,
     name: &str,
-    rua: Option<&str>,
+    (rua, to_service): (Option<&str>, bool),
     policy: &Policy,
 ) -> Result<DomainDetail, ServiceError> {
     let _guard = lock_domain(state, name).await?;
@@ -184,7 +185,14 @@ async fn transfer(
     let version = new_version(policy, next_policy_id(at, Some(&latest.policy_id)), at);
     let added = state
         .db
-        .transfer_domain(domain.id, domain.tenant_id, tenant.id, rua, version)
+        .transfer_domain(
+            domain.id,
+            domain.tenant_id,
+            tenant.id,
+            rua,
+            to_service,
+            version,
+        )
         .await?;
     let previous = tenant_of(state, domain.tenant_id).await.map(|t| t.name);
     tracing::warn!(

@@ -10,6 +10,7 @@ use mtasts_proto::hosted::policy_input::{build_policy, hosted_domain, validate_r
 use mtasts_proto::hosted::removal::{
     REMOVAL_MAX_AGE, removal_deadline, served_intervals, version_to_restore,
 };
+use mtasts_proto::hosted::reporting::ReportAddresses;
 use mtasts_proto::hosted::versions::next_policy_id;
 use mtasts_proto::sts::policy::Policy;
 use mtasts_store::host::{
@@ -28,7 +29,7 @@ const DOMAIN_ZONE_RULE: &str =
     "mtasts: the service's own zone and names inside it cannot be hosted";
 const DOMAIN_LENGTH_RULE: &str = "RFC 1035 §2.3.4: a name is at most 253 octets, and so must be \
      every name the service publishes for the domain (the longest, \
-     _smtp._tls.<domain>.t<tenant>.<zone>)";
+     _smtp._tls.<domain>.t<tenant>.<zone> or <domain>._report._dmarc.reports.<zone>)";
 /// The longest a domain name may be in text form (RFC 1035 §2.3.4: 255 octets on the wire).
 const MAX_NAME_OCTETS: usize = 253;
 const MX_LOOKUP_RULE: &str =
@@ -36,7 +37,8 @@ const MX_LOOKUP_RULE: &str =
 const TENANT_REQUIRED_RULE: &str = "mtasts: an administrator names the tenant of a new domain";
 const TENANT_EXISTS_RULE: &str = "mtasts: the tenant must exist";
 const TENANT_OWN_RULE: &str = "mtasts: only administrators choose the tenant";
-const CHANGE_RULE: &str = "mtasts: a change names at least one of mode, mx, max_age, rua";
+const CHANGE_RULE: &str =
+    "mtasts: a change names at least one of mode, mx, max_age, rua, reports_to_service";
 
 /// What a new hosted domain should be.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -53,8 +55,12 @@ pub struct NewDomainRequest {
     /// Seconds; `None` for the default.
     pub max_age: Option<u64>,
     /// The TLS-RPT `rua=` value (RFC 8460 §3) the service publishes at
-    /// `_smtp._tls.<domain>.t<tenant>.<zone>`; `None` publishes no TLS-RPT record.
+    /// `_smtp._tls.<domain>.t<tenant>.<zone>`, besides the service's own addresses (or
+    /// alone, without them).
     pub rua: Option<String>,
+    /// Whether the `_smtp._tls` record names the service's own report addresses; `None`:
+    /// yes, the default.
+    pub reports_to_service: Option<bool>,
 }
 
 /// A change to a hosted domain: absent (`None`) fields keep their current value.
@@ -70,6 +76,9 @@ pub struct DomainChange {
     /// `_smtp._tls` record), `Some(Some(value))` sets it. Not part of the policy: changing
     /// only this creates no policy version.
     pub rua: Option<Option<String>>,
+    /// Whether the service's own report addresses are published: `None` keeps it. Not part
+    /// of the policy either.
+    pub reports_to_service: Option<bool>,
 }
 
 /// Normalises a domain from a request, or says which rule it breaks: the name rules of
@@ -97,11 +106,12 @@ pub(super) fn check_published_lengths(
     tenant_id: i64,
 ) -> Result<(), ServiceError> {
     let zone = state.delegation.zone();
-    // The names under the zone are the longest the service publishes for a domain; the
-    // TLS-RPT one is the longest of them.
+    // The names under the zone are the longest the service publishes for a domain: the
+    // TLS-RPT one, or the DMARC authorization for tenants with short ids.
     let longest = [
         state.delegation.tlsrpt_target(name, tenant_id),
         state.delegation.sts_target(name, tenant_id),
+        ReportAddresses::new(&state.delegation).dmarc_authorization_name(name),
     ]
     .into_iter()
     .max_by_key(String::len)
@@ -124,7 +134,7 @@ pub(super) fn check_published_lengths(
 
 /// The domain `name` from a URL if `who` may see it. A name that is not even a domain is
 /// simply not found.
-async fn visible_domain(
+pub(super) async fn visible_domain(
     state: &AppState,
     who: &Principal,
     name: &str,
@@ -224,6 +234,7 @@ pub async fn create_domain(
     let tenant = owning_tenant(state, who, request.tenant.as_deref()).await?;
     check_published_lengths(state, &name, tenant.id)?;
     let rua = optional_rua(request.rua.as_deref())?;
+    let to_service = request.reports_to_service.unwrap_or(true);
     let mx = match request.mx {
         Some(mx) => mx,
         None => {
@@ -245,6 +256,7 @@ pub async fn create_domain(
                 tenant_id: tenant.id,
                 name: name.clone(),
                 rua: rua.clone(),
+                reports_to_service: to_service,
             },
             version,
         )
@@ -252,7 +264,8 @@ pub async fn create_domain(
     match created {
         Ok((domain, _)) => detail(state, domain, &tenant.name).await,
         Err(HostDbError::Conflict(_)) => {
-            taken_name(state, who, &tenant, &name, rua.as_deref(), &policy).await
+            let reports = (rua.as_deref(), to_service);
+            taken_name(state, who, &tenant, &name, reports, &policy).await
         }
         Err(e) => Err(e.into()),
     }
@@ -277,7 +290,8 @@ fn optional_rua(rua: Option<&str>) -> Result<Option<String>, ServiceError> {
 }
 
 /// Changes a domain: a new policy version with a new id when the policy changed, and the
-/// TLS-RPT `rua` when one is given (no new version: the policy stays as it is).
+/// TLS-RPT `rua` and `reports_to_service` when given (no new version: the policy stays as it
+/// is).
 ///
 /// The two are separate writes: should the second fail after the first, the error is
 /// returned and repeating the request completes it (an unchanged policy adds no version).
@@ -320,6 +334,15 @@ pub async fn update_domain(
     }
     if let Some(rua) = rua.filter(|rua| *rua != domain.rua) {
         state.db.set_rua(domain.id, rua.as_deref()).await?;
+    }
+    if let Some(to_service) = change
+        .reports_to_service
+        .filter(|to| *to != domain.reports_to_service)
+    {
+        state
+            .db
+            .set_reports_to_service(domain.id, to_service)
+            .await?;
     }
     let tenant = tenant_of(state, domain.tenant_id).await?;
     let domain = reread(state, &domain.name).await?;

@@ -23,7 +23,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use mtasts_proto::domain::normalize_domain;
 use mtasts_proto::hosted::cursor::{self, Cursor, MAX_PAGE_SIZE};
 use mtasts_proto::readiness::date::{DAY, day_start};
 use mtasts_proto::readiness::{Level, dmarc, tls};
@@ -684,17 +683,14 @@ fn reports_db(state: &AppState) -> Result<&ReportDb, ServiceError> {
         .ok_or_else(|| ServiceError::Unavailable("reports are not kept on this node".to_owned()))
 }
 
-/// The hosted domain `name` with the reports database, if `who` may see it.
+/// The hosted domain `name` with the reports database, if `who` may see it (the domains'
+/// visibility rule).
 async fn visible<'a>(
     state: &'a AppState,
     who: &Principal,
     name: &str,
 ) -> Result<(&'a ReportDb, Domain), ServiceError> {
-    let name = normalize_domain(name).map_err(|_| ServiceError::NotFound)?;
-    let domain = match state.db.domain(&name).await? {
-        Some(domain) if who.can_see(domain.tenant_id) => domain,
-        _ => return Err(ServiceError::NotFound),
-    };
+    let domain = super::domains::visible_domain(state, who, name).await?;
     Ok((reports_db(state)?, domain))
 }
 

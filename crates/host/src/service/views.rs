@@ -4,6 +4,7 @@
 use std::fmt;
 
 use mtasts_proto::hosted::delegation::RecordKind;
+use mtasts_proto::hosted::reporting::ReportAddresses;
 use mtasts_store::host::{Domain, DomainState, Role};
 use serde::{Serialize, Serializer};
 
@@ -40,9 +41,12 @@ pub struct DomainDetail {
     pub pending_policy_id: Option<String>,
     /// The newest version number.
     pub version: i64,
-    /// The TLS-RPT `rua=` value published at `_smtp._tls.<domain>.t<tenant>.<zone>`, if any;
-    /// only then is the `tlsrpt` CNAME among `records`.
+    /// The owner's own TLS-RPT `rua=` URIs, if any.
     pub rua: Option<String>,
+    /// Whether the published TLS-RPT record names the service's own report addresses.
+    pub reports_to_service: bool,
+    /// Where the domain's reports go, and what the owner adds for DMARC.
+    pub reports: ReportsView,
     /// The CNAMEs the owner publishes, with their last verification.
     pub records: Vec<RecordView>,
     /// The certificate of `mta-sts.<domain>`.
@@ -54,6 +58,21 @@ pub struct DomainDetail {
     pub remove_after: Option<i64>,
     /// When the domain was added (Unix seconds).
     pub created_at: i64,
+}
+
+/// Where a hosted domain's reports go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReportsView {
+    /// The `rua=` value published at `_smtp._tls.<domain>.t<tenant>.<zone>` (the service's
+    /// own URIs unless the owner opted out, then the owner's); `None`: no TLS-RPT record,
+    /// and then the `tlsrpt` CNAME is not among `records`.
+    pub tlsrpt_rua: Option<String>,
+    /// The URI the owner adds to the `rua=` of their `_dmarc.<domain>` record to have DMARC
+    /// aggregate reports sent here (`mailto:dmarc@reports.<zone>`).
+    pub dmarc_rua: String,
+    /// The name under which the service authorizes itself to receive the domain's DMARC
+    /// reports (RFC 7489 §7.1): `<domain>._report._dmarc.reports.<zone>`, TXT `v=DMARC1`.
+    pub dmarc_authorization: String,
 }
 
 /// One CNAME the owner must publish, and whether it was found.
@@ -281,13 +300,23 @@ pub(super) async fn detail(
         }
         parsed
     });
+    let addresses = ReportAddresses::new(&state.delegation);
+    let reports = ReportsView {
+        tlsrpt_rua: addresses.tlsrpt_rua(
+            domain.rua.as_deref(),
+            domain.reports_to_service,
+            state.report_mail,
+        ),
+        dmarc_rua: addresses.dmarc_rua(),
+        dmarc_authorization: addresses.dmarc_authorization_name(&domain.name),
+    };
     let records = state
         .delegation
         .records(&domain.name, domain.tenant_id)
         .into_iter()
-        // The zone answers `_smtp._tls` only for domains with a rua, so only then must the
-        // owner point it at us.
-        .filter(|r| r.kind != RecordKind::TlsRpt || domain.rua.is_some())
+        // The zone answers `_smtp._tls` only when there is a rua to publish, so only then
+        // must the owner point it at us.
+        .filter(|r| r.kind != RecordKind::TlsRpt || reports.tlsrpt_rua.is_some())
         .map(|r| {
             let check = verification.as_ref().and_then(|v| v.records.get(r.kind));
             RecordView {
@@ -318,6 +347,8 @@ pub(super) async fn detail(
         pending_policy_id: pending,
         version: latest.version,
         rua: domain.rua,
+        reports_to_service: domain.reports_to_service,
+        reports,
         records,
         certificate,
         verification,

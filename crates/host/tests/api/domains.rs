@@ -83,7 +83,20 @@ async fn lifecycle(h: Harness) {
             {"kind": "policy_host", "name": format!("mta-sts.{domain}"), "type": "CNAME",
              "target": format!("policy.{ZONE}"), "status": "unchecked",
              "detail": null, "fix": null},
+            // Reports go to the service by default: its `_smtp._tls` record is published.
+            {"kind": "tlsrpt", "name": format!("_smtp._tls.{domain}"), "type": "CNAME",
+             "target": format!("_smtp._tls.{domain}.t{}.{ZONE}", a.id), "status": "unchecked",
+             "detail": null, "fix": null},
         ])
+    );
+    assert_eq!(created["reports_to_service"], true);
+    assert_eq!(
+        created["reports"],
+        json!({
+            "tlsrpt_rua": format!("mailto:tlsrpt@reports.{ZONE},https://reports.{ZONE}/tlsrpt"),
+            "dmarc_rua": format!("mailto:dmarc@reports.{ZONE}"),
+            "dmarc_authorization": format!("{domain}._report._dmarc.reports.{ZONE}"),
+        })
     );
     assert_eq!(
         created["certificate"],
@@ -368,10 +381,59 @@ async fn tls_report_address(h: Harness) {
     );
     assert_eq!(h.get(&path, &a.readonly).await.json, created);
 
-    // A domain without one has no rua and no fourth CNAME.
+    // The published rua: the service's own URIs, then the owner's.
+    let service = format!("mailto:tlsrpt@reports.{ZONE},https://reports.{ZONE}/tlsrpt");
+    assert_eq!(created["reports"]["tlsrpt_rua"], format!("{service},{rua}"));
+
+    // A domain without one still sends its reports to the service (the fourth CNAME).
     let plain = h.hosted(&a.owner, &h.domain("plain"), "testing").await;
     assert_eq!(plain["rua"], Value::Null);
-    assert_eq!(plain["records"].as_array().unwrap().len(), 2);
+    assert_eq!(plain["records"].as_array().unwrap().len(), 3);
+    assert_eq!(plain["reports"]["tlsrpt_rua"], service.as_str());
+    // Opting out keeps only the owner's own rua, or publishes nothing without one.
+    let own_only = h
+        .post(
+            "/api/v1/domains",
+            &a.owner,
+            json!({"domain": h.domain("ownonly"), "mode": "testing", "mx": ["mx.example.net"],
+                   "rua": "mailto:me@example.com", "reports_to_service": false}),
+        )
+        .await;
+    assert_eq!(own_only.status, StatusCode::CREATED, "{}", own_only.json);
+    assert_eq!(own_only.json["reports_to_service"], false);
+    assert_eq!(
+        own_only.json["reports"]["tlsrpt_rua"],
+        "mailto:me@example.com"
+    );
+    assert_eq!(own_only.json["records"].as_array().unwrap().len(), 3);
+    let nowhere = h
+        .post(
+            "/api/v1/domains",
+            &a.owner,
+            json!({"domain": h.domain("nowhere"), "mode": "testing", "mx": ["mx.example.net"],
+                   "reports_to_service": false}),
+        )
+        .await;
+    assert_eq!(nowhere.status, StatusCode::CREATED, "{}", nowhere.json);
+    assert_eq!(nowhere.json["reports"]["tlsrpt_rua"], Value::Null);
+    assert_eq!(nowhere.json["records"].as_array().unwrap().len(), 2);
+    for bad in [json!("yes"), json!(1), json!(null)] {
+        let reply = h
+            .post(
+                "/api/v1/domains",
+                &a.owner,
+                json!({"domain": h.domain("badflag"), "mode": "testing",
+                       "mx": ["mx.example.net"], "reports_to_service": bad}),
+            )
+            .await;
+        if bad.is_null() {
+            // null is absent, as for every optional field: the default.
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+            assert_eq!(reply.json["reports_to_service"], true);
+            continue;
+        }
+        reply.assert_invalid("reports_to_service");
+    }
 
     // Another tenant gets exactly what a domain that does not exist gets, whatever the rua;
     // the tenant's read-only token may not change it.
@@ -449,10 +511,22 @@ async fn tls_report_address(h: Harness) {
     assert_eq!(reply.json["version"], 3);
     assert_eq!(reply.json["rua"], "https://reports.example.org/tlsrpt");
 
-    // null removes it, and the fourth CNAME with it; still no new version.
+    // null removes it; the service's own addresses stay, and the fourth CNAME with them;
+    // still no new version.
     let reply = h.patch(&path, &a.owner, json!({"rua": null})).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     assert_eq!(reply.json["rua"], Value::Null);
+    assert_eq!(reply.json["version"], 3);
+    assert_eq!(reply.json["reports"]["tlsrpt_rua"], service.as_str());
+    assert_eq!(reply.json["records"].as_array().unwrap().len(), 3);
+    assert_eq!(stored_rua(domain.clone()).await, None);
+    // Without the service's addresses either, nothing is published: no fourth CNAME.
+    let reply = h
+        .patch(&path, &a.owner, json!({"reports_to_service": false}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    assert_eq!(reply.json["reports_to_service"], false);
+    assert_eq!(reply.json["reports"]["tlsrpt_rua"], Value::Null);
     assert_eq!(reply.json["version"], 3);
     let kinds: Vec<&str> = reply.json["records"]
         .as_array()
@@ -461,7 +535,6 @@ async fn tls_report_address(h: Harness) {
         .map(|r| r["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["sts_record", "policy_host"]);
-    assert_eq!(stored_rua(domain.clone()).await, None);
     let again = h.patch(&path, &a.owner, json!({"rua": null})).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.json);
     assert_eq!(again.json, reply.json);
@@ -756,9 +829,10 @@ async fn invalid_domain_input(h: Harness) {
         reply.assert_invalid(field);
     }
     // Every name published for the domain must fit in 253 octets: the longest is
-    // `_smtp._tls.<domain>.t<tenant>.<zone>`, so a domain may have
-    // 253 - 11 - 1 - len(t<tenant>) - 1 - len(zone) octets.
-    let room = 253 - "_smtp._tls.".len() - 1 - format!("t{}", a.id).len() - 1 - ZONE.len();
+    // `_smtp._tls.<domain>.t<tenant>.<zone>` or `<domain>._report._dmarc.reports.<zone>`.
+    let tlsrpt_room = 253 - "_smtp._tls.".len() - 1 - format!("t{}", a.id).len() - 1 - ZONE.len();
+    let dmarc_room = 253 - "._report._dmarc.reports.".len() - ZONE.len();
+    let room = tlsrpt_room.min(dmarc_room);
     let of_length = |n: usize| {
         let tail = format!(".{}.example", h.tag);
         let mut labels = String::new();
@@ -787,6 +861,10 @@ async fn invalid_domain_input(h: Harness) {
         rule.contains("_smtp._tls.<domain>.t<tenant>.<zone>"),
         "{rule}"
     );
+    assert!(
+        rule.contains("<domain>._report._dmarc.reports.<zone>"),
+        "{rule}"
+    );
     assert_eq!(h.state.db.domain(&too_long).await.unwrap(), None);
     let fits = of_length(room);
     let mut body = with("domain", json!(fits));
@@ -799,6 +877,7 @@ async fn invalid_domain_input(h: Harness) {
         .unwrap()
         .iter()
         .filter_map(|r| r["target"].as_str())
+        .chain(reply.json["reports"]["dmarc_authorization"].as_str())
         .map(str::len)
         .max();
     assert_eq!(published, Some(253), "{}", reply.json);

@@ -144,6 +144,11 @@ impl Harness {
         if let Some(verifier) = options.verifier {
             state = state.with_verifier(verifier);
         }
+        // The reports live in the serve database, as `mtasts serve` opens them.
+        let reports = mtasts_store::reports::ReportDb::open(&db_url)
+            .await
+            .unwrap();
+        state = state.with_reports(reports);
         let admin = app::admin_token(&state.db, "test admin").await;
         let server = app::serve(&net, api::router(state.clone())).await;
         let addr = server.addr;

@@ -114,7 +114,7 @@ async fn domain_schemas_match_the_fields() {
         let domain = h.domain("schema");
         let valid = json!({
             "domain": domain, "tenant": a.name, "mode": "testing", "mx": ["mx.example.net"],
-            "max_age": 86400, "rua": "mailto:tlsrpt@example.com",
+            "max_age": 86400, "rua": "mailto:tlsrpt@example.com", "reports_to_service": true,
         });
         let create = property_names(&doc, "CreateDomain");
         assert_eq!(

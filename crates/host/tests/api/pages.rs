@@ -102,6 +102,7 @@ async fn the_default_page_is_100(h: Harness) {
                     tenant_id: a.id,
                     name: h.domain(&format!("d{i:03}")),
                     rua: None,
+                    reports_to_service: true,
                 },
                 NewVersion {
                     policy_id: "20270115T080000".to_owned(),

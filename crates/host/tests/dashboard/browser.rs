@@ -276,6 +276,7 @@ async fn drive(binary: &Path) {
             mx: Some(vec!["mx.existing.example".to_owned()]),
             max_age: Some(86_400),
             rua: None,
+            reports_to_service: None,
         },
     )
     .await

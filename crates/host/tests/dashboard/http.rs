@@ -738,3 +738,132 @@ async fn logins_are_rate_limited_per_client() {
     let refused = h.login_reply("", &h.admin_token).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// The report address: the add form's checkbox is on by default and sends the reports to the
+/// service; the domain page says which addresses are in effect, shows the published `rua`,
+/// the DMARC address to add and the authorization record; unticking keeps only the owner's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_domain_page_says_where_reports_go() {
+    let h = Harness::start().await;
+    let session = h.login(&h.alpha.owner_email, PASSWORD).await;
+    let list = h.get("/", &session).await;
+    assert!(
+        list.body
+            .contains(r#"<input type="checkbox" name="reports_to_service" value="on" checked>"#),
+        "{}",
+        list.body
+    );
+    let reply = h
+        .post(
+            "/domains",
+            &session,
+            &[
+                ("domain", "mail.example"),
+                ("mode", "testing"),
+                ("mx", "mx.mail.example"),
+                ("reports_to_service", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get("/domains/mail.example", &session).await;
+    let zone = "mta-sts.provider.test";
+    let service = format!("mailto:tlsrpt@reports.{zone},https://reports.{zone}/tlsrpt");
+    assert!(
+        page.body.contains("Reports go to this service."),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("<dd><code>{service}</code></dd>")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<td>TLS-RPT record</td>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("<code>mailto:dmarc@reports.{zone}</code>")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!(
+            "<code>mail.example._report._dmarc.reports.{zone}. TXT \"v=DMARC1\"</code>"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<input type="checkbox" name="reports_to_service" value="on" checked>"#),
+        "the change form shows the setting: {}",
+        page.body
+    );
+
+    // Both: the service first, then the owner's.
+    let policy = [
+        ("mode", "testing"),
+        ("mx", "mx.mail.example"),
+        ("max_age", "604800"),
+    ];
+    let mut both = policy.to_vec();
+    both.extend([
+        ("rua", "mailto:me@mail.example"),
+        ("reports_to_service", "on"),
+    ]);
+    let reply = h.post("/domains/mail.example", &session, &both).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get("/domains/mail.example", &session).await;
+    assert!(
+        page.body.contains(
+            "Reports go to this service and to your own address <code>mailto:me@mail.example</code>."
+        ),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(&format!("<code>{service},mailto:me@mail.example</code>")),
+        "{}",
+        page.body
+    );
+
+    // Unticked: only the owner's; then without a rua of their own, nowhere.
+    let mut own = policy.to_vec();
+    own.push(("rua", "mailto:me@mail.example"));
+    let reply = h.post("/domains/mail.example", &session, &own).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get("/domains/mail.example", &session).await;
+    assert!(
+        page.body
+            .contains("Reports go only to your own address <code>mailto:me@mail.example</code>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"<input type="checkbox" name="reports_to_service" value="on">"#),
+        "{}",
+        page.body
+    );
+    let stored = h.state.db.domain("mail.example").await.unwrap().unwrap();
+    assert!(!stored.reports_to_service);
+    let mut nowhere = policy.to_vec();
+    nowhere.push(("rua", ""));
+    let reply = h.post("/domains/mail.example", &session, &nowhere).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    let page = h.get("/domains/mail.example", &session).await;
+    assert!(page.body.contains("Reports go nowhere"), "{}", page.body);
+    assert!(
+        !page.body.contains("<td>TLS-RPT record</td>"),
+        "{}",
+        page.body
+    );
+    // The DMARC address is shown whatever the TLS-RPT choice.
+    assert!(page.body.contains(&format!("mailto:dmarc@reports.{zone}")));
+}

@@ -34,6 +34,7 @@ async fn host(db: &HostDb, tenant_id: i64, name: &str) -> i64 {
             tenant_id,
             name: name.to_owned(),
             rua: None,
+            reports_to_service: true,
         },
         version("v1", 86_400),
     )

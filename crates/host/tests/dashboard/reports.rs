@@ -40,6 +40,8 @@ pub(crate) struct Seeded {
     pub(crate) theirs_report: i64,
     /// The id of the DMARC report that failed.
     pub(crate) dmarc_report: i64,
+    /// The id of the report about a domain nobody hosts.
+    pub(crate) nobodys: i64,
 }
 
 fn sample(path: &str) -> Option<Vec<u8>> {
@@ -142,6 +144,7 @@ async fn host(h: &Harness, tenant_id: i64, name: &str) {
                 tenant_id,
                 name: name.to_owned(),
                 rua: None,
+                reports_to_service: true,
             },
             NewVersion {
                 policy_id: "20261201T000000".to_owned(),
@@ -212,6 +215,8 @@ pub(crate) async fn seed(h: &Harness) -> Option<Seeded> {
         ))
         .await;
     }
+    // A real report, as it came, about a domain nobody hosts here (example.com).
+    let nobodys = store(sample("tlsrpt/mta-sts-exporter/google.json")?).await;
     // One more report from an organization whose name is markup.
     let hostile_report = store(tls_report(
         &clean,
@@ -226,6 +231,7 @@ pub(crate) async fn seed(h: &Harness) -> Option<Seeded> {
         hostile_report,
         theirs_report,
         dmarc_report,
+        nobodys,
     })
 }
 
@@ -393,6 +399,18 @@ async fn another_tenant_sees_none_of_it() {
         .get(&format!("/reports/{}", seeded.theirs_report), &theirs)
         .await;
     ok(&own);
+    // Their domain has no DMARC report: the page says so instead of drawing empty charts.
+    let empty = h.get(&format!("/domains/{THEIRS}/dmarc"), &theirs).await;
+    assert!(
+        ok(&empty).contains("No reports yet for these days."),
+        "{}",
+        empty.body
+    );
+    assert!(
+        !empty.body.contains("<svg class=\"chart-svg\""),
+        "{}",
+        empty.body
+    );
     let list = h.get("/", &theirs).await;
     assert!(ok(&list).contains(THEIRS));
     assert!(!list.body.contains(FAILING));
@@ -502,4 +520,91 @@ fn button_fields(body: &str) -> Vec<(String, String)> {
             (name, value)
         })
         .collect()
+}
+
+/// Not a timed test: prints how long the TLS, DMARC and domain pages of a domain with a year
+/// of daily reports from 50 organizations take to render (docs/benchmarks.md). Run with
+/// `cargo test --release -p mtasts-host --test host dashboard::reports::render_time -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: stores 18,250 reports"]
+async fn render_time_of_a_year_from_fifty_organizations() {
+    let h = Harness::start().await;
+    let Some(template) = sample("tlsrpt/mta-sts-exporter/rfc-errata-6241.json") else {
+        return;
+    };
+    let template: Value = serde_json::from_slice(&template).unwrap();
+    host(&h, h.alpha.id, FAILING).await;
+    let intake = Intake::new(h.state.reports.clone().unwrap(), Limits::default());
+    let now = h.state.now();
+    let today = day_start(now);
+    let started = std::time::Instant::now();
+    for back in 1..=365 {
+        for org in 0..50 {
+            let report = tls_report(
+                &template,
+                &format!("org{org}.example"),
+                FAILING,
+                today - back * DAY,
+                "testing",
+            );
+            intake.input(&report, "bench", now).await.unwrap();
+        }
+    }
+    println!("stored 18,250 reports in {:?}", started.elapsed());
+    let session = alpha(&h).await;
+    for path in [
+        format!("/domains/{FAILING}/reports?days=365"),
+        format!("/domains/{FAILING}/reports?days=30"),
+        format!("/domains/{FAILING}"),
+        "/".to_owned(),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            let page = h.get(&path, &session).await;
+            times.push(started.elapsed());
+            assert_eq!(page.status, StatusCode::OK);
+        }
+        times.sort();
+        println!(
+            "{path}: median {:?} (min {:?}, max {:?})",
+            times[2], times[0], times[4]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_see_the_reports_nobody_hosts() {
+    let h = Harness::start().await;
+    let Some(seeded) = seed(&h).await else {
+        return;
+    };
+    let admin = h.login("", &h.admin_token).await;
+    let list = h.get("/reports", &admin).await;
+    let body = ok(&list);
+    assert!(
+        body.contains(r#"<a href="/reports">Reports nobody's</a>"#),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches(r#"<tr class="report-row">"#).count(),
+        1,
+        "{body}"
+    );
+    assert!(body.contains(&format!(
+        r#"href="/reports/{}">Google Inc.</a>"#,
+        seeded.nobodys
+    )));
+    assert!(body.contains("<td>example.com</td>"), "{body}");
+    let report = h.get(&format!("/reports/{}", seeded.nobodys), &admin).await;
+    assert!(ok(&report).contains("2024-02-17T00:00:00Z_example.com"));
+    // A tenant has no such list, nor that report.
+    let owner = alpha(&h).await;
+    let refused = h.get("/reports", &owner).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert!(!refused.body.contains("Reports nobody's</a>"));
+    let theirs = h.get(&format!("/reports/{}", seeded.nobodys), &owner).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let bad = h.get("/reports?cursor=nonsense", &admin).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }

@@ -44,6 +44,8 @@ pub(crate) fn settings(public_ips: &[&str]) -> ZoneSettings {
         delegation: Delegation::new(ZONE).unwrap(),
         public_ips: public_ips.iter().map(|ip| ip.parse().unwrap()).collect(),
         ttl: TTL,
+        report_mail: true,
+        own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
     }
 }
 
@@ -57,6 +59,7 @@ pub(crate) fn hosted(name: &str, txt_id: Option<&str>, tlsrpt: Option<&str>) -> 
         txt_id: txt_id.map(str::to_string),
         tlsrpt: tlsrpt.map(str::to_string),
         certificate: None,
+        reports_to_service: true,
     }
 }
 

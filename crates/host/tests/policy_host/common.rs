@@ -49,6 +49,7 @@ pub(crate) fn hosted(
         txt_id: Some("1".to_string()),
         tlsrpt: None,
         certificate,
+        reports_to_service: true,
     }
 }
 
@@ -101,6 +102,8 @@ impl Site {
             delegation: Delegation::new(ZONE).unwrap(),
             public_ips: vec![ip],
             ttl: 300,
+            report_mail: true,
+            own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
         };
         let host = PolicyHost::start(listener, snapshot.clone(), settings, limits);
         assert_eq!(host.local_addr(), Some(addr));

@@ -438,3 +438,53 @@ async fn http2_post_with_an_unfinished_body_gets_its_405() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, POLICY_A.as_bytes());
 }
+
+/// The report host's own policy at `mta-sts.reports.<zone>`, under the service certificate,
+/// which is also presented for `reports.<zone>`; the strict fetcher accepts it.
+#[tokio::test]
+async fn the_report_host_serves_its_own_policy_under_the_service_certificate() {
+    let site = Site::start().await;
+    let policy_host = format!("mta-sts.reports.{ZONE}");
+    let report_host = format!("reports.{ZONE}");
+    // Before the service certificate exists: the fallback, which no sender accepts.
+    site.net.zone().add_ip(&policy_host, site.ip());
+    let report = site.fetch(&report_host).await;
+    assert!(
+        matches!(report.outcome, Err(FetchError::Certificate(_))),
+        "{:?}",
+        report.outcome
+    );
+
+    let (service_cert, service_key) = issue(&site.net, &policy_host);
+    site.update(|s| s.service_certificate = Some(service_key));
+    let report = site.fetch(&report_host).await;
+    let fetched = report.outcome.expect("the own policy");
+    let policy = Policy::parse(std::str::from_utf8(&fetched.body).unwrap()).unwrap();
+    assert_eq!(policy.mode, Mode::Testing);
+    assert_eq!(
+        policy
+            .mx
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec![report_host.clone()]
+    );
+    assert_eq!(policy.max_age.seconds(), 86_400);
+    assert!(std::str::from_utf8(&fetched.body).unwrap().contains("\r\n"));
+    assert_eq!(fetched.content_type.as_deref(), Some("text/plain"));
+
+    // The same certificate for the report host's own name (the HTTPS intake and STARTTLS).
+    for sni in [report_host.as_str(), policy_host.as_str()] {
+        let tls = site
+            .tls(sni, true, &[b"http/1.1"], Trust::Any)
+            .await
+            .expect("handshake");
+        assert_eq!(peer_cert(&tls), service_cert.chain[0], "{sni}");
+    }
+    // Hosted domains keep their own certificates.
+    let tls = site
+        .tls("mta-sts.a.example", true, &[b"http/1.1"], Trust::TestCa)
+        .await
+        .expect("handshake");
+    assert_eq!(peer_cert(&tls), site.a_cert.chain[0]);
+}

@@ -109,6 +109,49 @@ async fn a_domain_from_onboarding_to_removal() {
         body,
         "version: STSv1\r\nmode: testing\r\nmx: mail.example.com\r\nmax_age: 604800\r\n"
     );
+
+    // The report host's own certificate (one order for reports.hosted.test and
+    // mta-sts.reports.hosted.test) comes from Pebble too, once the zone answers for those
+    // names, and its own policy passes the strict fetch.
+    let own = eventually(
+        "the report host's own policy over HTTPS",
+        Duration::from_secs(60),
+        || async {
+            fetch_policy(dns.clone(), &pebble, ports.https, "reports.hosted.test")
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(
+        own,
+        "version: STSv1\r\nmode: testing\r\nmx: reports.hosted.test\r\nmax_age: 86400\r\n"
+    );
+    let stored = serve
+        .db()
+        .certificate("reports.hosted.test")
+        .await
+        .unwrap()
+        .expect("the service certificate is stored under the report host");
+    let chain = mtasts_net::pem::parse_chain(stored.chain_pem.as_bytes()).unwrap();
+    let (_, leaf) = x509_parser::parse_x509_certificate(chain[0].as_ref()).unwrap();
+    let mut names: Vec<String> = leaf
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["mta-sts.reports.hosted.test", "reports.hosted.test"]
+    );
     let (_, detail) = api(
         &serve,
         Method::GET,
@@ -140,13 +183,27 @@ async fn a_domain_from_onboarding_to_removal() {
     for record in records {
         assert_eq!(record["status"], "verified", "{record}");
     }
-    // Senders find the owner's report address through the delegation.
+    // Senders find the service's report addresses and the owner's through the delegation.
     let rua = dns.txt("_smtp._tls.example.com").await.unwrap();
     assert_eq!(
         rua,
         vec![mtasts_proto::txt::TxtRr::single(
-            "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"
+            "v=TLSRPTv1; rua=mailto:tlsrpt@reports.hosted.test,https://reports.hosted.test/tlsrpt,mailto:tlsrpt@example.com"
         )]
+    );
+    // The report host resolves, takes mail, and authorizes itself for the domain's DMARC
+    // reports (RFC 7489 §7.1).
+    assert_eq!(dns.ip("reports.hosted.test").await.unwrap(), vec![ip]);
+    assert_eq!(
+        dns.txt("example.com._report._dmarc.reports.hosted.test")
+            .await
+            .unwrap(),
+        vec![mtasts_proto::txt::TxtRr::single("v=DMARC1")]
+    );
+    assert_eq!(
+        dns.txt("other.example._report._dmarc.reports.hosted.test")
+            .await,
+        Err(mtasts_net::dns::DnsError::NxDomain)
     );
     // The TXT names are bound to the hosting tenant: under another tenant's label (where a
     // stale CNAME of another owner could point) they do not exist.

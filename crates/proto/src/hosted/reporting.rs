@@ -179,6 +179,16 @@ impl ReportAddresses {
         format!("{hash:016x}")
     }
 
+    /// `_mta-sts.reports.<zone>`: where the report host's own `v=STSv1` record lives.
+    pub fn own_sts_record_name(&self) -> String {
+        format!("_mta-sts.{}", self.host)
+    }
+
+    /// `_smtp._tls.reports.<zone>`: where the report host's own `v=TLSRPTv1` record lives.
+    pub fn own_tlsrpt_record_name(&self) -> String {
+        format!("_smtp._tls.{}", self.host)
+    }
+
     /// The report host's own `_smtp._tls` value: `v=TLSRPTv1; rua=` its own URIs.
     pub fn own_tlsrpt_record(&self, mail: bool) -> String {
         crate::tlsrpt::record::record_text(&self.service_rua(mail))
@@ -218,6 +228,14 @@ mod tests {
         assert_eq!(
             a.own_policy_host(),
             "mta-sts.reports.mta-sts.provider.example"
+        );
+        assert_eq!(
+            a.own_sts_record_name(),
+            "_mta-sts.reports.mta-sts.provider.example"
+        );
+        assert_eq!(
+            a.own_tlsrpt_record_name(),
+            "_smtp._tls.reports.mta-sts.provider.example"
         );
     }
 

@@ -7,10 +7,45 @@ use super::sql::{self, AcmeStateRow, CertRowRaw, ChallengeRowRaw};
 use super::types::{AcmeState, CertRow, ChallengeRow};
 use super::{HostDb, HostDbError, bounded, limits};
 
+/// Whose row a certificate, ACME state or challenge is: a hosted domain's (which must exist)
+/// or the service's own (the report host `reports.<zone>`, no hosted domain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Hosted,
+    Service,
+}
+
+impl Owner {
+    /// The statements' "any name" parameter.
+    fn any_name(self) -> bool {
+        self == Owner::Service
+    }
+}
+
+/// `NotFound` when a hosted owner's statement touched nothing (its domain is not hosted).
+fn stored(rows_affected: u64) -> Result<(), HostDbError> {
+    if rows_affected == 0 {
+        Err(HostDbError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 impl HostDb {
     /// Stores (or replaces) the certificate of `cert.domain`, which must be hosted
     /// ([`HostDbError::NotFound`] otherwise).
     pub async fn put_certificate(&self, cert: CertRow) -> Result<(), HostDbError> {
+        self.put_certificate_of(cert, Owner::Hosted).await
+    }
+
+    /// Stores (or replaces) the service's own certificate, under `cert.domain` (the report
+    /// host `reports.<zone>`, which no hosted domain can be). Read back like any other with
+    /// [`HostDb::certificate`].
+    pub async fn put_service_certificate(&self, cert: CertRow) -> Result<(), HostDbError> {
+        self.put_certificate_of(cert, Owner::Service).await
+    }
+
+    async fn put_certificate_of(&self, cert: CertRow, owner: Owner) -> Result<(), HostDbError> {
         let domain = limits::domain(&cert.domain)?;
         limits::blob("certificate chain", &cert.chain_pem, limits::MAX_PEM_BYTES)?;
         limits::blob("private key", &cert.key_pem, limits::MAX_PEM_BYTES)?;
@@ -25,10 +60,11 @@ impl HostDb {
                 .bind(cert.not_after)
                 .bind(&cert.issued_by)
                 .bind(cert.updated_at)
+                .bind(owner.any_name())
                 .execute(&mut *tx)
                 .await
-                .map_err(db_error)?
-                .rows_affected());
+                .map_err(db_error)
+                .map(|done| stored(done.rows_affected()))??);
             Ok(())
         })
         .await
@@ -85,6 +121,16 @@ impl HostDb {
     /// [`super::MAX_ERROR_BYTES`] is cut, not refused, so the failure is still recorded. Does
     /// not bump the generation: only the scheduler reads it.
     pub async fn set_acme_state(&self, state: AcmeState) -> Result<(), HostDbError> {
+        self.set_acme_state_of(state, Owner::Hosted).await
+    }
+
+    /// Stores (or replaces) the ACME bookkeeping of the service's own certificate, under
+    /// `state.domain` (the report host), like [`HostDb::set_acme_state`].
+    pub async fn set_service_acme_state(&self, state: AcmeState) -> Result<(), HostDbError> {
+        self.set_acme_state_of(state, Owner::Service).await
+    }
+
+    async fn set_acme_state_of(&self, state: AcmeState, owner: Owner) -> Result<(), HostDbError> {
         let domain = limits::domain(&state.domain)?;
         let last_error = state
             .last_error
@@ -96,10 +142,11 @@ impl HostDb {
                 .bind(i64::from(state.failures))
                 .bind(state.next_attempt_at)
                 .bind(last_error)
+                .bind(owner.any_name())
                 .execute(pool)
                 .await
-                .map_err(db_error)?
-                .rows_affected());
+                .map_err(db_error)
+                .map(|done| stored(done.rows_affected()))??);
             Ok(())
         })
         .await
@@ -153,6 +200,20 @@ impl HostDb {
     /// `challenge.domain` ([`HostDbError::NotFound`] when it is not hosted). `kind` is
     /// `http-01` or `tls-alpn-01`; a TLS-ALPN-01 challenge carries its certificate and key.
     pub async fn put_challenge(&self, challenge: ChallengeRow) -> Result<(), HostDbError> {
+        self.put_challenge_of(challenge, Owner::Hosted).await
+    }
+
+    /// Stores (or replaces) a challenge of an order for the service's own certificate, under
+    /// `challenge.domain` (the report host), like [`HostDb::put_challenge`].
+    pub async fn put_service_challenge(&self, challenge: ChallengeRow) -> Result<(), HostDbError> {
+        self.put_challenge_of(challenge, Owner::Service).await
+    }
+
+    async fn put_challenge_of(
+        &self,
+        challenge: ChallengeRow,
+        owner: Owner,
+    ) -> Result<(), HostDbError> {
         let domain = limits::domain(&challenge.domain)?;
         limits::required("challenge token", &challenge.token, limits::MAX_TOKEN_BYTES)?;
         limits::required(
@@ -195,10 +256,11 @@ impl HostDb {
                 .bind(&challenge.cert_pem)
                 .bind(&key_pem)
                 .bind(challenge.expires_at)
+                .bind(owner.any_name())
                 .execute(&mut *tx)
                 .await
-                .map_err(db_error)?
-                .rows_affected());
+                .map_err(db_error)
+                .map(|done| stored(done.rows_affected()))??);
             Ok(())
         })
         .await

@@ -72,6 +72,7 @@ impl HostDb {
                     .bind(&name)
                     .bind(&domain.rua)
                     .bind(version.now)
+                    .bind(domain.reports_to_service)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(conflict_as(|| format!("domain {name} is already hosted")))?;
@@ -182,6 +183,29 @@ impl HostDb {
                 sqlx::query(sql::SET_RUA)
                     .bind(domain_id)
                     .bind(rua)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected()
+            )?);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets whether the `_smtp._tls` record of `domain_id` names the service's own report
+    /// addresses besides the owner's `rua`. [`HostDbError::NotFound`] when there is no such
+    /// domain.
+    pub async fn set_reports_to_service(
+        &self,
+        domain_id: i64,
+        to_service: bool,
+    ) -> Result<(), HostDbError> {
+        bounded(async {
+            write_tx!(self, |tx, _generation| found(
+                sqlx::query(sql::SET_REPORTS_TO_SERVICE)
+                    .bind(domain_id)
+                    .bind(to_service)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?
@@ -306,7 +330,8 @@ impl HostDb {
     }
 
     /// Moves `domain_id` from tenant `from_tenant` to `to_tenant`, which proved control of
-    /// it: the domain becomes active (a removal under way is cancelled), takes `rua`, forgets
+    /// it: the domain becomes active (a removal under way is cancelled), takes `rua` and
+    /// `reports_to_service`, forgets
     /// its delegation check (the CNAME targets carry the tenant), and `version` is added as
     /// its next version, so the policy id keeps changing forward. `to_tenant`'s claim on the
     /// name is deleted in the same transaction. Versions, certificate and ACME state stay.
@@ -318,6 +343,7 @@ impl HostDb {
         from_tenant: i64,
         to_tenant: i64,
         rua: Option<&str>,
+        reports_to_service: bool,
         version: NewVersion,
     ) -> Result<PolicyVersion, HostDbError> {
         if let Some(rua) = rua {
@@ -332,6 +358,7 @@ impl HostDb {
                     .bind(from_tenant)
                     .bind(to_tenant)
                     .bind(rua)
+                    .bind(reports_to_service)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -442,7 +469,8 @@ const RESTORE_DOMAIN: &str = "UPDATE host_domains SET state = 'active', remove_a
      latest_version = latest_version + 1 WHERE id = $1 AND state = 'removing' \
      RETURNING latest_version";
 const TRANSFER_DOMAIN: &str = "UPDATE host_domains SET tenant_id = $3, state = 'active', \
-     remove_after = NULL, rua = $4, verification = NULL, verified_at = NULL, \
+     remove_after = NULL, rua = $4, reports_to_service = $5, verification = NULL, \
+     verified_at = NULL, \
      latest_version = latest_version + 1 WHERE id = $1 AND tenant_id = $2 \
      RETURNING latest_version, name";
 // Versions, certificate, ACME state and challenges go with it (ON DELETE CASCADE).

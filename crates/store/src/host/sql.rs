@@ -40,7 +40,7 @@ macro_rules! session_columns {
 macro_rules! domain_columns {
     () => {
         "id, tenant_id, name, state, rua, created_at, remove_after, latest_version, \
-         published_version, verification, verified_at"
+         published_version, verification, verified_at, reports_to_service"
     };
 }
 macro_rules! version_columns {
@@ -69,6 +69,14 @@ macro_rules! acme_state_columns {
 macro_rules! challenge_columns {
     () => {
         "token, domain, kind, key_authorization, cert_pem, key_pem, expires_at"
+    };
+}
+
+// Certificates, ACME states and challenges belong to a hosted domain (`$1`) unless the
+// statement's last parameter says they are the service's own (see `acme.rs`).
+macro_rules! hosted {
+    () => {
+        "EXISTS (SELECT 1 FROM host_domains WHERE name = $1)"
     };
 }
 
@@ -157,8 +165,8 @@ pub(super) const PURGE_SESSIONS: &str = "DELETE FROM host_sessions WHERE expires
 
 // Domains.
 pub(super) const INSERT_DOMAIN: &str = concat!(
-    "INSERT INTO host_domains (tenant_id, name, state, rua, created_at, latest_version) \
-     VALUES ($1, $2, 'active', $3, $4, 1) RETURNING ",
+    "INSERT INTO host_domains (tenant_id, name, state, rua, created_at, latest_version, \
+     reports_to_service) VALUES ($1, $2, 'active', $3, $4, 1, $5) RETURNING ",
     domain_columns!()
 );
 pub(super) const DOMAIN_BY_NAME: &str = concat!(
@@ -190,6 +198,8 @@ pub(super) const MARK_PUBLISHED: &str = "UPDATE host_policy_versions \
 pub(super) const SET_PUBLISHED: &str =
     "UPDATE host_domains SET published_version = $2 WHERE id = $1";
 pub(super) const SET_RUA: &str = "UPDATE host_domains SET rua = $2 WHERE id = $1";
+pub(super) const SET_REPORTS_TO_SERVICE: &str =
+    "UPDATE host_domains SET reports_to_service = $2 WHERE id = $1";
 pub(super) const SET_VERIFICATION: &str =
     "UPDATE host_domains SET verification = $2, verified_at = $3 WHERE id = $1";
 // Versions, certificate, ACME state and challenges go with it (ON DELETE CASCADE).
@@ -266,7 +276,9 @@ pub(super) const POSTGRES_LIVE_NODES_WITHIN: &str =
 pub(super) const PUT_CERTIFICATE: &str = concat!(
     "INSERT INTO host_certificates (",
     cert_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (domain) DO UPDATE SET \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8 OR ",
+    hosted!(),
+    " ON CONFLICT (domain) DO UPDATE SET \
      chain_pem = excluded.chain_pem, key_pem = excluded.key_pem, \
      not_before = excluded.not_before, not_after = excluded.not_after, \
      issued_by = excluded.issued_by, updated_at = excluded.updated_at"
@@ -286,7 +298,9 @@ pub(super) const ACME_STATE: &str = concat!(
 pub(super) const SET_ACME_STATE: &str = concat!(
     "INSERT INTO host_acme_states (",
     acme_state_columns!(),
-    ") VALUES ($1, $2, $3, $4) ON CONFLICT (domain) DO UPDATE SET \
+    ") SELECT $1, $2, $3, $4 WHERE $5 OR ",
+    hosted!(),
+    " ON CONFLICT (domain) DO UPDATE SET \
      failures = excluded.failures, next_attempt_at = excluded.next_attempt_at, \
      last_error = excluded.last_error"
 );
@@ -300,7 +314,8 @@ pub(super) const PUT_ACME_ACCOUNT: &str = "INSERT INTO host_acme_accounts \
 pub(super) const PUT_CHALLENGE: &str = concat!(
     "INSERT INTO host_challenges (",
     challenge_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (token) DO UPDATE SET \
+    ") SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8 OR EXISTS \
+     (SELECT 1 FROM host_domains WHERE name = $2) ON CONFLICT (token) DO UPDATE SET \
      domain = excluded.domain, kind = excluded.kind, \
      key_authorization = excluded.key_authorization, cert_pem = excluded.cert_pem, \
      key_pem = excluded.key_pem, expires_at = excluded.expires_at"
@@ -427,6 +442,7 @@ pub(super) struct DomainRow {
     published_version: Option<i64>,
     verification: Option<String>,
     verified_at: Option<i64>,
+    reports_to_service: bool,
 }
 
 impl TryFrom<DomainRow> for Domain {
@@ -442,6 +458,7 @@ impl TryFrom<DomainRow> for Domain {
             name: r.name,
             state,
             rua: r.rua,
+            reports_to_service: r.reports_to_service,
             created_at: r.created_at,
             remove_after: r.remove_after,
             latest_version: r.latest_version,

@@ -235,8 +235,11 @@ pub struct Domain {
     pub name: String,
     /// Hosted or being removed.
     pub state: DomainState,
-    /// The TLS-RPT `rua=` value, when the service publishes `_smtp._tls` for the domain.
+    /// The owner's own TLS-RPT `rua=` value, if any.
     pub rua: Option<String>,
+    /// Whether the domain's `_smtp._tls` record names the service's own report addresses
+    /// too (the default); `false` keeps only the owner's `rua`.
+    pub reports_to_service: bool,
     /// Unix seconds of creation.
     pub created_at: i64,
     /// While [`DomainState::Removing`]: Unix seconds after which the domain is deleted.
@@ -258,8 +261,10 @@ pub struct NewDomain {
     pub tenant_id: i64,
     /// The policy domain; normalised (lowercase, trailing dot removed) before it is stored.
     pub name: String,
-    /// The TLS-RPT `rua=` value, if any.
+    /// The owner's own TLS-RPT `rua=` value, if any.
     pub rua: Option<String>,
+    /// Whether the service's own report addresses are published too.
+    pub reports_to_service: bool,
 }
 
 /// One version of a domain's policy: versions are never changed, only added.

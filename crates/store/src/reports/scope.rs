@@ -303,10 +303,13 @@ impl ReportDb {
             bounded(OP_TIMEOUT, async {
                 type Row = (String, String, String, Option<String>, Option<i64>, i64);
                 let rows: Vec<Row> = with_pool!(self, |pool| {
+                    // Only the rows at each (kind, domain)'s newest `seen_at`, not every
+                    // report's: a year of daily reports is thousands of rows per domain.
                     let mut q = QueryBuilder::new(
                         "SELECT p.kind, p.domain, p.policy, p.p, p.pct, p.seen_at \
-                         FROM report_policies p JOIN report_reports r ON r.id = p.report \
-                         WHERE p.domain IN (",
+                         FROM report_policies p JOIN (SELECT p.kind AS k, p.domain AS d, \
+                         MAX(p.seen_at) AS m FROM report_policies p \
+                         JOIN report_reports r ON r.id = p.report WHERE p.domain IN (",
                     );
                     let mut list = q.separated(", ");
                     for d in &chunk {
@@ -314,6 +317,10 @@ impl ReportDb {
                     }
                     q.push(")");
                     push_range(&mut q, scope);
+                    q.push(
+                        " GROUP BY p.kind, p.domain) latest ON p.kind = latest.k \
+                         AND p.domain = latest.d AND p.seen_at = latest.m",
+                    );
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (kind, domain, policy, p, pct, seen) in rows {
@@ -473,7 +480,7 @@ impl ReportDb {
             })
             .await?;
         }
-        out.sort_by(|a, b| (b.begin, b.id).cmp(&(a.begin, a.id)));
+        out.sort_by_key(|r| std::cmp::Reverse((r.begin, r.id)));
         out.dedup_by_key(|r| r.id);
         out.truncate(limit as usize);
         Ok(out)

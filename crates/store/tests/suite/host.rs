@@ -174,6 +174,7 @@ pub(crate) async fn hosted(db: &HostDb, name: &str) -> (i64, i64) {
                 tenant_id: tenant.id,
                 name: name.to_string(),
                 rua: None,
+                reports_to_service: true,
             },
             version("v1", 1000),
         )
@@ -196,6 +197,7 @@ mod cases {
         domains_and_versions,
         publishing,
         removal_and_cascade,
+        service_certificate,
         load_state_snapshot,
         load_state_is_consistent_under_writes,
         certificates_and_acme,
@@ -263,6 +265,7 @@ mod cases {
                     tenant_id: t1.id,
                     name: "Example.COM.".into(),
                     rua: Some("mailto:tlsrpt@example.com".into()),
+                    reports_to_service: true,
                 },
                 version("20250101a", 1000),
             ),
@@ -299,6 +302,7 @@ mod cases {
                             tenant_id: t2.id,
                             name: name.into(),
                             rua: None,
+                            reports_to_service: true,
                         },
                         version("a", 1),
                     )
@@ -311,6 +315,7 @@ mod cases {
                         tenant_id: 9999,
                         name: "orphan.example".into(),
                         rua: None,
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )
@@ -322,6 +327,7 @@ mod cases {
                         tenant_id: t2.id,
                         name: "bücher.example".into(),
                         rua: None,
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )
@@ -335,6 +341,7 @@ mod cases {
                     tenant_id: t2.id,
                     name: "another.example".into(),
                     rua: None,
+                    reports_to_service: true,
                 },
                 version("a", 1),
             )
@@ -417,6 +424,40 @@ mod cases {
             Some("mailto:a@b.example")
         );
         not_found(db.set_rua(9999, None).await);
+
+        // Whether the service's own addresses are published: on by default, a change the
+        // listeners serve (so a new generation), read back on both drivers.
+        assert!(
+            db.domain_by_id(domain.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .reports_to_service
+        );
+        bumps(db, 1, db.set_reports_to_service(domain.id, false))
+            .await
+            .unwrap();
+        let off = db.domain_by_id(domain.id).await.unwrap().unwrap();
+        assert!(!off.reports_to_service);
+        assert!(
+            db.list_domains(Some(t1.id))
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.id == domain.id && !d.reports_to_service),
+            "the list reads the same column"
+        );
+        bumps(db, 1, db.set_reports_to_service(domain.id, true))
+            .await
+            .unwrap();
+        assert!(
+            db.domain_by_id(domain.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .reports_to_service
+        );
+        not_found(db.set_reports_to_service(9999, false).await);
         let json = r#"{"sts":"ok","tlsrpt":"missing"}"#;
         // The verification result is bookkeeping no listener serves: no bump.
         bumps(db, 0, db.set_verification(domain.id, json, 7000))
@@ -564,6 +605,7 @@ mod cases {
                     tenant_id,
                     name: "leaving.example".into(),
                     rua: None,
+                    reports_to_service: true,
                 },
                 version("removal", 10_000),
             )
@@ -722,6 +764,76 @@ mod cases {
             db.acme_account("https://other.example/").await.unwrap(),
             None
         );
+    }
+
+    /// The service's own certificate (the report host, no hosted domain): stored, read and
+    /// listed like a domain's, with its ACME state and challenges; the hosted-only writes
+    /// still refuse the name, and removing a domain leaves it alone.
+    pub(crate) async fn service_certificate(ctx: Ctx) {
+        let db = &ctx.db;
+        let service = "reports.zone.example";
+        let (_, id) = hosted(db, "a.example").await;
+        bumps(db, 0, async {
+            not_found(db.put_certificate(cert(service, 1)).await);
+            not_found(
+                db.set_acme_state(AcmeState {
+                    domain: service.into(),
+                    failures: 0,
+                    next_attempt_at: 0,
+                    last_error: None,
+                })
+                .await,
+            );
+            not_found(db.put_challenge(http01("s0", service, 10)).await);
+        })
+        .await;
+        bumps(db, 1, db.put_service_certificate(cert(service, 1)))
+            .await
+            .unwrap();
+        db.put_service_certificate(cert(service, 2)).await.unwrap();
+        assert_eq!(
+            db.certificate(service).await.unwrap(),
+            Some(cert(service, 2))
+        );
+        db.put_certificate(cert("a.example", 1)).await.unwrap();
+        assert_eq!(
+            db.certificates().await.unwrap(),
+            vec![cert("a.example", 1), cert(service, 2)]
+        );
+        let state = AcmeState {
+            domain: service.into(),
+            failures: 1,
+            next_attempt_at: 77,
+            last_error: Some("rate limited".into()),
+        };
+        bumps(db, 0, db.set_service_acme_state(state.clone()))
+            .await
+            .unwrap();
+        assert_eq!(db.acme_state(service).await.unwrap(), Some(state));
+        bumps(db, 1, db.put_service_challenge(http01("s1", service, 5000)))
+            .await
+            .unwrap();
+        db.put_challenge(http01("a1", "a.example", 5000))
+            .await
+            .unwrap();
+        assert_eq!(db.challenges(0).await.unwrap().len(), 2);
+        // The loaded state carries it to the nodes.
+        let state = db.load_state().await.unwrap();
+        assert!(state.certificates.iter().any(|c| c.domain == service));
+
+        // Deleting the hosted domain takes its rows (the trigger), not the service's.
+        db.delete_domain(id).await.unwrap();
+        assert_eq!(db.certificate("a.example").await.unwrap(), None);
+        assert!(db.certificate(service).await.unwrap().is_some());
+        assert!(db.acme_state(service).await.unwrap().is_some());
+        let tokens: Vec<String> = db
+            .challenges(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.token)
+            .collect();
+        assert_eq!(tokens, vec!["s1".to_string()]);
     }
 
     pub(crate) async fn challenges(ctx: Ctx) {
@@ -891,6 +1003,7 @@ mod cases {
                         tenant_id,
                         name,
                         rua: None,
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )
@@ -902,6 +1015,7 @@ mod cases {
                         tenant_id,
                         name: "rua.example".into(),
                         rua: Some(long(1025)),
+                        reports_to_service: true,
                     },
                     version("a", 1),
                 )

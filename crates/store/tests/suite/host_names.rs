@@ -173,12 +173,19 @@ pub(crate) async fn transfer_moves_a_domain(ctx: Ctx) {
         .unwrap();
     bumps(db, 0, async {
         conflict(
-            db.transfer_domain(id, new_owner.id, old_owner, None, version("x", 3000))
+            db.transfer_domain(id, new_owner.id, old_owner, None, true, version("x", 3000))
                 .await,
         );
         not_found(
-            db.transfer_domain(9999, old_owner, new_owner.id, None, version("x", 3000))
-                .await,
+            db.transfer_domain(
+                9999,
+                old_owner,
+                new_owner.id,
+                None,
+                true,
+                version("x", 3000),
+            )
+            .await,
         );
     })
     .await;
@@ -190,6 +197,7 @@ pub(crate) async fn transfer_moves_a_domain(ctx: Ctx) {
             old_owner,
             new_owner.id,
             Some("mailto:new@moving.example"),
+            false,
             version("moved", 3000),
         ),
     )
@@ -201,6 +209,7 @@ pub(crate) async fn transfer_moves_a_domain(ctx: Ctx) {
     assert_eq!(domain.state, DomainState::Active);
     assert_eq!(domain.remove_after, None);
     assert_eq!(domain.rua.as_deref(), Some("mailto:new@moving.example"));
+    assert!(!domain.reports_to_service);
     assert_eq!(domain.verification, None);
     assert_eq!(domain.verified_at, None);
     // The history and the certificate stay; the claim is consumed.
@@ -215,7 +224,7 @@ pub(crate) async fn transfer_moves_a_domain(ctx: Ctx) {
     assert_eq!(db.list_domains(Some(old_owner)).await.unwrap(), vec![]);
     // Moving it again from the old owner is refused.
     conflict(
-        db.transfer_domain(id, old_owner, new_owner.id, None, version("y", 4000))
+        db.transfer_domain(id, old_owner, new_owner.id, None, true, version("y", 4000))
             .await,
     );
 }

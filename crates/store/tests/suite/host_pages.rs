@@ -29,6 +29,7 @@ async fn add(db: &HostDb, tenant_id: i64, name: &str) -> Domain {
             tenant_id,
             name: name.to_owned(),
             rua: None,
+            reports_to_service: true,
         },
         version("v1", 1000),
     )

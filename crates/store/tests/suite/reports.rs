@@ -13,18 +13,18 @@ use mtasts_store::reports::{
 
 use mtasts_testkit::services::unique;
 
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 /// 2024-03-25T00:00:00Z.
-const D: i64 = 1_711_324_800;
+pub(crate) const D: i64 = 1_711_324_800;
 
 #[derive(Clone, Copy, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
 /// Opens a fresh database of `backend`, runs `case` on it and cleans up.
-async fn run<F, Fut>(backend: Backend, case: F)
+pub(crate) async fn run<F, Fut>(backend: Backend, case: F)
 where
     F: FnOnce(ReportDb) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -62,7 +62,7 @@ where
 
 /// A TLS report: example.com (sts testing, 90 ok, 10 failed: 7 certificate-expired at
 /// mx1, 3 starttls-not-supported at mx2) and other.org (no-policy-found, 5 ok).
-fn tls(org: &str, id: &str, begin: &str, end: &str) -> TlsReport {
+pub(crate) fn tls(org: &str, id: &str, begin: &str, end: &str) -> TlsReport {
     let json = format!(
         r#"{{"organization-name": "{org}", "report-id": "{id}",
           "date-range": {{"start-datetime": "{begin}", "end-datetime": "{end}"}},
@@ -106,7 +106,7 @@ fn dmarc_xml(id: &str, begin: i64, end: i64, records: usize, count: u64) -> Stri
     )
 }
 
-fn input(bytes: &[u8], source: &'static str) -> NewInput<'static> {
+pub(crate) fn input(bytes: &[u8], source: &'static str) -> NewInput<'static> {
     let mut sha256 = [0u8; 32];
     // Distinct enough for tests: the bytes' length and first bytes.
     sha256[..8].copy_from_slice(&(bytes.len() as u64).to_be_bytes());
@@ -122,7 +122,7 @@ fn input(bytes: &[u8], source: &'static str) -> NewInput<'static> {
     }
 }
 
-fn tls_new<'a>(report: &'a TlsReport, raw: &'a [u8]) -> NewReport<'a> {
+pub(crate) fn tls_new<'a>(report: &'a TlsReport, raw: &'a [u8]) -> NewReport<'a> {
     NewReport {
         source: "in.json",
         content: Content::TlsRpt(report),

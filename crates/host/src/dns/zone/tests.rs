@@ -8,6 +8,7 @@ use std::sync::Arc;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use mtasts_proto::hosted::delegation::{Delegation, ZoneName};
+use mtasts_proto::sts::policy::Mode;
 
 use super::{Answer, ZoneView, txt_rdata};
 use crate::snapshot::{HostedDomain, Snapshot, ZoneSettings};
@@ -25,6 +26,8 @@ fn settings() -> ZoneSettings {
             "192.0.2.1".parse().unwrap(),
         ],
         ttl: TTL,
+        report_mail: true,
+        own_policy_mode: mtasts_proto::sts::policy::Mode::Testing,
     }
 }
 
@@ -38,6 +41,7 @@ fn domain(name: &str, tenant_id: i64, txt_id: Option<&str>, tlsrpt: Option<&str>
         txt_id: txt_id.map(str::to_string),
         tlsrpt: tlsrpt.map(str::to_string),
         certificate: None,
+        reports_to_service: true,
     }
 }
 
@@ -790,4 +794,287 @@ fn the_view_keeps_its_snapshot() {
     let v = ZoneView::new(&settings(), Arc::clone(&snap)).unwrap();
     assert!(Arc::ptr_eq(v.snapshot(), &snap));
     assert_eq!(v.apex(), &name("hosted.test."));
+}
+
+/// The report host: `reports.Z` has the public addresses and its MX (while mail intake runs),
+/// its own policy host and records, and every hosted domain's DMARC authorization.
+#[test]
+fn report_host_names_and_records() {
+    let v = view();
+    let reports = settings().reports();
+    let host = format!("{}.", reports.host());
+    assert_eq!(host, "reports.hosted.test.");
+
+    let a = ask(&v, &host, RecordType::A);
+    assert_positive(&a);
+    let rdata: Vec<String> = answers(&a).into_iter().map(|(_, _, d)| d).collect();
+    assert_eq!(rdata, ["192.0.2.1", "192.0.2.2"]);
+    assert_eq!(ask(&v, &host, RecordType::AAAA).answers.len(), 1);
+    let mx = ask(&v, &host, RecordType::MX);
+    assert_positive(&mx);
+    assert_eq!(
+        answers(&mx),
+        vec![(
+            host.clone(),
+            RecordType::MX,
+            "10 reports.hosted.test.".to_string()
+        )]
+    );
+    assert_eq!(ask(&v, &host, RecordType::ANY).answers.len(), 4);
+    for qtype in [RecordType::TXT, RecordType::NS, RecordType::CNAME] {
+        assert_negative(&v, &ask(&v, &host, qtype), ResponseCode::NoError);
+    }
+
+    let policy_host = format!("{}.", reports.own_policy_host());
+    assert_eq!(policy_host, "mta-sts.reports.hosted.test.");
+    assert_eq!(ask(&v, &policy_host, RecordType::A).answers.len(), 2);
+    assert_eq!(ask(&v, &policy_host, RecordType::AAAA).answers.len(), 1);
+    for qtype in [RecordType::MX, RecordType::TXT] {
+        assert_negative(&v, &ask(&v, &policy_host, qtype), ResponseCode::NoError);
+    }
+
+    let sts = ask(&v, "_mta-sts.reports.hosted.test.", RecordType::TXT);
+    assert_positive(&sts);
+    let text = String::from_utf8(txt_strings(&sts.answers[0]).concat()).unwrap();
+    assert_eq!(
+        text,
+        format!("v=STSv1; id={}", reports.own_policy_id(Mode::Testing))
+    );
+    mtasts_proto::sts::record::StsRecord::parse(&text).unwrap();
+
+    let rpt = ask(&v, "_smtp._tls.reports.hosted.test.", RecordType::TXT);
+    assert_positive(&rpt);
+    let text = String::from_utf8(txt_strings(&rpt.answers[0]).concat()).unwrap();
+    assert_eq!(
+        text,
+        "v=TLSRPTv1; rua=mailto:tlsrpt@reports.hosted.test,https://reports.hosted.test/tlsrpt"
+    );
+
+    // Every hosted domain, whichever tenant hosts it, is authorized; nothing else is.
+    for d in [
+        "example.com",
+        "a.b.example.org",
+        "long.example",
+        "empty.example",
+    ] {
+        let qname = format!("{}.", reports.dmarc_authorization_name(d));
+        let txt = ask(&v, &qname, RecordType::TXT);
+        assert_positive(&txt);
+        assert_eq!(txt_strings(&txt.answers[0]), vec![b"v=DMARC1".to_vec()]);
+        assert_negative(&v, &ask(&v, &qname, RecordType::A), ResponseCode::NoError);
+        let upper = qname.to_uppercase();
+        assert_eq!(ask(&v, &upper, RecordType::TXT).answers.len(), 1);
+    }
+    for missing in [
+        "other.example._report._dmarc.reports.hosted.test.",
+        "example.net._report._dmarc.reports.hosted.test.",
+        "www.example.com._report._dmarc.reports.hosted.test.",
+        "example.com._report._dmarc.hosted.test.",
+        "example.com._dmarc.reports.hosted.test.",
+        "x.reports.hosted.test.",
+        "x.mta-sts.reports.hosted.test.",
+        "_mta-sts.mta-sts.reports.hosted.test.",
+        "_smtp.reports.hosted.test.",
+        "_tls._smtp.reports.hosted.test.",
+        "mta-sts.hosted.test.",
+        "report.hosted.test.",
+    ] {
+        for qtype in [RecordType::TXT, RecordType::A, RecordType::ANY] {
+            assert_negative(&v, &ask(&v, missing, qtype), ResponseCode::NXDomain);
+        }
+    }
+    // The empty non-terminals above them.
+    for ent in [
+        "_tls.reports.hosted.test.",
+        "_dmarc.reports.hosted.test.",
+        "_report._dmarc.reports.hosted.test.",
+        "com._report._dmarc.reports.hosted.test.",
+        "org._report._dmarc.reports.hosted.test.",
+        "example.org._report._dmarc.reports.hosted.test.",
+        "b.example.org._report._dmarc.reports.hosted.test.",
+        "example._report._dmarc.reports.hosted.test.",
+    ] {
+        for qtype in [RecordType::TXT, RecordType::A, RecordType::ANY] {
+            assert_negative(&v, &ask(&v, ent, qtype), ResponseCode::NoError);
+        }
+    }
+}
+
+/// Without mail intake the report host has no MX, and its own rua is the HTTPS URL alone;
+/// the own policy's id follows the configured mode.
+#[test]
+fn report_host_follows_the_settings() {
+    let mut s = settings();
+    s.report_mail = false;
+    s.own_policy_mode = Mode::Enforce;
+    let v = ZoneView::new(&s, Arc::new(snapshot(1))).unwrap();
+    assert_negative(
+        &v,
+        &ask(&v, "reports.hosted.test.", RecordType::MX),
+        ResponseCode::NoError,
+    );
+    assert_eq!(
+        ask(&v, "reports.hosted.test.", RecordType::A).answers.len(),
+        2
+    );
+    let rpt = ask(&v, "_smtp._tls.reports.hosted.test.", RecordType::TXT);
+    assert_eq!(
+        txt_strings(&rpt.answers[0]).concat(),
+        b"v=TLSRPTv1; rua=https://reports.hosted.test/tlsrpt".to_vec()
+    );
+    let sts = ask(&v, "_mta-sts.reports.hosted.test.", RecordType::TXT);
+    assert_eq!(
+        String::from_utf8(txt_strings(&sts.answers[0]).concat()).unwrap(),
+        format!("v=STSv1; id={}", s.reports().own_policy_id(Mode::Enforce))
+    );
+    assert_ne!(
+        s.reports().own_policy_id(Mode::Enforce),
+        s.reports().own_policy_id(Mode::Testing)
+    );
+}
+
+/// A domain's DMARC authorization appears with the domain and goes with it.
+#[test]
+fn dmarc_authorization_follows_the_hosted_domains() {
+    let qname = "new.example._report._dmarc.reports.hosted.test.";
+    let before = view();
+    assert_negative(
+        &before,
+        &ask(&before, qname, RecordType::TXT),
+        ResponseCode::NXDomain,
+    );
+    let mut next = snapshot(8);
+    next.domains.insert(
+        "new.example".to_string(),
+        domain("new.example", 3, None, None),
+    );
+    next.domains.remove("example.com");
+    let after = ZoneView::new(&settings(), Arc::new(next)).unwrap();
+    assert_positive(&ask(&after, qname, RecordType::TXT));
+    assert_negative(
+        &after,
+        &ask(
+            &after,
+            "example.com._report._dmarc.reports.hosted.test.",
+            RecordType::TXT,
+        ),
+        ResponseCode::NXDomain,
+    );
+    // `com._report…` existed only for example.com.
+    assert_negative(
+        &after,
+        &ask(
+            &after,
+            "com._report._dmarc.reports.hosted.test.",
+            RecordType::TXT,
+        ),
+        ResponseCode::NXDomain,
+    );
+}
+
+/// Every name of a small alphabet below `reports.Z`, up to four labels: the answers agree
+/// with the list of the report host's names, and nothing exists below an NXDOMAIN.
+#[test]
+fn exhaustive_report_names_agree_with_an_independent_model() {
+    let v = view();
+    let owners: Vec<(&str, Vec<RecordType>)> = vec![
+        (
+            "reports",
+            vec![
+                RecordType::A,
+                RecordType::A,
+                RecordType::AAAA,
+                RecordType::MX,
+            ],
+        ),
+        (
+            "mta-sts.reports",
+            vec![RecordType::A, RecordType::A, RecordType::AAAA],
+        ),
+        ("_mta-sts.reports", vec![RecordType::TXT]),
+        ("_smtp._tls.reports", vec![RecordType::TXT]),
+        ("example.com._report._dmarc.reports", vec![RecordType::TXT]),
+        ("long.example._report._dmarc.reports", vec![RecordType::TXT]),
+        (
+            "empty.example._report._dmarc.reports",
+            vec![RecordType::TXT],
+        ),
+    ];
+    let mut existing = BTreeSet::new();
+    for (owner, _) in &owners {
+        let labels: Vec<&str> = owner.split('.').collect();
+        for i in 0..labels.len() {
+            existing.insert(labels[i..].join("."));
+        }
+    }
+    // `a.b.example.org` adds its own ancestors.
+    for s in ["org", "example.org", "b.example.org", "a.b.example.org"] {
+        existing.insert(format!("{s}._report._dmarc.reports"));
+    }
+    let types_at = |relative: &str| -> Vec<RecordType> {
+        owners
+            .iter()
+            .find(|(o, _)| *o == relative)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    };
+    let alphabet = [
+        "_mta-sts", "mta-sts", "_smtp", "_tls", "_report", "_dmarc", "example", "com", "long",
+        "reports",
+    ];
+    let mut names: Vec<Vec<&str>> = Vec::new();
+    let mut frontier: Vec<Vec<&str>> = vec![vec!["reports"]];
+    names.extend(frontier.iter().cloned());
+    for _ in 0..5 {
+        let mut next = Vec::new();
+        for base in &frontier {
+            for label in alphabet {
+                let mut n = vec![label];
+                n.extend(base.iter().copied());
+                next.push(n);
+            }
+        }
+        names.extend(next.iter().cloned());
+        frontier = next;
+    }
+    let mut nxdomain = BTreeSet::new();
+    for labels in &names {
+        let relative = labels.join(".");
+        let qname = format!("{relative}.{ZONE}.");
+        let has = types_at(&relative);
+        for qtype in [
+            RecordType::A,
+            RecordType::TXT,
+            RecordType::MX,
+            RecordType::ANY,
+        ] {
+            let answer = ask(&v, &qname, qtype);
+            let expected: Vec<RecordType> = has
+                .iter()
+                .copied()
+                .filter(|t| qtype == RecordType::ANY || *t == qtype)
+                .collect();
+            let got: Vec<RecordType> = answer.answers.iter().map(Record::record_type).collect();
+            assert_eq!(got, expected, "{qname} {qtype}");
+            if expected.is_empty() {
+                let code = if existing.contains(&relative) {
+                    ResponseCode::NoError
+                } else {
+                    ResponseCode::NXDomain
+                };
+                assert_negative(&v, &answer, code);
+            }
+            if answer.code == ResponseCode::NXDomain {
+                nxdomain.insert(relative.clone());
+            }
+        }
+        if let Some((_, parent)) = relative.split_once('.')
+            && nxdomain.contains(parent)
+        {
+            assert!(
+                nxdomain.contains(&relative),
+                "{qname} exists below NXDOMAIN"
+            );
+        }
+    }
 }
