@@ -26,6 +26,8 @@
 //! * [`secrets`] — secrets at rest: sealing keys, a private data directory, the first admin
 //!   token's file.
 //! * [`dashboard`] — the server-rendered web dashboard for domain owners.
+//! * [`alerts`] — alerts per tenant and domain from the reports and delegation checks,
+//!   delivered by signed webhook and e-mail.
 //!
 //! **Invariant:** the HTTP side (API, dashboard, service) knows the checker only through
 //! [`verification::DomainVerifier`]; `mtasts serve` wires the node, which owns the checker
@@ -33,6 +35,7 @@
 //! call `mtasts-check`; [`verification`] borrows its verdict and severity types.
 
 pub mod acme;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod client_addr;

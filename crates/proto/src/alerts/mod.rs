@@ -24,6 +24,7 @@ pub mod notice;
 pub mod rules;
 pub mod signature;
 pub mod suppression;
+pub mod target;
 
 use std::fmt;
 use std::str::FromStr;
@@ -41,6 +42,11 @@ pub const SILENT_AFTER_DAYS: usize = 7;
 pub const SILENT_DAYS: i64 = 3;
 /// How many days of reports the rules look at (the longest rule's window, with room).
 pub const EVIDENCE_DAYS: i64 = KNOWN_DAYS + RECENT_DAYS + 8;
+
+/// The first second of the evidence the rules need at `now` ([`EVIDENCE_DAYS`] back).
+pub fn evidence_since(now: i64) -> i64 {
+    crate::calendar::day_of(now) - EVIDENCE_DAYS * crate::calendar::DAY
+}
 
 /// What an alert is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
