@@ -8,6 +8,7 @@
 //! * [`deliver`] — sends the queued notifications that are due, retried with backoff (the
 //!   queue is in the database: a notification survives a restart).
 //! * [`webhook`] and [`email`] — the two edges, each behind a small trait.
+//! * [`service`] — listing alerts and changing settings, for the API and the dashboard.
 //!
 //! A node runs [`Alerts::run_once`] every `alert_interval` under the advisory lock
 //! [`LOCK_NAME`], so one node evaluates and delivers at a time.
@@ -15,6 +16,7 @@
 pub mod deliver;
 pub mod email;
 pub mod evaluate;
+pub mod service;
 pub mod webhook;
 
 use std::sync::Arc;
