@@ -294,9 +294,9 @@ fn alerts(
     .map_err(|e| ServeError::Config(format!("trust roots: {e}")))?;
     let mail: Option<Arc<dyn MailSend>> = match &config.alert_smtp_relay {
         Some(relay) => {
-            let valid = relay
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            let valid = relay.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
             if !valid {
                 return Err(ServeError::Config(format!(
                     "alert_smtp_relay {relay:?}: write host:port"
@@ -321,7 +321,11 @@ fn alerts(
             from,
             interval: Duration::from_secs(config.alert_interval.max(1)),
         },
-        Arc::new(HttpWebhook::new(dns, roots, config.alert_allow_private_targets)),
+        Arc::new(HttpWebhook::new(
+            dns,
+            roots,
+            config.alert_allow_private_targets,
+        )),
         mail,
     ))
 }

@@ -20,13 +20,17 @@ pub(super) async fn list_alerts(
 ) -> ApiResult<Json<Value>> {
     let limit = match query.get("limit") {
         None => 100,
-        Some(text) => text.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            super::ApiError::invalid(
-                "limit",
-                "mtasts API: limit is 1 to 500",
-                "limit must be a whole number from 1 to 500",
-            )
-        })?,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                super::ApiError::invalid(
+                    "limit",
+                    "mtasts API: limit is 1 to 500",
+                    "limit must be a whole number from 1 to 500",
+                )
+            })?,
     };
     let alerts = service::list(&state, &who, limit).await?;
     Ok(Json(json!({ "alerts": alerts })))
@@ -38,8 +42,7 @@ pub(super) async fn get_settings(
     Auth(who): Auth,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let settings =
-        service::settings(&state, &who, query.get("tenant").map(String::as_str)).await?;
+    let settings = service::settings(&state, &who, query.get("tenant").map(String::as_str)).await?;
     Ok(Json(json!(settings)))
 }
 
@@ -66,9 +69,13 @@ pub(super) async fn put_settings(
         failure_permille: body.optional("failure_permille", "a whole number from 1 to 1000")?,
         min_sessions: body.optional("min_sessions", "a whole number")?,
     };
-    let settings =
-        service::put_settings(&state, &who, query.get("tenant").map(String::as_str), change)
-            .await?;
+    let settings = service::put_settings(
+        &state,
+        &who,
+        query.get("tenant").map(String::as_str),
+        change,
+    )
+    .await?;
     Ok(Json(json!(settings)))
 }
 

@@ -158,7 +158,11 @@ fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/alert-settings",
             get(alerts::get_settings),
         ),
-        (Method::PUT, "/api/v1/alert-settings", put(alerts::put_settings)),
+        (
+            Method::PUT,
+            "/api/v1/alert-settings",
+            put(alerts::put_settings),
+        ),
     ]
 }
 

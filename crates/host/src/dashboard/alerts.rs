@@ -67,7 +67,14 @@ pub(super) async fn save_settings(
     match service::put_settings(&dash.app, &viewer.principal, None, change).await {
         Ok(saved) => {
             let status = StatusCode::OK;
-            render(&dash, &viewer, status, None, saved.new_webhook_secret.as_deref()).await
+            render(
+                &dash,
+                &viewer,
+                status,
+                None,
+                saved.new_webhook_secret.as_deref(),
+            )
+            .await
         }
         Err(error) => match form_error(&viewer, error) {
             WriteFailure::Form(status, error) => {
@@ -148,7 +155,10 @@ async fn render(
             error,
         ));
     }
-    html_response(status, html::page("Alerts", Some(&header_of(viewer)), &body))
+    html_response(
+        status,
+        html::page("Alerts", Some(&header_of(viewer)), &body),
+    )
 }
 
 fn alert_list(alerts: &[AlertView]) -> String {

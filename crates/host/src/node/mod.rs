@@ -185,8 +185,10 @@ impl Node {
     /// the node stops. Each round takes the `alerts` advisory lock, so one node of several
     /// evaluates and delivers at a time.
     pub fn run_alerts(&mut self, alerts: crate::alerts::Alerts) {
-        self.tasks
-            .push(tokio::spawn(crate::alerts::run(alerts, self.cancel.clone())));
+        self.tasks.push(tokio::spawn(crate::alerts::run(
+            alerts,
+            self.cancel.clone(),
+        )));
     }
 
     /// The node's name.
