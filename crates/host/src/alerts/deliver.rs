@@ -36,7 +36,7 @@ pub(super) async fn deliver_due(alerts: &Alerts) -> Result<(u64, u64), AlertErro
     let mut tenants: BTreeMap<i64, (String, Option<AlertSettings>)> = BTreeMap::new();
     let (mut sent, mut failed) = (0, 0);
     for (delivery, alert) in due {
-        if !tenants.contains_key(&alert.tenant_id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = tenants.entry(alert.tenant_id) {
             let name = alerts
                 .db
                 .tenant(alert.tenant_id)
@@ -48,7 +48,7 @@ pub(super) async fn deliver_due(alerts: &Alerts) -> Result<(u64, u64), AlertErro
                 .await
                 .ok()
                 .flatten();
-            tenants.insert(alert.tenant_id, (name, settings));
+            slot.insert((name, settings));
         }
         let (tenant, settings) = &tenants[&alert.tenant_id];
         let outcome = send_one(alerts, &delivery, &alert, tenant, settings.as_ref(), now).await;

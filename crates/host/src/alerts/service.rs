@@ -101,13 +101,13 @@ pub async fn list(
     let mut names = std::collections::BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        if !names.contains_key(&row.tenant_id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = names.entry(row.tenant_id) {
             let name = state
                 .db
                 .tenant(row.tenant_id)
                 .await?
                 .map_or_else(String::new, |t| t.name);
-            names.insert(row.tenant_id, name);
+            slot.insert(name);
         }
         let tenant = names[&row.tenant_id].clone();
         out.push(view(row, tenant));
@@ -224,15 +224,15 @@ async fn tenant_for(
     who: &Principal,
     tenant: Option<&str>,
 ) -> Result<(i64, String), ServiceError> {
-    if who.is_admin() {
-        if let Some(name) = tenant {
-            let t = state
-                .db
-                .tenant_by_name(name)
-                .await?
-                .ok_or(ServiceError::NotFound)?;
-            return Ok((t.id, t.name));
-        }
+    if who.is_admin()
+        && let Some(name) = tenant
+    {
+        let t = state
+            .db
+            .tenant_by_name(name)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        return Ok((t.id, t.name));
     }
     let id = who.tenant_id.ok_or_else(|| {
         invalid(

@@ -412,19 +412,7 @@ impl HostDb {
         now: i64,
         limit: u32,
     ) -> Result<Vec<(DeliveryRow, AlertRow)>, HostDbError> {
-        type Row = (
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            Option<String>,
-            i64,
-            Option<i64>,
-        );
-        let ids: Vec<Row> = bounded(async {
+        let ids: Vec<DeliveryTuple> = bounded(async {
             Ok(with_pool!(self, |pool| sqlx::query_as(DUE_DELIVERIES)
                 .bind(now)
                 .bind(i64::from(limit.min(super::MAX_PAGE_ROWS)))
@@ -445,7 +433,7 @@ impl HostDb {
 
     /// The notifications of alert `id`, oldest first.
     pub async fn alert_deliveries(&self, alert_id: i64) -> Result<Vec<DeliveryRow>, HostDbError> {
-        let rows: Vec<_> = bounded(async {
+        let rows: Vec<DeliveryTuple> = bounded(async {
             Ok(with_pool!(self, |pool| sqlx::query_as(DELIVERIES_OF)
                 .bind(alert_id)
                 .fetch_all(pool)
@@ -486,7 +474,7 @@ impl HostDb {
         domain: &str,
     ) -> Result<Vec<(String, RecordMemory)>, HostDbError> {
         let domain = limits::domain(domain)?;
-        let rows: Vec<(String, Option<i64>, Option<i64>, String, String)> = bounded(async {
+        let rows: Vec<RecordRow> = bounded(async {
             Ok(with_pool!(self, |pool| sqlx::query_as(RECORDS)
                 .bind(&domain)
                 .fetch_all(pool)
@@ -561,6 +549,9 @@ fn text(value: &str) -> &str {
     limits::truncated(value, MAX_ALERT_TEXT_BYTES)
 }
 
+/// A delegation record's memory as read: record, verified at, failing since, detail, fix.
+type RecordRow = (String, Option<i64>, Option<i64>, String, String);
+
 type SettingsRow = (i64, Option<String>, Option<String>, String, i64, i64, i64);
 
 type AlertTuple = (
@@ -612,21 +603,21 @@ fn alert_row(t: AlertTuple) -> AlertRow {
     }
 }
 
-#[allow(clippy::type_complexity)]
-fn delivery_row(
-    t: (
-        i64,
-        i64,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        i64,
-        Option<i64>,
-    ),
-) -> Result<DeliveryRow, HostDbError> {
+/// A delivery as read, in the order of `delivery_columns!`.
+type DeliveryTuple = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+fn delivery_row(t: DeliveryTuple) -> Result<DeliveryRow, HostDbError> {
     let (id, alert_id, channel, event, state, attempts, next, last_error, created_at, done_at) = t;
     Ok(DeliveryRow {
         id,
