@@ -155,6 +155,22 @@ pub(crate) struct ServeArgs {
     /// Test only: the SMTP port verification probes instead of 25.
     #[arg(long = "verify-smtp-port", value_name = "PORT", hide = true)]
     verify_smtp_port: Option<u16>,
+    /// The SMTP relay (host:port) alert e-mail goes through (default: no alert e-mail).
+    #[arg(
+        long = "alert-smtp-relay",
+        value_name = "HOST:PORT",
+        env = "MTASTS_ALERT_SMTP_RELAY"
+    )]
+    alert_smtp_relay: Option<String>,
+    /// The sender address of alert e-mail (default mtasts@<zone>).
+    #[arg(long = "alert-from", value_name = "ADDRESS", env = "MTASTS_ALERT_FROM")]
+    alert_from: Option<String>,
+    /// Seconds between evaluations of the alert rules (default 300).
+    #[arg(long = "alert-interval", value_name = "SECONDS")]
+    alert_interval: Option<u64>,
+    /// Test only: let alert webhooks reach loopback and private addresses over plain http.
+    #[arg(long = "alert-allow-private-targets", hide = true)]
+    alert_allow_private_targets: bool,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -196,6 +212,10 @@ impl ServeArgs {
             password_iterations,
             verify_https_port,
             verify_smtp_port,
+            alert_smtp_relay,
+            alert_from,
+            alert_interval,
+            alert_allow_private_targets,
             db: _,
         } = self;
         set_if!(
@@ -210,7 +230,8 @@ impl ServeArgs {
             poll_interval_ms,
             password_iterations,
             verify_https_port,
-            verify_smtp_port
+            verify_smtp_port,
+            alert_interval
         );
         set_list!(
             config,
@@ -235,6 +256,15 @@ impl ServeArgs {
         }
         if verify_private_addresses {
             config.verify_private_addresses = true;
+        }
+        if alert_smtp_relay.is_some() {
+            config.alert_smtp_relay = alert_smtp_relay;
+        }
+        if alert_from.is_some() {
+            config.alert_from = alert_from;
+        }
+        if alert_allow_private_targets {
+            config.alert_allow_private_targets = true;
         }
         anyhow::ensure!(
             !config.zone.is_empty(),
