@@ -73,6 +73,25 @@ async fn alert_settings_round_trip_and_seal_the_secret(ctx: Ctx) {
         ctx.db.alert_settings(tenant.id).await,
         Err(HostDbError::Sealed(_))
     ));
+    // Rotating the key reseals it: afterwards the new key alone opens it.
+    let new_key = SecretKey::from_hex(&"22".repeat(32)).unwrap();
+    let rotating = ctx
+        .db
+        .clone()
+        .with_secret_keys(Sealer::new(&new_key, std::slice::from_ref(&key)));
+    assert!(rotating.reseal_secrets().await.unwrap() >= 1);
+    let only_new = ctx.db.clone().with_secret_keys(Sealer::new(&new_key, &[]));
+    assert_eq!(
+        only_new
+            .alert_settings(tenant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .webhook_secret
+            .as_deref(),
+        Some("s3cret")
+    );
+    let db = only_new;
     // Not given: kept; no URL: cleared.
     let kept = db
         .put_alert_settings(
