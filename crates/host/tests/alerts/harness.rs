@@ -200,6 +200,7 @@ async fn host(db: &HostDb, tenant_id: i64, name: &str, mx: &[&str]) {
                 tenant_id,
                 name: name.into(),
                 rua: None,
+                reports_to_service: true,
             },
             NewVersion {
                 policy_id: "20160401".into(),

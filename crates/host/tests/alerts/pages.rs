@@ -24,6 +24,7 @@ async fn alerts_are_listed_in_the_dashboard_and_the_api_per_tenant() {
                 tenant_id: h.alpha.id,
                 name: "company-y.example".into(),
                 rua: None,
+                reports_to_service: true,
             },
             NewVersion {
                 policy_id: "1".into(),
