@@ -260,3 +260,36 @@ async fn private_webhook_targets_are_refused_without_the_setting() {
     assert_eq!((round.sent, round.failed), (0, 5));
     assert!(hook.received().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_name_with_any_private_address_is_refused() {
+    let Some(world) = World::start().await else {
+        return;
+    };
+    // Real DNS (the testkit's authority): one public and one private address for the name.
+    let net = mtasts_testkit::TestNet::start().await;
+    net.zone()
+        .add_a("hooks.mixed.test", std::net::Ipv4Addr::new(8, 8, 8, 8));
+    net.zone()
+        .add_a("hooks.mixed.test", std::net::Ipv4Addr::new(10, 0, 0, 5));
+    world
+        .settings(
+            world.a.id,
+            Some("https://hooks.mixed.test/hook".into()),
+            &[],
+        )
+        .await;
+    let dns = crate::support::dns::resolver(&net, std::time::Duration::from_secs(3));
+    let alerts = world.alerts_with_dns(Arc::new(dns), false, None);
+    let round = alerts.run_once().await.unwrap();
+    assert_eq!((round.sent, round.failed), (0, 5));
+    for alert in world.db.alerts(Some(world.a.id), 100).await.unwrap() {
+        let deliveries = world.db.alert_deliveries(alert.id).await.unwrap();
+        assert_eq!(deliveries[0].state, "failed");
+        let error = deliveries[0].last_error.as_deref().unwrap();
+        assert!(
+            error.contains("hooks.mixed.test resolves to 10.0.0.5"),
+            "{error}"
+        );
+    }
+}

@@ -152,6 +152,16 @@ impl World {
             timeout: Duration::from_secs(1),
         })
         .unwrap();
+        self.alerts_with_dns(Arc::new(dns), allow_private, mail)
+    }
+
+    /// The alert machinery resolving webhook hosts with `dns`.
+    pub(crate) fn alerts_with_dns(
+        &self,
+        dns: Arc<dyn mtasts_net::dns::DnsLookup>,
+        allow_private: bool,
+        mail: Option<Arc<dyn MailSend>>,
+    ) -> Alerts {
         let roots = Arc::new(rustls::RootCertStore::empty());
         let clock = self.clock.clone();
         Alerts::new(
@@ -161,7 +171,7 @@ impl World {
                 from: "mtasts@provider.test".into(),
                 interval: Duration::from_secs(300),
             },
-            Arc::new(HttpWebhook::new(Arc::new(dns), roots, allow_private)),
+            Arc::new(HttpWebhook::new(dns, roots, allow_private)),
             mail,
         )
         .with_clock(Arc::new(move || clock.load(Ordering::SeqCst)))
