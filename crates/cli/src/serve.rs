@@ -162,6 +162,22 @@ pub(crate) struct ServeArgs {
         env = "MTASTS_METRICS_LISTEN"
     )]
     metrics_listen: Option<SocketAddr>,
+    /// The SMTP relay (host:port) alert e-mail goes through (default: no alert e-mail).
+    #[arg(
+        long = "alert-smtp-relay",
+        value_name = "HOST:PORT",
+        env = "MTASTS_ALERT_SMTP_RELAY"
+    )]
+    alert_smtp_relay: Option<String>,
+    /// The sender address of alert e-mail (default mtasts@<zone>).
+    #[arg(long = "alert-from", value_name = "ADDRESS", env = "MTASTS_ALERT_FROM")]
+    alert_from: Option<String>,
+    /// Seconds between evaluations of the alert rules (default 300).
+    #[arg(long = "alert-interval", value_name = "SECONDS")]
+    alert_interval: Option<u64>,
+    /// Test only: let alert webhooks reach loopback and private addresses over plain http.
+    #[arg(long = "alert-allow-private-targets", hide = true)]
+    alert_allow_private_targets: bool,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -204,6 +220,10 @@ impl ServeArgs {
             verify_https_port,
             verify_smtp_port,
             metrics_listen,
+            alert_smtp_relay,
+            alert_from,
+            alert_interval,
+            alert_allow_private_targets,
             db: _,
         } = self;
         set_if!(
@@ -218,7 +238,8 @@ impl ServeArgs {
             poll_interval_ms,
             password_iterations,
             verify_https_port,
-            verify_smtp_port
+            verify_smtp_port,
+            alert_interval
         );
         set_list!(
             config,
@@ -246,6 +267,15 @@ impl ServeArgs {
         }
         if verify_private_addresses {
             config.verify_private_addresses = true;
+        }
+        if alert_smtp_relay.is_some() {
+            config.alert_smtp_relay = alert_smtp_relay;
+        }
+        if alert_from.is_some() {
+            config.alert_from = alert_from;
+        }
+        if alert_allow_private_targets {
+            config.alert_allow_private_targets = true;
         }
         anyhow::ensure!(
             !config.zone.is_empty(),

@@ -167,6 +167,8 @@ const API_STATUS: &[(&str, &str, u16)] = &[
     ("GET", "/api/v1/domains", 200),
     ("GET", "/api/v1/domains/*", 200),
     ("PATCH", "/api/v1/domains/*", 200),
+    ("PUT", "/api/v1/alert-settings", 200),
+    ("GET", "/api/v1/alerts", 200),
 ];
 
 /// The most any one documented command may take.

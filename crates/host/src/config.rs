@@ -102,6 +102,16 @@ pub struct ServeConfig {
     pub report_rate_burst: u32,
     /// Report POSTs per minute one client address may make after its burst (default 60).
     pub report_rate_per_minute: u32,
+    /// The SMTP relay (`host:port`) alert e-mail goes through; none: no alert e-mail.
+    pub alert_smtp_relay: Option<String>,
+    /// The sender address of alert e-mail (default `mtasts@<zone>`).
+    pub alert_from: Option<String>,
+    /// Test-only: let alert webhooks reach loopback, private and link-local addresses, and
+    /// plain `http://` URLs (by default they are refused, so tenants cannot make the service
+    /// call into its own network).
+    pub alert_allow_private_targets: bool,
+    /// Seconds between two evaluations of the alert rules (and sends of due notifications).
+    pub alert_interval: u64,
 }
 
 impl Default for ServeConfig {
@@ -143,6 +153,10 @@ impl Default for ServeConfig {
             report_max_bytes: crate::policy_host::DEFAULT_MAX_REPORT_BYTES,
             report_rate_burst: 120,
             report_rate_per_minute: 60,
+            alert_smtp_relay: None,
+            alert_from: None,
+            alert_allow_private_targets: false,
+            alert_interval: 300,
         }
     }
 }
@@ -243,6 +257,24 @@ mod tests {
             config.database_url(),
             "postgres://mtasts@db.internal/mtasts"
         );
+    }
+
+    #[test]
+    fn alert_keys_are_read_with_their_defaults() {
+        let config = ServeConfig::from_toml("zone = \"z.example\"\n").unwrap();
+        assert_eq!(config.alert_smtp_relay, None);
+        assert_eq!(config.alert_from, None);
+        assert!(!config.alert_allow_private_targets);
+        assert_eq!(config.alert_interval, 300);
+        let config = ServeConfig::from_toml(
+            "alert_smtp_relay = \"127.0.0.1:25\"\nalert_from = \"alerts@p.example\"\n\
+             alert_allow_private_targets = true\nalert_interval = 60\n",
+        )
+        .unwrap();
+        assert_eq!(config.alert_smtp_relay.as_deref(), Some("127.0.0.1:25"));
+        assert_eq!(config.alert_from.as_deref(), Some("alerts@p.example"));
+        assert!(config.alert_allow_private_targets);
+        assert_eq!(config.alert_interval, 60);
     }
 
     #[test]

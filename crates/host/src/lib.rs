@@ -27,6 +27,8 @@
 //!   token's file.
 //! * [`dashboard`] — the server-rendered web dashboard for domain owners.
 //! * [`metrics`] — Prometheus metrics, served on `metrics_listen`.
+//! * [`alerts`] — alerts per tenant and domain from the reports and delegation checks,
+//!   delivered by signed webhook and e-mail.
 //!
 //! **Invariant:** the HTTP side (API, dashboard, service) knows the checker only through
 //! [`verification::DomainVerifier`]; `mtasts serve` wires the node, which owns the checker
@@ -34,6 +36,7 @@
 //! call `mtasts-check`; [`verification`] borrows its verdict and severity types.
 
 pub mod acme;
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod client_addr;

@@ -292,6 +292,60 @@ fn acme_config(config: &ServeConfig) -> Result<Option<AcmeConfig>, ServeError> {
     Ok(Some(acme))
 }
 
+/// The alert machinery of `config`: webhooks through `dns` (private targets refused unless
+/// `alert_allow_private_targets`), e-mail through `alert_smtp_relay` when set.
+fn alerts(
+    config: &ServeConfig,
+    db: &HostDb,
+    reports: &mtasts_store::reports::ReportDb,
+    dns: Arc<dyn DnsLookup>,
+) -> Result<crate::alerts::Alerts, ServeError> {
+    use crate::alerts::email::{MailSend, SmtpRelay};
+    use crate::alerts::webhook::HttpWebhook;
+    let roots = TrustConfig {
+        builtin_roots: true,
+        ca_files: config.ca_file.clone(),
+    }
+    .root_store()
+    .map_err(|e| ServeError::Config(format!("trust roots: {e}")))?;
+    let mail: Option<Arc<dyn MailSend>> = match &config.alert_smtp_relay {
+        Some(relay) => {
+            let valid = relay.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !valid {
+                return Err(ServeError::Config(format!(
+                    "alert_smtp_relay {relay:?}: write host:port"
+                )));
+            }
+            Some(Arc::new(SmtpRelay::new(
+                relay.clone(),
+                config.zone.clone(),
+                roots.clone(),
+            )))
+        }
+        None => None,
+    };
+    let from = config
+        .alert_from
+        .clone()
+        .unwrap_or_else(|| format!("mtasts@{}", config.zone));
+    Ok(crate::alerts::Alerts::new(
+        db.clone(),
+        reports.clone(),
+        crate::alerts::AlertConfig {
+            from,
+            interval: Duration::from_secs(config.alert_interval.max(1)),
+        },
+        Arc::new(HttpWebhook::new(
+            dns,
+            roots,
+            config.alert_allow_private_targets,
+        )),
+        mail,
+    ))
+}
+
 impl Serve {
     /// Binds every listener ([`Listeners::bind`]) and starts serving on them
     /// ([`Serve::start_on`]).
@@ -386,6 +440,7 @@ impl Serve {
             reports: reports.clone(),
             days: config.report_retention_days.max(1),
         });
+        node.run_alerts(alerts(&config, &db, &reports, dns.clone())?);
         let state = state.with_verifier(Arc::new(node.verifier()));
 
         let Listeners {

@@ -2,7 +2,7 @@
 //! reached over real HTTP (a plain hyper client) and by a real headless Chromium.
 
 mod browser;
-mod harness;
+pub(crate) mod harness;
 mod http;
 mod logins;
 mod pages;

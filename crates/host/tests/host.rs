@@ -2,6 +2,7 @@
 //! component, over real sockets on loopback, and one shared harness, [`support`].
 //!
 //! - `acme`: the ACME issuer against a real Pebble;
+//! - `alerts`: alert rules over real reports, signed webhooks, e-mail, the alerts page and API;
 //! - `api`: the REST API over SQLite and PostgreSQL;
 //! - `dashboard`: the dashboard over HTTP and in headless Chromium;
 //! - `dns`: the delegated DNS authority;
@@ -14,6 +15,7 @@
 //! (`mtasts_testkit::services`).
 
 mod acme;
+mod alerts;
 mod api;
 mod dashboard;
 mod dns;

@@ -26,7 +26,7 @@ use crate::cert::{
 };
 
 mod legacy;
-mod reply;
+pub mod reply;
 
 use reply::{Reply, ReplyError};
 

@@ -29,6 +29,7 @@
 //! * [`bytesize`] — byte counts as written on the command line (`64MiB`).
 //! * [`imap_url`] — IMAP mailbox URLs for report intake.
 //! * [`json`] — JSON read strictly: a member name repeated in one object is an error.
+//! * [`alerts`] — the hosting service's alerts: rules, suppression, notices, webhook signatures.
 //! * [`forwarded`] — `Forwarded` (RFC 7239) and `X-Forwarded-For`: the client behind trusted proxies.
 //!
 //! # Readings of ambiguous rules
@@ -82,6 +83,7 @@
 //! assert!(policy.mx[0].matches("a.mx.example.com"));
 //! ```
 
+pub mod alerts;
 pub mod bytesize;
 mod calendar;
 pub mod diagnostic;

@@ -29,6 +29,9 @@
 //! | `GET /api/v1/reports/{id}/raw` | any token | the document as received (`application/tlsrpt+json` or `application/xml`) |
 //! | `GET /api/v1/health` | any token | every visible domain's last 30 days at a glance |
 //! | `GET /api/v1/admin/reports/unowned?kind=&limit=&cursor=` | admin | reports of domains nobody hosts |
+//! | `GET /api/v1/alerts?limit=` | any token | `{"alerts": […]}`, open first (admin: every tenant's) |
+//! | `GET /api/v1/alert-settings?tenant=` | any token | the tenant's alert settings (never the secret) |
+//! | `PUT /api/v1/alert-settings?tenant=` | admin, owner | the settings; a generated webhook secret once |
 //!
 //! Lists are paginated ([`PageParams`]): `limit` rows (default 100, at most 500) and a
 //! `next_cursor` to pass as `cursor` for the next page, `null` on the last.
@@ -44,6 +47,7 @@
 //! `into_make_service_with_connect_info::<SocketAddr>()`: rate limits of failed
 //! authentications are per client address.
 
+mod alerts;
 mod error;
 mod extract;
 mod openapi;
@@ -57,7 +61,7 @@ use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -147,6 +151,17 @@ fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::GET,
             "/api/v1/admin/reports/unowned",
             get(reports::unowned),
+        ),
+        (Method::GET, "/api/v1/alerts", get(alerts::list_alerts)),
+        (
+            Method::GET,
+            "/api/v1/alert-settings",
+            get(alerts::get_settings),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/alert-settings",
+            put(alerts::put_settings),
         ),
     ]
 }

@@ -180,6 +180,12 @@ fn tenant_parameter() -> Value {
 
 /// The document served at `/api/v1/openapi.json`.
 pub fn document() -> Value {
+    let mut doc = document_without_alerts();
+    super::alerts::extend_openapi(&mut doc);
+    doc
+}
+
+fn document_without_alerts() -> Value {
     let detail = reference("DomainDetail");
     json!({
         "openapi": "3.1.0",

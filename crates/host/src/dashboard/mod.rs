@@ -17,6 +17,8 @@
 //! | `GET /reports`, `…?cursor=` | administrators: a page (50) of the reports about domains nobody hosts |
 //! | `GET /reports/{id}` | one report: its summary, normalized JSON and the document as received |
 //! | `GET /static/style.css` | the stylesheet |
+//! | `GET /alerts` | the alerts (open first) and the tenant's alert settings form |
+//! | `POST /alerts/settings` | saves the alert settings (webhook, e-mail, threshold) |
 //!
 //! Every domain read and write goes through [`crate::service`], so the dashboard and the API
 //! apply the same visibility, role and validation rules: another tenant's domain is a 404
@@ -49,6 +51,7 @@
 //! (the pages), `context` (the router's state and [`DashboardConfig`]), `reports` (the report
 //! pages, readiness and health), `report_html` (their templates), `charts` (inline SVG).
 
+mod alerts;
 mod context;
 mod domains;
 mod guard;
@@ -109,6 +112,8 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
         .route("/reports", get(reports::unowned_page))
         .route("/reports/{id}", get(reports::report_page))
         .route("/static/style.css", get(style))
+        .route("/alerts", get(alerts::alerts_page))
+        .route("/alerts/settings", post(alerts::save_settings))
         .layer(middleware::from_fn_with_state(dash.clone(), guard))
         .with_state(dash)
 }

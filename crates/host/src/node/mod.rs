@@ -184,6 +184,16 @@ impl Node {
         self.tasks.push(tokio::spawn(task));
     }
 
+    /// Runs the alert rounds ([`crate::alerts::run`]) beside the node's other loops, until
+    /// the node stops. Each round takes the `alerts` advisory lock, so one node of several
+    /// evaluates and delivers at a time.
+    pub fn run_alerts(&mut self, alerts: crate::alerts::Alerts) {
+        self.tasks.push(tokio::spawn(crate::alerts::run(
+            alerts,
+            self.cancel.clone(),
+        )));
+    }
+
     /// The node's name.
     pub fn node_id(&self) -> &str {
         &self.ctx.options.node_id

@@ -1,21 +1,22 @@
-//! SMTP replies (RFC 5321 §4.2): framing with size caps, and the EHLO keyword list.
+//! SMTP replies (RFC 5321 §4.2): framing with size caps, and the EHLO keyword list; used by
+//! the STARTTLS prober and by `mtasts serve`'s alert mail.
 //!
 //! The parser is sans-IO: [`parse_reply`] looks at the bytes received so far and says "need more
 //! bytes", "here is a reply and how many bytes it used", or "this is not an SMTP reply".
 
 /// One SMTP reply, possibly multi-line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Reply {
+pub struct Reply {
     /// The three-digit reply code.
-    pub(crate) code: u16,
+    pub code: u16,
     /// The text of each line after the code and separator, without the line ending.
-    pub(crate) lines: Vec<String>,
+    pub lines: Vec<String>,
 }
 
 impl Reply {
     /// The reply as received, lines joined with `\n` (for reports and error messages), cut to
-    /// [`SUMMARY_MAX`] characters.
-    pub(crate) fn summary(&self) -> String {
+    /// 512 characters.
+    pub fn summary(&self) -> String {
         let joined = self
             .lines
             .iter()
@@ -33,7 +34,7 @@ impl Reply {
 
     /// EHLO keywords (RFC 5321 §4.1.1.1): the first word of every line after the first,
     /// upper-cased, without duplicates, in the server's order.
-    pub(crate) fn ehlo_keywords(&self) -> Vec<String> {
+    pub fn ehlo_keywords(&self) -> Vec<String> {
         let mut keywords: Vec<String> = Vec::new();
         for line in self.lines.iter().skip(1) {
             let Some(word) = line.split_ascii_whitespace().next() else {
@@ -50,7 +51,7 @@ impl Reply {
 
 /// Why bytes are not an acceptable SMTP reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum ReplyError {
+pub enum ReplyError {
     /// A line ran past [`LINE_MAX`] bytes without a line ending.
     LineTooLong,
     /// The reply ran past [`REPLY_MAX`] bytes.
@@ -71,7 +72,7 @@ impl std::fmt::Display for ReplyError {
 
 /// Parses one reply from the start of `buf`: `Ok(None)` when more bytes are needed,
 /// `Ok(Some((reply, used)))` when a complete reply ends `used` bytes in.
-pub(crate) fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
+pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
     let mut pos = 0;
     let mut code = None;
     let mut lines = Vec::new();
@@ -165,9 +166,9 @@ fn lossy(bytes: &[u8]) -> String {
 
 /// The longest reply line accepted, line ending included (RFC 5321 §4.5.3.1.5 says 512; real
 /// servers exceed it a little).
-pub(crate) const LINE_MAX: usize = 1000;
+pub const LINE_MAX: usize = 1000;
 /// The longest reply accepted, all lines together.
-pub(crate) const REPLY_MAX: usize = 64 * 1024;
+pub const REPLY_MAX: usize = 64 * 1024;
 /// How many characters of a reply or a bad line are kept for reports.
 const SUMMARY_MAX: usize = 512;
 

@@ -132,6 +132,7 @@ macro_rules! read_tx {
 }
 
 mod acme;
+mod alerts;
 mod claims;
 mod domains;
 mod error;
@@ -147,6 +148,10 @@ mod state;
 mod tenancy;
 mod types;
 
+pub use alerts::{
+    AlertRow, AlertSettings, DeliveryRow, MAX_ALERT_KEY_BYTES, MAX_ALERT_RECIPIENTS,
+    MAX_ALERT_TEXT_BYTES, NewAlert, NewAlertSettings,
+};
 pub use claims::{DomainClaim, MAX_CLAIM_TOKEN_BYTES};
 pub use error::HostDbError;
 pub use limits::{

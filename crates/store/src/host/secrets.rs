@@ -57,7 +57,25 @@ pub(super) const CHALLENGE_KEY: SecretColumn = SecretColumn {
     replace: "UPDATE host_challenges SET key_pem = $1 WHERE token = $2 AND key_pem = $3",
 };
 
-const SECRET_COLUMNS: [&SecretColumn; 3] = [&CERTIFICATE_KEY, &ACME_ACCOUNT, &CHALLENGE_KEY];
+/// The shared secrets of tenants' alert webhooks; the row key is the tenant id in decimal
+/// (compared as text, which orders digit strings the same in every collation).
+pub(super) const ALERT_WEBHOOK_SECRET: SecretColumn = SecretColumn {
+    name: "host_alert_settings.webhook_secret",
+    stale: "SELECT CAST(tenant_id AS TEXT), webhook_secret FROM host_alert_settings \
+            WHERE CAST(tenant_id AS TEXT) > $1 AND webhook_secret IS NOT NULL \
+            AND webhook_secret NOT LIKE $2 ORDER BY CAST(tenant_id AS TEXT) LIMIT 100",
+    any_sealed: "SELECT CAST(tenant_id AS TEXT), webhook_secret FROM host_alert_settings \
+                 WHERE webhook_secret LIKE 'mtasts-sealed:%' LIMIT 1",
+    replace: "UPDATE host_alert_settings SET webhook_secret = $1 \
+              WHERE CAST(tenant_id AS TEXT) = $2 AND webhook_secret = $3",
+};
+
+const SECRET_COLUMNS: [&SecretColumn; 4] = [
+    &CERTIFICATE_KEY,
+    &ACME_ACCOUNT,
+    &CHALLENGE_KEY,
+    &ALERT_WEBHOOK_SECRET,
+];
 
 /// Rows read per resealing statement (the `LIMIT` of [`SecretColumn::stale`]).
 const RESEAL_BATCH: usize = 100;

@@ -113,6 +113,10 @@ mod pages;
 #[path = "host_names.rs"]
 mod names;
 
+// Alerts: settings, open alerts, notifications, delegation records.
+#[path = "host_alerts.rs"]
+mod alerts;
+
 /// A policy version created at `now`.
 fn version(policy_id: &str, now: i64) -> NewVersion {
     NewVersion {
