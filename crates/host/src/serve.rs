@@ -440,7 +440,7 @@ impl Serve {
             reports: reports.clone(),
             days: config.report_retention_days.max(1),
         });
-        node.run_alerts(alerts(&config, &db, &reports, dns.clone())?);
+        node.run_alerts(alerts(&config, &db, &reports, dns.clone())?.with_metrics(metrics.clone()));
         let state = state.with_verifier(Arc::new(node.verifier()));
 
         let Listeners {

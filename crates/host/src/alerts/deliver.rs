@@ -52,17 +52,22 @@ pub(super) async fn deliver_due(alerts: &Alerts) -> Result<(u64, u64), AlertErro
         }
         let (tenant, settings) = &tenants[&alert.tenant_id];
         let outcome = send_one(alerts, &delivery, &alert, tenant, settings.as_ref(), now).await;
+        let channel: &'static str = if delivery.channel == "email" {
+            "email"
+        } else {
+            "webhook"
+        };
         let now = alerts.now();
         match outcome {
             Ok(()) => {
                 alerts.db.delivery_sent(delivery.id, now).await?;
                 sent += 1;
-                // metrics: alert_sent(channel, "sent")
+                alerts.metrics.alert_sent(channel, "sent");
                 tracing::info!(alert = alert.id, channel = %delivery.channel, event = %delivery.event, "alert notification sent");
             }
             Err(error) => {
                 failed += 1;
-                // metrics: alert_sent(channel, "failed")
+                alerts.metrics.alert_sent(channel, "failed");
                 let retry_at = match &error {
                     SendError::Refused(_) => None,
                     SendError::Failed(_) => retry_delay(delivery.attempts + 1).map(|d| now + d),

@@ -91,6 +91,7 @@ pub struct Alerts {
     webhook: Arc<dyn WebhookSend>,
     mail: Option<Arc<dyn MailSend>>,
     clock: Clock,
+    metrics: crate::metrics::ServeMetrics,
 }
 
 impl Alerts {
@@ -110,7 +111,14 @@ impl Alerts {
             webhook,
             mail,
             clock: crate::state::system_clock(),
+            metrics: crate::metrics::ServeMetrics::default(),
         }
+    }
+
+    /// Counts deliveries into `metrics` (`alert_sent` by channel and outcome).
+    pub fn with_metrics(mut self, metrics: crate::metrics::ServeMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Replaces the clock (tests move time to cross a day or a retry).
