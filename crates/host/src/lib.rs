@@ -42,6 +42,7 @@ pub mod client_addr;
 pub mod config;
 pub mod dashboard;
 pub mod dns;
+pub mod mail;
 pub mod node;
 pub mod policy_host;
 pub mod ratelimit;

@@ -63,6 +63,8 @@ pub struct BoundAddrs {
     pub dns: Vec<SocketAddr>,
     /// API and dashboard.
     pub api: SocketAddr,
+    /// SMTP intake of the report mailboxes.
+    pub smtp: Vec<SocketAddr>,
 }
 
 /// Every listening socket of `serve`, bound and not yet served.
@@ -73,6 +75,7 @@ pub struct Listeners {
     https: Vec<TcpListener>,
     http: Vec<TcpListener>,
     api: TcpListener,
+    smtp: Vec<TcpListener>,
     addrs: BoundAddrs,
 }
 
@@ -82,11 +85,13 @@ impl Listeners {
     /// is reported before anything is bound.
     pub async fn bind(config: &ServeConfig) -> Result<Listeners, ServeError> {
         checked_settings(config)?;
+        mail_config(config)?;
         let mut addrs = BoundAddrs {
             https: Vec::new(),
             http: Vec::new(),
             dns: Vec::new(),
             api: config.api_listen,
+            smtp: Vec::new(),
         };
         let mut dns = Vec::new();
         for addr in &config.dns_listen {
@@ -116,11 +121,20 @@ impl Listeners {
             .await
             .map_err(bind_error(config.api_listen))?;
         addrs.api = api.local_addr().map_err(bind_error(config.api_listen))?;
+        let mut smtp = Vec::new();
+        for addr in &config.smtp_listen {
+            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
+            addrs
+                .smtp
+                .push(listener.local_addr().map_err(bind_error(*addr))?);
+            smtp.push(listener);
+        }
         Ok(Listeners {
             dns,
             https,
             http,
             api,
+            smtp,
             addrs,
         })
     }
@@ -141,7 +155,9 @@ pub struct Serve {
     policy_hosts: Vec<PolicyHost>,
     http01: Vec<Http01>,
     api: Option<AppListener>,
+    mail: Vec<crate::mail::MailIntake>,
     db: HostDb,
+    reports: mtasts_store::reports::ReportDb,
 }
 
 fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -204,6 +220,35 @@ fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSetting
     crate::dns::check_settings(&settings)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
     Ok(settings)
+}
+
+/// The SMTP intake's settings of `config`, or why they are unusable.
+fn mail_config(config: &ServeConfig) -> Result<crate::mail::MailConfig, ServeError> {
+    if config.smtp_max_message_bytes == 0 {
+        return Err(ServeError::Config(
+            "smtp_max_message_bytes must be at least 1".to_owned(),
+        ));
+    }
+    if config.smtp_max_connections_per_client == 0 {
+        return Err(ServeError::Config(
+            "smtp_max_connections_per_client must be at least 1".to_owned(),
+        ));
+    }
+    if !(1..=3600).contains(&config.smtp_timeout) {
+        return Err(ServeError::Config(
+            "smtp_timeout must be 1 to 3600 seconds".to_owned(),
+        ));
+    }
+    let defaults = crate::mail::MailConfig::default();
+    Ok(crate::mail::MailConfig {
+        limits: mtasts_proto::smtp_server::Limits {
+            max_message_bytes: config.smtp_max_message_bytes,
+            ..defaults.limits
+        },
+        max_connections_per_client: config.smtp_max_connections_per_client,
+        timeout: Duration::from_secs(config.smtp_timeout),
+        ..defaults
+    })
 }
 
 fn node_id() -> String {
@@ -429,6 +474,7 @@ impl Serve {
             https,
             http,
             api: api_listener,
+            smtp,
             addrs,
         } = listeners;
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -441,6 +487,10 @@ impl Serve {
                     dns_limits.max_connections,
                     dns_sockets.len(),
                 ))
+                .chain(std::iter::repeat_n(
+                    crate::mail::MailConfig::default().max_connections,
+                    smtp.len(),
+                ))
                 .collect();
         let caps = files.caps(&wanted);
         let host_limits = ListenerLimits {
@@ -448,7 +498,10 @@ impl Serve {
             ..host_limits
         };
         let dns_limits = mtasts_listen::ConnectionLimits {
-            max_connections: caps.last().copied().unwrap_or(dns_limits.max_connections),
+            max_connections: caps
+                .get(https.len() + http.len() + 1)
+                .copied()
+                .unwrap_or(dns_limits.max_connections),
             ..dns_limits
         };
         tracing::info!(
@@ -495,6 +548,35 @@ impl Serve {
                 Http01::start_with_limits(listener, snapshot.clone(), host_limits.clone())
             })
             .collect();
+        let mail_config = crate::mail::MailConfig {
+            max_connections: caps
+                .last()
+                .copied()
+                .unwrap_or(crate::mail::MailConfig::default().max_connections),
+            ..mail_config(&config)?
+        };
+        let mut intake_limits = mtasts_report::Limits::default();
+        intake_limits.max_input_bytes = intake_limits
+            .max_input_bytes
+            .max(config.smtp_max_message_bytes);
+        let deliver = crate::mail::deliver::Deliver::new(mtasts_report::intake::Intake::new(
+            reports.clone(),
+            intake_limits,
+        ));
+        let report_addresses =
+            mtasts_proto::hosted::reporting::ReportAddresses::new(&settings.delegation);
+        let mail = smtp
+            .into_iter()
+            .map(|listener| {
+                crate::mail::MailIntake::start(
+                    listener,
+                    report_addresses.clone(),
+                    mail_config.clone(),
+                    deliver.clone(),
+                    Arc::new(snapshot.clone()),
+                )
+            })
+            .collect();
         // Only once everything is bound: a start that fails must not use up the one showing
         // of the first token. The lock keeps two nodes starting together from both creating one.
         let (admin_token, admin_token_file) =
@@ -523,7 +605,9 @@ impl Serve {
             policy_hosts,
             http01,
             api: Some(api),
+            mail,
             db,
+            reports,
         })
     }
 
@@ -547,6 +631,11 @@ impl Serve {
         &self.db
     }
 
+    /// The reports database (the serve database's `report_` tables).
+    pub fn report_db(&self) -> &mtasts_store::reports::ReportDb {
+        &self.reports
+    }
+
     /// Certificate rounds the node has finished since it started (0 once shut down).
     pub fn certificate_rounds(&self) -> u64 {
         self.node.as_ref().map_or(0, Node::certificate_rounds)
@@ -562,6 +651,9 @@ impl Serve {
 
     /// Stops every listener and the node.
     pub async fn shutdown(mut self) {
+        for mail in self.mail.drain(..) {
+            mail.shutdown().await;
+        }
         if let Some(api) = self.api.take() {
             api.shutdown().await;
         }
