@@ -217,6 +217,8 @@ fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSetting
             )));
         }
     };
+    // The mailto: URIs are published (and the MX record served) only while mail is received.
+    settings.report_mail = !config.smtp_listen.is_empty();
     crate::dns::check_settings(&settings)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
     Ok(settings)
@@ -559,12 +561,15 @@ impl Serve {
         intake_limits.max_input_bytes = intake_limits
             .max_input_bytes
             .max(config.smtp_max_message_bytes);
-        let deliver = crate::mail::deliver::Deliver::new(mtasts_report::intake::Intake::new(
+        let mut deliver = crate::mail::deliver::Deliver::new(mtasts_report::intake::Intake::new(
             reports.clone(),
             intake_limits,
         ));
-        let report_addresses =
-            mtasts_proto::hosted::reporting::ReportAddresses::new(&settings.delegation);
+        match crate::mail::dkim::DkimVerifier::new(&config.dns) {
+            Ok(verifier) => deliver = deliver.with_dkim(verifier),
+            Err(e) => tracing::warn!(error = %e, "DKIM of received report mail is not verified"),
+        }
+        let report_addresses = settings.reports();
         let mail = smtp
             .into_iter()
             .map(|listener| {

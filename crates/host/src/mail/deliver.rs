@@ -13,6 +13,8 @@ use mtasts_proto::smtp_server::Envelope;
 use mtasts_report::intake::{Intake, Outcome};
 use mtasts_store::reports::{NewArrival, ReportDbError};
 
+use super::dkim::DkimVerifier;
+
 /// One message as received.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -57,12 +59,22 @@ impl Delivered {
 #[derive(Clone, Debug)]
 pub struct Deliver {
     intake: Intake,
+    dkim: Option<DkimVerifier>,
 }
 
 impl Deliver {
-    /// Stores through `intake`.
+    /// Stores through `intake`, without DKIM verification.
     pub fn new(intake: Intake) -> Deliver {
-        Deliver { intake }
+        Deliver { intake, dkim: None }
+    }
+
+    /// Also verifies every message's DKIM signatures with `verifier` (recorded, never
+    /// required).
+    pub fn with_dkim(self, verifier: DkimVerifier) -> Deliver {
+        Deliver {
+            dkim: Some(verifier),
+            ..self
+        }
     }
 
     /// Stores `received` and records its arrival; returns once both are committed.
@@ -71,6 +83,10 @@ impl Deliver {
     ///
     /// The database's error: nothing may be acknowledged.
     pub async fn deliver(&self, received: &Received) -> Result<Delivered, ReportDbError> {
+        let dkim = match &self.dkim {
+            Some(verifier) => verifier.verify(&received.message).await,
+            None => serde_json::Value::Array(Vec::new()),
+        };
         let source = format!("smtp:{}", received.peer);
         let outcome = self
             .intake
@@ -82,7 +98,6 @@ impl Deliver {
             .iter()
             .map(|(path, _)| path.clone())
             .collect();
-        let dkim = serde_json::Value::Array(Vec::new());
         let peer = received.peer.to_canonical().to_string();
         let arrival = self
             .intake

@@ -11,11 +11,13 @@
 //!   service certificate, or a fixed one in tests); without one, STARTTLS is not offered;
 //! - [`deliver`]: storing an accepted message through the report core's
 //!   [`Intake`](mtasts_report::intake::Intake) and recording its arrival, **before** the `250`;
+//! - [`dkim`]: DKIM verification of each message (recorded with its arrival, never required);
 //! - [`clients`]: the per-client connection cap that answers `421` at connect.
 
 pub mod clients;
 pub mod connection;
 pub mod deliver;
+pub mod dkim;
 pub mod tls;
 
 use std::sync::Arc;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mtasts_host::mail::deliver::Deliver;
+use mtasts_host::mail::dkim::DkimVerifier;
 use mtasts_host::mail::tls::FixedCertificate;
 use mtasts_host::mail::{MailConfig, MailIntake};
 use mtasts_proto::hosted::delegation::Delegation;
@@ -27,18 +28,28 @@ pub(crate) struct Running {
     pub(crate) addr: SocketAddr,
     pub(crate) db: ReportDb,
     pub(crate) ca: TestCa,
-    _dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Running {
     /// Starts the intake with `config`, presenting a test-CA certificate for
     /// `reports.hosted.test` when `tls`.
     pub(crate) async fn start(config: MailConfig, tls: bool) -> Running {
+        Self::start_with(config, tls, None).await
+    }
+
+    /// [`Running::start`], verifying DKIM with `dkim` when given.
+    pub(crate) async fn start_with(
+        config: MailConfig,
+        tls: bool,
+        dkim: Option<DkimVerifier>,
+    ) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("serve.db").display());
         let db = ReportDb::open(&url).await.unwrap();
         let ca = TestCa::new();
         let certificate = tls.then(|| certified_key(&ca));
+        let deliver = Deliver::new(Intake::new(db.clone(), mtasts_report::Limits::default()));
         let ip = mtasts_testkit::random_loopback();
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -46,7 +57,10 @@ impl Running {
             listener,
             ReportAddresses::new(&Delegation::new("hosted.test").unwrap()),
             config,
-            Deliver::new(Intake::new(db.clone(), mtasts_report::Limits::default())),
+            match dkim {
+                Some(dkim) => deliver.with_dkim(dkim),
+                None => deliver,
+            },
             Arc::new(FixedCertificate(certificate)),
         );
         Running {
@@ -54,7 +68,7 @@ impl Running {
             addr,
             db,
             ca,
-            _dir: dir,
+            dir,
         }
     }
 

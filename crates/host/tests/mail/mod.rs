@@ -332,3 +332,177 @@ async fn swaks_delivers_a_report_over_starttls() {
 fn harness_intake(mut run: Running) -> Option<mtasts_host::mail::MailIntake> {
     run.intake.take()
 }
+
+mod dkim {
+    //! DKIM results recorded with each arrival: a message signed by a test key whose TXT
+    //! record the testkit DNS serves passes; the same message altered after signing fails;
+    //! both are stored and answered 250 (DKIM is never required).
+
+    use std::sync::Arc;
+
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    use mail_auth::common::crypto::Ed25519Key;
+    use mail_auth::common::headers::HeaderWriter;
+    use mail_auth::dkim::DkimSigner;
+    use mtasts_host::mail::MailConfig;
+    use mtasts_host::mail::dkim::DkimVerifier;
+    use mtasts_store::reports::Filter;
+    use mtasts_testkit::Zone;
+    use mtasts_testkit::dns::DnsServer;
+
+    use super::harness::{Running, sample};
+
+    #[tokio::test]
+    async fn signatures_are_verified_and_recorded_never_required() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        let zone = Arc::new(Zone::new());
+        zone.add_txt_long(
+            "sel._domainkey.sender.test",
+            &format!(
+                "v=DKIM1; k=ed25519; p={}",
+                base64::engine::general_purpose::STANDARD.encode(&public)
+            ),
+        );
+        let dns = DnsServer::start(mtasts_testkit::random_loopback(), zone)
+            .await
+            .unwrap();
+        let verifier = DkimVerifier::new(&[dns.addr()]).unwrap();
+        let run = Running::start_with(MailConfig::default(), false, Some(verifier)).await;
+
+        let message = sample("dmarc/mail-auth/100.eml");
+        let signature = DkimSigner::from_key(Ed25519Key::from_pkcs8_der(pkcs8.as_ref()).unwrap())
+            .domain("sender.test")
+            .selector("sel")
+            .headers(["From", "To", "Subject", "Date"])
+            .sign(&message)
+            .unwrap();
+        let mut signed = signature.to_header().into_bytes();
+        signed.extend_from_slice(&message);
+        // The same message with a signed header altered after signing: the same report (a
+        // duplicate), stored and answered like the first.
+        let text = String::from_utf8(signed.clone()).unwrap();
+        let tampered = text
+            .replacen("Subject:", "Subject: altered", 1)
+            .into_bytes();
+
+        let mut c = run.client().await;
+        c.expect(220).await;
+        c.command("EHLO sender.test", 250).await;
+        let (code, good) = c.send_mail(&signed).await;
+        assert_eq!(code, 250, "{good}");
+        let (code, bad) = c.send_mail(&tampered).await;
+        assert_eq!(code, 250, "{bad}");
+
+        let reports = run.db.list(&Filter::default(), 10).await.unwrap();
+        assert_eq!(reports.len(), 1, "the same report twice");
+        let arrivals = run.db.arrivals_of_report(reports[0].id).await.unwrap();
+        assert_eq!(arrivals.len(), 2);
+        let first = &arrivals[0].dkim[0];
+        assert_eq!(first["result"], "pass", "{}", arrivals[0].dkim);
+        assert_eq!(first["domain"], "sender.test");
+        assert_eq!(first["selector"], "sel");
+        let second = &arrivals[1].dkim[0];
+        assert_eq!(second["result"], "fail", "{}", arrivals[1].dkim);
+        assert!(second["reason"].as_str().is_some(), "{}", arrivals[1].dkim);
+
+        // An unsigned message records no result.
+        let (code, _) = c.send_mail(&sample("tlsrpt/mox/example.eml")).await;
+        assert_eq!(code, 250);
+        let tls = run
+            .db
+            .list(&Filter::default(), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.kind.to_string() == "tlsrpt")
+            .unwrap();
+        let arrival = &run.db.arrivals_of_report(tls.id).await.unwrap()[0];
+        // Google's own signature is there, but its key is not in the test DNS.
+        assert!(
+            arrival
+                .dkim
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["result"] != "pass"),
+            "{}",
+            arrival.dkim
+        );
+    }
+}
+
+mod admin {
+    //! `GET /api/v1/admin/mail`: administrators see the mail that held no report with its
+    //! errors; a tenant's token gets 404.
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use axum::http::{Method, StatusCode};
+    use mtasts_host::mail::MailConfig;
+    use mtasts_host::state::AppState;
+    use mtasts_net::dns::{DnsConfig, HickoryDns};
+    use mtasts_proto::hosted::delegation::Delegation;
+    use mtasts_store::host::HostDb;
+
+    use super::harness::Running;
+    use crate::support::{api, app};
+
+    #[tokio::test]
+    async fn administrators_see_mail_without_reports() {
+        let run = Running::start(MailConfig::default(), false).await;
+        let mut c = run.client().await;
+        c.expect(220).await;
+        c.command("EHLO junk.sender.test", 250).await;
+        let message =
+            b"From: a@sender.test\r\nSubject: report?\r\nContent-Type: application/gzip\r\n\
+                        Content-Transfer-Encoding: base64\r\n\r\nbm90IGd6aXA=\r\n";
+        let (code, text) = c.send_mail(message).await;
+        assert_eq!(code, 250, "{text}");
+
+        let url = format!("sqlite:{}", run.dir.path().join("serve.db").display());
+        let db = HostDb::open(&url).await.unwrap();
+        let resolver = HickoryDns::new(&DnsConfig {
+            servers: Some(vec!["127.0.0.1:9".parse().unwrap()]),
+            ..DnsConfig::default()
+        })
+        .unwrap();
+        let state = AppState::new(
+            db.clone(),
+            Delegation::new("hosted.test").unwrap(),
+            Arc::new(resolver),
+        )
+        .with_reports(run.db.clone());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(run.addr.ip(), 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service =
+            mtasts_host::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, service).await.unwrap();
+        });
+        let admin = app::admin_token(&db, "admin").await;
+        api::create_tenant(addr, &admin, "acme").await;
+        let owner = api::create_token(addr, &admin, "acme", "owner", "o").await;
+
+        let (status, body) = api::call(addr, Method::GET, "/api/v1/admin/mail", &owner, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, body) = api::call(addr, Method::GET, "/api/v1/admin/mail", &admin, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mail = body["mail"].as_array().unwrap();
+        assert_eq!(mail.len(), 1, "{body}");
+        assert_eq!(mail[0]["helo"], "junk.sender.test");
+        assert_eq!(mail[0]["recipients"][0], super::TLSRPT);
+        assert!(mail[0]["tls"].is_null());
+        assert!(!mail[0]["errors"].as_array().unwrap().is_empty(), "{body}");
+        server.abort();
+    }
+}
