@@ -74,6 +74,7 @@ fn start(ip: &str, dir: &std::path::Path) -> (Child, SocketAddr) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve printed no SMTP address");
 }
 
