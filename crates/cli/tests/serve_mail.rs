@@ -28,8 +28,13 @@ fn sample(path: &str) -> Vec<u8> {
 /// Starts `mtasts serve` with every listener on a free port of `ip`, and returns it with its
 /// SMTP address (read from its start-up lines).
 fn start(ip: &str, dir: &std::path::Path) -> (Child, SocketAddr) {
+    // The samples are from 2022: keep them past the default retention of 400 days.
+    let config = dir.join("serve.toml");
+    std::fs::write(&config, "report_retention_days = 36500\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
         .args(["serve", "--zone", "hosted.test", "--public-ip", ip])
+        .arg("--config")
+        .arg(&config)
         .args(["--acme-directory", ""])
         .arg("--data-dir")
         .arg(dir)
