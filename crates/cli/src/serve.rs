@@ -95,6 +95,15 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     dns_listen: Vec<SocketAddr>,
+    /// SMTP listener for the report mailboxes (repeatable; default 0.0.0.0:25; the
+    /// configuration file's `smtp_listen = []` turns mail intake off).
+    #[arg(
+        long = "smtp-listen",
+        value_name = "ADDR",
+        env = "MTASTS_SMTP_LISTEN",
+        value_delimiter = ','
+    )]
+    smtp_listen: Vec<SocketAddr>,
     /// API and dashboard listener (default 127.0.0.1:8080).
     #[arg(long = "api-listen", value_name = "ADDR", env = "MTASTS_API_LISTEN")]
     api_listen: Option<SocketAddr>,
@@ -202,6 +211,7 @@ impl ServeArgs {
             https_listen,
             http_listen,
             dns_listen,
+            smtp_listen,
             api_listen,
             acme_directory,
             acme_ca_file,
@@ -247,6 +257,7 @@ impl ServeArgs {
             https_listen,
             http_listen,
             dns_listen,
+            smtp_listen,
             dns,
             ca_file
         );
@@ -308,6 +319,7 @@ pub(crate) fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("  policy host (HTTPS): {:?}", addrs.https);
         println!("  ACME HTTP-01:        {:?}", addrs.http);
         println!("  DNS authority:       {:?}", addrs.dns);
+        println!("  report mail (SMTP):  {:?}", addrs.smtp);
         println!(
             "  API:                 http://{}/api/v1/ (OpenAPI: /api/v1/openapi.json)",
             addrs.api

@@ -718,6 +718,7 @@ impl World {
             format!(
                 "data_dir = \"{data}\"\nhttps_listen = [\"{ip}:0\"]\nhttp_listen = [\"{ip}:0\"]\n\
                  dns_listen = [\"{ip}:0\"]\napi_listen = \"{ip}:0\"\nacme_directory = \"\"\n\
+                 smtp_listen = [\"{ip}:0\"]\n\
                  dns = [\"{dns}\"]\nca_file = [\"{ca}\"]\n",
                 data = data.display(),
                 ip = serve_ip,

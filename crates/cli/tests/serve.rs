@@ -88,6 +88,7 @@ fn serve_args(ip: &str, data_dir: &std::path::Path) -> Vec<String> {
         "--http-listen",
         "--dns-listen",
         "--api-listen",
+        "--smtp-listen",
     ] {
         args.push(flag.to_owned());
         args.push(format!("{ip}:0"));
@@ -107,7 +108,7 @@ fn a_configuration_file_is_enough() {
         format!(
             "zone = \"hosted.test\"\npublic_ip = [\"{ip}\"]\nhttps_listen = [\"{ip}:0\"]\n\
              http_listen = [\"{ip}:0\"]\ndns_listen = [\"{ip}:0\"]\napi_listen = \"{ip}:0\"\n\
-             acme_directory = \"\"\ndata_dir = \"{}\"\n",
+             smtp_listen = [\"{ip}:0\"]\nacme_directory = \"\"\ndata_dir = \"{}\"\n",
             dir.path().display()
         ),
     )

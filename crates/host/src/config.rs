@@ -112,6 +112,15 @@ pub struct ServeConfig {
     pub alert_allow_private_targets: bool,
     /// Seconds between two evaluations of the alert rules (and sends of due notifications).
     pub alert_interval: u64,
+    /// SMTP intake listeners for the report mailboxes (`--smtp-listen`, repeatable); empty:
+    /// no mail intake, and the published `rua` names only the HTTPS endpoint.
+    pub smtp_listen: Vec<SocketAddr>,
+    /// The largest message the SMTP intake takes, in octets (announced as `SIZE`).
+    pub smtp_max_message_bytes: u64,
+    /// SMTP connections one IP address may hold at once.
+    pub smtp_max_connections_per_client: usize,
+    /// Seconds the SMTP intake waits for each command or piece of a message.
+    pub smtp_timeout: u64,
 }
 
 impl Default for ServeConfig {
@@ -157,6 +166,10 @@ impl Default for ServeConfig {
             alert_from: None,
             alert_allow_private_targets: false,
             alert_interval: 300,
+            smtp_listen: vec![SocketAddr::from(([0, 0, 0, 0], 25))],
+            smtp_max_message_bytes: 25 * 1024 * 1024,
+            smtp_max_connections_per_client: 10,
+            smtp_timeout: 300,
         }
     }
 }
@@ -235,6 +248,10 @@ mod tests {
             session_idle_timeout = 900
             session_lifetime = 28800
             report_retention_days = 730
+            smtp_listen = ["0.0.0.0:25", "[::]:25"]
+            smtp_max_message_bytes = 1048576
+            smtp_max_connections_per_client = 3
+            smtp_timeout = 60
             "#,
         )
         .unwrap();
@@ -253,6 +270,10 @@ mod tests {
             Some(PathBuf::from("/etc/mtasts/secret.key"))
         );
         assert_eq!(config.previous_secret_key_files.len(), 1);
+        assert_eq!(config.smtp_listen.len(), 2);
+        assert_eq!(config.smtp_max_message_bytes, 1_048_576);
+        assert_eq!(config.smtp_max_connections_per_client, 3);
+        assert_eq!(config.smtp_timeout, 60);
         assert_eq!(
             config.database_url(),
             "postgres://mtasts@db.internal/mtasts"
@@ -302,6 +323,11 @@ mod tests {
         );
         assert_eq!(config.node_retention, 86_400);
         assert_eq!(config.report_retention_days, 400);
+        assert_eq!(config.smtp_listen, [SocketAddr::from(([0, 0, 0, 0], 25))]);
+        assert_eq!(
+            (config.smtp_max_message_bytes, config.smtp_timeout),
+            (25 * 1024 * 1024, 300)
+        );
         let config =
             ServeConfig::from_toml("zone = \"z.example\"\nnode_retention = 3600\n").unwrap();
         assert_eq!(config.node_retention, 3_600);

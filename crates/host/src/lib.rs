@@ -43,6 +43,7 @@ pub mod client_addr;
 pub mod config;
 pub mod dashboard;
 pub mod dns;
+pub mod mail;
 pub mod metrics;
 pub mod node;
 pub mod policy_host;

@@ -66,6 +66,8 @@ pub struct BoundAddrs {
     pub api: SocketAddr,
     /// Prometheus metrics, when `metrics_listen` is set.
     pub metrics: Option<SocketAddr>,
+    /// SMTP intake of the report mailboxes.
+    pub smtp: Vec<SocketAddr>,
 }
 
 /// Every listening socket of `serve`, bound and not yet served.
@@ -77,6 +79,7 @@ pub struct Listeners {
     http: Vec<TcpListener>,
     api: TcpListener,
     metrics: Option<TcpListener>,
+    smtp: Vec<TcpListener>,
     addrs: BoundAddrs,
 }
 
@@ -86,12 +89,14 @@ impl Listeners {
     /// is reported before anything is bound.
     pub async fn bind(config: &ServeConfig) -> Result<Listeners, ServeError> {
         checked_settings(config)?;
+        mail_config(config)?;
         let mut addrs = BoundAddrs {
             https: Vec::new(),
             http: Vec::new(),
             dns: Vec::new(),
             api: config.api_listen,
             metrics: None,
+            smtp: Vec::new(),
         };
         let mut dns = Vec::new();
         for addr in &config.dns_listen {
@@ -129,12 +134,21 @@ impl Listeners {
             }
             None => None,
         };
+        let mut smtp = Vec::new();
+        for addr in &config.smtp_listen {
+            let listener = TcpListener::bind(addr).await.map_err(bind_error(*addr))?;
+            addrs
+                .smtp
+                .push(listener.local_addr().map_err(bind_error(*addr))?);
+            smtp.push(listener);
+        }
         Ok(Listeners {
             dns,
             https,
             http,
             api,
             metrics,
+            smtp,
             addrs,
         })
     }
@@ -155,9 +169,11 @@ pub struct Serve {
     policy_hosts: Vec<PolicyHost>,
     http01: Vec<Http01>,
     api: Option<AppListener>,
+    mail: Vec<crate::mail::MailIntake>,
     db: HostDb,
     metrics: ServeMetrics,
     metrics_listener: Option<AppListener>,
+    reports: mtasts_store::reports::ReportDb,
 }
 
 fn bind_error(addr: SocketAddr) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -217,9 +233,40 @@ fn checked_settings(config: &ServeConfig) -> Result<crate::snapshot::ZoneSetting
             )));
         }
     };
+    // The mailto: URIs are published (and the MX record served) only while mail is received.
+    settings.report_mail = !config.smtp_listen.is_empty();
     crate::dns::check_settings(&settings)
         .map_err(|e| ServeError::Config(format!("zone (--zone) {:?}: {e}", config.zone)))?;
     Ok(settings)
+}
+
+/// The SMTP intake's settings of `config`, or why they are unusable.
+fn mail_config(config: &ServeConfig) -> Result<crate::mail::MailConfig, ServeError> {
+    if config.smtp_max_message_bytes == 0 {
+        return Err(ServeError::Config(
+            "smtp_max_message_bytes must be at least 1".to_owned(),
+        ));
+    }
+    if config.smtp_max_connections_per_client == 0 {
+        return Err(ServeError::Config(
+            "smtp_max_connections_per_client must be at least 1".to_owned(),
+        ));
+    }
+    if !(1..=3600).contains(&config.smtp_timeout) {
+        return Err(ServeError::Config(
+            "smtp_timeout must be 1 to 3600 seconds".to_owned(),
+        ));
+    }
+    let defaults = crate::mail::MailConfig::default();
+    Ok(crate::mail::MailConfig {
+        limits: mtasts_proto::smtp_server::Limits {
+            max_message_bytes: config.smtp_max_message_bytes,
+            ..defaults.limits
+        },
+        max_connections_per_client: config.smtp_max_connections_per_client,
+        timeout: Duration::from_secs(config.smtp_timeout),
+        ..defaults
+    })
 }
 
 fn node_id() -> String {
@@ -449,6 +496,7 @@ impl Serve {
             http,
             api: api_listener,
             metrics: metrics_socket,
+            smtp,
             addrs,
         } = listeners;
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -465,6 +513,10 @@ impl Serve {
                     dns_limits.max_connections,
                     dns_sockets.len(),
                 ))
+                .chain(std::iter::repeat_n(
+                    crate::mail::MailConfig::default().max_connections,
+                    smtp.len(),
+                ))
                 .collect();
         let caps = files.caps(&wanted);
         let host_limits = ListenerLimits {
@@ -472,7 +524,10 @@ impl Serve {
             ..host_limits
         };
         let dns_limits = mtasts_listen::ConnectionLimits {
-            max_connections: caps.last().copied().unwrap_or(dns_limits.max_connections),
+            max_connections: caps
+                .get(https.len() + http.len() + 1 + usize::from(metrics_socket.is_some()))
+                .copied()
+                .unwrap_or(dns_limits.max_connections),
             ..dns_limits
         };
         tracing::info!(
@@ -524,6 +579,39 @@ impl Serve {
                 Http01::start_with_limits(listener, snapshot.clone(), host_limits.clone())
             })
             .collect();
+        let mail_config = crate::mail::MailConfig {
+            max_connections: caps
+                .last()
+                .copied()
+                .unwrap_or(crate::mail::MailConfig::default().max_connections),
+            ..mail_config(&config)?
+        };
+        let mut intake_limits = mtasts_report::Limits::default();
+        intake_limits.max_input_bytes = intake_limits
+            .max_input_bytes
+            .max(config.smtp_max_message_bytes);
+        let mut deliver = crate::mail::deliver::Deliver::new(mtasts_report::intake::Intake::new(
+            reports.clone(),
+            intake_limits,
+        ))
+        .with_metrics(metrics.clone());
+        match crate::mail::dkim::DkimVerifier::new(&config.dns) {
+            Ok(verifier) => deliver = deliver.with_dkim(verifier),
+            Err(e) => tracing::warn!(error = %e, "DKIM of received report mail is not verified"),
+        }
+        let report_addresses = settings.reports();
+        let mail = smtp
+            .into_iter()
+            .map(|listener| {
+                crate::mail::MailIntake::start(
+                    listener,
+                    report_addresses.clone(),
+                    mail_config.clone(),
+                    deliver.clone(),
+                    Arc::new(snapshot.clone()),
+                )
+            })
+            .collect();
         // Only once everything is bound: a start that fails must not use up the one showing
         // of the first token. The lock keeps two nodes starting together from both creating one.
         let (admin_token, admin_token_file) =
@@ -559,9 +647,11 @@ impl Serve {
             policy_hosts,
             http01,
             api: Some(api),
+            mail,
             db,
             metrics,
             metrics_listener,
+            reports,
         })
     }
 
@@ -591,6 +681,11 @@ impl Serve {
         &self.db
     }
 
+    /// The reports database (the serve database's `report_` tables).
+    pub fn report_db(&self) -> &mtasts_store::reports::ReportDb {
+        &self.reports
+    }
+
     /// Certificate rounds the node has finished since it started (0 once shut down).
     pub fn certificate_rounds(&self) -> u64 {
         self.node.as_ref().map_or(0, Node::certificate_rounds)
@@ -606,6 +701,9 @@ impl Serve {
 
     /// Stops every listener and the node.
     pub async fn shutdown(mut self) {
+        for mail in self.mail.drain(..) {
+            mail.shutdown().await;
+        }
         if let Some(api) = self.api.take() {
             api.shutdown().await;
         }

@@ -6,6 +6,7 @@
 //! - `api`: the REST API over SQLite and PostgreSQL;
 //! - `dashboard`: the dashboard over HTTP and in headless Chromium;
 //! - `dns`: the delegated DNS authority;
+//! - `mail`: the SMTP intake of report mail;
 //! - `metrics`: `/metrics` of a running serve, and the Grafana dashboards of both daemons;
 //! - `policy_host`: the HTTPS policy host, HTTP-01 and the API/dashboard listener;
 //! - `serve`: `mtasts serve` end to end, and two nodes on one PostgreSQL.
@@ -19,6 +20,7 @@ mod alerts;
 mod api;
 mod dashboard;
 mod dns;
+mod mail;
 mod metrics;
 mod policy_host;
 mod serve;

@@ -98,6 +98,7 @@ pub mod postfix;
 pub mod readiness;
 pub mod result_type;
 pub mod rollup;
+pub mod smtp_server;
 pub mod socketmap;
 pub mod sts;
 pub mod tlsrpt;

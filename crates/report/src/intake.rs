@@ -50,6 +50,8 @@ pub struct Outcome {
     pub errors: Vec<FoundError>,
     /// False when the same bytes had been stored before.
     pub input_new: bool,
+    /// The stored input's id (the same id when the same bytes arrive again).
+    pub input: i64,
     /// The ids of the reports, in the order found, each new or duplicate.
     pub reports: Vec<Inserted>,
 }
@@ -157,6 +159,7 @@ impl Intake {
             duplicate: stored.reports.len() as u64 - new,
             errors: errors.into_iter().cloned().collect(),
             input_new: stored.input_new,
+            input: stored.input,
             reports: stored.reports,
         })
     }

@@ -50,6 +50,8 @@ pub enum Service {
     Samples,
     /// Debian's `dovecot-imapd`, a private IMAP server ([`crate::dovecot`]).
     Dovecot,
+    /// The `swaks` SMTP client (an independent client of the SMTP intake).
+    Swaks,
 }
 
 impl fmt::Display for Service {
@@ -64,6 +66,7 @@ impl fmt::Display for Service {
             Service::Curl => "curl",
             Service::Samples => "the report samples folder",
             Service::Dovecot => "Dovecot",
+            Service::Swaks => "swaks",
         })
     }
 }

@@ -122,7 +122,7 @@ impl Site {
         let text = format!(
             "zone = \"{ZONE}\"\npublic_ip = [\"{ip}\"]\nhttps_listen = [\"{ip}:0\"]\n\
              http_listen = [\"{ip}:0\"]\ndns_listen = [\"{ip}:{port}\"]\napi_listen = \"{ip}:0\"\n\
-             dns = [\"{resolver}\"]\nacme_directory = \"\"\ndata_dir = \"{}\"\n\
+             smtp_listen = [\"{ip}:0\"]\ndns = [\"{resolver}\"]\nacme_directory = \"\"\ndata_dir = \"{}\"\n\
              password_iterations = 1000\npoll_interval_ms = 200\nnode_id = \"probe\"\n{}\n",
             self.data_dir().display(),
             self.extra

@@ -32,6 +32,7 @@
 //! | `GET /api/v1/alerts?limit=` | any token | `{"alerts": […]}`, open first (admin: every tenant's) |
 //! | `GET /api/v1/alert-settings?tenant=` | any token | the tenant's alert settings (never the secret) |
 //! | `PUT /api/v1/alert-settings?tenant=` | admin, owner | the settings; a generated webhook secret once |
+//! | `GET /api/v1/admin/mail` | admin | `{"mail": […]}`: received mail that held no report, newest first |
 //!
 //! Lists are paginated ([`PageParams`]): `limit` rows (default 100, at most 500) and a
 //! `next_cursor` to pass as `cursor` for the next page, `null` on the last.
@@ -47,6 +48,7 @@
 //! `into_make_service_with_connect_info::<SocketAddr>()`: rate limits of failed
 //! authentications are per client address.
 
+mod admin_mail;
 mod alerts;
 mod error;
 mod extract;
@@ -162,6 +164,11 @@ fn endpoints() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::PUT,
             "/api/v1/alert-settings",
             put(alerts::put_settings),
+        ),
+        (
+            Method::GET,
+            "/api/v1/admin/mail",
+            get(admin_mail::mail_without_reports),
         ),
     ]
 }

@@ -466,6 +466,18 @@ fn document_without_alerts() -> Value {
                     "responses": responses(("200", ok("A page of reports.",
                         page_of("reports", reference("ReportSummary")))), &[INVALID, ADMIN_ONLY])
                 }
+            },
+            "/api/v1/admin/mail": {
+                "get": {
+                    "summary": "Received mail that held no report (administrators).",
+                    "description": "The newest 100 messages the SMTP intake accepted in which no \
+                        TLS or DMARC report could be read, newest first, with how each arrived \
+                        (client, envelope, TLS, DKIM results) and the errors of its parts.",
+                    "responses": responses(("200", ok("The messages.", json!({
+                        "type": "object", "required": ["mail"],
+                        "properties": {"mail": {"type": "array", "items": mail_schema()}}
+                    }))), &[ADMIN_ONLY])
+                }
             }
         },
         "components": {
@@ -839,6 +851,34 @@ fn report_schemas() -> Value {
                 "last_report_at": {"type": ["integer", "null"], "description": "Unix seconds."},
                 "level": level, "headline": {"type": "string"}
             }
+        }
+    })
+}
+
+/// One message of `GET /api/v1/admin/mail` (built apart: one `json!` this deep exceeds the
+/// macro recursion limit).
+fn mail_schema() -> Value {
+    let error = json!({"type": "object", "properties": {
+        "source": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}});
+    let tls = json!({"type": ["object", "null"], "properties": {
+        "version": {"type": "string"}, "cipher": {"type": ["string", "null"]}}});
+    json!({
+        "type": "object",
+        "required": ["arrival", "input", "received_at", "channel", "peer_ip", "helo",
+            "mail_from", "recipients", "tls", "dkim", "errors"],
+        "properties": {
+            "arrival": {"type": "integer"},
+            "input": {"type": "integer"},
+            "received_at": {"type": "integer", "description": "Unix seconds."},
+            "channel": {"type": "string"},
+            "peer_ip": {"type": "string"},
+            "helo": {"type": "string"},
+            "mail_from": {"type": "string"},
+            "recipients": {"type": "array", "items": {"type": "string"}},
+            "tls": tls,
+            "dkim": {"type": "array", "items": {"type": "object"},
+                "description": "One object per DKIM signature: domain, selector, result, reason."},
+            "errors": {"type": "array", "items": error}
         }
     })
 }

@@ -69,6 +69,7 @@ async fn serve_delivers_a_signed_webhook_for_a_failing_mx() {
         https_listen: vec![any],
         http_listen: vec![any],
         dns_listen: vec![any],
+        smtp_listen: vec![any],
         api_listen: any,
         acme_directory: String::new(),
         dns: vec!["127.0.0.1:9".parse().unwrap()],

@@ -81,6 +81,7 @@ pub(crate) fn config(
         https_listen: vec![SocketAddr::new(ip, ports.https)],
         http_listen: vec![SocketAddr::new(ip, ports.http)],
         dns_listen: vec![SocketAddr::new(ip, ports.dns)],
+        smtp_listen: vec![SocketAddr::new(ip, 0)],
         api_listen: SocketAddr::new(ip, 0),
         acme_directory: pebble.directory_url().to_owned(),
         acme_ca_file: Some(ca),

@@ -152,6 +152,16 @@ async fn a_domain_from_onboarding_to_removal() {
         names,
         ["mta-sts.reports.hosted.test", "reports.hosted.test"]
     );
+    // The SMTP intake offers STARTTLS with that certificate once the snapshot has it.
+    let smtp = serve.addrs().smtp[0];
+    let issuance = pebble.issuance_root_pem().to_owned();
+    let version = eventually(
+        "STARTTLS on the SMTP intake with the service certificate",
+        Duration::from_secs(30),
+        || starttls_version(smtp, issuance.clone()),
+    )
+    .await;
+    assert!(version.starts_with("TLSv1."), "{version}");
     let (_, detail) = api(
         &serve,
         Method::GET,
@@ -316,4 +326,50 @@ async fn a_domain_from_onboarding_to_removal() {
     .await;
 
     serve.shutdown().await;
+}
+
+/// Says EHLO and STARTTLS to the SMTP intake at `addr` and completes the handshake,
+/// verifying `reports.hosted.test` against the Pebble issuance root `root_pem`: the TLS
+/// version, or `None` while STARTTLS is not offered yet.
+async fn starttls_version(addr: std::net::SocketAddr, root_pem: String) -> Option<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let mut io = BufReader::new(stream);
+    let mut reply = String::new();
+    let mut read_reply = async |io: &mut BufReader<tokio::net::TcpStream>| {
+        reply.clear();
+        loop {
+            let mut line = String::new();
+            if io.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            reply.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Some(reply.clone());
+            }
+        }
+    };
+    read_reply(&mut io).await?;
+    io.get_mut().write_all(b"EHLO sender.test\r\n").await.ok()?;
+    let ehlo = read_reply(&mut io).await?;
+    if !ehlo.contains("STARTTLS") {
+        return None;
+    }
+    io.get_mut().write_all(b"STARTTLS\r\n").await.ok()?;
+    assert!(read_reply(&mut io).await?.starts_with("220"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in mtasts_net::pem::parse_chain(root_pem.as_bytes()).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls_pki_types::ServerName::try_from("reports.hosted.test").unwrap();
+    let tls = connector.connect(name, io.into_inner()).await.unwrap();
+    Some(format!("{:?}", tls.get_ref().1.protocol_version()?).replace("TLSv1_", "TLSv1."))
 }

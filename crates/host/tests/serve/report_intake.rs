@@ -28,6 +28,7 @@ fn config(
         zone: ZONE.to_owned(),
         public_ip: vec![ip],
         https_listen: vec![SocketAddr::new(ip, 0)],
+        smtp_listen: vec![SocketAddr::new(ip, 0)],
         http_listen: vec![SocketAddr::new(ip, 0)],
         dns_listen: vec![SocketAddr::new(ip, dns_port)],
         api_listen: SocketAddr::new(ip, 0),

@@ -73,6 +73,7 @@ macro_rules! with_pool {
     };
 }
 
+pub mod arrivals;
 mod error;
 mod prepare;
 mod read;
@@ -82,6 +83,7 @@ mod sql;
 mod types;
 mod write;
 
+pub use arrivals::{ArrivalRow, MailWithoutReports, NewArrival};
 pub use error::ReportDbError;
 pub use prepare::domain_key;
 pub use read::MAX_LIST;

@@ -729,3 +729,7 @@ fn kinds_read_and_write_their_words() {
     assert_eq!(Kind::Dmarc.to_string(), "dmarc");
     assert!("TLSRPT".parse::<Kind>().is_err());
 }
+
+/// The SMTP intake's arrivals (`mtasts_store::reports::arrivals`).
+#[path = "arrivals.rs"]
+mod arrivals;
