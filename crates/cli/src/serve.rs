@@ -178,7 +178,7 @@ pub(crate) struct ServeArgs {
         env = "MTASTS_ALERT_SMTP_RELAY"
     )]
     alert_smtp_relay: Option<String>,
-    /// The sender address of alert e-mail (default mtasts@<zone>).
+    /// The sender address of alert e-mail (default `mtasts@<zone>`).
     #[arg(long = "alert-from", value_name = "ADDRESS", env = "MTASTS_ALERT_FROM")]
     alert_from: Option<String>,
     /// Seconds between evaluations of the alert rules (default 300).
