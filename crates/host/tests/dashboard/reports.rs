@@ -522,57 +522,6 @@ fn button_fields(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Not a timed test: prints how long the TLS, DMARC and domain pages of a domain with a year
-/// of daily reports from 50 organizations take to render (docs/benchmarks.md). Run with
-/// `cargo test --release -p mtasts-host --test host dashboard::reports::render_time -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a benchmark: stores 18,250 reports"]
-async fn render_time_of_a_year_from_fifty_organizations() {
-    let h = Harness::start().await;
-    let Some(template) = sample("tlsrpt/mta-sts-exporter/rfc-errata-6241.json") else {
-        return;
-    };
-    let template: Value = serde_json::from_slice(&template).unwrap();
-    host(&h, h.alpha.id, FAILING).await;
-    let intake = Intake::new(h.state.reports.clone().unwrap(), Limits::default());
-    let now = h.state.now();
-    let today = day_start(now);
-    let started = std::time::Instant::now();
-    for back in 1..=365 {
-        for org in 0..50 {
-            let report = tls_report(
-                &template,
-                &format!("org{org}.example"),
-                FAILING,
-                today - back * DAY,
-                "testing",
-            );
-            intake.input(&report, "bench", now).await.unwrap();
-        }
-    }
-    println!("stored 18,250 reports in {:?}", started.elapsed());
-    let session = alpha(&h).await;
-    for path in [
-        format!("/domains/{FAILING}/reports?days=365"),
-        format!("/domains/{FAILING}/reports?days=30"),
-        format!("/domains/{FAILING}"),
-        "/".to_owned(),
-    ] {
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let started = std::time::Instant::now();
-            let page = h.get(&path, &session).await;
-            times.push(started.elapsed());
-            assert_eq!(page.status, StatusCode::OK);
-        }
-        times.sort();
-        println!(
-            "{path}: median {:?} (min {:?}, max {:?})",
-            times[2], times[0], times[4]
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_see_the_reports_nobody_hosts() {
     let h = Harness::start().await;

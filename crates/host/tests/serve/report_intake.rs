@@ -86,9 +86,10 @@ async fn post(addr: SocketAddr, file: &std::path::Path) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_accept_the_same_report_at_once_and_count_it_once() {
-    let Some(database) = fresh_database().await else {
+    let Some(fresh) = fresh_database().await else {
         return;
     };
+    let database = fresh.url.clone();
     let net = TestNet::start().await;
     let (ip_a, ip_b) = (net.next_ip(), net.next_ip());
     let dir = tempfile::tempdir().unwrap();

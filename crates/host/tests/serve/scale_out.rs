@@ -10,8 +10,41 @@ use serde_json::json;
 
 use super::harness::{Ports, api, config, delegate, eventually, fetch_policy, pebble, resolver};
 
-/// A fresh schema per run, so parallel runs and other tests do not see each other's rows.
-pub(crate) async fn fresh_database() -> Option<String> {
+/// A fresh schema per run, so parallel runs and other tests do not see each other's rows;
+/// dropped again when the test ends (CI runs on a machine whose database outlives it).
+pub(crate) struct FreshDatabase {
+    /// The URL of the schema.
+    pub(crate) url: String,
+    admin_url: String,
+    schema: String,
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let (admin_url, schema) = (self.admin_url.clone(), self.schema.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query("SET lock_timeout = '10s'").execute(&pool).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(&pool)
+                    .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub(crate) async fn fresh_database() -> Option<FreshDatabase> {
     let schema = services::unique("serve_scale_");
     let url = services::postgres_url();
     let admin = match sqlx::PgPool::connect(&url).await {
@@ -25,14 +58,20 @@ pub(crate) async fn fresh_database() -> Option<String> {
         .execute(&admin)
         .await
         .unwrap();
-    Some(services::postgres_url_in_schema(&url, &schema))
+    admin.close().await;
+    Some(FreshDatabase {
+        url: services::postgres_url_in_schema(&url, &schema),
+        admin_url: url,
+        schema,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_serve_the_same_domains_and_one_orders_the_certificate() {
-    let Some(database) = fresh_database().await else {
+    let Some(fresh) = fresh_database().await else {
         return;
     };
+    let database = fresh.url.clone();
     let net = TestNet::start().await;
     // Both nodes answer on one public address's ports in production (anycast, a load
     // balancer); here each has its own address, and the CA reaches the first.
