@@ -1,5 +1,6 @@
-//! TLS reports accepted per second over HTTPS POST (RFC 8460 §5.3) by `mtasts serve`, on
-//! SQLite and on PostgreSQL. Not a test: run by hand (see docs/benchmarks.md).
+//! TLS reports accepted per second by `mtasts serve`, over HTTPS POST (RFC 8460 §5.3) or by
+//! mail over SMTP (RFC 8460 §5.2), on SQLite and on PostgreSQL. Not a test: run by hand (see
+//! docs/benchmarks.md).
 //!
 //! The serve node runs as a separate process (this binary with `BENCH_ROLE=serve`) with its
 //! real configuration path (`Serve::start`: database, node, every listener), so its CPU time is
@@ -16,6 +17,10 @@
 //! - `BENCH_BACKENDS` (default `sqlite,postgres`): which databases to measure; PostgreSQL is
 //!   the local test server (`MTASTS_TEST_POSTGRES_URL`), in a schema of its own.
 //! - `BENCH_GZIP` (default 0): 1 posts `application/tlsrpt+gzip` bodies instead of JSON.
+//! - `BENCH_CHANNEL` (default `https`): `smtp` sends each report as a mail message instead
+//!   (plain SMTP with PIPELINING on one connection per client, the report as a gzip
+//!   `application/tlsrpt+gzip` attachment of a `multipart/report`, as senders mail it); a
+//!   `250` after the data is only sent once the message is committed.
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
     let seconds = env_or("BENCH_SECONDS", 5);
     let connections = env_or("BENCH_CONNECTIONS", 8).max(1);
     let gzip = env_or("BENCH_GZIP", 0) == 1;
+    let smtp = std::env::var("BENCH_CHANNEL").as_deref() == Ok("smtp");
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let Some(sample) = sample_report() else {
         eprintln!("the shared samples (../shared/samples) are missing: nothing to post");
@@ -56,11 +62,18 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("runtime");
-    println!(
-        "report intake over HTTPS: {connections} clients, {seconds} s per backend, {} bodies, load {}",
-        if gzip { "gzip" } else { "JSON" },
-        load_average()
-    );
+    if smtp {
+        println!(
+            "report intake over SMTP: {connections} clients, {seconds} s per backend, gzip attachments, load {}",
+            load_average()
+        );
+    } else {
+        println!(
+            "report intake over HTTPS: {connections} clients, {seconds} s per backend, {} bodies, load {}",
+            if gzip { "gzip" } else { "JSON" },
+            load_average()
+        );
+    }
     println!(
         "| database | clients | reports/s | p50 ms | p99 ms | 503 busy | errors | serve CPU ms/report |"
     );
@@ -80,9 +93,10 @@ fn main() -> ExitCode {
         };
         let server = ServeProcess::start(&database, dir.path());
         let result = runtime.block_on(measure(
-            server.addr,
+            if smtp { server.smtp } else { server.addr },
             &sample,
             gzip,
+            smtp,
             connections,
             Duration::from_secs(seconds as u64),
             server.child.id(),
@@ -149,10 +163,12 @@ struct Tally {
     latencies: Vec<Duration>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     addr: SocketAddr,
     sample: &serde_json::Value,
     gzip: bool,
+    smtp: bool,
     connections: usize,
     duration: Duration,
     server_pid: u32,
@@ -171,7 +187,11 @@ async fn measure(
         let connector = connector.clone();
         let sample = sample.clone();
         tasks.push(tokio::spawn(async move {
-            client_loop(addr, connector, sample, gzip, client, measure_from, end).await
+            if smtp {
+                mail_loop(addr, sample, client, measure_from, end).await
+            } else {
+                client_loop(addr, connector, sample, gzip, client, measure_from, end).await
+            }
         }));
     }
     let mut total = Tally::default();
@@ -306,6 +326,149 @@ async fn client_loop(
     tally
 }
 
+/// One SMTP client: mails distinct reports on one connection (reconnecting after an error)
+/// until `end`, counting only `250`s after the data that arrive after `measure_from`.
+async fn mail_loop(
+    addr: SocketAddr,
+    mut report: serde_json::Value,
+    client: usize,
+    measure_from: Instant,
+    end: Instant,
+) -> Tally {
+    let mut tally = Tally::default();
+    let rcpt = ReportAddresses::new(&Delegation::new(ZONE).expect("valid zone"))
+        .mailbox(mtasts_proto::hosted::reporting::Mailbox::TlsRpt);
+    let mut conn: Option<tokio::io::BufReader<TcpStream>> = None;
+    let mut n = 0u64;
+    while Instant::now() < end {
+        n += 1;
+        let id = format!("bench-{}-{client}-{n}", std::process::id());
+        report["report-id"] = id.clone().into();
+        let attachment = gzipped(&serde_json::to_vec(&report).expect("serialize"));
+        let message = report_mail(&id, &attachment);
+        let began = Instant::now();
+        let answer = async {
+            if conn.is_none() {
+                let tcp = TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+                let mut reader = tokio::io::BufReader::new(tcp);
+                expect_reply(&mut reader, 220).await?;
+                reader
+                    .get_mut()
+                    .write_all(b"EHLO bench.example\r\n")
+                    .await
+                    .map_err(|e| format!("write: {e}"))?;
+                expect_reply(&mut reader, 250).await?;
+                conn = Some(reader);
+            }
+            let reader = conn.as_mut().expect("connected");
+            let envelope =
+                format!("MAIL FROM:<bench@sender.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n");
+            reader
+                .get_mut()
+                .write_all(envelope.as_bytes())
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            expect_reply(reader, 250).await?;
+            expect_reply(reader, 250).await?;
+            expect_reply(reader, 354).await?;
+            reader
+                .get_mut()
+                .write_all(&message)
+                .await
+                .map_err(|e| format!("write: {e}"))?;
+            reply_code(reader).await
+        };
+        let code = match tokio::time::timeout(RESPONSE_TIMEOUT, answer).await {
+            Ok(result) => result,
+            Err(_) => Err("no answer within the timeout".to_owned()),
+        };
+        let counted = began >= measure_from && Instant::now() <= end;
+        match code {
+            Ok(250) if counted => {
+                tally.accepted += 1;
+                tally.latencies.push(began.elapsed());
+            }
+            Ok(250) => {}
+            Ok(451) => {
+                if counted {
+                    tally.busy += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(other) => {
+                tally.errors += 1;
+                tally
+                    .first_error
+                    .get_or_insert_with(|| format!("SMTP {other}"));
+            }
+            Err(e) => {
+                tally.errors += 1;
+                tally.first_error.get_or_insert(e);
+                conn = None;
+            }
+        }
+    }
+    tally
+}
+
+/// A report mail as senders send it (RFC 8460 §5.3): `multipart/report` with the gzip report
+/// attached in base64, then the end of data.
+fn report_mail(id: &str, gzip: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(gzip);
+    let mut lines = String::new();
+    for chunk in encoded.as_bytes().chunks(76) {
+        lines.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        lines.push_str("\r\n");
+    }
+    format!(
+        "From: bench@sender.example\r\nTo: tlsrpt@reports.{ZONE}\r\nSubject: Report Domain: example.com Submitter: sender.example Report-ID: <{id}>\r\n\
+         Message-ID: <{id}@sender.example>\r\nTLS-Report-Domain: example.com\r\nTLS-Report-Submitter: sender.example\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nThis is an aggregate TLS report.\r\n\
+         --b\r\nContent-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"sender.example!example.com!1!2!{id}.json.gz\"\r\n\r\n\
+         {lines}--b--\r\n.\r\n"
+    )
+    .into_bytes()
+}
+
+/// Reads one (possibly multi-line) SMTP reply and checks its code.
+async fn expect_reply(
+    reader: &mut tokio::io::BufReader<TcpStream>,
+    want: u16,
+) -> Result<(), String> {
+    match reply_code(reader).await? {
+        code if code == want => Ok(()),
+        code => Err(format!("SMTP {code} where {want} was expected")),
+    }
+}
+
+/// The code of one (possibly multi-line) SMTP reply.
+async fn reply_code(reader: &mut tokio::io::BufReader<TcpStream>) -> Result<u16, String> {
+    use tokio::io::AsyncBufReadExt as _;
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .read_line(&mut line)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("closed before the reply".to_owned());
+        }
+        let code: u16 = line
+            .get(..3)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("not an SMTP reply: {line:?}"))?;
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(code);
+        }
+    }
+}
+
 /// Reads one response's head and its `Content-Length` body; the status code.
 async fn read_status(stream: &mut Tls) -> Result<u16, String> {
     let mut buf = Vec::with_capacity(1024);
@@ -419,6 +582,7 @@ fn client_config() -> ClientConfig {
 struct ServeProcess {
     child: Child,
     addr: SocketAddr,
+    smtp: SocketAddr,
 }
 
 impl ServeProcess {
@@ -435,11 +599,12 @@ impl ServeProcess {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("the serve process prints its address");
-        let addr = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("the serve process did not start: {line:?}"));
-        ServeProcess { child, addr }
+        let parsed: Option<(SocketAddr, SocketAddr)> = line
+            .split_once(' ')
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+        let (addr, smtp) =
+            parsed.unwrap_or_else(|| panic!("the serve process did not start: {line:?}"));
+        ServeProcess { child, addr, smtp }
     }
 }
 
@@ -452,7 +617,7 @@ impl Drop for ServeProcess {
 
 /// The `serve` role: `mtasts serve` on `BENCH_DATABASE` with every listener on loopback (no
 /// ACME, no rate limit in the way of one load generator), on a runtime of 2 workers; prints
-/// the HTTPS address, then serves until stdin closes.
+/// the HTTPS and SMTP addresses, then serves until stdin closes.
 fn serve_role() {
     let database = std::env::var("BENCH_DATABASE").expect("BENCH_DATABASE");
     let dir = std::path::PathBuf::from(std::env::var_os("BENCH_DIR").expect("BENCH_DIR"));
@@ -466,6 +631,7 @@ fn serve_role() {
         http_listen: vec![local],
         dns_listen: vec![local],
         api_listen: local,
+        smtp_listen: vec![local],
         acme_directory: String::new(),
         password_iterations: 1000,
         report_rate_burst: u32::MAX,
@@ -481,9 +647,14 @@ fn serve_role() {
         .block_on(Serve::start(config))
         .expect("mtasts serve starts");
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "{}", serve.addrs().https[0])
-        .and_then(|()| stdout.flush())
-        .expect("print address");
+    writeln!(
+        stdout,
+        "{} {}",
+        serve.addrs().https[0],
+        serve.addrs().smtp[0]
+    )
+    .and_then(|()| stdout.flush())
+    .expect("print address");
     let mut sink = [0u8; 64];
     while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
     runtime.block_on(serve.shutdown());
