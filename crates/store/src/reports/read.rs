@@ -95,23 +95,7 @@ impl ReportDb {
     /// `[since, until)`), sorted by kind, domain, day and organization.
     pub async fn daily(&self, filter: &Filter) -> Result<Vec<DailyRow>, ReportDbError> {
         bounded(OP_TIMEOUT, async {
-            type Row = (
-                String,
-                String,
-                i64,
-                String,
-                i64,
-                i64,
-                i64,
-                i64,
-                i64,
-                i64,
-                i64,
-                i64,
-                i64,
-                i64,
-            );
-            let rows: Vec<Row> = with_pool!(self, |pool| bind_filter!(
+            let rows: Vec<DailyTuple> = with_pool!(self, |pool| bind_filter!(
                 sqlx::query_as(sql::DAILY),
                 filter
             )
@@ -120,26 +104,7 @@ impl ReportDb {
             .map_err(db_error)?);
             let mut out = rows
                 .into_iter()
-                .map(
-                    |(kind, domain, day, organization, r, s, f, m, dp, dk, sp, n, q, rj)| {
-                        Ok(DailyRow {
-                            kind: kind_of(&kind)?,
-                            domain,
-                            day,
-                            organization,
-                            reports: unsigned("reports", r)?,
-                            success: unsigned("success", s)?,
-                            failure: unsigned("failure", f)?,
-                            messages: unsigned("messages", m)?,
-                            dmarc_pass: unsigned("dmarc_pass", dp)?,
-                            dkim_pass: unsigned("dkim_pass", dk)?,
-                            spf_pass: unsigned("spf_pass", sp)?,
-                            none: unsigned("none", n)?,
-                            quarantine: unsigned("quarantine", q)?,
-                            reject: unsigned("reject", rj)?,
-                        })
-                    },
-                )
+                .map(daily_row)
                 .collect::<Result<Vec<_>, ReportDbError>>()?;
             out.sort_by(|a, b| {
                 (a.kind, &a.domain, a.day, &a.organization).cmp(&(
@@ -158,8 +123,7 @@ impl ReportDb {
     /// receiving MX and organization; most failed sessions first.
     pub async fn tls_failures(&self, filter: &Filter) -> Result<Vec<FailureGroup>, ReportDbError> {
         bounded(OP_TIMEOUT, async {
-            type Row = (String, String, Option<String>, String, i64, i64, i64);
-            let rows: Vec<Row> = with_pool!(self, |pool| bind_filter!(
+            let rows: Vec<FailureTuple> = with_pool!(self, |pool| bind_filter!(
                 sqlx::query_as(sql::TLS_FAILURES),
                 filter
             )
@@ -168,19 +132,7 @@ impl ReportDb {
             .map_err(db_error)?);
             let mut out = rows
                 .into_iter()
-                .map(
-                    |(domain, result, receiving_mx, organization, count, first, last)| {
-                        Ok(FailureGroup {
-                            domain,
-                            result,
-                            receiving_mx,
-                            organization,
-                            count: unsigned("failed sessions", count)?,
-                            first_day: first,
-                            last_day: last,
-                        })
-                    },
-                )
+                .map(failure_group)
                 .collect::<Result<Vec<_>, ReportDbError>>()?;
             out.sort_by(|a, b| {
                 (
@@ -256,8 +208,7 @@ impl ReportDb {
     /// report end; on a tie, the later stored), sorted by kind and domain.
     pub async fn policies(&self, filter: &Filter) -> Result<Vec<PolicySeen>, ReportDbError> {
         bounded(OP_TIMEOUT, async {
-            type Row = (String, String, String, Option<String>, Option<i64>, i64);
-            let rows: Vec<Row> = with_pool!(self, |pool| bind_filter!(
+            let rows: Vec<PolicyTuple> = with_pool!(self, |pool| bind_filter!(
                 sqlx::query_as(sql::POLICIES),
                 filter
             )
@@ -265,20 +216,13 @@ impl ReportDb {
             .await
             .map_err(db_error)?);
             let mut latest: BTreeMap<(Kind, String), PolicySeen> = BTreeMap::new();
-            for (kind, domain, policy, p, pct, seen) in rows {
-                let kind = kind_of(&kind)?;
-                let seen_row = PolicySeen {
-                    kind,
-                    domain: domain.clone(),
-                    policy,
-                    p,
-                    pct: pct.and_then(|v| u32::try_from(v).ok()),
-                    last_seen: seen,
-                };
-                match latest.get(&(kind, domain.clone())) {
-                    Some(old) if old.last_seen > seen => {}
+            for row in rows {
+                let seen_row = policy_seen(row)?;
+                let key = (seen_row.kind, seen_row.domain.clone());
+                match latest.get(&key) {
+                    Some(old) if old.last_seen > seen_row.last_seen => {}
                     _ => {
-                        latest.insert((kind, domain), seen_row);
+                        latest.insert(key, seen_row);
                     }
                 }
             }
@@ -317,6 +261,80 @@ impl ReportDb {
         })
         .await
     }
+}
+
+/// A `report_daily` row as selected: kind, domain, day, organization, then the counts in
+/// [`DailyRow`]'s order.
+pub(super) type DailyTuple = (
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
+
+/// A [`DailyRow`] from its selected columns.
+pub(super) fn daily_row(t: DailyTuple) -> Result<DailyRow, ReportDbError> {
+    let (kind, domain, day, organization, r, s, f, m, dp, dk, sp, n, q, rj) = t;
+    Ok(DailyRow {
+        kind: kind_of(&kind)?,
+        domain,
+        day,
+        organization,
+        reports: unsigned("reports", r)?,
+        success: unsigned("success", s)?,
+        failure: unsigned("failure", f)?,
+        messages: unsigned("messages", m)?,
+        dmarc_pass: unsigned("dmarc_pass", dp)?,
+        dkim_pass: unsigned("dkim_pass", dk)?,
+        spf_pass: unsigned("spf_pass", sp)?,
+        none: unsigned("none", n)?,
+        quarantine: unsigned("quarantine", q)?,
+        reject: unsigned("reject", rj)?,
+    })
+}
+
+/// A TLS failure group as selected: domain, result, receiving MX, organization, failed
+/// sessions, first and last day.
+pub(super) type FailureTuple = (String, String, Option<String>, String, i64, i64, i64);
+
+/// A [`FailureGroup`] from its selected columns.
+pub(super) fn failure_group(t: FailureTuple) -> Result<FailureGroup, ReportDbError> {
+    let (domain, result, receiving_mx, organization, count, first, last) = t;
+    Ok(FailureGroup {
+        domain,
+        result,
+        receiving_mx,
+        organization,
+        count: unsigned("failed sessions", count)?,
+        first_day: first,
+        last_day: last,
+    })
+}
+
+/// A policy row as selected: kind, domain, policy label, DMARC `p`, `pct`, when seen.
+pub(super) type PolicyTuple = (String, String, String, Option<String>, Option<i64>, i64);
+
+/// A [`PolicySeen`] from its selected columns.
+pub(super) fn policy_seen(t: PolicyTuple) -> Result<PolicySeen, ReportDbError> {
+    let (kind, domain, policy, p, pct, seen) = t;
+    Ok(PolicySeen {
+        kind: kind_of(&kind)?,
+        domain,
+        policy,
+        p,
+        pct: pct.and_then(|v| u32::try_from(v).ok()),
+        last_seen: seen,
+    })
 }
 
 pub(super) fn kind_of(word: &str) -> Result<Kind, ReportDbError> {

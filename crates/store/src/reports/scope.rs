@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::QueryBuilder;
 
 use super::prepare::domain_key;
-use super::read::{kind_of, report_row};
+use super::read::{
+    DailyTuple, FailureTuple, PolicyTuple, daily_row, failure_group, policy_seen, report_row,
+};
 use super::types::{DailyRow, FailureGroup, Kind, PolicySeen, ReportRow};
 use super::{OP_TIMEOUT, ReportDb, ReportDbError, bounded, error::db_error, sql, unsigned};
 
@@ -95,23 +97,7 @@ impl ReportDb {
         let mut out = Vec::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
-                type Row = (
-                    String,
-                    String,
-                    i64,
-                    String,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                    i64,
-                );
-                let rows: Vec<Row> = with_pool!(self, |pool| {
+                let rows: Vec<DailyTuple> = with_pool!(self, |pool| {
                     let mut q = QueryBuilder::new(
                         "SELECT kind, domain, day, organization, reports, success, failure, \
                          messages, dmarc_pass, dkim_pass, spf_pass, disp_none, quarantine, \
@@ -133,23 +119,8 @@ impl ReportDb {
                     }
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
-                for (kind, domain, day, organization, r, s, f, m, dp, dk, sp, n, q, rj) in rows {
-                    out.push(DailyRow {
-                        kind: kind_of(&kind)?,
-                        domain,
-                        day,
-                        organization,
-                        reports: unsigned("reports", r)?,
-                        success: unsigned("success", s)?,
-                        failure: unsigned("failure", f)?,
-                        messages: unsigned("messages", m)?,
-                        dmarc_pass: unsigned("dmarc_pass", dp)?,
-                        dkim_pass: unsigned("dkim_pass", dk)?,
-                        spf_pass: unsigned("spf_pass", sp)?,
-                        none: unsigned("none", n)?,
-                        quarantine: unsigned("quarantine", q)?,
-                        reject: unsigned("reject", rj)?,
-                    });
+                for row in rows {
+                    out.push(daily_row(row)?);
                 }
                 Ok(())
             })
@@ -172,8 +143,7 @@ impl ReportDb {
         let mut out = Vec::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
-                type Row = (String, String, Option<String>, String, i64, i64, i64);
-                let rows: Vec<Row> = with_pool!(self, |pool| {
+                let rows: Vec<FailureTuple> = with_pool!(self, |pool| {
                     let mut q = QueryBuilder::new(
                         "SELECT f.domain, f.result, f.receiving_mx, r.organization, \
                          CAST(SUM(f.count) AS BIGINT), MIN(r.begin_at - (r.begin_at % 86400)), \
@@ -191,16 +161,8 @@ impl ReportDb {
                     q.push(" GROUP BY f.domain, f.result, f.receiving_mx, r.organization");
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
-                for (domain, result, receiving_mx, organization, count, first, last) in rows {
-                    out.push(FailureGroup {
-                        domain,
-                        result,
-                        receiving_mx,
-                        organization,
-                        count: unsigned("count", count)?,
-                        first_day: first,
-                        last_day: last,
-                    });
+                for row in rows {
+                    out.push(failure_group(row)?);
                 }
                 Ok(())
             })
@@ -301,8 +263,7 @@ impl ReportDb {
         let mut latest: BTreeMap<(Kind, String), PolicySeen> = BTreeMap::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
-                type Row = (String, String, String, Option<String>, Option<i64>, i64);
-                let rows: Vec<Row> = with_pool!(self, |pool| {
+                let rows: Vec<PolicyTuple> = with_pool!(self, |pool| {
                     // Only the rows at each (kind, domain)'s newest `seen_at`, not every
                     // report's: a year of daily reports is thousands of rows per domain.
                     let mut q = QueryBuilder::new(
@@ -323,22 +284,15 @@ impl ReportDb {
                     );
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
-                for (kind, domain, policy, p, pct, seen) in rows {
-                    let kind = kind_of(&kind)?;
-                    let row = PolicySeen {
-                        kind,
-                        domain: domain.clone(),
-                        policy,
-                        p,
-                        pct: pct.and_then(|v| u32::try_from(v).ok()),
-                        last_seen: seen,
-                    };
+                for row in rows {
+                    let row = policy_seen(row)?;
+                    let key = (row.kind, row.domain.clone());
                     // The newest wins; on a tie, the larger label (the same rule every run).
-                    match latest.get(&(kind, domain.clone())) {
+                    match latest.get(&key) {
                         Some(old)
                             if (old.last_seen, &old.policy) >= (row.last_seen, &row.policy) => {}
                         _ => {
-                            latest.insert((kind, domain), row);
+                            latest.insert(key, row);
                         }
                     }
                 }
