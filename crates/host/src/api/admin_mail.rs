@@ -36,23 +36,31 @@ pub(super) async fn mail_without_reports(
     let mail: Vec<Value> = kept
         .into_iter()
         .map(|m| {
-            let a = m.arrival;
-            json!({
-                "arrival": a.id,
-                "input": a.input,
-                "received_at": a.received_at,
-                "channel": a.channel,
-                "peer_ip": a.peer_ip,
-                "helo": a.helo,
-                "mail_from": a.mail_from,
-                "recipients": a.recipients,
-                "tls": a.tls_version.map(|v| json!({"version": v, "cipher": a.tls_cipher})),
-                "dkim": a.dkim,
-                "errors": m.errors.iter().map(|e| json!({
-                    "source": e.source, "code": e.code, "message": e.message
-                })).collect::<Vec<_>>(),
-            })
+            let mut mail = arrival_json(&m.arrival);
+            mail["errors"] = m
+                .errors
+                .iter()
+                .map(|e| json!({"source": e.source, "code": e.code, "message": e.message}))
+                .collect();
+            mail
         })
         .collect();
     Ok(Json(json!({ "mail": mail })))
+}
+
+/// One arrival as the API shows it (in the administrators' mail list and in a report's
+/// detail): the client, the envelope, TLS and the DKIM results.
+pub(super) fn arrival_json(a: &mtasts_store::reports::ArrivalRow) -> Value {
+    json!({
+        "arrival": a.id,
+        "input": a.input,
+        "received_at": a.received_at,
+        "channel": a.channel,
+        "peer_ip": a.peer_ip,
+        "helo": a.helo,
+        "mail_from": a.mail_from,
+        "recipients": a.recipients,
+        "tls": a.tls_version.as_ref().map(|v| json!({"version": v, "cipher": a.tls_cipher})),
+        "dkim": a.dkim,
+    })
 }

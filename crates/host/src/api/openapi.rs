@@ -758,7 +758,8 @@ fn report_schemas() -> Value {
             }
         },
         "ReportDetail": {
-            "type": "object", "required": ["summary", "report", "raw", "raw_content_type"],
+            "type": "object",
+            "required": ["summary", "report", "raw", "raw_content_type", "arrivals"],
             "properties": {
                 "summary": reference("ReportSummary"),
                 "report": {"type": "object",
@@ -766,7 +767,10 @@ fn report_schemas() -> Value {
                 "raw": {"type": ["string", "null"],
                     "description": "The document as received; null when it is not UTF-8 (see /raw)."},
                 "raw_content_type": {"type": "string",
-                    "enum": ["application/tlsrpt+json", "application/xml"]}
+                    "enum": ["application/tlsrpt+json", "application/xml"]},
+                "arrivals": {"type": "array", "items": arrival_schema(),
+                    "description": "Each delivery of the report by mail, oldest first, with its \
+                        DKIM results; empty for reports posted over HTTPS or imported."}
             }
         },
         "TlsView": {
@@ -857,15 +861,14 @@ fn report_schemas() -> Value {
 
 /// One message of `GET /api/v1/admin/mail` (built apart: one `json!` this deep exceeds the
 /// macro recursion limit).
-fn mail_schema() -> Value {
-    let error = json!({"type": "object", "properties": {
-        "source": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}});
+/// One delivery by mail: client, envelope, TLS and DKIM results.
+fn arrival_schema() -> Value {
     let tls = json!({"type": ["object", "null"], "properties": {
         "version": {"type": "string"}, "cipher": {"type": ["string", "null"]}}});
     json!({
         "type": "object",
         "required": ["arrival", "input", "received_at", "channel", "peer_ip", "helo",
-            "mail_from", "recipients", "tls", "dkim", "errors"],
+            "mail_from", "recipients", "tls", "dkim"],
         "properties": {
             "arrival": {"type": "integer"},
             "input": {"type": "integer"},
@@ -877,8 +880,19 @@ fn mail_schema() -> Value {
             "recipients": {"type": "array", "items": {"type": "string"}},
             "tls": tls,
             "dkim": {"type": "array", "items": {"type": "object"},
-                "description": "One object per DKIM signature: domain, selector, result, reason."},
-            "errors": {"type": "array", "items": error}
+                "description": "One object per DKIM signature: domain, selector, result, reason."}
         }
     })
+}
+
+fn mail_schema() -> Value {
+    let error = json!({"type": "object", "properties": {
+        "source": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}});
+    let mut schema = arrival_schema();
+    schema["required"]
+        .as_array_mut()
+        .expect("required is an array")
+        .push("errors".into());
+    schema["properties"]["errors"] = json!({"type": "array", "items": error});
+    schema
 }

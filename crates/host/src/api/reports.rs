@@ -167,6 +167,11 @@ pub(super) async fn detail(
         "report": detail.normalized,
         "raw": String::from_utf8(detail.raw).ok(),
         "raw_content_type": content_type,
+        "arrivals": detail
+            .arrivals
+            .iter()
+            .map(super::admin_mail::arrival_json)
+            .collect::<Vec<_>>(),
     })))
 }
 

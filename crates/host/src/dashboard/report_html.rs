@@ -550,6 +550,52 @@ pub(crate) fn unowned_page(
 }
 
 /// One report: its summary, the normalized JSON and the document as received.
+/// How a report came in by mail: each delivery's client, TLS and DKIM results (shown, never
+/// required: real senders' signatures often do not cover the TLS-Report headers). Nothing for
+/// reports posted over HTTPS or imported.
+fn arrivals(arrivals: &[mtasts_store::reports::ArrivalRow]) -> String {
+    if arrivals.is_empty() {
+        return String::new();
+    }
+    let rows: String = arrivals
+        .iter()
+        .map(|a| {
+            let tls = a.tls_version.as_deref().unwrap_or("none (plain SMTP)");
+            let dkim = match a.dkim.as_array() {
+                Some(signatures) if !signatures.is_empty() => signatures
+                    .iter()
+                    .map(|sig| {
+                        let field = |name: &str| sig[name].as_str().unwrap_or("?").to_owned();
+                        format!(
+                            "{} (d={}, s={})",
+                            field("result"),
+                            field("domain"),
+                            field("selector")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ => "not signed".to_owned(),
+            };
+            format!(
+                r#"<tr class="arrival-row"><td>{when}</td><td><code>{peer}</code></td><td>{helo}</td><td>{from}</td><td>{tls}</td><td>{dkim}</td></tr>"#,
+                when = e(&when(a.received_at)),
+                peer = e(&a.peer_ip),
+                helo = e(&a.helo),
+                from = e(&a.mail_from),
+                tls = e(tls),
+                dkim = e(&dkim),
+            )
+        })
+        .collect();
+    format!(
+        r#"<section class="card"><h2>How it arrived (mail)</h2>
+<table><thead><tr><th>Received</th><th>Client</th><th>HELO</th><th>Sender</th><th>TLS</th><th>DKIM</th></tr></thead>
+<tbody>{rows}</tbody></table></section>
+"#
+    )
+}
+
 pub(crate) fn report_page(header: &Header<'_>, detail: &ReportDetail) -> String {
     let r = &detail.summary;
     let kind = match r.kind {
@@ -582,8 +628,9 @@ pub(crate) fn report_page(header: &Header<'_>, detail: &ReportDetail) -> String 
 <dt>{ok}</dt><dd>{success}</dd>
 <dt>{bad}</dt><dd>{failure}</dd>
 </dl></section>
-<section class="card"><h2>As read (normalized JSON)</h2>{normalized}</section>
+{arrivals}<section class="card"><h2>As read (normalized JSON)</h2>{normalized}</section>
 <section class="card"><h2>As received</h2>{raw}</section>"#,
+        arrivals = arrivals(&detail.arrivals),
         organization = e(organization(&r.organization)),
         report_id = e(&r.report_id),
         begin = e(&when(r.begin)),

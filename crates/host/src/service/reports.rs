@@ -302,7 +302,7 @@ pub struct DomainHealth {
 }
 
 /// One report whole.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ReportDetail {
     /// What the list shows.
     pub summary: ReportSummary,
@@ -310,6 +310,9 @@ pub struct ReportDetail {
     pub normalized: serde_json::Value,
     /// The document as received (JSON or XML), decompressed.
     pub raw: Vec<u8>,
+    /// How it came in, oldest first: each delivery by mail (client, envelope, TLS, DKIM
+    /// results) recorded by the SMTP intake; empty for reports posted or imported.
+    pub arrivals: Vec<mtasts_store::reports::ArrivalRow>,
 }
 
 impl ReportDetail {
@@ -555,10 +558,12 @@ pub async fn report(
         .map_err(|e| ServiceError::Internal(format!("report {id}: {e}")))?;
     let normalized = serde_json::from_str(&stored.normalized)
         .map_err(|e| ServiceError::Internal(format!("report {id}: normalized JSON: {e}")))?;
+    let arrivals = db.arrivals_of_report(id).await.map_err(report_error)?;
     Ok(ReportDetail {
         summary: summary(stored.row),
         normalized,
         raw,
+        arrivals,
     })
 }
 

@@ -21,6 +21,7 @@ crate::api::on_both_databases!(
     the_report_list_pages_and_filters,
     unhosted_reports_are_on_the_administrators_list,
     bad_queries_are_refused,
+    a_mailed_report_shows_how_it_arrived,
 );
 
 /// 00:00 UTC of the harness clock's day (2027-01-15).
@@ -246,6 +247,11 @@ async fn tls_numbers_are_what_was_stored_and_other_tenants_see_none(h: Harness) 
     assert_eq!(detail["raw"], google);
     assert_eq!(detail["raw_content_type"], "application/tlsrpt+json");
     assert_eq!(detail["report"]["report_id"], "g-1", "{}", detail["report"]);
+    assert_eq!(
+        detail["arrivals"],
+        Value::Array(Vec::new()),
+        "imported, not mailed"
+    );
     let raw = http::send(
         h.addr,
         http::json_request(
@@ -610,6 +616,61 @@ async fn bad_queries_are_refused(h: Harness) {
             .assert_error(StatusCode::NOT_FOUND, "not_found");
     }
     h.get("/api/v1/domains/not-hosted.example/reports/tls", &a.owner)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    h.cleanup().await;
+}
+
+/// A report that came by mail carries its deliveries (client, TLS, DKIM results) in its
+/// detail, for its own tenant only.
+async fn a_mailed_report_shows_how_it_arrived(h: Harness) {
+    let a = h.tenant("a").await;
+    let b = h.tenant("b").await;
+    let domain = h.domain("mailed");
+    h.hosted(&a.owner, &domain, "testing").await;
+    let report = tls_json(
+        &format!("mailer-{}", h.tag),
+        "m-1",
+        &domain,
+        TODAY - DAY,
+        10,
+        &[],
+    );
+    let db = h.state.reports.clone().unwrap();
+    let outcome = Intake::new(db.clone(), Limits::default())
+        .input(report.as_bytes(), "smtp:192.0.2.25", T0)
+        .await
+        .unwrap();
+    let id = match outcome.reports[0] {
+        mtasts_store::reports::Inserted::New(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let dkim =
+        serde_json::json!([{"result": "pass", "domain": "mailer.example", "selector": "s1"}]);
+    let recipients = vec!["tlsrpt@reports.example".to_owned()];
+    db.add_arrival(&mtasts_store::reports::NewArrival {
+        input: outcome.input,
+        channel: "smtp",
+        peer_ip: "192.0.2.25",
+        helo: "mx.mailer.example",
+        mail_from: "noreply@mailer.example",
+        recipients: &recipients,
+        tls_version: Some("TLSv1.3"),
+        tls_cipher: Some("TLS13_AES_256_GCM_SHA384"),
+        dkim: &dkim,
+        reports: &outcome.reports,
+        received_at: T0,
+    })
+    .await
+    .unwrap();
+    let detail = ok(&h, &format!("/api/v1/reports/{id}"), &a.owner).await;
+    let arrivals = detail["arrivals"].as_array().unwrap();
+    assert_eq!(arrivals.len(), 1, "{detail}");
+    assert_eq!(arrivals[0]["peer_ip"], "192.0.2.25");
+    assert_eq!(arrivals[0]["mail_from"], "noreply@mailer.example");
+    assert_eq!(arrivals[0]["tls"]["version"], "TLSv1.3");
+    assert_eq!(arrivals[0]["dkim"], dkim);
+    h.get(&format!("/api/v1/reports/{id}"), &b.owner)
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
     h.cleanup().await;

@@ -371,6 +371,56 @@ async fn a_report_page_shows_the_document_escaped() {
         .get(&format!("/reports/{}", seeded.dmarc_report), &session)
         .await;
     assert!(ok(&dmarc).contains("&lt;source_ip&gt;42.42.42.42&lt;/source_ip&gt;"));
+    // A report that came by mail shows its delivery, DKIM included, escaped.
+    let reports = h.state.reports.clone().unwrap();
+    let clean: Value = serde_json::from_slice(
+        &sample("tlsrpt/mta-sts-exporter/google.json").expect("seeded from the same samples"),
+    )
+    .unwrap();
+    let mailed = Intake::new(reports.clone(), Limits::default())
+        .input(
+            &tls_report(&clean, "Mailer", READY, day_start(h.state.now()), "testing"),
+            "smtp:192.0.2.25",
+            h.state.now(),
+        )
+        .await
+        .unwrap();
+    let Inserted::New(mailed_id) = mailed.reports[0] else {
+        panic!("{mailed:?}");
+    };
+    let dkim = json!([{"result": "pass", "domain": "mailer.example", "selector": "s1"}]);
+    reports
+        .add_arrival(&mtasts_store::reports::NewArrival {
+            input: mailed.input,
+            channel: "smtp",
+            peer_ip: "192.0.2.25",
+            helo: "<b>mx</b>",
+            mail_from: "noreply@mailer.example",
+            recipients: &["tlsrpt@reports.example".to_owned()],
+            tls_version: Some("TLSv1.3"),
+            tls_cipher: None,
+            dkim: &dkim,
+            reports: &mailed.reports,
+            received_at: h.state.now(),
+        })
+        .await
+        .unwrap();
+    let page = h.get(&format!("/reports/{mailed_id}"), &session).await;
+    let body = ok(&page);
+    assert!(body.contains("How it arrived (mail)"), "{body}");
+    assert!(body.contains("pass (d=mailer.example, s=s1)"), "{body}");
+    assert!(
+        body.contains("&lt;b&gt;mx&lt;/b&gt;") && !body.contains("<b>mx"),
+        "{body}"
+    );
+    assert!(body.contains("TLSv1.3"), "{body}");
+    let hostile = h
+        .get(&format!("/reports/{}", seeded.hostile_report), &session)
+        .await;
+    assert!(
+        !ok(&hostile).contains("How it arrived"),
+        "not mailed: no such section"
+    );
     let missing = h.get("/reports/999999", &session).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let word = h.get("/reports/abc", &session).await;
