@@ -13,6 +13,23 @@ use super::error::db_error;
 use super::secrets::ALERT_WEBHOOK_SECRET;
 use super::{HostDb, HostDbError, bounded, limits};
 
+/// Queues one delivery of alert `$id`'s `$event` on each of `$channels`, inside the open
+/// transaction `$tx` (so a notification exists exactly when its alert change does).
+macro_rules! queue_deliveries {
+    ($tx:ident, $id:expr, $channels:expr, $event:expr, $now:expr) => {
+        for channel in $channels {
+            sqlx::query(INSERT_DELIVERY)
+                .bind($id)
+                .bind(*channel)
+                .bind($event)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await
+                .map_err(db_error)?;
+        }
+    };
+}
+
 /// Most e-mail recipients of one tenant's alerts.
 pub const MAX_ALERT_RECIPIENTS: usize = 10;
 /// Longest stored alert text (title, what happened, fix); longer is cut, never refused, so an
@@ -299,16 +316,7 @@ impl HostDb {
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                for channel in channels {
-                    sqlx::query(INSERT_DELIVERY)
-                        .bind(row.0)
-                        .bind(*channel)
-                        .bind("opened")
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                }
+                queue_deliveries!(tx, row.0, channels, "opened", now);
                 tx.commit().await.map_err(db_error)?;
                 row
             });
@@ -346,16 +354,7 @@ impl HostDb {
                     .await
                     .map_err(db_error)?;
                 if notify {
-                    for channel in channels {
-                        sqlx::query(INSERT_DELIVERY)
-                            .bind(id)
-                            .bind(*channel)
-                            .bind("reminder")
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
+                    queue_deliveries!(tx, id, channels, "reminder", now);
                 }
                 tx.commit().await.map_err(db_error)?;
             });
@@ -387,16 +386,7 @@ impl HostDb {
                     .rows_affected()
                     > 0;
                 if done {
-                    for channel in channels {
-                        sqlx::query(INSERT_DELIVERY)
-                            .bind(id)
-                            .bind(*channel)
-                            .bind("resolved")
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
+                    queue_deliveries!(tx, id, channels, "resolved", now);
                 }
                 tx.commit().await.map_err(db_error)?;
                 done
