@@ -85,6 +85,7 @@ async fn run(
         api_listen: local,
         acme_directory: String::new(),
         password_iterations: 1000,
+        smtp_listen: Vec::new(),
         ..ServeConfig::default()
     })
     .await

@@ -100,11 +100,9 @@ impl Listeners {
         };
         let mut dns = Vec::new();
         for addr in &config.dns_listen {
-            let udp = UdpSocket::bind(addr).await.map_err(bind_error(*addr))?;
-            let bound = udp.local_addr().map_err(bind_error(*addr))?;
-            let tcp = TcpListener::bind(bound).await.map_err(bind_error(bound))?;
+            let (udp, tcp) = bind_dns(*addr).await?;
+            addrs.dns.push(udp.local_addr().map_err(bind_error(*addr))?);
             dns.push((udp, tcp));
-            addrs.dns.push(bound);
         }
         let mut https = Vec::new();
         for addr in &config.https_listen {
@@ -156,6 +154,27 @@ impl Listeners {
     /// The bound addresses.
     pub fn addrs(&self) -> &BoundAddrs {
         &self.addrs
+    }
+}
+
+/// Binds DNS over UDP and TCP on one port. With port 0 the system picks the UDP port, and
+/// that number may already be taken for TCP (by any connection's ephemeral port), so a few
+/// other picks are tried before giving up; a fixed port is tried once.
+async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeError> {
+    const ATTEMPTS: usize = 16;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let udp = UdpSocket::bind(addr).await.map_err(bind_error(addr))?;
+        let bound = udp.local_addr().map_err(bind_error(addr))?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(err)
+                if addr.port() == 0
+                    && err.kind() == std::io::ErrorKind::AddrInUse
+                    && attempt < ATTEMPTS => {}
+            Err(err) => return Err(bind_error(bound)(err)),
+        }
     }
 }
 

@@ -199,6 +199,7 @@ async fn plain_serve(dir: &std::path::Path) -> Serve {
         acme_directory: String::new(),
         password_iterations: 1000,
         metrics_listen: Some(local),
+        smtp_listen: Vec::new(),
         ..ServeConfig::default()
     })
     .await
@@ -393,6 +394,7 @@ async fn without_metrics_listen_nothing_listens_and_other_paths_are_not_found() 
         api_listen: local,
         acme_directory: String::new(),
         password_iterations: 1000,
+        smtp_listen: Vec::new(),
         ..ServeConfig::default()
     })
     .await
