@@ -1,7 +1,6 @@
 //! Tests of session results: canonical keys (examples and round-trip properties), the domain
 //! key rule, and the JSON intake format (every error kind, never panics).
 
-
 use super::*;
 
 fn sts() -> PolicyKey {
