@@ -412,6 +412,15 @@ fn file_names_follow_rfc_8460_5_1() {
         file_name("s.example", "example.com", DAY, "-.!", false),
         format!("s.example!example.com!{DAY}!{}.json", DAY + 86_399)
     );
+    // Never a path, never an extra `!` field.
+    assert_eq!(
+        file_name("s/x", "../../etc/p!w d", DAY, "1", false),
+        format!("s_x!.._.._etc_p_w_d!{DAY}!{}!1.json", DAY + 86_399)
+    );
+    assert_eq!(
+        file_name("", "..", DAY, "", true),
+        format!("_!__!{DAY}!{}.json.gz", DAY + 86_399)
+    );
 }
 
 #[test]
