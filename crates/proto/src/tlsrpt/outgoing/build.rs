@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::calendar::DAY;
 use crate::tlsrpt::report::{MAX_COUNT, MAX_FAILURE_DETAILS, MAX_POLICIES, UtcTime};
-use crate::tlsrpt::session::{FailureKey, PolicyKey, push_json_string};
+use crate::tlsrpt::session::{FailureKey, KeyError, PolicyKey, push_json_string};
 
 /// The default cap on a report's uncompressed JSON, in bytes (C144; Stalwart's default too).
 pub const DEFAULT_MAX_REPORT_BYTES: usize = 5 * 1024 * 1024;
@@ -24,6 +24,27 @@ pub struct AggregatedPolicy {
     /// Failure details with their counts (`failed-session-count`); the same key may repeat
     /// (it is summed).
     pub details: Vec<(FailureKey, u64)>,
+}
+
+impl AggregatedPolicy {
+    /// The policy from stored keys ([`PolicyKey::to_key`], [`FailureKey::to_key`]), as the store
+    /// keeps them; a key that is not canonical is an error.
+    pub fn from_keys(
+        policy: &str,
+        successes: u64,
+        failures: u64,
+        details: &[(String, u64)],
+    ) -> Result<Self, KeyError> {
+        Ok(AggregatedPolicy {
+            policy: PolicyKey::from_key(policy)?,
+            successes,
+            failures,
+            details: details
+                .iter()
+                .map(|(key, count)| Ok((FailureKey::from_key(key)?, *count)))
+                .collect::<Result<_, KeyError>>()?,
+        })
+    }
 }
 
 /// What the report says about itself.

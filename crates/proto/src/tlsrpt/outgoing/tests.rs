@@ -668,3 +668,23 @@ fn several_details_for_one_session_sum_above_the_total() {
     assert_eq!(report.policies[1].failure, 1);
     assert_eq!(report.policies[1].failures.len(), 2);
 }
+
+#[test]
+fn aggregated_policies_come_from_stored_keys() {
+    let stored = [(
+        detail(ResultType::CertificateExpired, "a.mx.example.com").to_key(),
+        4,
+    )];
+    let policy = AggregatedPolicy::from_keys(&sts().to_key(), 7, 4, &stored).unwrap();
+    assert_eq!(policy.policy, sts());
+    assert_eq!((policy.successes, policy.failures), (7, 4));
+    assert_eq!(
+        policy.details,
+        [(
+            detail(ResultType::CertificateExpired, "a.mx.example.com"),
+            4
+        )]
+    );
+    assert!(AggregatedPolicy::from_keys("{}", 0, 0, &[]).is_err());
+    assert!(AggregatedPolicy::from_keys(&sts().to_key(), 0, 0, &[("x".into(), 1)]).is_err());
+}
