@@ -49,10 +49,11 @@ use crate::tlsrpt::session::{
 /// The largest datagram read; larger ones are refused (kind `too-large`). libtlsrpt builds
 /// datagrams in memory without a limit; a typical one is a few hundred bytes, but an STS policy
 /// may be 64 KiB ([`crate::sts::POLICY_MAX_BYTES`]) and is sent again as escaped
-/// `policy-string` lines, so the bound leaves room for that several times over (Linux passes
-/// UNIX datagrams up to about 200 KiB with default buffers). Collectors size their receive
-/// buffer from this constant.
-pub const MAX_DATAGRAM_BYTES: usize = 256 * 1024;
+/// `policy-string` lines, so the bound leaves room for that, escaped, twice over. It stays
+/// below what Linux passes with default buffers (`net.core.wmem_default` 212,992 bytes, less
+/// 32), so a datagram one byte too large can still be sent and counted as `too-large`.
+/// Collectors size their receive buffer from this constant.
+pub const MAX_DATAGRAM_BYTES: usize = 192 * 1024;
 
 /// The only datagram protocol version there is (libtlsrpt 0.5.0+ sends `"dpv": "1"`).
 pub const DATAGRAM_PROTOCOL_VERSION: &str = "1";
