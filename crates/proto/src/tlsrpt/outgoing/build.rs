@@ -110,7 +110,9 @@ struct Entry {
     details: Vec<(u64, String)>,
 }
 
-/// Builds the report JSON: RFC 8460 names exactly; `date-range` is `DAYT00:00:00Z` to
+/// Builds the report JSON: RFC 8460 names exactly, every member the RFC names (`mx-host` only
+/// when the policy has patterns, `failure-details` always, empty when there are none);
+/// `date-range` is `DAYT00:00:00Z` to
 /// `DAYT23:59:59Z`; policies sorted by their canonical key (equal keys merged, counts summed);
 /// failure details sorted by count, largest first. Over `max_bytes`, failure details with the
 /// smallest counts are left out until it fits, and [`BuiltReport::details_dropped`] says how
@@ -164,11 +166,8 @@ pub fn build_report(
         // Details are removed from each policy's end (its smallest), so `detail` is the last kept.
         debug_assert_eq!(detail + 1, kept[policy]);
         let len = entries[policy].details[detail].1.len();
-        size -= if kept[policy] > 1 {
-            len + 1
-        } else {
-            len + r#","failure-details":[]"#.len()
-        };
+        // The entry and its separating comma (the first entry has none after it leaves).
+        size -= if kept[policy] > 1 { len + 1 } else { len };
         kept[policy] -= 1;
         dropped += 1;
         excess = excess.saturating_sub(1);
@@ -289,16 +288,16 @@ fn render(
             r#"}},"summary":{{"total-successful-session-count":{},"total-failure-session-count":{}}}"#,
             entry.successes, entry.failures
         );
-        if k > 0 {
-            out.push_str(r#","failure-details":["#);
-            for (j, (_, rendered)) in entry.details[..k].iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                out.push_str(rendered);
+        // Always written, empty too: RFC 8460 marks no member optional but two (C122), and
+        // schema validators expect it.
+        out.push_str(r#","failure-details":["#);
+        for (j, (_, rendered)) in entry.details[..k].iter().enumerate() {
+            if j > 0 {
+                out.push(',');
             }
-            out.push(']');
+            out.push_str(rendered);
         }
+        out.push(']');
         out.push('}');
     }
     out.push_str("]}");

@@ -103,6 +103,11 @@ fn a_built_report_reads_back_without_notes() {
     assert_eq!(none.domain.as_deref(), Some("example.com"), "sys4 #51");
     assert_eq!((none.success, none.failure), (3, 0));
     assert!(none.failures.is_empty());
+    assert!(
+        built
+            .json
+            .contains(r#""total-failure-session-count":0},"failure-details":[]}"#)
+    );
     let p = &report.policies[1];
     assert_eq!(p.policy_type, PolicyType::Sts);
     assert_eq!(p.strings, sts().strings);
@@ -239,7 +244,7 @@ fn over_the_cap_the_smallest_details_go_and_summaries_stay() {
     assert_eq!(kept, expected);
     let one_more = build_report(&meta(), &policies, cap + 1000).unwrap();
     assert!(one_more.details_dropped < built.details_dropped);
-    // Dropping every detail: the policy has no failure-details member at all.
+    // Dropping every detail leaves an empty failure-details array.
     let summaries_only = {
         let mut none = policies.clone();
         none[0].details.clear();
