@@ -31,6 +31,7 @@
 //! * [`json`] — JSON read strictly: a member name repeated in one object is an error.
 //! * [`alerts`] — the hosting service's alerts: rules, suppression, notices, webhook signatures.
 //! * [`forwarded`] — `Forwarded` (RFC 7239) and `X-Forwarded-For`: the client behind trusted proxies.
+//! * [`spf`] — SPF records (RFC 7208): grammar, macros, and the evaluation tree with its limits.
 //!
 //! # Readings of ambiguous rules
 //!
@@ -100,6 +101,7 @@ pub mod result_type;
 pub mod rollup;
 pub mod smtp_server;
 pub mod socketmap;
+pub mod spf;
 pub mod sts;
 pub mod tlsrpt;
 pub mod txt;
