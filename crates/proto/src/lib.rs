@@ -32,6 +32,7 @@
 //! * [`alerts`] — the hosting service's alerts: rules, suppression, notices, webhook signatures.
 //! * [`forwarded`] — `Forwarded` (RFC 7239) and `X-Forwarded-For`: the client behind trusted proxies.
 //! * [`spf`] — SPF records (RFC 7208): grammar, macros, and the evaluation tree with its limits.
+//! * [`dkim`] — DKIM key records (RFC 6376 §3.6.1): tags, key type and size, revocation.
 //!
 //! # Readings of ambiguous rules
 //!
@@ -88,6 +89,7 @@ pub mod alerts;
 pub mod bytesize;
 mod calendar;
 pub mod diagnostic;
+pub mod dkim;
 pub mod dmarc;
 pub mod domain;
 pub mod forwarded;
