@@ -7,6 +7,8 @@ use mtasts_check::report::{DomainReport, PolicyStatus, TlsRptStatus};
 use mtasts_check::{Stage, Verdict};
 use mtasts_proto::Severity;
 
+mod spf_dkim;
+
 struct Style {
     on: bool,
 }
@@ -49,6 +51,7 @@ pub(crate) fn print(out: &mut impl Write, r: &DomainReport, colour: bool) -> std
     let st = Style { on: colour };
     writeln!(out, "{} {}", st.bold(&r.domain), st.verdict(r.verdict))?;
     summary(out, r, &st)?;
+    spf_dkim::summary(out, r, &st)?;
     let mut stages: Vec<Stage> = r.findings.iter().map(|f| f.stage).collect();
     stages.sort();
     stages.dedup();

@@ -27,6 +27,7 @@ fn mtasts(net: Option<&TestNet>, args: &[&str]) -> Output {
 async fn publish(net: &TestNet, domain: &str, mode: &str, tlsrpt: bool) {
     let mx = format!("mx.{domain}");
     net.zone().add_mx(domain, 10, &mx);
+    net.zone().add_txt(domain, &["v=spf1 mx -all"]);
     net.add_mx_host(&mx, MxHostSpec::default()).await;
     let policy = format!("version: STSv1\nmode: {mode}\nmx: {mx}\nmax_age: 604800\n");
     net.add_sts_domain(domain, &policy, "v=STSv1; id=1").await;
