@@ -106,16 +106,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run_checks(
-        domains,
-        format,
-        colour,
-        strict,
-        concurrency.into(),
-        helo,
-        (only, dkim_selector),
-        net,
-    ))
+    runtime.block_on(async {
+        let checker = Arc::new(build_checker(&net, helo, (only, dkim_selector))?);
+        run_checks(domains, format, colour, strict, concurrency.into(), checker).await
+    })
 }
 
 async fn run_checks(
@@ -124,11 +118,8 @@ async fn run_checks(
     colour: bool,
     strict: bool,
     concurrency: usize,
-    helo: Option<String>,
-    auth: (StageSet, Vec<String>),
-    net: NetArgs,
+    checker: Arc<Checker>,
 ) -> anyhow::Result<ExitCode> {
-    let checker = Arc::new(build_checker(&net, helo, auth)?);
     let total = domains.len();
     // Only on a terminal: scripts and tests reading stderr get no control characters.
     let progress = if total > 1 && std::io::stderr().is_terminal() {
