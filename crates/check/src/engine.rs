@@ -82,6 +82,11 @@ impl Checker {
         }
     }
 
+    /// The options this checker runs with.
+    pub fn options(&self) -> &CheckOptions {
+        &self.options
+    }
+
     /// Checks one domain (any case, trailing dot and U-labels accepted).
     pub async fn check(&self, input: &str) -> DomainReport {
         self.check_with_selectors(input, &self.options.dkim_selectors)

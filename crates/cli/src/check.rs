@@ -120,6 +120,7 @@ async fn run_checks(
     concurrency: usize,
     checker: Arc<Checker>,
 ) -> anyhow::Result<ExitCode> {
+    let stages = checker.options().stages;
     let total = domains.len();
     // Only on a terminal: scripts and tests reading stderr get no control characters.
     let progress = if total > 1 && std::io::stderr().is_terminal() {
@@ -144,7 +145,7 @@ async fn run_checks(
         // The bar is taken off the screen while a report is written, so the two never mix.
         progress.suspend(|| -> anyhow::Result<()> {
             match format {
-                Format::Human => human::print(&mut out, &report, colour)?,
+                Format::Human => human::print(&mut out, &report, colour, stages)?,
                 Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&report)?)?,
                 Format::Csv => writeln!(out, "{}", csv_row(&report))?,
                 Format::Json => {}
