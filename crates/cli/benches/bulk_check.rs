@@ -43,7 +43,9 @@ fn main() {
     );
 
     let mut base = mtasts_args(&net);
-    if let Ok(only) = std::env::var("BENCH_ONLY") {
+    if let Ok(only) = std::env::var("BENCH_ONLY")
+        && !only.is_empty()
+    {
         base.extend(["--only".into(), only]);
     }
     for concurrency in [concurrency, 1] {
