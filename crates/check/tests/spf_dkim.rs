@@ -19,6 +19,15 @@ const RSA2048: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA10XA86bysYz99
 const ED25519: &str = "ycQEtA6HV0IKDIVNKz0Dr5ro/Lj3SXIU9LBQYXROI1Q=";
 
 fn checker(net: &TestNet, stages: &str, selectors: &[&str]) -> Checker {
+    checker_with_deadline(net, stages, selectors, CheckOptions::default().deadline)
+}
+
+fn checker_with_deadline(
+    net: &TestNet,
+    stages: &str,
+    selectors: &[&str],
+    deadline: Duration,
+) -> Checker {
     mtasts_net::install_crypto_provider();
     let timeout = Duration::from_secs(2);
     let dns = Arc::new(
@@ -47,6 +56,7 @@ fn checker(net: &TestNet, stages: &str, selectors: &[&str]) -> Checker {
     let options = CheckOptions {
         stages: stages.parse::<StageSet>().expect("stages"),
         dkim_selectors: selectors.iter().map(|s| s.to_string()).collect(),
+        deadline,
         ..CheckOptions::default()
     };
     Checker::new(dns, Arc::new(fetcher), Arc::new(prober), options)
@@ -320,4 +330,39 @@ async fn every_stage_by_default() {
     let only_rpt = checker(&net, "tlsrpt", &[]).check("all.test").await;
     assert_eq!(codes(&only_rpt), ["tlsrpt-record-missing"]);
     assert!(only_rpt.spf.is_none() && only_rpt.dkim.is_none());
+}
+
+#[tokio::test]
+async fn a_tree_of_silent_name_servers_does_not_cost_the_check_its_deadline() {
+    let net = TestNet::start().await;
+    let z = net.zone();
+    z.add_txt(
+        "slow.test",
+        &["v=spf1 include:a.slow.test include:b.slow.test include:c.slow.test -all"],
+    );
+    for name in ["a.slow.test", "b.slow.test", "c.slow.test"] {
+        z.add_txt(name, &["v=spf1 -all"]);
+        z.set_fault(name, Fault::Drop);
+    }
+    // Each lookup may take the 2 s DNS timeout; the SPF walk gets half of the 4 s deadline.
+    let c = checker_with_deadline(&net, "spf,tlsrpt", &[], Duration::from_secs(4));
+    let started = std::time::Instant::now();
+    let r = c.check("slow.test").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!codes(&r).contains(&"check-timeout"), "{:?}", codes(&r));
+    assert!(
+        codes(&r).contains(&"tlsrpt-record-missing"),
+        "{:?}",
+        codes(&r)
+    );
+    assert_eq!(r.spf.as_ref().unwrap().status.as_str(), "temperror");
+    assert!(
+        r.findings.iter().any(|f| f.message.contains("time budget")),
+        "{:#?}",
+        r.findings
+    );
 }

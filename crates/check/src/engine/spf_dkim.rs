@@ -2,7 +2,9 @@
 //! the key record of every DKIM selector asked for.
 
 use mtasts_net::dns::DnsLookup;
-use mtasts_proto::spf::{Answer, Query, SpfOutcome, SpfWalk, Step};
+use std::time::{Duration, Instant};
+
+use mtasts_proto::spf::{Answer, DnsFailure, Query, SpfOutcome, SpfWalk, Step};
 
 use super::Checker;
 use crate::finding::Finding;
@@ -22,7 +24,12 @@ impl Checker {
         let stages = self.options.stages;
         let spf = async {
             if stages.spf {
-                Some(spf::report(walk_spf(self.dns.as_ref(), domain).await))
+                // Half the domain's deadline: a tree of slow name servers must not cost the
+                // whole check (and the MTA-STS findings with it) its deadline.
+                let budget = self.options.deadline / 2;
+                Some(spf::report(
+                    walk_spf(self.dns.as_ref(), domain, budget).await,
+                ))
             } else {
                 None
             }
@@ -62,23 +69,44 @@ impl Checker {
     }
 }
 
-/// Answers the walk's queries one by one (each depends on the records before it).
-async fn walk_spf(dns: &dyn DnsLookup, domain: &str) -> SpfOutcome {
+/// Answers the walk's queries one by one (each depends on the records before it). Once
+/// `budget` is spent, the remaining queries are answered as temporary failures, so the walk
+/// ends quickly with a temperror instead of running into the domain's deadline.
+async fn walk_spf(dns: &dyn DnsLookup, domain: &str, budget: Duration) -> SpfOutcome {
+    let started = Instant::now();
     let mut walk = SpfWalk::new(domain);
     while let Step::Query(query) = walk.step() {
-        let answer = match query {
-            Query::Txt(name) => spf::txt_answer(dns.txt(&name).await),
-            Query::Mx(name) => Answer::Mx(
-                dns.mx(&name)
-                    .await
-                    .map(|mx| mx.into_iter().map(|m| m.exchange).collect())
-                    .map_err(|e| spf::failure(&e)),
-            ),
-            Query::Addresses { name, .. } => {
-                Answer::Addresses(dns.ip(&name).await.map_err(|e| spf::failure(&e)))
+        let left = budget.saturating_sub(started.elapsed());
+        let answer = match tokio::time::timeout(left, lookup(dns, query.clone())).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                let why = DnsFailure::Temporary(format!(
+                    "the SPF walk used up its {} s time budget",
+                    budget.as_secs()
+                ));
+                match query {
+                    Query::Txt(_) => Answer::Txt(Err(why)),
+                    Query::Mx(_) => Answer::Mx(Err(why)),
+                    Query::Addresses { .. } => Answer::Addresses(Err(why)),
+                }
             }
         };
         walk.answer(answer);
     }
     walk.finish()
+}
+
+async fn lookup(dns: &dyn DnsLookup, query: Query) -> Answer {
+    match query {
+        Query::Txt(name) => spf::txt_answer(dns.txt(&name).await),
+        Query::Mx(name) => Answer::Mx(
+            dns.mx(&name)
+                .await
+                .map(|mx| mx.into_iter().map(|m| m.exchange).collect())
+                .map_err(|e| spf::failure(&e)),
+        ),
+        Query::Addresses { name, .. } => {
+            Answer::Addresses(dns.ip(&name).await.map_err(|e| spf::failure(&e)))
+        }
+    }
 }
