@@ -60,3 +60,28 @@ pub fn evaluate(
     };
     (report, findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_errors_map_to_missing_or_temp_error() {
+        let (report, findings) = evaluate("s1", "example.com", &Err(DnsError::NxDomain));
+        assert_eq!(report.status, KeyStatus::Missing);
+        assert_eq!(findings[0].code, "dkim-key-missing");
+        assert_eq!(findings[0].stage, Stage::Dkim);
+        let (report, findings) = evaluate("s1", "example.com", &Err(DnsError::Timeout));
+        assert_eq!(report.status, KeyStatus::TempError);
+        assert_eq!(findings[0].code, "dkim-dns-error");
+        assert_eq!(findings[0].severity, Severity::Error);
+        let (report, findings) = evaluate(
+            "s1",
+            "example.com",
+            &Ok(vec![TxtRr::single("v=DKIM1; k=rsa; p=")]),
+        );
+        assert_eq!(report.status, KeyStatus::Revoked);
+        assert_eq!(report.name, "s1._domainkey.example.com");
+        assert_eq!(findings[0].code, "dkim-key-revoked");
+    }
+}

@@ -40,3 +40,36 @@ pub fn report(outcome: SpfOutcome) -> (SpfReport, Vec<Finding>) {
     };
     (report, findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mtasts_proto::spf::{SpfStatus, SpfWalk, Step};
+
+    #[test]
+    fn dns_errors_map_to_void_or_temporary() {
+        assert_eq!(failure(&DnsError::NxDomain), DnsFailure::NotFound);
+        assert_eq!(failure(&DnsError::NoData), DnsFailure::NotFound);
+        assert!(matches!(
+            failure(&DnsError::ServerFailure("SERVFAIL".into())),
+            DnsFailure::Temporary(m) if m.contains("SERVFAIL")
+        ));
+        assert!(matches!(
+            failure(&DnsError::Timeout),
+            DnsFailure::Temporary(_)
+        ));
+    }
+
+    #[test]
+    fn report_carries_limits_and_findings() {
+        let mut walk = SpfWalk::new("example.com");
+        assert!(matches!(walk.step(), Step::Query(_)));
+        walk.answer(txt_answer(Ok(vec![TxtRr::single("v=spf1 ?all")])));
+        assert_eq!(walk.step(), Step::Done);
+        let (report, findings) = report(walk.finish());
+        assert_eq!(report.status, SpfStatus::Valid);
+        assert_eq!((report.dns_lookup_limit, report.void_lookup_limit), (10, 2));
+        assert_eq!(findings[0].code, "spf-all-neutral");
+        assert_eq!(findings[0].stage, Stage::Spf);
+    }
+}
