@@ -143,3 +143,14 @@ fn selectors() {
     assert!(!valid_selector(&"a".repeat(64)));
     assert_eq!(key_name("s1", "example.com"), "s1._domainkey.example.com");
 }
+
+proptest::proptest! {
+    /// Any record text and any key bytes are parsed or refused without a panic.
+    #[test]
+    fn parser_never_panics(text in "[ -~]{0,80}", der in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let _ = DkimKey::parse(&text);
+        use base64::Engine;
+        let p = base64::engine::general_purpose::STANDARD.encode(&der);
+        let _ = DkimKey::parse(&format!("v=DKIM1; p={p}"));
+    }
+}

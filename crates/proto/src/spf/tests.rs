@@ -550,3 +550,32 @@ fn tree_serializes() {
     assert_eq!(v["terms"][0]["target"]["via"], "include");
     assert_eq!(v["status"], "valid");
 }
+
+proptest::proptest! {
+    /// Any text parses or is refused without a panic, and any answers end the walk within its cap.
+    #[test]
+    fn parser_and_walk_never_panic(
+        text in "v=spf1( [-+~?]?(all|a|mx|ptr|include:|exists:|ip4:|ip6:|redirect=|exp=|x=)[a-z0-9%{}./:_-]{0,12}){0,8}",
+        answers in proptest::collection::vec("[ -~]{0,40}", 0..40),
+    ) {
+        let _ = SpfRecord::parse(&text);
+        let mut walk = SpfWalk::new("example.com");
+        let mut answers = answers.into_iter();
+        let mut steps = 0;
+        while let Step::Query(q) = walk.step() {
+            steps += 1;
+            proptest::prop_assert!(steps <= walk::WALK_LOOKUP_CAP * 2 + 2);
+            let answer = match (q, answers.next()) {
+                (Query::Txt(_), Some(a)) if steps == 1 => Answer::Txt(Ok(vec![TxtRr::single(&text), TxtRr::single(&a)])),
+                (Query::Txt(_), Some(a)) => Answer::Txt(Ok(vec![TxtRr::single(&format!("v=spf1 {a}"))])),
+                (Query::Mx(_), Some(a)) => Answer::Mx(Ok(vec![String::new(); a.len() % 13])),
+                (Query::Addresses { .. }, Some(a)) if a.len() % 3 == 0 => Answer::Addresses(Err(DnsFailure::NotFound)),
+                (Query::Addresses { .. }, Some(_)) => Answer::Addresses(Ok(vec!["192.0.2.1".parse().unwrap()])),
+                (_, None) => Answer::Txt(Err(DnsFailure::Temporary("gone".into()))),
+            };
+            walk.answer(answer);
+        }
+        let o = walk.finish();
+        proptest::prop_assert!(o.dns_lookups <= walk::WALK_LOOKUP_CAP + 1);
+    }
+}
