@@ -21,6 +21,8 @@ use crate::stages::mx::Candidate;
 use crate::stages::policy::{PolicyOutcome, certificate_report};
 use crate::stages::{Enforcement, mx, policy, record, tls, tlsrpt};
 
+mod spf_dkim;
+
 /// Knobs of a check.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -31,6 +33,10 @@ pub struct CheckOptions {
     pub max_addresses_per_host: usize,
     /// At most this many SMTP probes run at once for one domain.
     pub probe_concurrency: usize,
+    /// The stages to run (`--only`).
+    pub stages: crate::StageSet,
+    /// DKIM selectors whose key records are checked at every domain (`--dkim-selector`).
+    pub dkim_selectors: Vec<String>,
 }
 
 impl Default for CheckOptions {
@@ -39,6 +45,8 @@ impl Default for CheckOptions {
             deadline: Duration::from_secs(60),
             max_addresses_per_host: 8,
             probe_concurrency: 16,
+            stages: crate::StageSet::all(),
+            dkim_selectors: Vec::new(),
         }
     }
 }
@@ -74,8 +82,20 @@ impl Checker {
         }
     }
 
+    /// The options this checker runs with.
+    pub fn options(&self) -> &CheckOptions {
+        &self.options
+    }
+
     /// Checks one domain (any case, trailing dot and U-labels accepted).
     pub async fn check(&self, input: &str) -> DomainReport {
+        self.check_with_selectors(input, &self.options.dkim_selectors)
+            .await
+    }
+
+    /// Checks one domain, with these DKIM selectors instead of the configured ones (for
+    /// `mtasts serve`, which knows the selectors seen in the domain's DMARC reports).
+    pub async fn check_with_selectors(&self, input: &str, selectors: &[String]) -> DomainReport {
         let domain = match normalize_domain(input) {
             Ok(domain) => domain,
             Err(e) => {
@@ -96,7 +116,8 @@ impl Checker {
                 );
             }
         };
-        match tokio::time::timeout(self.options.deadline, self.check_domain(&domain)).await {
+        let work = self.check_domain(&domain, selectors);
+        match tokio::time::timeout(self.options.deadline, work).await {
             Ok(report) => report,
             Err(_) => {
                 let finding = Finding::new(
@@ -121,9 +142,45 @@ impl Checker {
         }
     }
 
-    async fn check_domain(&self, domain: &str) -> DomainReport {
+    async fn check_domain(&self, domain: &str, selectors: &[String]) -> DomainReport {
+        let stages = self.options.stages;
+        let transport = async {
+            if stages.mta_sts || stages.tlsrpt {
+                Some(self.check_transport(domain).await)
+            } else {
+                None
+            }
+        };
+        let (transport, auth) = tokio::join!(transport, self.check_spf_dkim(domain, selectors));
+        let (policy, mx_hosts, tlsrpt, mut findings) = transport.unwrap_or_else(|| {
+            (
+                empty_policy(PolicyStatus::None, None),
+                Vec::new(),
+                none_tlsrpt(),
+                Vec::new(),
+            )
+        });
+        findings.extend(auth.findings);
+        let mut report = assemble(domain.to_owned(), policy, mx_hosts, tlsrpt, findings);
+        report.spf = auth.spf;
+        report.dkim = auth.dkim;
+        report
+    }
+
+    /// The MTA-STS and TLS-RPT stages (either may be off): the policy, MX hosts, TLS-RPT
+    /// record and their findings.
+    async fn check_transport(
+        &self,
+        domain: &str,
+    ) -> (PolicyReport, Vec<MxHostReport>, TlsRptReport, Vec<Finding>) {
+        let stages = self.options.stages;
         let sts_name = mtasts_proto::sts::record_name(domain);
         let rpt_name = mtasts_proto::tlsrpt::record_name(domain);
+        if !stages.mta_sts {
+            let (tlsrpt, findings) = tlsrpt::evaluate(domain, &self.dns.txt(&rpt_name).await);
+            let policy = empty_policy(PolicyStatus::None, None);
+            return (policy, Vec::new(), tlsrpt, findings);
+        }
         let (mx_answer, sts_answer, rpt_answer) = tokio::join!(
             self.dns.mx(domain),
             self.dns.txt(&sts_name),
@@ -196,9 +253,14 @@ impl Checker {
             });
         }
 
-        let (tlsrpt, tlsrpt_findings) = tlsrpt::evaluate(domain, &rpt_answer);
-        findings.extend(tlsrpt_findings);
-        assemble(domain.to_owned(), policy_report, mx_hosts, tlsrpt, findings)
+        let tlsrpt = if stages.tlsrpt {
+            let (tlsrpt, tlsrpt_findings) = tlsrpt::evaluate(domain, &rpt_answer);
+            findings.extend(tlsrpt_findings);
+            tlsrpt
+        } else {
+            none_tlsrpt()
+        };
+        (policy_report, mx_hosts, tlsrpt, findings)
     }
 
     /// Looks up every candidate's addresses and TLSA records, then probes every address.
@@ -347,6 +409,8 @@ fn assemble(
         policy,
         mx_hosts,
         tlsrpt,
+        spf: None,
+        dkim: None,
         findings,
     }
 }

@@ -21,6 +21,10 @@ pub enum Stage {
     TlsRpt,
     /// DANE (TLSA) presence.
     Dane,
+    /// The SPF record and its evaluation tree (RFC 7208).
+    Spf,
+    /// DKIM key records of the selectors given (RFC 6376).
+    Dkim,
 }
 
 impl Stage {
@@ -34,6 +38,8 @@ impl Stage {
             Stage::MxTls => "MX hosts: coverage, STARTTLS and certificates",
             Stage::TlsRpt => "TLS reporting (_smtp._tls TXT)",
             Stage::Dane => "DANE",
+            Stage::Spf => "SPF (TXT v=spf1)",
+            Stage::Dkim => "DKIM keys (<selector>._domainkey TXT)",
         }
     }
 }

@@ -6,6 +6,8 @@
 use std::net::IpAddr;
 
 use mtasts_proto::Severity;
+use mtasts_proto::dkim::{KeyStatus, KeyType};
+use mtasts_proto::spf::{SpfNode, SpfStatus};
 use serde::Serialize;
 
 use crate::finding::Finding;
@@ -57,6 +59,10 @@ pub struct DomainReport {
     pub mx_hosts: Vec<MxHostReport>,
     /// The TLS-RPT record.
     pub tlsrpt: TlsRptReport,
+    /// The SPF record and its evaluation tree; `null` when the spf stage did not run.
+    pub spf: Option<SpfReport>,
+    /// The DKIM keys of the selectors given; `null` when the dkim stage did not run.
+    pub dkim: Option<DkimReport>,
     /// Every problem and note, errors first.
     pub findings: Vec<Finding>,
 }
@@ -215,4 +221,50 @@ pub struct TlsRptReport {
     pub rua: Vec<String>,
     /// The record text(s) found.
     pub raw: Vec<String>,
+}
+
+/// The `spf` object (RFC 7208).
+#[derive(Clone, Debug, Serialize)]
+pub struct SpfReport {
+    /// `valid`, `none`, `permerror` or `temperror`: what receivers get for mail from a host
+    /// the record does not list (the `all` result aside).
+    pub status: SpfStatus,
+    /// The `v=spf1` record at the domain, when there is exactly one.
+    pub record: Option<String>,
+    /// DNS-lookup terms in the whole tree (include, a, mx, ptr, exists, redirect).
+    pub dns_lookups: usize,
+    /// The limit receivers apply (10).
+    pub dns_lookup_limit: usize,
+    /// Lookups in the tree that found nothing.
+    pub void_lookups: usize,
+    /// The limit receivers apply (2).
+    pub void_lookup_limit: usize,
+    /// The record and every include and redirect target, nested.
+    pub tree: SpfNode,
+}
+
+/// The `dkim` object (RFC 6376).
+#[derive(Clone, Debug, Serialize)]
+pub struct DkimReport {
+    /// One entry per selector checked, in the order given.
+    pub selectors: Vec<DkimKeyReport>,
+}
+
+/// One selector's key record.
+#[derive(Clone, Debug, Serialize)]
+pub struct DkimKeyReport {
+    /// The selector.
+    pub selector: String,
+    /// `<selector>._domainkey.<domain>`.
+    pub name: String,
+    /// `valid`, `missing`, `revoked`, `invalid` or `temp-error`.
+    pub status: KeyStatus,
+    /// The record text (the first, when several).
+    pub raw: Option<String>,
+    /// `rsa` or `ed25519`, when the record parses.
+    pub key_type: Option<KeyType>,
+    /// Key size in bits (RSA modulus; 256 for Ed25519).
+    pub bits: Option<usize>,
+    /// `t=y`: the domain is testing DKIM.
+    pub testing: bool,
 }

@@ -58,10 +58,11 @@ fn policy_text(mode: &str, mx: &[&str]) -> String {
     text
 }
 
-/// A domain with one good MX host, a valid policy in `mode` covering it, and TLS-RPT.
+/// A domain with one good MX host, a valid policy in `mode` covering it, TLS-RPT and SPF.
 async fn good_domain(net: &TestNet, domain: &str, mode: &str) {
     let mx = format!("mx.{domain}");
     net.zone().add_mx(domain, 10, &mx);
+    net.zone().add_txt(domain, &["v=spf1 mx -all"]);
     net.add_mx_host(&mx, MxHostSpec::default()).await;
     net.add_sts_domain(domain, &policy_text(mode, &[&mx]), "v=STSv1; id=20261122")
         .await;
@@ -75,6 +76,7 @@ async fn good_domain(net: &TestNet, domain: &str, mode: &str) {
 async fn domain_with_mx(net: &TestNet, domain: &str, mode: &str, spec: MxHostSpec) {
     let mx = format!("mx.{domain}");
     net.zone().add_mx(domain, 10, &mx);
+    net.zone().add_txt(domain, &["v=spf1 mx -all"]);
     net.add_mx_host(&mx, spec).await;
     net.add_sts_domain(domain, &policy_text(mode, &[&mx]), "v=STSv1; id=1")
         .await;
@@ -737,6 +739,7 @@ async fn implicit_and_null_mx_and_dane() {
     );
     net.zone()
         .add_tlsa("_25._tcp.implicit.test", 3, 1, 1, &[0xab; 32]);
+    net.zone().add_txt("implicit.test", &["v=spf1 a -all"]);
     let r = c.check("implicit.test").await;
     assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
     assert_eq!(r.mx_hosts[0].preference, None);

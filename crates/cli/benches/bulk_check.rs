@@ -6,6 +6,8 @@
 //! Environment:
 //! - `BENCH_DOMAINS` (default 1000): how many domains the fixture has.
 //! - `BENCH_CONCURRENCY` (default 64): mtasts `--concurrency`.
+//! - `BENCH_ONLY` (default: every stage): mtasts `--only`, e.g. `mta-sts,tlsrpt` for the
+//!   stages that existed before SPF and DKIM, to measure what those cost.
 //! - `BENCH_CHECKDMARC` (path to the checkdmarc command): also run checkdmarc. It cannot be told
 //!   other ports, so the fixture then binds 53, 443 and 25 on loopback (needs root).
 
@@ -40,7 +42,12 @@ fn main() {
         net.dns_addr()
     );
 
-    let base = mtasts_args(&net);
+    let mut base = mtasts_args(&net);
+    if let Ok(only) = std::env::var("BENCH_ONLY")
+        && !only.is_empty()
+    {
+        base.extend(["--only".into(), only]);
+    }
     for concurrency in [concurrency, 1] {
         let mut args = base.clone();
         args.extend([
@@ -115,6 +122,10 @@ async fn fixture(domains: usize, ports: Ports) -> TestNet {
         net.add_mx_host(&format!("mx{k}.provider.test"), MxHostSpec::default())
             .await;
     }
+    net.zone().add_txt(
+        "_spf.provider.test",
+        &["v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ~all"],
+    );
     let https_ip = net.next_ip();
     net.start_https_listener(https_ip).await;
     let enforce = "version: STSv1\nmode: enforce\nmx: *.provider.test\nmax_age: 604800\n";
@@ -124,6 +135,9 @@ async fn fixture(domains: usize, ports: Ports) -> TestNet {
         zone.add_mx(&d, 10, &format!("mx{}.provider.test", i % MX_POOL));
         zone.add_mx(&d, 20, &format!("mx{}.provider.test", (i + 1) % MX_POOL));
         zone.add_ip(&format!("mta-sts.{d}"), https_ip);
+        // SPF through the provider's include, as most domains publish it: two TXT lookups
+        // and one MX lookup per domain.
+        zone.add_txt(&d, &["v=spf1 mx include:_spf.provider.test -all"]);
         let variant = i % 20;
         if variant != 0 {
             zone.add_txt(&format!("_mta-sts.{d}"), &["v=STSv1; id=20261122"]);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mtasts_check::{CheckOptions, Checker, DomainReport, Verdict};
+use mtasts_check::{CheckOptions, Checker, DomainReport, StageSet, Verdict};
 use mtasts_net::fetch::{FetchConfig, PolicyFetcher};
 use mtasts_net::smtp::{ProbeConfig, SmtpProber};
 use mtasts_proto::sts::POLICY_MAX_BYTES;
@@ -48,6 +48,16 @@ pub(crate) struct Args {
     /// The name to send in SMTP EHLO (default: this machine's host name).
     #[arg(long, value_name = "NAME")]
     helo: Option<String>,
+    /// Run only these stages: a comma-separated list of mta-sts, tlsrpt, dmarc, spf, dkim.
+    #[arg(
+        long,
+        value_name = "STAGES",
+        default_value = "mta-sts,tlsrpt,dmarc,spf,dkim"
+    )]
+    only: StageSet,
+    /// Check the DKIM key record of this selector (<NAME>._domainkey.<domain>); repeatable.
+    #[arg(long = "dkim-selector", value_name = "NAME", value_parser = parse_selector)]
+    dkim_selector: Vec<String>,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -71,6 +81,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         concurrency,
         color,
         helo,
+        only,
+        dkim_selector,
         net,
     } = args;
     let mut domains = domains;
@@ -94,15 +106,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run_checks(
-        domains,
-        format,
-        colour,
-        strict,
-        concurrency.into(),
-        helo,
-        net,
-    ))
+    runtime.block_on(async {
+        let checker = Arc::new(build_checker(&net, helo, (only, dkim_selector))?);
+        run_checks(domains, format, colour, strict, concurrency.into(), checker).await
+    })
 }
 
 async fn run_checks(
@@ -111,10 +118,9 @@ async fn run_checks(
     colour: bool,
     strict: bool,
     concurrency: usize,
-    helo: Option<String>,
-    net: NetArgs,
+    checker: Arc<Checker>,
 ) -> anyhow::Result<ExitCode> {
-    let checker = Arc::new(build_checker(&net, helo)?);
+    let stages = checker.options().stages;
     let total = domains.len();
     // Only on a terminal: scripts and tests reading stderr get no control characters.
     let progress = if total > 1 && std::io::stderr().is_terminal() {
@@ -139,7 +145,7 @@ async fn run_checks(
         // The bar is taken off the screen while a report is written, so the two never mix.
         progress.suspend(|| -> anyhow::Result<()> {
             match format {
-                Format::Human => human::print(&mut out, &report, colour)?,
+                Format::Human => human::print(&mut out, &report, colour, stages)?,
                 Format::Jsonl => writeln!(out, "{}", serde_json::to_string(&report)?)?,
                 Format::Csv => writeln!(out, "{}", csv_row(&report))?,
                 Format::Json => {}
@@ -172,7 +178,11 @@ async fn run_checks(
     })
 }
 
-fn build_checker(net: &NetArgs, helo: Option<String>) -> anyhow::Result<Checker> {
+fn build_checker(
+    net: &NetArgs,
+    helo: Option<String>,
+    (stages, dkim_selectors): (StageSet, Vec<String>),
+) -> anyhow::Result<Checker> {
     let dns = net.dns()?;
     let roots = net.roots()?;
     let timeout = net.timeout();
@@ -196,6 +206,8 @@ fn build_checker(net: &NetArgs, helo: Option<String>) -> anyhow::Result<Checker>
     // concurrently, so a few multiples of it bound a whole domain.
     let options = CheckOptions {
         deadline: timeout * 6 + Duration::from_secs(5),
+        stages,
+        dkim_selectors,
         ..CheckOptions::default()
     };
     Ok(Checker::new(
@@ -204,6 +216,17 @@ fn build_checker(net: &NetArgs, helo: Option<String>) -> anyhow::Result<Checker>
         Arc::new(prober),
         options,
     ))
+}
+
+/// `--dkim-selector`: a DNS sub-domain (RFC 6376 §3.1), lowercased.
+fn parse_selector(s: &str) -> Result<String, String> {
+    if mtasts_proto::dkim::valid_selector(s) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "{s:?} is not a DKIM selector: dot-separated labels of letters, digits, '-' and '_'"
+        ))
+    }
 }
 
 fn default_helo() -> String {
@@ -248,7 +271,11 @@ fn progress_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
 }
 
 fn csv_header() -> &'static str {
-    "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings"
+    concat!(
+        "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings",
+        // SPF and DKIM columns, appended so the earlier columns keep their positions.
+        ",spf_status,spf_dns_lookups,spf_void_lookups,dkim_keys"
+    )
 }
 
 fn csv_row(r: &DomainReport) -> String {
@@ -264,6 +291,7 @@ fn csv_row(r: &DomainReport) -> String {
     };
     let status = r.policy.status.as_str().to_owned();
     let tlsrpt = r.tlsrpt.status.as_str().to_owned();
+    let spf = r.spf.as_ref();
     let fields = [
         r.domain.clone(),
         r.verdict.as_str().to_owned(),
@@ -283,12 +311,33 @@ fn csv_row(r: &DomainReport) -> String {
         tlsrpt,
         codes(mtasts_proto::Severity::Error),
         codes(mtasts_proto::Severity::Warning),
+        spf.map(|s| s.status.as_str().to_owned())
+            .unwrap_or_default(),
+        spf.map(|s| s.dns_lookups.to_string()).unwrap_or_default(),
+        spf.map(|s| s.void_lookups.to_string()).unwrap_or_default(),
+        dkim_column(r),
     ];
     fields
         .iter()
         .map(|f| csv_field(f))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `selector:status` for every DKIM selector checked, space-separated.
+fn dkim_column(r: &DomainReport) -> String {
+    r.dkim
+        .iter()
+        .flat_map(|d| &d.selectors)
+        .map(|k| {
+            let status = serde_json::to_value(k.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{}:{status}", k.selector)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn csv_field(s: &str) -> String {

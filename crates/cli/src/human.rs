@@ -4,8 +4,10 @@
 use std::io::Write;
 
 use mtasts_check::report::{DomainReport, PolicyStatus, TlsRptStatus};
-use mtasts_check::{Stage, Verdict};
+use mtasts_check::{Stage, StageSet, Verdict};
 use mtasts_proto::Severity;
+
+mod spf_dkim;
 
 struct Style {
     on: bool,
@@ -45,10 +47,22 @@ impl Style {
 }
 
 /// Prints one report.
-pub(crate) fn print(out: &mut impl Write, r: &DomainReport, colour: bool) -> std::io::Result<()> {
+pub(crate) fn print(
+    out: &mut impl Write,
+    r: &DomainReport,
+    colour: bool,
+    stages: StageSet,
+) -> std::io::Result<()> {
     let st = Style { on: colour };
     writeln!(out, "{} {}", st.bold(&r.domain), st.verdict(r.verdict))?;
-    summary(out, r, &st)?;
+    // The sections of stages left out by --only would read as "nothing found": not shown.
+    if stages.mta_sts {
+        summary(out, r, &st)?;
+    }
+    if stages.tlsrpt {
+        tlsrpt_line(out, r, &st)?;
+    }
+    spf_dkim::summary(out, r, &st)?;
     let mut stages: Vec<Stage> = r.findings.iter().map(|f| f.stage).collect();
     stages.sort();
     stages.dedup();
@@ -149,6 +163,10 @@ fn summary(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::Resul
             writeln!(out, "      {} {}", a.ip, parts.join(", "))?;
         }
     }
+    Ok(())
+}
+
+fn tlsrpt_line(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::Result<()> {
     let rpt = match r.tlsrpt.status {
         TlsRptStatus::Valid => st.ok(true, &format!("valid, rua {}", r.tlsrpt.rua.join(" "))),
         TlsRptStatus::None => st.ok(false, "none"),

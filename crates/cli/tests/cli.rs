@@ -27,6 +27,7 @@ fn mtasts(net: Option<&TestNet>, args: &[&str]) -> Output {
 async fn publish(net: &TestNet, domain: &str, mode: &str, tlsrpt: bool) {
     let mx = format!("mx.{domain}");
     net.zone().add_mx(domain, 10, &mx);
+    net.zone().add_txt(domain, &["v=spf1 mx -all"]);
     net.add_mx_host(&mx, MxHostSpec::default()).await;
     let policy = format!("version: STSv1\nmode: {mode}\nmx: {mx}\nmax_age: 604800\n");
     net.add_sts_domain(domain, &policy, "v=STSv1; id=1").await;
@@ -134,9 +135,12 @@ async fn bulk_jsonl_and_csv_from_a_file() {
     );
     let text = stdout(&o);
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(
-        rows[0],
-        "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings"
+    assert!(
+        rows[0].starts_with(
+            "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings,"
+        ),
+        "{}",
+        rows[0]
     );
     assert!(
         rows[1].starts_with("a.test,pass,valid,enforce,604800,1,mx.a.test,valid,,"),
@@ -283,5 +287,111 @@ async fn generate_looks_up_mx_hosts() {
             .as_str()
             .unwrap()
             .contains("mx: mx1.gen.test\r\nmx: mx2.gen.test\r\n")
+    );
+}
+
+// SPF and DKIM: --only, --dkim-selector, their JSON, CSV and human output.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_spf_and_dkim_only() {
+    let net = TestNet::start().await;
+    let z = net.zone();
+    z.add_txt("auth.test", &["v=spf1 include:_spf.auth.test ?all"]);
+    z.add_txt("_spf.auth.test", &["v=spf1 a:gone.auth.test -all"]);
+    z.add_txt(
+        "ed._domainkey.auth.test",
+        &["v=DKIM1; k=ed25519; p=ycQEtA6HV0IKDIVNKz0Dr5ro/Lj3SXIU9LBQYXROI1Q="],
+    );
+    let args = [
+        "check",
+        "--json",
+        "--only",
+        "spf,dkim",
+        "--dkim-selector",
+        "ed",
+        "--dkim-selector",
+        "Gone",
+        "auth.test",
+    ];
+    let o = mtasts(Some(&net), &args);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = contract::one(&o.stdout);
+    let spf = r.spf.as_ref().expect("spf section");
+    assert_eq!(spf.status, contract::SpfStatus::Valid);
+    assert_eq!((spf.dns_lookups, spf.void_lookups), (2, 1));
+    let include = spf.tree.terms[0].target.as_ref().expect("include followed");
+    assert_eq!(include.domain, "_spf.auth.test");
+    assert!(include.terms[0].void);
+    let dkim = r.dkim.as_ref().expect("dkim section");
+    let keys: Vec<(&str, contract::DkimStatus)> = dkim
+        .selectors
+        .iter()
+        .map(|k| (k.selector.as_str(), k.status))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("ed", contract::DkimStatus::Valid),
+            ("gone", contract::DkimStatus::Missing)
+        ]
+    );
+    // Only the selected stages ran: no MTA-STS or TLS-RPT findings.
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| matches!(f.stage, contract::Stage::Spf | contract::Stage::Dkim)),
+        "{:?}",
+        r.findings
+    );
+    assert!(r.mx_hosts.is_empty());
+
+    let o = mtasts(
+        Some(&net),
+        &[
+            "check",
+            "--csv",
+            "--only",
+            "spf,dkim",
+            "--dkim-selector",
+            "ed",
+            "auth.test",
+        ],
+    );
+    let text = stdout(&o);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(
+        rows[0].ends_with(",errors,warnings,spf_status,spf_dns_lookups,spf_void_lookups,dkim_keys"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].ends_with(",valid,2,1,ed:valid"), "{}", rows[1]);
+
+    let o = mtasts(Some(&net), &["check", "--only", "spf", "auth.test"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("SPF valid, 2/10 DNS lookups, 1/2 void lookups"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  include:_spf.auth.test [lookup 1]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("_spf.auth.test: v=spf1 a:gone.auth.test -all"),
+        "{text}"
+    );
+    assert!(text.contains("spf-all-neutral"), "{text}");
+    // The sections of stages that did not run are not shown as "nothing found".
+    assert!(
+        !text.contains("TLS-RPT") && !text.contains("a sending server logs"),
+        "{text}"
+    );
+
+    assert_exit_codes(
+        None,
+        &[
+            (&["check", "--only", "spf,dane", "x.test"], 2),
+            (&["check", "--dkim-selector", "a..b", "x.test"], 2),
+        ],
     );
 }

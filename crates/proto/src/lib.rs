@@ -35,6 +35,8 @@
 //! * [`json`] — JSON read strictly: a member name repeated in one object is an error.
 //! * [`alerts`] — the hosting service's alerts: rules, suppression, notices, webhook signatures.
 //! * [`forwarded`] — `Forwarded` (RFC 7239) and `X-Forwarded-For`: the client behind trusted proxies.
+//! * [`spf`] — SPF records (RFC 7208): grammar, macros, and the evaluation tree with its limits.
+//! * [`dkim`] — DKIM key records (RFC 6376 §3.6.1): tags, key type and size, revocation.
 //!
 //! # Readings of ambiguous rules
 //!
@@ -91,6 +93,7 @@ pub mod alerts;
 pub mod bytesize;
 mod calendar;
 pub mod diagnostic;
+pub mod dkim;
 pub mod dmarc;
 pub mod domain;
 pub mod forwarded;
@@ -104,6 +107,7 @@ pub mod result_type;
 pub mod rollup;
 pub mod smtp_server;
 pub mod socketmap;
+pub mod spf;
 pub mod sts;
 pub mod tlsrpt;
 pub mod txt;

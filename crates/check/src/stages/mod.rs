@@ -4,9 +4,11 @@
 //! and decides, with `mtasts-proto`, what it means for a sender. Nothing here does I/O, so
 //! every mapping is unit-tested without a network.
 
+pub mod dkim;
 pub mod mx;
 pub mod policy;
 pub mod record;
+pub mod spf;
 pub mod tls;
 pub mod tlsrpt;
 

@@ -28,6 +28,10 @@ pub(crate) struct Report {
     pub(crate) policy: Policy,
     pub(crate) mx_hosts: Vec<MxHost>,
     pub(crate) tlsrpt: TlsRpt,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) spf: Option<Spf>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) dkim: Option<Dkim>,
     pub(crate) findings: Vec<Finding>,
 }
 
@@ -169,6 +173,8 @@ pub(crate) enum Stage {
     MxTls,
     TlsRpt,
     Dane,
+    Spf,
+    Dkim,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +194,113 @@ pub(crate) struct Finding {
     /// `policy-syntax` only: absent otherwise.
     #[serde(default)]
     pub(crate) detail: Option<String>,
+}
+
+// SPF and DKIM sections (docs/check-output.md, `spf` and `dkim`).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SpfStatus {
+    Valid,
+    None,
+    Permerror,
+    Temperror,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Spf {
+    pub(crate) status: SpfStatus,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) record: Option<String>,
+    pub(crate) dns_lookups: usize,
+    pub(crate) dns_lookup_limit: usize,
+    pub(crate) void_lookups: usize,
+    pub(crate) void_lookup_limit: usize,
+    pub(crate) tree: SpfNode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SpfVia {
+    Root,
+    Include,
+    Redirect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SpfNodeStatus {
+    Pending,
+    Valid,
+    None,
+    Multiple,
+    Invalid,
+    TempError,
+    NotFollowed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SpfNode {
+    pub(crate) domain: String,
+    pub(crate) via: SpfVia,
+    pub(crate) status: SpfNodeStatus,
+    pub(crate) records: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) error: Option<String>,
+    pub(crate) terms: Vec<SpfTerm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SpfTerm {
+    pub(crate) term: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) lookup: Option<usize>,
+    pub(crate) void: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) note: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) target: Option<Box<SpfNode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Dkim {
+    pub(crate) selectors: Vec<DkimKey>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DkimStatus {
+    Valid,
+    Missing,
+    Revoked,
+    Invalid,
+    TempError,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DkimKeyType {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DkimKey {
+    pub(crate) selector: String,
+    pub(crate) name: String,
+    pub(crate) status: DkimStatus,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) raw: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) key_type: Option<DkimKeyType>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) bits: Option<usize>,
+    pub(crate) testing: bool,
 }
 
 /// The output as `T`, or a panic naming the broken contract and showing the output.
