@@ -12,7 +12,9 @@
 //! [`Mode::Full`] also keeps the records, the first [`MAX_RECORDS`] of them (the counts include all). [`parse_reader`] reads from a byte stream
 //! (a decompressor) without holding the document whole.
 
+pub mod discovery;
 mod parse;
+pub mod record;
 pub mod report;
 
 #[cfg(test)]
