@@ -21,6 +21,8 @@ use crate::stages::mx::Candidate;
 use crate::stages::policy::{PolicyOutcome, certificate_report};
 use crate::stages::{Enforcement, mx, policy, record, tls, tlsrpt};
 
+mod dmarc;
+
 /// Knobs of a check.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -143,7 +145,12 @@ impl Checker {
                 None => None,
             }
         };
-        let (fetch_report, hosts) = tokio::join!(fetch, self.observe_hosts(&mx_outcome.candidates));
+        let (fetch_report, hosts, (dmarc_report, dmarc_findings)) = tokio::join!(
+            fetch,
+            self.observe_hosts(&mx_outcome.candidates),
+            self.observe_dmarc(domain)
+        );
+        findings.extend(dmarc_findings);
 
         let outcome = fetch_report.as_ref().map(|f| policy::evaluate(domain, f));
         if let Some(outcome) = &outcome {
@@ -198,7 +205,9 @@ impl Checker {
 
         let (tlsrpt, tlsrpt_findings) = tlsrpt::evaluate(domain, &rpt_answer);
         findings.extend(tlsrpt_findings);
-        assemble(domain.to_owned(), policy_report, mx_hosts, tlsrpt, findings)
+        let mut report = assemble(domain.to_owned(), policy_report, mx_hosts, tlsrpt, findings);
+        report.dmarc = Some(dmarc_report);
+        report
     }
 
     /// Looks up every candidate's addresses and TLSA records, then probes every address.
@@ -347,6 +356,7 @@ fn assemble(
         policy,
         mx_hosts,
         tlsrpt,
+        dmarc: None,
         findings,
     }
 }

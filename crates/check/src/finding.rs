@@ -21,6 +21,8 @@ pub enum Stage {
     TlsRpt,
     /// DANE (TLSA) presence.
     Dane,
+    /// The `_dmarc` TXT record (RFC 7489, RFC 9989).
+    Dmarc,
 }
 
 impl Stage {
@@ -34,6 +36,7 @@ impl Stage {
             Stage::MxTls => "MX hosts: coverage, STARTTLS and certificates",
             Stage::TlsRpt => "TLS reporting (_smtp._tls TXT)",
             Stage::Dane => "DANE",
+            Stage::Dmarc => "DMARC (_dmarc TXT)",
         }
     }
 }

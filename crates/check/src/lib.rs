@@ -14,6 +14,7 @@
 mod engine;
 pub mod finding;
 pub mod report;
+pub mod report_dmarc;
 pub mod stages;
 
 pub use engine::{CheckOptions, Checker};

@@ -57,6 +57,8 @@ pub struct DomainReport {
     pub mx_hosts: Vec<MxHostReport>,
     /// The TLS-RPT record.
     pub tlsrpt: TlsRptReport,
+    /// The DMARC record (RFC 7489, RFC 9989); `null` when the stage did not run.
+    pub dmarc: Option<crate::report_dmarc::DmarcReport>,
     /// Every problem and note, errors first.
     pub findings: Vec<Finding>,
 }

@@ -4,6 +4,7 @@
 //! and decides, with `mtasts-proto`, what it means for a sender. Nothing here does I/O, so
 //! every mapping is unit-tested without a network.
 
+pub mod dmarc;
 pub mod mx;
 pub mod policy;
 pub mod record;
