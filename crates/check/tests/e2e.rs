@@ -91,7 +91,8 @@ async fn domain_with_mx(net: &TestNet, domain: &str, mode: &str, spec: MxHostSpe
     net.zone().add_txt(
         &format!("_smtp._tls.{domain}"),
         &[&format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")],
-    );    add_dmarc(net, domain);
+    );
+    add_dmarc(net, domain);
 }
 
 /// A good domain whose policy host answers `spec` instead.

@@ -248,7 +248,11 @@ fn progress_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
 }
 
 fn csv_header() -> &'static str {
-    "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings"
+    concat!(
+        "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings",
+        // Issue 13, DMARC.
+        ",dmarc_status,dmarc_policy",
+    )
 }
 
 fn csv_row(r: &DomainReport) -> String {
@@ -283,6 +287,15 @@ fn csv_row(r: &DomainReport) -> String {
         tlsrpt,
         codes(mtasts_proto::Severity::Error),
         codes(mtasts_proto::Severity::Warning),
+        // Issue 13, DMARC.
+        r.dmarc
+            .as_ref()
+            .map(|d| d.status.as_str().to_owned())
+            .unwrap_or_default(),
+        r.dmarc
+            .as_ref()
+            .and_then(|d| d.policy.clone())
+            .unwrap_or_default(),
     ];
     fields
         .iter()

@@ -410,7 +410,7 @@ fn policy_findings(
     };
     let at = record_name(record_domain);
     let reports = if r.rua.is_empty() {
-        format!("Add rua=mailto:dmarc@{record_domain}, then ")
+        format!("Add rua=mailto:dmarc@{record_domain} to get reports. ")
     } else {
         String::new()
     };
@@ -421,10 +421,7 @@ fn policy_findings(
             format!(
                 "The DMARC policy for {domain} is p=none: receivers only report, and mail that forges the domain is still delivered ({at})."
             ),
-            format!(
-                "{reports}{}ead the aggregate reports until every legitimate source passes SPF or DKIM aligned with {domain}; then publish p=quarantine (RFC 7489 receivers: pct=25, then 50, then 100), then p=reject.",
-                if reports.is_empty() { "R" } else { "r" }
-            ),
+            format!("{reports}{}", record::next_step_advice(policy, domain)),
             "RFC 7489 §6.3",
         )),
         RequestedPolicy::Quarantine => findings.push(finding(
@@ -433,10 +430,7 @@ fn policy_findings(
             format!(
                 "The DMARC policy for {domain} is p=quarantine: failing mail goes to spam folders ({at})."
             ),
-            format!(
-                "{reports}{}hen the reports show no legitimate mail quarantined for some weeks, move to p=reject.",
-                if reports.is_empty() { "W" } else { "w" }
-            ),
+            format!("{reports}{}", record::next_step_advice(policy, domain)),
             "RFC 7489 §6.3",
         )),
         RequestedPolicy::Reject => {}

@@ -65,6 +65,23 @@ pub fn record_text(policy: RequestedPolicy, rua: &[String]) -> String {
     text
 }
 
+/// The next safe step from `policy` for `domain`, as advice: what to watch in the reports
+/// before moving up the ladder none → quarantine → reject (RFC 9989 removed `pct`, so the
+/// ramp uses it only for RFC 7489 receivers).
+pub fn next_step_advice(policy: RequestedPolicy, domain: &str) -> String {
+    match policy {
+        RequestedPolicy::None => format!(
+            "Read the aggregate reports until every legitimate source of mail from {domain} passes SPF or DKIM aligned with {domain} (usually two to four weeks); then publish p=quarantine (RFC 7489 receivers: optionally pct=25, then 50, then 100), then p=reject."
+        ),
+        RequestedPolicy::Quarantine => format!(
+            "When the reports show no legitimate mail from {domain} quarantined for some weeks, publish p=reject."
+        ),
+        RequestedPolicy::Reject => format!(
+            "p=reject is the last step: keep reading the reports, and check every new sending service for aligned SPF or DKIM before it sends as {domain}."
+        ),
+    }
+}
+
 /// A requested handling policy (`p`, `sp`, `np`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RequestedPolicy {
