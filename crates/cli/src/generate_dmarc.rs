@@ -12,6 +12,7 @@ use mtasts_proto::hosted::reporting::DMARC_AUTHORIZATION;
 use serde::Serialize;
 
 use crate::generate::DnsRecord;
+use crate::netargs::NetArgs;
 
 /// Arguments of `mtasts generate dmarc`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,10 @@ pub(crate) struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Accepted, so that every form of `generate` takes the same network flags; the DMARC
+    /// record is generated without lookups.
+    #[command(flatten)]
+    _net: NetArgs,
 }
 
 #[derive(Serialize)]
@@ -46,6 +51,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         policy,
         rua,
         json,
+        _net: _,
     } = args;
     let domain =
         normalize_domain(&domain).with_context(|| format!("{domain:?} is not a domain name"))?;
