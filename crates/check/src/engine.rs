@@ -21,6 +21,7 @@ use crate::stages::mx::Candidate;
 use crate::stages::policy::{PolicyOutcome, certificate_report};
 use crate::stages::{Enforcement, mx, policy, record, tls, tlsrpt};
 
+mod dmarc;
 mod spf_dkim;
 
 /// Knobs of a check.
@@ -151,7 +152,15 @@ impl Checker {
                 None
             }
         };
-        let (transport, auth) = tokio::join!(transport, self.check_spf_dkim(domain, selectors));
+        let dmarc = async {
+            if stages.dmarc {
+                Some(self.observe_dmarc(domain).await)
+            } else {
+                None
+            }
+        };
+        let (transport, dmarc, auth) =
+            tokio::join!(transport, dmarc, self.check_spf_dkim(domain, selectors));
         let (policy, mx_hosts, tlsrpt, mut findings) = transport.unwrap_or_else(|| {
             (
                 empty_policy(PolicyStatus::None, None),
@@ -160,8 +169,13 @@ impl Checker {
                 Vec::new(),
             )
         });
+        let dmarc = dmarc.map(|(report, dmarc_findings)| {
+            findings.extend(dmarc_findings);
+            report
+        });
         findings.extend(auth.findings);
         let mut report = assemble(domain.to_owned(), policy, mx_hosts, tlsrpt, findings);
+        report.dmarc = dmarc;
         report.spf = auth.spf;
         report.dkim = auth.dkim;
         report
@@ -409,6 +423,7 @@ fn assemble(
         policy,
         mx_hosts,
         tlsrpt,
+        dmarc: None,
         spf: None,
         dkim: None,
         findings,

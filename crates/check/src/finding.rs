@@ -21,6 +21,8 @@ pub enum Stage {
     TlsRpt,
     /// DANE (TLSA) presence.
     Dane,
+    /// The `_dmarc` TXT record (RFC 7489, RFC 9989).
+    Dmarc,
     /// The SPF record and its evaluation tree (RFC 7208).
     Spf,
     /// DKIM key records of the selectors given (RFC 6376).
@@ -38,6 +40,7 @@ impl Stage {
             Stage::MxTls => "MX hosts: coverage, STARTTLS and certificates",
             Stage::TlsRpt => "TLS reporting (_smtp._tls TXT)",
             Stage::Dane => "DANE",
+            Stage::Dmarc => "DMARC (_dmarc TXT)",
             Stage::Spf => "SPF (TXT v=spf1)",
             Stage::Dkim => "DKIM keys (<selector>._domainkey TXT)",
         }

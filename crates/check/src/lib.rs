@@ -16,6 +16,7 @@ mod engine;
 pub mod finding;
 pub mod only;
 pub mod report;
+pub mod report_dmarc;
 pub mod stages;
 
 pub use engine::{CheckOptions, Checker};

@@ -59,6 +59,8 @@ pub struct DomainReport {
     pub mx_hosts: Vec<MxHostReport>,
     /// The TLS-RPT record.
     pub tlsrpt: TlsRptReport,
+    /// The DMARC record (RFC 7489, RFC 9989); `null` when the stage did not run.
+    pub dmarc: Option<crate::report_dmarc::DmarcReport>,
     /// The SPF record and its evaluation tree; `null` when the spf stage did not run.
     pub spf: Option<SpfReport>,
     /// The DKIM keys of the selectors given; `null` when the dkim stage did not run.

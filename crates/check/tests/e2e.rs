@@ -70,6 +70,16 @@ async fn good_domain(net: &TestNet, domain: &str, mode: &str) {
         &format!("_smtp._tls.{domain}"),
         &[&format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")],
     );
+    add_dmarc(net, domain);
+}
+
+/// A DMARC record with nothing to report, so these tests see only MTA-STS and TLS-RPT
+/// findings (the DMARC stage is tested in `tests/dmarc.rs`).
+fn add_dmarc(net: &TestNet, domain: &str) {
+    net.zone().add_txt(
+        &format!("_dmarc.{domain}"),
+        &[&format!("v=DMARC1; p=reject; rua=mailto:dmarc@{domain}")],
+    );
 }
 
 /// A domain whose MX host behaves as `spec` says, under a valid policy in `mode`.
@@ -84,6 +94,7 @@ async fn domain_with_mx(net: &TestNet, domain: &str, mode: &str, spec: MxHostSpe
         &format!("_smtp._tls.{domain}"),
         &[&format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")],
     );
+    add_dmarc(net, domain);
 }
 
 /// A good domain whose policy host answers `spec` instead.
@@ -740,6 +751,7 @@ async fn implicit_and_null_mx_and_dane() {
     net.zone()
         .add_tlsa("_25._tcp.implicit.test", 3, 1, 1, &[0xab; 32]);
     net.zone().add_txt("implicit.test", &["v=spf1 a -all"]);
+    add_dmarc(&net, "implicit.test");
     let r = c.check("implicit.test").await;
     assert_eq!(r.verdict, Verdict::Pass, "{:#?}", r.findings);
     assert_eq!(r.mx_hosts[0].preference, None);

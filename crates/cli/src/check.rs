@@ -273,7 +273,8 @@ fn progress_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
 fn csv_header() -> &'static str {
     concat!(
         "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings",
-        // SPF and DKIM columns, appended so the earlier columns keep their positions.
+        // DMARC, SPF and DKIM columns, appended so the earlier columns keep their positions.
+        ",dmarc_status,dmarc_policy",
         ",spf_status,spf_dns_lookups,spf_void_lookups,dkim_keys"
     )
 }
@@ -311,6 +312,14 @@ fn csv_row(r: &DomainReport) -> String {
         tlsrpt,
         codes(mtasts_proto::Severity::Error),
         codes(mtasts_proto::Severity::Warning),
+        r.dmarc
+            .as_ref()
+            .map(|d| d.status.as_str().to_owned())
+            .unwrap_or_default(),
+        r.dmarc
+            .as_ref()
+            .and_then(|d| d.policy.clone())
+            .unwrap_or_default(),
         spf.map(|s| s.status.as_str().to_owned())
             .unwrap_or_default(),
         spf.map(|s| s.dns_lookups.to_string()).unwrap_or_default(),

@@ -14,10 +14,14 @@ use crate::netargs::NetArgs;
 
 /// Arguments of `mtasts generate`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct Args {
+    /// Other records than MTA-STS and TLS-RPT.
+    #[command(subcommand)]
+    other: Option<Other>,
     /// The mail domain (the part after @).
-    #[arg(value_name = "DOMAIN")]
-    domain: String,
+    #[arg(value_name = "DOMAIN", required = true)]
+    domain: Option<String>,
     /// An mx pattern (repeatable): a host name or *.suffix. Default: the domain's MX hosts.
     #[arg(long = "mx", value_name = "PATTERN")]
     mx: Vec<String>,
@@ -40,6 +44,14 @@ pub(crate) struct Args {
     net: NetArgs,
 }
 
+/// `mtasts generate <record> DOMAIN`.
+#[derive(Debug, clap::Subcommand)]
+enum Other {
+    /// The _dmarc record for a policy step (none, quarantine, reject) and the advice for the
+    /// next step.
+    Dmarc(crate::generate_dmarc::Args),
+}
+
 #[derive(Serialize)]
 struct Generated {
     domain: String,
@@ -49,14 +61,15 @@ struct Generated {
 }
 
 #[derive(Serialize)]
-struct DnsRecord {
-    name: String,
-    r#type: &'static str,
-    value: String,
+pub(crate) struct DnsRecord {
+    pub(crate) name: String,
+    pub(crate) r#type: &'static str,
+    pub(crate) value: String,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Args {
+        other,
         domain,
         mx,
         mode,
@@ -66,6 +79,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         json,
         net,
     } = args;
+    if let Some(Other::Dmarc(args)) = other {
+        return crate::generate_dmarc::run(args);
+    }
+    let domain = domain.context("a domain is required")?;
     let domain =
         normalize_domain(&domain).with_context(|| format!("{domain:?} is not a domain name"))?;
     let mode: Mode = mode.parse().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use mtasts_check::report::{DomainReport, PolicyStatus, TlsRptStatus};
+use mtasts_check::report_dmarc::{DmarcReport, DmarcStatus};
 use mtasts_check::{Stage, StageSet, Verdict};
 use mtasts_proto::Severity;
 
@@ -61,6 +62,9 @@ pub(crate) fn print(
     }
     if stages.tlsrpt {
         tlsrpt_line(out, r, &st)?;
+    }
+    if let Some(dmarc) = &r.dmarc {
+        dmarc_summary(out, dmarc, &st)?;
     }
     spf_dkim::summary(out, r, &st)?;
     let mut stages: Vec<Stage> = r.findings.iter().map(|f| f.stage).collect();
@@ -172,5 +176,28 @@ fn tlsrpt_line(out: &mut impl Write, r: &DomainReport, st: &Style) -> std::io::R
         TlsRptStatus::None => st.ok(false, "none"),
         TlsRptStatus::Invalid => st.ok(false, "invalid"),
     };
-    writeln!(out, "  TLS-RPT {rpt}")
+    writeln!(out, "  TLS-RPT {rpt}")?;
+    Ok(())
+}
+
+/// `DMARC valid, p=reject at _dmarc.example.com`, and the RFC 9989 reading when it differs.
+fn dmarc_summary(out: &mut impl Write, d: &DmarcReport, st: &Style) -> std::io::Result<()> {
+    let status = st.ok(d.status == DmarcStatus::Valid, d.status.as_str());
+    let mut line = format!("DMARC {status}");
+    if let (Some(policy), Some(at)) = (&d.policy, &d.rfc7489.record_domain) {
+        line.push_str(&format!(", p={policy} at _dmarc.{at}"));
+    }
+    writeln!(out, "  {line}")?;
+    if d.rfc9989.record_domain != d.rfc7489.record_domain || d.rfc9989.policy != d.policy {
+        let bis = match (&d.rfc9989.policy, &d.rfc9989.record_domain) {
+            (Some(p), Some(at)) => format!("p={p} at _dmarc.{at}"),
+            _ => format!("no policy ({})", d.rfc9989.outcome),
+        };
+        writeln!(
+            out,
+            "  {}",
+            st.dim(&format!("RFC 9989 receivers (DNS tree walk): {bis}"))
+        )?;
+    }
+    Ok(())
 }

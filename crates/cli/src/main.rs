@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod generate;
+mod generate_dmarc;
 mod human;
 mod netargs;
 mod report;
@@ -33,7 +34,8 @@ enum Command {
     /// Diagnose domains: MX, _mta-sts record, policy fetch and syntax, MX coverage, STARTTLS,
     /// TLS version and certificate of every MX address, TLS-RPT record, DANE presence.
     Check(check::Args),
-    /// Print the DNS records, the policy file and hosting instructions for a domain.
+    /// Print the DNS records, the policy file and hosting instructions for a domain
+    /// (`generate dmarc DOMAIN`: the _dmarc record and the next step).
     Generate(generate::Args),
     /// Run the sender-side policy daemon: Postfix socketmap (smtp_tls_policy_maps) and HTTP
     /// lookups with per-domain TLS levels, DANE precedence and an RFC 8461 cache.

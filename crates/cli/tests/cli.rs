@@ -36,7 +36,11 @@ async fn publish(net: &TestNet, domain: &str, mode: &str, tlsrpt: bool) {
             &format!("_smtp._tls.{domain}"),
             &[&format!("v=TLSRPTv1; rua=mailto:r@{domain}")],
         );
-    }
+    } // A DMARC record with nothing to report (issue 13), so the verdicts below are MTA-STS's.
+    net.zone().add_txt(
+        &format!("_dmarc.{domain}"),
+        &[&format!("v=DMARC1; p=reject; rua=mailto:d@{domain}")],
+    );
 }
 
 fn stdout(o: &Output) -> String {
@@ -135,13 +139,13 @@ async fn bulk_jsonl_and_csv_from_a_file() {
     );
     let text = stdout(&o);
     let rows: Vec<&str> = text.lines().collect();
-    assert!(
-        rows[0].starts_with(
-            "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings,"
-        ),
-        "{}",
-        rows[0]
+    assert_eq!(
+        rows[0],
+        "domain,verdict,policy_status,mode,max_age,id,mx_hosts,tlsrpt_status,errors,warnings,\
+         dmarc_status,dmarc_policy,spf_status,spf_dns_lookups,spf_void_lookups,dkim_keys"
     );
+    assert!(rows[1].contains(",valid,reject,"), "{}", rows[1]);
+    assert!(rows[3].contains(",none,,"), "{}", rows[3]);
     assert!(
         rows[1].starts_with("a.test,pass,valid,enforce,604800,1,mx.a.test,valid,,"),
         "{}",
@@ -170,6 +174,10 @@ async fn human_output_groups_findings_with_fixes() {
         "{text}"
     );
     assert!(!text.contains('\x1b'), "no colour with NO_COLOR");
+    assert!(
+        text.contains("DMARC valid, p=reject at _dmarc.human.test"),
+        "{text}"
+    );
 
     let o = mtasts(Some(&net), &["check", "none.test"]);
     assert!(stdout(&o).contains("STSFetchResult.NONE"));
@@ -360,7 +368,9 @@ async fn check_spf_and_dkim_only() {
     let text = stdout(&o);
     let rows: Vec<&str> = text.lines().collect();
     assert!(
-        rows[0].ends_with(",errors,warnings,spf_status,spf_dns_lookups,spf_void_lookups,dkim_keys"),
+        rows[0].ends_with(
+            ",errors,warnings,dmarc_status,dmarc_policy,spf_status,spf_dns_lookups,spf_void_lookups,dkim_keys"
+        ),
         "{}",
         rows[0]
     );
@@ -392,6 +402,84 @@ async fn check_spf_and_dkim_only() {
         &[
             (&["check", "--only", "spf,dane", "x.test"], 2),
             (&["check", "--dkim-selector", "a..b", "x.test"], 2),
+        ],
+    );
+}
+
+/// Issue 13: `generate dmarc` prints a record the checker's parser reads back, the §7.1
+/// authorization for an outside report address, and the next step.
+#[test]
+fn generate_dmarc_prints_the_record_and_the_next_step() {
+    let o = mtasts(
+        None,
+        &[
+            "generate",
+            "dmarc",
+            "Example.COM",
+            "--policy",
+            "quarantine",
+            "--rua",
+            "mailto:d@reports.example.net",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["records"][0]["name"], "_dmarc.example.com");
+    let text = v["records"][0]["value"].as_str().unwrap();
+    assert_eq!(
+        text,
+        "v=DMARC1; p=quarantine; rua=mailto:d@reports.example.net"
+    );
+    let parsed = mtasts_proto::dmarc::record::parse(text);
+    assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
+    assert_eq!(
+        v["authorizations"][0]["name"],
+        "example.com._report._dmarc.reports.example.net"
+    );
+    assert!(v["next_step"].as_str().unwrap().contains("p=reject"));
+
+    let o = mtasts(None, &["generate", "dmarc", "example.com"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "_dmarc.example.com.\t3600\tIN\tTXT\t\"v=DMARC1; p=none; rua=mailto:dmarc@example.com\""
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Next step: "), "{text}");
+    assert_exit_codes(
+        None,
+        &[
+            (
+                &["generate", "dmarc", "example.com", "--policy", "block"],
+                2,
+            ),
+            (
+                &[
+                    "generate",
+                    "dmarc",
+                    "example.com",
+                    "--rua",
+                    "https://r.example/",
+                ],
+                2,
+            ),
+            (
+                &[
+                    "generate",
+                    "dmarc",
+                    "example.com",
+                    "--rua",
+                    "dmarc@example.com",
+                ],
+                2,
+            ),
         ],
     );
 }

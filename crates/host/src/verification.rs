@@ -174,6 +174,10 @@ pub struct CheckFinding {
     pub message: String,
     /// How to fix it.
     pub fix: String,
+    /// The checker stage it comes from (`dmarc`, `mx-tls`, …, as in `mtasts check --json`);
+    /// absent in results stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
 }
 
 /// Why a verification could not run; the stored result then stays as it was.

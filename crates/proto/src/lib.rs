@@ -26,7 +26,9 @@
 //! * [`domain`] — policy domain normalisation (lowercase A-labels, no trailing dot).
 //! * [`txt`] — what both TXT records share: the RRset type, [`txt::Selection`], errors.
 //! * [`hosted`] — the hosted-policy service: delegation names, versions, removal, renewal.
-//! * [`dmarc`] — DMARC aggregate report XML (RFC 7489 Appendix C, RFC 9990), read streaming.
+//! * [`dmarc`] — DMARC aggregate report XML (RFC 7489 Appendix C, RFC 9990), read streaming;
+//!   the `_dmarc` record ([`dmarc::record`]) and policy discovery by the Public Suffix List
+//!   (RFC 7489) and the DNS tree walk (RFC 9989) ([`dmarc::discovery`]).
 //! * [`readiness`] — whether a domain is ready to enforce: verdicts from stored TLS-RPT and DMARC
 //!   counts; summary dates and numbers.
 //! * [`rollup`] — a report's counts spread over the UTC days of its date range.

@@ -5,6 +5,7 @@
 //! every mapping is unit-tested without a network.
 
 pub mod dkim;
+pub mod dmarc;
 pub mod mx;
 pub mod policy;
 pub mod record;

@@ -28,6 +28,9 @@ pub(crate) struct Report {
     pub(crate) policy: Policy,
     pub(crate) mx_hosts: Vec<MxHost>,
     pub(crate) tlsrpt: TlsRpt,
+    /// Added by issue 13; `null` when the stage did not run.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) dmarc: Option<Dmarc>,
     #[serde(deserialize_with = "nullable")]
     pub(crate) spf: Option<Spf>,
     #[serde(deserialize_with = "nullable")]
@@ -173,6 +176,7 @@ pub(crate) enum Stage {
     MxTls,
     TlsRpt,
     Dane,
+    Dmarc,
     Spf,
     Dkim,
 }
@@ -301,6 +305,82 @@ pub(crate) struct DkimKey {
     #[serde(deserialize_with = "nullable")]
     pub(crate) bits: Option<usize>,
     pub(crate) testing: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DmarcStatus {
+    Valid,
+    None,
+    Invalid,
+    TempError,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Dmarc {
+    pub(crate) status: DmarcStatus,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) policy: Option<DmarcPolicy>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) record: Option<DmarcRecord>,
+    pub(crate) raw: Vec<String>,
+    pub(crate) rfc7489: DmarcDiscovery,
+    pub(crate) rfc9989: DmarcDiscovery,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DmarcPolicy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DmarcRecord {
+    pub(crate) domain: String,
+    pub(crate) raw: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) p: Option<DmarcPolicy>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) sp: Option<DmarcPolicy>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) np: Option<DmarcPolicy>,
+    pub(crate) adkim: String,
+    pub(crate) aspf: String,
+    pub(crate) pct: u8,
+    pub(crate) fo: Vec<String>,
+    pub(crate) psd: String,
+    pub(crate) testing: bool,
+    pub(crate) rua: Vec<DmarcUri>,
+    pub(crate) ruf: Vec<DmarcUri>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DmarcUri {
+    pub(crate) uri: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) destination: Option<String>,
+    pub(crate) external: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) authorization: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) authorized: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DmarcDiscovery {
+    pub(crate) outcome: String,
+    pub(crate) queried: Vec<String>,
+    pub(crate) organizational_domain: String,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) record_domain: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) policy: Option<DmarcPolicy>,
 }
 
 /// The output as `T`, or a panic naming the broken contract and showing the output.

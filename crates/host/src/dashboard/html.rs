@@ -572,7 +572,7 @@ pub(crate) fn detail(
 <dt>DMARC reports</dt><dd>To have DMARC aggregate reports sent here, add <code>{dmarc_rua}</code> to the <code>rua=</code> of your <code>_dmarc.{name}</code> record, for example <code>v=DMARC1; p=none; rua={dmarc_rua}</code>. The service publishes <code>{dmarc_auth}. TXT "v=DMARC1"</code>, which tells receivers that it accepts reports for {name} (RFC 7489 §7.1).</dd>
 </dl>
 </section>
-{reports}<section class="card"><h2>DNS records to publish</h2>
+{checks}{reports}<section class="card"><h2>DNS records to publish</h2>
 <table class="records"><thead><tr><th>Record</th><th>Name</th><th>Type</th><th>Target</th><th>Status</th><th>Details</th></tr></thead><tbody>{records}</tbody></table>
 </section>
 {forms}
@@ -580,6 +580,7 @@ pub(crate) fn detail(
 <table class="history"><thead><tr><th>Version</th><th>Id</th><th>Mode</th><th>MX</th><th>max_age</th><th>Created</th><th>Published</th></tr></thead><tbody>{versions}</tbody></table>
 {pages}</section>"#,
         pages = history.pager.links(),
+        checks = super::check_html::card(d.verification.as_ref().and_then(|v| v.check.as_ref())),
         tabs = report_html::domain_tabs(&d.domain, "policy"),
         state = badge(d.state.as_str()),
         tenant = e(&d.tenant),

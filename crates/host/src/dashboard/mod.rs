@@ -52,6 +52,7 @@
 //! pages, readiness and health), `report_html` (their templates), `charts` (inline SVG).
 
 mod alerts;
+mod check_html;
 mod context;
 mod domains;
 mod guard;

@@ -253,6 +253,9 @@ fn summarize(report: &mtasts_check::report::DomainReport) -> CheckSummary {
             code: f.code.clone(),
             message: f.message.clone(),
             fix: f.fix.clone(),
+            stage: serde_json::to_value(f.stage)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
         })
         .collect();
     findings.sort_by_key(|f| f.severity);

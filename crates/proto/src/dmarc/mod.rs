@@ -1,5 +1,6 @@
 //! DMARC aggregate reports (RFC 7489 Appendix C, RFC 9990): the typed report, its errors and limits, and a
-//! streaming XML reader that never builds a document tree.
+//! streaming XML reader that never builds a document tree. The `_dmarc` record itself is in [`record`] (grammar,
+//! tags, report URIs) and [`discovery`] (which record RFC 7489 and RFC 9989 receivers use).
 //!
 //! Elements are matched by local name, so the RFC 7489 form (no namespace), `http://dmarc.org/dmarc-xml/0.1`
 //! and the RFC 9990 namespace `urn:ietf:params:xml:ns:dmarc-2.0` all read the same way. Unknown elements
@@ -12,7 +13,9 @@
 //! [`Mode::Full`] also keeps the records, the first [`MAX_RECORDS`] of them (the counts include all). [`parse_reader`] reads from a byte stream
 //! (a decompressor) without holding the document whole.
 
+pub mod discovery;
 mod parse;
+pub mod record;
 pub mod report;
 
 #[cfg(test)]
