@@ -50,7 +50,7 @@ fn checker(net: &TestNet) -> Checker {
     )
 }
 
-/// A domain that passes every MTA-STS and TLS-RPT check, so only DMARC findings remain.
+/// A domain that passes every MTA-STS, TLS-RPT and SPF check, so only DMARC findings remain.
 async fn mail_domain(net: &TestNet, domain: &str) {
     let mx = format!("mx.{domain}");
     net.zone().add_mx(domain, 10, &mx);
@@ -61,6 +61,7 @@ async fn mail_domain(net: &TestNet, domain: &str) {
         &format!("_smtp._tls.{domain}"),
         &[&format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")],
     );
+    net.zone().add_txt(domain, &["v=spf1 mx -all"]);
 }
 
 /// Publishes each text as its own TXT RR at `_dmarc.<domain>`.
