@@ -52,6 +52,9 @@ pub enum Service {
     Dovecot,
     /// The `swaks` SMTP client (an independent client of the SMTP intake).
     Swaks,
+    /// sys4's tlsrpt-reporter 0.6.0 from PyPI in a virtual environment (the TLS-RPT
+    /// generator the sending side is compared with; see `.ci/run`).
+    TlsrptReporter,
 }
 
 impl fmt::Display for Service {
@@ -67,6 +70,7 @@ impl fmt::Display for Service {
             Service::Samples => "the report samples folder",
             Service::Dovecot => "Dovecot",
             Service::Swaks => "swaks",
+            Service::TlsrptReporter => "tlsrpt-reporter (the PyPI package, in a venv)",
         })
     }
 }
