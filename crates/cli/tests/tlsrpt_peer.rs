@@ -328,7 +328,7 @@ fn reports_match_sys4_tlsrpt_reporter_and_the_rfc_schema() {
     let day = tlsrpt_support::day_with_margin(Duration::from_secs(180));
 
     // Ours.
-    let resolver = Resolver::start("", "");
+    let resolver = Resolver::start("", "", "");
     let sessions = tlsrpt_support::sequence();
     tlsrpt_support::send_all(&resolver.socket, &sessions);
     resolver.wait_for_results(tlsrpt_support::policy_count(&sessions));

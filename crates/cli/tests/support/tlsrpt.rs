@@ -366,9 +366,9 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Writes the configuration (`extra` is appended to it: more `[tlsrpt]` keys must come
-    /// first in it, as `key = value` lines, then other tables) and starts the resolver.
-    pub fn start(extra_tlsrpt: &str, extra_tables: &str) -> Resolver {
+    /// Writes the configuration and starts the resolver: `top` adds top-level keys, `tlsrpt`
+    /// more `[tlsrpt]` keys, `tables` more tables (`[tlsrpt.mail]`…), each as TOML lines.
+    pub fn start(top: &str, tlsrpt: &str, tables: &str) -> Resolver {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tlsrpt.sock");
         let config = dir.path().join("mtasts.toml");
@@ -376,6 +376,7 @@ impl Resolver {
             &config,
             format!(
                 r#"data_dir = "{data}"
+{top}
 
 [socketmap]
 tcp = []
@@ -390,8 +391,9 @@ contact = "tlsrpt@sender.test"
 database = "sqlite:{data}/tlsrpt.sqlite"
 socket = {{ path = "{socket}", mode = "0600" }}
 commit_interval_ms = 50
-{extra_tlsrpt}
-{extra_tables}
+{tlsrpt}
+
+{tables}
 "#,
                 data = dir.path().display(),
                 socket = socket.display(),
@@ -536,4 +538,120 @@ pub fn day_with_margin(margin: Duration) -> String {
         }
         std::thread::sleep(Duration::from_secs(left as u64 + 1));
     }
+}
+
+/// One POST an [`HttpsReceiver`] received, and what it answered.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    pub path: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    pub status: u16,
+}
+
+/// An HTTPS report receiver on loopback (a real TLS server with a certificate from `ca`
+/// for `host`): it answers each POST with the next status of its plan (200 once the plan is
+/// used up) and keeps what it received.
+pub struct HttpsReceiver {
+    pub addr: std::net::SocketAddr,
+    posted: std::sync::Arc<std::sync::Mutex<Vec<Posted>>>,
+}
+
+impl HttpsReceiver {
+    pub fn start(
+        ip: std::net::IpAddr,
+        host: &str,
+        ca: &mtasts_testkit::ca::TestCa,
+        plan: &[u16],
+    ) -> HttpsReceiver {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let config = ca
+            .issue(host, &mtasts_testkit::ca::CertSpec::Valid)
+            .server_config(&[b"http/1.1"]);
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let posted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let plan = std::sync::Arc::new(std::sync::Mutex::new(
+            plan.iter().copied().collect::<std::collections::VecDeque<u16>>(),
+        ));
+        let log = posted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (config, log, plan) = (config.clone(), log.clone(), plan.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, config, &log, &plan);
+                });
+            }
+        });
+        HttpsReceiver { addr, posted }
+    }
+
+    /// Every POST so far.
+    pub fn posted(&self) -> Vec<Posted> {
+        self.posted.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(
+    stream: std::net::TcpStream,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    log: &std::sync::Mutex<Vec<Posted>>,
+    plan: &std::sync::Mutex<std::collections::VecDeque<u16>>,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let connection = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
+    let mut tls = rustls::StreamOwned::new(connection, stream);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tls.read(&mut chunk)?;
+        if n == 0 || buf.len() > 65_536 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or("");
+    let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+    let mut length = 0usize;
+    let mut content_type = None;
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("content-type") {
+                content_type = Some(value.trim().to_owned());
+            }
+        }
+    }
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = tls.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let status = plan.lock().unwrap().pop_front().unwrap_or(200);
+    log.lock().unwrap().push(Posted {
+        path,
+        content_type,
+        body,
+        status,
+    });
+    let reason = if status == 200 { "OK" } else { "Error" };
+    write!(
+        tls,
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    tls.flush()?;
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Ok(())
 }
