@@ -11,6 +11,10 @@
 //! | `mtasts_store_fallback_transitions_total` | — | times the store went away |
 //! | `mtasts_connections_open` | `protocol` | open socketmap connections |
 //! | `mtasts_socketmap_errors_total` | `kind` | connections closed for malformed or oversized input, timeouts |
+//! | `mtasts_resolver_tlsrpt_results_total` | `outcome` (`success`, `failure`) | TLS-RPT policy results collected (datagram or HTTP) |
+//! | `mtasts_resolver_tlsrpt_datagrams_dropped_total` | `kind` | TLS-RPT datagrams dropped: malformed or oversized (the parser's kind), or `backlog` (too many results not yet committed) |
+//! | `mtasts_resolver_tlsrpt_pending_results` | — | TLS-RPT results held in memory, not yet committed |
+//! | `mtasts_resolver_tlsrpt_commits_total` | `outcome` (`ok`, `error`) | batches of TLS-RPT results written to the store |
 
 use std::sync::OnceLock;
 
@@ -90,6 +94,14 @@ pub struct Metrics {
     pub connections: Family<ProtocolLabels, Gauge>,
     /// Connection-level errors.
     pub socketmap_errors: Family<KindLabels, Counter>,
+    /// TLS-RPT policy results collected, by `outcome`.
+    pub tlsrpt_results: Family<OutcomeLabels, Counter>,
+    /// TLS-RPT datagrams dropped, by `kind`.
+    pub tlsrpt_datagrams_dropped: Family<KindLabels, Counter>,
+    /// TLS-RPT results held in memory, not yet committed.
+    pub tlsrpt_pending_results: Gauge,
+    /// Batches of TLS-RPT results written, by `outcome`.
+    pub tlsrpt_commits: Family<OutcomeLabels, Counter>,
     /// Handles of the series every lookup touches, resolved once (see [`Handles`]).
     handles: Handles,
 }
@@ -152,8 +164,36 @@ impl Metrics {
             "Socketmap connections closed because of bad input or timeouts",
             socketmap_errors.clone(),
         );
+        let tlsrpt_results = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "resolver_tlsrpt_results",
+            "TLS-RPT policy results collected (datagrams and HTTP), by outcome",
+            tlsrpt_results.clone(),
+        );
+        let tlsrpt_datagrams_dropped = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "resolver_tlsrpt_datagrams_dropped",
+            "TLS-RPT datagrams dropped: malformed, oversized, or beyond the backlog bound",
+            tlsrpt_datagrams_dropped.clone(),
+        );
+        let tlsrpt_pending_results = Gauge::default();
+        registry.register(
+            "resolver_tlsrpt_pending_results",
+            "TLS-RPT results held in memory and not yet committed",
+            tlsrpt_pending_results.clone(),
+        );
+        let tlsrpt_commits = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "resolver_tlsrpt_commits",
+            "Batches of TLS-RPT results written to the store, by outcome",
+            tlsrpt_commits.clone(),
+        );
         Metrics {
             handles: Handles::default(),
+            tlsrpt_results,
+            tlsrpt_datagrams_dropped,
+            tlsrpt_pending_results,
+            tlsrpt_commits,
             registry,
             lookups,
             lookup_duration,
