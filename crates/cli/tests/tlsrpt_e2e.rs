@@ -132,7 +132,12 @@ fn a_day_of_datagrams_is_reported_read_back_and_delivered_once_after_two_failure
     let sts = |failed: bool, code: u16| Policy {
         policy_type: 2,
         domain: Some("e2e.test"),
-        strings: &["version: STSv1", "mode: testing", "mx: mx.e2e.test", "max_age: 86400"],
+        strings: &[
+            "version: STSv1",
+            "mode: testing",
+            "mx: mx.e2e.test",
+            "max_age: 86400",
+        ],
         mx: &["mx.e2e.test"],
         failed,
         failures: if failed {
@@ -195,11 +200,21 @@ fn a_day_of_datagrams_is_reported_read_back_and_delivered_once_after_two_failure
     assert_eq!(status["today"]["successes"], 8, "{status:#}");
     assert_eq!(status["today"]["failures"], 3, "{status:#}");
     let human = resolver.mtasts_ok(&["tlsrpt", "status"]);
-    assert!(human.contains("11"), "the human status names the count: {human}");
+    assert!(
+        human.contains("11"),
+        "the human status names the count: {human}"
+    );
 
     // report --out: one report, read back with the same numbers.
     let out = resolver.dir.path().join("out");
-    resolver.mtasts_ok(&["tlsrpt", "report", "--day", &day, "--out", out.to_str().unwrap()]);
+    resolver.mtasts_ok(&[
+        "tlsrpt",
+        "report",
+        "--day",
+        &day,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let written = tlsrpt_support::read_reports(&out);
     assert_eq!(written.len(), 1, "{written:#?}");
     assert_eq!(written[0].domain, "e2e.test");
@@ -212,7 +227,10 @@ fn a_day_of_datagrams_is_reported_read_back_and_delivered_once_after_two_failure
         counts_of_sessions(&sessions, internal)
     );
     // `report` neither stores nor delivers.
-    assert!(receiver.posted().is_empty(), "report --out delivered something");
+    assert!(
+        receiver.posted().is_empty(),
+        "report --out delivered something"
+    );
 
     // send: fails (500), fails (503), delivers; a fourth send has nothing left to deliver.
     for (attempt, expect_ok) in [(1, false), (2, false), (3, true), (4, true)] {

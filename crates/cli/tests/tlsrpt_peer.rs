@@ -31,7 +31,12 @@ fn peer_venv() -> Option<PathBuf> {
     let dir = PathBuf::from(
         std::env::var("MTASTS_TLSRPT_PEER").unwrap_or_else(|_| "/opt/mtasts-tlsrpt-peer".into()),
     );
-    for tool in ["tlsrpt-collectd", "tlsrpt-reportd", "tlsrpt-fetcher", "python3"] {
+    for tool in [
+        "tlsrpt-collectd",
+        "tlsrpt-reportd",
+        "tlsrpt-fetcher",
+        "python3",
+    ] {
         if !dir.join("bin").join(tool).is_file() {
             services::skip(
                 Service::TlsrptReporter,
@@ -167,7 +172,12 @@ fn peer_reports(venv: &Path, dir: &Path) -> BTreeMap<(String, String), Value> {
             .args(["--spread_out_delivery", "1", "--interval_main_loop", "1"])
             .args(["--min_wait_delivery", "0", "--max_wait_delivery", "1"])
             .args(["--min_wait_domainlist", "0", "--max_wait_domainlist", "1"])
-            .args(["--min_wait_domaindetails", "0", "--max_wait_domaindetails", "1"])
+            .args([
+                "--min_wait_domaindetails",
+                "0",
+                "--max_wait_domaindetails",
+                "1",
+            ])
             .arg("--logfilename")
             .arg(dir.join("reportd.log"))
             .args(["--log_level", "info"])
@@ -306,7 +316,8 @@ fn normalise(
 /// Validates `report` against the RFC 8460 schema with the venv's `jsonschema`; returns the
 /// errors.
 fn schema_errors(venv: &Path, report: &Value) -> Vec<String> {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/assets/tlsrpt-report.schema.json");
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/assets/tlsrpt-report.schema.json");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("report.json");
     std::fs::write(&file, serde_json::to_vec(report).unwrap()).unwrap();
@@ -333,7 +344,14 @@ fn reports_match_sys4_tlsrpt_reporter_and_the_rfc_schema() {
     tlsrpt_support::send_all(&resolver.socket, &sessions);
     resolver.wait_for_results(tlsrpt_support::policy_count(&sessions));
     let out = resolver.dir.path().join("out");
-    resolver.mtasts_ok(&["tlsrpt", "report", "--day", &day, "--out", out.to_str().unwrap()]);
+    resolver.mtasts_ok(&[
+        "tlsrpt",
+        "report",
+        "--day",
+        &day,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let ours = tlsrpt_support::read_reports(&out);
 
     // The peer's.
@@ -381,7 +399,10 @@ fn reports_match_sys4_tlsrpt_reporter_and_the_rfc_schema() {
             report.json["date-range"],
             json!({"start-datetime": format!("{day}T00:00:00Z"), "end-datetime": format!("{day}T23:59:59Z")})
         );
-        assert_eq!(report.json["organization-name"], json!("mtasts test sender"));
+        assert_eq!(
+            report.json["organization-name"],
+            json!("mtasts test sender")
+        );
         assert_eq!(report.json["contact-info"], json!("tlsrpt@sender.test"));
         let rua: Vec<String> = tlsrpt_support::record_of_rua()
             .into_iter()
@@ -392,7 +413,9 @@ fn reports_match_sys4_tlsrpt_reporter_and_the_rfc_schema() {
         listed.sort();
         assert_eq!(listed, rua, "{key:?}: index.json's rua");
         assert!(
-            report.file.starts_with(&format!("sender.test!{}!", report.domain))
+            report
+                .file
+                .starts_with(&format!("sender.test!{}!", report.domain))
                 && report.file.ends_with(".json"),
             "{}: not named as RFC 8460 §5.1 says",
             report.file
@@ -414,7 +437,10 @@ fn reports_match_sys4_tlsrpt_reporter_and_the_rfc_schema() {
             PeerDeviation::ResultTypeMissing
         ])
     );
-    let gamma = &theirs[&("gamma.test".to_owned(), tlsrpt_support::GAMMA_RECORD.to_owned())];
+    let gamma = &theirs[&(
+        "gamma.test".to_owned(),
+        tlsrpt_support::GAMMA_RECORD.to_owned(),
+    )];
     assert!(
         schema_errors(&venv, gamma)
             .iter()

@@ -248,7 +248,12 @@ pub fn sequence() -> Vec<Session> {
             Policy {
                 policy_type: 2,
                 domain: Some("gamma.test"),
-                strings: &["version: STSv1", "mode: enforce", "mx: mx.gamma.test", "max_age: 3600"],
+                strings: &[
+                    "version: STSv1",
+                    "mode: enforce",
+                    "mx: mx.gamma.test",
+                    "max_age: 3600",
+                ],
                 mx: &["mx.gamma.test"],
                 failed: false,
                 failures: vec![],
@@ -293,7 +298,13 @@ pub fn datagram(session: &Session) -> Vec<u8> {
 /// The sequence's records by the rua they name (each rua belongs to one record).
 pub fn record_of_rua() -> BTreeMap<String, &'static str> {
     let mut out = BTreeMap::new();
-    for record in [ALPHA_RECORD, ALPHA_RECORD_2, BETA_RECORD, GAMMA_RECORD, ODD_RECORD] {
+    for record in [
+        ALPHA_RECORD,
+        ALPHA_RECORD_2,
+        BETA_RECORD,
+        GAMMA_RECORD,
+        ODD_RECORD,
+    ] {
         let rua = record.split("rua=").nth(1).unwrap();
         for uri in rua.split(',') {
             out.insert(uri.trim().to_owned(), record);
@@ -334,7 +345,10 @@ pub fn wait_for_path(path: &Path, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !path.exists() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited ({status}) before creating {}", path.display());
+            panic!(
+                "{what} exited ({status}) before creating {}",
+                path.display()
+            );
         }
         assert!(
             Instant::now() < deadline,
@@ -446,8 +460,9 @@ commit_interval_ms = 50
     pub fn wait_for_results(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let status: Value = serde_json::from_str(&self.mtasts_ok(&["tlsrpt", "status", "--json"]))
-                .expect("status --json is JSON");
+            let status: Value =
+                serde_json::from_str(&self.mtasts_ok(&["tlsrpt", "status", "--json"]))
+                    .expect("status --json is JSON");
             let got = today_results(&status);
             if got == n {
                 return;
@@ -572,7 +587,9 @@ impl HttpsReceiver {
         let addr = listener.local_addr().unwrap();
         let posted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let plan = std::sync::Arc::new(std::sync::Mutex::new(
-            plan.iter().copied().collect::<std::collections::VecDeque<u16>>(),
+            plan.iter()
+                .copied()
+                .collect::<std::collections::VecDeque<u16>>(),
         ));
         let log = posted.clone();
         std::thread::spawn(move || {
