@@ -29,7 +29,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mtasts_proto::calendar::day_of;
+use mtasts_proto::rollup::day_of;
 use mtasts_sender::clock::ManualClock;
 use mtasts_sender::config::UnixSocketConfig;
 use mtasts_sender::metrics::Metrics;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mtasts_proto::ResultType;
-use mtasts_proto::calendar::day_of;
+use mtasts_proto::rollup::day_of;
 use mtasts_proto::tlsrpt::datagram::{MAX_DATAGRAM_BYTES, parse_datagram};
 use mtasts_proto::tlsrpt::report::PolicyType;
 use mtasts_proto::tlsrpt::session::{FailureKey, PolicyKey};
