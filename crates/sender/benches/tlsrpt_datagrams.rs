@@ -295,8 +295,31 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 mod emitter {
+    use mtasts_testkit::libtlsrpt::{DeliveryRequest, Failure, POLICY_STS};
+
+    /// What Postfix sends for one delivery to `domain` under an STS policy.
     pub(super) fn datagram(domain: &str, failed: bool) -> Vec<u8> {
-        let _ = (domain, failed);
-        unimplemented!("waiting for mtasts_testkit::libtlsrpt")
+        let record = format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}");
+        let mut dr = DeliveryRequest::new(domain.as_bytes(), record.as_bytes());
+        dr.init_policy(POLICY_STS, Some(domain.as_bytes()));
+        for line in ["version: STSv1", "mode: enforce", "max_age: 604800"] {
+            dr.add_policy_string(line.as_bytes());
+        }
+        let mx = format!("mx: *.mx.{domain}");
+        dr.add_policy_string(mx.as_bytes());
+        let pattern = format!("*.mx.{domain}");
+        dr.add_mx_host_pattern(pattern.as_bytes());
+        if failed {
+            let host = format!("a.mx.{domain}");
+            dr.add_failure(&Failure {
+                code: 204,
+                sending_mta_ip: Some(b"192.0.2.25"),
+                receiving_mx_hostname: Some(host.as_bytes()),
+                receiving_ip: Some(b"198.51.100.7"),
+                ..Failure::default()
+            });
+        }
+        dr.finish_policy(i32::from(failed));
+        dr.finish()
     }
 }

@@ -23,6 +23,7 @@ use mtasts_sender::config::UnixSocketConfig;
 use mtasts_sender::metrics::Metrics;
 use mtasts_sender::tlsrpt::collect::{CollectOptions, Collector};
 use mtasts_store::tlsrpt::TlsrptDb;
+use mtasts_testkit::libtlsrpt::{Emitter, FAILURE_CODES};
 use mtasts_testkit::services::{self, Service};
 
 /// 2026-12-07 12:00:00 UTC: the arrival time of every result (the manual clock).
@@ -92,9 +93,12 @@ fn request(domain: &'static str, policies: Vec<Policy>) -> Request {
     }
 }
 
+/// Sends one datagram as libtlsrpt does, but blocking while the socket queue is full, so the
+/// test loses nothing to the kernel.
 fn send(socket: &Path, bytes: &[u8]) {
-    let sender = UnixDatagram::unbound().expect("socket");
-    sender.send_to(bytes, socket).expect("send a datagram");
+    let emitter = Emitter::open(socket).expect("socket");
+    emitter.set_blocking(true).expect("blocking");
+    emitter.send(bytes).expect("send a datagram");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -221,22 +225,19 @@ fn metric(metrics: &Metrics, series: &str) -> u64 {
 // ---------------------------------------------------------------------------------------
 // Every policy type and failure code, into SQLite and PostgreSQL.
 
-/// libtlsrpt's failure codes and the RFC 8460 result types they stand for (interop §2);
-/// 901 ("internal") has no RFC name: the parser files it under validation-failure.
-const CODES: [(u16, ResultType); 12] = [
-    (201, ResultType::StarttlsNotSupported),
-    (202, ResultType::CertificateHostMismatch),
-    (203, ResultType::CertificateNotTrusted),
-    (204, ResultType::CertificateExpired),
-    (205, ResultType::ValidationFailure),
-    (301, ResultType::StsPolicyFetchError),
-    (302, ResultType::StsPolicyInvalid),
-    (303, ResultType::StsWebpkiInvalid),
-    (304, ResultType::TlsaInvalid),
-    (305, ResultType::DnssecInvalid),
-    (306, ResultType::DaneRequired),
-    (901, ResultType::ValidationFailure),
-];
+/// Every libtlsrpt failure code (the testkit's table) with the RFC 8460 result type the store
+/// must show: 901 ("internal") has none, and the parser files it under validation-failure.
+fn codes() -> Vec<(u16, &'static str)> {
+    FAILURE_CODES
+        .iter()
+        .map(|(code, name)| {
+            (
+                u16::try_from(*code).unwrap(),
+                name.unwrap_or("validation-failure"),
+            )
+        })
+        .collect()
+}
 
 fn full_detail(code: u16) -> Detail {
     Detail {
@@ -258,7 +259,7 @@ fn everything() -> Vec<Request> {
     for _ in 0..5 {
         requests.push(request("sts.example", vec![sts("sts.example", false, vec![])]));
     }
-    for (code, _) in CODES {
+    for (code, _) in codes() {
         requests.push(request(
             "sts.example",
             vec![sts("sts.example", true, vec![full_detail(code)])],
@@ -343,7 +344,7 @@ async fn collect_everything(db: TlsrptDb) {
     assert_eq!(policy.domain.as_deref(), Some("sts.example"));
     assert_eq!(policy.strings[1], "mode: enforce");
     assert_eq!(policy.mx, vec!["*.mx.example".to_string()]);
-    assert_eq!((*successes, *failures), (5, CODES.len() as u64));
+    assert_eq!((*successes, *failures), (5, codes().len() as u64));
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     for (key, count) in details {
         let detail = FailureKey::from_key(key).expect("a failure key");
@@ -359,8 +360,8 @@ async fn collect_everything(db: TlsrptDb) {
             .or_default() += count;
     }
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
-    for (_, t) in CODES {
-        *expected.entry(t.as_str().to_string()).or_default() += 1;
+    for (_, t) in codes() {
+        *expected.entry(t.to_string()).or_default() += 1;
     }
     assert_eq!(by_type, expected);
     // tlsa.example: 3 successes, 1 failure with only the members sent.
@@ -389,10 +390,10 @@ async fn collect_everything(db: TlsrptDb) {
     );
     // The domain key: lowercase, no trailing dot.
     assert_eq!(by_domain("odd.example").len(), 1, "{stored:#?}");
-    assert_eq!(totals(&stored), (5 + 3 + 2 + 1, CODES.len() as u64 + 1 + 1 + 1));
+    assert_eq!(totals(&stored), (5 + 3 + 2 + 1, codes().len() as u64 + 1 + 1 + 1));
     assert_eq!(
         metric(&metrics, "mtasts_resolver_tlsrpt_results_total{outcome=\"failure\"}"),
-        CODES.len() as u64 + 3
+        codes().len() as u64 + 3
     );
 }
 
@@ -847,8 +848,37 @@ async fn committed_results_survive_kill_9() {
 // The testkit emitter, adapted to this file's description of a request.
 
 mod emitter {
+    use mtasts_testkit::libtlsrpt::{DeliveryRequest, Failure};
+
+    /// The datagram libtlsrpt sends for `request` (its API calls in order).
     pub(super) fn encode(request: &super::Request) -> Vec<u8> {
-        let _ = request;
-        unimplemented!("waiting for mtasts_testkit::libtlsrpt")
+        let (domain, record) = (request.domain.as_bytes(), request.record.as_bytes());
+        let mut dr = if request.dpv {
+            DeliveryRequest::new(domain, record)
+        } else {
+            DeliveryRequest::without_dpv(domain, record)
+        };
+        for p in &request.policies {
+            dr.init_policy(i32::from(p.policy_type), p.domain.map(str::as_bytes));
+            for line in &p.strings {
+                dr.add_policy_string(line.as_bytes());
+            }
+            for mx in &p.mx {
+                dr.add_mx_host_pattern(mx.as_bytes());
+            }
+            for d in &p.details {
+                dr.add_failure(&Failure {
+                    code: i32::from(d.code),
+                    sending_mta_ip: d.sending_ip.map(str::as_bytes),
+                    receiving_mx_hostname: d.receiving_mx.map(str::as_bytes),
+                    receiving_mx_helo: d.receiving_helo.map(str::as_bytes),
+                    receiving_ip: d.receiving_ip.map(str::as_bytes),
+                    additional_information: d.additional.map(str::as_bytes),
+                    failure_reason_code: d.reason.map(str::as_bytes),
+                });
+            }
+            dr.finish_policy(i32::from(p.failed));
+        }
+        dr.finish()
     }
 }
