@@ -30,6 +30,8 @@ impl ResultRow {
 
 /// A group's identity: (day, domain, SHA-256 of the record).
 type GroupKey = (i64, String, Vec<u8>);
+/// A failure detail's identity: (group, SHA-256 of the policy key, SHA-256 of the detail key).
+type DetailKey = (GroupKey, Vec<u8>, Vec<u8>);
 
 /// A batch summed up before it is written: each group, policy and detail once (PostgreSQL
 /// refuses to upsert one row twice in a statement), in key order, so that concurrent writers
@@ -41,7 +43,7 @@ struct Summed<'a> {
     /// (group key, policy hash) → (policy key, successes, failures).
     policies: BTreeMap<(GroupKey, Vec<u8>), (&'a str, i64, i64)>,
     /// (group key, policy hash, detail hash) → (failure key, count).
-    details: BTreeMap<(GroupKey, Vec<u8>, Vec<u8>), (&'a str, i64)>,
+    details: BTreeMap<DetailKey, (&'a str, i64)>,
 }
 
 fn sum(batch: &[ResultRow]) -> Result<Summed<'_>, TlsrptDbError> {
