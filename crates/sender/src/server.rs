@@ -24,6 +24,7 @@ pub struct Server {
     socketmap_tcp: Vec<TcpListener>,
     socketmap_unix: Option<(UnixListener, PathBuf)>,
     http: Vec<TcpListener>,
+    tlsrpt: Option<crate::tlsrpt::collect::Collector>,
 }
 
 /// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
@@ -56,12 +57,14 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
             }
         }
     }
+    let tlsrpt = crate::tlsrpt::collect::start_configured(&config, daemon.metrics().clone()).await?;
     Ok(Server {
         daemon,
         config,
         socketmap_tcp,
         socketmap_unix,
         http,
+        tlsrpt,
     })
 }
 
@@ -187,6 +190,11 @@ impl Server {
             .collect()
     }
 
+    /// The TLS-RPT datagram socket, when TLS-RPT is enabled with a socket.
+    pub fn tlsrpt_socket(&self) -> Option<&Path> {
+        self.tlsrpt.as_ref().and_then(|c| c.socket_path())
+    }
+
     /// The bound HTTP addresses.
     pub fn http_addrs(&self) -> Vec<SocketAddr> {
         self.http
@@ -210,6 +218,7 @@ impl Server {
             socketmap_tcp,
             socketmap_unix,
             http,
+            tlsrpt,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -261,7 +270,11 @@ impl Server {
             ));
         }
         let request_timeout = Duration::from_secs(config.http.request_timeout);
-        let router = crate::http::router(daemon.clone(), request_timeout);
+        let router = crate::http::router(
+            daemon.clone(),
+            request_timeout,
+            tlsrpt.as_ref().map(|c| c.intake()),
+        );
         for listener in http {
             servers.push(crate::http::spawn(
                 listener,
@@ -301,6 +314,10 @@ impl Server {
             server.wait().await;
         }
         let _ = refresh.await;
+        if let Some(collector) = tlsrpt {
+            // After the HTTP drain: no intake request is left; pending datagrams are committed.
+            collector.shutdown().await;
+        }
         if let Some(path) = unix_path {
             let _ = std::fs::remove_file(path);
         }

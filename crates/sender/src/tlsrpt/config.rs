@@ -65,6 +65,17 @@ pub struct TlsrptConfig {
     pub max_response_bytes: u64,
     /// Report mail (`mailto:` destinations).
     pub mail: TlsrptMailConfig,
+    /// The UNIX datagram socket MTAs send libtlsrpt results to (Postfix 3.10+
+    /// `smtp_tlsrpt_socket_name`, as an absolute path); a stale socket file there is
+    /// replaced, then `owner`, `group` and `mode` (default `"0660"`) are applied. Default
+    /// none: results arrive only over HTTP (`POST /v1/tlsrpt/results`).
+    pub socket: Option<crate::config::UnixSocketConfig>,
+    /// Most results held in memory before they are committed; beyond it datagrams are
+    /// dropped and counted (`kind="backlog"`) until the store catches up. Default 100000.
+    pub max_pending_results: usize,
+    /// Milliseconds between commits of collected results (a datagram's result is durable
+    /// at most this long after it arrived). Default 500.
+    pub commit_interval_ms: u64,
 }
 
 impl Default for TlsrptConfig {
@@ -83,6 +94,9 @@ impl Default for TlsrptConfig {
             http_timeout: 30,
             max_response_bytes: 65_536,
             mail: TlsrptMailConfig::default(),
+            socket: None,
+            max_pending_results: 100_000,
+            commit_interval_ms: 500,
         }
     }
 }
@@ -195,6 +209,8 @@ impl TlsrptConfig {
             ("tlsrpt.http_timeout", self.http_timeout),
             ("tlsrpt.max_response_bytes", self.max_response_bytes),
             ("tlsrpt.mail.mx_port", u64::from(self.mail.mx_port)),
+            ("tlsrpt.max_pending_results", self.max_pending_results as u64),
+            ("tlsrpt.commit_interval_ms", self.commit_interval_ms),
         ] {
             if value == 0 {
                 return invalid(format!("{key} must be at least 1"));
@@ -204,6 +220,18 @@ impl TlsrptConfig {
             return invalid(
                 "tlsrpt.send_delay_max above 86400 s would overlap the next day".into(),
             );
+        }
+        if self.commit_interval_ms > 60_000 {
+            return invalid("tlsrpt.commit_interval_ms must be at most 60000".into());
+        }
+        if let Some(socket) = &self.socket {
+            crate::config::parse_mode(&socket.mode)?;
+            if !socket.path.is_absolute() {
+                return invalid(format!(
+                    "tlsrpt.socket.path {} must be absolute",
+                    socket.path.display()
+                ));
+            }
         }
         if self.http_timeout > 600 {
             return invalid("tlsrpt.http_timeout must be at most 600 s".into());
@@ -337,6 +365,29 @@ mod tests {
         c.mail.relay = Some("smtp.example.net".into());
         c.mail.starttls = StarttlsMode::Require;
         assert!(c.validate().unwrap_err().to_string().contains("host:port"));
+    }
+
+    #[test]
+    fn collector_keys_parse_and_are_checked() {
+        let mut c: TlsrptConfig = toml::from_str(
+            "enabled = true\norganization = \"O\"\ncontact = \"a@b.example\"\n\
+             max_pending_results = 10\ncommit_interval_ms = 50\n\
+             socket = { path = \"/run/t.sock\", owner = \"postfix\", mode = \"0620\" }\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let socket = c.socket.clone().unwrap();
+        assert_eq!(socket.mode, "0620");
+        assert_eq!(socket.owner.as_deref(), Some("postfix"));
+        assert_eq!((c.max_pending_results, c.commit_interval_ms), (10, 50));
+        c.socket.as_mut().unwrap().path = "relative.sock".into();
+        assert!(c.validate().unwrap_err().to_string().contains("absolute"));
+        c.socket.as_mut().unwrap().path = "/run/t.sock".into();
+        c.socket.as_mut().unwrap().mode = "999".into();
+        assert!(c.validate().is_err());
+        c.socket = None;
+        c.commit_interval_ms = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("commit_interval_ms"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! `mtasts_proto::tlsrpt`; persistence in `mtasts_store::tlsrpt`; this module is the wiring:
 //! [`config`] (the `[tlsrpt]` section).
 
+pub mod collect;
 pub mod config;
 
 pub use config::{StarttlsMode, TlsrptConfig, TlsrptMailConfig};

@@ -270,3 +270,111 @@ impl Pending {
         self.lock().waiting
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mtasts_proto::tlsrpt::datagram::parse_datagram;
+
+    const DAY: i64 = 1_796_083_200;
+
+    fn result(domain: &str, policy_type: u16, failed: bool, code: Option<u16>) -> SessionResult {
+        let details = match code {
+            Some(c) => format!(
+                r#","failure-details":[{{"c":{c},"s": "192.0.2.1","n": "mx.{domain}"}}],"t":1"#
+            ),
+            None => String::new(),
+        };
+        let text = format!(
+            r#"{{"dpv": "1","d": "{domain}","pr": "v=TLSRPTv1; rua=mailto:r@{domain}","policies":[{{"policy-type":{policy_type},"policy-domain": "{domain}"{details},"f":{}}}]}}"#,
+            u8::from(failed)
+        );
+        parse_datagram(text.as_bytes()).unwrap()
+    }
+
+    fn totals(rows: &[ResultRow]) -> (u64, u64, u64) {
+        rows.iter().fold((0, 0, 0), |(s, f, d), r| {
+            (
+                s + r.successes,
+                f + r.failures,
+                d + r.details.iter().map(|(_, c)| c).sum::<u64>(),
+            )
+        })
+    }
+
+    #[test]
+    fn identical_results_share_a_row_and_details_are_counted() {
+        let pending = Pending::new(100);
+        for _ in 0..3 {
+            pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        }
+        for _ in 0..2 {
+            pending.add(DAY, &result("a.example", 2, true, Some(204))).unwrap();
+        }
+        pending.add(DAY, &result("b.example", 1, true, Some(205))).unwrap();
+        pending.add(DAY + 86_400, &result("a.example", 2, false, None)).unwrap();
+        assert_eq!(pending.waiting(), 7);
+        let batch = pending.take().unwrap();
+        assert_eq!(batch.results, 7);
+        // (day, a, sts), (day, b, tlsa), (next day, a, sts)
+        assert_eq!(batch.rows.len(), 3);
+        assert_eq!(totals(&batch.rows), (4, 3, 3));
+        let a = &batch.rows[0];
+        assert_eq!((a.day, a.domain.as_str()), (DAY, "a.example"));
+        assert_eq!((a.successes, a.failures), (3, 2));
+        assert_eq!(a.details.len(), 1);
+        assert_eq!(a.details[0].1, 2);
+        assert!(pending.take().is_none());
+        assert_eq!(pending.held(), 7);
+        pending.committed(&batch);
+        assert_eq!(pending.held(), 0);
+    }
+
+    #[test]
+    fn beyond_the_bound_results_are_refused_until_a_commit() {
+        let pending = Pending::new(2);
+        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        assert_eq!(
+            pending.add(DAY, &result("a.example", 2, false, None)),
+            Err(Refused::Full)
+        );
+        let batch = pending.take().unwrap();
+        // Still held while being written.
+        assert_eq!(
+            pending.add(DAY, &result("a.example", 2, false, None)),
+            Err(Refused::Full)
+        );
+        pending.committed(&batch);
+        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+    }
+
+    #[test]
+    fn a_failed_batch_merges_back_with_what_arrived_meanwhile() {
+        let pending = Pending::new(100);
+        pending.add(DAY, &result("a.example", 2, true, Some(201))).unwrap();
+        pending.add(DAY, &result("a.example", 9, false, None)).unwrap();
+        let batch = pending.take().unwrap();
+        pending.add(DAY, &result("a.example", 2, true, Some(201))).unwrap();
+        pending.restore(batch);
+        assert_eq!(pending.waiting(), 3);
+        assert_eq!(pending.held(), 3);
+        let batch = pending.take().unwrap();
+        assert_eq!(batch.rows.len(), 2);
+        assert_eq!(totals(&batch.rows), (1, 2, 2));
+        pending.committed(&batch);
+        assert_eq!(pending.held(), 0);
+        // Key bytes return to zero too: the bound does not leak.
+        assert_eq!(pending.lock().bytes, 0);
+    }
+
+    #[test]
+    fn the_key_byte_bound_refuses_too() {
+        let pending = Pending::with_byte_limit(1000, 10);
+        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        assert_eq!(
+            pending.add(DAY, &result("b.example", 2, false, None)),
+            Err(Refused::Full)
+        );
+    }
+}

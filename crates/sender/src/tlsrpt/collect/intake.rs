@@ -19,7 +19,7 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use mtasts_proto::calendar::day_of;
+use mtasts_proto::rollup::day_of;
 use mtasts_proto::tlsrpt::session::{MAX_RESULTS_BODY_BYTES, parse_results_json};
 use serde_json::json;
 

@@ -174,3 +174,35 @@ impl Collector {
         tracing::info!("TLS-RPT collector stopped");
     }
 }
+
+/// The collector options of a configuration's `[tlsrpt]` section.
+pub fn options(config: &crate::Config) -> CollectOptions {
+    CollectOptions {
+        socket: config.tlsrpt.socket.clone(),
+        max_pending_results: config.tlsrpt.max_pending_results,
+        commit_interval: Duration::from_millis(config.tlsrpt.commit_interval_ms),
+        drain: Duration::from_secs(config.drain_timeout.max(1)),
+    }
+}
+
+/// Opens the TLS-RPT store and starts the collector when `[tlsrpt] enabled = true`.
+pub async fn start_configured(
+    config: &crate::Config,
+    metrics: Arc<Metrics>,
+) -> Result<Option<Collector>, RunError> {
+    if !config.tlsrpt.enabled {
+        return Ok(None);
+    }
+    let url = config.tlsrpt.database_url(&config.data_dir);
+    crate::daemon::prepare_sqlite_dir(&url)?;
+    let db = mtasts_store::tlsrpt::TlsrptDb::open(&url)
+        .await
+        .map_err(RunError::TlsrptStore)?;
+    Collector::start(
+        &options(config),
+        Arc::new(db),
+        metrics,
+        Arc::new(crate::clock::SystemClock),
+    )
+    .map(Some)
+}

@@ -11,7 +11,7 @@ use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mtasts_proto::calendar::day_of;
+use mtasts_proto::rollup::day_of;
 use mtasts_proto::tlsrpt::datagram::{MAX_DATAGRAM_BYTES, parse_datagram};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
