@@ -2,14 +2,17 @@
 //! side. Flags and printing only: collecting, building and delivering are
 //! `mtasts_sender::tlsrpt`'s, and the store is `mtasts_store::tlsrpt`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use mtasts_proto::readiness::date;
 use mtasts_proto::tlsrpt::report::UtcTime;
 use mtasts_sender::Config;
-use mtasts_store::tlsrpt::{DeliveryEvent, Status, TlsrptDb};
+use mtasts_sender::metrics::Metrics;
+use mtasts_sender::tlsrpt::{BuiltDayReport, Tlsrpt};
+use mtasts_store::tlsrpt::{DeliveryEvent, DeliveryState, Status, TlsrptDb};
 use serde_json::{Value, json};
 
 use crate::resolver::ConfigArgs;
@@ -34,6 +37,23 @@ enum TlsrptCommand {
         /// How many recent deliveries and failures to show.
         #[arg(long, default_value_t = 10, value_name = "N")]
         recent: usize,
+    },
+    /// Write the reports of a UTC day (today's so far, too) as JSON files named as RFC 8460
+    /// §5.1 says, plus index.json, without storing or delivering them.
+    Report {
+        /// The UTC day: YYYY-MM-DD, or days before today (0d is today, 1d yesterday).
+        #[arg(long, value_name = "DAY", value_parser = parse_day)]
+        day: i64,
+        /// The folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Build the reports of an ended UTC day if not built yet, and deliver every pending
+    /// destination of that day now (exit 1 when one is still not delivered).
+    Send {
+        /// The UTC day: YYYY-MM-DD, or days before today (1d is yesterday).
+        #[arg(long, value_name = "DAY", value_parser = parse_day)]
+        day: i64,
     },
 }
 
@@ -71,6 +91,8 @@ pub(crate) fn run(args: TlsrptArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         match command {
             TlsrptCommand::Status { json, recent } => status(&config, json, recent).await,
+            TlsrptCommand::Report { day, out } => report(&config, day, &out).await,
+            TlsrptCommand::Send { day } => send(&config, day).await,
         }
     })
 }
@@ -112,6 +134,99 @@ async fn status(config: &Config, json: bool, recent: usize) -> anyhow::Result<Ex
         print!("{}", status_text(&status, now));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The TLS-RPT subsystem of `config` (the same the resolver runs), for one command.
+async fn subsystem(config: &Config) -> anyhow::Result<Tlsrpt> {
+    Tlsrpt::open(config, Arc::new(Metrics::new()))
+        .await
+        .context("opening the TLS-RPT store ([tlsrpt] in the configuration)")
+}
+
+async fn report(config: &Config, day: i64, out: &Path) -> anyhow::Result<ExitCode> {
+    let tlsrpt = subsystem(config).await?;
+    let reports = tlsrpt.build_day(day, false).await?;
+    write_reports(out, &reports)?;
+    let dropped: usize = reports.iter().map(|r| r.details_dropped).sum();
+    println!(
+        "{} report{} of {} written to {}{}",
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
+        date::iso_day(day),
+        out.display(),
+        if dropped > 0 {
+            format!(" ({dropped} failure details left out to fit the size limit)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn send(config: &Config, day: i64) -> anyhow::Result<ExitCode> {
+    let tlsrpt = subsystem(config).await?;
+    let pass = tlsrpt.send_day(day).await?;
+    let reports = tlsrpt.db().reports_for_day(day).await?;
+    println!(
+        "{}: {} attempted now: {} delivered, {} to retry, {} given up.",
+        date::iso_day(day),
+        pass.leased,
+        pass.delivered,
+        pass.retried,
+        pass.gave_up
+    );
+    let mut undelivered = 0;
+    for report in &reports {
+        for d in &report.destinations {
+            let mut line = format!(
+                "  {} → {}: {}",
+                report.domain,
+                d.destination,
+                d.state.as_str().replace('_', " ")
+            );
+            if d.state == DeliveryState::Pending {
+                undelivered += 1;
+                line.push_str(&format!(", next attempt {}", time(d.next_try)));
+            }
+            if d.state != DeliveryState::Delivered
+                && let Some(error) = &d.last_error
+            {
+                line.push_str(&format!(" ({error})"));
+            }
+            if d.state == DeliveryState::GaveUp {
+                undelivered += 1;
+            }
+            println!("{line}");
+        }
+    }
+    Ok(if undelivered == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Writes each report as `<RFC 8460 §5.1 name>.json` into `dir`, and `index.json` listing
+/// them: `[{"file", "domain", "record", "rua", "report-id"}]`.
+fn write_reports(dir: &Path, reports: &[BuiltDayReport]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut index = Vec::with_capacity(reports.len());
+    for report in reports {
+        let path = dir.join(&report.json_file_name);
+        std::fs::write(&path, &report.json)
+            .with_context(|| format!("writing {}", path.display()))?;
+        index.push(json!({
+            "file": report.json_file_name,
+            "domain": report.domain,
+            "record": report.record,
+            "rua": report.rua,
+            "report-id": report.report_id,
+        }));
+    }
+    let path = dir.join("index.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&index)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-12-07T13:45:00Z`).

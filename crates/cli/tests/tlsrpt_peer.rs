@@ -254,8 +254,10 @@ enum PeerDeviation {
     /// `policy-domain` in the peer's report (its issue #51); RFC 8460 §4.4 requires it: the
     /// recipient domain.
     PolicyDomainMissing,
-    /// Failure code 901 (internal error) has no `result-type` in the peer's report (its code
-    /// table stops at 306); RFC 8460 §4.4 requires one.
+    /// Failure code 901 (libtlsrpt's "internal") has no `result-type` in the peer's report
+    /// (its code table stops at 306); RFC 8460 §4.4 requires one. Ours: `validation-failure`
+    /// (§4.3.3's bucket for failures no other type names) with the failure reason code
+    /// `libtlsrpt-code-901` unless the MTA gave one.
     ResultTypeMissing,
 }
 
@@ -268,19 +270,18 @@ fn canonical(v: &Value) -> String {
     serde_json::to_string(v).unwrap()
 }
 
-/// `report`'s policies normalised. For the peer, the deviations are repaired as the RFC
-/// wants (using `ours_result_type` for a missing result type) and recorded in `seen`.
+/// `report`'s policies normalised. For the peer, the deviations are repaired as RFC 8460
+/// wants (as `mtasts_proto::tlsrpt::datagram` reads libtlsrpt) and recorded in `seen`.
 fn normalise(
     report: &Value,
     domain: &str,
-    peer: Option<(&mut BTreeSet<PeerDeviation>, &str)>,
+    mut seen: Option<&mut BTreeSet<PeerDeviation>>,
 ) -> Normalised {
-    let mut seen = peer;
     let mut out = Normalised::new();
     for p in report["policies"].as_array().expect("policies") {
         let mut policy = p["policy"].clone();
         if policy.get("policy-domain").is_none()
-            && let Some((seen, _)) = seen.as_mut()
+            && let Some(seen) = seen.as_mut()
         {
             seen.insert(PeerDeviation::PolicyDomainMissing);
             policy["policy-domain"] = json!(domain);
@@ -293,11 +294,17 @@ fn normalise(
             let mut d = d.clone();
             let count = d["failed-session-count"].as_u64().unwrap();
             d.as_object_mut().unwrap().remove("failed-session-count");
+            // Only code 901 lacks a result type in the peer's reports; ours files it under
+            // validation-failure and keeps the code as the failure reason code when the MTA
+            // gave none.
             if d.get("result-type").is_none()
-                && let Some((seen, internal)) = seen.as_mut()
+                && let Some(seen) = seen.as_mut()
             {
                 seen.insert(PeerDeviation::ResultTypeMissing);
-                d["result-type"] = json!(*internal);
+                d["result-type"] = json!("validation-failure");
+                if d.get("failure-reason-code").is_none() {
+                    d["failure-reason-code"] = json!("libtlsrpt-code-901");
+                }
             }
             *details.entry(canonical(&d)).or_insert(0) += count;
         }
@@ -371,23 +378,12 @@ fn reports_match_sys4_tlsrpt_reporter_and_the_rfc_schema() {
     assert_eq!(their_groups, wanted, "the peer's reports");
     assert_eq!(our_groups, wanted, "our reports (index.json)");
 
-    // The result type ours gives libtlsrpt's 901, used where the peer has none.
-    let internal = ours
-        .iter()
-        .flat_map(|r| r.json["policies"].as_array().unwrap().iter())
-        .flat_map(|p| p["failure-details"].as_array().into_iter().flatten())
-        .filter(|d| d.get("receiving-mx-hostname").is_none() && d.get("sending-mta-ip").is_none())
-        .filter_map(|d| d["result-type"].as_str())
-        .find(|t| matches!(t.parse(), Ok(mtasts_proto::ResultType::Other(_))))
-        .map(str::to_owned)
-        .expect("ours names a result type for the internal failure (901)");
-
     let mut deviations = BTreeSet::new();
     for report in &ours {
         let key = (report.domain.clone(), report.record.clone());
         let peer = &theirs[&key];
         let mine = normalise(&report.json, &report.domain, None);
-        let theirs = normalise(peer, &report.domain, Some((&mut deviations, &internal)));
+        let theirs = normalise(peer, &report.domain, Some(&mut deviations));
         assert_eq!(
             mine, theirs,
             "{key:?}: our report and the peer's differ\nours: {:#}\npeer's: {peer:#}",

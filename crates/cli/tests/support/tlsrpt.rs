@@ -290,9 +290,36 @@ pub fn sequence() -> Vec<Session> {
     out
 }
 
-/// The datagram libtlsrpt sends for `session`, byte for byte (the testkit's emitter).
+/// The datagram libtlsrpt sends for `session`, byte for byte (the testkit's emitter): the
+/// calls Postfix makes, in its order.
 pub fn datagram(session: &Session) -> Vec<u8> {
-    mtasts_testkit::libtlsrpt::datagram(&to_testkit(session))
+    use mtasts_testkit::libtlsrpt::{DeliveryRequest, Failure as LibFailure};
+    let mut request = DeliveryRequest::new(session.domain.as_bytes(), session.record.as_bytes());
+    for policy in &session.policies {
+        request.init_policy(
+            i32::from(policy.policy_type),
+            policy.domain.map(str::as_bytes),
+        );
+        for line in policy.strings {
+            request.add_policy_string(line.as_bytes());
+        }
+        for pattern in policy.mx {
+            request.add_mx_host_pattern(pattern.as_bytes());
+        }
+        for f in &policy.failures {
+            request.add_failure(&LibFailure {
+                code: i32::from(f.code),
+                sending_mta_ip: f.sending_ip.map(str::as_bytes),
+                receiving_mx_hostname: f.mx_name.map(str::as_bytes),
+                receiving_mx_helo: f.mx_helo.map(str::as_bytes),
+                receiving_ip: f.mx_ip.map(str::as_bytes),
+                additional_information: f.additional.map(str::as_bytes),
+                failure_reason_code: f.reason.map(str::as_bytes),
+            });
+        }
+        request.finish_policy(i32::from(policy.failed));
+    }
+    request.finish()
 }
 
 /// The sequence's records by the rua they name (each rua belongs to one record).
