@@ -97,18 +97,27 @@ pub(crate) fn run(args: TlsrptArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The store of `config`, or `None` (after saying so) when its SQLite file does not exist
-/// yet: the commands that only read never create it.
-async fn open_existing(config: &Config) -> anyhow::Result<Option<TlsrptDb>> {
+/// Whether the store of `config` is a SQLite file that does not exist yet (said on standard
+/// error): the commands that only read never create it.
+fn store_missing(config: &Config) -> bool {
     let url = config.tlsrpt.database_url(&config.data_dir);
-    if let Some(path) = crate::report::sqlite_path(&url)
-        && !Path::new(path).exists()
-    {
-        eprintln!(
-            "Nothing collected yet ({path} does not exist): the resolver creates it when [tlsrpt] enabled = true."
-        );
+    match crate::report::sqlite_path(&url) {
+        Some(path) if !Path::new(path).exists() => {
+            eprintln!(
+                "Nothing collected yet ({path} does not exist): the resolver creates it when [tlsrpt] enabled = true."
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The store of `config`, or `None` when [`store_missing`].
+async fn open_existing(config: &Config) -> anyhow::Result<Option<TlsrptDb>> {
+    if store_missing(config) {
         return Ok(None);
     }
+    let url = config.tlsrpt.database_url(&config.data_dir);
     let db = TlsrptDb::open(&url)
         .await
         .with_context(|| format!("opening the TLS-RPT store {}", mtasts_store::redacted(&url)))?;
@@ -144,8 +153,12 @@ async fn subsystem(config: &Config) -> anyhow::Result<Tlsrpt> {
 }
 
 async fn report(config: &Config, day: i64, out: &Path) -> anyhow::Result<ExitCode> {
-    let tlsrpt = subsystem(config).await?;
-    let reports = tlsrpt.build_day(day, false).await?;
+    // Nothing collected yet: no reports, and no need for a complete [tlsrpt] section.
+    let reports = if store_missing(config) {
+        Vec::new()
+    } else {
+        subsystem(config).await?.build_day(day, false).await?
+    };
     write_reports(out, &reports)?;
     let dropped: usize = reports.iter().map(|r| r.details_dropped).sum();
     println!(

@@ -455,6 +455,25 @@ commit_interval_ms = 50
         }
     }
 
+    /// Stops the resolver with SIGTERM and waits (at most 30 s) until it has exited.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.daemon.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = self.daemon.0.try_wait() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the resolver did not stop on SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `mtasts ARGS… --config <this resolver's>` run to its end.
     pub fn mtasts(&self, args: &[&str]) -> Output {
         let out = mtasts_command(&self.config, args)
