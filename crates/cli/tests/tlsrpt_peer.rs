@@ -280,6 +280,12 @@ fn normalise(
     let mut out = Normalised::new();
     for p in report["policies"].as_array().expect("policies") {
         let mut policy = p["policy"].clone();
+        // An empty list and a missing one say the same (RFC 8460 §4.4 makes both optional).
+        for list in ["policy-string", "mx-host"] {
+            if policy[list].as_array().is_some_and(Vec::is_empty) {
+                policy.as_object_mut().unwrap().remove(list);
+            }
+        }
         if policy.get("policy-domain").is_none()
             && let Some(seen) = seen.as_mut()
         {
