@@ -7,11 +7,10 @@
 //! | `redis`        | `redis_store` (implies `policy-cache`) | the policy cache on Redis | `mtasts-sender` |
 //! | `hosted`       | `host` | the database of `mtasts serve` (tenants, hosted domains, certificates, ACME) on SQLite or PostgreSQL | `mtasts-host` |
 //! | `reports`      | `reports` | received TLS-RPT and DMARC reports (raw inputs, reports, rows, daily rollups) on SQLite or PostgreSQL, in the serve database | `mtasts-report`, `mtasts` |
+//! | `tlsrpt`       | `tlsrpt` | the resolver's outgoing TLS reports (RFC 8460, sending side): collected results per day, built reports, the delivery outbox, on SQLite or PostgreSQL | `mtasts-sender` |
 //! | `sql`          | (internal, implied by the others) | the SQL core: how SQLite is opened, sqlx | — |
 //!
-//! No feature is on by default: a crate names the databases it needs. The database still to
-//! come joins the same way, as a feature beside these: `outbox` (the outgoing TLS-report
-//! outbox).
+//! No feature is on by default: a crate names the databases it needs.
 //!
 //! # Why features of one crate, not one crate per database
 //!
@@ -28,7 +27,7 @@
 //!
 //! Every public error enum is typed and `#[non_exhaustive]`: `StoreError` for the policy
 //! cache, `host::HostDbError` for the serve database, `reports::ReportDbError` for the
-//! received reports.
+//! received reports, `tlsrpt::TlsrptDbError` for the outgoing reports.
 #![cfg_attr(
     feature = "policy-cache",
     doc = r#"
@@ -62,6 +61,8 @@ pub mod host;
 pub mod reports;
 #[cfg(feature = "sql")]
 mod sql;
+#[cfg(feature = "tlsrpt")]
+pub mod tlsrpt;
 
 #[cfg(feature = "redis")]
 pub use cache::redis_store;

@@ -24,7 +24,10 @@ pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How a write transaction begins on SQLite: IMMEDIATE takes the write lock at once (waiting
 /// up to the busy timeout) instead of failing later when a deferred transaction cannot
 /// upgrade. PostgreSQL's plain `BEGIN` locks rows as it goes.
-#[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+    allow(dead_code)
+)]
 pub(crate) const SQLITE_BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 /// Why opening a database failed, before the database maps it onto its own error.
@@ -37,7 +40,10 @@ pub(crate) enum OpenError {
     /// The database did not answer in time; the text says what took too long.
     Unavailable(String),
     /// The URL names neither SQLite nor PostgreSQL; the text says so.
-    #[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+        allow(dead_code)
+    )]
     UnknownUrl(String),
 }
 
@@ -56,7 +62,10 @@ impl From<MigrateError> for OpenError {
 /// Opens the `what` database (`"hosting"`, `"reports"`) named by `url` within
 /// [`OPEN_TIMEOUT`]: a `sqlite:` URL with `sqlite`, a `postgres://` or `postgresql://` one with
 /// `postgres`; any other is [`OpenError::UnknownUrl`].
-#[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+    allow(dead_code)
+)]
 pub(crate) async fn open<T>(
     what: &str,
     url: &str,
@@ -99,13 +108,32 @@ pub(crate) fn sqlite_in_memory(url: &str) -> bool {
 }
 
 /// How every SQLite database of mtasts is opened: created when missing (private: see
-/// [`private_sqlite_file`]), WAL with normal sync, foreign keys enforced (cascades depend on it; sqlx's default, made explicit),
+/// [`private_sqlite_file`]), WAL with normal sync (`sqlite_pool_synced`: full), foreign keys enforced (cascades depend on it; sqlx's default, made explicit),
 /// waiting on a busy database up to [`CONNECT_TIMEOUT`] and for a pooled connection as long;
 /// a pool of `max_connections`, or exactly one connection kept forever for an in-memory
 /// database (which exists once per connection).
 pub(crate) async fn sqlite_pool(
     url: &str,
     max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
+    sqlite_pool_with(url, max_connections, SqliteSynchronous::Normal).await
+}
+
+/// [`sqlite_pool`] with every commit synced to disk (`synchronous = FULL`), for a database
+/// whose commits are acknowledged to others and must survive a crash of the machine, not only
+/// of the process (WAL with `NORMAL` may lose the last commits on power loss).
+#[cfg(feature = "tlsrpt")]
+pub(crate) async fn sqlite_pool_synced(
+    url: &str,
+    max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
+    sqlite_pool_with(url, max_connections, SqliteSynchronous::Full).await
+}
+
+async fn sqlite_pool_with(
+    url: &str,
+    max_connections: u32,
+    synchronous: SqliteSynchronous,
 ) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?;
     if !sqlite_in_memory(url) {
@@ -114,7 +142,7 @@ pub(crate) async fn sqlite_pool(
     let options = options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(synchronous)
         .foreign_keys(true)
         .busy_timeout(CONNECT_TIMEOUT);
     let pool_options = if sqlite_in_memory(url) {
