@@ -112,6 +112,10 @@ pub(crate) fn sqlite_in_memory(url: &str) -> bool {
 /// waiting on a busy database up to [`CONNECT_TIMEOUT`] and for a pooled connection as long;
 /// a pool of `max_connections`, or exactly one connection kept forever for an in-memory
 /// database (which exists once per connection).
+#[cfg_attr(
+    not(any(feature = "policy-cache", feature = "hosted", feature = "reports")),
+    allow(dead_code)
+)]
 pub(crate) async fn sqlite_pool(
     url: &str,
     max_connections: u32,

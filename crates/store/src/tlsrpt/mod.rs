@@ -67,6 +67,8 @@ mod status;
 mod types;
 
 pub use error::TlsrptDbError;
+pub use retention::PRUNE_BATCH;
+pub use status::MAX_RECENT;
 pub use types::{
     DayGroup, Delivery, DeliveryEvent, DeliveryOutcome, DeliveryState, DestinationState, Inserted,
     NewReport, PolicyRow, ResultRow, Status, StoredReport, Suppressed,
@@ -117,6 +119,15 @@ impl Backend {
         match self {
             Backend::Sqlite { .. } => crate::sql::SQLITE_BEGIN_WRITE,
             Backend::Postgres { .. } => "BEGIN",
+        }
+    }
+
+    /// How a read of several statements begins: in one snapshot (SQLite: a deferred
+    /// transaction reads one snapshot in WAL mode; PostgreSQL: repeatable read).
+    fn begin_read(&self) -> &'static str {
+        match self {
+            Backend::Sqlite { .. } => "BEGIN",
+            Backend::Postgres { .. } => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         }
     }
 }
