@@ -97,7 +97,7 @@ impl Edges {
 }
 
 /// Creates the directory of a `sqlite:PATH` store if it is missing.
-fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
+pub(crate) fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
     let Some(path) = url.trim().strip_prefix("sqlite:") else {
         return Ok(());
     };

@@ -22,6 +22,9 @@ pub enum RunError {
     /// is not fatal for the daemon).
     #[error("policy cache: {0}")]
     Store(mtasts_store::StoreError),
+    /// TLS-RPT (`[tlsrpt] enabled = true`) could not be started.
+    #[error(transparent)]
+    Tlsrpt(#[from] crate::tlsrpt::TlsrptError),
     /// Binding a listener or another I/O step failed.
     #[error("{what}: {source}")]
     Io {

@@ -11,6 +11,8 @@
 //! | `mtasts_store_fallback_transitions_total` | — | times the store went away |
 //! | `mtasts_connections_open` | `protocol` | open socketmap connections |
 //! | `mtasts_socketmap_errors_total` | `kind` | connections closed for malformed or oversized input, timeouts |
+//! | `mtasts_resolver_tlsrpt_reports_built_total` | — | TLS reports built and stored (one per day, domain and record) |
+//! | `mtasts_resolver_tlsrpt_deliveries_total` | `scheme` (`https`, `mailto`), `outcome` (`delivered`, `retry`, `gave_up`, `suppressed`) | TLS report delivery attempts |
 
 use std::sync::OnceLock;
 
@@ -69,6 +71,15 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of `mtasts_resolver_tlsrpt_deliveries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsrptDeliveryLabels {
+    /// `https` or `mailto`.
+    pub scheme: &'static str,
+    /// `delivered`, `retry`, `gave_up` or `suppressed`.
+    pub outcome: &'static str,
+}
+
 /// Every metric of the daemon.
 pub struct Metrics {
     registry: Registry,
@@ -90,6 +101,10 @@ pub struct Metrics {
     pub connections: Family<ProtocolLabels, Gauge>,
     /// Connection-level errors.
     pub socketmap_errors: Family<KindLabels, Counter>,
+    /// TLS reports built and stored.
+    pub tlsrpt_reports_built: Counter,
+    /// TLS report delivery attempts by scheme and outcome.
+    pub tlsrpt_deliveries: Family<TlsrptDeliveryLabels, Counter>,
     /// Handles of the series every lookup touches, resolved once (see [`Handles`]).
     handles: Handles,
 }
@@ -152,6 +167,18 @@ impl Metrics {
             "Socketmap connections closed because of bad input or timeouts",
             socketmap_errors.clone(),
         );
+        let tlsrpt_reports_built = Counter::default();
+        registry.register(
+            "resolver_tlsrpt_reports_built",
+            "TLS reports built and stored (one per UTC day, recipient domain and TLSRPT record)",
+            tlsrpt_reports_built.clone(),
+        );
+        let tlsrpt_deliveries = Family::<TlsrptDeliveryLabels, Counter>::default();
+        registry.register(
+            "resolver_tlsrpt_deliveries",
+            "TLS report delivery attempts by scheme and outcome",
+            tlsrpt_deliveries.clone(),
+        );
         Metrics {
             handles: Handles::default(),
             registry,
@@ -164,6 +191,8 @@ impl Metrics {
             store_fallback_transitions,
             connections,
             socketmap_errors,
+            tlsrpt_reports_built,
+            tlsrpt_deliveries,
         }
     }
 
@@ -220,6 +249,13 @@ impl Metrics {
                 .observe(seconds),
             None => duration().observe(seconds),
         }
+    }
+
+    /// Counts one TLS report delivery attempt.
+    pub fn tlsrpt_delivery(&self, scheme: &'static str, outcome: &'static str) {
+        self.tlsrpt_deliveries
+            .get_or_create(&TlsrptDeliveryLabels { scheme, outcome })
+            .inc();
     }
 
     /// Counts a socketmap connection error.

@@ -24,6 +24,7 @@ pub struct Server {
     socketmap_tcp: Vec<TcpListener>,
     socketmap_unix: Option<(UnixListener, PathBuf)>,
     http: Vec<TcpListener>,
+    tlsrpt: Option<Arc<crate::tlsrpt::Tlsrpt>>,
 }
 
 /// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
@@ -56,12 +57,20 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
             }
         }
     }
+    let tlsrpt = if config.tlsrpt.enabled {
+        Some(Arc::new(
+            crate::tlsrpt::Tlsrpt::open(&config, daemon.metrics().clone()).await?,
+        ))
+    } else {
+        None
+    };
     Ok(Server {
         daemon,
         config,
         socketmap_tcp,
         socketmap_unix,
         http,
+        tlsrpt,
     })
 }
 
@@ -162,6 +171,11 @@ impl Server {
         &self.daemon
     }
 
+    /// The TLS-RPT subsystem, when `[tlsrpt] enabled = true`.
+    pub fn tlsrpt(&self) -> Option<&Arc<crate::tlsrpt::Tlsrpt>> {
+        self.tlsrpt.as_ref()
+    }
+
     /// The bound socketmap TCP addresses (useful with port 0).
     pub fn socketmap_addrs(&self) -> Vec<SocketAddr> {
         self.socketmap_tcp
@@ -193,6 +207,7 @@ impl Server {
             socketmap_tcp,
             socketmap_unix,
             http,
+            tlsrpt,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -259,6 +274,8 @@ impl Server {
             daemon.metrics().clone(),
             shutdown.clone(),
         ));
+        // Building and delivering TLS reports (the collector is started with the listeners).
+        let tlsrpt_task = tlsrpt.map(|t| tokio::spawn(t.run(shutdown.clone())));
         tracing::info!(
             socketmap = ?config.socketmap.tcp,
             unix = ?unix_path,
@@ -284,6 +301,9 @@ impl Server {
             server.wait().await;
         }
         let _ = refresh.await;
+        if let Some(task) = tlsrpt_task {
+            let _ = task.await;
+        }
         if let Some(path) = unix_path {
             let _ = std::fs::remove_file(path);
         }
