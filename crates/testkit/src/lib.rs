@@ -23,11 +23,15 @@
 //!
 //! [`postfix`] runs a private, real Postfix instance that delivers into a `TestNet` (end-to-end
 //! tests of the policy daemon); it needs root and Debian's `postfix` package.
+//!
+//! [`libtlsrpt`] writes and sends TLS-RPT datagrams byte for byte as sys4's libtlsrpt (what
+//! Postfix 3.10+ sends a TLS-RPT collector).
 
 pub mod ca;
 pub mod dns;
 pub mod dovecot;
 pub mod https;
+pub mod libtlsrpt;
 pub mod pebble;
 pub mod postfix;
 pub mod proxy;

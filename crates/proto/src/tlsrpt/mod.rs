@@ -1,7 +1,10 @@
 //! SMTP TLS Reporting, RFC 8460.
 
+pub mod datagram;
+pub mod outgoing;
 pub mod record;
 pub mod report;
+pub mod session;
 pub mod upload;
 
 /// The TXT record name for a (normalised) policy domain: `_smtp._tls.<domain>`.

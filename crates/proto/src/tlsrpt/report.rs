@@ -132,7 +132,8 @@ impl PolicyType {
         }
     }
 
-    fn from_sent(s: &str) -> PolicyType {
+    /// The type a sender wrote (`Other` for unregistered spellings).
+    pub(crate) fn from_sent(s: &str) -> PolicyType {
         match s {
             "sts" => PolicyType::Sts,
             "tlsa" => PolicyType::Tlsa,
