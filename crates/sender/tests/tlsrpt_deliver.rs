@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use mail_parser::MimeHeaders as _;
 use mtasts_net::dns::{DnsConfig, DnsLookup, HickoryDns};
 use mtasts_proto::ResultType;
 use mtasts_proto::tlsrpt::report::{PolicyType, TlsReport};
@@ -25,10 +26,10 @@ use mtasts_sender::tlsrpt::deliver::Attempt;
 use mtasts_sender::tlsrpt::deliver::https::HttpsDelivery;
 use mtasts_sender::tlsrpt::{Tlsrpt, TlsrptConfig, deliverer};
 use mtasts_store::tlsrpt::{Inserted, ResultRow, TlsrptDb};
+use mtasts_testkit::TestNet;
 use mtasts_testkit::ca::CertSpec;
 use mtasts_testkit::services::{self, Service};
 use mtasts_testkit::smtp::MxHostSpec;
-use mtasts_testkit::world::TestNet;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -162,7 +163,9 @@ struct Receiver {
 /// then 200; records every request.
 async fn start_receiver(net: &TestNet, host: &str, statuses: Vec<u16>) -> Receiver {
     let ip = net.next_ip();
-    let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await.expect("bind");
+    let listener = TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     net.zone().add_ip(host, ip);
     let acceptor = TlsAcceptor::from(
@@ -280,7 +283,13 @@ async fn https_refuses_private_addresses_and_redirects() {
     let net = TestNet::start().await;
     mtasts_net::install_crypto_provider();
     let receiver = start_receiver(&net, "private.example.com", vec![302]).await;
-    let strict = HttpsDelivery::new(dns(&net), net.root_store(), false, Duration::from_secs(5), 1024);
+    let strict = HttpsDelivery::new(
+        dns(&net),
+        net.root_store(),
+        false,
+        Duration::from_secs(5),
+        1024,
+    );
     match strict.post(&receiver.url, b"x").await {
         Attempt::Failed { error, permanent } => {
             assert!(permanent, "{error}");
@@ -289,7 +298,13 @@ async fn https_refuses_private_addresses_and_redirects() {
         other => panic!("delivered to a loopback address: {other:?}"),
     }
     assert!(receiver.hits.lock().unwrap().is_empty(), "nothing was sent");
-    let open = HttpsDelivery::new(dns(&net), net.root_store(), true, Duration::from_secs(5), 1024);
+    let open = HttpsDelivery::new(
+        dns(&net),
+        net.root_store(),
+        true,
+        Duration::from_secs(5),
+        1024,
+    );
     match open.post(&receiver.url, b"x").await {
         Attempt::Failed { error, permanent } => {
             assert!(!permanent);
@@ -297,7 +312,10 @@ async fn https_refuses_private_addresses_and_redirects() {
         }
         other => panic!("a redirect counted as delivered: {other:?}"),
     }
-    assert!(matches!(open.post(&receiver.url, b"x").await, Attempt::Delivered(_)));
+    assert!(matches!(
+        open.post(&receiver.url, b"x").await,
+        Attempt::Delivered(_)
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,14 +324,18 @@ async fn https_refuses_private_addresses_and_redirects() {
 /// Generates a DKIM key with openssl: (PEM file, DNS TXT record).
 fn dkim_key(dir: &Path, kind: &str) -> (PathBuf, String) {
     let pem = dir.join(format!("dkim-{kind}.pem"));
-    let mut gen = std::process::Command::new("openssl");
-    gen.arg("genpkey");
+    let mut keygen = std::process::Command::new("openssl");
+    keygen.arg("genpkey");
     match kind {
-        "rsa" => gen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
-        _ => gen.args(["-algorithm", "ed25519"]),
+        "rsa" => keygen.args(["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+        _ => keygen.args(["-algorithm", "ed25519"]),
     };
-    let out = gen.arg("-out").arg(&pem).output().expect("run openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = keygen.arg("-out").arg(&pem).output().expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = std::process::Command::new("openssl")
         .args(["pkey", "-pubout", "-outform", "DER", "-in"])
         .arg(&pem)
@@ -408,7 +430,8 @@ print("pass" if ok else "fail")
 
 async fn mail_round(kind: &str) {
     let net = TestNet::start().await;
-    net.add_mx_host("mx.example.com", MxHostSpec::default()).await;
+    net.add_mx_host("mx.example.com", MxHostSpec::default())
+        .await;
     net.zone().add_mx("example.com", 10, "mx.example.com");
     let dir = tempfile::tempdir().unwrap();
     let (pem, record) = dkim_key(dir.path(), kind);
@@ -449,7 +472,12 @@ async fn mail_round(kind: &str) {
     assert!(!signature_header.is_empty(), "no DKIM-Signature in\n{text}");
     assert!(!signature_header.contains(" l="), "l= must never be used");
     let h = signature_header.to_ascii_lowercase();
-    for signed in ["tls-report-domain", "tls-report-submitter", "subject", "from"] {
+    for signed in [
+        "tls-report-domain",
+        "tls-report-submitter",
+        "subject",
+        "from",
+    ] {
         assert!(h.contains(signed), "h= lacks {signed}: {signature_header}");
     }
     // The attachment is the stored report.
@@ -463,19 +491,26 @@ async fn mail_round(kind: &str) {
     assert_eq!(attachment.contents(), built[0].gz.as_slice());
     assert_report(&gunzip(attachment.contents()), &built[0].report_id);
 
-    assert_eq!(mail_auth_verdict(&net, &mail.data).await, vec!["pass".to_string()]);
+    assert_eq!(
+        mail_auth_verdict(&net, &mail.data).await,
+        vec!["pass".to_string()]
+    );
     // A changed header breaks the signature: the verifiers above really check it.
-    let tampered = text.replace("TLS-Report-Domain: example.com", "TLS-Report-Domain: example.org");
-    assert_ne!(mail_auth_verdict(&net, tampered.as_bytes()).await, vec!["pass".to_string()]);
+    let tampered = text.replace(
+        "TLS-Report-Domain: example.com",
+        "TLS-Report-Domain: example.org",
+    );
+    assert_ne!(
+        mail_auth_verdict(&net, tampered.as_bytes()).await,
+        vec!["pass".to_string()]
+    );
     if let Some(ok) = dkimpy_verdict(&mail.data, &record) {
         assert!(ok);
         assert_eq!(dkimpy_verdict(tampered.as_bytes(), &record), Some(false));
     }
-    assert!(
-        metrics
-            .encode()
-            .contains("mtasts_resolver_tlsrpt_deliveries_total{scheme=\"mailto\",outcome=\"delivered\"} 1")
-    );
+    assert!(metrics.encode().contains(
+        "mtasts_resolver_tlsrpt_deliveries_total{scheme=\"mailto\",outcome=\"delivered\"} 1"
+    ));
 }
 
 #[tokio::test]
@@ -491,7 +526,8 @@ async fn mail_report_signed_with_rsa_reaches_the_mx_and_verifies() {
 #[tokio::test]
 async fn mail_without_dkim_configuration_is_not_sent_unsigned() {
     let net = TestNet::start().await;
-    net.add_mx_host("mx.example.com", MxHostSpec::default()).await;
+    net.add_mx_host("mx.example.com", MxHostSpec::default())
+        .await;
     net.zone().add_mx("example.com", 10, "mx.example.com");
     let dir = tempfile::tempdir().unwrap();
     let db = store_with_results(dir.path(), "mailto:tls-reports@example.com").await;
@@ -517,17 +553,28 @@ async fn mail_without_dkim_configuration_is_not_sent_unsigned() {
 /// A scripted relay: logs every command (prefixed `TLS ` once inside TLS), offers AUTH before
 /// and after STARTTLS (so a client that would authenticate in the clear is caught), and
 /// accepts the message.
-async fn start_relay(net: &TestNet, host: &str, offer_starttls: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+async fn start_relay(
+    net: &TestNet,
+    host: &str,
+    offer_starttls: bool,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let ip = net.next_ip();
-    let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await.expect("bind");
+    let listener = TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .expect("bind");
     let port = listener.local_addr().unwrap().port();
     net.zone().add_ip(host, ip);
     let acceptor = TlsAcceptor::from(net.ca().issue(host, &CertSpec::Valid).server_config(&[]));
     let log = Arc::new(Mutex::new(Vec::new()));
     let task_log = log.clone();
 
-    async fn dialogue<S>(stream: S, log: &Mutex<Vec<String>>, tls: bool, offer_starttls: bool) -> Option<S>
+    async fn dialogue<S>(
+        stream: S,
+        log: &Mutex<Vec<String>>,
+        tls: bool,
+        offer_starttls: bool,
+    ) -> Option<S>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
@@ -551,7 +598,11 @@ async fn start_relay(net: &TestNet, host: &str, offer_starttls: bool) -> (u16, A
                 stream.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
                 return Some(stream.into_inner());
             } else if upper.starts_with("AUTH") {
-                if tls { b"235 2.7.0 authenticated\r\n" } else { b"538 5.7.11 encryption required\r\n" }
+                if tls {
+                    b"235 2.7.0 authenticated\r\n"
+                } else {
+                    b"538 5.7.11 encryption required\r\n"
+                }
             } else if upper == "DATA" {
                 stream.get_mut().write_all(b"354 go on\r\n").await.ok()?;
                 loop {
@@ -641,7 +692,7 @@ async fn relay_gets_auth_only_after_starttls() {
 async fn relay_without_starttls_gets_no_credentials() {
     let (log, pass) = relay_round(false).await;
     assert_eq!((pass.delivered, pass.retried), (0, 1), "{log:?}");
-    assert_eq!(log, vec!["EHLO sender.example".to_string(), ]);
+    assert_eq!(log, vec!["EHLO sender.example".to_string(),]);
     assert!(!log.iter().any(|l| l.contains("AUTH")));
 }
 
@@ -660,7 +711,9 @@ async fn kill_9_between_building_and_delivering_loses_nothing() {
     let net = TestNet::start().await;
     let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        let db = TlsrptDb::open(&format!("sqlite:{dir}/tlsrpt.sqlite")).await.unwrap();
+        let db = TlsrptDb::open(&format!("sqlite:{dir}/tlsrpt.sqlite"))
+            .await
+            .unwrap();
         let (t, _) = subsystem(&net, db, config(), clock);
         let built = t.build_day(REPORT_DAY, true).await.unwrap();
         assert_eq!(built.len(), 1);
@@ -700,14 +753,23 @@ async fn kill_9_between_building_and_delivering_loses_nothing() {
     child.start_kill().unwrap(); // SIGKILL
     let status = child.wait().await.unwrap();
     assert!(!status.success());
-    assert!(receiver.hits.lock().unwrap().is_empty(), "nothing delivered before the kill");
+    assert!(
+        receiver.hits.lock().unwrap().is_empty(),
+        "nothing delivered before the kill"
+    );
 
     let db = TlsrptDb::open(&format!("sqlite:{}/tlsrpt.sqlite", dir.path().display()))
         .await
         .unwrap();
     let (t, _) = subsystem(&net, db, config(), clock);
     // The day is done and its report stored: no rebuild, one delivery.
-    assert!(t.db().pending_days(REPORT_DAY + 2 * DAY).await.unwrap().is_empty());
+    assert!(
+        t.db()
+            .pending_days(REPORT_DAY + 2 * DAY)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let pass = t.deliver_due().await.unwrap();
     assert_eq!(pass.delivered, 1, "{pass:?}");
     assert_eq!(t.deliver_due().await.unwrap().leased, 0);

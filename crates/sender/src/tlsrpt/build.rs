@@ -232,7 +232,10 @@ pub fn build_group(
 
 /// gzip at the default level (RFC 8460 §5.2).
 pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4 + 64), Compression::default());
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        Compression::default(),
+    );
     encoder.write_all(bytes)?;
     encoder.finish()
 }
@@ -292,8 +295,15 @@ mod tests {
             sts(),
         );
         let built = build_group(&sender(), 100 * DAY, &g).unwrap().unwrap();
-        assert_eq!(built.rua, vec!["mailto:a@example.com", "https://r.example/x"]);
-        assert!(built.file_name.starts_with("sender.example!example.com!8640000!8726399!"));
+        assert_eq!(
+            built.rua,
+            vec!["mailto:a@example.com", "https://r.example/x"]
+        );
+        assert!(
+            built
+                .file_name
+                .starts_with("sender.example!example.com!8640000!8726399!")
+        );
         assert!(built.file_name.ends_with(".json.gz"));
         assert_eq!(
             built.json_file_name,

@@ -176,7 +176,11 @@ impl Tlsrpt {
     /// `store`, the day must have ended; each report is claimed in the store with its outbox
     /// entries (first attempt due now), and the day is marked done. Without, nothing is
     /// written (`mtasts tlsrpt report`).
-    pub async fn build_day(&self, day: i64, store: bool) -> Result<Vec<BuiltDayReport>, TlsrptError> {
+    pub async fn build_day(
+        &self,
+        day: i64,
+        store: bool,
+    ) -> Result<Vec<BuiltDayReport>, TlsrptError> {
         let now = self.now();
         if !store {
             return build::build_day(&self.db, &self.sender, day, None).await;
@@ -186,7 +190,8 @@ impl Tlsrpt {
         }
         let when = build::StoreAs {
             first_try: now,
-            give_up_at: now.saturating_add(i64::try_from(self.config.retry_for).unwrap_or(i64::MAX)),
+            give_up_at: now
+                .saturating_add(i64::try_from(self.config.retry_for).unwrap_or(i64::MAX)),
         };
         let built = build::build_day(&self.db, &self.sender, day, Some(when)).await?;
         let new = built
@@ -217,7 +222,12 @@ impl Tlsrpt {
             suppress_after: self.config.suppress_after,
             suppress_for: i64::try_from(self.config.suppress_for).unwrap_or(i64::MAX),
         };
-        Ok(outbox::deliver_due(&self.db, &self.deliver, &self.metrics, &policy, || self.now()).await?)
+        Ok(
+            outbox::deliver_due(&self.db, &self.deliver, &self.metrics, &policy, || {
+                self.now()
+            })
+            .await?,
+        )
     }
 
     /// Today's counters, the outbox, recent deliveries and failures.

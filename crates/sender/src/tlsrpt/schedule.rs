@@ -16,7 +16,10 @@ pub fn random_delay(max: u64) -> i64 {
     }
     let mut bytes = [0u8; 8];
     // Without randomness every resolver sends right after midnight: allowed, just not spread.
-    if aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .is_err()
+    {
         return 0;
     }
     (u64::from_le_bytes(bytes) % (max + 1)) as i64

@@ -135,12 +135,7 @@ pub struct MailDelivery {
 impl MailDelivery {
     /// The signed message for `to`, as it goes over the wire.
     pub fn message(&self, to: &str, report: &StoredReport, now: i64) -> Result<Vec<u8>, String> {
-        let message_id = format!(
-            "{}.{}@{}",
-            report.report_id,
-            random_token(),
-            self.submitter
-        );
+        let message_id = format!("{}.{}@{}", report.report_id, random_token(), self.submitter);
         let unsigned = compose_mail(&ReportMail {
             from: &self.from,
             to,
