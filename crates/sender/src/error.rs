@@ -25,6 +25,9 @@ pub enum RunError {
     /// The TLS-RPT store could not be opened.
     #[error("TLS-RPT store: {0}")]
     TlsrptStore(mtasts_store::tlsrpt::TlsrptDbError),
+    /// TLS-RPT (`[tlsrpt] enabled = true`) could not be started.
+    #[error(transparent)]
+    Tlsrpt(#[from] crate::tlsrpt::TlsrptError),
     /// Binding a listener or another I/O step failed.
     #[error("{what}: {source}")]
     Io {

@@ -55,6 +55,8 @@ pub enum Service {
     /// sys4's tlsrpt-reporter 0.6.0 from PyPI in a virtual environment (the TLS-RPT
     /// generator the sending side is compared with; see `.ci/run`).
     TlsrptReporter,
+    /// Debian's `python3-dkim` (dkimpy), an independent DKIM verifier.
+    Dkimpy,
 }
 
 impl fmt::Display for Service {
@@ -71,6 +73,7 @@ impl fmt::Display for Service {
             Service::Dovecot => "Dovecot",
             Service::Swaks => "swaks",
             Service::TlsrptReporter => "tlsrpt-reporter (the PyPI package, in a venv)",
+            Service::Dkimpy => "python3-dkim (dkimpy)",
         })
     }
 }
