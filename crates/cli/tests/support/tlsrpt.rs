@@ -17,43 +17,43 @@ use serde_json::Value;
 
 /// One failure detail of a policy, as libtlsrpt's `tlsrpt_add_failure_details` takes it.
 #[derive(Clone, Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// libtlsrpt's failure code (201…306, 901).
-    pub code: u16,
-    pub sending_ip: Option<&'static str>,
-    pub mx_name: Option<&'static str>,
-    pub mx_helo: Option<&'static str>,
-    pub mx_ip: Option<&'static str>,
-    pub additional: Option<&'static str>,
-    pub reason: Option<&'static str>,
+    pub(crate) code: u16,
+    pub(crate) sending_ip: Option<&'static str>,
+    pub(crate) mx_name: Option<&'static str>,
+    pub(crate) mx_helo: Option<&'static str>,
+    pub(crate) mx_ip: Option<&'static str>,
+    pub(crate) additional: Option<&'static str>,
+    pub(crate) reason: Option<&'static str>,
 }
 
 /// One policy of a delivery request.
 #[derive(Clone, Debug)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// libtlsrpt's policy type: 1 TLSA, 2 STS, 9 no-policy-found.
-    pub policy_type: u8,
-    pub domain: Option<&'static str>,
-    pub strings: &'static [&'static str],
-    pub mx: &'static [&'static str],
-    pub failed: bool,
-    pub failures: Vec<Failure>,
+    pub(crate) policy_type: u8,
+    pub(crate) domain: Option<&'static str>,
+    pub(crate) strings: &'static [&'static str],
+    pub(crate) mx: &'static [&'static str],
+    pub(crate) failed: bool,
+    pub(crate) failures: Vec<Failure>,
 }
 
 /// One delivery request (one datagram).
 #[derive(Clone, Debug)]
-pub struct Session {
-    pub domain: &'static str,
-    pub record: &'static str,
-    pub policies: Vec<Policy>,
+pub(crate) struct Session {
+    pub(crate) domain: &'static str,
+    pub(crate) record: &'static str,
+    pub(crate) policies: Vec<Policy>,
 }
 
 /// Every libtlsrpt failure code (interop.md §2).
-pub const FAILURE_CODES: &[u16] = &[201, 202, 203, 204, 205, 301, 302, 303, 304, 305, 306, 901];
+pub(crate) const FAILURE_CODES: &[u16] = &[201, 202, 203, 204, 205, 301, 302, 303, 304, 305, 306, 901];
 
 /// Strings no report generator should mangle: quotes, backslashes, control characters,
 /// non-ASCII letters, an emoji, markup characters.
-pub const ODD: &str = "odd \"quoted\" back\\slash\ttab é ü 漢 😀 <&> ';";
+pub(crate) const ODD: &str = "odd \"quoted\" back\\slash\ttab é ü 漢 😀 <&> ';";
 
 const STS_STRINGS: &[&str] = &[
     "version: STSv1",
@@ -77,12 +77,12 @@ const ODD_MX: &[&str] = &["odd \"quoted\" back\\slash\ttab é ü 漢 😀 <&> ';
 
 /// The TLSRPT records of the sequence, each with its own rua (so a report can be told by
 /// where it is sent).
-pub const ALPHA_RECORD: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@alpha.test";
-pub const ALPHA_RECORD_2: &str =
+pub(crate) const ALPHA_RECORD: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@alpha.test";
+pub(crate) const ALPHA_RECORD_2: &str =
     "v=TLSRPTv1;rua=https://reports.alpha.test/v1/tlsrpt,mailto:tls-2@alpha.test";
-pub const BETA_RECORD: &str = "v=TLSRPTv1; rua=https://reports.beta.test/tlsrpt";
-pub const GAMMA_RECORD: &str = "v=TLSRPTv1; rua=mailto:reports@gamma.test";
-pub const ODD_RECORD: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@odd.test";
+pub(crate) const BETA_RECORD: &str = "v=TLSRPTv1; rua=https://reports.beta.test/tlsrpt";
+pub(crate) const GAMMA_RECORD: &str = "v=TLSRPTv1; rua=mailto:reports@gamma.test";
+pub(crate) const ODD_RECORD: &str = "v=TLSRPTv1; rua=mailto:tlsrpt@odd.test";
 
 fn failure(code: u16) -> Failure {
     Failure {
@@ -101,7 +101,7 @@ fn failure(code: u16) -> Failure {
 /// a trailing dot (the same domain as its lower-case form), a domain whose record changed
 /// during the day (two reports), several policies in one datagram, odd characters in every
 /// string a policy and a failure can carry.
-pub fn sequence() -> Vec<Session> {
+pub(crate) fn sequence() -> Vec<Session> {
     let sts = |failed: bool, failures: Vec<Failure>| Policy {
         policy_type: 2,
         domain: Some("alpha.test"),
@@ -292,7 +292,7 @@ pub fn sequence() -> Vec<Session> {
 
 /// The datagram libtlsrpt sends for `session`, byte for byte (the testkit's emitter): the
 /// calls Postfix makes, in its order.
-pub fn datagram(session: &Session) -> Vec<u8> {
+pub(crate) fn datagram(session: &Session) -> Vec<u8> {
     use mtasts_testkit::libtlsrpt::{DeliveryRequest, Failure as LibFailure};
     let mut request = DeliveryRequest::new(session.domain.as_bytes(), session.record.as_bytes());
     for policy in &session.policies {
@@ -323,7 +323,7 @@ pub fn datagram(session: &Session) -> Vec<u8> {
 }
 
 /// The sequence's records by the rua they name (each rua belongs to one record).
-pub fn record_of_rua() -> BTreeMap<String, &'static str> {
+pub(crate) fn record_of_rua() -> BTreeMap<String, &'static str> {
     let mut out = BTreeMap::new();
     for record in [
         ALPHA_RECORD,
@@ -341,7 +341,7 @@ pub fn record_of_rua() -> BTreeMap<String, &'static str> {
 }
 
 /// The (recipient domain, record) pairs the sequence has results for.
-pub fn expected_groups() -> Vec<(String, &'static str)> {
+pub(crate) fn expected_groups() -> Vec<(String, &'static str)> {
     let mut out: Vec<_> = sequence()
         .iter()
         .map(|s| (s.domain.trim_end_matches('.').to_lowercase(), s.record))
@@ -352,7 +352,7 @@ pub fn expected_groups() -> Vec<(String, &'static str)> {
 }
 
 /// Sends every datagram of `sessions` to the socket at `path`.
-pub fn send_all(path: &Path, sessions: &[Session]) {
+pub(crate) fn send_all(path: &Path, sessions: &[Session]) {
     let socket = UnixDatagram::unbound().unwrap();
     for session in sessions {
         let bytes = datagram(session);
@@ -363,12 +363,12 @@ pub fn send_all(path: &Path, sessions: &[Session]) {
 }
 
 /// The number of policy results in `sessions` (what the collector counts).
-pub fn policy_count(sessions: &[Session]) -> u64 {
+pub(crate) fn policy_count(sessions: &[Session]) -> u64 {
     sessions.iter().map(|s| s.policies.len() as u64).sum()
 }
 
 /// Waits until `path` exists (a socket a daemon binds), at most 30 s.
-pub fn wait_for_path(path: &Path, child: &mut Child, what: &str) {
+pub(crate) fn wait_for_path(path: &Path, child: &mut Child, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !path.exists() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -387,7 +387,7 @@ pub fn wait_for_path(path: &Path, child: &mut Child, what: &str) {
 }
 
 /// A child process killed when dropped.
-pub struct Daemon(pub Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -399,17 +399,17 @@ impl Drop for Daemon {
 /// A `mtasts resolver` with `[tlsrpt]` enabled in a directory of its own: the datagram socket
 /// at `socket`, the store in `tlsrpt.sqlite`, no socketmap or HTTP listener unless `extra`
 /// adds one.
-pub struct Resolver {
-    pub dir: tempfile::TempDir,
-    pub config: PathBuf,
-    pub socket: PathBuf,
-    pub daemon: Daemon,
+pub(crate) struct Resolver {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) socket: PathBuf,
+    pub(crate) daemon: Daemon,
 }
 
 impl Resolver {
     /// Writes the configuration and starts the resolver: `top` adds top-level keys, `tlsrpt`
     /// more `[tlsrpt]` keys, `tables` more tables (`[tlsrpt.mail]`…), each as TOML lines.
-    pub fn start(top: &str, tlsrpt: &str, tables: &str) -> Resolver {
+    pub(crate) fn start(top: &str, tlsrpt: &str, tables: &str) -> Resolver {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("tlsrpt.sock");
         let config = dir.path().join("mtasts.toml");
@@ -456,7 +456,7 @@ commit_interval_ms = 50
     }
 
     /// Stops the resolver with SIGTERM and waits (at most 30 s) until it has exited.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.daemon.0.id().to_string()])
             .status();
@@ -475,7 +475,7 @@ commit_interval_ms = 50
     }
 
     /// `mtasts ARGS… --config <this resolver's>` run to its end.
-    pub fn mtasts(&self, args: &[&str]) -> Output {
+    pub(crate) fn mtasts(&self, args: &[&str]) -> Output {
         let out = mtasts_command(&self.config, args)
             .stdin(Stdio::null())
             .output()
@@ -484,7 +484,7 @@ commit_interval_ms = 50
     }
 
     /// Like [`Resolver::mtasts`], failing the test unless it exits 0; returns standard output.
-    pub fn mtasts_ok(&self, args: &[&str]) -> String {
+    pub(crate) fn mtasts_ok(&self, args: &[&str]) -> String {
         let out = self.mtasts(args);
         assert!(
             out.status.success(),
@@ -498,12 +498,12 @@ commit_interval_ms = 50
     }
 
     /// What the resolver logged so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("resolver.log")).unwrap_or_default()
     }
 
     /// Waits until `mtasts tlsrpt status --json` counts `n` results today (at most 30 s).
-    pub fn wait_for_results(&self, n: u64) {
+    pub(crate) fn wait_for_results(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let status: Value =
@@ -524,13 +524,13 @@ commit_interval_ms = 50
 }
 
 /// Today's result count in `mtasts tlsrpt status --json` (successes and failures).
-pub fn today_results(status: &Value) -> u64 {
+pub(crate) fn today_results(status: &Value) -> u64 {
     let today = &status["today"];
     today["successes"].as_u64().unwrap_or(0) + today["failures"].as_u64().unwrap_or(0)
 }
 
 /// `mtasts ARGS… --config FILE` with nothing from the environment's configuration.
-pub fn mtasts_command(config: &Path, args: &[&str]) -> Command {
+pub(crate) fn mtasts_command(config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mtasts"));
     for (k, _) in std::env::vars() {
         if k.starts_with("MTASTS_") && k != "MTASTS_LOG" {
@@ -547,17 +547,17 @@ pub fn mtasts_command(config: &Path, args: &[&str]) -> Command {
 
 /// One report `mtasts tlsrpt report --out` wrote, with its `index.json` entry.
 #[derive(Debug)]
-pub struct WrittenReport {
-    pub file: String,
-    pub domain: String,
-    pub record: String,
-    pub rua: Vec<String>,
-    pub report_id: String,
-    pub json: Value,
+pub(crate) struct WrittenReport {
+    pub(crate) file: String,
+    pub(crate) domain: String,
+    pub(crate) record: String,
+    pub(crate) rua: Vec<String>,
+    pub(crate) report_id: String,
+    pub(crate) json: Value,
 }
 
 /// Reads `index.json` and every file it names from `dir`.
-pub fn read_reports(dir: &Path) -> Vec<WrittenReport> {
+pub(crate) fn read_reports(dir: &Path) -> Vec<WrittenReport> {
     let index: Value = serde_json::from_slice(
         &std::fs::read(dir.join("index.json")).expect("index.json is written"),
     )
@@ -587,7 +587,7 @@ pub fn read_reports(dir: &Path) -> Vec<WrittenReport> {
 
 /// The UTC day of now as `YYYY-MM-DD`, waiting first when midnight is less than `margin`
 /// away, so that a test's results all fall on one day.
-pub fn day_with_margin(margin: Duration) -> String {
+pub(crate) fn day_with_margin(margin: Duration) -> String {
     loop {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -603,23 +603,23 @@ pub fn day_with_margin(margin: Duration) -> String {
 
 /// One POST an [`HttpsReceiver`] received, and what it answered.
 #[derive(Clone, Debug)]
-pub struct Posted {
-    pub path: String,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
-    pub status: u16,
+pub(crate) struct Posted {
+    pub(crate) path: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) status: u16,
 }
 
 /// An HTTPS report receiver on loopback (a real TLS server with a certificate from `ca`
 /// for `host`): it answers each POST with the next status of its plan (200 once the plan is
 /// used up) and keeps what it received.
-pub struct HttpsReceiver {
-    pub addr: std::net::SocketAddr,
+pub(crate) struct HttpsReceiver {
+    pub(crate) addr: std::net::SocketAddr,
     posted: std::sync::Arc<std::sync::Mutex<Vec<Posted>>>,
 }
 
 impl HttpsReceiver {
-    pub fn start(
+    pub(crate) fn start(
         ip: std::net::IpAddr,
         host: &str,
         ca: &mtasts_testkit::ca::TestCa,
@@ -651,7 +651,7 @@ impl HttpsReceiver {
     }
 
     /// Every POST so far.
-    pub fn posted(&self) -> Vec<Posted> {
+    pub(crate) fn posted(&self) -> Vec<Posted> {
         self.posted.lock().unwrap().clone()
     }
 }
