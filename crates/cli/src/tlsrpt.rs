@@ -3,8 +3,8 @@
 //! `mtasts_sender::tlsrpt`'s, and the store is `mtasts_store::tlsrpt`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use mtasts_proto::readiness::date;

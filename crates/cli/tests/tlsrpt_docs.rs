@@ -63,8 +63,16 @@ fn the_key_table_names_every_tlsrpt_key() {
     let mut keys = Vec::new();
     for (key, value) in defaults.as_object().unwrap() {
         match key.as_str() {
-            "mail" => keys.extend(value.as_object().unwrap().keys().map(|k| format!("mail.{k}"))),
-            "socket" => keys.extend(["path", "owner", "group", "mode"].map(|k| format!("socket.{k}"))),
+            "mail" => keys.extend(
+                value
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|k| format!("mail.{k}")),
+            ),
+            "socket" => {
+                keys.extend(["path", "owner", "group", "mode"].map(|k| format!("socket.{k}")))
+            }
             _ => keys.push(key.clone()),
         }
     }

@@ -221,10 +221,7 @@ fn a_day_of_datagrams_is_reported_read_back_and_delivered_once_after_two_failure
     assert_eq!(written[0].record, record);
     let file = out.join(&written[0].file);
     let parsed = parse_back(&resolver, &[&file]);
-    assert_eq!(
-        counts_of_parsed(&parsed),
-        counts_of_sessions(&sessions)
-    );
+    assert_eq!(counts_of_parsed(&parsed), counts_of_sessions(&sessions));
     // `report` neither stores nor delivers.
     assert!(
         receiver.posted().is_empty(),

@@ -194,7 +194,10 @@ fn generate_key(algorithm: &str) -> String {
         command.args(["-pkeyopt", "rsa_keygen_bits:2048"]);
     }
     let out = command.output().expect("run openssl genpkey");
-    assert!(out.status.success(), "openssl genpkey -algorithm {algorithm}");
+    assert!(
+        out.status.success(),
+        "openssl genpkey -algorithm {algorithm}"
+    );
     String::from_utf8(out.stdout).expect("PEM")
 }
 

@@ -359,6 +359,9 @@ mod tests {
         assert_eq!(find_id(passwd, "post"), None);
         let group = "postfix:x:113:\npostdrop:x:114:\n";
         assert_eq!(find_id(group, "postdrop"), Some(114));
-        assert_eq!(lookup_id("42", Path::new("/nonexistent"), "test").unwrap(), 42);
+        assert_eq!(
+            lookup_id("42", Path::new("/nonexistent"), "test").unwrap(),
+            42
+        );
     }
 }

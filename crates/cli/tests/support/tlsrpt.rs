@@ -49,7 +49,8 @@ pub(crate) struct Session {
 }
 
 /// Every libtlsrpt failure code (interop.md §2).
-pub(crate) const FAILURE_CODES: &[u16] = &[201, 202, 203, 204, 205, 301, 302, 303, 304, 305, 306, 901];
+pub(crate) const FAILURE_CODES: &[u16] =
+    &[201, 202, 203, 204, 205, 301, 302, 303, 304, 305, 306, 901];
 
 /// Strings no report generator should mangle: quotes, backslashes, control characters,
 /// non-ASCII letters, an emoji, markup characters.
@@ -476,11 +477,10 @@ commit_interval_ms = 50
 
     /// `mtasts ARGS… --config <this resolver's>` run to its end.
     pub(crate) fn mtasts(&self, args: &[&str]) -> Output {
-        let out = mtasts_command(&self.config, args)
+        mtasts_command(&self.config, args)
             .stdin(Stdio::null())
             .output()
-            .expect("run mtasts");
-        out
+            .expect("run mtasts")
     }
 
     /// Like [`Resolver::mtasts`], failing the test unless it exits 0; returns standard output.

@@ -13,8 +13,8 @@
 //! `[tlsrpt] enabled = true` and runs [`Tlsrpt::run`]; the CLI calls [`Tlsrpt::build_day`],
 //! [`Tlsrpt::send_day`] and [`Tlsrpt::status`].
 
-pub mod collect;
 pub mod build;
+pub mod collect;
 pub mod config;
 pub mod deliver;
 pub mod outbox;
