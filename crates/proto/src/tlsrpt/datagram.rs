@@ -24,6 +24,11 @@
 //!   `libtlsrpt-code-<n>` so the code is not lost. (sys4 writes a detail without `result-type`.)
 //! * `t` differing from the number of failure details: the details are counted, as sent, and a
 //!   [`DatagramNote::FailureCountMismatch`] says so (sys4 logs it).
+//! * A policy finished as a success (`f` 0) but with failure details counts as a failure
+//!   (C127; libtlsrpt allows it, Postfix never sends it), with a
+//!   [`DatagramNote::FailureDetailsOnSuccess`]. So a report's failure details never sum above
+//!   its failure count unless an MTA reports several details for one session, which RFC 8460 §4
+//!   allows (result types are not exclusive, C125).
 //! * libtlsrpt copies bytes ≥ 0x80 unescaped, so a string that was not UTF-8 in the MTA makes a
 //!   datagram that is not UTF-8. It is read with each invalid sequence replaced by U+FFFD and a
 //!   [`DatagramNote::NotUtf8`]: the session still counts (a remote MX's HELO must not erase a
@@ -155,6 +160,12 @@ pub enum DatagramNote {
         /// Details present.
         details: usize,
     },
+    /// A policy finished as a success (`f` 0) carries failure details; it is counted as a
+    /// failure (C127: validation failed, even if the mail was delivered).
+    FailureDetailsOnSuccess {
+        /// Which policy (index).
+        policy: usize,
+    },
     /// A failure code outside 201–205 and 301–306 (901 is libtlsrpt's "internal") was read as
     /// `validation-failure`.
     UnknownFailureCode {
@@ -164,11 +175,13 @@ pub enum DatagramNote {
 }
 
 impl DatagramNote {
-    /// A short stable label per kind: `not-utf8`, `failure-count-mismatch`, `unknown-failure-code`.
+    /// A short stable label per kind: `not-utf8`, `failure-count-mismatch`,
+    /// `failure-details-on-success`, `unknown-failure-code`.
     pub fn kind(&self) -> &'static str {
         match self {
             DatagramNote::NotUtf8 => "not-utf8",
             DatagramNote::FailureCountMismatch { .. } => "failure-count-mismatch",
+            DatagramNote::FailureDetailsOnSuccess { .. } => "failure-details-on-success",
             DatagramNote::UnknownFailureCode { .. } => "unknown-failure-code",
         }
     }
@@ -330,12 +343,17 @@ fn policy(
         }
     }
     let policy_type = policy_type.ok_or_else(|| missing(&format!("{path}.policy-type")))?;
-    let failed = failed.ok_or_else(|| missing(&format!("{path}.f")))?;
+    let failed_sent = failed.ok_or_else(|| missing(&format!("{path}.f")))?;
     let failures = details
         .into_iter()
         .enumerate()
         .map(|(i, d)| detail(d, &format!("{path}.failure-details[{i}]"), notes))
         .collect::<Result<Vec<_>, _>>()?;
+    // C127: a session whose policy validation failed is a failure even if the mail went out.
+    let failed = failed_sent || !failures.is_empty();
+    if failed != failed_sent {
+        notes.push(DatagramNote::FailureDetailsOnSuccess { policy: index });
+    }
     if let Some(sent) = count
         && u64::try_from(sent).ok() != u64::try_from(failures.len()).ok()
     {

@@ -578,7 +578,7 @@ proptest! {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let optional = |b: &Option<Vec<u8>>| b.as_deref().map(text).filter(|s| !s.is_empty());
         let p = &result.policies[0];
-        prop_assert_eq!(p.failed, failed);
+        prop_assert_eq!(p.failed, failed || !details.is_empty());
         prop_assert_eq!(&p.policy.strings, &strings.iter().map(|s| text(s)).collect::<Vec<_>>());
         prop_assert_eq!(&p.policy.mx, &mx.iter().map(|s| text(s)).collect::<Vec<_>>());
         prop_assert_eq!(p.failures.len(), details.len());
@@ -606,4 +606,14 @@ proptest! {
         }
         let _ = parse_datagram(&bytes);
     }
+}
+
+#[test]
+fn failure_details_make_a_failure_whatever_f_says() {
+    let bytes = b"{\"d\": \"example.com\",\"pr\": \"r\",\"policies\":[{\"policy-type\":2,\"failure-details\":[{\"c\":302}],\"t\":1,\"f\":0},{\"policy-type\":9,\"t\":0,\"f\":0}]}";
+    let (result, notes) = parse_datagram_with_notes(bytes).unwrap();
+    assert!(result.policies[0].failed);
+    assert!(!result.policies[1].failed);
+    assert_eq!(notes, [DatagramNote::FailureDetailsOnSuccess { policy: 0 }]);
+    assert_eq!(notes[0].kind(), "failure-details-on-success");
 }

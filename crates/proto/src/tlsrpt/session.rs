@@ -199,7 +199,7 @@ impl SessionError {
 /// The key under which a recipient or policy domain is aggregated: lowercase A-labels without
 /// the trailing dot when it is a host name ([`crate::domain::normalize_domain`]); otherwise (an
 /// MTA may pass anything) the text trimmed, ASCII-lowercased, one trailing dot removed, as
-/// sys4's collector does. `None` when nothing is left.
+/// sys4's collector does. `None` when nothing but dots is left.
 pub fn domain_key(domain: &str) -> Option<String> {
     if let Ok(key) = crate::domain::normalize_domain(domain) {
         return Some(key);
@@ -209,7 +209,7 @@ pub fn domain_key(domain: &str) -> Option<String> {
         .strip_suffix('.')
         .unwrap_or(trimmed)
         .to_ascii_lowercase();
-    (!lower.is_empty()).then_some(lower)
+    (!lower.bytes().all(|b| b == b'.')).then_some(lower)
 }
 
 /// Appends `s` as a JSON string literal (quotes and escapes), the one JSON string writer of the
@@ -434,6 +434,7 @@ fn canonical(key: &str, written: String) -> Result<(), KeyError> {
 ///                                     "additional-information": "…", "failure-reason-code": "…"}]}]}
 /// ```
 ///
+/// A policy with failure details is a failure whatever its `result` (C127).
 /// An object with `d` is a libtlsrpt datagram and is read as one ([`super::datagram`]).
 /// Strict: unknown members, unregistered policy or result types, and a body over
 /// [`MAX_RESULTS_BODY_BYTES`] are errors, and one bad object refuses the whole body (nothing
@@ -590,9 +591,10 @@ fn one_policy(value: Json, path: &str, domain: &str) -> Result<PolicyResult, Ses
     let policy_type = policy_type.ok_or_else(|| SessionError::Missing {
         path: path_of(path, "policy-type"),
     })?;
+    // C127: a session whose policy validation failed is a failure even if the mail went out.
     let failed = failed.ok_or_else(|| SessionError::Missing {
         path: path_of(path, "result"),
-    })?;
+    })? || !failures.is_empty();
     let domain = policy_domain
         .and_then(|d| domain_key(&d))
         .unwrap_or_else(|| domain.to_owned());
@@ -706,4 +708,4 @@ fn string_list(value: Json, path: &str) -> Result<Vec<String>, SessionError> {
 
 #[cfg(test)]
 #[path = "session_tests.rs"]
-mod tests;
+pub(crate) mod tests;
