@@ -789,3 +789,147 @@ async fn kill_9_between_building_and_delivering_loses_nothing() {
     assert_eq!(reports.len(), 1);
     assert_report(&gunzip(&hits[0].body), &reports[0].report_id);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Giving up and suppression
+
+#[tokio::test]
+async fn a_destination_given_up_repeatedly_is_suppressed() {
+    let net = TestNet::start().await;
+    // An address of the TestNet where nothing listens: every connection is refused.
+    let ip = net.next_ip();
+    net.zone().add_ip("down.example.com", ip);
+    let url = "https://down.example.com:9/v1/tlsrpt";
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with_results(dir.path(), url).await;
+    for day in 1..=2 {
+        db.record(&[ResultRow {
+            day: REPORT_DAY + day * DAY,
+            domain: "example.com".into(),
+            record: format!("v=TLSRPTv1; rua={url}"),
+            policy: policy().to_key(),
+            successes: 1,
+            failures: 0,
+            details: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    }
+    let mut config = config();
+    config.retry_for = 600;
+    config.suppress_after = 2;
+    config.suppress_for = 7 * DAY as u64;
+    let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
+    let (t, metrics) = subsystem(&net, db, config, clock.clone());
+    // Two reports given up after their retries: the destination is then suppressed.
+    for day in 0..2 {
+        t.build_day(REPORT_DAY + day * DAY, true).await.unwrap();
+        assert_eq!(t.deliver_due().await.unwrap().retried, 1);
+        clock.advance(300);
+        assert_eq!(
+            t.deliver_due().await.unwrap().retried,
+            1,
+            "the last retry falls on give-up time"
+        );
+        clock.advance(300);
+        assert_eq!(t.deliver_due().await.unwrap().gave_up, 1);
+        clock.advance(DAY as u64 - 600);
+    }
+    let status = t.status().await.unwrap();
+    assert_eq!(status.suppressed.len(), 1, "{status:?}");
+    assert_eq!(status.suppressed[0].destination, url);
+    // The third report is not attempted while the destination is suppressed.
+    t.build_day(REPORT_DAY + 2 * DAY, true).await.unwrap();
+    let pass = t.deliver_due().await.unwrap();
+    assert_eq!((pass.leased, pass.gave_up), (1, 1));
+    let exposition = metrics.encode();
+    assert!(
+        exposition.contains(
+            "mtasts_resolver_tlsrpt_deliveries_total{scheme=\"https\",outcome=\"suppressed\"} 1"
+        ),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains(
+            "mtasts_resolver_tlsrpt_deliveries_total{scheme=\"https\",outcome=\"gave_up\"} 2"
+        ),
+        "{exposition}"
+    );
+    // Every report is still stored, each destination with its final state.
+    assert_eq!(
+        t.db()
+            .reports_for_day(REPORT_DAY + 2 * DAY)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolver daemon runs the subsystem
+
+#[tokio::test]
+async fn the_resolver_builds_and_delivers_ended_days_on_its_own() {
+    let net = TestNet::start().await;
+    let receiver = start_receiver(&net, "reports.example.com", Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    drop(store_with_results(dir.path(), &receiver.url).await);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, net.ca().root_pem()).unwrap();
+    let config = mtasts_sender::Config::from_toml_str(&format!(
+        r#"
+        data_dir = "{dir}"
+        dns_servers = ["{dns}"]
+        ca_files = ["{ca}"]
+        builtin_roots = false
+        [socketmap]
+        tcp = []
+        [http]
+        listen = []
+        [cache]
+        url = "memory"
+        [refresh]
+        enabled = false
+        [tlsrpt]
+        enabled = true
+        organization = "Sender Org"
+        contact = "{CONTACT}"
+        send_delay_max = 0
+        allow_private_destinations = true
+        "#,
+        dir = dir.path().display(),
+        dns = net.dns_addr(),
+        ca = ca.display(),
+    ))
+    .expect("config");
+    config.check_limits().expect("valid");
+    let server = mtasts_sender::bind(config, None).await.expect("bind");
+    assert!(server.tlsrpt().is_some());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(server.run(shutdown.clone(), Arc::new(tokio::sync::Notify::new())));
+    // REPORT_DAY ended long ago: the first round builds its report and delivers it.
+    let delivered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if receiver
+                .hits
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|h| h.status == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+    assert!(delivered.is_ok(), "the resolver delivered nothing");
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 1);
+    let json = gunzip(&hits[0].body);
+    let report = TlsReport::parse(&json).unwrap();
+    assert_eq!(report.policies[0].success, 10);
+}
