@@ -933,3 +933,54 @@ async fn the_resolver_builds_and_delivers_ended_days_on_its_own() {
     let report = TlsReport::parse(&json).unwrap();
     assert_eq!(report.policies[0].success, 10);
 }
+
+/// Report mail must be delivered despite TLS problems at the MX (RFC 8460 §5.3.1): an expired
+/// certificate still gets the mail over TLS, a host without STARTTLS gets it in plain text.
+#[tokio::test]
+async fn mail_reaches_an_mx_with_a_bad_certificate_or_no_starttls() {
+    use mtasts_testkit::smtp::Starttls;
+    let net = TestNet::start().await;
+    net.add_mx_host(
+        "mx.expired.example",
+        MxHostSpec {
+            cert: CertSpec::Expired,
+            ..MxHostSpec::default()
+        },
+    )
+    .await;
+    net.zone()
+        .add_mx("expired.example", 10, "mx.expired.example");
+    net.add_mx_host(
+        "mx.plain.example",
+        MxHostSpec {
+            starttls: Starttls::NotOffered,
+            ..MxHostSpec::default()
+        },
+    )
+    .await;
+    net.zone().add_mx("plain.example", 10, "mx.plain.example");
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, _) = dkim_key(dir.path(), "ed25519");
+    let db = store_with_results(
+        dir.path(),
+        "mailto:r@expired.example,mailto:r@plain.example",
+    )
+    .await;
+    let mut config = config();
+    config.mail.dkim_domain = Some("sender.example".into());
+    config.mail.dkim_selector = Some("tlsrpt".into());
+    config.mail.dkim_key = Some(pem);
+    config.mail.mx_port = net.smtp_port();
+    let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
+    let (t, _) = subsystem(&net, db, config, clock);
+    let built = t.build_day(REPORT_DAY, true).await.unwrap();
+    assert_eq!(built[0].rua.len(), 2, "one report, two destinations");
+    let pass = t.deliver_due().await.unwrap();
+    assert_eq!(pass.delivered, 2, "{pass:?}");
+    let expired = net.received("mx.expired.example");
+    assert_eq!(expired.len(), 1);
+    assert!(expired[0].over_tls());
+    let plain = net.received("mx.plain.example");
+    assert_eq!(plain.len(), 1);
+    assert!(!plain[0].over_tls());
+}
