@@ -984,3 +984,76 @@ async fn mail_reaches_an_mx_with_a_bad_certificate_or_no_starttls() {
     assert_eq!(plain.len(), 1);
     assert!(!plain[0].over_tls());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A fleet: two resolvers on one PostgreSQL
+
+#[tokio::test]
+async fn two_resolvers_on_one_postgres_build_one_report_and_deliver_it_once() {
+    use sqlx::Connection as _;
+    let base = services::postgres_url();
+    let mut admin = match sqlx::PgConnection::connect(&base).await {
+        Ok(c) => c,
+        Err(e) => return services::skip(Service::Postgres, &e),
+    };
+    let schema = services::unique("tlsrpt_deliver_");
+    // Safe: `unique` gives lowercase letters, digits and '_'.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = services::postgres_url_in_schema(&base, &schema);
+    let outcome = tokio::spawn(async move {
+        let net = TestNet::start().await;
+        let receiver = start_receiver(&net, "reports.example.com", Vec::new()).await;
+        let db1 = TlsrptDb::open(&url).await.expect("open PostgreSQL");
+        let db2 = TlsrptDb::open(&url).await.expect("open PostgreSQL");
+        db1.record(&[ResultRow {
+            day: REPORT_DAY,
+            domain: "example.com".into(),
+            record: format!("v=TLSRPTv1; rua={}", receiver.url),
+            policy: policy().to_key(),
+            successes: 10,
+            failures: 2,
+            details: vec![(failure().to_key(), 2)],
+        }])
+        .await
+        .unwrap();
+        let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
+        let (a, _) = subsystem(&net, db1, config(), clock.clone());
+        let (b, _) = subsystem(&net, db2, config(), clock);
+        let (a, b) = (a.with_node("resolver-a"), b.with_node("resolver-b"));
+        let (built_a, built_b) =
+            tokio::join!(a.build_day(REPORT_DAY, true), b.build_day(REPORT_DAY, true));
+        let stored: Vec<_> = built_a
+            .unwrap()
+            .into_iter()
+            .chain(built_b.unwrap())
+            .map(|r| r.stored)
+            .collect();
+        let new = stored
+            .iter()
+            .filter(|s| matches!(s, Some(Inserted::New(_))))
+            .count();
+        assert_eq!(
+            new, 1,
+            "one report per domain and day across the fleet: {stored:?}"
+        );
+        let (pass_a, pass_b) = tokio::join!(a.deliver_due(), b.deliver_due());
+        let (pass_a, pass_b) = (pass_a.unwrap(), pass_b.unwrap());
+        assert_eq!(
+            pass_a.delivered + pass_b.delivered,
+            1,
+            "{pass_a:?} {pass_b:?}"
+        );
+        assert_eq!(receiver.hits.lock().unwrap().len(), 1);
+    })
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
