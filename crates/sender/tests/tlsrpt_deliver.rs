@@ -567,6 +567,7 @@ async fn start_relay(
     net: &TestNet,
     host: &str,
     offer_starttls: bool,
+    mechanisms: &'static str,
 ) -> (u16, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let ip = net.next_ip();
@@ -584,6 +585,7 @@ async fn start_relay(
         log: &Mutex<Vec<String>>,
         tls: bool,
         offer_starttls: bool,
+        mechanisms: &str,
     ) -> Option<S>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -598,21 +600,34 @@ async fn start_relay(
             let line = line.trim_end().to_string();
             log.lock().unwrap().push(format!("{prefix}{line}"));
             let upper = line.to_ascii_uppercase();
-            let reply: &[u8] = if upper.starts_with("EHLO") {
+            let reply: Vec<u8> = if upper.starts_with("EHLO") {
                 if offer_starttls && !tls {
-                    b"250-relay.example\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"
+                    format!("250-relay.example\r\n250-AUTH {mechanisms}\r\n250 STARTTLS\r\n")
+                        .into_bytes()
                 } else {
-                    b"250-relay.example\r\n250 AUTH PLAIN LOGIN\r\n"
+                    format!("250-relay.example\r\n250 AUTH {mechanisms}\r\n").into_bytes()
                 }
             } else if upper == "STARTTLS" && !tls {
                 stream.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
                 return Some(stream.into_inner());
-            } else if upper.starts_with("AUTH") {
-                if tls {
-                    b"235 2.7.0 authenticated\r\n"
-                } else {
-                    b"538 5.7.11 encryption required\r\n"
+            } else if !tls && upper.starts_with("AUTH") {
+                b"538 5.7.11 encryption required\r\n".to_vec()
+            } else if upper == "AUTH LOGIN" {
+                // RFC 4954 LOGIN: "Username:" and "Password:" challenges, base64 answers.
+                for challenge in ["VXNlcm5hbWU6", "UGFzc3dvcmQ6"] {
+                    let prompt = format!("334 {challenge}\r\n");
+                    stream.get_mut().write_all(prompt.as_bytes()).await.ok()?;
+                    let mut answer = String::new();
+                    if stream.read_line(&mut answer).await.unwrap_or(0) == 0 {
+                        return None;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{prefix}{}", answer.trim_end()));
                 }
+                b"235 2.7.0 authenticated\r\n".to_vec()
+            } else if upper.starts_with("AUTH") {
+                b"235 2.7.0 authenticated\r\n".to_vec()
             } else if upper == "DATA" {
                 stream.get_mut().write_all(b"354 go on\r\n").await.ok()?;
                 loop {
@@ -624,14 +639,14 @@ async fn start_relay(
                         break;
                     }
                 }
-                b"250 2.0.0 queued as R1\r\n"
+                b"250 2.0.0 queued as R1\r\n".to_vec()
             } else if upper == "QUIT" {
                 let _ = stream.get_mut().write_all(b"221 bye\r\n").await;
                 return None;
             } else {
-                b"250 ok\r\n"
+                b"250 ok\r\n".to_vec()
             };
-            stream.get_mut().write_all(reply).await.ok()?;
+            stream.get_mut().write_all(&reply).await.ok()?;
         }
     }
 
@@ -643,10 +658,10 @@ async fn start_relay(
                 if tcp.write_all(b"220 relay.example ESMTP\r\n").await.is_err() {
                     return;
                 }
-                if let Some(tcp) = dialogue(tcp, &log, false, offer_starttls).await
+                if let Some(tcp) = dialogue(tcp, &log, false, offer_starttls, mechanisms).await
                     && let Ok(tls) = acceptor.accept(tcp).await
                 {
-                    dialogue(tls, &log, true, offer_starttls).await;
+                    dialogue(tls, &log, true, offer_starttls, mechanisms).await;
                 }
             });
         }
@@ -654,9 +669,12 @@ async fn start_relay(
     (port, log)
 }
 
-async fn relay_round(offer_starttls: bool) -> (Vec<String>, mtasts_sender::tlsrpt::PassSummary) {
+async fn relay_round(
+    offer_starttls: bool,
+    mechanisms: &'static str,
+) -> (Vec<String>, mtasts_sender::tlsrpt::PassSummary) {
     let net = TestNet::start().await;
-    let (port, log) = start_relay(&net, "relay.example", offer_starttls).await;
+    let (port, log) = start_relay(&net, "relay.example", offer_starttls, mechanisms).await;
     let dir = tempfile::tempdir().unwrap();
     let (pem, _) = dkim_key(dir.path(), "ed25519");
     let password = dir.path().join("relay.pass");
@@ -680,7 +698,7 @@ async fn relay_round(offer_starttls: bool) -> (Vec<String>, mtasts_sender::tlsrp
 
 #[tokio::test]
 async fn relay_gets_auth_only_after_starttls() {
-    let (log, pass) = relay_round(true).await;
+    let (log, pass) = relay_round(true, "PLAIN LOGIN").await;
     assert_eq!(pass.delivered, 1, "{log:?}");
     let token = base64::engine::general_purpose::STANDARD.encode("\0reporter\0s3cret");
     assert_eq!(
@@ -700,10 +718,28 @@ async fn relay_gets_auth_only_after_starttls() {
 
 #[tokio::test]
 async fn relay_without_starttls_gets_no_credentials() {
-    let (log, pass) = relay_round(false).await;
+    let (log, pass) = relay_round(false, "PLAIN LOGIN").await;
     assert_eq!((pass.delivered, pass.retried), (0, 1), "{log:?}");
     assert_eq!(log, vec!["EHLO sender.example".to_string(),]);
     assert!(!log.iter().any(|l| l.contains("AUTH")));
+}
+
+#[tokio::test]
+async fn relay_offering_only_login_gets_auth_login_inside_tls() {
+    let (log, pass) = relay_round(true, "LOGIN").await;
+    assert_eq!(pass.delivered, 1, "{log:?}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        log[..6],
+        [
+            "EHLO sender.example".to_string(),
+            "STARTTLS".into(),
+            "TLS EHLO sender.example".into(),
+            "TLS AUTH LOGIN".into(),
+            format!("TLS {}", b64.encode("reporter")),
+            format!("TLS {}", b64.encode("s3cret")),
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
