@@ -403,7 +403,14 @@ message = sys.stdin.buffer.read()
 ok = dkim.verify(message, dnsfunc=lambda name, timeout=5: record)
 print("pass" if ok else "fail")
 "#;
-    let mut child = match std::process::Command::new("python3")
+    // Debian's python3-dkim is installed for the system interpreter (a pyenv or venv
+    // `python3` earlier on PATH would not see it).
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut child = match std::process::Command::new(python)
         .args(["-c", SCRIPT, record])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -424,8 +431,11 @@ print("pass" if ok else "fail")
         services::skip(Service::Dkimpy, &"python3 has no dkim module");
         return None;
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Some(stdout.trim() == "pass" || panic!("dkimpy: {stdout} {stderr}"))
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "pass" => Some(true),
+        "fail" => Some(false),
+        other => panic!("dkimpy: {other} {stderr}"),
+    }
 }
 
 async fn mail_round(kind: &str) {
@@ -505,7 +515,7 @@ async fn mail_round(kind: &str) {
         vec!["pass".to_string()]
     );
     if let Some(ok) = dkimpy_verdict(&mail.data, &record) {
-        assert!(ok);
+        assert!(ok, "dkimpy does not accept the signature");
         assert_eq!(dkimpy_verdict(tampered.as_bytes(), &record), Some(false));
     }
     assert!(metrics.encode().contains(
@@ -557,6 +567,7 @@ async fn start_relay(
     net: &TestNet,
     host: &str,
     offer_starttls: bool,
+    mechanisms: &'static str,
 ) -> (u16, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let ip = net.next_ip();
@@ -574,6 +585,7 @@ async fn start_relay(
         log: &Mutex<Vec<String>>,
         tls: bool,
         offer_starttls: bool,
+        mechanisms: &str,
     ) -> Option<S>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -588,21 +600,34 @@ async fn start_relay(
             let line = line.trim_end().to_string();
             log.lock().unwrap().push(format!("{prefix}{line}"));
             let upper = line.to_ascii_uppercase();
-            let reply: &[u8] = if upper.starts_with("EHLO") {
+            let reply: Vec<u8> = if upper.starts_with("EHLO") {
                 if offer_starttls && !tls {
-                    b"250-relay.example\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n"
+                    format!("250-relay.example\r\n250-AUTH {mechanisms}\r\n250 STARTTLS\r\n")
+                        .into_bytes()
                 } else {
-                    b"250-relay.example\r\n250 AUTH PLAIN LOGIN\r\n"
+                    format!("250-relay.example\r\n250 AUTH {mechanisms}\r\n").into_bytes()
                 }
             } else if upper == "STARTTLS" && !tls {
                 stream.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
                 return Some(stream.into_inner());
-            } else if upper.starts_with("AUTH") {
-                if tls {
-                    b"235 2.7.0 authenticated\r\n"
-                } else {
-                    b"538 5.7.11 encryption required\r\n"
+            } else if !tls && upper.starts_with("AUTH") {
+                b"538 5.7.11 encryption required\r\n".to_vec()
+            } else if upper == "AUTH LOGIN" {
+                // RFC 4954 LOGIN: "Username:" and "Password:" challenges, base64 answers.
+                for challenge in ["VXNlcm5hbWU6", "UGFzc3dvcmQ6"] {
+                    let prompt = format!("334 {challenge}\r\n");
+                    stream.get_mut().write_all(prompt.as_bytes()).await.ok()?;
+                    let mut answer = String::new();
+                    if stream.read_line(&mut answer).await.unwrap_or(0) == 0 {
+                        return None;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{prefix}{}", answer.trim_end()));
                 }
+                b"235 2.7.0 authenticated\r\n".to_vec()
+            } else if upper.starts_with("AUTH") {
+                b"235 2.7.0 authenticated\r\n".to_vec()
             } else if upper == "DATA" {
                 stream.get_mut().write_all(b"354 go on\r\n").await.ok()?;
                 loop {
@@ -614,14 +639,14 @@ async fn start_relay(
                         break;
                     }
                 }
-                b"250 2.0.0 queued as R1\r\n"
+                b"250 2.0.0 queued as R1\r\n".to_vec()
             } else if upper == "QUIT" {
                 let _ = stream.get_mut().write_all(b"221 bye\r\n").await;
                 return None;
             } else {
-                b"250 ok\r\n"
+                b"250 ok\r\n".to_vec()
             };
-            stream.get_mut().write_all(reply).await.ok()?;
+            stream.get_mut().write_all(&reply).await.ok()?;
         }
     }
 
@@ -633,10 +658,10 @@ async fn start_relay(
                 if tcp.write_all(b"220 relay.example ESMTP\r\n").await.is_err() {
                     return;
                 }
-                if let Some(tcp) = dialogue(tcp, &log, false, offer_starttls).await
+                if let Some(tcp) = dialogue(tcp, &log, false, offer_starttls, mechanisms).await
                     && let Ok(tls) = acceptor.accept(tcp).await
                 {
-                    dialogue(tls, &log, true, offer_starttls).await;
+                    dialogue(tls, &log, true, offer_starttls, mechanisms).await;
                 }
             });
         }
@@ -644,9 +669,12 @@ async fn start_relay(
     (port, log)
 }
 
-async fn relay_round(offer_starttls: bool) -> (Vec<String>, mtasts_sender::tlsrpt::PassSummary) {
+async fn relay_round(
+    offer_starttls: bool,
+    mechanisms: &'static str,
+) -> (Vec<String>, mtasts_sender::tlsrpt::PassSummary) {
     let net = TestNet::start().await;
-    let (port, log) = start_relay(&net, "relay.example", offer_starttls).await;
+    let (port, log) = start_relay(&net, "relay.example", offer_starttls, mechanisms).await;
     let dir = tempfile::tempdir().unwrap();
     let (pem, _) = dkim_key(dir.path(), "ed25519");
     let password = dir.path().join("relay.pass");
@@ -670,7 +698,7 @@ async fn relay_round(offer_starttls: bool) -> (Vec<String>, mtasts_sender::tlsrp
 
 #[tokio::test]
 async fn relay_gets_auth_only_after_starttls() {
-    let (log, pass) = relay_round(true).await;
+    let (log, pass) = relay_round(true, "PLAIN LOGIN").await;
     assert_eq!(pass.delivered, 1, "{log:?}");
     let token = base64::engine::general_purpose::STANDARD.encode("\0reporter\0s3cret");
     assert_eq!(
@@ -690,10 +718,28 @@ async fn relay_gets_auth_only_after_starttls() {
 
 #[tokio::test]
 async fn relay_without_starttls_gets_no_credentials() {
-    let (log, pass) = relay_round(false).await;
+    let (log, pass) = relay_round(false, "PLAIN LOGIN").await;
     assert_eq!((pass.delivered, pass.retried), (0, 1), "{log:?}");
     assert_eq!(log, vec!["EHLO sender.example".to_string(),]);
     assert!(!log.iter().any(|l| l.contains("AUTH")));
+}
+
+#[tokio::test]
+async fn relay_offering_only_login_gets_auth_login_inside_tls() {
+    let (log, pass) = relay_round(true, "LOGIN").await;
+    assert_eq!(pass.delivered, 1, "{log:?}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(
+        log[..6],
+        [
+            "EHLO sender.example".to_string(),
+            "STARTTLS".into(),
+            "TLS EHLO sender.example".into(),
+            "TLS AUTH LOGIN".into(),
+            format!("TLS {}", b64.encode("reporter")),
+            format!("TLS {}", b64.encode("s3cret")),
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,4 +824,272 @@ async fn kill_9_between_building_and_delivering_loses_nothing() {
     let reports = t.db().reports_for_day(REPORT_DAY).await.unwrap();
     assert_eq!(reports.len(), 1);
     assert_report(&gunzip(&hits[0].body), &reports[0].report_id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Giving up and suppression
+
+#[tokio::test]
+async fn a_destination_given_up_repeatedly_is_suppressed() {
+    let net = TestNet::start().await;
+    // An address of the TestNet where nothing listens: every connection is refused.
+    let ip = net.next_ip();
+    net.zone().add_ip("down.example.com", ip);
+    let url = "https://down.example.com:9/v1/tlsrpt";
+    let dir = tempfile::tempdir().unwrap();
+    let db = store_with_results(dir.path(), url).await;
+    for day in 1..=2 {
+        db.record(&[ResultRow {
+            day: REPORT_DAY + day * DAY,
+            domain: "example.com".into(),
+            record: format!("v=TLSRPTv1; rua={url}"),
+            policy: policy().to_key(),
+            successes: 1,
+            failures: 0,
+            details: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    }
+    let mut config = config();
+    config.retry_for = 600;
+    config.suppress_after = 2;
+    config.suppress_for = 7 * DAY as u64;
+    let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
+    let (t, metrics) = subsystem(&net, db, config, clock.clone());
+    // Two reports given up after their retries: the destination is then suppressed.
+    for day in 0..2 {
+        t.build_day(REPORT_DAY + day * DAY, true).await.unwrap();
+        assert_eq!(t.deliver_due().await.unwrap().retried, 1);
+        clock.advance(300);
+        assert_eq!(
+            t.deliver_due().await.unwrap().retried,
+            1,
+            "the last retry falls on give-up time"
+        );
+        clock.advance(300);
+        assert_eq!(t.deliver_due().await.unwrap().gave_up, 1);
+        clock.advance(DAY as u64 - 600);
+    }
+    let status = t.status().await.unwrap();
+    assert_eq!(status.suppressed.len(), 1, "{status:?}");
+    assert_eq!(status.suppressed[0].destination, url);
+    // The third report is not attempted while the destination is suppressed.
+    t.build_day(REPORT_DAY + 2 * DAY, true).await.unwrap();
+    let pass = t.deliver_due().await.unwrap();
+    assert_eq!((pass.leased, pass.gave_up), (1, 1));
+    let exposition = metrics.encode();
+    assert!(
+        exposition.contains(
+            "mtasts_resolver_tlsrpt_deliveries_total{scheme=\"https\",outcome=\"suppressed\"} 1"
+        ),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains(
+            "mtasts_resolver_tlsrpt_deliveries_total{scheme=\"https\",outcome=\"gave_up\"} 2"
+        ),
+        "{exposition}"
+    );
+    // Every report is still stored, each destination with its final state.
+    assert_eq!(
+        t.db()
+            .reports_for_day(REPORT_DAY + 2 * DAY)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The resolver daemon runs the subsystem
+
+#[tokio::test]
+async fn the_resolver_builds_and_delivers_ended_days_on_its_own() {
+    let net = TestNet::start().await;
+    let receiver = start_receiver(&net, "reports.example.com", Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    drop(store_with_results(dir.path(), &receiver.url).await);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, net.ca().root_pem()).unwrap();
+    let config = mtasts_sender::Config::from_toml_str(&format!(
+        r#"
+        data_dir = "{dir}"
+        dns_servers = ["{dns}"]
+        ca_files = ["{ca}"]
+        builtin_roots = false
+        [socketmap]
+        tcp = []
+        [http]
+        listen = []
+        [cache]
+        url = "memory"
+        [refresh]
+        enabled = false
+        [tlsrpt]
+        enabled = true
+        organization = "Sender Org"
+        contact = "{CONTACT}"
+        send_delay_max = 0
+        allow_private_destinations = true
+        "#,
+        dir = dir.path().display(),
+        dns = net.dns_addr(),
+        ca = ca.display(),
+    ))
+    .expect("config");
+    config.check_limits().expect("valid");
+    let server = mtasts_sender::bind(config, None).await.expect("bind");
+    assert!(server.tlsrpt().is_some());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(server.run(shutdown.clone(), Arc::new(tokio::sync::Notify::new())));
+    // REPORT_DAY ended long ago: the first round builds its report and delivers it.
+    let delivered = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if receiver
+                .hits
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|h| h.status == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap().unwrap();
+    assert!(delivered.is_ok(), "the resolver delivered nothing");
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 1);
+    let json = gunzip(&hits[0].body);
+    let report = TlsReport::parse(&json).unwrap();
+    assert_eq!(report.policies[0].success, 10);
+}
+
+/// Report mail must be delivered despite TLS problems at the MX (RFC 8460 §5.3.1): an expired
+/// certificate still gets the mail over TLS, a host without STARTTLS gets it in plain text.
+#[tokio::test]
+async fn mail_reaches_an_mx_with_a_bad_certificate_or_no_starttls() {
+    use mtasts_testkit::smtp::Starttls;
+    let net = TestNet::start().await;
+    net.add_mx_host(
+        "mx.expired.example",
+        MxHostSpec {
+            cert: CertSpec::Expired,
+            ..MxHostSpec::default()
+        },
+    )
+    .await;
+    net.zone()
+        .add_mx("expired.example", 10, "mx.expired.example");
+    net.add_mx_host(
+        "mx.plain.example",
+        MxHostSpec {
+            starttls: Starttls::NotOffered,
+            ..MxHostSpec::default()
+        },
+    )
+    .await;
+    net.zone().add_mx("plain.example", 10, "mx.plain.example");
+    let dir = tempfile::tempdir().unwrap();
+    let (pem, _) = dkim_key(dir.path(), "ed25519");
+    let db = store_with_results(
+        dir.path(),
+        "mailto:r@expired.example,mailto:r@plain.example",
+    )
+    .await;
+    let mut config = config();
+    config.mail.dkim_domain = Some("sender.example".into());
+    config.mail.dkim_selector = Some("tlsrpt".into());
+    config.mail.dkim_key = Some(pem);
+    config.mail.mx_port = net.smtp_port();
+    let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
+    let (t, _) = subsystem(&net, db, config, clock);
+    let built = t.build_day(REPORT_DAY, true).await.unwrap();
+    assert_eq!(built[0].rua.len(), 2, "one report, two destinations");
+    let pass = t.deliver_due().await.unwrap();
+    assert_eq!(pass.delivered, 2, "{pass:?}");
+    let expired = net.received("mx.expired.example");
+    assert_eq!(expired.len(), 1);
+    assert!(expired[0].over_tls());
+    let plain = net.received("mx.plain.example");
+    assert_eq!(plain.len(), 1);
+    assert!(!plain[0].over_tls());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A fleet: two resolvers on one PostgreSQL
+
+#[tokio::test]
+async fn two_resolvers_on_one_postgres_build_one_report_and_deliver_it_once() {
+    use sqlx::Connection as _;
+    let base = services::postgres_url();
+    let mut admin = match sqlx::PgConnection::connect(&base).await {
+        Ok(c) => c,
+        Err(e) => return services::skip(Service::Postgres, &e),
+    };
+    let schema = services::unique("tlsrpt_deliver_");
+    // Safe: `unique` gives lowercase letters, digits and '_'.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = services::postgres_url_in_schema(&base, &schema);
+    let outcome = tokio::spawn(async move {
+        let net = TestNet::start().await;
+        let receiver = start_receiver(&net, "reports.example.com", Vec::new()).await;
+        let db1 = TlsrptDb::open(&url).await.expect("open PostgreSQL");
+        let db2 = TlsrptDb::open(&url).await.expect("open PostgreSQL");
+        db1.record(&[ResultRow {
+            day: REPORT_DAY,
+            domain: "example.com".into(),
+            record: format!("v=TLSRPTv1; rua={}", receiver.url),
+            policy: policy().to_key(),
+            successes: 10,
+            failures: 2,
+            details: vec![(failure().to_key(), 2)],
+        }])
+        .await
+        .unwrap();
+        let clock = Arc::new(ManualClock::new((REPORT_DAY + DAY + 60) as u64));
+        let (a, _) = subsystem(&net, db1, config(), clock.clone());
+        let (b, _) = subsystem(&net, db2, config(), clock);
+        let (a, b) = (a.with_node("resolver-a"), b.with_node("resolver-b"));
+        let (built_a, built_b) =
+            tokio::join!(a.build_day(REPORT_DAY, true), b.build_day(REPORT_DAY, true));
+        let stored: Vec<_> = built_a
+            .unwrap()
+            .into_iter()
+            .chain(built_b.unwrap())
+            .map(|r| r.stored)
+            .collect();
+        let new = stored
+            .iter()
+            .filter(|s| matches!(s, Some(Inserted::New(_))))
+            .count();
+        assert_eq!(
+            new, 1,
+            "one report per domain and day across the fleet: {stored:?}"
+        );
+        let (pass_a, pass_b) = tokio::join!(a.deliver_due(), b.deliver_due());
+        let (pass_a, pass_b) = (pass_a.unwrap(), pass_b.unwrap());
+        assert_eq!(
+            pass_a.delivered + pass_b.delivered,
+            1,
+            "{pass_a:?} {pass_b:?}"
+        );
+        assert_eq!(receiver.hits.lock().unwrap().len(), 1);
+    })
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

@@ -22,6 +22,9 @@ use tokio_rustls::TlsConnector;
 use super::reply::{Reply, parse_reply};
 use crate::cert::{OnInvalid, RecordingVerifier};
 
+/// How long the answer to QUIT is waited for (the message is already accepted then).
+pub const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How STARTTLS is used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Starttls {
@@ -64,7 +67,8 @@ pub struct SubmitConfig {
     pub roots: Arc<RootCertStore>,
     /// AUTH at the server (PLAIN when offered, else LOGIN), only after STARTTLS.
     pub auth: Option<Credentials>,
-    /// Time limit of the whole exchange (connecting, every command, the data).
+    /// Time limit of the exchange (connecting, every command, the data); [`QUIT_TIMEOUT`] more
+    /// is allowed for the QUIT after the message was accepted.
     pub timeout: Duration,
 }
 
@@ -197,8 +201,10 @@ pub async fn submit(
         check_address(rcpt, false)?;
     }
     let label = format!("{} ({})", server.name, server.addr);
+    // `timeout` bounds everything up to the answer to the data; QUIT has its own limit on top,
+    // so a server that accepted the message and then stalls does not make it look unsent.
     match tokio::time::timeout(
-        config.timeout,
+        config.timeout + QUIT_TIMEOUT,
         exchange(config, server, &label, from, to, message),
     )
     .await
@@ -331,8 +337,8 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     conn.command("DATA", 354).await?;
     conn.write(&dot_stuff(message)).await?;
     let end = conn.expect(250, "end of data").await?;
-    // The message is accepted; a failed QUIT changes nothing.
-    let _ = conn.command("QUIT", 221).await;
+    // The message is accepted; a failed or unanswered QUIT changes nothing.
+    let _ = tokio::time::timeout(QUIT_TIMEOUT, conn.command("QUIT", 221)).await;
     Ok(Submitted {
         tls,
         reply: end.summary(),

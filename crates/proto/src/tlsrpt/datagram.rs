@@ -40,16 +40,20 @@ use std::borrow::Cow;
 
 use crate::ResultType;
 use crate::json::{self, Json, JsonError};
-use crate::tlsrpt::report::{MAX_POLICY_LINES, PolicyType};
+use crate::tlsrpt::report::{MAX_POLICY_LINES, MAX_STRING_BYTES, PolicyType};
 use crate::tlsrpt::session::{
     FailureKey, MAX_DETAILS_PER_POLICY, MAX_POLICIES_PER_SESSION, PolicyKey, PolicyResult,
     SessionResult, domain_key,
 };
 
 /// The largest datagram read; larger ones are refused (kind `too-large`). libtlsrpt builds
-/// datagrams in memory without a limit, but a UNIX datagram socket rarely passes more than
-/// 64 KiB and one delivery request's facts are a few hundred bytes.
-pub const MAX_DATAGRAM_BYTES: usize = 65_536;
+/// datagrams in memory without a limit; a typical one is a few hundred bytes, but an STS policy
+/// may be 64 KiB ([`crate::sts::POLICY_MAX_BYTES`]) and is sent again as escaped
+/// `policy-string` lines, so the bound leaves room for that, escaped, twice over. It stays
+/// below what Linux passes with default buffers (`net.core.wmem_default` 212,992 bytes, less
+/// 32), so a datagram one byte too large can still be sent and counted as `too-large`.
+/// Collectors size their receive buffer from this constant.
+pub const MAX_DATAGRAM_BYTES: usize = 192 * 1024;
 
 /// The only datagram protocol version there is (libtlsrpt 0.5.0+ sends `"dpv": "1"`).
 pub const DATAGRAM_PROTOCOL_VERSION: &str = "1";
@@ -124,12 +128,20 @@ pub enum DatagramError {
         /// The limit.
         limit: usize,
     },
+    /// A string is longer than [`MAX_STRING_BYTES`] (a report could not carry it).
+    #[error("{path} is longer than {limit} bytes")]
+    StringTooLong {
+        /// Where.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl DatagramError {
     /// A short stable label per kind, for metrics and log-once: `too-large`, `not-json`,
     /// `duplicate-member`, `unknown-version`, `missing-member`, `wrong-type`,
-    /// `unknown-policy-type`, `bad-value`, `too-many`.
+    /// `unknown-policy-type`, `bad-value`, `too-many`, `string-too-long`.
     pub fn kind(&self) -> &'static str {
         match self {
             DatagramError::TooLarge { .. } => "too-large",
@@ -141,6 +153,7 @@ impl DatagramError {
             DatagramError::UnknownPolicyType { .. } => "unknown-policy-type",
             DatagramError::BadValue { .. } => "bad-value",
             DatagramError::TooMany { .. } => "too-many",
+            DatagramError::StringTooLong { .. } => "string-too-long",
         }
     }
 }
@@ -467,6 +480,10 @@ fn wrong(path: &str, expected: &'static str, found: &Json) -> DatagramError {
 
 fn string(value: Json, path: &str) -> Result<String, DatagramError> {
     match value {
+        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(DatagramError::StringTooLong {
+            path: path.to_owned(),
+            limit: MAX_STRING_BYTES,
+        }),
         Json::String(s) => Ok(s),
         other => Err(wrong(path, "a string", &other)),
     }

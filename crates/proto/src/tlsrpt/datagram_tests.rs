@@ -9,6 +9,7 @@ use mtasts_testkit::libtlsrpt::{
 use proptest::prelude::*;
 
 use super::*;
+use crate::tlsrpt::report::MAX_STRING_BYTES;
 
 const RECORD: &[u8] = b"v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
 
@@ -489,6 +490,33 @@ fn size_and_depth_are_bounded() {
         vec!["\"a\""; MAX_POLICY_LINES + 1].join(",")
     );
     assert_eq!(kind(many_lines.as_bytes()), "too-many");
+
+    // A 64 KiB policy sent as policy strings fits; a string no report could carry does not.
+    let mut dr = DeliveryRequest::new(b"example.com", RECORD);
+    dr.init_policy(POLICY_STS, None);
+    let line = "mx: \"quoted\".example\t".repeat(60);
+    for _ in 0..(64 * 1024 / line.len()) {
+        dr.add_policy_string(line.as_bytes());
+    }
+    dr.finish_policy(0);
+    assert!(parse_datagram(&dr.finish()).is_ok());
+    let mut dr = DeliveryRequest::new(b"example.com", RECORD);
+    dr.init_policy(POLICY_STS, None)
+        .add_failure(&Failure {
+            code: 205,
+            failure_reason_code: Some(&vec![b'x'; MAX_STRING_BYTES + 1]),
+            ..Failure::default()
+        })
+        .finish_policy(1);
+    let err = parse_datagram(&dr.finish()).unwrap_err();
+    assert_eq!(
+        err,
+        DatagramError::StringTooLong {
+            path: "policies[0].failure-details[0].f".into(),
+            limit: MAX_STRING_BYTES
+        }
+    );
+    assert_eq!(err.kind(), "string-too-long");
 }
 
 #[test]
@@ -521,6 +549,10 @@ fn error_kinds_are_distinct_labels() {
             reason: String::new(),
         },
         DatagramError::TooMany {
+            path: String::new(),
+            limit: 0,
+        },
+        DatagramError::StringTooLong {
             path: String::new(),
             limit: 0,
         },

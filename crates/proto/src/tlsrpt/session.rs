@@ -98,6 +98,47 @@ pub struct FailureKey {
     pub reason_code: Option<String>,
 }
 
+/// What one policy of one session adds to the day's counts, in keys: the one counting rule
+/// (a session counts once, as a success or a failure; each failure detail counts once, the
+/// same detail twice in one session twice), for the store's upserts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// [`PolicyKey::to_key`].
+    pub policy: String,
+    /// 1 when the session succeeded under the policy, else 0.
+    pub successes: u64,
+    /// 1 when it failed, else 0.
+    pub failures: u64,
+    /// [`FailureKey::to_key`] with how often it occurred in this session.
+    pub details: Vec<(String, u64)>,
+}
+
+impl SessionResult {
+    /// The counts this session adds, one [`Tally`] per policy (equal policies within one
+    /// session stay separate entries; adding them up is the store's upsert).
+    pub fn tallies(&self) -> Vec<Tally> {
+        self.policies
+            .iter()
+            .map(|p| {
+                let mut details: Vec<(String, u64)> = Vec::with_capacity(p.failures.len());
+                for failure in &p.failures {
+                    let key = failure.to_key();
+                    match details.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, n)) => *n += 1,
+                        None => details.push((key, 1)),
+                    }
+                }
+                Tally {
+                    policy: p.policy.to_key(),
+                    successes: u64::from(!p.failed),
+                    failures: u64::from(p.failed),
+                    details,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A key text that is not the canonical form [`PolicyKey::to_key`] or [`FailureKey::to_key`]
 /// writes (a corrupted or foreign database row).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

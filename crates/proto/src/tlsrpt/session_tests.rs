@@ -441,3 +441,36 @@ proptest! {
         let _ = parse_results_json(&bytes);
     }
 }
+
+#[test]
+fn tallies_count_each_session_once_and_each_detail_as_often_as_it_occurs() {
+    let result = SessionResult {
+        domain: "example.com".into(),
+        record: "r".into(),
+        policies: vec![
+            PolicyResult {
+                policy: sts(),
+                failed: true,
+                failures: vec![failure(), failure(), {
+                    let mut other = failure();
+                    other.result_type = ResultType::DaneRequired;
+                    other
+                }],
+            },
+            PolicyResult {
+                policy: sts(),
+                failed: false,
+                failures: vec![],
+            },
+        ],
+    };
+    let tallies = result.tallies();
+    assert_eq!(tallies.len(), 2);
+    assert_eq!(tallies[0].policy, sts().to_key());
+    assert_eq!((tallies[0].successes, tallies[0].failures), (0, 1));
+    assert_eq!(tallies[0].details.len(), 2);
+    assert_eq!(tallies[0].details[0], (failure().to_key(), 2));
+    assert_eq!(tallies[0].details[1].1, 1);
+    assert_eq!((tallies[1].successes, tallies[1].failures), (1, 0));
+    assert!(tallies[1].details.is_empty());
+}

@@ -159,6 +159,13 @@ impl Tlsrpt {
         self
     }
 
+    /// Names this resolver `node` in delivery leases instead of `hostname:pid` (tests running
+    /// two resolvers in one process).
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
+    }
+
     /// The database (the collector records results into it).
     pub fn db(&self) -> &TlsrptDb {
         &self.db

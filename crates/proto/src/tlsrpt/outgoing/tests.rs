@@ -103,6 +103,11 @@ fn a_built_report_reads_back_without_notes() {
     assert_eq!(none.domain.as_deref(), Some("example.com"), "sys4 #51");
     assert_eq!((none.success, none.failure), (3, 0));
     assert!(none.failures.is_empty());
+    assert!(
+        built
+            .json
+            .contains(r#""total-failure-session-count":0},"failure-details":[]}"#)
+    );
     let p = &report.policies[1];
     assert_eq!(p.policy_type, PolicyType::Sts);
     assert_eq!(p.strings, sts().strings);
@@ -239,7 +244,7 @@ fn over_the_cap_the_smallest_details_go_and_summaries_stay() {
     assert_eq!(kept, expected);
     let one_more = build_report(&meta(), &policies, cap + 1000).unwrap();
     assert!(one_more.details_dropped < built.details_dropped);
-    // Dropping every detail: the policy has no failure-details member at all.
+    // Dropping every detail leaves an empty failure-details array.
     let summaries_only = {
         let mut none = policies.clone();
         none[0].details.clear();
@@ -411,6 +416,15 @@ fn file_names_follow_rfc_8460_5_1() {
     assert_eq!(
         file_name("s.example", "example.com", DAY, "-.!", false),
         format!("s.example!example.com!{DAY}!{}.json", DAY + 86_399)
+    );
+    // Never a path, never an extra `!` field.
+    assert_eq!(
+        file_name("s/x", "../../etc/p!w d", DAY, "1", false),
+        format!("s_x!.._.._etc_p_w_d!{DAY}!{}!1.json", DAY + 86_399)
+    );
+    assert_eq!(
+        file_name("", "..", DAY, "", true),
+        format!("_!__!{DAY}!{}.json.gz", DAY + 86_399)
     );
 }
 
@@ -658,4 +672,24 @@ fn several_details_for_one_session_sum_above_the_total() {
     assert_eq!(codes, ["failure-sum-above-total"]);
     assert_eq!(report.policies[1].failure, 1);
     assert_eq!(report.policies[1].failures.len(), 2);
+}
+
+#[test]
+fn aggregated_policies_come_from_stored_keys() {
+    let stored = [(
+        detail(ResultType::CertificateExpired, "a.mx.example.com").to_key(),
+        4,
+    )];
+    let policy = AggregatedPolicy::from_keys(&sts().to_key(), 7, 4, &stored).unwrap();
+    assert_eq!(policy.policy, sts());
+    assert_eq!((policy.successes, policy.failures), (7, 4));
+    assert_eq!(
+        policy.details,
+        [(
+            detail(ResultType::CertificateExpired, "a.mx.example.com"),
+            4
+        )]
+    );
+    assert!(AggregatedPolicy::from_keys("{}", 0, 0, &[]).is_err());
+    assert!(AggregatedPolicy::from_keys(&sts().to_key(), 0, 0, &[("x".into(), 1)]).is_err());
 }

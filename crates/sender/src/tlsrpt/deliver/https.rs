@@ -31,6 +31,9 @@ use super::Attempt;
 /// The media type of a compressed report (RFC 8460 §6.5).
 pub const CONTENT_TYPE_GZIP: &str = "application/tlsrpt+gzip";
 
+/// How long the answer's body is waited for once its status arrived.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// POSTs reports.
 pub struct HttpsDelivery {
     dns: Arc<dyn DnsLookup>,
@@ -69,7 +72,8 @@ impl HttpsDelivery {
             Ok(_) => return Attempt::refused(format!("{uri}: reports are POSTed over https")),
             Err(e) => return Attempt::refused(format!("{uri}: {e}")),
         };
-        match tokio::time::timeout(self.timeout, self.exchange(&target, gz)).await {
+        // `timeout` bounds everything up to the answer's status; its body gets BODY_TIMEOUT.
+        match tokio::time::timeout(self.timeout + BODY_TIMEOUT, self.exchange(&target, gz)).await {
             Ok(attempt) => attempt,
             Err(_) => Attempt::retry(format!(
                 "{uri}: no answer within {} s",
@@ -166,11 +170,14 @@ where
     let outcome = async {
         let response = sender.send_request(request).await?;
         let status = response.status();
-        // The answer is read (bounded) so the receiver is not cut off mid-write; its content
-        // does not matter, and an oversized one is simply not read further.
-        let _ = Limited::new(response.into_body(), max_response)
-            .collect()
-            .await;
+        // The answer is read (bounded in size and time) so the receiver is not cut off
+        // mid-write; its content does not matter, an oversized one is not read further, and a
+        // body that stalls after the status does not turn a delivery into a retry.
+        let _ = tokio::time::timeout(
+            BODY_TIMEOUT,
+            Limited::new(response.into_body(), max_response).collect(),
+        )
+        .await;
         Ok(status)
     }
     .await;
