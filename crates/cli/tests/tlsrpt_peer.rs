@@ -41,8 +41,9 @@ fn peer_venv() -> Option<PathBuf> {
             services::skip(
                 Service::TlsrptReporter,
                 &format_args!(
-                    "{} is missing (python3 -m venv {0} && {0}/bin/pip install tlsrpt-reporter==0.6.0 jsonschema)",
-                    dir.join("bin").join(tool).display()
+                    "{} is missing (python3 -m venv {venv} && {venv}/bin/pip install tlsrpt-reporter==0.6.0 jsonschema)",
+                    dir.join("bin").join(tool).display(),
+                    venv = dir.display()
                 ),
             );
             return None;
