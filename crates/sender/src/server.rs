@@ -57,7 +57,8 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
             }
         }
     }
-    let tlsrpt = crate::tlsrpt::collect::start_configured(&config, daemon.metrics().clone()).await?;
+    let tlsrpt =
+        crate::tlsrpt::collect::start_configured(&config, daemon.metrics().clone()).await?;
     Ok(Server {
         daemon,
         config,
@@ -338,6 +339,9 @@ mod tests {
         assert_eq!(find_id(passwd, "post"), None);
         let group = "postfix:x:113:\npostdrop:x:114:\n";
         assert_eq!(find_id(group, "postdrop"), Some(114));
-        assert_eq!(lookup_id("42", Path::new("/nonexistent"), "test").unwrap(), 42);
+        assert_eq!(
+            lookup_id("42", Path::new("/nonexistent"), "test").unwrap(),
+            42
+        );
     }
 }
