@@ -145,8 +145,11 @@ fn psql(sql: &str) -> Result<(), String> {
     }
 }
 
-/// Everything stored for a day: (domain, policy key) → (successes, failures, details).
-type Stored = BTreeMap<(String, String), (u64, u64, BTreeMap<String, u64>)>;
+/// The counts of one stored policy: successes, failures, failure details.
+type Counts = (u64, u64, BTreeMap<String, u64>);
+
+/// Everything stored for a day: (domain, policy key) → counts.
+type Stored = BTreeMap<(String, String), Counts>;
 
 async fn stored(db: &TlsrptDb, day: i64) -> Stored {
     let mut out = Stored::new();
@@ -341,7 +344,7 @@ async fn collect_everything(db: TlsrptDb) {
     assert!(!socket.exists(), "the socket file is removed at shutdown");
 
     let stored = stored(&db, day()).await;
-    let by_domain = |domain: &str| -> Vec<(PolicyKey, (u64, u64, BTreeMap<String, u64>))> {
+    let by_domain = |domain: &str| -> Vec<(PolicyKey, Counts)> {
         stored
             .iter()
             .filter(|((d, _), _)| d == domain)
