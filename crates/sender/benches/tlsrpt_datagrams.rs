@@ -67,7 +67,13 @@ fn main() -> ExitCode {
     let mut failed = false;
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
         for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-            match runtime.block_on(run(backend, mode == "blocking", datagrams, threads, &payloads)) {
+            match runtime.block_on(run(
+                backend,
+                mode == "blocking",
+                datagrams,
+                threads,
+                &payloads,
+            )) {
                 Ok(row) => println!("{row}"),
                 Err(e) => {
                     eprintln!("{backend} {mode}: {e}");
@@ -110,13 +116,21 @@ async fn run(
 ) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (url, schema) = match backend {
-        "sqlite" => (format!("sqlite:{}", dir.path().join("tlsrpt.sqlite").display()), None),
+        "sqlite" => (
+            format!("sqlite:{}", dir.path().join("tlsrpt.sqlite").display()),
+            None,
+        ),
         "postgres" => {
             let schema = format!("bench_tlsrpt_{}", std::process::id());
-            psql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))?;
+            psql(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))?;
             let base = std::env::var("MTASTS_TEST_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            (format!("{base}?options[search_path]={schema}"), Some(schema))
+            (
+                format!("{base}?options[search_path]={schema}"),
+                Some(schema),
+            )
         }
         other => return Err(format!("unknown backend {other}")),
     };
@@ -224,7 +238,10 @@ fn send(
 }
 
 fn counter(metrics: &Metrics, outcome: &str) -> u64 {
-    series(metrics, &format!("mtasts_resolver_tlsrpt_results_total{{outcome=\"{outcome}\"}}"))
+    series(
+        metrics,
+        &format!("mtasts_resolver_tlsrpt_results_total{{outcome=\"{outcome}\"}}"),
+    )
 }
 
 fn dropped(metrics: &Metrics) -> u64 {
@@ -250,7 +267,11 @@ async fn stored(db: &TlsrptDb) -> Result<(u64, u64), String> {
     let mut after: Option<(String, String)> = None;
     loop {
         let page = db
-            .day_groups(day, after.as_ref().map(|(d, r)| (d.as_str(), r.as_str())), 10_000)
+            .day_groups(
+                day,
+                after.as_ref().map(|(d, r)| (d.as_str(), r.as_str())),
+                10_000,
+            )
             .await
             .map_err(|e| e.to_string())?;
         let Some(last) = page.last() else { break };

@@ -77,7 +77,12 @@ fn sts(domain: &'static str, failed: bool, details: Vec<Detail>) -> Policy {
     Policy {
         policy_type: 2,
         domain: Some(domain),
-        strings: vec!["version: STSv1", "mode: enforce", "mx: *.mx.example", "max_age: 86400"],
+        strings: vec![
+            "version: STSv1",
+            "mode: enforce",
+            "mx: *.mx.example",
+            "max_age: 86400",
+        ],
         mx: vec!["*.mx.example"],
         details,
         failed,
@@ -140,8 +145,11 @@ fn psql(sql: &str) -> Result<(), String> {
     }
 }
 
-/// Everything stored for a day: (domain, policy key) → (successes, failures, details).
-type Stored = BTreeMap<(String, String), (u64, u64, BTreeMap<String, u64>)>;
+/// The counts of one stored policy: successes, failures, failure details.
+type Counts = (u64, u64, BTreeMap<String, u64>);
+
+/// Everything stored for a day: (domain, policy key) → counts.
+type Stored = BTreeMap<(String, String), Counts>;
 
 async fn stored(db: &TlsrptDb, day: i64) -> Stored {
     let mut out = Stored::new();
@@ -257,7 +265,10 @@ fn full_detail(code: u16) -> Detail {
 fn everything() -> Vec<Request> {
     let mut requests = Vec::new();
     for _ in 0..5 {
-        requests.push(request("sts.example", vec![sts("sts.example", false, vec![])]));
+        requests.push(request(
+            "sts.example",
+            vec![sts("sts.example", false, vec![])],
+        ));
     }
     for (code, _) in codes() {
         requests.push(request(
@@ -319,9 +330,13 @@ async fn collect_everything(db: TlsrptDb) {
         send(&socket, &encode(r));
     }
     until("the results to be committed", async || {
-        metric(&metrics, "mtasts_resolver_tlsrpt_results_total{outcome=\"success\"}")
-            + metric(&metrics, "mtasts_resolver_tlsrpt_results_total{outcome=\"failure\"}")
-            == 26
+        metric(
+            &metrics,
+            "mtasts_resolver_tlsrpt_results_total{outcome=\"success\"}",
+        ) + metric(
+            &metrics,
+            "mtasts_resolver_tlsrpt_results_total{outcome=\"failure\"}",
+        ) == 26
             && collector.held() == 0
     })
     .await;
@@ -329,7 +344,7 @@ async fn collect_everything(db: TlsrptDb) {
     assert!(!socket.exists(), "the socket file is removed at shutdown");
 
     let stored = stored(&db, day()).await;
-    let by_domain = |domain: &str| -> Vec<(PolicyKey, (u64, u64, BTreeMap<String, u64>))> {
+    let by_domain = |domain: &str| -> Vec<(PolicyKey, Counts)> {
         stored
             .iter()
             .filter(|((d, _), _)| d == domain)
@@ -354,7 +369,10 @@ async fn collect_everything(db: TlsrptDb) {
             detail.receiving_helo.as_deref(),
             Some("a.mx.example \"quoted\" \\ back")
         );
-        assert_eq!(detail.additional.as_deref(), Some("caf\u{e9} \u{1}ctl\ttab"));
+        assert_eq!(
+            detail.additional.as_deref(),
+            Some("caf\u{e9} \u{1}ctl\ttab")
+        );
         *by_type
             .entry(detail.result_type.as_str().to_string())
             .or_default() += count;
@@ -385,14 +403,23 @@ async fn collect_everything(db: TlsrptDb) {
     let multi = by_domain("multi.example");
     assert_eq!(multi.len(), 2, "{stored:#?}");
     assert_eq!(
-        multi.iter().map(|(_, v)| (v.0, v.1)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        multi
+            .iter()
+            .map(|(_, v)| (v.0, v.1))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
         (1, 1)
     );
     // The domain key: lowercase, no trailing dot.
     assert_eq!(by_domain("odd.example").len(), 1, "{stored:#?}");
-    assert_eq!(totals(&stored), (5 + 3 + 2 + 1, codes().len() as u64 + 1 + 1 + 1));
     assert_eq!(
-        metric(&metrics, "mtasts_resolver_tlsrpt_results_total{outcome=\"failure\"}"),
+        totals(&stored),
+        (5 + 3 + 2 + 1, codes().len() as u64 + 1 + 1 + 1)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "mtasts_resolver_tlsrpt_results_total{outcome=\"failure\"}"
+        ),
         codes().len() as u64 + 3
     );
 }
@@ -425,7 +452,10 @@ async fn bad_datagrams_are_counted_by_kind_and_collection_goes_on() {
     let metrics = Arc::new(Metrics::new());
     let collector = start(&options(dir.path(), 10_000), &db, &metrics);
     let socket = collector.socket_path().unwrap().to_path_buf();
-    let good = encode(&request("good.example", vec![sts("good.example", false, vec![])]));
+    let good = encode(&request(
+        "good.example",
+        vec![sts("good.example", false, vec![])],
+    ));
     let mut too_large = encode(&request(
         "big.example",
         vec![sts("big.example", false, vec![])],
@@ -469,8 +499,10 @@ async fn bad_datagrams_are_counted_by_kind_and_collection_goes_on() {
             })
             .sum();
         dropped == bad.len() as u64
-            && metric(&metrics, "mtasts_resolver_tlsrpt_results_total{outcome=\"success\"}")
-                == good_sent
+            && metric(
+                &metrics,
+                "mtasts_resolver_tlsrpt_results_total{outcome=\"success\"}",
+            ) == good_sent
     })
     .await;
     for (kind, n) in &kinds {
@@ -518,9 +550,15 @@ async fn the_socket_gets_its_owner_group_and_mode_and_replaces_a_stale_one() {
     } else {
         eprintln!("not root: owner and group not changed by this test");
     }
-    send(&path, &encode(&request("a.example", vec![sts("a.example", false, vec![])])));
+    send(
+        &path,
+        &encode(&request("a.example", vec![sts("a.example", false, vec![])])),
+    );
     until("the result", async || {
-        metric(&metrics, "mtasts_resolver_tlsrpt_results_total{outcome=\"success\"}") == 1
+        metric(
+            &metrics,
+            "mtasts_resolver_tlsrpt_results_total{outcome=\"success\"}",
+        ) == 1
     })
     .await;
     collector.shutdown().await;
@@ -549,20 +587,32 @@ async fn a_store_outage_keeps_results_up_to_the_bound_and_drops_the_rest_counted
     let socket = collector.socket_path().unwrap().to_path_buf();
     // The store goes away: every table with it.
     psql(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
-    let r = encode(&request("outage.example", vec![sts("outage.example", true, vec![full_detail(204)])]));
+    let r = encode(&request(
+        "outage.example",
+        vec![sts("outage.example", true, vec![full_detail(204)])],
+    ));
     for _ in 0..8 {
         send(&socket, &r);
     }
     until("the bound to be reached and commits to fail", async || {
-        metric(&metrics, "mtasts_resolver_tlsrpt_datagrams_dropped_total{kind=\"backlog\"}") == 3
-            && metric(&metrics, "mtasts_resolver_tlsrpt_commits_total{outcome=\"error\"}") >= 1
+        metric(
+            &metrics,
+            "mtasts_resolver_tlsrpt_datagrams_dropped_total{kind=\"backlog\"}",
+        ) == 3
+            && metric(
+                &metrics,
+                "mtasts_resolver_tlsrpt_commits_total{outcome=\"error\"}",
+            ) >= 1
     })
     .await;
     assert_eq!(collector.held(), 5);
     // The store comes back (opening it migrates the fresh schema).
     psql(&format!("CREATE SCHEMA {schema}")).unwrap();
     let again = TlsrptDb::open(&url).await.unwrap();
-    until("the held results to be committed", async || collector.held() == 0).await;
+    until("the held results to be committed", async || {
+        collector.held() == 0
+    })
+    .await;
     collector.shutdown().await;
     let stored = stored(&again, day()).await;
     assert_eq!(totals(&stored), (0, 5), "{stored:#?}");
@@ -579,7 +629,9 @@ async fn a_store_outage_keeps_results_up_to_the_bound_and_drops_the_rest_counted
 /// A raw HTTP/1.1 POST (Connection: close); the status and the body.
 fn http_post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -605,8 +657,14 @@ fn http_post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
@@ -656,11 +714,20 @@ async fn the_resolver_collects_from_its_socket_and_its_http_intake() {
     let config = resolver_config(dir.path(), url.clone());
     let server = mtasts_sender::bind(config, None).await.expect("bind");
     let http = server.http_addrs()[0];
-    let socket = server.tlsrpt_socket().expect("a TLS-RPT socket").to_path_buf();
+    let socket = server
+        .tlsrpt_socket()
+        .expect("a TLS-RPT socket")
+        .to_path_buf();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(server.run(shutdown.clone(), Arc::new(tokio::sync::Notify::new())));
 
-    send(&socket, &encode(&request("dgram.example", vec![sts("dgram.example", false, vec![])])));
+    send(
+        &socket,
+        &encode(&request(
+            "dgram.example",
+            vec![sts("dgram.example", false, vec![])],
+        )),
+    );
     let (status, body) = tokio::task::spawn_blocking(move || {
         http_post(http, "/v1/tlsrpt/results", RESULTS_JSON.as_bytes())
     })
@@ -753,9 +820,21 @@ async fn the_http_intake_answers_503_when_the_store_fails() {
 
 /// Set in the child process: run a collector on this folder until killed.
 const CHILD_ENV: &str = "MTASTS_TLSRPT_COLLECT_CHILD";
+/// What the child prints once its socket is bound.
+const READY: &str = "tlsrpt-collector-ready";
+
+/// A child process that is killed (SIGKILL) when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// The child's role (a no-op in a normal test run): a collector on `$CHILD_ENV/tlsrpt.sock`
-/// committing to `$CHILD_ENV/tlsrpt.sqlite`, announcing itself with a `ready` line.
+/// committing to `$CHILD_ENV/tlsrpt.sqlite`, announcing itself with a [`READY`] line.
 #[test]
 fn child_collector_role() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
@@ -769,7 +848,7 @@ fn child_collector_role() {
         let mut options = options(&dir, 100_000);
         options.commit_interval = Duration::from_millis(20);
         let _collector = start(&options, &db, &metrics);
-        println!("ready");
+        println!("{READY}");
         std::io::stdout().flush().unwrap();
         loop {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -781,45 +860,40 @@ fn child_collector_role() {
 async fn committed_results_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_collector_role", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_collector_role",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn the collector process");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let ready = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
-                return false;
-            }
-            if line.trim() == "ready" {
-                return true;
+    let stdout = child.stdout.take().unwrap();
+    // Killed on every way out of this test, so a failure never leaves it running.
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // libtest writes "test child_collector_role ... " before the test's own output.
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if line.contains(READY) {
+                let _ = tx.send(());
+                break;
             }
         }
     });
-    assert!(
-        tokio::time::timeout(Duration::from_secs(60), ready)
-            .await
-            .expect("the child is ready in time")
-            .unwrap(),
-        "the child collector started"
-    );
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the child collector is ready in time");
     let socket = dir.path().join("tlsrpt.sock");
     let db = TlsrptDb::open(&sqlite_url(dir.path())).await.unwrap();
-    let today = || {
-        day_of(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64,
-        )
-    };
-    // Its clock is the manual one: every result is on NOW's day.
-    let _ = today;
-    let r = encode(&request("kill.example", vec![sts("kill.example", false, vec![])]));
+    // The child's clock is the manual one: every result is on NOW's day.
+    let r = encode(&request(
+        "kill.example",
+        vec![sts("kill.example", false, vec![])],
+    ));
     let sent = 200u64;
     for _ in 0..sent {
         send(&socket, &r);
@@ -833,8 +907,8 @@ async fn committed_results_survive_kill_9() {
     for _ in 0..50 {
         send(&socket, &r);
     }
-    child.kill().expect("SIGKILL the collector");
-    let _ = child.wait();
+    child.0.kill().expect("SIGKILL the collector");
+    let _ = child.0.wait();
     db.close().await;
     let reopened = TlsrptDb::open(&sqlite_url(dir.path())).await.unwrap();
     let after = totals(&stored(&reopened, day()).await).0;

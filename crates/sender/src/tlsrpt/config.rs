@@ -209,7 +209,10 @@ impl TlsrptConfig {
             ("tlsrpt.http_timeout", self.http_timeout),
             ("tlsrpt.max_response_bytes", self.max_response_bytes),
             ("tlsrpt.mail.mx_port", u64::from(self.mail.mx_port)),
-            ("tlsrpt.max_pending_results", self.max_pending_results as u64),
+            (
+                "tlsrpt.max_pending_results",
+                self.max_pending_results as u64,
+            ),
             ("tlsrpt.commit_interval_ms", self.commit_interval_ms),
         ] {
             if value == 0 {
@@ -371,7 +374,12 @@ mod tests {
         assert!(c.validate().is_err());
         c.socket = None;
         c.commit_interval_ms = 0;
-        assert!(c.validate().unwrap_err().to_string().contains("commit_interval_ms"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("commit_interval_ms")
+        );
     }
 
     #[test]

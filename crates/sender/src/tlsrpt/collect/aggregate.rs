@@ -306,13 +306,21 @@ mod tests {
     fn identical_results_share_a_row_and_details_are_counted() {
         let pending = Pending::new(100);
         for _ in 0..3 {
-            pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+            pending
+                .add(DAY, &result("a.example", 2, false, None))
+                .unwrap();
         }
         for _ in 0..2 {
-            pending.add(DAY, &result("a.example", 2, true, Some(204))).unwrap();
+            pending
+                .add(DAY, &result("a.example", 2, true, Some(204)))
+                .unwrap();
         }
-        pending.add(DAY, &result("b.example", 1, true, Some(205))).unwrap();
-        pending.add(DAY + 86_400, &result("a.example", 2, false, None)).unwrap();
+        pending
+            .add(DAY, &result("b.example", 1, true, Some(205)))
+            .unwrap();
+        pending
+            .add(DAY + 86_400, &result("a.example", 2, false, None))
+            .unwrap();
         assert_eq!(pending.waiting(), 7);
         let batch = pending.take().unwrap();
         assert_eq!(batch.results, 7);
@@ -333,8 +341,12 @@ mod tests {
     #[test]
     fn beyond_the_bound_results_are_refused_until_a_commit() {
         let pending = Pending::new(2);
-        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
-        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        pending
+            .add(DAY, &result("a.example", 2, false, None))
+            .unwrap();
+        pending
+            .add(DAY, &result("a.example", 2, false, None))
+            .unwrap();
         assert_eq!(
             pending.add(DAY, &result("a.example", 2, false, None)),
             Err(Refused::Full)
@@ -346,16 +358,24 @@ mod tests {
             Err(Refused::Full)
         );
         pending.committed(&batch);
-        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        pending
+            .add(DAY, &result("a.example", 2, false, None))
+            .unwrap();
     }
 
     #[test]
     fn a_failed_batch_merges_back_with_what_arrived_meanwhile() {
         let pending = Pending::new(100);
-        pending.add(DAY, &result("a.example", 2, true, Some(201))).unwrap();
-        pending.add(DAY, &result("a.example", 9, false, None)).unwrap();
+        pending
+            .add(DAY, &result("a.example", 2, true, Some(201)))
+            .unwrap();
+        pending
+            .add(DAY, &result("a.example", 9, false, None))
+            .unwrap();
         let batch = pending.take().unwrap();
-        pending.add(DAY, &result("a.example", 2, true, Some(201))).unwrap();
+        pending
+            .add(DAY, &result("a.example", 2, true, Some(201)))
+            .unwrap();
         pending.restore(batch);
         assert_eq!(pending.waiting(), 3);
         assert_eq!(pending.held(), 3);
@@ -371,7 +391,9 @@ mod tests {
     #[test]
     fn the_key_byte_bound_refuses_too() {
         let pending = Pending::with_byte_limit(1000, 10);
-        pending.add(DAY, &result("a.example", 2, false, None)).unwrap();
+        pending
+            .add(DAY, &result("a.example", 2, false, None))
+            .unwrap();
         assert_eq!(
             pending.add(DAY, &result("b.example", 2, false, None)),
             Err(Refused::Full)

@@ -112,11 +112,7 @@ impl Intake {
                 .get_or_create(&OutcomeLabels { outcome })
                 .inc_by(n);
         }
-        (
-            StatusCode::OK,
-            Json(json!({ "accepted": results.len() })),
-        )
-            .into_response()
+        (StatusCode::OK, Json(json!({ "accepted": results.len() }))).into_response()
     }
 }
 

@@ -13,6 +13,10 @@ pub trait ResultSink: Send + Sync + 'static {
 
 impl ResultSink for TlsrptDb {
     fn record<'a>(&'a self, batch: &'a [ResultRow]) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { TlsrptDb::record(self, batch).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            TlsrptDb::record(self, batch)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
