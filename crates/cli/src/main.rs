@@ -17,6 +17,7 @@ mod report;
 mod resolver;
 mod serve;
 mod signals;
+mod tlsrpt;
 
 /// MTA-STS (RFC 8461) and SMTP TLS Reporting (RFC 8460) for domain owners and mail senders.
 ///
@@ -52,6 +53,9 @@ enum Command {
     Admin(serve::AdminArgs),
     /// Read, store and explain SMTP TLS reports (RFC 8460) and DMARC aggregate reports.
     Report(report::ReportArgs),
+    /// TLS-RPT for senders: what the resolver collected today, its outbox; write or send the
+    /// RFC 8460 reports of a day.
+    Tlsrpt(tlsrpt::TlsrptArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run_serve(*args),
         Command::Admin(args) => serve::run_admin(args),
         Command::Report(args) => report::run(args),
+        Command::Tlsrpt(args) => tlsrpt::run(args),
     };
     match result {
         Ok(code) => code,

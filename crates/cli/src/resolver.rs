@@ -64,7 +64,7 @@ impl ConfigArgs {
     }
 
     /// The file (or defaults) with the flags applied on top.
-    fn load(&self) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    pub(crate) fn load(&self) -> anyhow::Result<(Config, Option<PathBuf>)> {
         let path = self.path();
         let mut config = match &path {
             Some(path) => {

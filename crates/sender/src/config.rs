@@ -91,6 +91,8 @@ pub struct Config {
     /// ones (`postfix`, `postfix-pre34`, `postfix310`, `strict-testing`, `strict-dns`).
     /// Default empty.
     pub profiles: BTreeMap<String, ProfileConfig>,
+    /// TLS-RPT for the sending side: collecting results, building and delivering reports.
+    pub tlsrpt: crate::tlsrpt::config::TlsrptConfig,
 }
 
 impl Default for Config {
@@ -111,6 +113,7 @@ impl Default for Config {
             refresh: RefreshConfig::default(),
             tls_levels: BTreeMap::new(),
             profiles: BTreeMap::new(),
+            tlsrpt: crate::tlsrpt::config::TlsrptConfig::default(),
         }
     }
 }
@@ -418,6 +421,7 @@ impl Config {
                 ));
             }
         }
+        self.tlsrpt.validate()?;
         Ok(())
     }
 }

@@ -97,7 +97,7 @@ impl Edges {
 }
 
 /// Creates the directory of a `sqlite:PATH` store if it is missing.
-fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
+pub(crate) fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
     let Some(path) = url.trim().strip_prefix("sqlite:") else {
         return Ok(());
     };
@@ -111,7 +111,7 @@ fn prepare_sqlite_dir(url: &str) -> Result<(), RunError> {
         && !dir.exists()
     {
         std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
-            what: format!("cannot create the cache directory {}", dir.display()),
+            what: format!("cannot create the store directory {}", dir.display()),
             source,
         })?;
     }

@@ -6,6 +6,7 @@
 //! | `GET /v1/policy/{domain}` (`?profile=NAME`) | a [`Decision`] as JSON |
 //! | `GET /metrics` | OpenMetrics text ([`crate::metrics`]) |
 //! | `GET /healthz` | `{"status":"ok","store":{"backend":…,"fallback":…}}` |
+//! | `POST /v1/tlsrpt/results` | TLS-RPT results from MTAs ([`crate::tlsrpt::collect::intake`]), when TLS-RPT is enabled |
 //!
 //! Every request is bounded by the request timeout (503 when it runs out). Connections run on
 //! the shared accept loop of `mtasts-listen` ([`spawn`]): at most `max_connections` at once,
@@ -19,7 +20,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -39,12 +40,24 @@ pub struct PolicyQuery {
     pub profile: Option<String>,
 }
 
-/// The routes, over a daemon, with a per-request time limit.
-pub fn router(daemon: Arc<Daemon>, request_timeout: Duration) -> Router {
-    Router::new()
+/// The routes, over a daemon, with a per-request time limit; with `tlsrpt`, the TLS-RPT
+/// results intake too.
+pub fn router(
+    daemon: Arc<Daemon>,
+    request_timeout: Duration,
+    tlsrpt: Option<crate::tlsrpt::collect::Intake>,
+) -> Router {
+    let mut router = Router::new()
         .route("/v1/policy/{domain}", get(policy))
         .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(healthz));
+    if let Some(intake) = tlsrpt {
+        router = router.route(
+            crate::tlsrpt::collect::RESULTS_PATH,
+            post(move |request: Request| async move { intake.post(request).await }),
+        );
+    }
+    router
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             bounded(request, next, request_timeout)
         }))

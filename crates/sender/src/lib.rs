@@ -63,6 +63,7 @@ pub mod refresh;
 pub mod server;
 pub mod settings;
 pub mod socketmap;
+pub mod tlsrpt;
 
 pub use config::{Config, ConfigError};
 pub use daemon::Daemon;

@@ -24,6 +24,8 @@ pub struct Server {
     socketmap_tcp: Vec<TcpListener>,
     socketmap_unix: Option<(UnixListener, PathBuf)>,
     http: Vec<TcpListener>,
+    tlsrpt_collect: Option<crate::tlsrpt::collect::Collector>,
+    tlsrpt: Option<Arc<crate::tlsrpt::Tlsrpt>>,
 }
 
 /// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
@@ -56,12 +58,23 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
             }
         }
     }
+    let tlsrpt_collect =
+        crate::tlsrpt::collect::start_configured(&config, daemon.metrics().clone()).await?;
+    let tlsrpt = if config.tlsrpt.enabled {
+        Some(Arc::new(
+            crate::tlsrpt::Tlsrpt::open(&config, daemon.metrics().clone()).await?,
+        ))
+    } else {
+        None
+    };
     Ok(Server {
         daemon,
         config,
         socketmap_tcp,
         socketmap_unix,
         http,
+        tlsrpt_collect,
+        tlsrpt,
     })
 }
 
@@ -77,36 +90,53 @@ async fn bind_tcp(addr: SocketAddr, what: &str) -> Result<TcpListener, RunError>
 /// Binds the UNIX socket: a stale socket file is replaced (any other file is an error), then
 /// the owner, group and mode are applied.
 fn bind_unix(config: &UnixSocketConfig) -> Result<UnixListener, RunError> {
-    let path = &config.path;
-    let io_err = |what: String| move |source| RunError::Io { what, source };
+    remove_stale_socket(&config.path, "socketmap.unix.path")?;
+    let listener = UnixListener::bind(&config.path).map_err(|source| RunError::Io {
+        what: format!("cannot listen on the UNIX socket {}", config.path.display()),
+        source,
+    })?;
+    apply_socket_permissions(config, "socketmap.unix")?;
+    Ok(listener)
+}
+
+/// Removes a stale socket file at `path` before binding there; any other kind of file is a
+/// configuration error naming `key` (the setting that names the path).
+pub(crate) fn remove_stale_socket(path: &Path, key: &str) -> Result<(), RunError> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(RunError::Config(ConfigError::Invalid(format!(
-                "socketmap.unix.path {} exists and is not a socket",
+                "{key} {} exists and is not a socket",
                 path.display()
             ))));
         }
-        std::fs::remove_file(path).map_err(io_err(format!(
-            "cannot remove the stale socket {}",
-            path.display()
-        )))?;
+        std::fs::remove_file(path).map_err(|source| RunError::Io {
+            what: format!("cannot remove the stale socket {}", path.display()),
+            source,
+        })?;
     }
-    let listener = UnixListener::bind(path).map_err(io_err(format!(
-        "cannot listen on the UNIX socket {}",
-        path.display()
-    )))?;
+    Ok(())
+}
+
+/// Applies the mode, owner and group of `config` to the socket just bound at `config.path`;
+/// `key` names the setting in errors.
+pub(crate) fn apply_socket_permissions(
+    config: &UnixSocketConfig,
+    key: &str,
+) -> Result<(), RunError> {
+    let path = &config.path;
+    let io_err = |what: String| move |source| RunError::Io { what, source };
     let mode = parse_mode(&config.mode).map_err(RunError::Config)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(io_err(format!("cannot set the mode of {}", path.display())))?;
     let uid = config
         .owner
         .as_deref()
-        .map(|owner| lookup_id(owner, Path::new("/etc/passwd")))
+        .map(|owner| lookup_id(owner, Path::new("/etc/passwd"), key))
         .transpose()?;
     let gid = config
         .group
         .as_deref()
-        .map(|group| lookup_id(group, Path::new("/etc/group")))
+        .map(|group| lookup_id(group, Path::new("/etc/group"), key))
         .transpose()?;
     if uid.is_some() || gid.is_some() {
         std::os::unix::fs::chown(path, uid, gid).map_err(io_err(format!(
@@ -114,11 +144,11 @@ fn bind_unix(config: &UnixSocketConfig) -> Result<UnixListener, RunError> {
             path.display()
         )))?;
     }
-    Ok(listener)
+    Ok(())
 }
 
 /// A numeric id, or the id of a name in a passwd/group-format file (`name:x:id:…`).
-fn lookup_id(name: &str, file: &Path) -> Result<u32, RunError> {
+fn lookup_id(name: &str, file: &Path, key: &str) -> Result<u32, RunError> {
     if let Ok(id) = name.parse::<u32>() {
         return Ok(id);
     }
@@ -128,7 +158,7 @@ fn lookup_id(name: &str, file: &Path) -> Result<u32, RunError> {
     })?;
     find_id(&text, name).ok_or_else(|| {
         RunError::Config(ConfigError::Invalid(format!(
-            "socketmap.unix: no {name:?} in {}",
+            "{key}: no {name:?} in {}",
             file.display()
         )))
     })
@@ -162,12 +192,22 @@ impl Server {
         &self.daemon
     }
 
+    /// The TLS-RPT subsystem, when `[tlsrpt] enabled = true`.
+    pub fn tlsrpt(&self) -> Option<&Arc<crate::tlsrpt::Tlsrpt>> {
+        self.tlsrpt.as_ref()
+    }
+
     /// The bound socketmap TCP addresses (useful with port 0).
     pub fn socketmap_addrs(&self) -> Vec<SocketAddr> {
         self.socketmap_tcp
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
+    }
+
+    /// The TLS-RPT datagram socket, when TLS-RPT is enabled with a socket.
+    pub fn tlsrpt_socket(&self) -> Option<&Path> {
+        self.tlsrpt_collect.as_ref().and_then(|c| c.socket_path())
     }
 
     /// The bound HTTP addresses.
@@ -193,6 +233,8 @@ impl Server {
             socketmap_tcp,
             socketmap_unix,
             http,
+            tlsrpt_collect,
+            tlsrpt,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -244,7 +286,11 @@ impl Server {
             ));
         }
         let request_timeout = Duration::from_secs(config.http.request_timeout);
-        let router = crate::http::router(daemon.clone(), request_timeout);
+        let router = crate::http::router(
+            daemon.clone(),
+            request_timeout,
+            tlsrpt_collect.as_ref().map(|c| c.intake()),
+        );
         for listener in http {
             servers.push(crate::http::spawn(
                 listener,
@@ -259,6 +305,8 @@ impl Server {
             daemon.metrics().clone(),
             shutdown.clone(),
         ));
+        // Building and delivering TLS reports (the collector is started with the listeners).
+        let tlsrpt_task = tlsrpt.map(|t| tokio::spawn(t.run(shutdown.clone())));
         tracing::info!(
             socketmap = ?config.socketmap.tcp,
             unix = ?unix_path,
@@ -284,6 +332,13 @@ impl Server {
             server.wait().await;
         }
         let _ = refresh.await;
+        if let Some(collector) = tlsrpt_collect {
+            // After the HTTP drain: no intake request is left; pending datagrams are committed.
+            collector.shutdown().await;
+        }
+        if let Some(task) = tlsrpt_task {
+            let _ = task.await;
+        }
         if let Some(path) = unix_path {
             let _ = std::fs::remove_file(path);
         }
@@ -304,6 +359,9 @@ mod tests {
         assert_eq!(find_id(passwd, "post"), None);
         let group = "postfix:x:113:\npostdrop:x:114:\n";
         assert_eq!(find_id(group, "postdrop"), Some(114));
-        assert_eq!(lookup_id("42", Path::new("/nonexistent")).unwrap(), 42);
+        assert_eq!(
+            lookup_id("42", Path::new("/nonexistent"), "test").unwrap(),
+            42
+        );
     }
 }

@@ -52,6 +52,11 @@ pub enum Service {
     Dovecot,
     /// The `swaks` SMTP client (an independent client of the SMTP intake).
     Swaks,
+    /// sys4's tlsrpt-reporter 0.6.0 from PyPI in a virtual environment (the TLS-RPT
+    /// generator the sending side is compared with; see `.ci/run`).
+    TlsrptReporter,
+    /// Debian's `python3-dkim` (dkimpy), an independent DKIM verifier.
+    Dkimpy,
 }
 
 impl fmt::Display for Service {
@@ -67,6 +72,8 @@ impl fmt::Display for Service {
             Service::Samples => "the report samples folder",
             Service::Dovecot => "Dovecot",
             Service::Swaks => "swaks",
+            Service::TlsrptReporter => "tlsrpt-reporter (the PyPI package, in a venv)",
+            Service::Dkimpy => "python3-dkim (dkimpy)",
         })
     }
 }

@@ -129,7 +129,7 @@ async fn open_existing(args: &DatabaseArgs) -> anyhow::Result<Option<ReportDb>> 
 }
 
 /// The file of a `sqlite:` URL (`sqlite:PATH`, `sqlite://PATH`, with or without `?options`).
-fn sqlite_path(url: &str) -> Option<&str> {
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.trim().strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or(rest);
