@@ -89,6 +89,7 @@ mod calendar;
 pub mod diagnostic;
 pub mod dmarc;
 pub mod domain;
+pub mod domain_table;
 pub mod forwarded;
 pub mod hex;
 pub mod hosted;
