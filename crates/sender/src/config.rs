@@ -91,6 +91,9 @@ pub struct Config {
     /// ones (`postfix`, `postfix-pre34`, `postfix310`, `strict-testing`, `strict-dns`).
     /// Default empty.
     pub profiles: BTreeMap<String, ProfileConfig>,
+    /// Inbound TLS requirements per partner and the policy service that enforces them
+    /// ([`crate::inbound`]). Default: no rules, no listener.
+    pub inbound: crate::inbound::InboundConfig,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             refresh: RefreshConfig::default(),
             tls_levels: BTreeMap::new(),
             profiles: BTreeMap::new(),
+            inbound: crate::inbound::InboundConfig::default(),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! | `mtasts_store_fallback_transitions_total` | — | times the store went away |
 //! | `mtasts_connections_open` | `protocol` | open socketmap connections |
 //! | `mtasts_socketmap_errors_total` | `kind` | connections closed for malformed or oversized input, timeouts |
+//! | `mtasts_resolver_inbound_requests_total` | `outcome` (`no-rule`, `satisfied`, `refused`, `too-early`, `malformed`) | inbound policy requests (sessions checked) |
+//! | `mtasts_resolver_inbound_refusals_total` | `rule` (`sender partner.example`, `client …`, `network …`) | inbound sessions refused, by rule |
 
 use std::sync::OnceLock;
 
@@ -69,6 +71,13 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of `mtasts_resolver_inbound_refusals_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// The rule (`sender partner.example`).
+    pub rule: String,
+}
+
 /// Every metric of the daemon.
 pub struct Metrics {
     registry: Registry,
@@ -90,6 +99,10 @@ pub struct Metrics {
     pub connections: Family<ProtocolLabels, Gauge>,
     /// Connection-level errors.
     pub socketmap_errors: Family<KindLabels, Counter>,
+    /// Inbound policy requests by outcome.
+    pub inbound_requests: Family<OutcomeLabels, Counter>,
+    /// Inbound refusals by rule.
+    pub inbound_refusals: Family<RuleLabels, Counter>,
     /// Handles of the series every lookup touches, resolved once (see [`Handles`]).
     handles: Handles,
 }
@@ -152,7 +165,21 @@ impl Metrics {
             "Socketmap connections closed because of bad input or timeouts",
             socketmap_errors.clone(),
         );
+        let inbound_requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "resolver_inbound_requests",
+            "Inbound TLS policy requests (Postfix check_policy_service) by outcome",
+            inbound_requests.clone(),
+        );
+        let inbound_refusals = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "resolver_inbound_refusals",
+            "Inbound sessions refused by the inbound TLS policy, by rule",
+            inbound_refusals.clone(),
+        );
         Metrics {
+            inbound_requests,
+            inbound_refusals,
             handles: Handles::default(),
             registry,
             lookups,
@@ -220,6 +247,22 @@ impl Metrics {
                 .observe(seconds),
             None => duration().observe(seconds),
         }
+    }
+
+    /// Counts an inbound policy request by outcome.
+    pub fn inbound_request(&self, outcome: &'static str) {
+        self.inbound_requests
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts an inbound refusal by the rule that refused (bounded by the configuration).
+    pub fn inbound_refusal(&self, rule: &str) {
+        self.inbound_refusals
+            .get_or_create(&RuleLabels {
+                rule: rule.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a socketmap connection error.

@@ -24,6 +24,9 @@ pub struct Server {
     socketmap_tcp: Vec<TcpListener>,
     socketmap_unix: Option<(UnixListener, PathBuf)>,
     http: Vec<TcpListener>,
+    /// The inbound policy service's listeners (`[inbound]`).
+    inbound_tcp: Vec<TcpListener>,
+    inbound_unix: Option<(UnixListener, PathBuf)>,
 }
 
 /// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
@@ -45,6 +48,14 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
         Some(unix) => Some((bind_unix(unix)?, unix.path.clone())),
         None => None,
     };
+    let mut inbound_tcp = Vec::new();
+    for addr in &config.inbound.tcp {
+        inbound_tcp.push(bind_tcp(*addr, "the inbound policy service").await?);
+    }
+    let inbound_unix = match &config.inbound.unix {
+        Some(unix) => Some((bind_unix(unix)?, unix.path.clone())),
+        None => None,
+    };
     let mut http = Vec::new();
     for addr in &config.http.listen {
         // The HTTP endpoint (JSON lookups, metrics) is auxiliary: a busy port must not keep
@@ -62,6 +73,8 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
         socketmap_tcp,
         socketmap_unix,
         http,
+        inbound_tcp,
+        inbound_unix,
     })
 }
 
@@ -170,6 +183,14 @@ impl Server {
             .collect()
     }
 
+    /// The bound TCP addresses of the inbound policy service.
+    pub fn inbound_addrs(&self) -> Vec<SocketAddr> {
+        self.inbound_tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
     /// The bound HTTP addresses.
     pub fn http_addrs(&self) -> Vec<SocketAddr> {
         self.http
@@ -193,6 +214,8 @@ impl Server {
             socketmap_tcp,
             socketmap_unix,
             http,
+            inbound_tcp,
+            inbound_unix,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -243,6 +266,24 @@ impl Server {
                 &shutdown,
             ));
         }
+        // The policy service shares the socketmap's limits and timeouts (the same Postfix
+        // processes connect to both).
+        let mut inbound: Vec<mtasts_listen::Listener> = inbound_tcp
+            .into_iter()
+            .map(mtasts_listen::Listener::from)
+            .collect();
+        let inbound_path = inbound_unix.map(|(listener, path)| {
+            inbound.push(listener.into());
+            path
+        });
+        for listener in inbound {
+            servers.push(crate::inbound::service::spawn(
+                listener,
+                daemon.clone(),
+                options.clone(),
+                &shutdown,
+            ));
+        }
         let request_timeout = Duration::from_secs(config.http.request_timeout);
         let router = crate::http::router(daemon.clone(), request_timeout);
         for listener in http {
@@ -284,7 +325,7 @@ impl Server {
             server.wait().await;
         }
         let _ = refresh.await;
-        if let Some(path) = unix_path {
+        for path in unix_path.into_iter().chain(inbound_path) {
             let _ = std::fs::remove_file(path);
         }
         tracing::info!("mtasts resolver stopped");

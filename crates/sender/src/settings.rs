@@ -141,6 +141,8 @@ pub struct Settings {
     pub grace: u64,
     /// Seconds a DANE finding is reused.
     pub dane_ttl: u64,
+    /// Inbound TLS rules per partner (the policy service).
+    pub inbound: Arc<mtasts_proto::postfix::policy::InboundRules>,
 }
 
 impl Settings {
@@ -200,6 +202,7 @@ impl Settings {
             negative_ttl: config.cache.negative_ttl,
             grace: config.cache.grace,
             dane_ttl: config.cache.dane_ttl,
+            inbound: Arc::new(crate::inbound::rules_from_config(&config.inbound)?),
         })
     }
 
