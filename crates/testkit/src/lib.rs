@@ -30,6 +30,7 @@ pub mod dovecot;
 pub mod https;
 pub mod pebble;
 pub mod postfix;
+pub mod postfix_smtpd;
 pub mod proxy;
 pub mod services;
 pub mod smtp;
