@@ -131,6 +131,8 @@ fn main_cf(files: &Files<'_>, config: &SmtpdConfig) -> String {
         ("relay_transport", "discard:".to_owned()),
         ("default_transport", "discard:".to_owned()),
         ("local_transport", "discard:".to_owned()),
+        ("alias_maps", String::new()),
+        ("alias_database", String::new()),
         ("smtputf8_enable", "no".to_owned()),
         ("biff", "no".to_owned()),
         ("smtpd_tls_security_level", "may".to_owned()),
