@@ -19,7 +19,6 @@
 //! * Shutdown: stop accepting, let each connection finish the request in progress (and those
 //!   already received), close idle ones, and wait for them up to the drain deadline.
 
-use std::future::Future;
 use std::io;
 use std::ops::Range;
 use std::sync::Arc;
@@ -131,29 +130,27 @@ impl Framing for Socketmap {
         decode_netstring_span(buf, MAX_QUERY_BYTES).map_err(|e| e.to_string())
     }
 
-    fn answer<'a>(
-        &'a self,
-        request: &'a [u8],
+    async fn answer(
+        &self,
+        request: &[u8],
         until: Instant,
-        out: &'a mut Vec<u8>,
-    ) -> impl Future<Output = Result<(), Refuse>> + Send + 'a {
-        async move {
-            let reply = match parse_request(request) {
-                Ok(request) => {
-                    let mut lookup = self.handler.handle(request);
-                    match futures::poll!(lookup.as_mut()) {
-                        Poll::Ready(reply) => reply,
-                        Poll::Pending => match tokio::time::timeout_at(until, lookup).await {
-                            Ok(reply) => reply,
-                            Err(_) => Reply::Temp("lookup timed out".to_string()),
-                        },
-                    }
+        out: &mut Vec<u8>,
+    ) -> Result<(), Refuse> {
+        let reply = match parse_request(request) {
+            Ok(request) => {
+                let mut lookup = self.handler.handle(request);
+                match futures::poll!(lookup.as_mut()) {
+                    Poll::Ready(reply) => reply,
+                    Poll::Pending => match tokio::time::timeout_at(until, lookup).await {
+                        Ok(reply) => reply,
+                        Err(_) => Reply::Temp("lookup timed out".to_string()),
+                    },
                 }
-                Err(e) => Reply::Perm(format!("malformed request: {e}")),
-            };
-            reply.append_netstring(out);
-            Ok(())
-        }
+            }
+            Err(e) => Reply::Perm(format!("malformed request: {e}")),
+        };
+        reply.append_netstring(out);
+        Ok(())
     }
 
     fn count_end(&self, kind: &'static str) {

@@ -253,7 +253,7 @@ impl Postfix {
         let watchdog = std::process::Command::new("unshare")
             .args(["--mount", "--pid", "--fork", "--kill-child", "--"])
             .args(["/bin/sh", "-c", WATCHDOG, "sh"])
-            .arg(&resolv)
+            .arg(resolv)
             .arg(&master)
             .arg(&config_dir)
             .arg(MASTER_EXIT_AFTER_SECS.to_string())

@@ -265,7 +265,7 @@ impl InboundRule {
 /// Uppercase hex without colons; `None` when `text` is not hex bytes.
 pub fn normalize_fingerprint(text: &str) -> Option<String> {
     let hex: String = text.trim().chars().filter(|&c| c != ':').collect();
-    (!hex.is_empty() && hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    (!hex.is_empty() && hex.len().is_multiple_of(2) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| hex.to_ascii_uppercase())
 }
 
