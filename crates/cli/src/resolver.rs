@@ -140,7 +140,7 @@ pub(crate) fn run_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_config(&config).context("invalid configuration")?;
     if check_config {
         println!(
-            "configuration OK ({}): socketmap {:?}, http {:?}, cache {}, default profile {:?}, {} static TLS levels",
+            "configuration OK ({}): socketmap {:?}, http {:?}, cache {}, default profile {:?}, {} static TLS levels, {} inbound rules (policy service {:?})",
             path.as_deref()
                 .map_or("built-in defaults".to_owned(), |p| p.display().to_string()),
             config.socketmap.tcp,
@@ -148,6 +148,8 @@ pub(crate) fn run_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
             config.cache_url(),
             settings.default_profile.name,
             config.tls_levels.len(),
+            settings.inbound.len(),
+            config.inbound.tcp,
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -169,8 +171,13 @@ pub(crate) fn run_resolver(args: ResolverArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct QueryArgs {
     /// The destination: a domain, or any Postfix socketmap key such as [relay.example]:587.
-    #[arg(value_name = "DOMAIN")]
-    key: String,
+    #[arg(value_name = "DOMAIN", required_unless_present = "inbound")]
+    key: Option<String>,
+    /// Instead of a destination, show the inbound rule for mail from SENDER (an address, or
+    /// `<>`) arriving from CLIENT (an address, hostname[address] as Postfix logs it, or a
+    /// verified hostname), and what a plaintext, TLS or verified-certificate session gets.
+    #[arg(long, num_args = 2, value_names = ["SENDER", "CLIENT"], conflicts_with_all = ["key", "profile", "use_cache"])]
+    inbound: Option<Vec<String>>,
     /// Answer as this socketmap name (profile) would; default: the default profile.
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
@@ -188,12 +195,17 @@ pub(crate) struct QueryArgs {
 pub(crate) fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let QueryArgs {
         key,
+        inbound,
         profile,
         use_cache,
         json,
         config: config_args,
     } = args;
     let (config, _) = config_args.load()?;
+    if let Some([sender, client]) = inbound.as_deref() {
+        return run_inbound_query(&config, sender, client, json);
+    }
+    let key = key.context("a DOMAIN is required")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -222,6 +234,43 @@ pub(crate) fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(query_exit_code(decision.status))
+}
+
+/// `mtasts query --inbound SENDER CLIENT`: the matching rule and each kind of session's
+/// answer. Exits 0 (it describes, it does not judge a real session).
+fn run_inbound_query(
+    config: &Config,
+    sender: &str,
+    client: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_config(config).context("invalid configuration")?;
+    let report = mtasts_sender::inbound::query::inbound_report(&settings.inbound, sender, client)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let who = match (&report.client_name, report.client_address) {
+        (Some(name), Some(ip)) => format!("{name}[{ip}]"),
+        (Some(name), None) => name.clone(),
+        (None, Some(ip)) => ip.to_string(),
+        (None, None) => "unknown".to_owned(),
+    };
+    println!(
+        "mail from {} via {who}",
+        report
+            .sender_domain
+            .as_deref()
+            .unwrap_or("<> (no sender domain)")
+    );
+    match (&report.rule, &report.level) {
+        (Some(rule), Some(level)) => println!("  rule: {rule} ({level})"),
+        _ => println!("  rule: none (every session gets DUNNO)"),
+    }
+    for session in &report.sessions {
+        println!("  {}: action={}", session.session, session.action);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `mtasts query` exits 1 when Postfix would defer the message (`TEMP`, `PERM`), else 0.

@@ -75,6 +75,11 @@ impl Network {
         (prefix <= max).then_some(Network { addr, prefix })
     }
 
+    /// The prefix length (the longer, the more specific).
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `ip` is inside this network. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`)
     /// is the IPv4 address it maps, as sockets on a dual-stack listener report them.
     pub fn contains(&self, ip: IpAddr) -> bool {

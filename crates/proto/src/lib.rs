@@ -98,6 +98,7 @@ pub mod diagnostic;
 pub mod dkim;
 pub mod dmarc;
 pub mod domain;
+pub mod domain_table;
 pub mod forwarded;
 pub mod hex;
 pub mod hosted;

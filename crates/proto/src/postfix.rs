@@ -21,6 +21,7 @@ use crate::socketmap::MAX_REPLY_BYTES;
 use crate::sts::mx_pattern::MxPattern;
 use crate::sts::policy::Policy;
 
+pub mod policy;
 mod reply_data;
 
 pub use reply_data::{ReplyData, ReplyDataError, parse_reply_data};

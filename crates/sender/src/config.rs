@@ -93,6 +93,9 @@ pub struct Config {
     pub profiles: BTreeMap<String, ProfileConfig>,
     /// TLS-RPT for the sending side: collecting results, building and delivering reports.
     pub tlsrpt: crate::tlsrpt::config::TlsrptConfig,
+    /// Inbound TLS requirements per partner and the policy service that enforces them
+    /// ([`crate::inbound`]). Default: no rules, no listener.
+    pub inbound: crate::inbound::InboundConfig,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
             tls_levels: BTreeMap::new(),
             profiles: BTreeMap::new(),
             tlsrpt: crate::tlsrpt::config::TlsrptConfig::default(),
+            inbound: crate::inbound::InboundConfig::default(),
         }
     }
 }

@@ -17,6 +17,9 @@
 //!   unavailable ([`fallback`]).
 //! * **Serves** socketmap over TCP and UNIX sockets ([`socketmap`]) and HTTP ([`http`]:
 //!   `/v1/policy/{domain}`, `/metrics`, `/healthz`).
+//! * **Requires TLS on receiving, per partner** ([`inbound`]): a Postfix
+//!   `check_policy_service` server refusing plaintext or unverified sessions from the senders,
+//!   client hosts and networks the `[inbound]` section names.
 //!
 //! What it does not do: signals, flags and logging setup (the `mtasts` CLI), protocol rules
 //! (`mtasts-proto`), network edges (`mtasts-net`), storage (`mtasts-store`).
@@ -57,7 +60,9 @@ pub mod decision;
 pub mod discovery;
 pub mod error;
 pub mod fallback;
+pub mod framed;
 pub mod http;
+pub mod inbound;
 pub mod metrics;
 pub mod refresh;
 pub mod server;

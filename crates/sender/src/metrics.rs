@@ -17,6 +17,8 @@
 //! | `mtasts_resolver_tlsrpt_commits_total` | `outcome` (`ok`, `error`) | batches of TLS-RPT results written to the store |
 //! | `mtasts_resolver_tlsrpt_reports_built_total` | — | TLS reports built and stored (one per day, domain and record) |
 //! | `mtasts_resolver_tlsrpt_deliveries_total` | `scheme` (`https`, `mailto`), `outcome` (`delivered`, `retry`, `gave_up`, `suppressed`) | TLS report delivery attempts |
+//! | `mtasts_resolver_inbound_requests_total` | `outcome` (`no-rule`, `satisfied`, `refused`, `too-early`, `malformed`) | inbound policy requests (sessions checked) |
+//! | `mtasts_resolver_inbound_refusals_total` | `rule` (`sender partner.example`, `client …`, `network …`) | inbound sessions refused, by rule |
 
 use std::sync::OnceLock;
 
@@ -84,6 +86,13 @@ pub struct TlsrptDeliveryLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of `mtasts_resolver_inbound_refusals_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// The rule (`sender partner.example`).
+    pub rule: String,
+}
+
 /// Every metric of the daemon.
 pub struct Metrics {
     registry: Registry,
@@ -117,6 +126,10 @@ pub struct Metrics {
     pub tlsrpt_reports_built: Counter,
     /// TLS report delivery attempts by scheme and outcome.
     pub tlsrpt_deliveries: Family<TlsrptDeliveryLabels, Counter>,
+    /// Inbound policy requests by outcome.
+    pub inbound_requests: Family<OutcomeLabels, Counter>,
+    /// Inbound refusals by rule.
+    pub inbound_refusals: Family<RuleLabels, Counter>,
     /// Handles of the series every lookup touches, resolved once (see [`Handles`]).
     handles: Handles,
 }
@@ -215,7 +228,22 @@ impl Metrics {
             "TLS report delivery attempts by scheme and outcome",
             tlsrpt_deliveries.clone(),
         );
+
+        let inbound_requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "resolver_inbound_requests",
+            "Inbound TLS policy requests (Postfix check_policy_service) by outcome",
+            inbound_requests.clone(),
+        );
+        let inbound_refusals = Family::<RuleLabels, Counter>::default();
+        registry.register(
+            "resolver_inbound_refusals",
+            "Inbound sessions refused by the inbound TLS policy, by rule",
+            inbound_refusals.clone(),
+        );
         Metrics {
+            inbound_requests,
+            inbound_refusals,
             handles: Handles::default(),
             tlsrpt_results,
             tlsrpt_datagrams_dropped,
@@ -295,6 +323,22 @@ impl Metrics {
     pub fn tlsrpt_delivery(&self, scheme: &'static str, outcome: &'static str) {
         self.tlsrpt_deliveries
             .get_or_create(&TlsrptDeliveryLabels { scheme, outcome })
+            .inc();
+    }
+
+    /// Counts an inbound policy request by outcome.
+    pub fn inbound_request(&self, outcome: &'static str) {
+        self.inbound_requests
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts an inbound refusal by the rule that refused (bounded by the configuration).
+    pub fn inbound_refusal(&self, rule: &str) {
+        self.inbound_refusals
+            .get_or_create(&RuleLabels {
+                rule: rule.to_owned(),
+            })
             .inc();
     }
 

@@ -26,6 +26,9 @@ pub struct Server {
     http: Vec<TcpListener>,
     tlsrpt_collect: Option<crate::tlsrpt::collect::Collector>,
     tlsrpt: Option<Arc<crate::tlsrpt::Tlsrpt>>,
+    /// The inbound policy service's listeners (`[inbound]`).
+    inbound_tcp: Vec<TcpListener>,
+    inbound_unix: Option<(UnixListener, PathBuf)>,
 }
 
 /// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
@@ -44,6 +47,14 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
         socketmap_tcp.push(bind_tcp(*addr, "socketmap").await?);
     }
     let socketmap_unix = match &config.socketmap.unix {
+        Some(unix) => Some((bind_unix(unix)?, unix.path.clone())),
+        None => None,
+    };
+    let mut inbound_tcp = Vec::new();
+    for addr in &config.inbound.tcp {
+        inbound_tcp.push(bind_tcp(*addr, "the inbound policy service").await?);
+    }
+    let inbound_unix = match &config.inbound.unix {
         Some(unix) => Some((bind_unix(unix)?, unix.path.clone())),
         None => None,
     };
@@ -75,6 +86,8 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
         http,
         tlsrpt_collect,
         tlsrpt,
+        inbound_tcp,
+        inbound_unix,
     })
 }
 
@@ -210,6 +223,14 @@ impl Server {
         self.tlsrpt_collect.as_ref().and_then(|c| c.socket_path())
     }
 
+    /// The bound TCP addresses of the inbound policy service.
+    pub fn inbound_addrs(&self) -> Vec<SocketAddr> {
+        self.inbound_tcp
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
     /// The bound HTTP addresses.
     pub fn http_addrs(&self) -> Vec<SocketAddr> {
         self.http
@@ -235,6 +256,8 @@ impl Server {
             http,
             tlsrpt_collect,
             tlsrpt,
+            inbound_tcp,
+            inbound_unix,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -282,6 +305,24 @@ impl Server {
                 daemon.clone(),
                 options.clone(),
                 daemon.metrics().clone(),
+                &shutdown,
+            ));
+        }
+        // The policy service shares the socketmap's limits and timeouts (the same Postfix
+        // processes connect to both).
+        let mut inbound: Vec<mtasts_listen::Listener> = inbound_tcp
+            .into_iter()
+            .map(mtasts_listen::Listener::from)
+            .collect();
+        let inbound_path = inbound_unix.map(|(listener, path)| {
+            inbound.push(listener.into());
+            path
+        });
+        for listener in inbound {
+            servers.push(crate::inbound::service::spawn(
+                listener,
+                daemon.clone(),
+                options.clone(),
                 &shutdown,
             ));
         }
@@ -339,7 +380,7 @@ impl Server {
         if let Some(task) = tlsrpt_task {
             let _ = task.await;
         }
-        if let Some(path) = unix_path {
+        for path in unix_path.into_iter().chain(inbound_path) {
             let _ = std::fs::remove_file(path);
         }
         tracing::info!("mtasts resolver stopped");

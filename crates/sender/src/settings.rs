@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mtasts_proto::domain::normalize_domain;
+use mtasts_proto::domain_table::DomainTable;
 use mtasts_proto::postfix::{AnswerStyle, TlsLevel, is_valid_match_entry};
 
 use crate::config::{Config, ConfigError, ProfileConfig, StaticLevel};
@@ -85,9 +85,7 @@ pub fn builtin_profiles() -> Vec<(&'static str, ProfileConfig)> {
 /// Static TLS levels: exact domains and `.parent` suffix entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StaticLevels {
-    exact: HashMap<String, TlsLevel>,
-    /// Keyed by the parent domain without the leading dot.
-    suffix: HashMap<String, TlsLevel>,
+    table: DomainTable<TlsLevel>,
 }
 
 impl StaticLevels {
@@ -95,26 +93,12 @@ impl StaticLevels {
     /// first, then the closest `.parent` entry (`.example.com` covers `a.example.com` and
     /// `a.b.example.com`, not `example.com`).
     pub fn lookup(&self, domain: &str) -> Option<(String, &TlsLevel)> {
-        // Most daemons have no static levels: every lookup asks, so skip the walk.
-        if self.is_empty() {
-            return None;
-        }
-        if let Some(level) = self.exact.get(domain) {
-            return Some((domain.to_string(), level));
-        }
-        let mut rest = domain;
-        while let Some((_, parent)) = rest.split_once('.') {
-            if let Some(level) = self.suffix.get(parent) {
-                return Some((format!(".{parent}"), level));
-            }
-            rest = parent;
-        }
-        None
+        self.table.lookup(domain)
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.exact.len() + self.suffix.len()
+        self.table.len()
     }
 
     /// Whether there are none.
@@ -141,6 +125,8 @@ pub struct Settings {
     pub grace: u64,
     /// Seconds a DANE finding is reused.
     pub dane_ttl: u64,
+    /// Inbound TLS rules per partner (the policy service).
+    pub inbound: Arc<mtasts_proto::postfix::policy::InboundRules>,
 }
 
 impl Settings {
@@ -179,18 +165,10 @@ impl Settings {
         let mut static_levels = StaticLevels::default();
         for (key, level) in &config.tls_levels {
             let parsed = parse_static_level(key, level)?;
-            let (table, name) = match key.strip_prefix('.') {
-                Some(parent) => (&mut static_levels.suffix, parent),
-                None => (&mut static_levels.exact, key.as_str()),
-            };
-            let domain = normalize_domain(name).map_err(|e| {
-                ConfigError::Invalid(format!("tls_levels key {key:?} is not a domain: {e}"))
-            })?;
-            if table.insert(domain, parsed).is_some() {
-                return Err(ConfigError::Invalid(format!(
-                    "tls_levels key {key:?} is given twice (keys are case-insensitive)"
-                )));
-            }
+            static_levels
+                .table
+                .insert(key, parsed)
+                .map_err(|e| ConfigError::Invalid(format!("tls_levels key {e}")))?;
         }
         Ok(Settings {
             profiles,
@@ -200,6 +178,7 @@ impl Settings {
             negative_ttl: config.cache.negative_ttl,
             grace: config.cache.grace,
             dane_ttl: config.cache.dane_ttl,
+            inbound: Arc::new(crate::inbound::rules_from_config(&config.inbound)?),
         })
     }
 

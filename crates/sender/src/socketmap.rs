@@ -3,7 +3,8 @@
 //! * Netstring framing both ways; requests up to [`MAX_QUERY_BYTES`], replies up to
 //!   [`mtasts_proto::socketmap::MAX_REPLY_BYTES`] (larger ones become `TEMP`, see
 //!   [`Reply::to_payload`]).
-//! * Many connections at once, on the shared accept loop of `mtasts-listen` (its policy:
+//! * The connection machinery ([`crate::framed`], shared with the inbound policy service):
+//!   many connections at once, on the shared accept loop of `mtasts-listen` (its policy:
 //!   a permit before `accept`, bounded pauses on accept errors, graceful drain): capped at
 //!   [`ServeOptions::max_connections`]. At the cap, the connection quiet for the longest (at
 //!   least [`ServeOptions::evict_after`]) is closed between requests to make room for the new
@@ -19,6 +20,7 @@
 //!   already received), close idle ones, and wait for them up to the drain deadline.
 
 use std::io;
+use std::ops::Range;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -28,11 +30,11 @@ use mtasts_listen::{ConnectionLimits, Listener, Server};
 use mtasts_proto::socketmap::{
     MAX_QUERY_BYTES, Reply, Request, decode_netstring_span, parse_request,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Metrics, ProtocolLabels};
+use crate::framed::{Framing, Refuse};
+use crate::metrics::Metrics;
 
 /// Answers one socketmap request. The daemon implements it.
 pub trait SocketmapHandler: Send + Sync + 'static {
@@ -84,9 +86,6 @@ impl ServeOptions {
     }
 }
 
-/// The bytes read from a socket at once.
-const READ_CHUNK: usize = 4096;
-
 /// Starts serving socketmap requests on `listener` (TCP or UNIX); cancelling `shutdown`
 /// stops accepting, lets each connection finish the request in progress and closes it, and
 /// [`Server::wait`] completes once all are gone (at most `drain_timeout` later).
@@ -97,27 +96,11 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     shutdown: &CancellationToken,
 ) -> Server {
-    let limits = options.connection_limits();
-    let options = Arc::new(options);
-    Server::spawn(listener, limits, shutdown, move |stream, context| {
-        let handler = handler.clone();
-        let options = options.clone();
-        let metrics = metrics.clone();
-        async move {
-            let gauge = metrics
-                .connections
-                .get_or_create(&ProtocolLabels {
-                    protocol: "socketmap",
-                })
-                .clone();
-            gauge.inc();
-            // Idle, making room for another client, or shutdown: all end the connection
-            // between requests.
-            let stop = context.stop_token();
-            connection(stream, &*handler, &options, &metrics, &stop).await;
-            gauge.dec();
-        }
-    })
+    let protocol = Arc::new(Socketmap {
+        handler,
+        metrics: metrics.clone(),
+    });
+    crate::framed::spawn(listener, protocol, options, metrics, shutdown)
 }
 
 /// Serves socketmap requests on `listener` until `shutdown` is cancelled, then drains.
@@ -134,167 +117,44 @@ pub async fn serve(
     Ok(())
 }
 
-/// Why a connection ended.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// The client closed (cleanly, between requests).
-    Closed,
-    /// The client closed in the middle of a request.
-    Truncated,
-    /// Idle too long.
-    Idle,
-    /// A request did not arrive or could not be answered in time.
-    Slow,
-    /// Broken framing.
-    Framing,
-    /// Shutdown.
-    Shutdown,
-    /// A read or write error.
-    Io,
+/// The socketmap on the shared connection machinery: netstrings both ways.
+struct Socketmap {
+    handler: Arc<dyn SocketmapHandler>,
+    metrics: Arc<Metrics>,
 }
 
-impl End {
-    fn metric(&self) -> Option<&'static str> {
-        match self {
-            End::Closed | End::Shutdown => None,
-            End::Truncated => Some("truncated"),
-            End::Idle => Some("idle-timeout"),
-            End::Slow => Some("request-timeout"),
-            End::Framing => Some("framing"),
-            End::Io => Some("io"),
-        }
+impl Framing for Socketmap {
+    const LABEL: &'static str = "socketmap";
+
+    fn frame(buf: &[u8]) -> Result<Option<(Range<usize>, usize)>, String> {
+        decode_netstring_span(buf, MAX_QUERY_BYTES).map_err(|e| e.to_string())
     }
-}
 
-/// One connection: read a netstring, answer it, repeat.
-async fn connection<S>(
-    mut stream: S,
-    handler: &dyn SocketmapHandler,
-    options: &ServeOptions,
-    metrics: &Metrics,
-    shutdown: &CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let end = converse(&mut stream, handler, options, shutdown).await;
-    if let Some(kind) = end.metric() {
-        metrics.socketmap_error(kind);
+    async fn answer(
+        &self,
+        request: &[u8],
+        until: Instant,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Refuse> {
+        let reply = match parse_request(request) {
+            Ok(request) => {
+                let mut lookup = self.handler.handle(request);
+                match futures::poll!(lookup.as_mut()) {
+                    Poll::Ready(reply) => reply,
+                    Poll::Pending => match tokio::time::timeout_at(until, lookup).await {
+                        Ok(reply) => reply,
+                        Err(_) => Reply::Temp("lookup timed out".to_string()),
+                    },
+                }
+            }
+            Err(e) => Reply::Perm(format!("malformed request: {e}")),
+        };
+        reply.append_netstring(out);
+        Ok(())
     }
-    tracing::debug!(reason = ?end, "socketmap connection closed");
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
-}
 
-async fn converse<S>(
-    stream: &mut S,
-    handler: &dyn SocketmapHandler,
-    options: &ServeOptions,
-    shutdown: &CancellationToken,
-) -> End
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
-    // Replies are framed straight into this buffer, reused for every request.
-    let mut out: Vec<u8> = Vec::with_capacity(256);
-    let mut chunk = [0u8; READ_CHUNK];
-    // When the request now in `buf` must be complete and answered.
-    let mut deadline: Option<Instant> = None;
-    // Per-request cost (docs/benchmarks.md): the shutdown waiter and the read timer live as
-    // long as the connection instead of being registered anew for every request. Moving the
-    // timer later does not touch the timer wheel; a lookup or a write that completes at once
-    // (a cache hit, a reply that fits the socket buffer) never starts a timer.
-    let mut cancelled = std::pin::pin!(shutdown.cancelled());
-    let mut read_timer = std::pin::pin!(tokio::time::sleep_until(
-        Instant::now() + options.idle_timeout
-    ));
-    loop {
-        match decode_netstring_span(&buf, MAX_QUERY_BYTES) {
-            Ok(Some((payload, used))) => {
-                let until = deadline
-                    .take()
-                    .unwrap_or_else(|| Instant::now() + options.request_timeout);
-                // The request is read where it arrived in `buf`; the bytes are dropped once
-                // it is answered.
-                let reply = match parse_request(&buf[payload]) {
-                    Ok(request) => {
-                        let mut lookup = handler.handle(request);
-                        match futures::poll!(lookup.as_mut()) {
-                            Poll::Ready(reply) => reply,
-                            Poll::Pending => match tokio::time::timeout_at(until, lookup).await {
-                                Ok(reply) => reply,
-                                Err(_) => Reply::Temp("lookup timed out".to_string()),
-                            },
-                        }
-                    }
-                    Err(e) => Reply::Perm(format!("malformed request: {e}")),
-                };
-                buf.drain(..used);
-                out.clear();
-                reply.append_netstring(&mut out);
-                let mut write = std::pin::pin!(async {
-                    stream.write_all(&out).await?;
-                    stream.flush().await
-                });
-                let written = match futures::poll!(write.as_mut()) {
-                    Poll::Ready(written) => written,
-                    Poll::Pending => {
-                        // The reply gets at least a few seconds even when the lookup used the
-                        // budget.
-                        let write_until = until.max(Instant::now() + Duration::from_secs(5));
-                        match tokio::time::timeout_at(write_until, write).await {
-                            Ok(written) => written,
-                            Err(_) => return End::Slow,
-                        }
-                    }
-                };
-                if written.is_err() {
-                    return End::Io;
-                }
-                if !buf.is_empty() {
-                    deadline = Some(Instant::now() + options.request_timeout);
-                    continue;
-                }
-                if shutdown.is_cancelled() {
-                    return End::Shutdown;
-                }
-            }
-            Ok(None) => {
-                let idle = buf.is_empty();
-                let until = if idle {
-                    Instant::now() + options.idle_timeout
-                } else {
-                    *deadline.get_or_insert_with(|| Instant::now() + options.request_timeout)
-                };
-                read_timer.as_mut().reset(until);
-                // The read comes first: checking the token takes a lock shared by every
-                // connection, so it is polled only while no request is waiting. A request
-                // that arrives with the shutdown is answered (the check after each reply then
-                // ends the connection).
-                let read = tokio::select! {
-                    biased;
-                    read = stream.read(&mut chunk) => Some(read),
-                    _ = &mut cancelled, if idle => return End::Shutdown,
-                    _ = &mut read_timer => None,
-                };
-                match read {
-                    None if idle => return End::Idle,
-                    None => return End::Slow,
-                    Some(Err(_)) => return End::Io,
-                    Some(Ok(0)) if idle => return End::Closed,
-                    Some(Ok(0)) => return End::Truncated,
-                    Some(Ok(n)) => {
-                        if idle {
-                            deadline = Some(Instant::now() + options.request_timeout);
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "socketmap framing error; closing the connection");
-                return End::Framing;
-            }
-        }
+    fn count_end(&self, kind: &'static str) {
+        self.metrics.socketmap_error(kind);
     }
 }
 
@@ -302,6 +162,7 @@ where
 mod tests {
     use super::*;
     use mtasts_proto::socketmap::{decode_netstring, encode_netstring};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Echoes the key back, for framing tests (the decisions are tested end to end).
     struct Echo;

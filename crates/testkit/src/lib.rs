@@ -34,6 +34,7 @@ pub mod https;
 pub mod libtlsrpt;
 pub mod pebble;
 pub mod postfix;
+pub mod postfix_smtpd;
 pub mod proxy;
 pub mod services;
 pub mod smtp;

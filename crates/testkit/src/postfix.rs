@@ -205,21 +205,8 @@ impl Postfix {
                 net.smtp_port()
             )));
         }
-        let dir = tempfile::Builder::new()
-            .prefix("mtasts-postfix")
-            .tempdir()?;
+        let (dir, config_dir) = instance_dir()?;
         let root = dir.path().to_owned();
-        let config_dir = root.join("etc");
-        let queue_dir = root.join("queue");
-        let data_dir = root.join("data");
-        for d in [&config_dir, &queue_dir, &data_dir] {
-            std::fs::create_dir(d)?;
-        }
-        // Postfix daemons run as `postfix` and must reach the queue through this directory.
-        set_mode(&root, 0o755)?;
-        let (uid, gid) = user_ids("postfix")
-            .ok_or_else(|| std::io::Error::other("no postfix user in /etc/passwd"))?;
-        std::os::unix::fs::chown(&data_dir, Some(uid), Some(gid))?;
 
         let ca_file = config_dir.join("ca.pem");
         std::fs::copy(net.ca_file(), &ca_file)?;
@@ -237,7 +224,19 @@ impl Postfix {
         let main_cf = main_cf(&root, &config, &ca_file, &maillog);
         std::fs::write(config_dir.join("main.cf"), main_cf)?;
         std::fs::write(config_dir.join("master.cf"), MASTER_CF)?;
+        Postfix::launch(dir, config_dir, maillog, &resolv).await
+    }
 
+    /// Starts the instance written under `dir` (configuration in `config_dir`, see
+    /// [`instance_dir`]) in fresh namespaces with `resolv` over `/etc/resolv.conf`, and waits
+    /// until `master` runs.
+    pub(crate) async fn launch(
+        dir: tempfile::TempDir,
+        config_dir: PathBuf,
+        maillog: PathBuf,
+        resolv: &Path,
+    ) -> std::io::Result<Postfix> {
+        let root = dir.path().to_owned();
         // Creates the queue directories with the right owners.
         run(tokio::process::Command::new(POSTFIX)
             .arg("-c")
@@ -254,7 +253,7 @@ impl Postfix {
         let watchdog = std::process::Command::new("unshare")
             .args(["--mount", "--pid", "--fork", "--kill-child", "--"])
             .args(["/bin/sh", "-c", WATCHDOG, "sh"])
-            .arg(&resolv)
+            .arg(resolv)
             .arg(&master)
             .arg(&config_dir)
             .arg(MASTER_EXIT_AFTER_SECS.to_string())
@@ -435,7 +434,28 @@ impl std::fmt::Debug for Postfix {
     }
 }
 
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+/// A fresh instance directory (removed on drop) with its `etc`, `queue` and `data`
+/// subdirectories, reachable by the `postfix` user; returns it and `etc`.
+pub(crate) fn instance_dir() -> std::io::Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::Builder::new()
+        .prefix("mtasts-postfix")
+        .tempdir()?;
+    let root = dir.path().to_owned();
+    let config_dir = root.join("etc");
+    let queue_dir = root.join("queue");
+    let data_dir = root.join("data");
+    for d in [&config_dir, &queue_dir, &data_dir] {
+        std::fs::create_dir(d)?;
+    }
+    // Postfix daemons run as `postfix` and must reach the queue through this directory.
+    set_mode(&root, 0o755)?;
+    let (uid, gid) = user_ids("postfix")
+        .ok_or_else(|| std::io::Error::other("no postfix user in /etc/passwd"))?;
+    std::os::unix::fs::chown(&data_dir, Some(uid), Some(gid))?;
+    Ok((dir, config_dir))
+}
+
+pub(crate) fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
@@ -526,7 +546,7 @@ fn main_cf(root: &Path, config: &PostfixConfig, ca_file: &Path, maillog: &Path) 
 
 /// Every service Postfix needs to deliver over SMTP, none chrooted (they must see the
 /// bind-mounted resolv.conf), no listener.
-const MASTER_CF: &str = "\
+pub(crate) const MASTER_CF: &str = "\
 # service type  private unpriv  chroot  wakeup  maxproc command
 pickup     unix  n       -       n       60      1       pickup
 cleanup    unix  n       -       n       -       0       cleanup

@@ -30,6 +30,7 @@ example_test!(minimal_example_parses, "minimal.toml");
 example_test!(full_example_parses, "full.toml");
 example_test!(dane_example_parses, "dane.toml");
 example_test!(unix_example_parses, "unix.toml");
+example_test!(inbound_example_parses, "inbound.toml");
 
 #[test]
 fn empty_file_is_the_default() {
