@@ -27,6 +27,7 @@ use crate::cert::{
 
 mod legacy;
 pub mod reply;
+pub mod submit;
 
 use reply::{Reply, ReplyError};
 

@@ -9,6 +9,10 @@
 //! * [`sts::mx_pattern`] — `mx` patterns and MX host matching (§4.1).
 //! * [`tlsrpt::record`] — the `_smtp._tls` TXT record (RFC 8460 §3).
 //! * [`tlsrpt::report`] — TLS report JSON (RFC 8460 §4) read into typed values, with notes for what was repaired.
+//! * [`tlsrpt::session`] — one delivery request's TLS results as an MTA reports them (JSON over
+//!   HTTP), with the canonical policy and failure keys reports are aggregated by.
+//! * [`tlsrpt::datagram`] — libtlsrpt's datagrams (what Postfix 3.10+ sends a TLS-RPT collector).
+//! * [`tlsrpt::outgoing`] — the RFC 8460 report a sender builds, its names and its §5.3 mail.
 //!
 //! Every text that is published is written here and nowhere else: the record texts
 //! ([`sts::record::record_text`], [`tlsrpt::record::record_text`]), the policy file (`Display`

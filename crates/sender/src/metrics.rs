@@ -15,6 +15,8 @@
 //! | `mtasts_resolver_tlsrpt_datagrams_dropped_total` | `kind` | TLS-RPT datagrams dropped: malformed or oversized (the parser's kind), or `backlog` (too many results not yet committed) |
 //! | `mtasts_resolver_tlsrpt_pending_results` | — | TLS-RPT results held in memory, not yet committed |
 //! | `mtasts_resolver_tlsrpt_commits_total` | `outcome` (`ok`, `error`) | batches of TLS-RPT results written to the store |
+//! | `mtasts_resolver_tlsrpt_reports_built_total` | — | TLS reports built and stored (one per day, domain and record) |
+//! | `mtasts_resolver_tlsrpt_deliveries_total` | `scheme` (`https`, `mailto`), `outcome` (`delivered`, `retry`, `gave_up`, `suppressed`) | TLS report delivery attempts |
 
 use std::sync::OnceLock;
 
@@ -73,6 +75,15 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+/// Labels of `mtasts_resolver_tlsrpt_deliveries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsrptDeliveryLabels {
+    /// `https` or `mailto`.
+    pub scheme: &'static str,
+    /// `delivered`, `retry`, `gave_up` or `suppressed`.
+    pub outcome: &'static str,
+}
+
 /// Every metric of the daemon.
 pub struct Metrics {
     registry: Registry,
@@ -102,6 +113,10 @@ pub struct Metrics {
     pub tlsrpt_pending_results: Gauge,
     /// Batches of TLS-RPT results written, by `outcome`.
     pub tlsrpt_commits: Family<OutcomeLabels, Counter>,
+    /// TLS reports built and stored.
+    pub tlsrpt_reports_built: Counter,
+    /// TLS report delivery attempts by scheme and outcome.
+    pub tlsrpt_deliveries: Family<TlsrptDeliveryLabels, Counter>,
     /// Handles of the series every lookup touches, resolved once (see [`Handles`]).
     handles: Handles,
 }
@@ -188,6 +203,18 @@ impl Metrics {
             "Batches of TLS-RPT results written to the store, by outcome",
             tlsrpt_commits.clone(),
         );
+        let tlsrpt_reports_built = Counter::default();
+        registry.register(
+            "resolver_tlsrpt_reports_built",
+            "TLS reports built and stored (one per UTC day, recipient domain and TLSRPT record)",
+            tlsrpt_reports_built.clone(),
+        );
+        let tlsrpt_deliveries = Family::<TlsrptDeliveryLabels, Counter>::default();
+        registry.register(
+            "resolver_tlsrpt_deliveries",
+            "TLS report delivery attempts by scheme and outcome",
+            tlsrpt_deliveries.clone(),
+        );
         Metrics {
             handles: Handles::default(),
             tlsrpt_results,
@@ -204,6 +231,8 @@ impl Metrics {
             store_fallback_transitions,
             connections,
             socketmap_errors,
+            tlsrpt_reports_built,
+            tlsrpt_deliveries,
         }
     }
 
@@ -260,6 +289,13 @@ impl Metrics {
                 .observe(seconds),
             None => duration().observe(seconds),
         }
+    }
+
+    /// Counts one TLS report delivery attempt.
+    pub fn tlsrpt_delivery(&self, scheme: &'static str, outcome: &'static str) {
+        self.tlsrpt_deliveries
+            .get_or_create(&TlsrptDeliveryLabels { scheme, outcome })
+            .inc();
     }
 
     /// Counts a socketmap connection error.

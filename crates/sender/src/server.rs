@@ -24,7 +24,8 @@ pub struct Server {
     socketmap_tcp: Vec<TcpListener>,
     socketmap_unix: Option<(UnixListener, PathBuf)>,
     http: Vec<TcpListener>,
-    tlsrpt: Option<crate::tlsrpt::collect::Collector>,
+    tlsrpt: Option<Arc<crate::tlsrpt::Tlsrpt>>,
+    collector: Option<crate::tlsrpt::collect::Collector>,
 }
 
 /// Builds the daemon from `config` (opening the cache store, setting up DNS and trust) and
@@ -57,8 +58,21 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
             }
         }
     }
-    let tlsrpt =
-        crate::tlsrpt::collect::start_configured(&config, daemon.metrics().clone()).await?;
+    let tlsrpt = if config.tlsrpt.enabled {
+        Some(Arc::new(
+            crate::tlsrpt::Tlsrpt::open(&config, daemon.metrics().clone()).await?,
+        ))
+    } else {
+        None
+    };
+    let collector = match &tlsrpt {
+        Some(t) => Some(crate::tlsrpt::collect::start_with_db(
+            &config,
+            t.db().clone(),
+            daemon.metrics().clone(),
+        )?),
+        None => None,
+    };
     Ok(Server {
         daemon,
         config,
@@ -66,6 +80,7 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
         socketmap_unix,
         http,
         tlsrpt,
+        collector,
     })
 }
 
@@ -183,6 +198,11 @@ impl Server {
         &self.daemon
     }
 
+    /// The TLS-RPT subsystem, when `[tlsrpt] enabled = true`.
+    pub fn tlsrpt(&self) -> Option<&Arc<crate::tlsrpt::Tlsrpt>> {
+        self.tlsrpt.as_ref()
+    }
+
     /// The bound socketmap TCP addresses (useful with port 0).
     pub fn socketmap_addrs(&self) -> Vec<SocketAddr> {
         self.socketmap_tcp
@@ -193,7 +213,7 @@ impl Server {
 
     /// The TLS-RPT datagram socket, when TLS-RPT is enabled with a socket.
     pub fn tlsrpt_socket(&self) -> Option<&Path> {
-        self.tlsrpt.as_ref().and_then(|c| c.socket_path())
+        self.collector.as_ref().and_then(|c| c.socket_path())
     }
 
     /// The bound HTTP addresses.
@@ -220,6 +240,7 @@ impl Server {
             socketmap_unix,
             http,
             tlsrpt,
+            collector,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -274,7 +295,7 @@ impl Server {
         let router = crate::http::router(
             daemon.clone(),
             request_timeout,
-            tlsrpt.as_ref().map(|c| c.intake()),
+            collector.as_ref().map(|c| c.intake()),
         );
         for listener in http {
             servers.push(crate::http::spawn(
@@ -290,6 +311,8 @@ impl Server {
             daemon.metrics().clone(),
             shutdown.clone(),
         ));
+        // Building and delivering TLS reports (the collector is started with the listeners).
+        let tlsrpt_task = tlsrpt.map(|t| tokio::spawn(t.run(shutdown.clone())));
         tracing::info!(
             socketmap = ?config.socketmap.tcp,
             unix = ?unix_path,
@@ -315,9 +338,12 @@ impl Server {
             server.wait().await;
         }
         let _ = refresh.await;
-        if let Some(collector) = tlsrpt {
+        if let Some(collector) = collector {
             // After the HTTP drain: no intake request is left; pending datagrams are committed.
             collector.shutdown().await;
+        }
+        if let Some(task) = tlsrpt_task {
+            let _ = task.await;
         }
         if let Some(path) = unix_path {
             let _ = std::fs::remove_file(path);

@@ -105,6 +105,7 @@ both_databases!(
     reschedule_day_makes_pending_deliveries_due,
     prune_deletes_old_days_but_keeps_pending_reports,
     concurrent_records_from_two_nodes_add_up,
+    a_batch_acknowledged_survives_kill_9,
 );
 
 fn row(day: i64, domain: &str, policy: &str, ok: u64, failed: u64) -> ResultRow {
@@ -449,13 +450,47 @@ async fn two_nodes_building_the_same_reports_store_each_once(db: TlsrptDb, url: 
         }
     }
     assert_eq!(new.len(), 40, "every report built once: {new:?}");
+    // And head to head: both nodes released at the same instant for each report.
+    for i in 0..10 {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let racers: Vec<_> = [db.clone(), other.clone()]
+            .into_iter()
+            .map(|db| {
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    let new = report(D, &format!("race{i}.example"), &["mailto:r@x"], D + DAY);
+                    barrier.wait().await;
+                    db.insert_report(&new).await.unwrap()
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for racer in racers {
+            outcomes.push(racer.await.unwrap());
+        }
+        let ids: BTreeSet<i64> = outcomes
+            .iter()
+            .map(|o| match o {
+                Inserted::New(id) | Inserted::AlreadyBuilt(id) => *id,
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{outcomes:?}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, Inserted::New(_)))
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+    }
     assert!(new.values().all(|v| v.len() == 1), "{new:?}");
     assert!(
         ids.values().all(|v| v.len() == 1),
         "both saw one id: {ids:?}"
     );
     let stored = db.reports_for_day(D).await.unwrap();
-    assert_eq!(stored.len(), 40);
+    assert_eq!(stored.len(), 50);
     assert!(stored.iter().all(|r| r.destinations.len() == 1));
     other.close().await;
 }
@@ -914,4 +949,66 @@ async fn an_unknown_url_is_invalid_and_migrations_have_their_own_table() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the database file is private");
+}
+
+/// The environment variable that makes [`killed_child_records`] the child of
+/// [`a_batch_acknowledged_survives_kill_9`]: the database URL it records into.
+const CHILD_URL_ENV: &str = "MTASTS_TLSRPT_KILL_CHILD_URL";
+
+async fn a_batch_acknowledged_survives_kill_9(db: TlsrptDb, url: String) {
+    // A child process (this test binary, running only `killed_child_records`) records a
+    // batch, says so once `record` returned Ok, and is killed with SIGKILL right then,
+    // without closing anything: the batch must be there.
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "killed_child_records",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_URL_ENV, &url)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let acknowledged = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line == "recorded" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(acknowledged, "the child never said it recorded");
+    child.start_kill().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(!status.success(), "the child was killed, not finished");
+    let groups = db.day_groups(D, None, 10).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].policies[0].successes, 12_345);
+    // The database opens again as after any crash.
+    let again = TlsrptDb::open(&url).await.unwrap();
+    assert_eq!(again.day_groups(D, None, 10).await.unwrap(), groups);
+    again.close().await;
+}
+
+/// The child of [`a_batch_acknowledged_survives_kill_9`]; does nothing when run on its own.
+#[tokio::test]
+async fn killed_child_records() {
+    let Ok(url) = std::env::var(CHILD_URL_ENV) else {
+        return;
+    };
+    let db = TlsrptDb::open(&url).await.unwrap();
+    db.record(&[row(D, "example.com", STS, 12_345, 0)])
+        .await
+        .unwrap();
+    // On a line of its own: the harness has printed "test killed_child_records ... ".
+    println!("\nrecorded");
+    // Waits to be killed; never closes the database.
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    std::process::exit(0);
 }

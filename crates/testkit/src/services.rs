@@ -52,6 +52,8 @@ pub enum Service {
     Dovecot,
     /// The `swaks` SMTP client (an independent client of the SMTP intake).
     Swaks,
+    /// Debian's `python3-dkim` (dkimpy), an independent DKIM verifier.
+    Dkimpy,
 }
 
 impl fmt::Display for Service {
@@ -67,6 +69,7 @@ impl fmt::Display for Service {
             Service::Samples => "the report samples folder",
             Service::Dovecot => "Dovecot",
             Service::Swaks => "swaks",
+            Service::Dkimpy => "python3-dkim (dkimpy)",
         })
     }
 }

@@ -24,6 +24,11 @@
 //!   `libtlsrpt-code-<n>` so the code is not lost. (sys4 writes a detail without `result-type`.)
 //! * `t` differing from the number of failure details: the details are counted, as sent, and a
 //!   [`DatagramNote::FailureCountMismatch`] says so (sys4 logs it).
+//! * A policy finished as a success (`f` 0) but with failure details counts as a failure
+//!   (C127; libtlsrpt allows it, Postfix never sends it), with a
+//!   [`DatagramNote::FailureDetailsOnSuccess`]. So a report's failure details never sum above
+//!   its failure count unless an MTA reports several details for one session, which RFC 8460 §4
+//!   allows (result types are not exclusive, C125).
 //! * libtlsrpt copies bytes ≥ 0x80 unescaped, so a string that was not UTF-8 in the MTA makes a
 //!   datagram that is not UTF-8. It is read with each invalid sequence replaced by U+FFFD and a
 //!   [`DatagramNote::NotUtf8`]: the session still counts (a remote MX's HELO must not erase a
@@ -35,16 +40,20 @@ use std::borrow::Cow;
 
 use crate::ResultType;
 use crate::json::{self, Json, JsonError};
-use crate::tlsrpt::report::{MAX_POLICY_LINES, PolicyType};
+use crate::tlsrpt::report::{MAX_POLICY_LINES, MAX_STRING_BYTES, PolicyType};
 use crate::tlsrpt::session::{
     FailureKey, MAX_DETAILS_PER_POLICY, MAX_POLICIES_PER_SESSION, PolicyKey, PolicyResult,
     SessionResult, domain_key,
 };
 
 /// The largest datagram read; larger ones are refused (kind `too-large`). libtlsrpt builds
-/// datagrams in memory without a limit, but a UNIX datagram socket rarely passes more than
-/// 64 KiB and one delivery request's facts are a few hundred bytes.
-pub const MAX_DATAGRAM_BYTES: usize = 65_536;
+/// datagrams in memory without a limit; a typical one is a few hundred bytes, but an STS policy
+/// may be 64 KiB ([`crate::sts::POLICY_MAX_BYTES`]) and is sent again as escaped
+/// `policy-string` lines, so the bound leaves room for that, escaped, twice over. It stays
+/// below what Linux passes with default buffers (`net.core.wmem_default` 212,992 bytes, less
+/// 32), so a datagram one byte too large can still be sent and counted as `too-large`.
+/// Collectors size their receive buffer from this constant.
+pub const MAX_DATAGRAM_BYTES: usize = 192 * 1024;
 
 /// The only datagram protocol version there is (libtlsrpt 0.5.0+ sends `"dpv": "1"`).
 pub const DATAGRAM_PROTOCOL_VERSION: &str = "1";
@@ -119,12 +128,20 @@ pub enum DatagramError {
         /// The limit.
         limit: usize,
     },
+    /// A string is longer than [`MAX_STRING_BYTES`] (a report could not carry it).
+    #[error("{path} is longer than {limit} bytes")]
+    StringTooLong {
+        /// Where.
+        path: String,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl DatagramError {
     /// A short stable label per kind, for metrics and log-once: `too-large`, `not-json`,
     /// `duplicate-member`, `unknown-version`, `missing-member`, `wrong-type`,
-    /// `unknown-policy-type`, `bad-value`, `too-many`.
+    /// `unknown-policy-type`, `bad-value`, `too-many`, `string-too-long`.
     pub fn kind(&self) -> &'static str {
         match self {
             DatagramError::TooLarge { .. } => "too-large",
@@ -136,6 +153,7 @@ impl DatagramError {
             DatagramError::UnknownPolicyType { .. } => "unknown-policy-type",
             DatagramError::BadValue { .. } => "bad-value",
             DatagramError::TooMany { .. } => "too-many",
+            DatagramError::StringTooLong { .. } => "string-too-long",
         }
     }
 }
@@ -155,6 +173,12 @@ pub enum DatagramNote {
         /// Details present.
         details: usize,
     },
+    /// A policy finished as a success (`f` 0) carries failure details; it is counted as a
+    /// failure (C127: validation failed, even if the mail was delivered).
+    FailureDetailsOnSuccess {
+        /// Which policy (index).
+        policy: usize,
+    },
     /// A failure code outside 201–205 and 301–306 (901 is libtlsrpt's "internal") was read as
     /// `validation-failure`.
     UnknownFailureCode {
@@ -164,11 +188,13 @@ pub enum DatagramNote {
 }
 
 impl DatagramNote {
-    /// A short stable label per kind: `not-utf8`, `failure-count-mismatch`, `unknown-failure-code`.
+    /// A short stable label per kind: `not-utf8`, `failure-count-mismatch`,
+    /// `failure-details-on-success`, `unknown-failure-code`.
     pub fn kind(&self) -> &'static str {
         match self {
             DatagramNote::NotUtf8 => "not-utf8",
             DatagramNote::FailureCountMismatch { .. } => "failure-count-mismatch",
+            DatagramNote::FailureDetailsOnSuccess { .. } => "failure-details-on-success",
             DatagramNote::UnknownFailureCode { .. } => "unknown-failure-code",
         }
     }
@@ -330,12 +356,17 @@ fn policy(
         }
     }
     let policy_type = policy_type.ok_or_else(|| missing(&format!("{path}.policy-type")))?;
-    let failed = failed.ok_or_else(|| missing(&format!("{path}.f")))?;
+    let failed_sent = failed.ok_or_else(|| missing(&format!("{path}.f")))?;
     let failures = details
         .into_iter()
         .enumerate()
         .map(|(i, d)| detail(d, &format!("{path}.failure-details[{i}]"), notes))
         .collect::<Result<Vec<_>, _>>()?;
+    // C127: a session whose policy validation failed is a failure even if the mail went out.
+    let failed = failed_sent || !failures.is_empty();
+    if failed != failed_sent {
+        notes.push(DatagramNote::FailureDetailsOnSuccess { policy: index });
+    }
     if let Some(sent) = count
         && u64::try_from(sent).ok() != u64::try_from(failures.len()).ok()
     {
@@ -449,6 +480,10 @@ fn wrong(path: &str, expected: &'static str, found: &Json) -> DatagramError {
 
 fn string(value: Json, path: &str) -> Result<String, DatagramError> {
     match value {
+        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(DatagramError::StringTooLong {
+            path: path.to_owned(),
+            limit: MAX_STRING_BYTES,
+        }),
         Json::String(s) => Ok(s),
         other => Err(wrong(path, "a string", &other)),
     }

@@ -9,6 +9,7 @@ use mtasts_testkit::libtlsrpt::{
 use proptest::prelude::*;
 
 use super::*;
+use crate::tlsrpt::report::MAX_STRING_BYTES;
 
 const RECORD: &[u8] = b"v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
 
@@ -489,6 +490,33 @@ fn size_and_depth_are_bounded() {
         vec!["\"a\""; MAX_POLICY_LINES + 1].join(",")
     );
     assert_eq!(kind(many_lines.as_bytes()), "too-many");
+
+    // A 64 KiB policy sent as policy strings fits; a string no report could carry does not.
+    let mut dr = DeliveryRequest::new(b"example.com", RECORD);
+    dr.init_policy(POLICY_STS, None);
+    let line = "mx: \"quoted\".example\t".repeat(60);
+    for _ in 0..(64 * 1024 / line.len()) {
+        dr.add_policy_string(line.as_bytes());
+    }
+    dr.finish_policy(0);
+    assert!(parse_datagram(&dr.finish()).is_ok());
+    let mut dr = DeliveryRequest::new(b"example.com", RECORD);
+    dr.init_policy(POLICY_STS, None)
+        .add_failure(&Failure {
+            code: 205,
+            failure_reason_code: Some(&vec![b'x'; MAX_STRING_BYTES + 1]),
+            ..Failure::default()
+        })
+        .finish_policy(1);
+    let err = parse_datagram(&dr.finish()).unwrap_err();
+    assert_eq!(
+        err,
+        DatagramError::StringTooLong {
+            path: "policies[0].failure-details[0].f".into(),
+            limit: MAX_STRING_BYTES
+        }
+    );
+    assert_eq!(err.kind(), "string-too-long");
 }
 
 #[test]
@@ -521,6 +549,10 @@ fn error_kinds_are_distinct_labels() {
             reason: String::new(),
         },
         DatagramError::TooMany {
+            path: String::new(),
+            limit: 0,
+        },
+        DatagramError::StringTooLong {
             path: String::new(),
             limit: 0,
         },
@@ -578,7 +610,7 @@ proptest! {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let optional = |b: &Option<Vec<u8>>| b.as_deref().map(text).filter(|s| !s.is_empty());
         let p = &result.policies[0];
-        prop_assert_eq!(p.failed, failed);
+        prop_assert_eq!(p.failed, failed || !details.is_empty());
         prop_assert_eq!(&p.policy.strings, &strings.iter().map(|s| text(s)).collect::<Vec<_>>());
         prop_assert_eq!(&p.policy.mx, &mx.iter().map(|s| text(s)).collect::<Vec<_>>());
         prop_assert_eq!(p.failures.len(), details.len());
@@ -606,4 +638,14 @@ proptest! {
         }
         let _ = parse_datagram(&bytes);
     }
+}
+
+#[test]
+fn failure_details_make_a_failure_whatever_f_says() {
+    let bytes = b"{\"d\": \"example.com\",\"pr\": \"r\",\"policies\":[{\"policy-type\":2,\"failure-details\":[{\"c\":302}],\"t\":1,\"f\":0},{\"policy-type\":9,\"t\":0,\"f\":0}]}";
+    let (result, notes) = parse_datagram_with_notes(bytes).unwrap();
+    assert!(result.policies[0].failed);
+    assert!(!result.policies[1].failed);
+    assert_eq!(notes, [DatagramNote::FailureDetailsOnSuccess { policy: 0 }]);
+    assert_eq!(notes[0].kind(), "failure-details-on-success");
 }

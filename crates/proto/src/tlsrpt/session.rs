@@ -98,6 +98,47 @@ pub struct FailureKey {
     pub reason_code: Option<String>,
 }
 
+/// What one policy of one session adds to the day's counts, in keys: the one counting rule
+/// (a session counts once, as a success or a failure; each failure detail counts once, the
+/// same detail twice in one session twice), for the store's upserts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tally {
+    /// [`PolicyKey::to_key`].
+    pub policy: String,
+    /// 1 when the session succeeded under the policy, else 0.
+    pub successes: u64,
+    /// 1 when it failed, else 0.
+    pub failures: u64,
+    /// [`FailureKey::to_key`] with how often it occurred in this session.
+    pub details: Vec<(String, u64)>,
+}
+
+impl SessionResult {
+    /// The counts this session adds, one [`Tally`] per policy (equal policies within one
+    /// session stay separate entries; adding them up is the store's upsert).
+    pub fn tallies(&self) -> Vec<Tally> {
+        self.policies
+            .iter()
+            .map(|p| {
+                let mut details: Vec<(String, u64)> = Vec::with_capacity(p.failures.len());
+                for failure in &p.failures {
+                    let key = failure.to_key();
+                    match details.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, n)) => *n += 1,
+                        None => details.push((key, 1)),
+                    }
+                }
+                Tally {
+                    policy: p.policy.to_key(),
+                    successes: u64::from(!p.failed),
+                    failures: u64::from(p.failed),
+                    details,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A key text that is not the canonical form [`PolicyKey::to_key`] or [`FailureKey::to_key`]
 /// writes (a corrupted or foreign database row).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -199,7 +240,7 @@ impl SessionError {
 /// The key under which a recipient or policy domain is aggregated: lowercase A-labels without
 /// the trailing dot when it is a host name ([`crate::domain::normalize_domain`]); otherwise (an
 /// MTA may pass anything) the text trimmed, ASCII-lowercased, one trailing dot removed, as
-/// sys4's collector does. `None` when nothing is left.
+/// sys4's collector does. `None` when nothing but dots is left.
 pub fn domain_key(domain: &str) -> Option<String> {
     if let Ok(key) = crate::domain::normalize_domain(domain) {
         return Some(key);
@@ -209,7 +250,7 @@ pub fn domain_key(domain: &str) -> Option<String> {
         .strip_suffix('.')
         .unwrap_or(trimmed)
         .to_ascii_lowercase();
-    (!lower.is_empty()).then_some(lower)
+    (!lower.bytes().all(|b| b == b'.')).then_some(lower)
 }
 
 /// Appends `s` as a JSON string literal (quotes and escapes), the one JSON string writer of the
@@ -434,6 +475,7 @@ fn canonical(key: &str, written: String) -> Result<(), KeyError> {
 ///                                     "additional-information": "…", "failure-reason-code": "…"}]}]}
 /// ```
 ///
+/// A policy with failure details is a failure whatever its `result` (C127).
 /// An object with `d` is a libtlsrpt datagram and is read as one ([`super::datagram`]).
 /// Strict: unknown members, unregistered policy or result types, and a body over
 /// [`MAX_RESULTS_BODY_BYTES`] are errors, and one bad object refuses the whole body (nothing
@@ -590,9 +632,10 @@ fn one_policy(value: Json, path: &str, domain: &str) -> Result<PolicyResult, Ses
     let policy_type = policy_type.ok_or_else(|| SessionError::Missing {
         path: path_of(path, "policy-type"),
     })?;
+    // C127: a session whose policy validation failed is a failure even if the mail went out.
     let failed = failed.ok_or_else(|| SessionError::Missing {
         path: path_of(path, "result"),
-    })?;
+    })? || !failures.is_empty();
     let domain = policy_domain
         .and_then(|d| domain_key(&d))
         .unwrap_or_else(|| domain.to_owned());
@@ -706,4 +749,4 @@ fn string_list(value: Json, path: &str) -> Result<Vec<String>, SessionError> {
 
 #[cfg(test)]
 #[path = "session_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -117,7 +117,8 @@ impl TlsrptDb {
     /// resolvers never send the same delivery at once: another node gets a delivery again
     /// only once [`TlsrptDb::finish`] released it or its lease expired (the node holding it
     /// stopped). Returned sorted by id. Suppression is the caller's to check
-    /// ([`TlsrptDb::suppressed_until`]).
+    /// ([`TlsrptDb::suppressed_until`]). `lease_secs` must exceed the time an attempt may
+    /// take: a node finishing after its lease expired could release another node's lease.
     pub async fn lease_due(
         &self,
         now: i64,

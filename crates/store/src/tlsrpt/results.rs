@@ -312,3 +312,53 @@ fn assemble(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(domain: &str, policy: &str, ok: u64, details: &[(&str, u64)]) -> ResultRow {
+        ResultRow {
+            day: 86_400 * 19_000,
+            domain: domain.into(),
+            record: "v=TLSRPTv1; rua=mailto:r@x".into(),
+            policy: policy.into(),
+            successes: ok,
+            failures: details.iter().map(|d| d.1).sum(),
+            details: details.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_summed_once_per_row_in_key_order() {
+        let batch = [
+            row("b.example", "p1", 1, &[("e1", 2)]),
+            row("a.example", "p1", 5, &[]),
+            row("b.example", "p1", 3, &[("e1", 1), ("e2", 4)]),
+            row("b.example", "p2", 1, &[]),
+        ];
+        let summed = sum(&batch).unwrap();
+        let domains: Vec<&str> = summed.groups.keys().map(|k| k.1.as_str()).collect();
+        assert_eq!(domains, ["a.example", "b.example"]);
+        let policies: Vec<(&str, &str, i64, i64)> = summed
+            .policies
+            .iter()
+            .map(|((g, _), v)| (g.1.as_str(), v.0, v.1, v.2))
+            .collect();
+        assert_eq!(policies.len(), 3);
+        assert!(policies.contains(&("a.example", "p1", 5, 0)));
+        assert!(policies.contains(&("b.example", "p1", 4, 7)));
+        assert!(policies.contains(&("b.example", "p2", 1, 0)));
+        let mut details: Vec<(&str, i64)> = summed.details.values().copied().collect();
+        details.sort();
+        assert_eq!(details, [("e1", 3), ("e2", 4)]);
+    }
+
+    #[test]
+    fn sums_past_the_database_are_refused() {
+        let mut a = row("a.example", "p", 0, &[]);
+        a.successes = i64::MAX as u64;
+        let b = row("a.example", "p", 1, &[]);
+        assert!(matches!(sum(&[a, b]), Err(TlsrptDbError::Invalid(_))));
+    }
+}

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::calendar::DAY;
 use crate::tlsrpt::report::{MAX_COUNT, MAX_FAILURE_DETAILS, MAX_POLICIES, UtcTime};
-use crate::tlsrpt::session::{FailureKey, PolicyKey, push_json_string};
+use crate::tlsrpt::session::{FailureKey, KeyError, PolicyKey, push_json_string};
 
 /// The default cap on a report's uncompressed JSON, in bytes (C144; Stalwart's default too).
 pub const DEFAULT_MAX_REPORT_BYTES: usize = 5 * 1024 * 1024;
@@ -24,6 +24,27 @@ pub struct AggregatedPolicy {
     /// Failure details with their counts (`failed-session-count`); the same key may repeat
     /// (it is summed).
     pub details: Vec<(FailureKey, u64)>,
+}
+
+impl AggregatedPolicy {
+    /// The policy from stored keys ([`PolicyKey::to_key`], [`FailureKey::to_key`]), as the store
+    /// keeps them; a key that is not canonical is an error.
+    pub fn from_keys(
+        policy: &str,
+        successes: u64,
+        failures: u64,
+        details: &[(String, u64)],
+    ) -> Result<Self, KeyError> {
+        Ok(AggregatedPolicy {
+            policy: PolicyKey::from_key(policy)?,
+            successes,
+            failures,
+            details: details
+                .iter()
+                .map(|(key, count)| Ok((FailureKey::from_key(key)?, *count)))
+                .collect::<Result<_, KeyError>>()?,
+        })
+    }
 }
 
 /// What the report says about itself.
@@ -89,7 +110,9 @@ struct Entry {
     details: Vec<(u64, String)>,
 }
 
-/// Builds the report JSON: RFC 8460 names exactly; `date-range` is `DAYT00:00:00Z` to
+/// Builds the report JSON: RFC 8460 names exactly, every member the RFC names (`mx-host` only
+/// when the policy has patterns, `failure-details` always, empty when there are none);
+/// `date-range` is `DAYT00:00:00Z` to
 /// `DAYT23:59:59Z`; policies sorted by their canonical key (equal keys merged, counts summed);
 /// failure details sorted by count, largest first. Over `max_bytes`, failure details with the
 /// smallest counts are left out until it fits, and [`BuiltReport::details_dropped`] says how
@@ -143,11 +166,8 @@ pub fn build_report(
         // Details are removed from each policy's end (its smallest), so `detail` is the last kept.
         debug_assert_eq!(detail + 1, kept[policy]);
         let len = entries[policy].details[detail].1.len();
-        size -= if kept[policy] > 1 {
-            len + 1
-        } else {
-            len + r#","failure-details":[]"#.len()
-        };
+        // The entry and its separating comma (the first entry has none after it leaves).
+        size -= if kept[policy] > 1 { len + 1 } else { len };
         kept[policy] -= 1;
         dropped += 1;
         excess = excess.saturating_sub(1);
@@ -268,16 +288,16 @@ fn render(
             r#"}},"summary":{{"total-successful-session-count":{},"total-failure-session-count":{}}}"#,
             entry.successes, entry.failures
         );
-        if k > 0 {
-            out.push_str(r#","failure-details":["#);
-            for (j, (_, rendered)) in entry.details[..k].iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                out.push_str(rendered);
+        // Always written, empty too: RFC 8460 marks no member optional but two (C122), and
+        // schema validators expect it.
+        out.push_str(r#","failure-details":["#);
+        for (j, (_, rendered)) in entry.details[..k].iter().enumerate() {
+            if j > 0 {
+                out.push(',');
             }
-            out.push(']');
+            out.push_str(rendered);
         }
+        out.push(']');
         out.push('}');
     }
     out.push_str("]}");

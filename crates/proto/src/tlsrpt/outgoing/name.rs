@@ -46,14 +46,41 @@ pub fn submitter(contact: &str) -> Option<&str> {
 
 /// The §5.1 file name `submitter!domain!begin!end!unique.json[.gz]`: `begin` and `end` are the
 /// day's first and last second (Unix time, as `date-range` says), `unique` keeps only its
-/// letters and digits (the RFC allows nothing else) and is left out when none remain.
+/// letters and digits (the RFC allows nothing else) and is left out when none remain. The
+/// names are A-labels; any other character (a `/`, a `!`, from a domain an MTA made up)
+/// becomes `_`, so the name is always one path component that splits back at `!`.
 pub fn file_name(submitter: &str, domain: &str, day: i64, unique: &str, gzip: bool) -> String {
     let unique: String = unique.chars().filter(char::is_ascii_alphanumeric).collect();
-    let mut name = format!("{submitter}!{domain}!{day}!{}", day.saturating_add(DAY - 1));
+    let mut name = format!(
+        "{}!{}!{day}!{}",
+        host_part(submitter),
+        host_part(domain),
+        day.saturating_add(DAY - 1)
+    );
     if !unique.is_empty() {
         name.push('!');
         name.push_str(&unique);
     }
     name.push_str(if gzip { ".json.gz" } else { ".json" });
     name
+}
+
+/// `name` with every character but letters, digits, `-`, `.` and `_` replaced by `_`, and a
+/// name of dots only (`.`, `..`) replaced whole.
+fn host_part(name: &str) -> String {
+    let part: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if part.bytes().all(|b| b == b'.') {
+        "_".repeat(part.len().max(1))
+    } else {
+        part
+    }
 }
