@@ -20,7 +20,8 @@
 //! Environment: `BENCH_DATAGRAMS` (default 200000), `BENCH_THREADS` (default 4),
 //! `BENCH_DOMAINS` (default 1000), `BENCH_BACKENDS` (default `sqlite,postgres`; PostgreSQL
 //! is the local test server in a schema of its own), `BENCH_MODES` (default
-//! `nonblocking,blocking`).
+//! `nonblocking,blocking`), `BENCH_RATE` (default 0: as fast as possible; else datagrams per
+//! second over all threads, paced, as a busy MTA sends them).
 
 use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram;
@@ -45,14 +46,20 @@ fn main() -> ExitCode {
     let domains = env_or("BENCH_DOMAINS", 1000).max(1);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let modes = std::env::var("BENCH_MODES").unwrap_or_else(|_| "nonblocking,blocking".into());
+    let rate = env_or("BENCH_RATE", 0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     println!(
-        "TLS-RPT datagrams: {datagrams} from {threads} threads, {domains} domains; \
+        "TLS-RPT datagrams: {datagrams} from {threads} threads, {domains} domains, rate {}; \
          net.unix.max_dgram_qlen {}, net.core.rmem_max {}, load {}",
+        if rate == 0 {
+            "unpaced".to_string()
+        } else {
+            format!("{rate}/s")
+        },
         sysctl("net/unix/max_dgram_qlen"),
         sysctl("net/core/rmem_max"),
         std::fs::read_to_string("/proc/loadavg")
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
                 mode == "blocking",
                 datagrams,
                 threads,
+                rate,
                 &payloads,
             )) {
                 Ok(row) => println!("{row}"),
@@ -112,6 +120,7 @@ async fn run(
     blocking: bool,
     datagrams: usize,
     threads: usize,
+    rate: usize,
     payloads: &Arc<Vec<(Vec<u8>, bool)>>,
 ) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -162,7 +171,9 @@ async fn run(
             let payloads = payloads.clone();
             let socket = socket.clone();
             let count = per_thread.min(datagrams.saturating_sub(t * per_thread));
-            std::thread::spawn(move || send(&socket, &payloads, t, count, blocking))
+            let interval =
+                (rate > 0).then(|| Duration::from_secs_f64(threads as f64 / rate as f64));
+            std::thread::spawn(move || send(&socket, &payloads, t, count, blocking, interval))
         })
         .collect();
     let (mut accepted, mut refused, mut failures_accepted) = (0u64, 0u64, 0u64);
@@ -217,13 +228,22 @@ fn send(
     thread: usize,
     count: usize,
     blocking: bool,
+    interval: Option<Duration>,
 ) -> Result<(u64, u64, u64), String> {
     let sender = UnixDatagram::unbound().map_err(|e| e.to_string())?;
     sender
         .set_nonblocking(!blocking)
         .map_err(|e| e.to_string())?;
     let (mut accepted, mut refused, mut failures) = (0, 0, 0);
+    let start = Instant::now();
     for i in 0..count {
+        if let Some(interval) = interval {
+            let due = start + interval * i as u32;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
         let (bytes, failed) = &payloads[(thread * 7919 + i) % payloads.len()];
         match sender.send_to(bytes, socket) {
             Ok(_) => {

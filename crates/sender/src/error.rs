@@ -22,9 +22,6 @@ pub enum RunError {
     /// is not fatal for the daemon).
     #[error("policy cache: {0}")]
     Store(mtasts_store::StoreError),
-    /// The TLS-RPT store could not be opened.
-    #[error("TLS-RPT store: {0}")]
-    TlsrptStore(mtasts_store::tlsrpt::TlsrptDbError),
     /// TLS-RPT (`[tlsrpt] enabled = true`) could not be started.
     #[error(transparent)]
     Tlsrpt(#[from] crate::tlsrpt::TlsrptError),

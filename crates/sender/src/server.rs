@@ -24,8 +24,8 @@ pub struct Server {
     socketmap_tcp: Vec<TcpListener>,
     socketmap_unix: Option<(UnixListener, PathBuf)>,
     http: Vec<TcpListener>,
-    tlsrpt_collect: Option<crate::tlsrpt::collect::Collector>,
     tlsrpt: Option<Arc<crate::tlsrpt::Tlsrpt>>,
+    collector: Option<crate::tlsrpt::collect::Collector>,
     /// The inbound policy service's listeners (`[inbound]`).
     inbound_tcp: Vec<TcpListener>,
     inbound_unix: Option<(UnixListener, PathBuf)>,
@@ -69,8 +69,6 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
             }
         }
     }
-    let tlsrpt_collect =
-        crate::tlsrpt::collect::start_configured(&config, daemon.metrics().clone()).await?;
     let tlsrpt = if config.tlsrpt.enabled {
         Some(Arc::new(
             crate::tlsrpt::Tlsrpt::open(&config, daemon.metrics().clone()).await?,
@@ -78,16 +76,24 @@ pub async fn bind_with(config: Config, daemon: Arc<Daemon>) -> Result<Server, Ru
     } else {
         None
     };
+    let collector = match &tlsrpt {
+        Some(t) => Some(crate::tlsrpt::collect::start_with_db(
+            &config,
+            t.db().clone(),
+            daemon.metrics().clone(),
+        )?),
+        None => None,
+    };
     Ok(Server {
         daemon,
         config,
         socketmap_tcp,
         socketmap_unix,
         http,
-        tlsrpt_collect,
         tlsrpt,
         inbound_tcp,
         inbound_unix,
+        collector,
     })
 }
 
@@ -220,7 +226,7 @@ impl Server {
 
     /// The TLS-RPT datagram socket, when TLS-RPT is enabled with a socket.
     pub fn tlsrpt_socket(&self) -> Option<&Path> {
-        self.tlsrpt_collect.as_ref().and_then(|c| c.socket_path())
+        self.collector.as_ref().and_then(|c| c.socket_path())
     }
 
     /// The bound TCP addresses of the inbound policy service.
@@ -254,10 +260,10 @@ impl Server {
             socketmap_tcp,
             socketmap_unix,
             http,
-            tlsrpt_collect,
             tlsrpt,
             inbound_tcp,
             inbound_unix,
+            collector,
         } = self;
         let drain = Duration::from_secs(config.drain_timeout);
         // Every connection is a descriptor: raise the limit, and keep the caps below it.
@@ -330,7 +336,7 @@ impl Server {
         let router = crate::http::router(
             daemon.clone(),
             request_timeout,
-            tlsrpt_collect.as_ref().map(|c| c.intake()),
+            collector.as_ref().map(|c| c.intake()),
         );
         for listener in http {
             servers.push(crate::http::spawn(
@@ -373,7 +379,7 @@ impl Server {
             server.wait().await;
         }
         let _ = refresh.await;
-        if let Some(collector) = tlsrpt_collect {
+        if let Some(collector) = collector {
             // After the HTTP drain: no intake request is left; pending datagrams are committed.
             collector.shutdown().await;
         }

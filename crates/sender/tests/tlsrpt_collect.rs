@@ -709,7 +709,7 @@ const RESULTS_JSON: &str = r#"[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resolver_collects_from_its_socket_and_its_http_intake() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    // The socket's folder (`run/`) does not exist: the resolver creates it.
     let url = sqlite_url(dir.path());
     let config = resolver_config(dir.path(), url.clone());
     let server = mtasts_sender::bind(config, None).await.expect("bind");

@@ -66,8 +66,9 @@ pub struct TlsrptConfig {
     /// Report mail (`mailto:` destinations).
     pub mail: TlsrptMailConfig,
     /// The UNIX datagram socket MTAs send libtlsrpt results to (Postfix 3.10+
-    /// `smtp_tlsrpt_socket_name`, as an absolute path); a stale socket file there is
-    /// replaced, then `owner`, `group` and `mode` (default `"0660"`) are applied. Default
+    /// `smtp_tlsrpt_socket_name`, as an absolute path); a missing folder is created, a stale
+    /// socket file is replaced, then `owner`, `group` and `mode` (default `"0660"`) are
+    /// applied. Default
     /// none: results arrive only over HTTP (`POST /v1/tlsrpt/results`).
     pub socket: Option<crate::config::UnixSocketConfig>,
     /// Most results held in memory before they are committed; beyond it datagrams are

@@ -85,6 +85,8 @@ pub struct Added {
     pub failures: u64,
     /// Results waiting for the next batch, this one included.
     pub waiting: usize,
+    /// Results held (waiting or being written), this one included.
+    pub held: usize,
 }
 
 /// The results not yet committed. Shared by the receiver (adds) and the writer (takes).
@@ -124,11 +126,13 @@ impl Pending {
             successes: 0,
             failures: 0,
             waiting: 0,
+            held: 0,
         };
         let mut inner = self.lock();
         if result.policies.is_empty() {
             // Nothing to count (no policy, no summary); it holds nothing either.
             added.waiting = inner.waiting;
+            added.held = inner.results;
             return Ok(added);
         }
         if inner.results >= self.max_results || inner.bytes >= self.max_bytes {
@@ -168,6 +172,7 @@ impl Pending {
         inner.results += 1;
         inner.waiting += 1;
         added.waiting = inner.waiting;
+        added.held = inner.results;
         Ok(added)
     }
 

@@ -185,24 +185,16 @@ pub fn options(config: &crate::Config) -> CollectOptions {
     }
 }
 
-/// Opens the TLS-RPT store and starts the collector when `[tlsrpt] enabled = true`.
-pub async fn start_configured(
+/// Starts the collector of `config` committing to `db` (the TLS-RPT subsystem's store).
+pub fn start_with_db(
     config: &crate::Config,
+    db: mtasts_store::tlsrpt::TlsrptDb,
     metrics: Arc<Metrics>,
-) -> Result<Option<Collector>, RunError> {
-    if !config.tlsrpt.enabled {
-        return Ok(None);
-    }
-    let url = config.tlsrpt.database_url(&config.data_dir);
-    crate::daemon::prepare_sqlite_dir(&url)?;
-    let db = mtasts_store::tlsrpt::TlsrptDb::open(&url)
-        .await
-        .map_err(RunError::TlsrptStore)?;
+) -> Result<Collector, RunError> {
     Collector::start(
         &options(config),
         Arc::new(db),
         metrics,
         Arc::new(crate::clock::SystemClock),
     )
-    .map(Some)
 }

@@ -77,7 +77,7 @@ impl Receiver {
                             failure.inc_by(added.failures);
                             self.metrics
                                 .tlsrpt_pending_results
-                                .set(i64::try_from(self.pending.held()).unwrap_or(i64::MAX));
+                                .set(i64::try_from(added.held).unwrap_or(i64::MAX));
                             if added.waiting >= self.large {
                                 self.wake.notify_one();
                             }

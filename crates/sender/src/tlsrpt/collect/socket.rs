@@ -27,14 +27,27 @@ pub struct BoundSocket {
 }
 
 /// Binds the datagram socket of `config`, replacing a stale socket file, and applies its
-/// owner, group and mode. A missing parent folder is an error (it belongs to the MTA's
-/// layout, e.g. Postfix's `run/tlsrpt`, and its permissions are the operator's).
+/// owner, group and mode. A missing parent folder (e.g. Postfix's `run/tlsrpt`, which no
+/// package creates) is created with the default permissions; an existing one is left as the
+/// operator set it.
 pub fn bind(config: &UnixSocketConfig) -> Result<BoundSocket, RunError> {
     let path: &Path = &config.path;
     if path.as_os_str().is_empty() {
         return Err(RunError::Config(crate::config::ConfigError::Invalid(
             "tlsrpt.socket.path is empty".to_string(),
         )));
+    }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| RunError::Io {
+            what: format!(
+                "cannot create the folder of the TLS-RPT socket {}",
+                dir.display()
+            ),
+            source,
+        })?;
     }
     remove_stale_socket(path, KEY)?;
     let socket = UnixDatagram::bind(path).map_err(|source| RunError::Io {
@@ -81,6 +94,9 @@ mod tests {
         let path = dir.path().join("tlsrpt.sock");
         drop(UnixDatagram::bind(&path).unwrap());
         let bound = bind(&config(&path, "0620")).unwrap();
+        let nested = dir.path().join("run/tlsrpt/tlsrpt.sock");
+        drop(bind(&config(&nested, "0660")).unwrap());
+        assert!(std::fs::metadata(&nested).unwrap().file_type().is_socket());
         let meta = std::fs::metadata(&path).unwrap();
         assert!(meta.file_type().is_socket());
         assert_eq!(meta.permissions().mode() & 0o7777, 0o620);
