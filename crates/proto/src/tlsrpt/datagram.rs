@@ -39,9 +39,9 @@
 use std::borrow::Cow;
 
 use crate::ResultType;
-use crate::json::{self, Json, JsonError};
+use crate::json::Json;
 use crate::tlsrpt::members::{
-    MemberError, array, integer, missing, optional, string, string_list, wrong,
+    MemberError, array, document, integer, missing, optional, string, string_list, wrong,
 };
 use crate::tlsrpt::report::PolicyType;
 use crate::tlsrpt::session::{
@@ -220,12 +220,7 @@ pub fn parse_datagram_with_notes(
         });
     }
     let text = String::from_utf8_lossy(bytes);
-    let root = json::parse(text.as_bytes()).map_err(|e| match e {
-        JsonError::Duplicate { message, .. } => DatagramError::DuplicateMember { message },
-        JsonError::TooDeep { message } | JsonError::Malformed { message } => {
-            DatagramError::NotJson { message }
-        }
-    })?;
+    let root = document(text.as_bytes())?;
     let (result, mut notes) = from_json(root)?;
     if let Cow::Owned(_) = text {
         notes.insert(0, DatagramNote::NotUtf8);
@@ -457,6 +452,8 @@ fn detail(
 impl From<MemberError> for DatagramError {
     fn from(error: MemberError) -> Self {
         match error {
+            MemberError::NotJson { message } => DatagramError::NotJson { message },
+            MemberError::DuplicateMember { message } => DatagramError::DuplicateMember { message },
             MemberError::Missing { path } => DatagramError::Missing { path },
             MemberError::WrongType {
                 path,

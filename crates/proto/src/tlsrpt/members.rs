@@ -1,16 +1,21 @@
 //! Typed readers for the members of a [`Json`] object, shared by the libtlsrpt datagram
 //! ([`super::datagram`]) and the JSON results intake ([`super::session`]), so that both read a
-//! string, an optional string, an integer or a bounded array by one rule.
+//! string, an optional string, an integer or a bounded array by one rule, and map a document
+//! that is not JSON (or names a member twice) to the same two kinds.
 //!
 //! A problem is a [`MemberError`]; each format converts it into its own public error, which
 //! keeps its own wording and `kind()` labels (the two formats word a long string differently).
 
-use crate::json::Json;
+use crate::json::{self, Json, JsonError};
 use crate::tlsrpt::report::{MAX_POLICY_LINES, MAX_STRING_BYTES};
 
-/// Why one member was not read.
+/// Why one member (or the document holding it) was not read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum MemberError {
+    /// Not JSON, or nested too deeply.
+    NotJson { message: String },
+    /// An object names a member twice.
+    DuplicateMember { message: String },
     /// A required member is absent.
     Missing { path: String },
     /// The member has another JSON type.
@@ -25,6 +30,16 @@ pub(crate) enum MemberError {
     StringTooLong { path: String, limit: usize },
     /// An array with more entries than its limit.
     TooMany { path: String, limit: usize },
+}
+
+/// The document, read by [`json::parse`]; the caller has bounded its size.
+pub(crate) fn document(bytes: &[u8]) -> Result<Json, MemberError> {
+    json::parse(bytes).map_err(|e| match e {
+        JsonError::Duplicate { message, .. } => MemberError::DuplicateMember { message },
+        JsonError::TooDeep { message } | JsonError::Malformed { message } => {
+            MemberError::NotJson { message }
+        }
+    })
 }
 
 pub(crate) fn missing(path: &str) -> MemberError {

@@ -32,8 +32,10 @@
 use std::fmt::Write as _;
 
 use crate::ResultType;
-use crate::json::{self, Json, JsonError};
-use crate::tlsrpt::members::{MemberError, array, missing, optional, string, string_list, wrong};
+use crate::json::{self, Json};
+use crate::tlsrpt::members::{
+    MemberError, array, document, missing, optional, string, string_list, wrong,
+};
 use crate::tlsrpt::report::PolicyType;
 
 /// The largest JSON body of results read over HTTP, in bytes.
@@ -488,12 +490,7 @@ pub fn parse_results_json(bytes: &[u8]) -> Result<Vec<SessionResult>, SessionErr
             limit: MAX_RESULTS_BODY_BYTES,
         });
     }
-    let root = json::parse(bytes).map_err(|e| match e {
-        JsonError::Duplicate { message, .. } => SessionError::DuplicateMember { message },
-        JsonError::TooDeep { message } | JsonError::Malformed { message } => {
-            SessionError::NotJson { message }
-        }
-    })?;
+    let root = document(bytes)?;
     match root {
         Json::Array(items) => {
             if items.len() > MAX_RESULTS_PER_BODY {
@@ -694,6 +691,8 @@ impl From<MemberError> for SessionError {
     /// This format words a long string as it words a long array (kind `too-many`).
     fn from(error: MemberError) -> Self {
         match error {
+            MemberError::NotJson { message } => SessionError::NotJson { message },
+            MemberError::DuplicateMember { message } => SessionError::DuplicateMember { message },
             MemberError::Missing { path } => SessionError::Missing { path },
             MemberError::WrongType {
                 path,
