@@ -39,8 +39,11 @@
 use std::borrow::Cow;
 
 use crate::ResultType;
-use crate::json::{self, Json, JsonError};
-use crate::tlsrpt::report::{MAX_POLICY_LINES, MAX_STRING_BYTES, PolicyType};
+use crate::json::Json;
+use crate::tlsrpt::members::{
+    MemberError, array, document, integer, missing, optional, string, string_list, wrong,
+};
+use crate::tlsrpt::report::PolicyType;
 use crate::tlsrpt::session::{
     FailureKey, MAX_DETAILS_PER_POLICY, MAX_POLICIES_PER_SESSION, PolicyKey, PolicyResult,
     SessionResult, domain_key,
@@ -128,7 +131,8 @@ pub enum DatagramError {
         /// The limit.
         limit: usize,
     },
-    /// A string is longer than [`MAX_STRING_BYTES`] (a report could not carry it).
+    /// A string is longer than [`MAX_STRING_BYTES`](crate::tlsrpt::report::MAX_STRING_BYTES) (a
+    /// report could not carry it).
     #[error("{path} is longer than {limit} bytes")]
     StringTooLong {
         /// Where.
@@ -216,12 +220,7 @@ pub fn parse_datagram_with_notes(
         });
     }
     let text = String::from_utf8_lossy(bytes);
-    let root = json::parse(text.as_bytes()).map_err(|e| match e {
-        JsonError::Duplicate { message, .. } => DatagramError::DuplicateMember { message },
-        JsonError::TooDeep { message } | JsonError::Malformed { message } => {
-            DatagramError::NotJson { message }
-        }
-    })?;
+    let root = document(text.as_bytes())?;
     let (result, mut notes) = from_json(root)?;
     if let Cow::Owned(_) = text {
         notes.insert(0, DatagramNote::NotUtf8);
@@ -232,7 +231,7 @@ pub fn parse_datagram_with_notes(
 /// Reads a datagram already parsed as JSON (also how the HTTP intake reads a datagram object).
 pub(crate) fn from_json(root: Json) -> Result<(SessionResult, Vec<DatagramNote>), DatagramError> {
     let Json::Object(members) = root else {
-        return Err(wrong("the datagram", "an object", &root));
+        return Err(wrong("the datagram", "an object", &root).into());
     };
     let mut notes = Vec::new();
     let mut domain = None;
@@ -260,22 +259,17 @@ pub(crate) fn from_json(root: Json) -> Result<(SessionResult, Vec<DatagramNote>)
         reason: "an empty recipient domain".into(),
     })?;
     let record = record.ok_or_else(|| missing("pr"))?;
-    let list = match policies.ok_or_else(|| missing("policies"))? {
-        Json::Array(items) if items.len() > MAX_POLICIES_PER_SESSION => {
-            return Err(DatagramError::TooMany {
-                path: "policies".into(),
-                limit: MAX_POLICIES_PER_SESSION,
-            });
-        }
-        Json::Array(items) if items.is_empty() => {
-            return Err(DatagramError::BadValue {
-                path: "policies".into(),
-                reason: "no policies".into(),
-            });
-        }
-        Json::Array(items) => items,
-        other => return Err(wrong("policies", "an array", &other)),
-    };
+    let list = array(
+        policies.ok_or_else(|| missing("policies"))?,
+        "policies",
+        MAX_POLICIES_PER_SESSION,
+    )?;
+    if list.is_empty() {
+        return Err(DatagramError::BadValue {
+            path: "policies".into(),
+            reason: "no policies".into(),
+        });
+    }
     let policies = list
         .into_iter()
         .enumerate()
@@ -299,7 +293,7 @@ fn policy(
 ) -> Result<PolicyResult, DatagramError> {
     let path = format!("policies[{index}]");
     let Json::Object(members) = value else {
-        return Err(wrong(&path, "an object", &value));
+        return Err(wrong(&path, "an object", &value).into());
     };
     let mut policy_type = None;
     let mut policy_domain = None;
@@ -328,16 +322,7 @@ fn policy(
             "policy-string" => strings = string_list(value, &member)?,
             "mx-host" => mx = string_list(value, &member)?,
             "failure-details" => {
-                details = match value {
-                    Json::Array(items) if items.len() > MAX_DETAILS_PER_POLICY => {
-                        return Err(DatagramError::TooMany {
-                            path: member,
-                            limit: MAX_DETAILS_PER_POLICY,
-                        });
-                    }
-                    Json::Array(items) => items,
-                    other => return Err(wrong(&member, "an array", &other)),
-                }
+                details = array(value, &member, MAX_DETAILS_PER_POLICY)?;
             }
             "t" => count = Some(integer(&value, &member)?),
             "f" => {
@@ -416,7 +401,7 @@ fn detail(
     notes: &mut Vec<DatagramNote>,
 ) -> Result<FailureKey, DatagramError> {
     let Json::Object(members) = value else {
-        return Err(wrong(path, "an object", &value));
+        return Err(wrong(path, "an object", &value).into());
     };
     let mut code = None;
     let mut failure = FailureKey {
@@ -464,61 +449,27 @@ fn detail(
     Ok(failure)
 }
 
-fn missing(path: &str) -> DatagramError {
-    DatagramError::Missing {
-        path: path.to_owned(),
-    }
-}
-
-fn wrong(path: &str, expected: &'static str, found: &Json) -> DatagramError {
-    DatagramError::WrongType {
-        path: path.to_owned(),
-        expected,
-        found: found.kind(),
-    }
-}
-
-fn string(value: Json, path: &str) -> Result<String, DatagramError> {
-    match value {
-        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(DatagramError::StringTooLong {
-            path: path.to_owned(),
-            limit: MAX_STRING_BYTES,
-        }),
-        Json::String(s) => Ok(s),
-        other => Err(wrong(path, "a string", &other)),
-    }
-}
-
-/// An optional string: null and `""` are absent.
-fn optional(value: Json, path: &str) -> Result<Option<String>, DatagramError> {
-    match value {
-        Json::Null => Ok(None),
-        value => Ok(Some(string(value, path)?).filter(|s| !s.is_empty())),
-    }
-}
-
-fn integer(value: &Json, path: &str) -> Result<i64, DatagramError> {
-    match value {
-        Json::Number(n) => n.as_i64().ok_or_else(|| DatagramError::BadValue {
-            path: path.to_owned(),
-            reason: format!("{n} is not a whole number"),
-        }),
-        other => Err(wrong(path, "an integer", other)),
-    }
-}
-
-fn string_list(value: Json, path: &str) -> Result<Vec<String>, DatagramError> {
-    match value {
-        Json::Array(items) if items.len() > MAX_POLICY_LINES => Err(DatagramError::TooMany {
-            path: path.to_owned(),
-            limit: MAX_POLICY_LINES,
-        }),
-        Json::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| string(item, &format!("{path}[{i}]")))
-            .collect(),
-        other => Err(wrong(path, "an array", &other)),
+impl From<MemberError> for DatagramError {
+    fn from(error: MemberError) -> Self {
+        match error {
+            MemberError::NotJson { message } => DatagramError::NotJson { message },
+            MemberError::DuplicateMember { message } => DatagramError::DuplicateMember { message },
+            MemberError::Missing { path } => DatagramError::Missing { path },
+            MemberError::WrongType {
+                path,
+                expected,
+                found,
+            } => DatagramError::WrongType {
+                path,
+                expected,
+                found,
+            },
+            MemberError::NotWhole { path, reason } => DatagramError::BadValue { path, reason },
+            MemberError::StringTooLong { path, limit } => {
+                DatagramError::StringTooLong { path, limit }
+            }
+            MemberError::TooMany { path, limit } => DatagramError::TooMany { path, limit },
+        }
     }
 }
 

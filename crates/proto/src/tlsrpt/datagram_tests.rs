@@ -9,7 +9,7 @@ use mtasts_testkit::libtlsrpt::{
 use proptest::prelude::*;
 
 use super::*;
-use crate::tlsrpt::report::MAX_STRING_BYTES;
+use crate::tlsrpt::report::{MAX_POLICY_LINES, MAX_STRING_BYTES};
 
 const RECORD: &[u8] = b"v=TLSRPTv1; rua=mailto:tlsrpt@example.com";
 

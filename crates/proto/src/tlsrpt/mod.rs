@@ -1,6 +1,7 @@
 //! SMTP TLS Reporting, RFC 8460.
 
 pub mod datagram;
+mod members;
 pub mod outgoing;
 pub mod record;
 pub mod report;

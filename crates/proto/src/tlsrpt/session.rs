@@ -32,8 +32,11 @@
 use std::fmt::Write as _;
 
 use crate::ResultType;
-use crate::json::{self, Json, JsonError};
-use crate::tlsrpt::report::{MAX_POLICY_LINES, MAX_STRING_BYTES, PolicyType};
+use crate::json::{self, Json};
+use crate::tlsrpt::members::{
+    MemberError, array, document, missing, optional, string, string_list, wrong,
+};
+use crate::tlsrpt::report::PolicyType;
 
 /// The largest JSON body of results read over HTTP, in bytes.
 pub const MAX_RESULTS_BODY_BYTES: usize = 1 << 20;
@@ -487,12 +490,7 @@ pub fn parse_results_json(bytes: &[u8]) -> Result<Vec<SessionResult>, SessionErr
             limit: MAX_RESULTS_BODY_BYTES,
         });
     }
-    let root = json::parse(bytes).map_err(|e| match e {
-        JsonError::Duplicate { message, .. } => SessionError::DuplicateMember { message },
-        JsonError::TooDeep { message } | JsonError::Malformed { message } => {
-            SessionError::NotJson { message }
-        }
-    })?;
+    let root = document(bytes)?;
     match root {
         Json::Array(items) => {
             if items.len() > MAX_RESULTS_PER_BODY {
@@ -522,7 +520,7 @@ fn path_of(prefix: &str, name: &str) -> String {
 fn one_result(value: Json, path: &str) -> Result<SessionResult, SessionError> {
     let here = if path.is_empty() { "the body" } else { path };
     let Json::Object(members) = value else {
-        return Err(wrong(here, "an object", &value));
+        return Err(wrong(here, "an object", &value).into());
     };
     if members.iter().any(|(name, _)| name == "d") {
         return super::datagram::from_json(Json::Object(members))
@@ -545,20 +543,14 @@ fn one_result(value: Json, path: &str) -> Result<SessionResult, SessionError> {
         }
     }
     let domain_path = path_of(path, "recipient-domain");
-    let domain = domain.ok_or_else(|| SessionError::Missing {
-        path: domain_path.clone(),
-    })?;
+    let domain = domain.ok_or_else(|| missing(&domain_path))?;
     let domain = domain_key(&domain).ok_or(SessionError::BadValue {
         path: domain_path,
         reason: "an empty domain".into(),
     })?;
-    let record = record.ok_or_else(|| SessionError::Missing {
-        path: path_of(path, "tlsrpt-record"),
-    })?;
+    let record = record.ok_or_else(|| missing(&path_of(path, "tlsrpt-record")))?;
     let policies_path = path_of(path, "policies");
-    let list = policies.ok_or_else(|| SessionError::Missing {
-        path: policies_path.clone(),
-    })?;
+    let list = policies.ok_or_else(|| missing(&policies_path))?;
     if list.is_empty() {
         return Err(SessionError::BadValue {
             path: policies_path,
@@ -579,7 +571,7 @@ fn one_result(value: Json, path: &str) -> Result<SessionResult, SessionError> {
 
 fn one_policy(value: Json, path: &str, domain: &str) -> Result<PolicyResult, SessionError> {
     let Json::Object(members) = value else {
-        return Err(wrong(path, "an object", &value));
+        return Err(wrong(path, "an object", &value).into());
     };
     let mut policy_type = None;
     let mut policy_domain = None;
@@ -629,13 +621,9 @@ fn one_policy(value: Json, path: &str, domain: &str) -> Result<PolicyResult, Ses
             _ => return Err(SessionError::UnknownMember { path: member_path }),
         }
     }
-    let policy_type = policy_type.ok_or_else(|| SessionError::Missing {
-        path: path_of(path, "policy-type"),
-    })?;
+    let policy_type = policy_type.ok_or_else(|| missing(&path_of(path, "policy-type")))?;
     // C127: a session whose policy validation failed is a failure even if the mail went out.
-    let failed = failed.ok_or_else(|| SessionError::Missing {
-        path: path_of(path, "result"),
-    })? || !failures.is_empty();
+    let failed = failed.ok_or_else(|| missing(&path_of(path, "result")))? || !failures.is_empty();
     let domain = policy_domain
         .and_then(|d| domain_key(&d))
         .unwrap_or_else(|| domain.to_owned());
@@ -653,7 +641,7 @@ fn one_policy(value: Json, path: &str, domain: &str) -> Result<PolicyResult, Ses
 
 fn one_detail(value: Json, path: &str) -> Result<FailureKey, SessionError> {
     let Json::Object(members) = value else {
-        return Err(wrong(path, "an object", &value));
+        return Err(wrong(path, "an object", &value).into());
     };
     let mut result_type = None;
     let mut failure = FailureKey {
@@ -695,56 +683,32 @@ fn one_detail(value: Json, path: &str) -> Result<FailureKey, SessionError> {
         };
         *slot = optional(value, &member_path)?;
     }
-    failure.result_type = result_type.ok_or_else(|| SessionError::Missing {
-        path: path_of(path, "result-type"),
-    })?;
+    failure.result_type = result_type.ok_or_else(|| missing(&path_of(path, "result-type")))?;
     Ok(failure)
 }
 
-fn wrong(path: &str, expected: &'static str, found: &Json) -> SessionError {
-    SessionError::WrongType {
-        path: path.to_owned(),
-        expected,
-        found: found.kind(),
+impl From<MemberError> for SessionError {
+    /// This format words a long string as it words a long array (kind `too-many`).
+    fn from(error: MemberError) -> Self {
+        match error {
+            MemberError::NotJson { message } => SessionError::NotJson { message },
+            MemberError::DuplicateMember { message } => SessionError::DuplicateMember { message },
+            MemberError::Missing { path } => SessionError::Missing { path },
+            MemberError::WrongType {
+                path,
+                expected,
+                found,
+            } => SessionError::WrongType {
+                path,
+                expected,
+                found,
+            },
+            MemberError::NotWhole { path, reason } => SessionError::BadValue { path, reason },
+            MemberError::StringTooLong { path, limit } | MemberError::TooMany { path, limit } => {
+                SessionError::TooMany { path, limit }
+            }
+        }
     }
-}
-
-fn string(value: Json, path: &str) -> Result<String, SessionError> {
-    match value {
-        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(SessionError::TooMany {
-            path: path.to_owned(),
-            limit: MAX_STRING_BYTES,
-        }),
-        Json::String(s) => Ok(s),
-        other => Err(wrong(path, "a string", &other)),
-    }
-}
-
-/// An optional string: null and `""` are absent.
-fn optional(value: Json, path: &str) -> Result<Option<String>, SessionError> {
-    match value {
-        Json::Null => Ok(None),
-        value => Ok(Some(string(value, path)?).filter(|s| !s.is_empty())),
-    }
-}
-
-fn array(value: Json, path: &str, limit: usize) -> Result<Vec<Json>, SessionError> {
-    match value {
-        Json::Array(items) if items.len() > limit => Err(SessionError::TooMany {
-            path: path.to_owned(),
-            limit,
-        }),
-        Json::Array(items) => Ok(items),
-        other => Err(wrong(path, "an array", &other)),
-    }
-}
-
-fn string_list(value: Json, path: &str) -> Result<Vec<String>, SessionError> {
-    array(value, path, MAX_POLICY_LINES)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| string(item, &format!("{path}[{i}]")))
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::tlsrpt::report::MAX_STRING_BYTES;
 
 fn sts() -> PolicyKey {
     PolicyKey {
