@@ -156,6 +156,7 @@ pub(crate) async fn sqlite_pool(
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Durability {
     /// WAL with `synchronous = NORMAL` (see [`sqlite_pool`]).
+    #[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
     Normal,
     /// Every commit synced (`synchronous = FULL`), for a database whose commits are
     /// acknowledged to others and must survive a crash of the machine, not only of the process
