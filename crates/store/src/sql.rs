@@ -47,6 +47,34 @@ pub(crate) enum OpenError {
     UnknownUrl(String),
 }
 
+impl OpenError {
+    /// Maps the error onto a database's own: a driver error as that database maps it (`driver`),
+    /// a timeout as `unavailable`, a URL of another kind as `invalid`. A migration that failed
+    /// in a statement is mapped like any query error; applied migrations this build does not
+    /// know (or knows differently) mean another version owns the schema: `corrupt`.
+    #[cfg_attr(
+        not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+        allow(dead_code)
+    )]
+    pub(crate) fn into_db_error<E>(
+        self,
+        driver: impl FnOnce(sqlx::Error) -> E,
+        unavailable: impl FnOnce(String) -> E,
+        invalid: impl FnOnce(String) -> E,
+        corrupt: impl FnOnce(String) -> E,
+    ) -> E {
+        match self {
+            OpenError::Driver(e)
+            | OpenError::Migrate(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) => {
+                driver(e)
+            }
+            OpenError::Migrate(other) => corrupt(format!("migrations: {other}")),
+            OpenError::Unavailable(text) => unavailable(text),
+            OpenError::UnknownUrl(text) => invalid(text),
+        }
+    }
+}
+
 impl From<sqlx::Error> for OpenError {
     fn from(err: sqlx::Error) -> OpenError {
         OpenError::Driver(err)
@@ -59,7 +87,7 @@ impl From<MigrateError> for OpenError {
     }
 }
 
-/// Opens the `what` database (`"hosting"`, `"reports"`) named by `url` within
+/// Opens the `what` database (`"hosting"`, `"reports"`, `"TLS-report"`) named by `url` within
 /// [`OPEN_TIMEOUT`]: a `sqlite:` URL with `sqlite`, a `postgres://` or `postgresql://` one with
 /// `postgres`; any other is [`OpenError::UnknownUrl`].
 #[cfg_attr(
@@ -112,10 +140,7 @@ pub(crate) fn sqlite_in_memory(url: &str) -> bool {
 /// waiting on a busy database up to [`CONNECT_TIMEOUT`] and for a pooled connection as long;
 /// a pool of `max_connections`, or exactly one connection kept forever for an in-memory
 /// database (which exists once per connection).
-#[cfg_attr(
-    not(any(feature = "policy-cache", feature = "hosted", feature = "reports")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "policy-cache"), allow(dead_code))]
 pub(crate) async fn sqlite_pool(
     url: &str,
     max_connections: u32,
@@ -123,15 +148,107 @@ pub(crate) async fn sqlite_pool(
     sqlite_pool_with(url, max_connections, SqliteSynchronous::Normal).await
 }
 
-/// [`sqlite_pool`] with every commit synced to disk (`synchronous = FULL`), for a database
-/// whose commits are acknowledged to others and must survive a crash of the machine, not only
-/// of the process (WAL with `NORMAL` may lose the last commits on power loss).
-#[cfg(feature = "tlsrpt")]
-pub(crate) async fn sqlite_pool_synced(
-    url: &str,
-    max_connections: u32,
-) -> Result<SqlitePool, sqlx::Error> {
-    sqlite_pool_with(url, max_connections, SqliteSynchronous::Full).await
+/// How a SQLite database syncs its commits to disk.
+#[cfg_attr(
+    not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+    allow(dead_code)
+)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Durability {
+    /// WAL with `synchronous = NORMAL` (see [`sqlite_pool`]).
+    #[cfg_attr(not(any(feature = "hosted", feature = "reports")), allow(dead_code))]
+    Normal,
+    /// Every commit synced (`synchronous = FULL`), for a database whose commits are
+    /// acknowledged to others and must survive a crash of the machine, not only of the process
+    /// (WAL with `NORMAL` may lose the last commits on power loss).
+    #[cfg_attr(not(feature = "tlsrpt"), allow(dead_code))]
+    Synced,
+}
+
+/// What the opening of one SQL database of mtasts needs to know.
+#[cfg_attr(
+    not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+    allow(dead_code)
+)]
+pub(crate) struct Database {
+    /// Its name in errors (`"hosting"`, `"reports"`, `"TLS-report"`).
+    pub(crate) what: &'static str,
+    /// The table its migrations are recorded in (see [`migrate`]).
+    pub(crate) migrations_table: &'static str,
+    /// SQLite connections in the pool (an in-memory database keeps exactly one).
+    pub(crate) sqlite_connections: u32,
+    /// How SQLite syncs its commits.
+    pub(crate) durability: Durability,
+    /// Its SQLite migrations.
+    pub(crate) sqlite_migrations: Migrator,
+    /// The `application_name` it gives the PostgreSQL server.
+    pub(crate) application_name: &'static str,
+    /// The server-side bound on each PostgreSQL statement, if any (see [`postgres_options`]).
+    pub(crate) statement_timeout: Option<Duration>,
+    /// PostgreSQL connections in the pool.
+    pub(crate) postgres_connections: u32,
+    /// Its PostgreSQL migrations.
+    pub(crate) postgres_migrations: Migrator,
+}
+
+/// The pool of an opened (and migrated) database.
+#[cfg_attr(
+    not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+    allow(dead_code)
+)]
+pub(crate) enum Opened {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Opens `database` at `url` as [`open`] does (trimmed by the caller), migrating it: a
+/// [`sqlite_pool`] synced as its [`Durability`] says, or a [`postgres_pool`] with the options
+/// [`postgres_options`] makes.
+#[cfg_attr(
+    not(any(feature = "hosted", feature = "reports", feature = "tlsrpt")),
+    allow(dead_code)
+)]
+pub(crate) async fn open_database(url: &str, database: Database) -> Result<Opened, OpenError> {
+    let Database {
+        what,
+        migrations_table,
+        sqlite_connections,
+        durability,
+        sqlite_migrations,
+        application_name,
+        statement_timeout,
+        postgres_connections,
+        postgres_migrations,
+    } = database;
+    let sqlite = async |url: &str| {
+        let synchronous = match durability {
+            Durability::Normal => SqliteSynchronous::Normal,
+            Durability::Synced => SqliteSynchronous::Full,
+        };
+        let pool = sqlite_pool_with(url, sqlite_connections, synchronous).await?;
+        migrate(&pool, sqlite_migrations, migrations_table).await?;
+        Ok(Opened::Sqlite(pool))
+    };
+    let postgres = async |url: &str| {
+        let options = postgres_options(url, application_name, statement_timeout)?;
+        let pool = postgres_pool(url, options, postgres_connections).await?;
+        migrate(&pool, postgres_migrations, migrations_table).await?;
+        Ok(Opened::Postgres(pool))
+    };
+    open(what, url, sqlite, postgres).await
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+#[cfg_attr(not(any(feature = "reports", feature = "tlsrpt")), allow(dead_code))]
+pub(crate) fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 async fn sqlite_pool_with(
@@ -263,4 +380,16 @@ where
 {
     migrator.dangerous_set_table_name(table);
     migrator.run(pool).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+    }
 }

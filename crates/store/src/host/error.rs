@@ -67,13 +67,3 @@ pub(super) fn conflict_as(
         _ => db_error(err),
     }
 }
-
-/// Maps a migration error: a failed statement like any query error; applied migrations this
-/// build does not know (or knows differently) mean another version owns the schema.
-pub(super) fn migrate_error(err: sqlx::migrate::MigrateError) -> HostDbError {
-    use sqlx::migrate::MigrateError as M;
-    match err {
-        M::Execute(e) | M::ExecuteMigration(e, _) => db_error(e),
-        other => HostDbError::Corrupt(format!("migrations: {other}")),
-    }
-}

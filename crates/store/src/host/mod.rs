@@ -64,7 +64,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::OP_TIMEOUT;
-use crate::sql::OpenError;
+use crate::sql::{Database, Durability, Opened};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -230,14 +230,48 @@ impl HostDb {
     /// know.
     pub async fn open(url: &str) -> Result<HostDb, HostDbError> {
         let url = url.trim();
-        crate::sql::open("hosting", url, open_sqlite, open_postgres)
-            .await
-            .map_err(|err| match err {
-                OpenError::Driver(e) => error::db_error(e),
-                OpenError::Migrate(e) => error::migrate_error(e),
-                OpenError::Unavailable(text) => HostDbError::Unavailable(text),
-                OpenError::UnknownUrl(text) => HostDbError::Invalid(text),
-            })
+        let opened = crate::sql::open_database(
+            url,
+            Database {
+                what: "hosting",
+                migrations_table: sql::MIGRATIONS_TABLE,
+                sqlite_connections: SQLITE_CONNECTIONS,
+                durability: Durability::Normal,
+                sqlite_migrations: sqlx::migrate!("migrations/host/sqlite"),
+                application_name: "mtasts-serve",
+                statement_timeout: Some(OP_TIMEOUT),
+                postgres_connections: POSTGRES_CONNECTIONS,
+                postgres_migrations: sqlx::migrate!("migrations/host/postgres"),
+            },
+        )
+        .await
+        .map_err(|err| {
+            err.into_db_error(
+                error::db_error,
+                HostDbError::Unavailable,
+                HostDbError::Invalid,
+                HostDbError::Corrupt,
+            )
+        })?;
+        let backend = match opened {
+            Opened::Sqlite(pool) => {
+                let lock_scope: Arc<str> = if crate::sql::sqlite_in_memory(url) {
+                    lock::private_scope().into()
+                } else {
+                    // Canonical (now that the file exists), so two spellings of one file share
+                    // locks.
+                    let path = pool.connect_options().get_filename().to_path_buf();
+                    let path = std::fs::canonicalize(&path).unwrap_or(path);
+                    path.to_string_lossy().into()
+                };
+                Backend::Sqlite { pool, lock_scope }
+            }
+            Opened::Postgres(pool) => Backend::Postgres { pool },
+        };
+        Ok(HostDb {
+            backend,
+            sealer: None,
+        })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -264,35 +298,6 @@ impl HostDb {
         })
         .await
     }
-}
-
-async fn open_sqlite(url: &str) -> Result<HostDb, OpenError> {
-    let pool = crate::sql::sqlite_pool(url, SQLITE_CONNECTIONS).await?;
-    let lock_scope: Arc<str> = if crate::sql::sqlite_in_memory(url) {
-        lock::private_scope().into()
-    } else {
-        // Canonical (now that the file exists), so two spellings of one file share locks.
-        let path = pool.connect_options().get_filename().to_path_buf();
-        let path = std::fs::canonicalize(&path).unwrap_or(path);
-        path.to_string_lossy().into()
-    };
-    let migrator = sqlx::migrate!("migrations/host/sqlite");
-    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
-    Ok(HostDb {
-        backend: Backend::Sqlite { pool, lock_scope },
-        sealer: None,
-    })
-}
-
-async fn open_postgres(url: &str) -> Result<HostDb, OpenError> {
-    let options = crate::sql::postgres_options(url, "mtasts-serve", Some(OP_TIMEOUT))?;
-    let pool = crate::sql::postgres_pool(url, options, POSTGRES_CONNECTIONS).await?;
-    let migrator = sqlx::migrate!("migrations/host/postgres");
-    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
-    Ok(HostDb {
-        backend: Backend::Postgres { pool },
-        sealer: None,
-    })
 }
 
 /// Runs `fut` with the [`OP_TIMEOUT`] limit; a timeout is [`HostDbError::Unavailable`].

@@ -50,13 +50,3 @@ pub(super) fn db_error(err: sqlx::Error) -> ReportDbError {
         other => ReportDbError::Unavailable(other.to_string()),
     }
 }
-
-/// Maps a migration error: a failed statement like any query error; applied migrations this
-/// build does not know (or knows differently) mean another version owns the schema.
-pub(super) fn migrate_error(err: sqlx::migrate::MigrateError) -> ReportDbError {
-    use sqlx::migrate::MigrateError as M;
-    match err {
-        M::Execute(e) | M::ExecuteMigration(e, _) => db_error(e),
-        other => ReportDbError::Corrupt(format!("migrations: {other}")),
-    }
-}

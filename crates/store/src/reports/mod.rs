@@ -60,7 +60,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::OP_TIMEOUT;
-use crate::sql::OpenError;
+use crate::sql::{Database, Durability, Opened, cut};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -145,14 +145,35 @@ impl ReportDb {
     /// know.
     pub async fn open(url: &str) -> Result<ReportDb, ReportDbError> {
         let url = url.trim();
-        crate::sql::open("reports", url, open_sqlite, open_postgres)
-            .await
-            .map_err(|err| match err {
-                OpenError::Driver(e) => error::db_error(e),
-                OpenError::Migrate(e) => error::migrate_error(e),
-                OpenError::Unavailable(text) => ReportDbError::Unavailable(text),
-                OpenError::UnknownUrl(text) => ReportDbError::Invalid(text),
-            })
+        let opened = crate::sql::open_database(
+            url,
+            Database {
+                what: "reports",
+                migrations_table: sql::MIGRATIONS_TABLE,
+                sqlite_connections: SQLITE_CONNECTIONS,
+                durability: Durability::Normal,
+                sqlite_migrations: sqlx::migrate!("migrations/reports/sqlite"),
+                application_name: "mtasts-report",
+                // No server statement_timeout: operations are bounded here, a store by its size.
+                statement_timeout: None,
+                postgres_connections: POSTGRES_CONNECTIONS,
+                postgres_migrations: sqlx::migrate!("migrations/reports/postgres"),
+            },
+        )
+        .await
+        .map_err(|err| {
+            err.into_db_error(
+                error::db_error,
+                ReportDbError::Unavailable,
+                ReportDbError::Invalid,
+                ReportDbError::Corrupt,
+            )
+        })?;
+        let backend = match opened {
+            Opened::Sqlite(pool) => Backend::Sqlite { pool },
+            Opened::Postgres(pool) => Backend::Postgres { pool },
+        };
+        Ok(ReportDb { backend })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -167,26 +188,6 @@ impl ReportDb {
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
     }
-}
-
-async fn open_sqlite(url: &str) -> Result<ReportDb, OpenError> {
-    let pool = crate::sql::sqlite_pool(url, SQLITE_CONNECTIONS).await?;
-    let migrator = sqlx::migrate!("migrations/reports/sqlite");
-    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
-    Ok(ReportDb {
-        backend: Backend::Sqlite { pool },
-    })
-}
-
-async fn open_postgres(url: &str) -> Result<ReportDb, OpenError> {
-    // No server statement_timeout: operations are bounded here, a store by its size.
-    let options = crate::sql::postgres_options(url, "mtasts-report", None)?;
-    let pool = crate::sql::postgres_pool(url, options, POSTGRES_CONNECTIONS).await?;
-    let migrator = sqlx::migrate!("migrations/reports/postgres");
-    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
-    Ok(ReportDb {
-        backend: Backend::Postgres { pool },
-    })
 }
 
 /// Runs `fut` within `limit`; a timeout is [`ReportDbError::Unavailable`].
@@ -212,16 +213,4 @@ fn unsigned(what: &str, value: i64) -> Result<u64, ReportDbError> {
 /// past it is refused rather than wrapped).
 fn signed(what: &str, value: u64) -> Result<i64, ReportDbError> {
     i64::try_from(value).map_err(|_| ReportDbError::Invalid(format!("{what} {value} is too large")))
-}
-
-/// `text` cut to at most `max` bytes at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

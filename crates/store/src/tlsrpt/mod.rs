@@ -45,7 +45,7 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::OP_TIMEOUT;
-use crate::sql::OpenError;
+use crate::sql::{Database, Durability, Opened, cut};
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per
 /// driver, so the statements and the row handling are written once.
@@ -148,14 +148,35 @@ impl TlsrptDb {
     /// know.
     pub async fn open(url: &str) -> Result<TlsrptDb, TlsrptDbError> {
         let url = url.trim();
-        crate::sql::open("TLS-report", url, open_sqlite, open_postgres)
-            .await
-            .map_err(|err| match err {
-                OpenError::Driver(e) => error::db_error(e),
-                OpenError::Migrate(e) => error::migrate_error(e),
-                OpenError::Unavailable(text) => TlsrptDbError::Unavailable(text),
-                OpenError::UnknownUrl(text) => TlsrptDbError::Invalid(text),
-            })
+        let opened = crate::sql::open_database(
+            url,
+            Database {
+                what: "TLS-report",
+                migrations_table: sql::MIGRATIONS_TABLE,
+                sqlite_connections: SQLITE_CONNECTIONS,
+                durability: Durability::Synced,
+                sqlite_migrations: sqlx::migrate!("migrations/tlsrpt/sqlite"),
+                application_name: "mtasts-tlsrpt",
+                // No server statement_timeout: operations are bounded here, a write by its size.
+                statement_timeout: None,
+                postgres_connections: POSTGRES_CONNECTIONS,
+                postgres_migrations: sqlx::migrate!("migrations/tlsrpt/postgres"),
+            },
+        )
+        .await
+        .map_err(|err| {
+            err.into_db_error(
+                error::db_error,
+                TlsrptDbError::Unavailable,
+                TlsrptDbError::Invalid,
+                TlsrptDbError::Corrupt,
+            )
+        })?;
+        let backend = match opened {
+            Opened::Sqlite(pool) => Backend::Sqlite { pool },
+            Opened::Postgres(pool) => Backend::Postgres { pool },
+        };
+        Ok(TlsrptDb { backend })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -170,26 +191,6 @@ impl TlsrptDb {
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
     }
-}
-
-async fn open_sqlite(url: &str) -> Result<TlsrptDb, OpenError> {
-    let pool = crate::sql::sqlite_pool_synced(url, SQLITE_CONNECTIONS).await?;
-    let migrator = sqlx::migrate!("migrations/tlsrpt/sqlite");
-    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
-    Ok(TlsrptDb {
-        backend: Backend::Sqlite { pool },
-    })
-}
-
-async fn open_postgres(url: &str) -> Result<TlsrptDb, OpenError> {
-    // No server statement_timeout: operations are bounded here, a write by its size.
-    let options = crate::sql::postgres_options(url, "mtasts-tlsrpt", None)?;
-    let pool = crate::sql::postgres_pool(url, options, POSTGRES_CONNECTIONS).await?;
-    let migrator = sqlx::migrate!("migrations/tlsrpt/postgres");
-    crate::sql::migrate(&pool, migrator, sql::MIGRATIONS_TABLE).await?;
-    Ok(TlsrptDb {
-        backend: Backend::Postgres { pool },
-    })
 }
 
 /// Runs `fut` within `limit`; a timeout is [`TlsrptDbError::Unavailable`].
@@ -258,18 +259,6 @@ fn check_day(day: i64) -> Result<(), TlsrptDbError> {
     Ok(())
 }
 
-/// `text` cut to at most `max` bytes at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// The SHA-256 of `text`: how long texts are identified in unique keys.
 fn hash(text: &str) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
@@ -280,13 +269,6 @@ fn hash(text: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cut_keeps_whole_characters() {
-        assert_eq!(cut("héllo", 2), "h");
-        assert_eq!(cut("héllo", 3), "hé");
-        assert_eq!(cut("abc", 10), "abc");
-    }
 
     #[test]
     fn caps_and_days_are_checked() {

@@ -245,26 +245,10 @@ impl TlsrptDb {
 
     /// A stored report with its body and destinations (sorted by destination).
     pub async fn report_body(&self, report: i64) -> Result<Option<StoredReport>, TlsrptDbError> {
-        let (reports, destinations) = bounded(OP_TIMEOUT, async {
-            with_pool!(self, |pool| {
-                let mut tx = pool
-                    .begin_with(self.backend.begin_read())
-                    .await
-                    .map_err(db_error)?;
-                let reports: Vec<ReportRow> = sqlx::query_as(sql::REPORT)
-                    .bind(report)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                let destinations: Vec<DestinationRow> = sqlx::query_as(sql::DESTINATIONS_OF)
-                    .bind(report)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                Ok((reports, destinations))
-            })
-        })
+        let (reports, destinations) = bounded(
+            OP_TIMEOUT,
+            self.read_reports(sql::REPORT, sql::DESTINATIONS_OF, report),
+        )
         .await?;
         Ok(assemble(reports, destinations)?.pop())
     }
@@ -272,26 +256,10 @@ impl TlsrptDb {
     /// Every stored report of `day` with its destinations, sorted by (domain, record).
     pub async fn reports_for_day(&self, day: i64) -> Result<Vec<StoredReport>, TlsrptDbError> {
         check_day(day)?;
-        let (reports, destinations) = bounded(OP_TIMEOUT * 4, async {
-            with_pool!(self, |pool| {
-                let mut tx = pool
-                    .begin_with(self.backend.begin_read())
-                    .await
-                    .map_err(db_error)?;
-                let reports: Vec<ReportRow> = sqlx::query_as(sql::REPORTS_OF_DAY)
-                    .bind(day)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                let destinations: Vec<DestinationRow> = sqlx::query_as(sql::DESTINATIONS_OF_DAY)
-                    .bind(day)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                tx.commit().await.map_err(db_error)?;
-                Ok((reports, destinations))
-            })
-        })
+        let (reports, destinations) = bounded(
+            OP_TIMEOUT * 4,
+            self.read_reports(sql::REPORTS_OF_DAY, sql::DESTINATIONS_OF_DAY, day),
+        )
         .await?;
         assemble(reports, destinations)
     }
@@ -421,4 +389,34 @@ fn assemble(
         .collect::<Result<Vec<_>, TlsrptDbError>>()?;
     out.sort_by(|a, b| (&a.domain, &a.record).cmp(&(&b.domain, &b.record)));
     Ok(out)
+}
+
+impl TlsrptDb {
+    /// The rows that `reports` and `destinations` (each binding `key`) select, read in one
+    /// snapshot so that they agree.
+    async fn read_reports(
+        &self,
+        reports: &'static str,
+        destinations: &'static str,
+        key: i64,
+    ) -> Result<(Vec<ReportRow>, Vec<DestinationRow>), TlsrptDbError> {
+        with_pool!(self, |pool| {
+            let mut tx = pool
+                .begin_with(self.backend.begin_read())
+                .await
+                .map_err(db_error)?;
+            let report_rows: Vec<ReportRow> = sqlx::query_as(reports)
+                .bind(key)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let destination_rows: Vec<DestinationRow> = sqlx::query_as(destinations)
+                .bind(key)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            Ok((report_rows, destination_rows))
+        })
+    }
 }
