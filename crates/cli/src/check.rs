@@ -55,7 +55,7 @@ pub(crate) struct Args {
         default_value = "mta-sts,tlsrpt,dmarc,spf,dkim"
     )]
     only: StageSet,
-    /// Check the DKIM key record of this selector (<NAME>._domainkey.<domain>); repeatable.
+    /// Check the DKIM key record of this selector (`<NAME>._domainkey.<domain>`); repeatable.
     #[arg(long = "dkim-selector", value_name = "NAME", value_parser = parse_selector)]
     dkim_selector: Vec<String>,
     #[command(flatten)]

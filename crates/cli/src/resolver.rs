@@ -174,7 +174,7 @@ pub(crate) struct QueryArgs {
     #[arg(value_name = "DOMAIN", required_unless_present = "inbound")]
     key: Option<String>,
     /// Instead of a destination, show the inbound rule for mail from SENDER (an address, or
-    /// `<>`) arriving from CLIENT (an address, hostname[address] as Postfix logs it, or a
+    /// `<>`) arriving from CLIENT (an address, `hostname[address]` as Postfix logs it, or a
     /// verified hostname), and what a plaintext, TLS or verified-certificate session gets.
     #[arg(long, num_args = 2, value_names = ["SENDER", "CLIENT"], conflicts_with_all = ["key", "profile", "use_cache"])]
     inbound: Option<Vec<String>>,

@@ -1,4 +1,4 @@
-//! The SPF stage (RFC 7208): DNS answers into the [`SpfWalk`] and its outcome into the `spf`
+//! The SPF stage (RFC 7208): DNS answers into the [`SpfWalk`](mtasts_proto::spf::SpfWalk) and its outcome into the `spf`
 //! section and findings.
 
 use mtasts_net::dns::DnsError;
