@@ -241,6 +241,23 @@ impl Metrics {
             "Inbound sessions refused by the inbound TLS policy, by rule",
             inbound_refusals.clone(),
         );
+        // Zero but present, so dashboards and alert rules see the series before the first
+        // event (label values that depend on configuration or input are created when seen).
+        for outcome in ["success", "failure"] {
+            tlsrpt_results.get_or_create(&OutcomeLabels { outcome });
+        }
+        for outcome in ["ok", "error"] {
+            tlsrpt_commits.get_or_create(&OutcomeLabels { outcome });
+        }
+        tlsrpt_datagrams_dropped.get_or_create(&KindLabels { kind: "backlog" });
+        for scheme in ["https", "mailto"] {
+            for outcome in ["delivered", "retry", "gave_up", "suppressed"] {
+                tlsrpt_deliveries.get_or_create(&TlsrptDeliveryLabels { scheme, outcome });
+            }
+        }
+        for outcome in ["no-rule", "satisfied", "refused", "too-early", "malformed"] {
+            inbound_requests.get_or_create(&OutcomeLabels { outcome });
+        }
         Metrics {
             inbound_requests,
             inbound_refusals,
