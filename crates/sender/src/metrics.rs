@@ -244,19 +244,19 @@ impl Metrics {
         // Zero but present, so dashboards and alert rules see the series before the first
         // event (label values that depend on configuration or input are created when seen).
         for outcome in ["success", "failure"] {
-            tlsrpt_results.get_or_create(&OutcomeLabels { outcome });
+            let _ = tlsrpt_results.get_or_create(&OutcomeLabels { outcome });
         }
         for outcome in ["ok", "error"] {
-            tlsrpt_commits.get_or_create(&OutcomeLabels { outcome });
+            let _ = tlsrpt_commits.get_or_create(&OutcomeLabels { outcome });
         }
-        tlsrpt_datagrams_dropped.get_or_create(&KindLabels { kind: "backlog" });
+        let _ = tlsrpt_datagrams_dropped.get_or_create(&KindLabels { kind: "backlog" });
         for scheme in ["https", "mailto"] {
             for outcome in ["delivered", "retry", "gave_up", "suppressed"] {
-                tlsrpt_deliveries.get_or_create(&TlsrptDeliveryLabels { scheme, outcome });
+                let _ = tlsrpt_deliveries.get_or_create(&TlsrptDeliveryLabels { scheme, outcome });
             }
         }
         for outcome in ["no-rule", "satisfied", "refused", "too-early", "malformed"] {
-            inbound_requests.get_or_create(&OutcomeLabels { outcome });
+            let _ = inbound_requests.get_or_create(&OutcomeLabels { outcome });
         }
         Metrics {
             inbound_requests,
