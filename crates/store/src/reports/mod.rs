@@ -73,7 +73,12 @@ macro_rules! with_pool {
     };
 }
 
+// First: its macros (`apply_rollups!`, `read_stored!`) are used by the modules after it.
+#[macro_use]
+mod rollup;
+
 pub mod arrivals;
+mod backfill;
 mod error;
 mod prepare;
 mod read;
@@ -88,6 +93,7 @@ pub use error::ReportDbError;
 pub use prepare::domain_key;
 pub use read::MAX_LIST;
 pub use retention::{Purged, RETENTION_BATCH};
+pub use rollup::{MAX_LABEL_BYTES, MAX_ROLLUP_ROWS};
 pub use scope::{DOMAIN_CHUNK, FailureDetail, OrganizationCount, ReportKey, Scope};
 pub use types::{
     Content, DailyRow, ErrorRow, FailureGroup, Filter, Inserted, Kind, NewError, NewInput,
@@ -173,7 +179,9 @@ impl ReportDb {
             Opened::Sqlite(pool) => Backend::Sqlite { pool },
             Opened::Postgres(pool) => Backend::Postgres { pool },
         };
-        Ok(ReportDb { backend })
+        let db = ReportDb { backend };
+        db.backfill_rollups().await?;
+        Ok(db)
     }
 
     /// `"sqlite"` or `"postgres"`.

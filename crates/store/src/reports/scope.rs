@@ -1,18 +1,26 @@
 //! Reads over a set of domains (a tenant's, or one), for `mtasts serve`'s report views: the
-//! daily rollups, failure and policy groupings, per-organization counts, the newest arrival
-//! per domain, and a keyset-paginated report list. A set is sent in chunks of
-//! [`DOMAIN_CHUNK`] names, so a tenant with thousands of domains costs a few statements,
-//! not one per domain.
+//! daily rollups, the TLS failure and DMARC source breakdowns, the latest policies,
+//! per-organization report counts and the newest arrival per domain — all from the rollups,
+//! which retention keeps, never from the per-report rows — and a keyset-paginated report list
+//! (the one read of the reports themselves). A set is sent in chunks of [`DOMAIN_CHUNK`]
+//! names, so a tenant with thousands of domains costs a few statements, not one per domain.
+//!
+//! The rollups count days: a day belongs to a scope when it overlaps `[since, until)`, and a
+//! report over several days adds its share of each (`mtasts_proto::rollup`), so a breakdown
+//! over a window sums to the charts of the same window. The row-based reads of
+//! [`ReportDb::tls_failures`] and friends count a whole report when its range overlaps; for a
+//! report inside the window the two agree.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::QueryBuilder;
 
+use mtasts_proto::rollup::day_of;
+
 use super::prepare::domain_key;
-use super::read::{
-    DailyTuple, FailureTuple, PolicyTuple, daily_row, failure_group, policy_seen, report_row,
-};
-use super::types::{DailyRow, FailureGroup, Kind, PolicySeen, ReportRow};
+use super::read::{DailyTuple, daily_row, kind_of, report_row};
+use super::rollup::label_read;
+use super::types::{DailyRow, FailureGroup, Kind, PolicySeen, ReportRow, SourceGroup};
 use super::{OP_TIMEOUT, ReportDb, ReportDbError, bounded, error::db_error, sql, unsigned};
 
 /// Domains bound in one statement (well below SQLite's parameter limit).
@@ -103,20 +111,8 @@ impl ReportDb {
                          messages, dmarc_pass, dkim_pass, spf_pass, disp_none, quarantine, \
                          reject FROM report_daily WHERE domain IN (",
                     );
-                    let mut list = q.separated(", ");
-                    for d in &chunk {
-                        list.push_bind(d.clone());
-                    }
-                    q.push(")");
-                    if let Some(since) = scope.since {
-                        q.push(" AND day + 86400 > ").push_bind(since);
-                    }
-                    if let Some(until) = scope.until {
-                        q.push(" AND day < ").push_bind(until);
-                    }
-                    if let Some(kind) = scope.kind {
-                        q.push(" AND kind = ").push_bind(kind.as_str());
-                    }
+                    push_days(&mut q, &chunk, scope);
+                    push_kind(&mut q, scope);
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for row in rows {
@@ -138,31 +134,41 @@ impl ReportDb {
     }
 
     /// The TLS failure groups of `scope` (as [`ReportDb::tls_failures`] groups them), most
-    /// failed sessions first.
+    /// failed sessions first, from the breakdown rollups: the failed sessions on the days of
+    /// the scope (a report over several days counts its share of each), and the first and
+    /// last of those days with a report showing the group. Groups without a failed session
+    /// on those days are left out.
     pub async fn tls_failures_of(&self, scope: &Scope) -> Result<Vec<FailureGroup>, ReportDbError> {
+        if scope.kind == Some(Kind::Dmarc) {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
-                let rows: Vec<FailureTuple> = with_pool!(self, |pool| {
-                    let mut q = QueryBuilder::new(
-                        "SELECT f.domain, f.result, f.receiving_mx, r.organization, \
-                         CAST(SUM(f.count) AS BIGINT), MIN(r.begin_at - (r.begin_at % 86400)), \
-                         MAX(CASE WHEN r.end_at > r.begin_at THEN (r.end_at - 1) - \
-                         ((r.end_at - 1) % 86400) ELSE r.begin_at - (r.begin_at % 86400) END) \
-                         FROM report_tls_failures f JOIN report_reports r ON r.id = f.report \
-                         WHERE r.kind = 'tlsrpt' AND f.domain IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for d in &chunk {
-                        list.push_bind(d.clone());
-                    }
-                    q.push(")");
-                    push_range(&mut q, scope);
-                    q.push(" GROUP BY f.domain, f.result, f.receiving_mx, r.organization");
-                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
-                });
-                for row in rows {
-                    out.push(failure_group(row)?);
+                let rows: Vec<(String, String, String, String, i64, i64, i64)> =
+                    with_pool!(self, |pool| {
+                        let mut q = QueryBuilder::new(
+                            "SELECT domain, result, receiving_mx, organization, \
+                             CAST(SUM(count) AS BIGINT), MIN(day), MAX(day) \
+                             FROM report_daily_tls_failures WHERE domain IN (",
+                        );
+                        push_days(&mut q, &chunk, scope);
+                        q.push(
+                            " GROUP BY domain, result, receiving_mx, organization \
+                             HAVING SUM(count) > 0",
+                        );
+                        q.build_query_as().fetch_all(pool).await.map_err(db_error)?
+                    });
+                for (domain, result, mx, organization, count, first, last) in rows {
+                    out.push(FailureGroup {
+                        domain,
+                        result,
+                        receiving_mx: label_read(mx),
+                        organization,
+                        count: unsigned("failed sessions", count)?,
+                        first_day: first,
+                        last_day: last,
+                    });
                 }
                 Ok(())
             })
@@ -182,39 +188,29 @@ impl ReportDb {
     }
 
     /// The TLS failure details of `scope` grouped by address ([`FailureDetail`]), most failed
-    /// sessions first.
+    /// sessions first, from the breakdown rollups (the days of the scope, as
+    /// [`ReportDb::tls_failures_of`]).
     pub async fn tls_failure_details(
         &self,
         scope: &Scope,
     ) -> Result<Vec<FailureDetail>, ReportDbError> {
+        if scope.kind == Some(Kind::Dmarc) {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
-                type Row = (
-                    String,
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    String,
-                    i64,
-                );
+                type Row = (String, String, String, String, String, String, i64);
                 let rows: Vec<Row> = with_pool!(self, |pool| {
                     let mut q = QueryBuilder::new(
-                        "SELECT f.domain, f.result, f.receiving_mx, f.receiving_ip, \
-                         f.sending_ip, r.organization, CAST(SUM(f.count) AS BIGINT) \
-                         FROM report_tls_failures f JOIN report_reports r ON r.id = f.report \
-                         WHERE r.kind = 'tlsrpt' AND f.domain IN (",
+                        "SELECT domain, result, receiving_mx, receiving_ip, sending_ip, \
+                         organization, CAST(SUM(count) AS BIGINT) \
+                         FROM report_daily_tls_failures WHERE domain IN (",
                     );
-                    let mut list = q.separated(", ");
-                    for d in &chunk {
-                        list.push_bind(d.clone());
-                    }
-                    q.push(")");
-                    push_range(&mut q, scope);
+                    push_days(&mut q, &chunk, scope);
                     q.push(
-                        " GROUP BY f.domain, f.result, f.receiving_mx, f.receiving_ip, \
-                         f.sending_ip, r.organization",
+                        " GROUP BY domain, result, receiving_mx, receiving_ip, sending_ip, \
+                         organization HAVING SUM(count) > 0",
                     );
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
@@ -224,9 +220,9 @@ impl ReportDb {
                     out.push(FailureDetail {
                         domain,
                         result,
-                        receiving_mx,
-                        receiving_ip,
-                        sending_ip,
+                        receiving_mx: label_read(receiving_mx),
+                        receiving_ip: label_read(receiving_ip),
+                        sending_ip: label_read(sending_ip),
                         organization,
                         count: unsigned("count", n)?,
                     });
@@ -258,39 +254,106 @@ impl ReportDb {
         Ok(out)
     }
 
-    /// The latest policy seen per (kind, domain) of `scope`, as [`ReportDb::policies`].
+    /// The DMARC sources of `scope` (as [`ReportDb::dmarc_sources`] groups them) from the
+    /// breakdown rollups: the messages on the days of the scope (a report over several days
+    /// counts its share of each); sources without a message on those days are left out.
+    /// Sorted by domain, most messages first, then by address and header-from.
+    pub async fn dmarc_sources_of(&self, scope: &Scope) -> Result<Vec<SourceGroup>, ReportDbError> {
+        if scope.kind == Some(Kind::TlsRpt) {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for chunk in scope.chunks() {
+            bounded(OP_TIMEOUT, async {
+                type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64);
+                let rows: Vec<Row> = with_pool!(self, |pool| {
+                    let mut q = QueryBuilder::new(
+                        "SELECT domain, source_ip, header_from, CAST(SUM(messages) AS BIGINT), \
+                         CAST(SUM(dmarc_pass) AS BIGINT), CAST(SUM(dkim_pass) AS BIGINT), \
+                         CAST(SUM(spf_pass) AS BIGINT), CAST(SUM(disp_none) AS BIGINT), \
+                         CAST(SUM(quarantine) AS BIGINT), CAST(SUM(reject) AS BIGINT) \
+                         FROM report_daily_dmarc_sources WHERE domain IN (",
+                    );
+                    push_days(&mut q, &chunk, scope);
+                    q.push(" GROUP BY domain, source_ip, header_from HAVING SUM(messages) > 0");
+                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
+                });
+                for (domain, source_ip, header_from, m, dp, dk, sp, n, q, r) in rows {
+                    out.push(SourceGroup {
+                        domain,
+                        source_ip,
+                        header_from,
+                        messages: unsigned("messages", m)?,
+                        dmarc_pass: unsigned("dmarc_pass", dp)?,
+                        dkim_pass: unsigned("dkim_pass", dk)?,
+                        spf_pass: unsigned("spf_pass", sp)?,
+                        none: unsigned("none", n)?,
+                        quarantine: unsigned("quarantine", q)?,
+                        reject: unsigned("reject", r)?,
+                    });
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        out.sort_by(|a, b| {
+            (
+                &a.domain,
+                std::cmp::Reverse(a.messages),
+                &a.source_ip,
+                &a.header_from,
+            )
+                .cmp(&(
+                    &b.domain,
+                    std::cmp::Reverse(b.messages),
+                    &b.source_ip,
+                    &b.header_from,
+                ))
+        });
+        Ok(out)
+    }
+
+    /// The latest policy seen per (kind, domain) of `scope`, as [`ReportDb::policies`], from
+    /// the policy rollups: among the policies reports showed on the days of the scope, the one
+    /// of the latest report end; on a tie, the larger label (then `p`, then `pct`).
     pub async fn policies_of(&self, scope: &Scope) -> Result<Vec<PolicySeen>, ReportDbError> {
         let mut latest: BTreeMap<(Kind, String), PolicySeen> = BTreeMap::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
-                let rows: Vec<PolicyTuple> = with_pool!(self, |pool| {
-                    // Only the rows at each (kind, domain)'s newest `seen_at`, not every
-                    // report's: a year of daily reports is thousands of rows per domain.
-                    let mut q = QueryBuilder::new(
-                        "SELECT p.kind, p.domain, p.policy, p.p, p.pct, p.seen_at \
-                         FROM report_policies p JOIN (SELECT p.kind AS k, p.domain AS d, \
-                         MAX(p.seen_at) AS m FROM report_policies p \
-                         JOIN report_reports r ON r.id = p.report WHERE p.domain IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for d in &chunk {
-                        list.push_bind(d.clone());
-                    }
-                    q.push(")");
-                    push_range(&mut q, scope);
-                    q.push(
-                        " GROUP BY p.kind, p.domain) latest ON p.kind = latest.k \
-                         AND p.domain = latest.d AND p.seen_at = latest.m",
-                    );
-                    q.build_query_as().fetch_all(pool).await.map_err(db_error)?
-                });
-                for row in rows {
-                    let row = policy_seen(row)?;
+                let rows: Vec<(String, String, String, String, i64, i64)> =
+                    with_pool!(self, |pool| {
+                        // Only the rows at each (kind, domain)'s newest `seen_at`.
+                        let mut q = QueryBuilder::new(
+                            "SELECT p.kind, p.domain, p.policy, p.p, p.pct, p.seen_at \
+                             FROM report_daily_policies p JOIN (SELECT kind AS k, \
+                             domain AS d, MAX(seen_at) AS m FROM report_daily_policies \
+                             WHERE domain IN (",
+                        );
+                        push_days(&mut q, &chunk, scope);
+                        push_kind(&mut q, scope);
+                        q.push(
+                            " GROUP BY kind, domain) latest ON p.kind = latest.k \
+                             AND p.domain = latest.d AND p.seen_at = latest.m \
+                             WHERE p.domain IN (",
+                        );
+                        push_days(&mut q, &chunk, scope);
+                        push_kind(&mut q, scope);
+                        q.build_query_as().fetch_all(pool).await.map_err(db_error)?
+                    });
+                for (kind, domain, policy, p, pct, seen) in rows {
+                    let row = PolicySeen {
+                        kind: kind_of(&kind)?,
+                        domain,
+                        policy,
+                        p: label_read(p),
+                        pct: u32::try_from(pct).ok(),
+                        last_seen: seen,
+                    };
                     let key = (row.kind, row.domain.clone());
                     // The newest wins; on a tie, the larger label (the same rule every run).
+                    let rank = |r: &PolicySeen| (r.last_seen, r.policy.clone(), r.p.clone(), r.pct);
                     match latest.get(&key) {
-                        Some(old)
-                            if (old.last_seen, &old.policy) >= (row.last_seen, &row.policy) => {}
+                        Some(old) if rank(old) >= rank(&row) => {}
                         _ => {
                             latest.insert(key, row);
                         }
@@ -303,34 +366,45 @@ impl ReportDb {
         Ok(latest.into_values().collect())
     }
 
-    /// Reports stored per (domain, organization) of `scope`.
+    /// Reports per (domain, organization) of `scope`, from the daily rollups: each report
+    /// once, those covering the scope's first day plus those beginning on a later day of it
+    /// (at day granularity, as the charts).
     pub async fn organizations_of(
         &self,
         scope: &Scope,
     ) -> Result<Vec<OrganizationCount>, ReportDbError> {
+        // The first day of the scope: the day holding `since` (days are whole UTC days).
+        let first = scope.since.map(day_of);
         let mut out = Vec::new();
         for chunk in scope.chunks() {
             bounded(OP_TIMEOUT, async {
                 let rows: Vec<(String, String, i64)> = with_pool!(self, |pool| {
-                    let mut q = QueryBuilder::new(
-                        "SELECT d.domain, r.organization, COUNT(*) FROM report_domains d \
-                         JOIN report_reports r ON r.id = d.report WHERE d.domain IN (",
-                    );
-                    let mut list = q.separated(", ");
-                    for d in &chunk {
-                        list.push_bind(d.clone());
+                    let mut q = QueryBuilder::new("SELECT domain, organization, CAST(SUM(");
+                    match first {
+                        Some(first) => {
+                            q.push("CASE WHEN day = ")
+                                .push_bind(first)
+                                .push(" THEN reports ELSE begun END");
+                        }
+                        None => {
+                            q.push("begun");
+                        }
                     }
-                    q.push(")");
-                    push_range(&mut q, scope);
-                    q.push(" GROUP BY d.domain, r.organization");
+                    q.push(") AS BIGINT) FROM report_daily WHERE domain IN (");
+                    push_days(&mut q, &chunk, scope);
+                    push_kind(&mut q, scope);
+                    q.push(" GROUP BY domain, organization");
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 for (domain, organization, n) in rows {
-                    out.push(OrganizationCount {
-                        domain,
-                        organization,
-                        reports: unsigned("reports", n)?,
-                    });
+                    let reports = unsigned("reports", n)?;
+                    if reports > 0 {
+                        out.push(OrganizationCount {
+                            domain,
+                            organization,
+                            reports,
+                        });
+                    }
                 }
                 Ok(())
             })
@@ -341,7 +415,8 @@ impl ReportDb {
     }
 
     /// When a report naming each domain of `scope` last arrived (Unix seconds), for the
-    /// domains that have one; the range of `scope` is ignored.
+    /// domains that have one, from the daily rollups (which keep it after the report is
+    /// deleted); the range of `scope` is ignored.
     pub async fn last_received_of(
         &self,
         scope: &Scope,
@@ -351,8 +426,7 @@ impl ReportDb {
             bounded(OP_TIMEOUT, async {
                 let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
                     let mut q = QueryBuilder::new(
-                        "SELECT d.domain, MAX(r.received_at) FROM report_domains d \
-                         JOIN report_reports r ON r.id = d.report WHERE d.domain IN (",
+                        "SELECT domain, MAX(last_received) FROM report_daily WHERE domain IN (",
                     );
                     let mut list = q.separated(", ");
                     for d in &chunk {
@@ -360,9 +434,9 @@ impl ReportDb {
                     }
                     q.push(")");
                     if let Some(kind) = scope.kind {
-                        q.push(" AND r.kind = ").push_bind(kind.as_str());
+                        q.push(" AND kind = ").push_bind(kind.as_str());
                     }
-                    q.push(" GROUP BY d.domain");
+                    q.push(" GROUP BY domain HAVING MAX(last_received) > 0");
                     q.build_query_as().fetch_all(pool).await.map_err(db_error)?
                 });
                 out.extend(rows);
@@ -441,19 +515,36 @@ impl ReportDb {
     }
 }
 
-/// Appends the report range of `scope` (on `report_reports r`) and its kind.
-fn push_range<DB: sqlx::Database>(q: &mut QueryBuilder<DB>, scope: &Scope)
+/// Appends the domains of `chunk` (closing the `IN (` list) and the days of `scope` to a
+/// rollup read: a day counts when it overlaps `[since, until)`. Every rollup table has
+/// `domain` and `day`; the kind, a column of `report_daily` and `report_daily_policies`
+/// only, is [`push_kind`]'s (the breakdown tables hold one kind each).
+fn push_days<DB: sqlx::Database>(q: &mut QueryBuilder<DB>, chunk: &[String], scope: &Scope)
 where
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'static str: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    let mut list = q.separated(", ");
+    for d in chunk {
+        list.push_bind(d.clone());
+    }
+    q.push(")");
     if let Some(since) = scope.since {
-        q.push(" AND r.end_at >= ").push_bind(since);
+        // Whole days: the day holding `since` is the first (`day + 86400 > since`).
+        q.push(" AND day >= ").push_bind(day_of(since));
     }
     if let Some(until) = scope.until {
-        q.push(" AND r.begin_at < ").push_bind(until);
+        q.push(" AND day < ").push_bind(until);
     }
+}
+
+/// Appends the kind of `scope`, if any, to a read of a rollup table with a `kind` column.
+fn push_kind<DB: sqlx::Database>(q: &mut QueryBuilder<DB>, scope: &Scope)
+where
+    &'static str: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     if let Some(kind) = scope.kind {
-        q.push(" AND r.kind = ").push_bind(kind.as_str());
+        q.push(" AND kind = ").push_bind(kind.as_str());
     }
 }

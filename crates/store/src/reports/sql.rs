@@ -59,10 +59,7 @@ pub(super) const GET: &str = concat!(
     report_columns!(),
     ", r.normalized, r.raw FROM report_reports r WHERE r.id = $1"
 );
-pub(super) const OLD_REPORT: &str = "SELECT kind, organization, begin_at, end_at, normalized \
-     FROM report_reports WHERE id = $1";
-pub(super) const OLD_DOMAINS: &str = "SELECT domain, success, failure, messages, dmarc_pass, \
-     dkim_pass, spf_pass, disp_none, quarantine, reject FROM report_domains WHERE report = $1";
+pub(super) const OLD_NORMALIZED: &str = "SELECT normalized FROM report_reports WHERE id = $1";
 pub(super) const UPDATE_REPORT: &str = "UPDATE report_reports SET kind = $2, organization = $3, \
      report_id = $4, begin_at = $5, end_at = $6, domains = $7, success = $8, failure = $9, \
      normalized = $10, raw = $11 WHERE id = $1";
@@ -83,7 +80,7 @@ pub(super) const INSERT_RECORDS: &str = "INSERT INTO report_dmarc_records (repor
      source_ip, count, disposition, dkim, spf, header_from, envelope_from, envelope_to) ";
 pub(super) const UPSERT_DAILY: &str = "INSERT INTO report_daily (kind, domain, day, \
      organization, reports, success, failure, messages, dmarc_pass, dkim_pass, spf_pass, \
-     disp_none, quarantine, reject) ";
+     disp_none, quarantine, reject, begun, last_received) ";
 pub(super) const UPSERT_DAILY_TAIL: &str = " ON CONFLICT (kind, domain, day, organization) \
      DO UPDATE SET reports = report_daily.reports + excluded.reports, \
      success = report_daily.success + excluded.success, \
@@ -94,8 +91,69 @@ pub(super) const UPSERT_DAILY_TAIL: &str = " ON CONFLICT (kind, domain, day, org
      spf_pass = report_daily.spf_pass + excluded.spf_pass, \
      disp_none = report_daily.disp_none + excluded.disp_none, \
      quarantine = report_daily.quarantine + excluded.quarantine, \
-     reject = report_daily.reject + excluded.reject";
+     reject = report_daily.reject + excluded.reject, \
+     begun = report_daily.begun + excluded.begun, \
+     last_received = CASE WHEN excluded.last_received > report_daily.last_received \
+     THEN excluded.last_received ELSE report_daily.last_received END";
+// The deletes of rows left with no report use the partial indexes on `reports <= 0`: they
+// touch only such rows, never scan the table.
 pub(super) const DELETE_EMPTY_DAILY: &str = "DELETE FROM report_daily WHERE reports <= 0";
+pub(super) const UPSERT_TLS: &str = "INSERT INTO report_daily_tls_failures (domain, day, \
+     organization, result, receiving_mx, receiving_ip, sending_ip, reports, count) ";
+pub(super) const UPSERT_TLS_TAIL: &str = " ON CONFLICT (domain, day, organization, result, \
+     receiving_mx, receiving_ip, sending_ip) DO UPDATE SET \
+     reports = report_daily_tls_failures.reports + excluded.reports, \
+     count = report_daily_tls_failures.count + excluded.count";
+pub(super) const DELETE_EMPTY_TLS: &str =
+    "DELETE FROM report_daily_tls_failures WHERE reports <= 0";
+pub(super) const UPSERT_DMARC: &str = "INSERT INTO report_daily_dmarc_sources (domain, day, \
+     source_ip, header_from, reports, messages, dmarc_pass, dkim_pass, spf_pass, disp_none, \
+     quarantine, reject) ";
+pub(super) const UPSERT_DMARC_TAIL: &str = " ON CONFLICT (domain, day, source_ip, header_from) \
+     DO UPDATE SET reports = report_daily_dmarc_sources.reports + excluded.reports, \
+     messages = report_daily_dmarc_sources.messages + excluded.messages, \
+     dmarc_pass = report_daily_dmarc_sources.dmarc_pass + excluded.dmarc_pass, \
+     dkim_pass = report_daily_dmarc_sources.dkim_pass + excluded.dkim_pass, \
+     spf_pass = report_daily_dmarc_sources.spf_pass + excluded.spf_pass, \
+     disp_none = report_daily_dmarc_sources.disp_none + excluded.disp_none, \
+     quarantine = report_daily_dmarc_sources.quarantine + excluded.quarantine, \
+     reject = report_daily_dmarc_sources.reject + excluded.reject";
+pub(super) const DELETE_EMPTY_DMARC: &str =
+    "DELETE FROM report_daily_dmarc_sources WHERE reports <= 0";
+pub(super) const UPSERT_POLICIES: &str = "INSERT INTO report_daily_policies (domain, day, kind, \
+     policy, p, pct, reports, seen_at) ";
+pub(super) const UPSERT_POLICIES_TAIL: &str = " ON CONFLICT (domain, day, kind, policy, p, pct) \
+     DO UPDATE SET reports = report_daily_policies.reports + excluded.reports, \
+     seen_at = CASE WHEN excluded.seen_at > report_daily_policies.seen_at \
+     THEN excluded.seen_at ELSE report_daily_policies.seen_at END";
+pub(super) const DELETE_EMPTY_POLICIES: &str =
+    "DELETE FROM report_daily_policies WHERE reports <= 0";
+
+// A stored report's rows read back for the rollups (to take a replaced report away, or to
+// backfill): every report with an id in [$1, $2].
+pub(super) const ROLLUP_REPORTS: &str = "SELECT id, kind, organization, begin_at, end_at, \
+     received_at FROM report_reports WHERE id BETWEEN $1 AND $2 ORDER BY id";
+pub(super) const ROLLUP_DOMAINS: &str = "SELECT report, domain, success, failure, messages, \
+     dmarc_pass, dkim_pass, spf_pass, disp_none, quarantine, reject FROM report_domains \
+     WHERE report BETWEEN $1 AND $2";
+pub(super) const ROLLUP_FAILURES: &str = "SELECT report, domain, result, count, receiving_mx, \
+     receiving_ip, sending_ip FROM report_tls_failures WHERE report BETWEEN $1 AND $2";
+pub(super) const ROLLUP_RECORDS: &str = "SELECT report, domain, source_ip, count, disposition, \
+     dkim, spf, header_from FROM report_dmarc_records WHERE report BETWEEN $1 AND $2";
+pub(super) const ROLLUP_POLICIES: &str = "SELECT report, domain, policy, p, pct \
+     FROM report_policies WHERE report BETWEEN $1 AND $2";
+
+// The breakdown rollups' backfill (mtasts_store::reports::backfill): the one marker row.
+pub(super) const BACKFILL_CLAIM: &str = "UPDATE report_rollup_backfill SET next_id = next_id \
+     WHERE id = 1 RETURNING next_id, max_id";
+pub(super) const BACKFILL_BATCH: &str = "SELECT r.id, \
+     (SELECT COUNT(*) FROM report_tls_failures f WHERE f.report = r.id) \
+     + (SELECT COUNT(*) FROM report_dmarc_records d WHERE d.report = r.id) \
+     + (SELECT COUNT(*) FROM report_policies p WHERE p.report = r.id) \
+     FROM report_reports r WHERE r.id > $1 AND r.id <= $2 ORDER BY r.id LIMIT $3";
+pub(super) const BACKFILL_ADVANCE: &str =
+    "UPDATE report_rollup_backfill SET next_id = $1 WHERE id = 1";
+pub(super) const BACKFILL_DONE: &str = "DELETE FROM report_rollup_backfill WHERE id = 1";
 
 // Errors.
 pub(super) const INSERT_ERRORS: &str =

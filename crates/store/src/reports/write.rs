@@ -1,14 +1,12 @@
-//! Writing: an input with its reports and errors in one transaction, the daily rollups kept in
-//! step, and the reparse operations (reports stored again without counting duplicates, errors
-//! replaced, a report's rows rewritten).
+//! Writing: an input with its reports and errors in one transaction, the rollups (daily and
+//! breakdowns, [`super::rollup`]) kept in step, and the reparse operations (reports stored
+//! again without counting duplicates, errors replaced, a report's rows and rollups rewritten).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mtasts_proto::rollup::Span;
-
-use super::prepare::{DomainCounts, Prepared, prepare};
-use super::types::{Inserted, Kind, NewError, NewInput, NewReport, Stored, StoredInput};
+use super::prepare::{Prepared, prepare};
+use super::rollup::{Contribution, MAX_ROLLUP_ROWS, Rollups};
+use super::types::{Inserted, NewError, NewInput, NewReport, Stored, StoredInput};
 use super::{
     BATCH_ROWS, MAX_TEXT_BYTES, OP_TIMEOUT, ReportDb, ReportDbError, bounded, cut, error::db_error,
     sql,
@@ -26,39 +24,10 @@ macro_rules! insert_batched {
     };
 }
 
-/// Applies the rollup changes gathered in `$deltas` (a [`Deltas`]), in key order, so that
-/// concurrent transactions lock the rollup rows in the same order; rows left with no report
-/// are deleted.
-macro_rules! apply_rollup {
-    ($tx:ident, $deltas:expr) => {{
-        let rows: Vec<(&(&'static str, String, i64, String), &[i64; 10])> =
-            $deltas.iter().collect();
-        for chunk in rows.chunks(BATCH_ROWS) {
-            let mut builder = sqlx::QueryBuilder::new(sql::UPSERT_DAILY);
-            builder.push_values(chunk, |mut b, (key, values)| {
-                b.push_bind(key.0)
-                    .push_bind(key.1.clone())
-                    .push_bind(key.2)
-                    .push_bind(key.3.clone());
-                for value in values.iter() {
-                    b.push_bind(*value);
-                }
-            });
-            builder.push(sql::UPSERT_DAILY_TAIL);
-            builder.build().execute(&mut *$tx).await.map_err(db_error)?;
-        }
-        if rows.iter().any(|(_, values)| values[0] < 0) {
-            sqlx::query(sql::DELETE_EMPTY_DAILY)
-                .execute(&mut *$tx)
-                .await
-                .map_err(db_error)?;
-        }
-    }};
-}
-
-/// Inserts a prepared report's child rows and gathers its rollups into `$deltas`.
+/// Inserts a prepared report's child rows and gathers its rollups (a report that arrived at
+/// `$received_at`) into `$rollups`.
 macro_rules! insert_children {
-    ($tx:ident, $id:expr, $p:expr, $deltas:expr) => {{
+    ($tx:ident, $id:expr, $p:expr, $received_at:expr, $rollups:expr) => {{
         let id: i64 = $id;
         let p: &Prepared = $p;
         insert_batched!($tx, sql::INSERT_DOMAINS, p.per_domain, |b, row| {
@@ -116,22 +85,15 @@ macro_rules! insert_children {
                 .push_bind(row.envelope_from.clone())
                 .push_bind(row.envelope_to.clone());
         });
-        add_rollup(
-            $deltas,
-            p.kind,
-            &p.organization,
-            p.begin,
-            p.end,
-            &p.per_domain,
-            1,
-        );
+        let rollups: &mut Rollups = $rollups;
+        rollups.add(&Contribution::of(p, $received_at), 1);
     }};
 }
 
 /// Stores one report (new, or a duplicate adding `$again` to its count) and evaluates to its
 /// [`Inserted`].
 macro_rules! insert_report {
-    ($tx:ident, $p:expr, $report:expr, $received_at:expr, $again:expr, $deltas:expr) => {{
+    ($tx:ident, $p:expr, $report:expr, $received_at:expr, $again:expr, $rollups:expr) => {{
         let p: &Prepared = $p;
         let report: &NewReport<'_> = $report;
         let id: Option<i64> = sqlx::query_scalar(sql::INSERT_REPORT)
@@ -152,7 +114,7 @@ macro_rules! insert_report {
             .map_err(db_error)?;
         match id {
             Some(id) => {
-                insert_children!($tx, id, p, $deltas);
+                insert_children!($tx, id, p, $received_at, $rollups);
                 Inserted::New(id)
             }
             None => {
@@ -251,7 +213,7 @@ impl ReportDb {
                     }
                 };
                 let mut out = vec![Inserted::New(0); reports.len()];
-                let mut deltas = Deltas::new();
+                let mut rollups = Rollups::default();
                 for i in lock_order(prepared) {
                     out[i] = insert_report!(
                         tx,
@@ -259,10 +221,10 @@ impl ReportDb {
                         &reports[i],
                         input.received_at,
                         1i64,
-                        &mut deltas
+                        &mut rollups
                     );
                 }
-                apply_rollup!(tx, deltas);
+                apply_rollups!(tx, &rollups);
                 if input_new {
                     insert_errors!(tx, input_id, errors, input.received_at);
                 }
@@ -336,7 +298,7 @@ impl ReportDb {
                     .await
                     .map_err(db_error)?;
                 let mut out = vec![Inserted::New(0); reports.len()];
-                let mut deltas = Deltas::new();
+                let mut rollups = Rollups::default();
                 for i in lock_order(&prepared) {
                     out[i] = insert_report!(
                         tx,
@@ -344,10 +306,10 @@ impl ReportDb {
                         &reports[i],
                         input.received_at,
                         0i64,
-                        &mut deltas
+                        &mut rollups
                     );
                 }
-                apply_rollup!(tx, deltas);
+                apply_rollups!(tx, &rollups);
                 let before: i64 = sqlx::query_scalar(sql::COUNT_ERRORS)
                     .bind(input.id)
                     .fetch_one(&mut *tx)
@@ -381,43 +343,26 @@ impl ReportDb {
                     .begin_with(self.backend.begin_write())
                     .await
                     .map_err(db_error)?;
-                let old: Option<(String, String, i64, i64, String)> =
-                    sqlx::query_as(sql::OLD_REPORT)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                let Some((kind, organization, begin, end, normalized)) = old else {
+                let old: Option<String> = sqlx::query_scalar(sql::OLD_NORMALIZED)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let Some(normalized) = old else {
                     return Ok(false);
                 };
                 if normalized == report.normalized {
                     return Ok(false);
                 }
-                let kind: Kind = kind
-                    .parse()
-                    .map_err(|e| ReportDbError::Corrupt(format!("report {id}: {e}")))?;
-                let rows: Vec<OldDomainRow> = sqlx::query_as(sql::OLD_DOMAINS)
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                let old_domains: Vec<DomainCounts> = rows
-                    .into_iter()
-                    .map(|(domain, a, b, c, d, e, f, g, h, i)| DomainCounts {
-                        domain,
-                        counts: [a, b, c, d, e, f, g, h, i],
-                    })
-                    .collect();
-                let mut deltas = Deltas::new();
-                add_rollup(
-                    &mut deltas,
-                    kind,
-                    &organization,
-                    begin,
-                    end,
-                    &old_domains,
-                    -1,
-                );
+                // What the stored version added to the rollups is taken away, read back from
+                // its rows (the same rows, so the same keys, days and shares as when stored).
+                let stored = read_stored!(tx, id, id);
+                let Some(old) = stored.get(&id) else {
+                    return Ok(false);
+                };
+                let mut rollups = Rollups::default();
+                rollups.add(&old.contribution(), -1);
+                let received_at = old.received_at();
                 for statement in [
                     sql::DELETE_DOMAINS,
                     sql::DELETE_POLICIES,
@@ -445,8 +390,8 @@ impl ReportDb {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                insert_children!(tx, id, &new, &mut deltas);
-                apply_rollup!(tx, deltas);
+                insert_children!(tx, id, &new, received_at, &mut rollups);
+                apply_rollups!(tx, &rollups);
                 tx.commit().await.map_err(db_error)?;
                 Ok(true)
             })
@@ -458,59 +403,6 @@ impl ReportDb {
 /// How often [`ReportDb::store`] tries a transaction that collided with a concurrent one
 /// (two inputs holding the same reports or days, stored at once, can deadlock on PostgreSQL).
 const STORE_ATTEMPTS: u32 = 3;
-
-/// A `report_domains` row as read back.
-type OldDomainRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
-
-/// Rollup changes gathered over a transaction: per (kind, domain, day, organization), the
-/// change of reports, success, failure, messages, dmarc_pass, dkim_pass, spf_pass, none,
-/// quarantine and reject.
-type Deltas = BTreeMap<(&'static str, String, i64, String), [i64; 10]>;
-
-/// Adds a report's per-domain counts, spread over its days, times `sign` to `deltas`.
-fn add_rollup(
-    deltas: &mut Deltas,
-    kind: Kind,
-    organization: &str,
-    begin: i64,
-    end: i64,
-    per_domain: &[DomainCounts],
-    sign: i64,
-) {
-    let span = Span::new(begin, end);
-    for d in per_domain {
-        // Counts are never negative (they were checked when stored).
-        let mut shares: Vec<Vec<u64>> = d
-            .counts
-            .iter()
-            .map(|&c| span.split(c.max(0) as u64))
-            .collect();
-        if kind == Kind::Dmarc {
-            // Messages are split as their two parts (passing, failing) so that every day's
-            // messages equal its success plus failure; dmarc_pass is the success.
-            shares[2] = shares[0]
-                .iter()
-                .zip(&shares[1])
-                .map(|(a, b)| a + b)
-                .collect();
-            shares[3] = shares[0].clone();
-        }
-        for (i, day) in span.days().enumerate() {
-            let key = (
-                kind.as_str(),
-                d.domain.clone(),
-                day,
-                organization.to_owned(),
-            );
-            let values = deltas.entry(key).or_insert([0; 10]);
-            values[0] += sign;
-            for (slot, share) in values[1..].iter_mut().zip(&shares) {
-                // A share is at most its count, an i64.
-                *slot += sign * share[i] as i64;
-            }
-        }
-    }
-}
 
 /// The order reports are written in: by identity, so that concurrent transactions holding
 /// some of the same reports lock them in the same order (no deadlock on PostgreSQL).
@@ -529,12 +421,15 @@ fn lock_order(prepared: &[Prepared]) -> Vec<usize> {
     order
 }
 
-/// How long a write may take: [`OP_TIMEOUT`], plus a second per [`BATCH_ROWS`] rows.
+/// How long a write may take: [`OP_TIMEOUT`], plus a second per [`BATCH_ROWS`] rows (child
+/// rows, and rollup rows over up to 32 days).
 fn write_limit(prepared: &[Prepared], errors: usize) -> Duration {
     let rows: usize = prepared
         .iter()
         .map(|p| {
-            2 + p.per_domain.len() * 32 + p.policies.len() + p.failures.len() + p.records.len()
+            let children = p.policies.len() + p.failures.len() + p.records.len();
+            let breakdowns = (children * 32).min(3 * MAX_ROLLUP_ROWS);
+            2 + p.per_domain.len() * 32 + children + breakdowns
         })
         .sum::<usize>()
         + errors;
