@@ -35,6 +35,8 @@ mod host;
 mod report_views;
 #[path = "suite/reports.rs"]
 mod reports;
+#[path = "suite/rollups.rs"]
+mod rollups;
 #[path = "suite/schema.rs"]
 mod schema;
 #[path = "suite/secrets.rs"]
