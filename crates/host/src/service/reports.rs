@@ -14,12 +14,16 @@
 //!
 //! # Where the numbers come from
 //!
-//! Charts and totals come from the daily rollups (`report_daily`), which retention keeps;
-//! the breakdowns from the grouped reads of the failure details, DMARC records and policies
-//! of the reports still stored; never from reading raw documents (only [`report`] reads one,
-//! and the readiness reads the newest TLS report's policy for its `mx` lines). The readiness
-//! verdict is `mtasts_proto::readiness`'s, from the evidence `mtasts_report::evidence` builds,
-//! as `mtasts report summary` does.
+//! Charts, totals, breakdowns (TLS failures by result, MX, address and organization; the
+//! DMARC sources), the latest policies, reports per organization and the last arrival come
+//! from the rollups (`report_daily` and the breakdown rollups of `mtasts_store::reports`),
+//! which retention keeps, summed over the window's days: a year-long page reads a few
+//! hundred rollup rows per domain, and its numbers stay after the reports are deleted. Only
+//! the report lists and [`report`] read the stored reports, and the readiness reads the newest
+//! TLS report's policy for its `mx` lines (none left: the MX list is not judged). The
+//! readiness verdict is `mtasts_proto::readiness`'s, from the evidence
+//! `mtasts_report::evidence` builds, as `mtasts report summary` does (which reads the
+//! per-report rows: for reports inside the window the two agree).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -780,20 +784,15 @@ async fn listed(
         .collect())
 }
 
-/// The DMARC sources of `domain` in `[since, until)`, worst first.
+/// The DMARC sources of `domain` in `[since, until)` (from the rollups), worst first.
 async fn dmarc_sources(
     db: &ReportDb,
     domain: &str,
     since: i64,
     until: i64,
 ) -> Result<Vec<mtasts_store::reports::SourceGroup>, ServiceError> {
-    let filter = Filter {
-        domain: Some(domain.to_owned()),
-        since: Some(since),
-        until: Some(until),
-        kind: Some(Kind::Dmarc),
-    };
-    let mut sources = db.dmarc_sources(&filter).await.map_err(report_error)?;
+    let scope = Scope::new(vec![domain.to_owned()], since, until, Some(Kind::Dmarc));
+    let mut sources = db.dmarc_sources_of(&scope).await.map_err(report_error)?;
     evidence::worst_sources_first(&mut sources);
     Ok(sources)
 }
@@ -872,8 +871,8 @@ fn dmarc_days(daily: &[DailyRow], since: i64, until: i64) -> Vec<DmarcDay> {
     days.into_values().collect()
 }
 
-/// Per organization: reports from the stored reports, counts from the rollups (which outlive
-/// the reports), most failures first, then most successes, then by name.
+/// Per organization: reports and counts from the rollups (which outlive the reports), most
+/// failures first, then most successes, then by name.
 fn organizations(
     daily: &[DailyRow],
     orgs: &[mtasts_store::reports::OrganizationCount],
