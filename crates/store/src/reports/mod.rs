@@ -1,6 +1,7 @@
 //! The received-reports database of `mtasts report` and `mtasts serve`: SMTP TLS reports
 //! (RFC 8460) and DMARC aggregate reports, the inputs they arrived in, per-policy, per-failure
-//! and per-record rows, and daily rollups so that summaries over a year stay fast.
+//! and per-record rows, and daily rollups (totals and breakdowns) so that views over a year
+//! stay fast and outlive the raw reports.
 //!
 //! | URL               | Database |
 //! |-------------------|----------|
@@ -31,7 +32,29 @@
 //!   proportion to seconds; a range longer than 31 days or empty goes to its begin day).
 //!   Each column's days sum to the report's count exactly; a DMARC day's `messages` is its
 //!   `success` (= `dmarc_pass`) plus its `failure` exactly, and the other columns are each
-//!   within one of their proportional share. `reports` counts a report on every day it covers.
+//!   within one of their proportional share. `reports` counts a report on every day it covers,
+//!   `begun` on its first day only (so a window counts each report once: those covering its
+//!   first day plus those beginning later), and `last_received` is the latest arrival of a
+//!   report beginning on the day.
+//! - **Breakdown rollups**, spread by the same rule, each row with the `reports` covering it:
+//!   `report_daily_tls_failures` (failed sessions per domain, day, organization, result type,
+//!   receiving MX, receiving IP and sending IP), `report_daily_dmarc_sources` (messages per
+//!   domain, day, source IP and header-from, with DMARC, DKIM and SPF passes and the three
+//!   dispositions) and `report_daily_policies` (the policies reports showed per domain, day
+//!   and kind, with the latest report end). Labels are cut to [`MAX_LABEL_BYTES`]; a report
+//!   adds at most [`MAX_ROLLUP_ROWS`] rows to each (past it, its smallest groups are counted
+//!   without labels), on top of the readers' own caps (`MAX_RECORDS` records in
+//!   `mtasts_proto::dmarc`, `MAX_FAILURE_DETAILS` failure details in
+//!   `mtasts_proto::tlsrpt::report`). The breakdowns hold the records kept only: a
+//!   DMARC report past `MAX_RECORDS` has its whole totals in `report_daily`, not in its
+//!   sources. Reports stored before these tables existed are backfilled from their rows when
+//!   the database is first opened after the upgrade (`report_rollup_backfill` marks the
+//!   progress; several nodes take turns); reports already deleted by retention then are not.
+//!
+//!   Every rollup is written in the transaction that writes (or rewrites, or reparses) its
+//!   report, taken away again when a reparse replaces the report, never touched by a
+//!   duplicate, its rows deleted when no report is left, and never deleted by retention:
+//!   `mtasts serve`'s views ([`Scope`] reads) answer from them alone, over whole UTC days.
 //! - **Errors** (`report_errors`): every unreadable piece with the input it came from, stored
 //!   when the input is first stored (a repeated input's errors are already there).
 //!
@@ -105,7 +128,7 @@ pub use types::{
 pub const MAX_KEY_BYTES: usize = 1024;
 /// The longest source label, error code or message, and per-row text, stored.
 pub const MAX_TEXT_BYTES: usize = 4096;
-/// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters; the widest row binds 13).
+/// Rows per multi-row `INSERT` (SQLite allows 32,766 parameters; the widest row binds 16).
 pub const BATCH_ROWS: usize = 500;
 
 /// SQLite connections in the pool (readers run concurrently in WAL mode; writers serialise).

@@ -1,5 +1,6 @@
-//! Reading: the listed reports, one report whole, the daily rollups and the groupings the
-//! summaries show.
+//! Reading: the listed reports, one report whole, the daily rollups, and the groupings
+//! `mtasts report summary` shows, from the per-report rows (`mtasts serve`'s views read the
+//! breakdown rollups instead: [`super::scope`]).
 
 use std::collections::BTreeMap;
 
@@ -120,7 +121,9 @@ impl ReportDb {
     }
 
     /// TLS failure details of the reports `filter` selects, grouped by domain, result type,
-    /// receiving MX and organization; most failed sessions first.
+    /// receiving MX and organization; most failed sessions first. Read from the per-report
+    /// rows (a report counts whole when its range overlaps the filter's); `mtasts serve` reads
+    /// the rollups instead ([`ReportDb::tls_failures_of`]).
     pub async fn tls_failures(&self, filter: &Filter) -> Result<Vec<FailureGroup>, ReportDbError> {
         bounded(OP_TIMEOUT, async {
             let rows: Vec<FailureTuple> = with_pool!(self, |pool| bind_filter!(
@@ -157,7 +160,9 @@ impl ReportDb {
 
     /// DMARC records of the reports `filter` selects, grouped by domain, source IP and
     /// header-from; most messages first. Only the records kept are here (a report past
-    /// `MAX_RECORDS` has its totals in [`ReportDb::daily`]).
+    /// `MAX_RECORDS` has its totals in [`ReportDb::daily`]). Read from the per-report rows
+    /// (a report counts whole when its range overlaps the filter's); `mtasts serve` reads the
+    /// rollups instead ([`ReportDb::dmarc_sources_of`]).
     pub async fn dmarc_sources(&self, filter: &Filter) -> Result<Vec<SourceGroup>, ReportDbError> {
         bounded(OP_TIMEOUT, async {
             type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64);

@@ -1,5 +1,6 @@
 //! Retention: raw reports (with their rows) and inputs older than a cutoff are deleted; the
-//! daily rollups (`report_daily`) are kept, so charts and totals over older days stay whole.
+//! rollups (`report_daily` and the breakdown rollups) are kept, so charts, totals and
+//! breakdowns over older days stay whole.
 
 use super::{OP_TIMEOUT, ReportDb, ReportDbError, bounded, error::db_error, unsigned};
 
@@ -27,7 +28,7 @@ impl ReportDb {
     /// Deletes the reports whose range ended before `cutoff` (Unix seconds) with their rows,
     /// and the inputs received before it with their errors, [`RETENTION_BATCH`] rows per
     /// statement (each its own transaction: an interrupted purge leaves whole reports and
-    /// is finished by the next). `report_daily` is not touched.
+    /// is finished by the next). The rollups are not touched.
     pub async fn delete_older_than(&self, cutoff: i64) -> Result<Purged, ReportDbError> {
         let mut purged = Purged::default();
         for (statement, counter) in [

@@ -23,9 +23,9 @@ use super::{ReportDbError, cut};
 pub const MAX_LABEL_BYTES: usize = 255;
 
 /// The most rows one report adds to one breakdown rollup table (distinct keys × days). The
-/// readers already bound the keys of a report (`mtasts_proto::tlsrpt::report::
-/// MAX_FAILURE_DETAILS` failure details, `mtasts_proto::dmarc::MAX_RECORDS` records,
-/// `mtasts_proto::tlsrpt::report::MAX_POLICIES` policies); spread over up to 32 days they
+/// readers already bound the keys of a report (`MAX_FAILURE_DETAILS` failure details and
+/// `MAX_POLICIES` policies in `mtasts_proto::tlsrpt::report`, `MAX_RECORDS` records in
+/// `mtasts_proto::dmarc`); spread over up to 32 days they
 /// could still make millions of rows that retention never deletes. Past this, a report's
 /// smallest groups are counted together under empty labels (failures, sources) or left out
 /// (policies beyond the first; only the newest policy is ever read). A report of one or two
