@@ -364,9 +364,8 @@ fn bounded<K: Ord + Clone, V: Clone>(
     if groups.len().saturating_mul(days) <= MAX_ROLLUP_ROWS {
         return groups;
     }
-    // The folded groups add at most one `other` per domain: the budget leaves room for them
-    // only in the sense that they are few; a report with that many domains already has as
-    // many rows in `report_daily`.
+    // The groups folded add one `other` group per domain at most (a report with many domains
+    // has as many rows in `report_daily` already), so the bound is the kept groups plus those.
     let keep = (MAX_ROLLUP_ROWS / days).max(1);
     let mut ordered: Vec<(K, V)> = groups.into_iter().collect();
     ordered.sort_by(|a, b| weight(&b.1).cmp(&weight(&a.1)).then_with(|| a.0.cmp(&b.0)));
