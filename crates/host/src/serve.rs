@@ -497,6 +497,7 @@ impl Serve {
                 options,
                 dns: dns.clone(),
                 checker: Some(checker),
+                reports: Some(reports.clone()),
                 acme: acme_config(&config)?,
             },
         )

@@ -173,6 +173,29 @@ async fn a_domain_from_onboarding_to_removal() {
     assert_eq!(detail["certificate"]["status"], "valid", "{detail}");
     assert_eq!(detail["policy_id"], first_id.as_str());
 
+    // A DMARC report names the DKIM selector the domain signs with; its key is not published.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let dmarc = format!(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>receiver.example</org_name>\
+         <email>r@receiver.example</email><report_id>sel-1</report_id><date_range><begin>{}</begin>\
+         <end>{}</end></date_range></report_metadata><policy_published><domain>example.com</domain>\
+         <p>none</p></policy_published><record><row><source_ip>192.0.2.7</source_ip><count>12</count>\
+         <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>pass</spf>\
+         </policy_evaluated></row><identifiers><header_from>example.com</header_from></identifiers>\
+         <auth_results><dkim><domain>example.com</domain><selector>s2026</selector><result>pass</result>\
+         </dkim><dkim><domain>esp.example</domain><selector>esp1</selector><result>pass</result></dkim>\
+         <spf><domain>example.com</domain><result>pass</result></spf></auth_results></record></feedback>",
+        now - 86_400,
+        now - 1
+    );
+    mtasts_report::intake::Intake::new(serve.report_db().clone(), Default::default())
+        .input(dmarc.as_bytes(), "test", 0)
+        .await
+        .unwrap();
+
     // Verification sees the delegation in place.
     let (status, verified) = api(
         &serve,
@@ -188,6 +211,17 @@ async fn a_domain_from_onboarding_to_removal() {
     let findings = verified["verification"]["check"]["findings"].to_string();
     assert!(findings.contains("policy-fetch-failed"), "{findings}");
     assert!(findings.contains("has no address"), "{findings}");
+    // The selector of the domain's own signatures was checked; the third party's was not.
+    assert_eq!(
+        verified["verification"]["check"]["dkim_selectors"],
+        json!(["s2026"]),
+        "{verified}"
+    );
+    assert!(findings.contains("dkim-key-missing"), "{findings}");
+    assert!(
+        findings.contains("s2026._domainkey.example.com"),
+        "{findings}"
+    );
     let records = verified["records"].as_array().unwrap();
     assert_eq!(records.len(), 3, "{verified}");
     for record in records {
