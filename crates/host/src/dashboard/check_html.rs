@@ -39,23 +39,9 @@ pub(crate) fn card(check: Option<&CheckSummary>) -> String {
         let _ = write!(body, "<h3>{}</h3>", escape(name));
         if findings.is_empty() {
             body.push_str(r#"<p class="muted">No errors or warnings.</p>"#);
-            continue;
+        } else {
+            findings_list(&mut body, &findings);
         }
-        body.push_str("<ul class=\"findings\">");
-        for f in findings {
-            let severity = match f.severity {
-                Severity::Error => r#"<span class="badge bad">error</span>"#,
-                _ => r#"<span class="badge warn">warning</span>"#,
-            };
-            let _ = write!(
-                body,
-                r#"<li>{severity} <code>{code}</code> {message}<div class="fix">Fix: {fix}</div></li>"#,
-                code = escape(&f.code),
-                message = escape(&f.message),
-                fix = escape(&f.fix),
-            );
-        }
-        body.push_str("</ul>");
         if name == MAIL_AUTHENTICATION {
             body.push_str(&selectors_line(&check.dkim_selectors));
         }
@@ -65,6 +51,25 @@ pub(crate) fn card(check: Option<&CheckSummary>) -> String {
 {body}</section>
 "#
     )
+}
+
+/// The findings of one group, each with its fix.
+fn findings_list(body: &mut String, findings: &[&CheckFinding]) {
+    body.push_str("<ul class=\"findings\">");
+    for f in findings {
+        let severity = match f.severity {
+            Severity::Error => r#"<span class="badge bad">error</span>"#,
+            _ => r#"<span class="badge warn">warning</span>"#,
+        };
+        let _ = write!(
+            body,
+            r#"<li>{severity} <code>{code}</code> {message}<div class="fix">Fix: {fix}</div></li>"#,
+            code = escape(&f.code),
+            message = escape(&f.message),
+            fix = escape(&f.fix),
+        );
+    }
+    body.push_str("</ul>");
 }
 
 /// Which DKIM keys the check looked up: without a selector no key can be checked, and the

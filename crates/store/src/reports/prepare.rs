@@ -277,7 +277,7 @@ fn dkim_selectors(r: &dmarc::Report) -> Result<Vec<SelectorRow>, ReportDbError> 
             })
         })
         .collect::<Result<Vec<_>, ReportDbError>>()?;
-    rows.sort_by(|a, b| b.messages.cmp(&a.messages));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.messages));
     rows.truncate(MAX_SELECTORS_PER_REPORT);
     Ok(rows)
 }

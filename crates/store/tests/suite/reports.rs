@@ -606,7 +606,8 @@ mod cases {
     pub(crate) async fn dkim_selectors_are_summed_per_signing_domain(db: ReportDb) {
         // (source, count, [(d=, s=)]): the owner's two selectors, a third party's, one
         // signature without a selector and one whose selector is not a DNS label.
-        let rows: [(&str, u64, &[(&str, &str)]); 4] = [
+        type Row = (&'static str, u64, &'static [(&'static str, &'static str)]);
+        let rows: [Row; 4] = [
             (
                 "192.0.2.1",
                 10,
