@@ -17,6 +17,8 @@ use std::process::Command;
 use mtasts_testkit::services::{self, Service};
 use serde_json::Value;
 
+#[path = "support/report.rs"]
+mod report_support;
 #[path = "support/script.rs"]
 mod script;
 #[path = "support/serve.rs"]
@@ -106,20 +108,21 @@ fn dmarc_counts(xml: &str) -> (u64, u64) {
 
 /// `mtasts admin token create --tenant TENANT` on the walkthrough's database: an owner token.
 fn owner_token(data: &Path, tenant: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args(["admin", "token", "create", "--tenant", tenant, "--data-dir"])
-        .arg(data)
-        .env_remove("MTASTS_SERVE_CONFIG")
-        .env_remove("MTASTS_DATABASE")
-        .env_remove("MTASTS_DATA_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let data = report_support::path(data);
+    let out = report_support::mtasts(
+        &[
+            "admin",
+            "token",
+            "create",
+            "--tenant",
+            tenant,
+            "--data-dir",
+            data,
+        ],
+        None,
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    assert!(out.status.success(), "{}", report_support::stderr(&out));
+    report_support::stdout(&out).trim().to_owned()
 }
 
 /// An HTTP client with a cookie jar of its own (real curl, like the walkthrough).
