@@ -28,6 +28,14 @@
 //!   someone decides how it is tested. So does a line that starts like a command (`mtasts `,
 //!   `curl `, `cargo `, `$ `) in a block of another kind, which would escape the test.
 //!
+//! Blocks fenced ```` ```sh script ```` are different: they are written to work as they stand on
+//! a fresh machine (a walkthrough on loopback, like docs/serve.md's "Try it end to end"), so
+//! they are not emulated but run, all of a document's in order, as one bash script in a fresh
+//! directory with the built binary on `PATH` (only `127.0.0.1` is replaced, by a loopback
+//! address of the run's own); it must exit 0 and stop what it started (see
+//! `support/script.rs`). A script that calls `curl` or `swaks` is skipped without them by the
+//! testkit's one rule.
+//!
 //! The binary exits 2 both for usage errors and for runtime errors; clap's usage errors are
 //! told apart by their message, which starts with `error:` (the binary's own start with
 //! `mtasts: error:`).
@@ -46,6 +54,9 @@ use std::time::{Duration, Instant};
 use mtasts_testkit::TestNet;
 use mtasts_testkit::services::{self, Service};
 use mtasts_testkit::smtp::MxHostSpec;
+
+#[path = "support/script.rs"]
+mod script;
 
 /// The domains documented commands name. The world publishes each with an `enforce` policy,
 /// an MX host with a valid certificate and a TLS-RPT record, so `mtasts check` passes.
@@ -241,6 +252,10 @@ fn extract(doc: &str, text: &str) -> (Vec<DocCommand>, Vec<DocCommand>) {
             continue;
         }
         let Some(lang) = fence else { continue };
+        if script::is_script_fence(lang) {
+            // Run as written by bash (support/script.rs), not emulated.
+            continue;
+        }
         let lang = lang.split([' ', ',']).next().unwrap_or("");
         if !SHELL_FENCES.contains(&lang) {
             // A command in another block would silently escape this test.
@@ -1090,6 +1105,24 @@ fn every_documented_command_works_as_written() {
     let mut ran = 0;
     for doc in documents() {
         let text = std::fs::read_to_string(root().join(&doc)).unwrap();
+        if let Some(script) = script::script(&doc.display().to_string(), &text) {
+            let needs = |program: &str| script.contains(&format!("{program} "));
+            let present = (!needs("curl") || curl)
+                && (!needs("swaks")
+                    || services::command_or_skip(Service::Swaks, "swaks", &["--version"]));
+            if present {
+                eprintln!("running the script of {}", doc.display());
+                ran += 1;
+                if let Err(e) = script::run(&script) {
+                    failures.push(format!("the script of {}: {e}", doc.display()));
+                }
+            } else {
+                eprintln!(
+                    "skipped (a program it calls is missing): the script of {}",
+                    doc.display()
+                );
+            }
+        }
         let (commands, unlabelled) = extract(&doc.display().to_string(), &text);
         for cmd in unlabelled {
             failures.push(format!(
@@ -1189,4 +1222,19 @@ fn unknown_programs_packages_and_shell_syntax_are_refused() {
     );
     let unlabelled: Vec<_> = unlabelled.into_iter().map(|c| (c.line, c.text)).collect();
     assert_eq!(unlabelled, [(15, "mtasts check hidden.test".to_owned())]);
+
+    // Script blocks are not emulated: they form one bash script, in order.
+    let md = "```sh\nmtasts check a.test\n```\n\n```sh script\nmtasts serve &\n```\n\n```sh script\nkill %1 && wait\n```\n";
+    let (commands, unlabelled) = extract("t.md", md);
+    let texts: Vec<_> = commands.into_iter().map(|c| c.text).collect();
+    assert_eq!(texts, ["mtasts check a.test"]);
+    assert!(unlabelled.is_empty());
+    assert_eq!(
+        script::script("t.md", md).unwrap(),
+        "# t.md:5\nmtasts serve &\n# t.md:9\nkill %1 && wait\n"
+    );
+    assert_eq!(
+        script::script("t.md", "```sh\nmtasts check a.test\n```\n"),
+        None
+    );
 }

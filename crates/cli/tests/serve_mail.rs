@@ -4,10 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use mtasts_store::reports::{Filter, ReportDb};
+
+#[path = "support/serve.rs"]
+mod serve_process;
 
 /// A loopback address of its own for this test run.
 fn loopback() -> String {
@@ -25,62 +28,11 @@ fn sample(path: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Starts `mtasts serve` with every listener on a free port of `ip`, and returns it with its
-/// SMTP address (read from its start-up lines).
+/// Starts `mtasts serve` for the samples' zone on `ip` with its data in `dir`, and returns it
+/// with its SMTP address.
 fn start(ip: &str, dir: &std::path::Path) -> (Child, SocketAddr) {
-    // The samples are from 2022: keep them past the default retention of 400 days.
-    let config = dir.join("serve.toml");
-    std::fs::write(&config, "report_retention_days = 36500\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mtasts"))
-        .args(["serve", "--zone", "hosted.test", "--public-ip", ip])
-        .arg("--config")
-        .arg(&config)
-        .args(["--acme-directory", ""])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--password-iterations", "1000"])
-        .args(
-            [
-                "--https-listen",
-                "--http-listen",
-                "--dns-listen",
-                "--api-listen",
-                "--smtp-listen",
-            ]
-            .iter()
-            .flat_map(|flag| [flag.to_string(), format!("{ip}:0")]),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Serve's output is read to its end on a thread: a closed pipe would fail its later prints.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if let Some(list) = line.split("report mail (SMTP):").nth(1) {
-            let addr = list
-                .trim()
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .split(',')
-                .next()
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap_or_else(|e| panic!("{line}: {e}"));
-            return (child, addr);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve printed no SMTP address");
+    let (child, addrs) = serve_process::start("hosted.test", ip, dir);
+    (child, addrs.smtp)
 }
 
 /// Reads one SMTP reply (all its lines); returns its code.

@@ -497,6 +497,7 @@ impl Serve {
                 options,
                 dns: dns.clone(),
                 checker: Some(checker),
+                reports: Some(reports.clone()),
                 acme: acme_config(&config)?,
             },
         )
@@ -619,6 +620,11 @@ impl Serve {
             Err(e) => tracing::warn!(error = %e, "DKIM of received report mail is not verified"),
         }
         let report_addresses = settings.reports();
+        // One fallback certificate for all SMTP listeners, made once (generation costs a key).
+        let certificates = Arc::new(crate::mail::tls::ServiceCertificate::new(
+            snapshot.clone(),
+            report_addresses.host(),
+        ));
         let mail = smtp
             .into_iter()
             .map(|listener| {
@@ -627,7 +633,7 @@ impl Serve {
                     report_addresses.clone(),
                     mail_config.clone(),
                     deliver.clone(),
-                    Arc::new(snapshot.clone()),
+                    certificates.clone(),
                 )
             })
             .collect();

@@ -160,6 +160,10 @@ pub struct CheckSummary {
     pub verdict: Verdict,
     /// Errors and warnings, most severe first (informational findings left out).
     pub findings: Vec<CheckFinding>,
+    /// The DKIM selectors whose key records were checked (the configured ones and those
+    /// seen in the domain's DMARC reports); absent in results stored before they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dkim_selectors: Vec<String>,
 }
 
 /// One checker finding.

@@ -1,5 +1,6 @@
 //! The optional services of the integration tests (PostgreSQL, Redis, Pebble, Chromium,
-//! Postfix, Dovecot, `dig`, `curl`), and the one rule for a test that cannot have one.
+//! Postfix, Dovecot, `dig`, `curl`, the Python peers), and the one rule for a test that
+//! cannot have one.
 //!
 //! The rule: a test whose service is missing calls [`skip`]. Under
 //! `MTASTS_REQUIRE_SERVICES=1` (CI installs every service) that is a failure whose message
@@ -57,6 +58,9 @@ pub enum Service {
     TlsrptReporter,
     /// Debian's `python3-dkim` (dkimpy), an independent DKIM verifier.
     Dkimpy,
+    /// checkdmarc 6.0.4 from PyPI in a virtual environment (the DMARC and SPF checker `mtasts
+    /// check` is compared with; see `.ci/run`).
+    Checkdmarc,
 }
 
 impl fmt::Display for Service {
@@ -74,6 +78,7 @@ impl fmt::Display for Service {
             Service::Swaks => "swaks",
             Service::TlsrptReporter => "tlsrpt-reporter (the PyPI package, in a venv)",
             Service::Dkimpy => "python3-dkim (dkimpy)",
+            Service::Checkdmarc => "checkdmarc (the PyPI package, in a venv)",
         })
     }
 }

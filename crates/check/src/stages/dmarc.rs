@@ -356,7 +356,14 @@ fn discovery_findings(
             RULE,
         ));
     }
-    if d.old.record_domain != d.bis.record_domain || d.old.policy != d.bis.policy {
+    // Receivers that both apply no policy treat the mail alike, whichever (unusable) record
+    // each stopped at: several records at the domain are "no policy" to both (RFC 7489
+    // §6.6.3 step 5, RFC 9989 §4.10), so that is no disagreement.
+    let disagree = match (d.old.policy, d.bis.policy) {
+        (None, None) => false,
+        (old, bis) => old != bis || d.old.record_domain != d.bis.record_domain,
+    };
+    if disagree {
         let describe = |disc: &Discovery| match (&disc.record_domain, disc.policy) {
             (Some(at), Some(p)) => format!("p={p} from {}", record_name(at)),
             (Some(at), None) => format!("no policy ({} is not usable)", record_name(at)),

@@ -146,6 +146,32 @@ fn broken_records_are_errors() {
     assert_eq!(report.status, DmarcStatus::Invalid);
     assert_eq!(report.raw.len(), 2);
     assert_eq!(severity_of(&f, "dmarc-record-multiple"), Severity::Error);
+    // Neither kind of receiver applies a policy: RFC 7489 ones stop at the two records, RFC
+    // 9989 ones discard them and find nothing above. They agree (found by the checkdmarc
+    // comparison, tests/checkdmarc_peer.rs).
+    assert_eq!(report.rfc7489.policy, None);
+    assert_eq!(report.rfc9989.policy, None);
+    assert_eq!(codes(&f), ["dmarc-record-multiple"]);
+
+    // With a record above, RFC 9989 receivers use it and RFC 7489 ones apply nothing: that
+    // is a disagreement.
+    let two_under_parent = answers(
+        "mail.example.com",
+        &[
+            (
+                "mail.example.com",
+                Ok(&["v=DMARC1; p=reject", "v=DMARC1; p=none"]),
+            ),
+            ("example.com", Ok(&["v=DMARC1; p=quarantine"])),
+        ],
+    );
+    let (report, f) = evaluate("mail.example.com", &two_under_parent, &[]);
+    assert_eq!(report.rfc7489.policy, None);
+    assert_eq!(report.rfc9989.policy.as_deref(), Some("quarantine"));
+    assert_eq!(
+        severity_of(&f, "dmarc-receivers-disagree"),
+        Severity::Warning
+    );
 
     let bad = answers(
         "example.com",

@@ -1,7 +1,7 @@
-//! What the `mtasts report` tests share (included by each `report_*.rs` as `mod support`):
-//! running the binary without the environment's configuration, reading its output, the
-//! samples folder, a serve configuration in a temporary directory, and a fresh PostgreSQL
-//! schema made with `psql`.
+//! What the `mtasts report` tests share (included by each `report_*.rs` as `mod support`,
+//! and by serve_walkthrough.rs): running the binary without the environment's
+//! configuration, reading its output, the samples folder, a serve configuration in a
+//! temporary directory, and a fresh PostgreSQL schema made with `psql`.
 
 // Each test binary uses only some of these.
 #![allow(dead_code)]

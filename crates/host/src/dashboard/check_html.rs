@@ -1,6 +1,7 @@
 //! The "What the checker sees" card of a domain's page: the verdict and the errors and
 //! warnings of the node's last check of the domain, grouped the way owners work on them
-//! (MTA-STS and TLS reporting, DMARC), each with its fix.
+//! (MTA-STS and TLS reporting; DMARC, SPF and DKIM), each with its fix, and the DKIM
+//! selectors whose keys were checked.
 
 use std::fmt::Write;
 
@@ -13,12 +14,13 @@ use crate::verification::{CheckFinding, CheckSummary};
 /// The group a finding's check stage belongs to on the page.
 fn group(finding: &CheckFinding) -> &'static str {
     match finding.stage.as_deref() {
-        Some("dmarc") => "DMARC",
+        Some("dmarc" | "spf" | "dkim") => MAIL_AUTHENTICATION,
         _ => "MTA-STS and TLS reporting",
     }
 }
 
-const GROUPS: [&str; 2] = ["MTA-STS and TLS reporting", "DMARC"];
+const MAIL_AUTHENTICATION: &str = "DMARC, SPF and DKIM";
+const GROUPS: [&str; 2] = ["MTA-STS and TLS reporting", MAIL_AUTHENTICATION];
 
 /// The card, or an empty string when the domain has not been checked yet.
 pub(crate) fn card(check: Option<&CheckSummary>) -> String {
@@ -37,28 +39,52 @@ pub(crate) fn card(check: Option<&CheckSummary>) -> String {
         let _ = write!(body, "<h3>{}</h3>", escape(name));
         if findings.is_empty() {
             body.push_str(r#"<p class="muted">No errors or warnings.</p>"#);
-            continue;
+        } else {
+            findings_list(&mut body, &findings);
         }
-        body.push_str("<ul class=\"findings\">");
-        for f in findings {
-            let severity = match f.severity {
-                Severity::Error => r#"<span class="badge bad">error</span>"#,
-                _ => r#"<span class="badge warn">warning</span>"#,
-            };
-            let _ = write!(
-                body,
-                r#"<li>{severity} <code>{code}</code> {message}<div class="fix">Fix: {fix}</div></li>"#,
-                code = escape(&f.code),
-                message = escape(&f.message),
-                fix = escape(&f.fix),
-            );
+        if name == MAIL_AUTHENTICATION {
+            body.push_str(&selectors_line(&check.dkim_selectors));
         }
-        body.push_str("</ul>");
     }
     format!(
         r#"<section class="card checker"><h2>What the checker sees <span class="badge {class}">{verdict}</span></h2>
 {body}</section>
 "#
+    )
+}
+
+/// The findings of one group, each with its fix.
+fn findings_list(body: &mut String, findings: &[&CheckFinding]) {
+    body.push_str("<ul class=\"findings\">");
+    for f in findings {
+        let severity = match f.severity {
+            Severity::Error => r#"<span class="badge bad">error</span>"#,
+            _ => r#"<span class="badge warn">warning</span>"#,
+        };
+        let _ = write!(
+            body,
+            r#"<li>{severity} <code>{code}</code> {message}<div class="fix">Fix: {fix}</div></li>"#,
+            code = escape(&f.code),
+            message = escape(&f.message),
+            fix = escape(&f.fix),
+        );
+    }
+    body.push_str("</ul>");
+}
+
+/// Which DKIM keys the check looked up: without a selector no key can be checked, and the
+/// owner should know that the reports are where selectors come from.
+fn selectors_line(selectors: &[String]) -> String {
+    if selectors.is_empty() {
+        return r#"<p class="muted">DKIM keys: no selector known yet. The selectors the domain's DMARC reports name (signatures by the domain itself, last 30 days) are checked once reports arrive.</p>"#.to_owned();
+    }
+    let list: Vec<String> = selectors
+        .iter()
+        .map(|s| format!("<code>{}</code>", escape(s)))
+        .collect();
+    format!(
+        r#"<p class="muted">DKIM keys checked for the selectors {}.</p>"#,
+        list.join(", ")
     )
 }
 
@@ -85,11 +111,18 @@ mod tests {
                 finding(Some("dmarc"), "dmarc-policy-none"),
                 // Stored before findings carried their stage.
                 finding(None, "policy-mode-testing"),
+                finding(Some("dkim"), "dkim-key-missing"),
+                finding(Some("spf"), "spf-all-neutral"),
             ],
+            dkim_selectors: vec!["s1".to_owned(), "<x>".to_owned()],
         };
         let html = card(Some(&check));
         let mta_sts = html.find("MTA-STS and TLS reporting").unwrap();
-        let dmarc = html.find("<h3>DMARC</h3>").unwrap();
+        let dmarc = html.find("<h3>DMARC, SPF and DKIM</h3>").unwrap();
+        let dkim = html.find("dkim-key-missing").unwrap();
+        let spf = html.find("spf-all-neutral").unwrap();
+        assert!(dmarc < dkim && dmarc < spf, "{html}");
+        assert!(html.contains("selectors <code>s1</code>, <code>&lt;x&gt;</code>."));
         let tlsrpt = html.find("tlsrpt-record-missing").unwrap();
         let testing = html.find("policy-mode-testing").unwrap();
         let none = html.find("dmarc-policy-none").unwrap();
@@ -100,7 +133,9 @@ mod tests {
         let clean = card(Some(&CheckSummary {
             verdict: Verdict::Pass,
             findings: vec![],
+            dkim_selectors: vec![],
         }));
         assert_eq!(clean.matches("No errors or warnings.").count(), 2);
+        assert!(clean.contains("no selector known yet"));
     }
 }

@@ -8,7 +8,7 @@
 //! - [`connection`]: one connection — line reading within the caps, timeouts, STARTTLS, the
 //!   message read with dot unstuffing;
 //! - [`tls`]: the certificate STARTTLS presents ([`tls::CertificateSource`]: the snapshot's
-//!   service certificate, or a fixed one in tests); without one, STARTTLS is not offered;
+//!   service certificate or, until ACME issued it, a self-signed one; a fixed one in tests);
 //! - [`deliver`]: storing an accepted message through the report core's
 //!   [`Intake`](mtasts_report::intake::Intake) and recording its arrival, **before** the `250`;
 //! - [`dkim`]: DKIM verification of each message (recorded with its arrival, never required);

@@ -1,8 +1,11 @@
 //! STARTTLS for the SMTP intake: which certificate to present, and the TLS server settings.
 //!
 //! The certificate is the service's own (`reports.<zone>`, issued by ACME with
-//! `mta-sts.reports.<zone>`), read per connection so that a renewal takes effect without a
-//! restart. Without one, STARTTLS is not offered.
+//! `mta-sts.reports.<zone>`), read per connection so that an issue or a renewal takes effect
+//! without a restart. Until it exists (or without ACME) STARTTLS presents a self-signed
+//! certificate for the report host, by the same rule as the HTTPS policy host's fallback
+//! ([`ServiceCertificate`]): senders that deliver reports opportunistically accept it, and
+//! offering no STARTTLS at all would make every sender deliver in plain text.
 
 use std::sync::Arc;
 
@@ -10,17 +13,37 @@ use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use crate::policy_host::cert_choice;
 use crate::snapshot::SnapshotHandle;
 
 /// Where the current certificate comes from.
 pub trait CertificateSource: Send + Sync {
-    /// The certificate to present now, if any.
+    /// The certificate to present now; `None`: STARTTLS is not offered.
     fn certificate(&self) -> Option<Arc<CertifiedKey>>;
 }
 
-impl CertificateSource for SnapshotHandle {
+/// What `serve` presents: the snapshot's service certificate, or a self-signed one for the
+/// report host until ACME issued it.
+#[derive(Clone, Debug)]
+pub struct ServiceCertificate {
+    snapshot: SnapshotHandle,
+    fallback: Option<Arc<CertifiedKey>>,
+}
+
+impl ServiceCertificate {
+    /// Reads the certificate from `snapshot` at every STARTTLS, with a self-signed
+    /// certificate for `host` (the report host) generated now as the fallback.
+    pub fn new(snapshot: SnapshotHandle, host: &str) -> ServiceCertificate {
+        ServiceCertificate {
+            snapshot,
+            fallback: cert_choice::fallback_certificate(host),
+        }
+    }
+}
+
+impl CertificateSource for ServiceCertificate {
     fn certificate(&self) -> Option<Arc<CertifiedKey>> {
-        self.load().service_certificate.clone()
+        cert_choice::service_certificate(&self.snapshot.load(), self.fallback.as_ref())
     }
 }
 

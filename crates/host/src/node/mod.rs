@@ -19,6 +19,7 @@ use std::time::Duration;
 use mtasts_check::Checker;
 use mtasts_net::dns::DnsLookup;
 use mtasts_store::host::{HostDb, HostDbError};
+use mtasts_store::reports::ReportDb;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -81,6 +82,8 @@ pub(crate) struct NodeContext {
     pub(crate) options: NodeOptions,
     pub(crate) dns: Arc<dyn DnsLookup>,
     pub(crate) checker: Option<Arc<Checker>>,
+    /// The received reports, for the DKIM selectors the checker looks up.
+    pub(crate) reports: Option<ReportDb>,
     pub(crate) acme: Option<AcmeSlot>,
     pub(crate) board: Arc<dyn ChallengeBoard>,
     pub(crate) clock: fn() -> i64,
@@ -108,6 +111,9 @@ pub struct NodeParts {
     pub dns: Arc<dyn DnsLookup>,
     /// The checker engine for verification (`None`: record checks only).
     pub checker: Option<Arc<Checker>>,
+    /// The received reports: the checker also looks up the DKIM keys of the selectors the
+    /// domain's DMARC reports name (`None`: only the configured selectors).
+    pub reports: Option<ReportDb>,
     /// ACME, when certificates are ordered.
     pub acme: Option<AcmeConfig>,
 }
@@ -141,6 +147,7 @@ impl Node {
             options: parts.options,
             dns: parts.dns,
             checker: parts.checker,
+            reports: parts.reports,
             acme: parts.acme.map(|config| AcmeSlot {
                 config,
                 issuer: Mutex::new(None),

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mtasts_check::Checker;
 use mtasts_proto::hosted::versions::publishable;
 use mtasts_store::host::{AcmeState, CertRow, Domain, HostDbError};
 
@@ -145,6 +146,10 @@ pub(crate) async fn run_verification(
         .settings
         .tlsrpt_record(domain.rua.as_deref(), domain.reports_to_service);
     let now = (ctx.clock)();
+    let selectors = match &ctx.checker {
+        Some(checker) => dkim_selectors(ctx, checker, &domain.name, now).await,
+        None => Vec::new(),
+    };
     Ok(inspect_domain(
         ctx.dns.as_ref(),
         ctx.checker.as_deref(),
@@ -155,11 +160,46 @@ pub(crate) async fn run_verification(
             tenant_id: domain.tenant_id,
             known_ids: &ids,
             tlsrpt: tlsrpt.as_deref(),
+            dkim_selectors: &selectors,
         },
         now,
         check_deadline,
     )
     .await)
+}
+
+/// How far back the DMARC reports whose DKIM selectors are checked go: a selector no report
+/// names for a month is no longer in use.
+const SELECTORS_SEEN_WITHIN: i64 = 30 * 86_400;
+/// Selectors checked per domain at most (each is one TXT query per check).
+const MAX_CHECKED_SELECTORS: usize = 10;
+
+/// The DKIM selectors to check for `domain`: the configured ones, then those its DMARC
+/// reports of the last month name for signatures by the domain itself (most messages
+/// first). A reports database that cannot answer costs only the reported selectors.
+async fn dkim_selectors(
+    ctx: &NodeContext,
+    checker: &Checker,
+    domain: &str,
+    now: i64,
+) -> Vec<String> {
+    let mut selectors = checker.options().dkim_selectors.clone();
+    if let Some(reports) = &ctx.reports {
+        let limit = MAX_CHECKED_SELECTORS as u32;
+        match reports
+            .dkim_selectors_of(domain, now - SELECTORS_SEEN_WITHIN, limit)
+            .await
+        {
+            Ok(seen) => selectors.extend(seen.into_iter().map(|s| s.selector)),
+            Err(error) => {
+                tracing::warn!(%error, domain, "the DKIM selectors of the DMARC reports are unknown this round");
+            }
+        }
+    }
+    let mut unique = std::collections::HashSet::new();
+    selectors.retain(|s| unique.insert(s.to_ascii_lowercase()));
+    selectors.truncate(MAX_CHECKED_SELECTORS.max(checker.options().dkim_selectors.len()));
+    selectors
 }
 
 /// Verifies one domain now and stores the result.

@@ -194,6 +194,8 @@ pub struct VerifyInput<'a> {
     pub known_ids: &'a [String],
     /// The `_smtp._tls` value the service serves for it, if any.
     pub tlsrpt: Option<&'a str>,
+    /// The DKIM selectors whose key records the checker looks up.
+    pub dkim_selectors: &'a [String],
 }
 
 /// Looks up the three delegated names and, once the policy host points here, runs the
@@ -229,10 +231,13 @@ pub async fn inspect_domain(
     // Until the policy host points here the records are what matters, and a checker run
     // (SMTP probes of the owner's MX hosts) can take a minute: skip it.
     let check = match checker.filter(|_| points_here) {
-        Some(checker) => tokio::time::timeout(deadline, checker.check(domain))
-            .await
-            .ok()
-            .map(|report| summarize(&report)),
+        Some(checker) => tokio::time::timeout(
+            deadline,
+            checker.check_with_selectors(domain, input.dkim_selectors),
+        )
+        .await
+        .ok()
+        .map(|report| summarize(&report, input.dkim_selectors)),
         None => None,
     };
     Verification {
@@ -243,7 +248,7 @@ pub async fn inspect_domain(
     }
 }
 
-fn summarize(report: &mtasts_check::report::DomainReport) -> CheckSummary {
+fn summarize(report: &mtasts_check::report::DomainReport, selectors: &[String]) -> CheckSummary {
     let mut findings: Vec<CheckFinding> = report
         .findings
         .iter()
@@ -262,6 +267,7 @@ fn summarize(report: &mtasts_check::report::DomainReport) -> CheckSummary {
     CheckSummary {
         verdict: report.verdict,
         findings,
+        dkim_selectors: selectors.to_vec(),
     }
 }
 

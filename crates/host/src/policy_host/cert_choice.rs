@@ -94,8 +94,10 @@ pub(crate) fn provider() -> CryptoProvider {
 
 /// A self-signed certificate for `name` (the shared policy host `policy.<zone>`), so a
 /// handshake for an unknown name or without SNI completes and gets an HTTP 404 instead of a
-/// TLS alert: far easier to diagnose for an owner whose `mta-sts` CNAME is wrong. `None` if
-/// generation fails; those handshakes then fail instead.
+/// TLS alert: far easier to diagnose for an owner whose `mta-sts` CNAME is wrong. The SMTP
+/// intake makes one for the report host, its STARTTLS certificate until ACME issued the real
+/// one ([`service_certificate`]). `None` if generation fails; those handshakes then fail
+/// instead.
 pub(crate) fn fallback_certificate(name: &str) -> Option<Arc<CertifiedKey>> {
     let generated = match rcgen::generate_simple_self_signed(vec![name.to_string()]) {
         Ok(generated) => generated,
@@ -195,14 +197,27 @@ pub(crate) fn select_certificate(
     if let Some(name) = sni
         && service.contains(name)
     {
-        return snapshot
-            .service_certificate
-            .clone()
-            .or_else(|| fallback.cloned());
+        return service_certificate(snapshot, fallback);
     }
     sni.and_then(|name| name.strip_prefix("mta-sts."))
         .and_then(|domain| snapshot.domains.get(domain))
         .and_then(|domain| domain.certificate.clone())
+        .or_else(|| fallback.cloned())
+}
+
+/// The certificate presented for the service's own names (the report host and its policy
+/// host), by HTTPS and by the SMTP intake's STARTTLS alike: the service certificate once ACME
+/// issued it, the self-signed `fallback` until then (or without ACME), so those names always
+/// complete a handshake. Reporters may ignore the certificate (RFC 8460 §5.3) and opportunistic
+/// SMTP senders do not check it; a sender enforcing the report host's own MTA-STS policy waits
+/// for the real one either way.
+pub(crate) fn service_certificate(
+    snapshot: &Snapshot,
+    fallback: Option<&Arc<CertifiedKey>>,
+) -> Option<Arc<CertifiedKey>> {
+    snapshot
+        .service_certificate
+        .clone()
         .or_else(|| fallback.cloned())
 }
 

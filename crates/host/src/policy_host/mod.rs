@@ -27,7 +27,7 @@
 //! the old body under the new id, so caching is opt-in (§8.2 allows `max-age` for operators
 //! who accept that staleness).
 
-mod cert_choice;
+pub(crate) mod cert_choice;
 mod intake;
 mod respond;
 mod route;

@@ -32,6 +32,7 @@ mod claims;
 mod domains;
 mod error;
 mod lock;
+mod report_visibility;
 pub mod reports;
 mod tenancy;
 mod views;

@@ -38,6 +38,7 @@ use mtasts_store::reports::{
 use serde::{Serialize, Serializer};
 
 use super::error::ServiceError;
+use super::report_visibility;
 use super::views::Page;
 use crate::auth::Principal;
 use crate::state::AppState;
@@ -552,19 +553,34 @@ pub async fn report(
         .await
         .map_err(report_error)?
         .ok_or(ServiceError::NotFound)?;
-    if !who.is_admin() {
-        let own = own_domains(state, who).await?;
-        if !stored.row.domains.iter().any(|d| own.contains(d)) {
-            return Err(ServiceError::NotFound);
-        }
+    let own = match who.is_admin() {
+        true => None,
+        false => Some(own_domains(state, who).await?),
+    };
+    if let Some(own) = &own
+        && !stored.row.domains.iter().any(|d| own.contains(d))
+    {
+        return Err(ServiceError::NotFound);
     }
-    let raw = mtasts_report::intake::stored_document(&stored, &mtasts_report::Limits::default())
-        .map_err(|e| ServiceError::Internal(format!("report {id}: {e}")))?;
-    let normalized = serde_json::from_str(&stored.normalized)
+    let mut raw =
+        mtasts_report::intake::stored_document(&stored, &mtasts_report::Limits::default())
+            .map_err(|e| ServiceError::Internal(format!("report {id}: {e}")))?;
+    let mut normalized: serde_json::Value = serde_json::from_str(&stored.normalized)
         .map_err(|e| ServiceError::Internal(format!("report {id}: normalized JSON: {e}")))?;
+    let mut summary = summary(stored.row);
+    if let Some(own) = own.filter(|own| !report_visibility::all_own(&summary.domains, own)) {
+        (summary.success, summary.failure) =
+            report_visibility::restrict_normalized(&mut normalized, &own);
+        summary.domains.retain(|d| own.contains(d));
+        raw = match report_visibility::restrict_raw(&raw, &own) {
+            Some(restricted) => restricted,
+            None => serde_json::to_vec_pretty(&normalized)
+                .map_err(|e| ServiceError::Internal(format!("report {id}: {e}")))?,
+        };
+    }
     let arrivals = db.arrivals_of_report(id).await.map_err(report_error)?;
     Ok(ReportDetail {
-        summary: summary(stored.row),
+        summary,
         normalized,
         raw,
         arrivals,
@@ -606,10 +622,11 @@ pub async fn reports(
         .then(|| rows.last())
         .flatten()
         .map(|r| next(r.begin, r.id));
-    Ok(Page {
-        items: rows.into_iter().map(summary).collect(),
-        next_cursor,
-    })
+    let items = match who.is_admin() {
+        true => rows.into_iter().map(summary).collect(),
+        false => own_parts(db, rows, &own_domains(state, who).await?).await?,
+    };
+    Ok(Page { items, next_cursor })
 }
 
 /// One page of the reports none of whose domains is hosted (administrators only; `NotFound`
@@ -775,13 +792,38 @@ async fn listed(
         until: Some(until),
         kind: Some(kind),
     };
-    Ok(db
-        .list(&filter, VIEW_REPORTS)
-        .await
-        .map_err(report_error)?
-        .into_iter()
-        .map(summary)
-        .collect())
+    let rows = db.list(&filter, VIEW_REPORTS).await.map_err(report_error)?;
+    own_parts(db, rows, &BTreeSet::from([domain.to_owned()])).await
+}
+
+/// The summaries of `rows` as a viewer of the domains `own` sees them: a report that also
+/// names other domains counts only the policies of `own` ones (rare: such a report is read
+/// whole for its per-policy counts).
+async fn own_parts(
+    db: &ReportDb,
+    rows: Vec<ReportRow>,
+    own: &BTreeSet<String>,
+) -> Result<Vec<ReportSummary>, ServiceError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        if report_visibility::all_own(&row.domains, own) {
+            out.push(summary(row));
+            continue;
+        }
+        let id = row.id;
+        let mut summary = summary(row);
+        if let Some(stored) = db.get(id).await.map_err(report_error)? {
+            let mut normalized: serde_json::Value = serde_json::from_str(&stored.normalized)
+                .map_err(|e| {
+                    ServiceError::Internal(format!("report {id}: normalized JSON: {e}"))
+                })?;
+            (summary.success, summary.failure) =
+                report_visibility::restrict_normalized(&mut normalized, own);
+        }
+        summary.domains.retain(|d| own.contains(d));
+        out.push(summary);
+    }
+    Ok(out)
 }
 
 /// The DMARC sources of `domain` in `[since, until)` (from the rollups), worst first.

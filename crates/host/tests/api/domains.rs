@@ -1144,6 +1144,7 @@ impl DomainVerifier for FixedVerifier {
                 check: Some(CheckSummary {
                     verdict: Verdict::Warn,
                     findings: vec![],
+                    dkim_selectors: vec![],
                 }),
             })
         })

@@ -22,6 +22,7 @@ crate::api::on_both_databases!(
     unhosted_reports_are_on_the_administrators_list,
     bad_queries_are_refused,
     a_mailed_report_shows_how_it_arrived,
+    a_report_naming_two_tenants_domains_shows_each_its_part,
 );
 
 /// 00:00 UTC of the harness clock's day (2027-01-15).
@@ -673,5 +674,68 @@ async fn a_mailed_report_shows_how_it_arrived(h: Harness) {
     h.get(&format!("/api/v1/reports/{id}"), &b.owner)
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
+    h.cleanup().await;
+}
+
+/// A sender put two tenants' domains in one TLS report: each tenant sees its own policy, its
+/// counts and a raw document without the other's; an administrator sees the whole report.
+async fn a_report_naming_two_tenants_domains_shows_each_its_part(h: Harness) {
+    let a = h.tenant("a").await;
+    let b = h.tenant("b").await;
+    let mine = h.domain("mine");
+    let theirs = h.domain("theirs");
+    h.hosted(&a.owner, &mine, "testing").await;
+    h.hosted(&b.owner, &theirs, "testing").await;
+    let one = tls_json("org", "both-1", &mine, TODAY - DAY, 10, &[]);
+    let two = tls_json("org", "both-1", &theirs, TODAY - DAY, 500, &[]);
+    // The second document's policy appended to the first's list.
+    let mut doc: Value = serde_json::from_str(&one).unwrap();
+    let other: Value = serde_json::from_str(&two).unwrap();
+    doc["organization-name"] = Value::from(format!("org-{}", h.tag));
+    doc["policies"]
+        .as_array_mut()
+        .unwrap()
+        .push(other["policies"][0].clone());
+    let ids = import(&h, &doc.to_string(), "mbox#9").await;
+    let id = ids[0];
+
+    for (token, own, other, success) in [
+        (&a.owner, &mine, &theirs, 10),
+        (&b.owner, &theirs, &mine, 500),
+    ] {
+        let detail = ok(&h, &format!("/api/v1/reports/{id}"), token).await;
+        assert_eq!(
+            detail["summary"]["domains"],
+            serde_json::json!([own]),
+            "{detail}"
+        );
+        assert_eq!(detail["summary"]["success"], success, "{detail}");
+        assert_eq!(detail["report"]["policies"].as_array().unwrap().len(), 1);
+        let text = detail.to_string();
+        assert!(!text.contains(other.as_str()), "{text}");
+        let raw = http::send(
+            h.addr,
+            http::json_request(
+                Method::GET,
+                &format!("/api/v1/reports/{id}/raw"),
+                Some(token),
+                None,
+            ),
+        )
+        .await;
+        assert_eq!(raw.status, StatusCode::OK);
+        let raw: Value = serde_json::from_slice(&raw.body).unwrap();
+        assert_eq!(raw["policies"].as_array().unwrap().len(), 1, "{raw}");
+        assert_eq!(raw["policies"][0]["policy"]["policy-domain"], own.as_str());
+        let list = ok(&h, "/api/v1/reports", token).await;
+        let listed = &list["reports"][0];
+        assert_eq!(listed["id"], id, "{list}");
+        assert_eq!(listed["domains"], serde_json::json!([own]), "{list}");
+        assert_eq!(listed["success"], success, "{list}");
+    }
+    let whole = ok(&h, &format!("/api/v1/reports/{id}"), &h.admin).await;
+    assert_eq!(whole["summary"]["success"], 510, "{whole}");
+    assert_eq!(whole["summary"]["domains"].as_array().unwrap().len(), 2);
+    assert_eq!(whole["report"]["policies"].as_array().unwrap().len(), 2);
     h.cleanup().await;
 }

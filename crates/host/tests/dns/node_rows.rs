@@ -40,6 +40,7 @@ async fn node(db: &HostDb, retention: Duration) -> Node {
             options,
             dns: Arc::new(dns),
             checker: None,
+            reports: None,
             acme: None,
         },
     )

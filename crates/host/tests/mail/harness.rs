@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use mtasts_host::mail::deliver::Deliver;
 use mtasts_host::mail::dkim::DkimVerifier;
-use mtasts_host::mail::tls::FixedCertificate;
+use mtasts_host::mail::tls::{CertificateSource, FixedCertificate};
 use mtasts_host::mail::{MailConfig, MailIntake};
+use mtasts_net::cert::{ChainValidation, OnInvalid, RecordingVerifier};
 use mtasts_proto::hosted::delegation::Delegation;
 use mtasts_proto::hosted::reporting::ReportAddresses;
 use mtasts_report::intake::Intake;
@@ -44,11 +45,22 @@ impl Running {
         tls: bool,
         dkim: Option<DkimVerifier>,
     ) -> Running {
+        let ca = TestCa::new();
+        let certificate = tls.then(|| certified_key(&ca));
+        Self::start_from(config, ca, Arc::new(FixedCertificate(certificate)), dkim).await
+    }
+
+    /// The intake with STARTTLS certificates from `certificates` (what `serve` gives it);
+    /// `ca` is the test CA the tests issue from.
+    pub(crate) async fn start_from(
+        config: MailConfig,
+        ca: TestCa,
+        certificates: Arc<dyn CertificateSource>,
+        dkim: Option<DkimVerifier>,
+    ) -> Running {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("serve.db").display());
         let db = ReportDb::open(&url).await.unwrap();
-        let ca = TestCa::new();
-        let certificate = tls.then(|| certified_key(&ca));
         let deliver = Deliver::new(Intake::new(db.clone(), mtasts_report::Limits::default()));
         let ip = mtasts_testkit::random_loopback();
         let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
@@ -61,7 +73,7 @@ impl Running {
                 Some(dkim) => deliver.with_dkim(dkim),
                 None => deliver,
             },
-            Arc::new(FixedCertificate(certificate)),
+            certificates,
         );
         Running {
             intake: Some(intake),
@@ -172,19 +184,24 @@ impl Client {
         self.expect(code).await
     }
 
+    /// The TLS handshake after `220` to STARTTLS; the chain must verify to `ca`'s root for
+    /// the report host.
     pub(crate) async fn start_tls(&mut self, ca: &TestCa) {
+        let seen = self.start_tls_seen(ca).await;
+        assert_eq!(seen.result, Ok(()), "{:?}", seen.cert_info());
+    }
+
+    /// The TLS handshake after `220` to STARTTLS, completed whatever the certificate, as an
+    /// opportunistic sender does; returns what was presented and whether it verified to
+    /// `ca`'s root for the report host.
+    pub(crate) async fn start_tls_seen(&mut self, ca: &TestCa) -> ChainValidation {
         let io = self.io.take().unwrap().into_inner();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(ca.root_store())
-        .with_no_client_auth();
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let verifier = RecordingVerifier::new(ca.root_store(), OnInvalid::Continue);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(verifier.client_config(&[])));
         let name = rustls_pki_types::ServerName::try_from(HOST).unwrap();
         let tls = connector.connect(name, io).await.unwrap();
         self.io = Some(BufReader::new(Box::new(tls)));
+        verifier.take().expect("a certificate was presented")
     }
 
     /// MAIL, RCPT to the TLS-RPT mailbox, DATA with `message`: the final reply.

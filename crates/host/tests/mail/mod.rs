@@ -1,14 +1,16 @@
 //! The SMTP intake of `mtasts serve` over real TCP (and TLS) on loopback, storing into a real
 //! reports database: a report by mail is committed before the `250`, STARTTLS with the
-//! service certificate, the limits (size, lines, recipients, errors, per-client connections,
-//! timeouts), mail without a report kept, a sender leaving mid-DATA and a database that
-//! fails. `swaks` is the independent client of one test.
+//! service certificate (and a self-signed one until ACME issued it), the limits (size, lines,
+//! recipients, errors, per-client connections, timeouts), mail without a report kept, a
+//! sender leaving mid-DATA and a database that fails. `swaks` is the independent client of
+//! one test.
 
 mod harness;
 
 use std::time::Duration;
 
 use mtasts_host::mail::MailConfig;
+use mtasts_net::cert::CertProblem;
 use mtasts_proto::smtp_server::Limits;
 use mtasts_store::reports::Filter;
 
@@ -84,6 +86,64 @@ async fn starttls_presents_the_service_certificate_and_is_recorded() {
     let arrival = &run.db.arrivals_of_report(reports[0].id).await.unwrap()[0];
     assert_eq!(arrival.tls_version.as_deref(), Some("TLSv1.3"));
     assert!(arrival.tls_cipher.as_deref().unwrap().starts_with("TLS13_"));
+}
+
+/// What `serve` presents: before ACME issued the service certificate (or without ACME),
+/// STARTTLS is offered all the same with a self-signed certificate for the report host, so
+/// opportunistic senders still encrypt; once the certificate is in the snapshot, the next
+/// connection gets it, without a restart.
+#[tokio::test]
+async fn starttls_is_offered_before_the_acme_certificate_and_then_presents_it() {
+    use std::sync::Arc;
+
+    use mtasts_host::mail::tls::ServiceCertificate;
+    use mtasts_host::snapshot::{self, Snapshot};
+
+    let snapshot = snapshot::handle(Snapshot::default());
+    let certificates = Arc::new(ServiceCertificate::new(snapshot.clone(), harness::HOST));
+    let run = Running::start_from(
+        MailConfig::default(),
+        mtasts_testkit::TestCa::new(),
+        certificates,
+        None,
+    )
+    .await;
+
+    let mut c = run.client().await;
+    c.expect(220).await;
+    let ehlo = c.command("EHLO sender.test", 250).await;
+    assert!(ehlo.contains("STARTTLS"), "{ehlo}");
+    c.command("STARTTLS", 220).await;
+    let seen = c.start_tls_seen(&run.ca).await;
+    let info = seen.cert_info().unwrap();
+    // Self-signed, for the report host: not the test CA's.
+    assert_eq!(info.dns_names, [harness::HOST]);
+    assert_eq!(info.chain_len, 1);
+    assert!(
+        matches!(seen.result, Err(CertProblem::Untrusted { .. })),
+        "{:?}",
+        seen.result
+    );
+    c.command("EHLO sender.test", 250).await;
+    let (code, text) = c.send_mail(&sample(GOOGLE)).await;
+    assert_eq!(code, 250, "{text}");
+    let reports = run.db.list(&Filter::default(), 10).await.unwrap();
+    let arrival = &run.db.arrivals_of_report(reports[0].id).await.unwrap()[0];
+    assert!(arrival.tls_version.is_some(), "{arrival:?}");
+
+    // ACME issued the service certificate: the node's loader puts it in the snapshot.
+    snapshot.store(Arc::new(Snapshot {
+        service_certificate: Some(harness::certified_key(&run.ca)),
+        ..Snapshot::default()
+    }));
+    let mut c = run.client().await;
+    c.expect(220).await;
+    c.command("EHLO sender.test", 250).await;
+    c.command("STARTTLS", 220).await;
+    // Verifies to the test root for reports.hosted.test.
+    c.start_tls(&run.ca).await;
+    c.command("EHLO sender.test", 250).await;
+    c.command("QUIT", 221).await;
 }
 
 #[tokio::test]

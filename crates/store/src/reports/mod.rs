@@ -26,7 +26,9 @@
 //! - **Rows** for the summaries: `report_policies` (TLS: each `policies` entry; DMARC:
 //!   `policy_published`), `report_tls_failures` (failure details), `report_dmarc_records` (the
 //!   records the reader kept: at most `mtasts_proto::dmarc::MAX_RECORDS`; the counts of the
-//!   report and its rollups include all), `report_domains` (a report's counts per domain).
+//!   report and its rollups include all), `report_domains` (a report's counts per domain),
+//!   `report_dkim_selectors` (DMARC: the DKIM signing domains and selectors of the records,
+//!   with their messages; what `mtasts serve` checks a domain's key records with).
 //! - **Daily rollups** (`report_daily`) per (kind, domain, UTC day, organization): a report's
 //!   per-domain counts spread over the days of its range by `mtasts_proto::rollup` (in
 //!   proportion to seconds; a range longer than 31 days or empty goes to its begin day).
@@ -107,6 +109,7 @@ mod prepare;
 mod read;
 mod retention;
 mod scope;
+mod selectors;
 mod sql;
 mod types;
 mod write;
@@ -118,6 +121,7 @@ pub use read::MAX_LIST;
 pub use retention::{Purged, RETENTION_BATCH};
 pub use rollup::{MAX_LABEL_BYTES, MAX_ROLLUP_ROWS};
 pub use scope::{DOMAIN_CHUNK, FailureDetail, OrganizationCount, ReportKey, Scope};
+pub use selectors::{MAX_SELECTORS, SelectorSeen};
 pub use types::{
     Content, DailyRow, ErrorRow, FailureGroup, Filter, Inserted, Kind, NewError, NewInput,
     NewReport, PolicySeen, ReportRow, SourceGroup, Stored, StoredInput, StoredReport, UnknownKind,

@@ -27,7 +27,21 @@ pub(super) struct Prepared {
     pub(super) policies: Vec<PolicyRow>,
     pub(super) failures: Vec<FailureRow>,
     pub(super) records: Vec<RecordRow>,
+    /// DMARC: the DKIM (signing domain, selector) pairs of the records, with their messages.
+    pub(super) selectors: Vec<SelectorRow>,
 }
+
+/// A DKIM signing domain and selector a DMARC report names, and the messages signed so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SelectorRow {
+    pub(super) domain: String,
+    pub(super) selector: String,
+    pub(super) messages: i64,
+}
+
+/// Pairs kept per report: a report naming more is from a large sender whose first pairs (by
+/// messages) are the ones worth checking.
+const MAX_SELECTORS_PER_REPORT: usize = 64;
 
 /// A report's counts for one domain (a `report_domains` row, and what its rollups add).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -164,6 +178,7 @@ fn prepare_tls(r: &TlsReport, source: String) -> Result<Prepared, ReportDbError>
         policies,
         failures,
         records: Vec::new(),
+        selectors: Vec::new(),
     })
 }
 
@@ -229,7 +244,42 @@ fn prepare_dmarc(r: &dmarc::Report, source: String) -> Result<Prepared, ReportDb
         }],
         failures: Vec::new(),
         records,
+        selectors: dkim_selectors(r)?,
     })
+}
+
+/// The report's (signing domain, selector) pairs, messages summed, most messages first; pairs
+/// without a selector or whose selector is not one (RFC 6376 §3.1) are left out.
+fn dkim_selectors(r: &dmarc::Report) -> Result<Vec<SelectorRow>, ReportDbError> {
+    let mut pairs: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for rec in &r.records {
+        for auth in &rec.auth_dkim {
+            let (Some(domain), Some(selector)) = (auth.domain.as_deref(), auth.selector.as_deref())
+            else {
+                continue;
+            };
+            let selector = selector.trim().to_ascii_lowercase();
+            if !mtasts_proto::dkim::key::valid_selector(&selector) {
+                continue;
+            }
+            let messages = pairs.entry((domain_key(domain), selector)).or_default();
+            *messages = messages.saturating_add(rec.count);
+        }
+    }
+    let mut rows = pairs
+        .into_iter()
+        .filter(|((domain, _), _)| !domain.is_empty())
+        .map(|((domain, selector), messages)| {
+            Ok(SelectorRow {
+                domain,
+                selector,
+                messages: signed("selector messages", messages)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ReportDbError>>()?;
+    rows.sort_by_key(|row| std::cmp::Reverse(row.messages));
+    rows.truncate(MAX_SELECTORS_PER_REPORT);
+    Ok(rows)
 }
 
 /// The `mode:` of an STS policy's lines (`testing`, `enforce`, `none`), lowercased.

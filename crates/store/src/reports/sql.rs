@@ -67,6 +67,7 @@ pub(super) const DELETE_DOMAINS: &str = "DELETE FROM report_domains WHERE report
 pub(super) const DELETE_POLICIES: &str = "DELETE FROM report_policies WHERE report = $1";
 pub(super) const DELETE_FAILURES: &str = "DELETE FROM report_tls_failures WHERE report = $1";
 pub(super) const DELETE_RECORDS: &str = "DELETE FROM report_dmarc_records WHERE report = $1";
+pub(super) const DELETE_SELECTORS: &str = "DELETE FROM report_dkim_selectors WHERE report = $1";
 
 // Child rows (multi-row inserts: the VALUES lists are added by the builder).
 pub(super) const INSERT_DOMAINS: &str = "INSERT INTO report_domains (report, domain, success, \
@@ -78,6 +79,8 @@ pub(super) const INSERT_FAILURES: &str = "INSERT INTO report_tls_failures (repor
      additional_info, reason_code) ";
 pub(super) const INSERT_RECORDS: &str = "INSERT INTO report_dmarc_records (report, idx, domain, \
      source_ip, count, disposition, dkim, spf, header_from, envelope_from, envelope_to) ";
+pub(super) const INSERT_SELECTORS: &str =
+    "INSERT INTO report_dkim_selectors (report, domain, selector, messages) ";
 pub(super) const UPSERT_DAILY: &str = "INSERT INTO report_daily (kind, domain, day, \
      organization, reports, success, failure, messages, dmarc_pass, dkim_pass, spf_pass, \
      disp_none, quarantine, reject, begun, last_received) ";

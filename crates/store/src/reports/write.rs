@@ -85,6 +85,12 @@ macro_rules! insert_children {
                 .push_bind(row.envelope_from.clone())
                 .push_bind(row.envelope_to.clone());
         });
+        insert_batched!($tx, sql::INSERT_SELECTORS, p.selectors, |b, row| {
+            b.push_bind(id)
+                .push_bind(row.domain.clone())
+                .push_bind(row.selector.clone())
+                .push_bind(row.messages);
+        });
         let rollups: &mut Rollups = $rollups;
         rollups.add(&Contribution::of(p, $received_at), 1);
     }};
@@ -368,6 +374,7 @@ impl ReportDb {
                     sql::DELETE_POLICIES,
                     sql::DELETE_FAILURES,
                     sql::DELETE_RECORDS,
+                    sql::DELETE_SELECTORS,
                 ] {
                     sqlx::query(statement)
                         .bind(id)

@@ -147,6 +147,7 @@ mod cases {
         reparse_operations_keep_rollups_exact,
         concurrent_inputs_with_the_same_reports_store_each_once,
         an_end_at_the_next_midnight_is_not_a_day_of_its_own,
+        dkim_selectors_are_summed_per_signing_domain,
     );
 
     pub(crate) async fn a_report_is_stored_with_its_rows(db: ReportDb) {
@@ -600,6 +601,104 @@ mod cases {
         let daily = db.daily(&all()).await.unwrap();
         assert!(daily.iter().all(|d| d.reports == 1), "{daily:?}");
         assert_eq!(db.input_ids().await.unwrap().len(), 16);
+    }
+
+    pub(crate) async fn dkim_selectors_are_summed_per_signing_domain(db: ReportDb) {
+        // (source, count, [(d=, s=)]): the owner's two selectors, a third party's, one
+        // signature without a selector and one whose selector is not a DNS label.
+        type Row = (&'static str, u64, &'static [(&'static str, &'static str)]);
+        let rows: [Row; 4] = [
+            (
+                "192.0.2.1",
+                10,
+                &[("Example.COM", "S1"), ("esp.example", "k1")],
+            ),
+            (
+                "192.0.2.2",
+                5,
+                &[("example.com", "s2"), ("example.com", "s1")],
+            ),
+            ("192.0.2.3", 7, &[("example.com", "bad selector!")]),
+            ("192.0.2.4", 3, &[("example.com", "")]),
+        ];
+        let xml_of = |id: &str, begin: i64| {
+            let mut records = String::new();
+            for (ip, count, sigs) in rows {
+                let mut auth = String::new();
+                for (d, sel) in sigs {
+                    auth.push_str(&format!(
+                        "<dkim><domain>{d}</domain><selector>{sel}</selector><result>pass</result></dkim>"
+                    ));
+                }
+                records.push_str(&format!(
+                    "<record><row><source_ip>{ip}</source_ip><count>{count}</count>\
+                     <policy_evaluated><disposition>none</disposition><dkim>pass</dkim>\
+                     <spf>fail</spf></policy_evaluated></row><identifiers><header_from>example.com\
+                     </header_from></identifiers><auth_results>{auth}<spf><domain>example.com</domain>\
+                     <result>fail</result></spf></auth_results></record>"
+                ));
+            }
+            format!(
+                "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>dmarc.example</org_name>\
+                 <email>d@dmarc.example</email><report_id>{id}</report_id><date_range><begin>{begin}\
+                 </begin><end>{}</end></date_range></report_metadata><policy_published>\
+                 <domain>example.com</domain><p>none</p></policy_published>{records}</feedback>",
+                begin + DAY - 1
+            )
+        };
+        for (id, begin) in [("old", D - 40 * DAY), ("new", D)] {
+            let xml = xml_of(id, begin);
+            let report = dmarc::parse(xml.as_bytes(), Mode::Full).unwrap();
+            let new = NewReport {
+                source: "d.xml",
+                content: Content::Dmarc(&report),
+                normalized: "{}",
+                raw: xml.as_bytes(),
+            };
+            db.store(&input(xml.as_bytes(), "d.xml"), &[new], &[])
+                .await
+                .unwrap();
+        }
+        let seen = |since| {
+            let db = db.clone();
+            async move {
+                db.dkim_selectors_of("EXAMPLE.com.", since, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| (s.selector, s.messages, s.last_seen))
+                    .collect::<Vec<_>>()
+            }
+        };
+        // Both reports: s1 signed 15 messages in each; only the newer one since D.
+        assert_eq!(
+            seen(D - 50 * DAY).await,
+            [
+                ("s1".to_owned(), 30, D + DAY - 1),
+                ("s2".to_owned(), 10, D + DAY - 1)
+            ]
+        );
+        assert_eq!(
+            seen(D).await,
+            [
+                ("s1".to_owned(), 15, D + DAY - 1),
+                ("s2".to_owned(), 5, D + DAY - 1)
+            ]
+        );
+        let third_party = db.dkim_selectors_of("esp.example", 0, 10).await.unwrap();
+        assert_eq!(third_party.len(), 1);
+        assert_eq!(third_party[0].selector, "k1");
+        assert_eq!(
+            db.dkim_selectors_of("example.com", 0, 1)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        // Retention takes the selectors with their reports.
+        db.delete_older_than(D).await.unwrap();
+        assert_eq!(seen(0).await.len(), 2);
+        assert_eq!(seen(0).await[0].1, 15);
     }
 
     pub(crate) async fn reparse_operations_keep_rollups_exact(db: ReportDb) {
