@@ -6,6 +6,7 @@ pub(crate) mod harness;
 mod http;
 mod logins;
 mod pages;
+mod png;
 mod reports;
 mod reports_browser;
 mod tokens;
