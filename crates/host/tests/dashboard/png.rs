@@ -44,7 +44,11 @@ impl Image {
     pub(crate) fn count(&self, colour: [u8; 3], tolerance: u8) -> usize {
         self.pixels
             .iter()
-            .filter(|p| p.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= tolerance))
+            .filter(|p| {
+                p.iter()
+                    .zip(colour)
+                    .all(|(a, b)| a.abs_diff(b) <= tolerance)
+            })
             .count()
     }
 }

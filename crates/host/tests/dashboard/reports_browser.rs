@@ -33,7 +33,10 @@ const STYLE: &str = include_str!("../../src/dashboard/style.css");
 /// The fill `style.css` gives `.class` (`#rrggbb`), as RGB.
 fn fill_of(class: &str) -> [u8; 3] {
     let rule = format!(".{class} {{ fill: #");
-    let start = STYLE.find(&rule).unwrap_or_else(|| panic!("no {rule} in style.css")) + rule.len();
+    let start = STYLE
+        .find(&rule)
+        .unwrap_or_else(|| panic!("no {rule} in style.css"))
+        + rule.len();
     let hex = &STYLE[start..start + 6];
     let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap();
     [byte(0), byte(2), byte(4)]
@@ -60,7 +63,9 @@ async fn chart_pixels(page: &mut Cdp, element: &str, blank: usize, name: &str) -
 
 /// The number before `what` in a chart's label ("…; 53,313 successful sessions, …").
 fn stated(label: &str, what: &str) -> f64 {
-    let before = &label[..label.find(what).unwrap_or_else(|| panic!("{what} in {label}"))];
+    let before = &label[..label
+        .find(what)
+        .unwrap_or_else(|| panic!("{what} in {label}"))];
     let number: String = before
         .trim_end()
         .rsplit(' ')
@@ -313,7 +318,10 @@ async fn drive(binary: &Path) {
     page.wait_for("document.querySelectorAll('svg.chart-svg').length > 0")
         .await;
     let chart = chart_pixels(&mut page, daily_svg, blank.len(), "tls-clean-chart.png").await;
-    assert!(chart.count(ok, TOLERANCE) > 1000, "the clean domain's sessions");
+    assert!(
+        chart.count(ok, TOLERANCE) > 1000,
+        "the clean domain's sessions"
+    );
     assert_eq!(
         chart.count(bad, TOLERANCE),
         0,
