@@ -341,14 +341,18 @@ fn dmarc_report(begin: i64, org: usize, sizes: Sizes) -> String {
     for k in 0..sizes.records {
         let source = (org * sizes.records + k + (begin / DAY) as usize) % sizes.sources;
         let count = 1 + (source * 37 + org) % 200;
-        let (dkim, spf, disposition, from) = if source % 10 == 0 {
+        let (dkim, spf, disposition, from) = if source.is_multiple_of(10) {
             (
                 "fail",
                 "fail",
-                if org % 2 == 0 { "quarantine" } else { "none" },
+                if org.is_multiple_of(2) {
+                    "quarantine"
+                } else {
+                    "none"
+                },
                 format!("forger{source}.example"),
             )
-        } else if source % 7 == 0 {
+        } else if source.is_multiple_of(7) {
             ("pass", "fail", "none", format!("mailer{source}.example"))
         } else {
             ("pass", "pass", "none", DOMAIN.to_owned())

@@ -47,7 +47,9 @@ async fn seed(h: &Harness, start: i64, count: usize) -> (Vec<i64>, Option<i64>) 
             eight_bit: false,
             smtputf8: false,
         },
-        tls: (n % 2 == 0).then(|| ("TLSv1.3".to_owned(), "TLS13_AES_128_GCM_SHA256".to_owned())),
+        tls: n
+            .is_multiple_of(2)
+            .then(|| ("TLSv1.3".to_owned(), "TLS13_AES_128_GCM_SHA256".to_owned())),
         message: bytes,
         received_at: start + n as i64,
     };
