@@ -1,19 +1,32 @@
-//! A year of TLS reports from 50 organizations for one hosted domain: the time to store them
-//! through the report core's intake, and the time to answer the domain's report page (the
-//! dashboard's HTML with its charts, and the same view as JSON from the API) for 30, 90 and 365
-//! days, on SQLite and on PostgreSQL. Not a test: run by hand (see docs/benchmarks.md).
+//! A year of TLS reports and a year of DMARC reports from 50 organizations for one hosted
+//! domain: the time to store them through the report core's intake, and the time to answer
+//! the domain's TLS page and its DMARC page (the dashboard's HTML with its charts, and the
+//! same view as JSON from the API) for 30, 90 and 365 days, on SQLite and on PostgreSQL. Not
+//! a test: run by hand (see docs/benchmarks.md).
 //!
 //! A `mtasts serve` node runs in this process on loopback (no ACME); the reports are written
 //! with `mtasts_report::intake::Intake` into its database, exactly as the HTTPS and SMTP
 //! intakes store them; the pages are fetched over HTTP like a browser (logged in with an API
-//! token through the login form) and timed from the request to the last byte.
+//! token through the login form) and timed from the request to the last byte. The TLS pages
+//! are timed before any DMARC report is stored, so their numbers stay comparable with runs
+//! that stored TLS reports only.
+//!
+//! Each DMARC report (aggregate XML, RFC 7489 appendix C) has `BENCH_RECORDS` rows, each a
+//! source IP address with its own volume and results; the rows of the organizations together
+//! cover `BENCH_SOURCES` addresses, a few of which fail SPF and DKIM (a forger, a service not
+//! yet aligned), so the sources table and "what quarantine/reject would do" have rows of both.
 //!
 //! Environment:
-//! - `BENCH_DAYS` (default 365) and `BENCH_ORGS` (default 50): the reports stored, one per
-//!   organization and day.
+//! - `BENCH_DAYS` (default 365) and `BENCH_ORGS` (default 50): the reports stored, one TLS and
+//!   one DMARC report per organization and day.
+//! - `BENCH_SOURCES` (default 300) and `BENCH_RECORDS` (default 6): the DMARC sources in all,
+//!   and the rows of one DMARC report.
 //! - `BENCH_REPEAT` (default 5): requests per page; the median is reported.
 //! - `BENCH_BACKENDS` (default `sqlite,postgres`): which databases to measure; PostgreSQL is
 //!   the local test server (`MTASTS_TEST_POSTGRES_URL`), in a schema of its own.
+//!
+//! A quick check that it works, in the debug build and in seconds:
+//! `BENCH_DAYS=3 BENCH_ORGS=2 BENCH_REPEAT=1 cargo test -p mtasts-host --bench dashboard_render`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -30,17 +43,39 @@ use tokio::net::TcpStream;
 const DOMAIN: &str = "example.com";
 const DAY: i64 = 86_400;
 
+/// What one run stores and how often it asks.
+#[derive(Clone, Copy)]
+struct Sizes {
+    days: i64,
+    orgs: usize,
+    sources: usize,
+    records: usize,
+    repeat: usize,
+}
+
 fn main() -> ExitCode {
-    let days = env_or("BENCH_DAYS", 365) as i64;
-    let orgs = env_or("BENCH_ORGS", 50);
-    let repeat = env_or("BENCH_REPEAT", 5).max(1);
+    let sizes = Sizes {
+        days: env_or("BENCH_DAYS", 365) as i64,
+        orgs: env_or("BENCH_ORGS", 50),
+        sources: env_or("BENCH_SOURCES", 300).max(1),
+        records: env_or("BENCH_RECORDS", 6).max(1),
+        repeat: env_or("BENCH_REPEAT", 5).max(1),
+    };
+    let Sizes {
+        days,
+        orgs,
+        sources,
+        records,
+        repeat,
+    } = sizes;
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     println!(
-        "a domain's report pages: {days} days x {orgs} organizations = {} TLS reports, median of {repeat}",
+        "a domain's report pages: {days} days x {orgs} organizations = {} TLS reports and as many \
+         DMARC reports ({records} rows each, {sources} sources in all), median of {repeat}",
         days * orgs as i64
     );
     println!("| database | store (reports/s) | page | 30 days ms | 90 days ms | 365 days ms |");
@@ -58,7 +93,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let rows = runtime.block_on(run(&database, dir.path(), days, orgs, repeat));
+        let rows = runtime.block_on(run(&database, dir.path(), sizes));
         for row in rows {
             println!("| {backend} | {row}");
         }
@@ -66,13 +101,10 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(
-    database: &str,
-    dir: &std::path::Path,
-    days: i64,
-    orgs: usize,
-    repeat: usize,
-) -> Vec<String> {
+async fn run(database: &str, dir: &std::path::Path, sizes: Sizes) -> Vec<String> {
+    let Sizes {
+        days, orgs, repeat, ..
+    } = sizes;
     let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let serve = Serve::start(ServeConfig {
         database: Some(database.to_owned()),
@@ -143,36 +175,82 @@ async fn run(
         .expect("the reports database");
     let intake = Intake::new(reports, mtasts_report::Limits::default());
     let today = time::OffsetDateTime::now_utc().unix_timestamp() / DAY * DAY;
+    let cookie = login(api, &token).await;
+    let mut rows = Vec::new();
+
+    // TLS first, timed before any DMARC report is stored.
+    let store_rate = store(&intake, today, days, orgs, |begin, org| {
+        tls_report(begin, org).into_bytes()
+    })
+    .await;
+    let pages: [Page; 2] = [
+        (
+            "TLS dashboard HTML",
+            format!("/domains/{DOMAIN}/reports?days="),
+            vec![("Cookie", cookie.clone())],
+        ),
+        (
+            "TLS API JSON",
+            format!("/api/v1/domains/{DOMAIN}/reports/tls?days="),
+            vec![("Authorization", bearer.clone())],
+        ),
+    ];
+    rows.extend(time_pages(api, &pages, store_rate, repeat).await);
+
+    let store_rate = store(&intake, today, days, orgs, |begin, org| {
+        dmarc_report(begin, org, sizes).into_bytes()
+    })
+    .await;
+    let pages: [Page; 2] = [
+        (
+            "DMARC dashboard HTML",
+            format!("/domains/{DOMAIN}/dmarc?days="),
+            vec![("Cookie", cookie.clone())],
+        ),
+        (
+            "DMARC API JSON",
+            format!("/api/v1/domains/{DOMAIN}/reports/dmarc?days="),
+            vec![("Authorization", bearer.clone())],
+        ),
+    ];
+    rows.extend(time_pages(api, &pages, store_rate, repeat).await);
+    serve.shutdown().await;
+    rows
+}
+
+/// Stores one report per organization and day, `report(begin, org)`, as the intakes do
+/// (received an hour after its day); the reports stored per second.
+async fn store(
+    intake: &Intake,
+    today: i64,
+    days: i64,
+    orgs: usize,
+    report: impl Fn(i64, usize) -> Vec<u8>,
+) -> f64 {
     let started = Instant::now();
     let mut stored = 0u64;
     for day in 0..days {
         let begin = today - (days - day) * DAY;
         for org in 0..orgs {
-            let report = tls_report(begin, org);
             let outcome = intake
-                .input(report.as_bytes(), "bench", begin + DAY + 3600)
+                .input(&report(begin, org), "bench", begin + DAY + 3600)
                 .await
                 .expect("store a report");
             assert_eq!(outcome.new, 1, "{:?}", outcome.errors);
             stored += 1;
         }
     }
-    let store_rate = stored as f64 / started.elapsed().as_secs_f64();
+    stored as f64 / started.elapsed().as_secs_f64()
+}
 
-    let cookie = login(api, &token).await;
+/// The median time of each page for 30, 90 and 365 days: one table row per page.
+async fn time_pages(
+    api: SocketAddr,
+    pages: &[Page],
+    store_rate: f64,
+    repeat: usize,
+) -> Vec<String> {
     let mut rows = Vec::new();
-    let pages: [Page; 2] = [
-        (
-            "dashboard HTML",
-            format!("/domains/{DOMAIN}/reports?days="),
-            vec![("Cookie", cookie.clone())],
-        ),
-        (
-            "API JSON",
-            format!("/api/v1/domains/{DOMAIN}/reports/tls?days="),
-            vec![("Authorization", bearer.clone())],
-        ),
-    ];
     for (name, path, headers) in pages {
         let mut cells = Vec::new();
         for window in [30, 90, 365] {
@@ -194,7 +272,6 @@ async fn run(
             cells.join(" | ")
         ));
     }
-    serve.shutdown().await;
     rows
 }
 
@@ -247,6 +324,56 @@ fn tls_report(begin: i64, org: usize) -> String {
         }]
     })
     .to_string()
+}
+
+/// The address of DMARC source `i` (of the three documentation networks: 768 addresses).
+fn source_ip(i: usize) -> String {
+    let network = ["192.0.2", "198.51.100", "203.0.113"][(i / 256) % 3];
+    format!("{network}.{}", i % 256)
+}
+
+/// One organization's DMARC aggregate report for the day starting at `begin`: `records` rows,
+/// the sources of organization `org` (which move by one each day, so that over the window
+/// every source is seen). Every 10th source fails SPF and DKIM (some quarantined), every 7th
+/// passes DKIM only; the rest pass both. Volumes differ by source.
+fn dmarc_report(begin: i64, org: usize, sizes: Sizes) -> String {
+    let mut records = String::new();
+    for k in 0..sizes.records {
+        let source = (org * sizes.records + k + (begin / DAY) as usize) % sizes.sources;
+        let count = 1 + (source * 37 + org) % 200;
+        let (dkim, spf, disposition, from) = if source.is_multiple_of(10) {
+            (
+                "fail",
+                "fail",
+                if org.is_multiple_of(2) {
+                    "quarantine"
+                } else {
+                    "none"
+                },
+                format!("forger{source}.example"),
+            )
+        } else if source.is_multiple_of(7) {
+            ("pass", "fail", "none", format!("mailer{source}.example"))
+        } else {
+            ("pass", "pass", "none", DOMAIN.to_owned())
+        };
+        records.push_str(&format!(
+            "<record><row><source_ip>{ip}</source_ip><count>{count}</count>\
+             <policy_evaluated><disposition>{disposition}</disposition><dkim>{dkim}</dkim><spf>{spf}</spf></policy_evaluated></row>\
+             <identifiers><header_from>{DOMAIN}</header_from></identifiers>\
+             <auth_results><dkim><domain>{DOMAIN}</domain><result>{dkim}</result><selector>s{k}</selector></dkim>\
+             <spf><domain>{from}</domain><result>{spf}</result></spf></auth_results></record>\n",
+            ip = source_ip(source),
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback>\
+         <report_metadata><org_name>Organization {org}</org_name><email>dmarc@org{org}.example</email>\
+         <report_id>dmarc-{begin}-{org}</report_id><date_range><begin>{begin}</begin><end>{end}</end></date_range></report_metadata>\
+         <policy_published><domain>{DOMAIN}</domain><adkim>r</adkim><aspf>r</aspf><p>none</p><sp>none</sp><pct>100</pct></policy_published>\n\
+         {records}</feedback>\n",
+        end = begin + DAY - 1,
+    )
 }
 
 /// Logs in to the dashboard with an API token through the login form, as a browser does;

@@ -8,7 +8,7 @@
 //! | `mtasts_serve_acme_orders_total` | `outcome` (`issued`, `failed`) | certificate orders |
 //! | `mtasts_serve_reports_received_total` | `channel` (`https`, `smtp`), `outcome` (`new`, `duplicate`, `invalid`, `refused`, `error`) | TLS and DMARC reports received |
 //! | `mtasts_serve_alerts_sent_total` | `channel` (`webhook`, `email`), `outcome` (`sent`, `failed`) | alert deliveries |
-//! | `mtasts_serve_certificate_expiry_days` | `domain` | days until the certificate of `mta-sts.<domain>` expires (negative: expired), read from the snapshot at scrape time |
+//! | `mtasts_serve_certificate_expiry_days` | `domain` | days until the certificate of `mta-sts.<domain>` expires (negative: expired), read from the snapshot at scrape time; the service's own certificate (`reports.<zone>` and `mta-sts.reports.<zone>`) as `domain="reports.<zone>"` |
 //! | `mtasts_serve_domains` | — | hosted domains in the current snapshot |
 //! | `mtasts_serve_snapshot_fresh` | — | 1 while this node may answer from its snapshot, 0 when it lost the database |
 //! | `mtasts_serve_snapshot_generation` | — | the database generation the node serves |
@@ -206,10 +206,16 @@ impl ServeMetrics {
         }
     }
 
-    /// Reads the certificate, domain and freshness gauges from `snapshot` at every scrape.
-    /// Only the first call takes effect (a serve process has one snapshot handle).
-    pub fn watch(&self, snapshot: SnapshotHandle) {
-        let _ = self.inner.snapshot.handle.set(snapshot);
+    /// Reads the certificate, domain and freshness gauges from `snapshot` at every scrape;
+    /// the service's own certificate ([`Snapshot::service_certificate`]) is shown under
+    /// `service_host` (`reports.<zone>`, the key it is stored under). Only the first call
+    /// takes effect (a serve process has one snapshot handle).
+    pub fn watch(&self, snapshot: SnapshotHandle, service_host: &str) {
+        let _ = self
+            .inner
+            .snapshot
+            .handle
+            .set((snapshot, service_host.to_owned()));
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -254,7 +260,8 @@ impl ServeMetrics {
 /// once per snapshot (a scrape of an unchanged snapshot parses nothing).
 #[derive(Debug, Default)]
 struct SnapshotGauges {
-    handle: OnceLock<SnapshotHandle>,
+    /// The snapshot, and the name the service's own certificate is shown under.
+    handle: OnceLock<(SnapshotHandle, String)>,
     /// The snapshot the expiry dates were read from, and the dates (domain, not-after in
     /// Unix seconds), sorted by domain.
     expiry: Mutex<Option<(Arc<Snapshot>, ExpiryDates)>>,
@@ -264,7 +271,7 @@ struct SnapshotGauges {
 type ExpiryDates = Arc<Vec<(String, i64)>>;
 
 impl SnapshotGauges {
-    fn expiry_dates(&self, snapshot: &Arc<Snapshot>) -> ExpiryDates {
+    fn expiry_dates(&self, snapshot: &Arc<Snapshot>, service_host: &str) -> ExpiryDates {
         let mut cached = self.expiry.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, dates)) = cached.as_ref()
             && Arc::ptr_eq(seen, snapshot)
@@ -282,6 +289,14 @@ impl SnapshotGauges {
                 ))
             })
             .collect();
+        // The service's own certificate: when it lapses, senders' STARTTLS to the report
+        // host and the HTTPS intake fail for every tenant at once. A hosted domain cannot
+        // have its name (the zone's own names are refused), so the series is its own.
+        if let Some(certificate) = &snapshot.service_certificate
+            && let Some(end) = certificate.end_entity_cert().ok().and_then(not_after)
+        {
+            dates.push((service_host.to_owned(), end));
+        }
         dates.sort();
         let dates = Arc::new(dates);
         *cached = Some((snapshot.clone(), dates.clone()));
@@ -297,7 +312,7 @@ fn not_after(der: &rustls_pki_types::CertificateDer<'_>) -> Option<i64> {
 
 impl Collector for SnapshotGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(handle) = self.handle.get() else {
+        let Some((handle, service_host)) = self.handle.get() else {
             return Ok(());
         };
         let snapshot = handle.load_full();
@@ -325,7 +340,7 @@ impl Collector for SnapshotGauges {
             i64::try_from(snapshot.generation).unwrap_or(i64::MAX),
         )?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let dates = self.expiry_dates(&snapshot);
+        let dates = self.expiry_dates(&snapshot, service_host);
         let family = Family::<DomainLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         for (domain, not_after) in dates.iter() {
             family
@@ -336,7 +351,7 @@ impl Collector for SnapshotGauges {
         }
         let metric = encoder.encode_descriptor(
             "certificate_expiry_days",
-            "Days until the certificate of mta-sts.<domain> expires (negative once expired)",
+            "Days until the certificate of mta-sts.<domain> (or the service's own, under reports.<zone>) expires (negative once expired)",
             None,
             MetricType::Gauge,
         )?;
@@ -406,7 +421,7 @@ mod tests {
             generation: 7,
             ..Snapshot::default()
         });
-        metrics.watch(handle.clone());
+        metrics.watch(handle.clone(), "reports.zone.example");
         let text = metrics.encode();
         assert!(text.contains("mtasts_serve_domains 0\n"), "{text}");
         assert!(text.contains("mtasts_serve_snapshot_fresh 1\n"), "{text}");
@@ -452,21 +467,43 @@ mod tests {
         without.name = "pending.example".to_owned();
         without.certificate = None;
         let metrics = ServeMetrics::new();
-        metrics.watch(crate::snapshot::handle(Snapshot {
+        let handle = crate::snapshot::handle(Snapshot {
             domains: [domain, without]
                 .into_iter()
                 .map(|d| (d.name.clone(), d))
                 .collect(),
             ..Snapshot::default()
-        }));
+        });
+        metrics.watch(handle.clone(), "reports.zone.example");
         let text = metrics.encode();
         assert!(text.contains("mtasts_serve_domains 2\n"), "{text}");
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("mtasts_serve_certificate_expiry_days{domain=\"example.com\"}"))
-            .unwrap_or_else(|| panic!("{text}"));
-        let days: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-        assert!((9.99..=10.0).contains(&days), "{line}");
+        let days = |text: &str, domain: &str| -> Option<f64> {
+            let series = format!("mtasts_serve_certificate_expiry_days{{domain=\"{domain}\"}} ");
+            let line = text.lines().find(|l| l.starts_with(&series))?;
+            Some(line[series.len()..].parse().unwrap())
+        };
+        let left = days(&text, "example.com").unwrap_or_else(|| panic!("{text}"));
+        assert!((9.99..=10.0).contains(&left), "{left}");
         assert!(!text.contains("pending.example"), "{text}");
+        // No service certificate yet (ACME has not issued it): no series for it.
+        assert_eq!(days(&text, "reports.zone.example"), None, "{text}");
+
+        // The service's own certificate, 40 days from expiry, once it is in the snapshot.
+        let mut params = rcgen::CertificateParams::new(vec![
+            "reports.zone.example".to_owned(),
+            "mta-sts.reports.zone.example".to_owned(),
+        ])
+        .unwrap();
+        params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(40);
+        let cert = params.self_signed(&key).unwrap();
+        let service =
+            crate::policy_host::certified_key_from_pem(&cert.pem(), &key.serialize_pem()).unwrap();
+        let mut next = (*handle.load_full()).clone();
+        next.service_certificate = Some(service);
+        handle.store(Arc::new(next));
+        let text = metrics.encode();
+        let left = days(&text, "reports.zone.example").unwrap_or_else(|| panic!("{text}"));
+        assert!((39.99..=40.0).contains(&left), "{left}");
+        assert!(days(&text, "example.com").is_some(), "{text}");
     }
 }

@@ -478,7 +478,7 @@ impl Serve {
             .with_reports(reports.clone());
         let snapshot = snapshot::handle(Snapshot::default());
         let metrics = ServeMetrics::default();
-        metrics.watch(snapshot.clone());
+        metrics.watch(snapshot.clone(), settings.reports().host());
         let mut options = NodeOptions::new(config.node_id.clone().unwrap_or_else(node_id));
         options.poll_interval = Duration::from_millis(config.poll_interval_ms.max(50));
         options.node_retention = Duration::from_secs(config.node_retention);

@@ -5,6 +5,6 @@
 //! refused private targets, and the dashboard and API listing.
 
 mod delivery;
-mod harness;
+pub(crate) mod harness;
 mod pages;
-mod serve;
+pub(crate) mod serve;

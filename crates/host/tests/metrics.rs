@@ -1,7 +1,8 @@
 //! `mtasts serve --metrics-listen`: the counters move when a real client (curl, dig, a strict
-//! sender, Pebble) uses the daemon, read back over HTTP by curl as Prometheus would; and the
-//! Grafana dashboards in contrib/grafana name only metrics the two daemons really expose
-//! (both scraped live), with a panel for every one of them.
+//! sender, Pebble, an SMTP client mailing a report, a webhook receiving its alert) uses the
+//! daemon, read back over HTTP by curl as Prometheus would; and the Grafana dashboards in
+//! contrib/grafana name only metrics the two daemons really expose (both scraped live), with a
+//! panel for every one of them.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -336,6 +337,20 @@ async fn counters_move_with_policy_requests_dns_queries_and_acme_orders() {
         }
     }
 
+    // The service's own certificate (reports.hosted.test and its policy host) is ordered
+    // once the zone answers for those names; its expiry joins the hosted domains'.
+    let service_days = eventually(
+        "the service certificate's expiry in /metrics",
+        Duration::from_secs(60),
+        || async {
+            samples(&scrape(metrics).await)
+                .get("mtasts_serve_certificate_expiry_days{domain=\"reports.hosted.test\"}")
+                .copied()
+        },
+    )
+    .await;
+    assert!(service_days > 1.0, "{service_days}");
+
     let after = scrape(metrics).await;
     let value = |series: &str| sample(&after, series);
     assert!(value("mtasts_serve_policy_requests_total{outcome=\"served\"}") >= 1.0);
@@ -372,6 +387,177 @@ async fn counters_move_with_policy_requests_dns_queries_and_acme_orders() {
     assert_eq!(
         value("mtasts_serve_alerts_sent_total{channel=\"webhook\",outcome=\"sent\"}"),
         0.0
+    );
+    serve.shutdown().await;
+}
+
+/// A TLS report mail as senders build it (RFC 8460 §5.3): multipart/report with the JSON
+/// report as an `application/tlsrpt+json` part, base64 in lines of 76.
+fn report_mail(report: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(report);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: tlsrpt@sender.example\r\n\
+         To: tlsrpt@reports.hosted.test\r\n\
+         Subject: Report Domain: company-y.example Submitter: sender.example Report-ID: <metrics@sender.example>\r\n\
+         Message-ID: <metrics@sender.example>\r\n\
+         TLS-Report-Domain: company-y.example\r\n\
+         TLS-Report-Submitter: sender.example\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"part\"\r\n\
+         \r\n\
+         --part\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\
+         \r\n\
+         A TLS report for company-y.example.\r\n\
+         --part\r\n\
+         Content-Type: application/tlsrpt+json\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"sender.example!company-y.example!1!2.json\"\r\n\
+         \r\n\
+         {}\r\n\
+         --part--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+/// The SMTP channel and the alerts: a report mailed to the intake counts as a new `smtp`
+/// report, and the alert it raises (an MX the policy does not cover), delivered to the
+/// tenant's webhook, as a `webhook` alert sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailed_report_and_the_alert_it_raises_are_counted() {
+    if !services::command_or_skip(Service::Curl, "curl", &["--version"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let serve = Serve::start(ServeConfig {
+        database: Some(format!("sqlite:{}", dir.path().join("serve.db").display())),
+        data_dir: dir.path().to_path_buf(),
+        zone: "hosted.test".to_owned(),
+        public_ip: vec![IpAddr::from(Ipv4Addr::LOCALHOST)],
+        https_listen: vec![local],
+        http_listen: vec![local],
+        dns_listen: vec![local],
+        smtp_listen: vec![local],
+        api_listen: local,
+        metrics_listen: Some(local),
+        acme_directory: String::new(),
+        // Nothing answers there: the domain's MX lookups fail fast, which alerts do not need.
+        dns: vec!["127.0.0.1:9".parse().unwrap()],
+        password_iterations: 1000,
+        alert_allow_private_targets: true,
+        alert_interval: 1,
+        ..ServeConfig::default()
+    })
+    .await
+    .unwrap();
+    let metrics = serve.addrs().metrics.unwrap();
+    let admin = serve.admin_token().unwrap().to_owned();
+    let api_addr = serve.addrs().api;
+    support::api::create_tenant(api_addr, &admin, "acme").await;
+    let owner = support::api::create_token(api_addr, &admin, "acme", "owner", "owner").await;
+    let (status, body) = support::api::call(
+        api_addr,
+        Method::POST,
+        "/api/v1/domains",
+        &owner,
+        Some(json!({"domain": "company-y.example", "mode": "testing",
+            "mx": ["mx1.company-y.example"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hook = crate::alerts::harness::Hook::start().await;
+    let (status, body) = support::api::call(
+        api_addr,
+        Method::PUT,
+        "/api/v1/alert-settings",
+        &owner,
+        Some(json!({"webhook_url": hook.url()})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let before = scrape(metrics).await;
+    for series in [
+        "mtasts_serve_reports_received_total{channel=\"smtp\",outcome=\"new\"}",
+        "mtasts_serve_alerts_sent_total{channel=\"webhook\",outcome=\"sent\"}",
+    ] {
+        assert_eq!(sample(&before, series), 0.0, "{series}");
+    }
+
+    // The report by mail, as a sender's MTA delivers it.
+    let mut smtp = crate::mail::harness::Client::connect(serve.addrs().smtp[0]).await;
+    smtp.expect(220).await;
+    smtp.command("EHLO mta.sender.example", 250).await;
+    let (code, text) = smtp
+        .send_mail(&report_mail(&crate::alerts::serve::report_for_yesterday()))
+        .await;
+    assert_eq!(code, 250, "{text}");
+    assert!(text.contains("1 new report"), "{text}");
+    smtp.command("QUIT", 221).await;
+    let mailed = scrape(metrics).await;
+    assert_eq!(
+        sample(
+            &mailed,
+            "mtasts_serve_reports_received_total{channel=\"smtp\",outcome=\"new\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &mailed,
+            "mtasts_serve_reports_received_total{channel=\"https\",outcome=\"new\"}"
+        ),
+        0.0,
+        "counted under its own channel only"
+    );
+
+    // The alert rounds (every second here) deliver to the webhook and count each delivery
+    // once the receiver answered: the counter catches up with what the receiver got.
+    let uncovered = |received: &[crate::alerts::harness::Received]| {
+        received.iter().any(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["alert"]["kind"] == "uncovered-mx"
+        })
+    };
+    let sent = eventually(
+        "the uncovered MX's webhook, counted in /metrics",
+        Duration::from_secs(20),
+        || async {
+            let delivered = hook.received();
+            if !uncovered(&delivered) {
+                return None;
+            }
+            let text = scrape(metrics).await;
+            let sent = sample(
+                &text,
+                "mtasts_serve_alerts_sent_total{channel=\"webhook\",outcome=\"sent\"}",
+            );
+            (sent == delivered.len() as f64).then_some(text)
+        },
+    )
+    .await;
+    // Every delivery answered 200: none counted as failed.
+    assert_eq!(
+        sample(
+            &sent,
+            "mtasts_serve_alerts_sent_total{channel=\"webhook\",outcome=\"failed\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &sent,
+            "mtasts_serve_alerts_sent_total{channel=\"email\",outcome=\"sent\"}"
+        ),
+        0.0,
+        "no e-mail was configured"
     );
     serve.shutdown().await;
 }

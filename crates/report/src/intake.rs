@@ -422,6 +422,17 @@ pub fn stored_document(stored: &StoredReport, limits: &Limits) -> Result<Vec<u8>
     gunzip(&stored.raw, limits.max_report_bytes)
 }
 
+/// A stored input (a mail message, a posted body, a file) as it was received
+/// (decompressed), at most [`Limits::max_input_bytes`]: how an administrator gets back the
+/// mail that held no report.
+///
+/// # Errors
+///
+/// What is wrong with the stored bytes (they do not decompress, or inflate past the limit).
+pub fn stored_input(stored: &StoredInput, limits: &Limits) -> Result<Vec<u8>, String> {
+    gunzip(&stored.gzip, limits.max_input_bytes)
+}
+
 fn new_reports<'a>(
     found: &'a [Found],
     normalized: &'a [Option<String>],
@@ -519,5 +530,22 @@ mod tests {
         assert_eq!(gunzip(&packed, 8000).unwrap(), data);
         assert!(gunzip(&packed, 7999).unwrap_err().contains("7999"));
         assert!(gunzip(b"junk", 10).is_err());
+    }
+
+    #[test]
+    fn a_stored_input_comes_back_as_received() {
+        let message = b"From: a@sender.test\r\nSubject: no report\r\n\r\nhello\r\n".repeat(50);
+        let stored = StoredInput {
+            id: 1,
+            source: "smtp".to_owned(),
+            received_at: 0,
+            gzip: gzip(&message),
+        };
+        assert_eq!(stored_input(&stored, &Limits::default()).unwrap(), message);
+        let small = Limits {
+            max_input_bytes: message.len() as u64 - 1,
+            ..Limits::default()
+        };
+        assert!(stored_input(&stored, &small).is_err());
     }
 }

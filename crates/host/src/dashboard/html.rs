@@ -82,7 +82,7 @@ pub(crate) fn page(title: &str, header: Option<&Header<'_>>, body: &str) -> Stri
             role = e(h.role),
             csrf = e(h.csrf),
             unowned = if h.role == role_label(Role::Admin) {
-                r#"<a href="/reports">Reports nobody's</a>"#
+                r#"<a href="/reports">Reports nobody's</a><a href="/admin/mail">Mail without reports</a>"#
             } else {
                 ""
             },

@@ -15,6 +15,8 @@
 //! | `GET /domains/{domain}/reports?days=30\|90\|365` | the domain's TLS reports: sessions per day, failures by result type, MX, IP, organization and sending IP, readiness and the switch to enforce, the report list |
 //! | `GET /domains/{domain}/dmarc?days=` | the domain's DMARC reports: messages per day by disposition, pass rate, sources and what quarantine/reject would do to them, the next policy step |
 //! | `GET /reports`, `…?cursor=` | administrators: a page (50) of the reports about domains nobody hosts |
+//! | `GET /admin/mail`, `…?cursor=` | administrators: a page (50) of the mail that held no report, newest first, with how it arrived and why nothing was read |
+//! | `GET /admin/mail/{input}/message` | administrators: one such message as received (`message/rfc822`, an attachment) |
 //! | `GET /reports/{id}` | one report: its summary, normalized JSON and the document as received |
 //! | `GET /static/style.css` | the stylesheet |
 //! | `GET /alerts` | the alerts (open first) and the tenant's alert settings form |
@@ -49,8 +51,10 @@
 //! `domains` (the domain pages and their forms), `reply` (responses the handlers share, the
 //! viewer of a request, service errors as pages), `session` (sessions and cookies), `html`
 //! (the pages), `context` (the router's state and [`DashboardConfig`]), `reports` (the report
-//! pages, readiness and health), `report_html` (their templates), `charts` (inline SVG).
+//! pages, readiness and health), `report_html` (their templates), `charts` (inline SVG),
+//! `admin_mail` (the administrators' list of mail without reports).
 
+mod admin_mail;
 mod alerts;
 mod check_html;
 mod context;
@@ -112,6 +116,8 @@ pub fn router_with(state: AppState, config: DashboardConfig) -> Router {
         .route("/domains/{domain}/dmarc", get(reports::dmarc_page))
         .route("/reports", get(reports::unowned_page))
         .route("/reports/{id}", get(reports::report_page))
+        .route("/admin/mail", get(admin_mail::mail_page))
+        .route("/admin/mail/{input}/message", get(admin_mail::message))
         .route("/static/style.css", get(style))
         .route("/alerts", get(alerts::alerts_page))
         .route("/alerts/settings", post(alerts::save_settings))

@@ -561,22 +561,7 @@ fn arrivals(arrivals: &[mtasts_store::reports::ArrivalRow]) -> String {
         .iter()
         .map(|a| {
             let tls = a.tls_version.as_deref().unwrap_or("none (plain SMTP)");
-            let dkim = match a.dkim.as_array() {
-                Some(signatures) if !signatures.is_empty() => signatures
-                    .iter()
-                    .map(|sig| {
-                        let field = |name: &str| sig[name].as_str().unwrap_or("?").to_owned();
-                        format!(
-                            "{} (d={}, s={})",
-                            field("result"),
-                            field("domain"),
-                            field("selector")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                _ => "not signed".to_owned(),
-            };
+            let dkim = dkim_results(&a.dkim);
             format!(
                 r#"<tr class="arrival-row"><td>{when}</td><td><code>{peer}</code></td><td>{helo}</td><td>{from}</td><td>{tls}</td><td>{dkim}</td></tr>"#,
                 when = e(&when(a.received_at)),
@@ -594,6 +579,27 @@ fn arrivals(arrivals: &[mtasts_store::reports::ArrivalRow]) -> String {
 <tbody>{rows}</tbody></table></section>
 "#
     )
+}
+
+/// An arrival's DKIM results in words, unescaped: `pass (d=…, s=…)` per signature, or
+/// `not signed`.
+pub(super) fn dkim_results(dkim: &serde_json::Value) -> String {
+    match dkim.as_array() {
+        Some(signatures) if !signatures.is_empty() => signatures
+            .iter()
+            .map(|sig| {
+                let field = |name: &str| sig[name].as_str().unwrap_or("?").to_owned();
+                format!(
+                    "{} (d={}, s={})",
+                    field("result"),
+                    field("domain"),
+                    field("selector")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => "not signed".to_owned(),
+    }
 }
 
 pub(crate) fn report_page(header: &Header<'_>, detail: &ReportDetail) -> String {

@@ -15,7 +15,7 @@ use super::harness::Hook;
 use crate::support::api;
 
 /// A TLS report for yesterday: `mx9.elsewhere.example` is not in the policy.
-fn report_for_yesterday() -> Vec<u8> {
+pub(crate) fn report_for_yesterday() -> Vec<u8> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

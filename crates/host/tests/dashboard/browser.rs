@@ -18,7 +18,9 @@
 //! Screenshots: the login page with Chromium's own `--screenshot` flag, the logged-in pages
 //! with `Page.captureScreenshot`. Each PNG is checked for the window size (IHDR) and for not
 //! being blank (larger than a screenshot of `about:blank` at the same size); they are kept
-//! under `CARGO_TARGET_TMPDIR/dashboard-screenshots` for people to look at.
+//! under `CARGO_TARGET_TMPDIR/dashboard-screenshots` for people to look at. The report
+//! pages' screenshots are also decoded ([`super::png`]) and the charts' colours counted
+//! inside each chart's box ([`Cdp::element_box`]; see `reports_browser`).
 //!
 //! Chromium is found at `$MTASTS_CHROMIUM` or `/usr/bin/chromium`; without it the test is
 //! skipped with a message, unless `MTASTS_REQUIRE_SERVICES=1` (CI), where it fails.
@@ -174,6 +176,28 @@ impl Cdp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Scrolls the element that the JavaScript expression `element` yields to the top of the
+    /// window and returns its box there in screenshot pixels (the tests render at scale 1):
+    /// left, top, right, bottom, rounded inwards so that the box holds only the element.
+    pub(crate) async fn element_box(&mut self, element: &str) -> (u32, u32, u32, u32) {
+        let expression = format!(
+            "(() => {{ const el = {element}; el.scrollIntoView({{block: 'start'}}); \
+             const r = el.getBoundingClientRect(); \
+             return [r.left, r.top, r.right, r.bottom]; }})()"
+        );
+        let found = self.eval(&expression).await.unwrap_or_else(|e| {
+            panic!("no element {element}: {e}");
+        });
+        let edge = |i: usize| found[i].as_f64().unwrap_or_else(|| panic!("{found}"));
+        let inwards = |v: f64, up: bool| (if up { v.ceil() } else { v.floor() }).max(0.0) as u32;
+        (
+            inwards(edge(0), true),
+            inwards(edge(1), true),
+            inwards(edge(2), false),
+            inwards(edge(3), false),
+        )
     }
 
     pub(crate) async fn screenshot(&mut self) -> Vec<u8> {

@@ -3,6 +3,12 @@
 //! rendered under the real CSP, their charts counted and read through the DOM, and
 //! screenshotted.
 //!
+//! The screenshots are looked at too: decoded ([`super::png`]), each checked chart cut out
+//! by its box in the page, and the pixels of the series' colours (read from `style.css`, as
+//! the browser was) counted. The failing domain's daily chart shows the failure colour in
+//! about the proportion of failed to successful sessions; the clean domain's shows none; the
+//! DMARC pass-rate bar splits in the stated rate.
+//!
 //! CSP violations are collected by a listener DevTools installs before any page script could
 //! run (`Page.addScriptToEvaluateOnNewDocument`, which the page's CSP does not govern); the test
 //! first proves the listener sees a violation it provokes itself, so "no violation" means
@@ -18,7 +24,58 @@ use crate::dashboard::browser::{
     screenshot_dir, spawn,
 };
 use crate::dashboard::harness::{Harness, PASSWORD};
+use crate::dashboard::png::{self, Image};
 use crate::dashboard::reports::{DAYS, FAILING, HOSTILE, READY, seed};
+
+/// The stylesheet the dashboard serves, whose fills colour the charts.
+const STYLE: &str = include_str!("../../src/dashboard/style.css");
+
+/// The fill `style.css` gives `.class` (`#rrggbb`), as RGB.
+fn fill_of(class: &str) -> [u8; 3] {
+    let rule = format!(".{class} {{ fill: #");
+    let start = STYLE
+        .find(&rule)
+        .unwrap_or_else(|| panic!("no {rule} in style.css"))
+        + rule.len();
+    let hex = &STYLE[start..start + 6];
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap();
+    [byte(0), byte(2), byte(4)]
+}
+
+/// Colour conversion in the compositor may move a channel by a unit or two; nothing else on
+/// the pages comes that close to the series colours.
+const TOLERANCE: u8 = 2;
+
+/// The pixels of the chart that `element` (a JavaScript expression) yields: scrolled to the
+/// top of the window, screenshotted (kept as `name`), decoded and cut to the chart's box.
+async fn chart_pixels(page: &mut Cdp, element: &str, blank: usize, name: &str) -> Image {
+    let (left, top, right, bottom) = page.element_box(element).await;
+    let shot = page.screenshot().await;
+    std::fs::write(screenshot_dir().join(name), &shot).unwrap();
+    assert_screenshot(&shot, blank, name);
+    let image = png::decode(&shot);
+    assert!(
+        right > left + 100 && bottom > top + 20 && bottom <= image.height,
+        "{name}: the chart's box ({left}, {top}) – ({right}, {bottom}) is not in the window"
+    );
+    image.crop(left, top, right, bottom)
+}
+
+/// The number before `what` in a chart's label ("…; 53,313 successful sessions, …").
+fn stated(label: &str, what: &str) -> f64 {
+    let before = &label[..label
+        .find(what)
+        .unwrap_or_else(|| panic!("{what} in {label}"))];
+    let number: String = before
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    number.parse().unwrap()
+}
 
 /// Records every CSP violation of the page in `window.cspViolations`.
 const CSP_LISTENER: &str = "window.cspViolations = []; \
@@ -173,6 +230,27 @@ async fn drive(binary: &Path) {
     let png = page.screenshot().await;
     std::fs::write(shots.join("tls-reports.png"), &png).unwrap();
     assert_screenshot(&png, blank.len(), "the TLS page");
+    // The picture of the daily chart: both colours, failures in their share of the sessions
+    // (edges blend into the background, so the share is judged loosely).
+    let (ok, bad) = (fill_of("chart-ok"), fill_of("chart-bad"));
+    let daily_svg = "document.querySelector('figure.chart svg.chart-svg')";
+    let chart = chart_pixels(&mut page, daily_svg, blank.len(), "tls-daily-chart.png").await;
+    let (ok_pixels, bad_pixels) = (chart.count(ok, TOLERANCE), chart.count(bad, TOLERANCE));
+    let share = stated(label, "failed sessions") / stated(label, "successful sessions");
+    let seen = bad_pixels as f64 / ok_pixels as f64;
+    assert!(
+        ok_pixels > 1000 && bad_pixels > 50,
+        "the daily chart's picture: {ok_pixels} successful and {bad_pixels} failed pixels"
+    );
+    assert!(
+        (0.7 * share..=1.3 * share).contains(&seen),
+        "failed/successful pixels {seen:.4} for sessions {share:.4} ({label})"
+    );
+    assert_eq!(
+        chart.count(fill_of("chart-warn"), TOLERANCE),
+        0,
+        "the TLS chart has no third series"
+    );
 
     // The DMARC page.
     page.call(
@@ -205,6 +283,50 @@ async fn drive(binary: &Path) {
     let png = page.screenshot().await;
     std::fs::write(shots.join("dmarc-reports.png"), &png).unwrap();
     assert_screenshot(&png, blank.len(), "the DMARC page");
+    // The pass-rate bar splits where the rate says: 94.4% of its coloured pixels pass (its
+    // ends blend into the background, hence the margin).
+    let rate_svg = "Array.from(document.querySelectorAll('figure.chart')).find(f => \
+                    f.querySelector('figcaption').textContent === 'DMARC pass rate').querySelector('svg')";
+    let bar = chart_pixels(&mut page, rate_svg, blank.len(), "dmarc-rate-chart.png").await;
+    let (pass, fail) = (bar.count(ok, TOLERANCE), bar.count(bad, TOLERANCE));
+    let rate = pass as f64 / (pass + fail) as f64;
+    assert!(
+        pass > 1000 && (0.924..=0.964).contains(&rate),
+        "the pass-rate bar: {pass} passing and {fail} failing pixels ({rate:.3})"
+    );
+    let by_disposition = "Array.from(document.querySelectorAll('figure.chart')).find(f => \
+                          f.querySelector('figcaption').textContent === 'Messages per day by disposition').querySelector('svg')";
+    let chart = chart_pixels(
+        &mut page,
+        by_disposition,
+        blank.len(),
+        "dmarc-daily-chart.png",
+    )
+    .await;
+    assert!(
+        chart.count(ok, TOLERANCE) > 1000,
+        "delivered messages drawn in the disposition chart"
+    );
+
+    // The clean domain's TLS chart: successes drawn, not one failure pixel.
+    page.call(
+        "Page.navigate",
+        json!({"url": h.url(&format!("/domains/{READY}/reports"))}),
+    )
+    .await
+    .unwrap();
+    page.wait_for("document.querySelectorAll('svg.chart-svg').length > 0")
+        .await;
+    let chart = chart_pixels(&mut page, daily_svg, blank.len(), "tls-clean-chart.png").await;
+    assert!(
+        chart.count(ok, TOLERANCE) > 1000,
+        "the clean domain's sessions"
+    );
+    assert_eq!(
+        chart.count(bad, TOLERANCE),
+        0,
+        "failure colour on a domain without failures"
+    );
 
     // The ready domain's page: the one button, then enforce published.
     page.call(

@@ -5,7 +5,7 @@
 //! sender leaving mid-DATA and a database that fails. `swaks` is the independent client of
 //! one test.
 
-mod harness;
+pub(crate) mod harness;
 
 use std::time::Duration;
 

@@ -6,8 +6,10 @@
 //! removed meanwhile moves no other row between pages.
 //!
 //! A cursor is opaque to clients: lowercase hex of `d1:<domain>` (the domain list continues
-//! after that name), `v1:<number>` (a domain's versions continue below that version) or
-//! `r1:<begin>:<id>` (a report list, newest first, continues after that report). It is
+//! after that name), `v1:<number>` (a domain's versions continue below that version),
+//! `r1:<begin>:<id>` (a report list, newest first, continues after that report) or
+//! `m1:<received_at>:<id>` (the mail kept without reports, newest first, continues after that
+//! arrival). It is
 //! bounded ([`MAX_CURSOR_CHARS`]) and checked whole before use; a cursor of one list is not
 //! accepted by the other. It carries no secret and grants nothing: every page is still
 //! filtered by what the caller may see.
@@ -31,6 +33,7 @@ const CURSOR_RULE: &str =
 const DOMAIN_TAG: &str = "d1:";
 const VERSION_TAG: &str = "v1:";
 const REPORT_TAG: &str = "r1:";
+const MAIL_TAG: &str = "m1:";
 
 /// Where a page starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +50,14 @@ pub enum Cursor {
         /// The report's id.
         id: i64,
     },
+    /// The list of mail that held no report (newest arrival first, then highest id)
+    /// continues after the arrival received at `received_at` (Unix seconds) with id `id`.
+    MailAfter {
+        /// When the arrival was received, Unix seconds.
+        received_at: i64,
+        /// The arrival's id.
+        id: i64,
+    },
 }
 
 /// Which list a cursor belongs to.
@@ -58,6 +69,8 @@ pub enum CursorKind {
     Versions,
     /// A list of received reports.
     Reports,
+    /// The mail kept without reports.
+    Mail,
 }
 
 impl Cursor {
@@ -67,6 +80,7 @@ impl Cursor {
             Cursor::DomainsAfter(_) => CursorKind::Domains,
             Cursor::VersionsBefore(_) => CursorKind::Versions,
             Cursor::ReportsAfter { .. } => CursorKind::Reports,
+            Cursor::MailAfter { .. } => CursorKind::Mail,
         }
     }
 
@@ -76,6 +90,7 @@ impl Cursor {
             Cursor::DomainsAfter(name) => format!("{DOMAIN_TAG}{name}"),
             Cursor::VersionsBefore(number) => format!("{VERSION_TAG}{number}"),
             Cursor::ReportsAfter { begin, id } => format!("{REPORT_TAG}{begin}:{id}"),
+            Cursor::MailAfter { received_at, id } => format!("{MAIL_TAG}{received_at}:{id}"),
         };
         crate::hex::encode(payload.as_bytes())
     }
@@ -108,6 +123,13 @@ impl Cursor {
                     id: canonical_integer(id).filter(|id| *id >= 1)?,
                 })
             }),
+            CursorKind::Mail => payload.strip_prefix(MAIL_TAG).and_then(|rest| {
+                let (received_at, id) = rest.split_once(':')?;
+                Some(Cursor::MailAfter {
+                    received_at: canonical_integer(received_at)?,
+                    id: canonical_integer(id).filter(|id| *id >= 1)?,
+                })
+            }),
         };
         cursor.ok_or_else(|| bad_cursor("not a cursor of this list"))
     }
@@ -134,6 +156,15 @@ pub fn versions_before(text: &str) -> Result<i64, FieldError> {
 pub fn reports_after(text: &str) -> Result<(i64, i64), FieldError> {
     match Cursor::decode(text, CursorKind::Reports)? {
         Cursor::ReportsAfter { begin, id } => Ok((begin, id)),
+        _ => Err(bad_cursor("not a cursor of this list")),
+    }
+}
+
+/// The (received_at, id) a mail-list cursor continues after ([`Cursor::decode`] for that
+/// list).
+pub fn mail_after(text: &str) -> Result<(i64, i64), FieldError> {
+    match Cursor::decode(text, CursorKind::Mail)? {
+        Cursor::MailAfter { received_at, id } => Ok((received_at, id)),
         _ => Err(bad_cursor("not a cursor of this list")),
     }
 }
@@ -210,6 +241,10 @@ mod tests {
                 begin: i64::MAX,
                 id: 7,
             },
+            Cursor::MailAfter {
+                received_at: 1_800_000_000,
+                id: 1,
+            },
         ] {
             let text = cursor.encode();
             assert!(text.len() <= MAX_CURSOR_CHARS);
@@ -219,6 +254,7 @@ mod tests {
                 CursorKind::Domains,
                 CursorKind::Versions,
                 CursorKind::Reports,
+                CursorKind::Mail,
             ] {
                 if other != cursor.kind() {
                     assert_eq!(Cursor::decode(&text, other).unwrap_err().field, "cursor");
@@ -243,6 +279,15 @@ mod tests {
         assert_eq!(reports_after(&reports), Ok((1_800_000_000, 9)));
         assert_eq!(reports_after(&versions).unwrap_err().field, "cursor");
         assert_eq!(versions_before(&reports).unwrap_err().field, "cursor");
+        let mail = Cursor::MailAfter {
+            received_at: 1_800_000_000,
+            id: 9,
+        }
+        .encode();
+        assert_eq!(mail_after(&mail), Ok((1_800_000_000, 9)));
+        // Same shape as a report cursor, another list: neither reads the other.
+        assert_eq!(mail_after(&reports).unwrap_err().field, "cursor");
+        assert_eq!(reports_after(&mail).unwrap_err().field, "cursor");
     }
 
     #[test]
@@ -294,6 +339,11 @@ mod tests {
             hex("r1:+5:1"),
             hex("r1:5:1:2"),
             hex("r1:99999999999999999999:1"),
+            hex("m1:"),
+            hex("m1:5"),
+            hex("m1:5:0"),
+            hex("m1:05:1"),
+            hex("m1:5:1:2"),
             "ff".repeat(4),
             "x".repeat(10_000),
         ] {
@@ -301,6 +351,7 @@ mod tests {
                 CursorKind::Domains,
                 CursorKind::Versions,
                 CursorKind::Reports,
+                CursorKind::Mail,
             ] {
                 let err = Cursor::decode(&bad, kind).unwrap_err();
                 assert_eq!(err.field, "cursor", "{bad}");

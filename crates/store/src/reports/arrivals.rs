@@ -31,9 +31,11 @@ const OF_REPORT: &str = concat!(
     arrival_columns!(),
     "JOIN report_arrival_reports l ON l.arrival = a.id WHERE l.report = $1 ORDER BY a.id"
 );
+/// Keyset paging, newest first: `$1`/`$2` are the (received_at, id) the page continues after.
 const WITHOUT_REPORTS: &str = concat!(
     arrival_columns!(),
-    "WHERE a.report_count = $1 ORDER BY a.received_at DESC, a.id DESC LIMIT $2"
+    "WHERE a.report_count = 0 AND (a.received_at < $1 OR (a.received_at = $1 AND a.id < $2)) \
+     ORDER BY a.received_at DESC, a.id DESC LIMIT $3"
 );
 const ARRIVAL_REPORTS: &str =
     "SELECT report FROM report_arrival_reports WHERE arrival = $1 ORDER BY report";
@@ -186,12 +188,12 @@ impl ReportDb {
 
     /// The arrivals of one input, oldest first.
     pub async fn arrivals_of_input(&self, input: i64) -> Result<Vec<ArrivalRow>, ReportDbError> {
-        self.arrivals(OF_INPUT, input, None).await
+        self.arrivals(OF_INPUT, &[input]).await
     }
 
     /// The arrivals that carried one report, oldest first.
     pub async fn arrivals_of_report(&self, report: i64) -> Result<Vec<ArrivalRow>, ReportDbError> {
-        self.arrivals(OF_REPORT, report, None).await
+        self.arrivals(OF_REPORT, &[report]).await
     }
 
     /// The newest `limit` (at most [`MAX_LIST`]) arrivals that held no report, newest first,
@@ -200,8 +202,23 @@ impl ReportDb {
         &self,
         limit: u32,
     ) -> Result<Vec<MailWithoutReports>, ReportDbError> {
+        self.mail_without_reports_page(None, limit).await
+    }
+
+    /// A page of [`ReportDb::mail_without_reports`]: at most `limit` (and [`MAX_LIST`]),
+    /// newest first, continuing after the arrival `after` = (received_at, id) — the last of
+    /// the page before — when given. Keyset paging: a page costs the same however deep.
+    pub async fn mail_without_reports_page(
+        &self,
+        after: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<Vec<MailWithoutReports>, ReportDbError> {
+        let (received_at, id) = after.unwrap_or((i64::MAX, i64::MAX));
         let arrivals = self
-            .arrivals(WITHOUT_REPORTS, 0, Some(i64::from(limit.min(MAX_LIST))))
+            .arrivals(
+                WITHOUT_REPORTS,
+                &[received_at, id, i64::from(limit.min(MAX_LIST))],
+            )
             .await?;
         let mut out = Vec::with_capacity(arrivals.len());
         for arrival in arrivals {
@@ -229,20 +246,18 @@ impl ReportDb {
         Ok(out)
     }
 
-    /// Runs an arrivals query with `$1` = `key` (and `$2` = `limit` when given).
+    /// Runs an arrivals query with `$1`, `$2`, … bound to `binds` in order.
     async fn arrivals(
         &self,
         query: &'static str,
-        key: i64,
-        limit: Option<i64>,
+        binds: &[i64],
     ) -> Result<Vec<ArrivalRow>, ReportDbError> {
         bounded(OP_TIMEOUT, async {
             let rows: Vec<ArrivalTuple> = with_pool!(self, |pool| {
-                let q = sqlx::query_as(query).bind(key);
-                let q = match limit {
-                    Some(limit) => q.bind(limit),
-                    None => q,
-                };
+                let mut q = sqlx::query_as(query);
+                for value in binds {
+                    q = q.bind(*value);
+                }
                 q.fetch_all(pool).await.map_err(db_error)?
             });
             let mut out = Vec::with_capacity(rows.len());

@@ -12,6 +12,7 @@ mod cases {
     both_databases!(crate::reports::run, crate::reports::Backend;
         an_arrival_is_listed_by_input_and_by_report,
         mail_without_reports_lists_the_errors,
+        mail_without_reports_come_in_pages,
     );
 
     pub(crate) async fn an_arrival_is_listed_by_input_and_by_report(db: ReportDb) {
@@ -157,5 +158,56 @@ mod cases {
         assert_eq!(kept[1].errors[0].code, "malformed");
         assert_eq!(kept[1].errors[0].message, "not JSON");
         assert_eq!(db.mail_without_reports(1).await.unwrap().len(), 1);
+    }
+
+    /// Keyset pages, newest first, continuing after the last arrival of the page before:
+    /// arrivals received in the same second are told apart by id, none is skipped or shown
+    /// twice, and the last page ends the list.
+    pub(crate) async fn mail_without_reports_come_in_pages(db: ReportDb) {
+        let empty = json!([]);
+        let mut expected = Vec::new();
+        // Five messages, the middle three in the same second.
+        for (n, at) in [100, 200, 200, 200, 300].into_iter().enumerate() {
+            let bytes = format!("message {n}");
+            let stored = db
+                .store(&input(bytes.as_bytes(), "smtp:192.0.2.9"), &[], &[])
+                .await
+                .unwrap();
+            let arrival = db
+                .add_arrival(&NewArrival {
+                    input: stored.input,
+                    channel: "smtp",
+                    peer_ip: "192.0.2.9",
+                    helo: "h",
+                    mail_from: "",
+                    recipients: &[],
+                    tls_version: None,
+                    tls_cipher: None,
+                    dkim: &empty,
+                    reports: &[],
+                    received_at: at,
+                })
+                .await
+                .unwrap();
+            expected.push((at, arrival));
+        }
+        expected.sort_by(|a, b| b.cmp(a));
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = db.mail_without_reports_page(after, 2).await.unwrap();
+            assert!(page.len() <= 2);
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some((last.arrival.received_at, last.arrival.id));
+            seen.extend(page.iter().map(|m| (m.arrival.received_at, m.arrival.id)));
+        }
+        assert_eq!(seen, expected);
+        // The first page is the newest, as without a cursor.
+        let first = db.mail_without_reports_page(None, 2).await.unwrap();
+        let unpaged = db.mail_without_reports(2).await.unwrap();
+        assert_eq!(first, unpaged);
+        assert_eq!(first[0].arrival.received_at, 300);
     }
 }
