@@ -11,7 +11,7 @@
 //! the rate is the committed rate.
 //!
 //! Environment:
-//! - `BENCH_SECONDS` (default 5): measuring time per backend, after a 1 s warm-up.
+//! - `BENCH_SECONDS` (default 5): measuring time per server, after a 1 s warm-up.
 //! - `BENCH_CONNECTIONS` (default 8): concurrent clients (the intake stores at most 8 at once
 //!   and answers 503 beyond that; 503s are counted and retried, not counted as accepted).
 //! - `BENCH_BACKENDS` (default `sqlite,postgres`): which databases to measure; PostgreSQL is
@@ -21,9 +21,18 @@
 //!   (plain SMTP with PIPELINING on one connection per client, the report as a gzip
 //!   `application/tlsrpt+gzip` attachment of a `multipart/report`, as senders mail it); a
 //!   `250` after the data is only sent once the message is committed.
+//! - `BENCH_PEER` (default 1): after the backends, measure a peer in the same run with the
+//!   same client code, bodies, connections and duration; 0 measures `mtasts serve` alone.
+//!   HTTPS: Debian's nginx (`BENCH_NGINX`, default `/usr/sbin/nginx`) storing each body as a
+//!   file by WebDAV `PUT` to a path unique per request (nginx cannot store a POST body without
+//!   a backend): TLS, HTTP and writing the bytes, no parsing, no database, no fsync. SMTP: a
+//!   private Postfix (`mtasts_testkit::postfix_smtpd`, needs root) receiving for the report
+//!   domain and delivering to `discard:`; its `250` comes once `cleanup` has written and
+//!   fsynced the queue file. A peer that is not installed is skipped with a printed note.
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +52,29 @@ const ZONE: &str = "hosting.example";
 const WARM_UP: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVE_IP: Ipv4Addr = Ipv4Addr::new(127, 84, 62, 1);
+/// nginx gets an address of its own, so nothing else on the machine can be listening there.
+const NGINX_IP: Ipv4Addr = Ipv4Addr::new(127, 84, 62, 2);
+/// Where nginx stores the bodies (under its document root).
+const PUT_DIR: &str = "/tlsrpt-put/";
+
+/// How a client hands a report to the server under test.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    /// HTTPS `POST` to the intake (`mtasts serve`).
+    Post,
+    /// HTTPS `PUT` to a path unique per request (the nginx peer).
+    Put,
+    /// SMTP, the report attached to a mail (`mtasts serve` and the Postfix peer).
+    Mail,
+}
+
+/// What every measured server gets alike.
+struct Load {
+    sample: serde_json::Value,
+    gzip: bool,
+    connections: usize,
+    duration: Duration,
+}
 
 fn main() -> ExitCode {
     if std::env::var("BENCH_ROLE").as_deref() == Ok("serve") {
@@ -53,10 +85,17 @@ fn main() -> ExitCode {
     let connections = env_or("BENCH_CONNECTIONS", 8).max(1);
     let gzip = env_or("BENCH_GZIP", 0) == 1;
     let smtp = std::env::var("BENCH_CHANNEL").as_deref() == Ok("smtp");
+    let peer = env_or("BENCH_PEER", 1) == 1;
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let Some(sample) = sample_report() else {
         eprintln!("the shared samples (../shared/samples) are missing: nothing to post");
         return ExitCode::FAILURE;
+    };
+    let load = Load {
+        sample,
+        gzip,
+        connections,
+        duration: Duration::from_secs(seconds as u64),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,20 +103,21 @@ fn main() -> ExitCode {
         .expect("runtime");
     if smtp {
         println!(
-            "report intake over SMTP: {connections} clients, {seconds} s per backend, gzip attachments, load {}",
+            "report intake over SMTP: {connections} clients, {seconds} s per server, gzip attachments, load {}",
             load_average()
         );
     } else {
         println!(
-            "report intake over HTTPS: {connections} clients, {seconds} s per backend, {} bodies, load {}",
+            "report intake over HTTPS: {connections} clients, {seconds} s per server, {} bodies, load {}",
             if gzip { "gzip" } else { "JSON" },
             load_average()
         );
     }
     println!(
-        "| database | clients | reports/s | p50 ms | p99 ms | 503 busy | errors | serve CPU ms/report |"
+        "| server | stores into | clients | reports/s | p50 ms | p99 ms | {} busy | errors | server CPU ms/report |",
+        if smtp { 451 } else { 503 }
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = match backend {
@@ -92,29 +132,38 @@ fn main() -> ExitCode {
             }
         };
         let server = ServeProcess::start(&database, dir.path());
-        let result = runtime.block_on(measure(
-            if smtp { server.smtp } else { server.addr },
-            &sample,
-            gzip,
-            smtp,
-            connections,
-            Duration::from_secs(seconds as u64),
-            server.child.id(),
-        ));
-        println!(
-            "| {backend} | {connections} | {:.0} | {:.1} | {:.1} | {} | {} | {:.2} |",
-            result.accepted as f64 / result.seconds,
-            result.p50_ms,
-            result.p99_ms,
-            result.busy,
-            result.errors,
-            result.server_cpu_ms_per_report,
-        );
-        if let Some(first) = &result.first_error {
-            eprintln!("  first error: {first}");
-        }
+        let (addr, channel) = if smtp {
+            (server.smtp, Channel::Mail)
+        } else {
+            (server.addr, Channel::Post)
+        };
+        let result = runtime.block_on(measure(addr, channel, server.child.id(), &load));
+        print_row("mtasts serve", backend, connections, &result);
+    }
+    if !peer {
+        return ExitCode::SUCCESS;
+    }
+    if smtp {
+        postfix_peer(&runtime, &load);
+    } else {
+        nginx_peer(&runtime, &load);
     }
     ExitCode::SUCCESS
+}
+
+fn print_row(server: &str, store: &str, connections: usize, result: &Measured) {
+    println!(
+        "| {server} | {store} | {connections} | {:.0} | {:.1} | {:.1} | {} | {} | {:.2} |",
+        result.accepted as f64 / result.seconds,
+        result.p50_ms,
+        result.p99_ms,
+        result.busy,
+        result.errors,
+        result.server_cpu_ms_per_report,
+    );
+    if let Some(first) = &result.first_error {
+        eprintln!("  first error: {first}");
+    }
 }
 
 /// Google's TLS report from the shared samples, as JSON.
@@ -163,34 +212,41 @@ struct Tally {
     latencies: Vec<Duration>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn measure(
-    addr: SocketAddr,
-    sample: &serde_json::Value,
-    gzip: bool,
-    smtp: bool,
-    connections: usize,
-    duration: Duration,
-    server_pid: u32,
-) -> Measured {
+/// Runs `load.connections` clients against `addr` for the warm-up and `load.duration`; the
+/// server's CPU is that of `server_pid` and every process under it (nginx's workers, all of
+/// Postfix's daemons).
+async fn measure(addr: SocketAddr, channel: Channel, server_pid: u32, load: &Load) -> Measured {
     let connector = TlsConnector::from(Arc::new(client_config()));
     let start = Instant::now();
     let measure_from = start + WARM_UP;
-    let end = measure_from + duration;
+    let end = measure_from + load.duration;
     let mut tasks = Vec::new();
     // The server's CPU is read when the warm-up ends, from a task of its own.
     let cpu_at_start = tokio::spawn(async move {
         tokio::time::sleep_until(measure_from.into()).await;
-        process_cpu_seconds(server_pid)
+        tree_cpu_seconds(server_pid)
     });
-    for client in 0..connections {
+    for client in 0..load.connections {
         let connector = connector.clone();
-        let sample = sample.clone();
+        let sample = load.sample.clone();
+        let gzip = load.gzip;
         tasks.push(tokio::spawn(async move {
-            if smtp {
-                mail_loop(addr, sample, client, measure_from, end).await
-            } else {
-                client_loop(addr, connector, sample, gzip, client, measure_from, end).await
+            match channel {
+                Channel::Mail => mail_loop(addr, sample, client, measure_from, end).await,
+                Channel::Post | Channel::Put => {
+                    let put = channel == Channel::Put;
+                    client_loop(
+                        addr,
+                        connector,
+                        sample,
+                        gzip,
+                        put,
+                        client,
+                        measure_from,
+                        end,
+                    )
+                    .await
+                }
             }
         }));
     }
@@ -203,7 +259,7 @@ async fn measure(
         total.first_error = total.first_error.or(tally.first_error);
         total.latencies.extend(tally.latencies);
     }
-    let cpu_end = process_cpu_seconds(server_pid);
+    let cpu_end = tree_cpu_seconds(server_pid);
     let cpu_start = cpu_at_start.await.expect("cpu task");
     total.latencies.sort();
     let quantile = |q: f64| {
@@ -223,7 +279,7 @@ async fn measure(
         busy: total.busy,
         errors: total.errors,
         first_error: total.first_error,
-        seconds: duration.as_secs_f64(),
+        seconds: load.duration.as_secs_f64(),
         p50_ms: quantile(0.5),
         p99_ms: quantile(0.99),
         server_cpu_ms_per_report: server_cpu * 1000.0 / total.accepted.max(1) as f64,
@@ -252,12 +308,16 @@ fn report_host() -> String {
 }
 
 /// One client: posts distinct reports on one connection (reconnecting after an error) until
-/// `end`, counting only answers that arrive after `measure_from`.
+/// `end`, counting only answers that arrive after `measure_from`. With `put`, the same body
+/// is `PUT` to a path named after its `report-id` instead (the nginx peer), so each request
+/// creates a new file and is answered 201 like a stored report.
+#[allow(clippy::too_many_arguments)]
 async fn client_loop(
     addr: SocketAddr,
     connector: TlsConnector,
     mut report: serde_json::Value,
     gzip: bool,
+    put: bool,
     client: usize,
     measure_from: Instant,
     end: Instant,
@@ -268,15 +328,21 @@ async fn client_loop(
     let mut n = 0u64;
     while Instant::now() < end {
         n += 1;
-        report["report-id"] = format!("bench-{}-{client}-{n}", std::process::id()).into();
+        let id = format!("bench-{}-{client}-{n}", std::process::id());
+        report["report-id"] = id.clone().into();
         let json = serde_json::to_vec(&report).expect("serialize");
-        let (body, content_type) = if gzip {
-            (gzipped(&json), "application/tlsrpt+gzip")
+        let (body, content_type, suffix) = if gzip {
+            (gzipped(&json), "application/tlsrpt+gzip", "json.gz")
         } else {
-            (json, "application/tlsrpt+json")
+            (json, "application/tlsrpt+json", "json")
+        };
+        let head = if put {
+            format!("PUT {PUT_DIR}{id}.{suffix}")
+        } else {
+            format!("POST {TLSRPT_PATH}")
         };
         let mut request = format!(
-            "POST {TLSRPT_PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            "{head} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .into_bytes();
@@ -578,6 +644,189 @@ fn client_config() -> ClientConfig {
     config
 }
 
+/// The SMTP peer: a private Postfix smtpd on 127.0.0.1 receiving for the report domain
+/// (`relay_domains`, delivered to `discard:`), measured like the serve process. Skipped with
+/// a note when Postfix cannot run here.
+fn postfix_peer(runtime: &tokio::runtime::Runtime, load: &Load) {
+    use mtasts_testkit::postfix_smtpd::{PostfixSmtpd, SmtpdConfig};
+    if let Some(reason) = mtasts_testkit::postfix::unavailable() {
+        println!("note: Postfix peer skipped: {reason}");
+        return;
+    }
+    let ca = mtasts_testkit::TestCa::new();
+    let config = SmtpdConfig {
+        policy_service: None,
+        ask_ccert: false,
+        extra: vec![("relay_domains".to_owned(), report_host())],
+    };
+    let smtpd = match runtime.block_on(PostfixSmtpd::start(&ca, config)) {
+        Ok(smtpd) => smtpd,
+        Err(e) => {
+            println!("note: Postfix peer skipped: it did not start: {e}");
+            return;
+        }
+    };
+    let pid = smtpd.pid().expect("a running Postfix has a pid");
+    runtime.block_on(wait_listening(smtpd.addr()));
+    let result = runtime.block_on(measure(smtpd.addr(), Channel::Mail, pid, load));
+    print_row(
+        "Postfix (peer)",
+        "queue file, fsynced; then discard:",
+        load.connections,
+        &result,
+    );
+    let log = smtpd.log();
+    let discarded = log.lines().filter(|l| l.contains("status=sent")).count();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("warning:") || l.contains("fatal:"))
+        .collect();
+    println!("  Postfix discarded {discarded} messages by the end of the run (warm-up included)");
+    for line in warnings.iter().take(5) {
+        eprintln!("  Postfix log: {line}");
+    }
+}
+
+/// The HTTPS peer: Debian's nginx storing every request body as a file (WebDAV `PUT`),
+/// measured like the serve process. Skipped with a note when nginx is not installed.
+fn nginx_peer(runtime: &tokio::runtime::Runtime, load: &Load) {
+    let binary =
+        PathBuf::from(std::env::var("BENCH_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".into()));
+    if !binary.exists() {
+        println!(
+            "note: nginx peer skipped: {} not found (Debian: apt-get install nginx-light)",
+            binary.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir for nginx");
+    let nginx = Nginx::start(&binary, dir.path());
+    runtime.block_on(wait_listening(nginx.addr));
+    let result = runtime.block_on(measure(nginx.addr, Channel::Put, nginx.child.id(), load));
+    print_row(
+        "nginx (peer)",
+        "a file per body, no fsync",
+        load.connections,
+        &result,
+    );
+    let stored = std::fs::read_dir(dir.path().join("www").join(PUT_DIR.trim_matches('/')))
+        .map_or(0, Iterator::count);
+    println!("  nginx stored {stored} files (warm-up included)");
+    drop(nginx);
+    let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+    for line in log.lines().filter(|l| !l.contains("[notice]")).take(5) {
+        eprintln!("  nginx error.log: {line}");
+    }
+}
+
+/// Waits until something accepts TCP connections at `addr` (a peer that was just started).
+async fn wait_listening(addr: SocketAddr) {
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens at {addr}");
+}
+
+/// Debian's nginx with the serve's kind of certificate (self-signed ECDSA P-256 for the report
+/// host, from rcgen), stopped by SIGTERM to its master when dropped.
+struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Nginx {
+    fn start(binary: &Path, dir: &Path) -> Nginx {
+        let port = std::net::TcpListener::bind((NGINX_IP, 0))
+            .and_then(|l| l.local_addr())
+            .expect("free port for nginx")
+            .port();
+        let addr = SocketAddr::from((NGINX_IP, port));
+        let generated =
+            rcgen::generate_simple_self_signed(vec![report_host()]).expect("self-signed cert");
+        write_file(&dir.join("cert.pem"), &generated.cert.pem(), 0o644);
+        write_file(
+            &dir.join("key.pem"),
+            &generated.signing_key.serialize_pem(),
+            0o600,
+        );
+        // As root, the workers run as nobody: they write the bodies, so the directory is
+        // theirs to write (the key is read by the master before it drops privileges).
+        let put_dir = dir.join("www").join(PUT_DIR.trim_matches('/'));
+        std::fs::create_dir_all(&put_dir).expect("nginx put directory");
+        set_mode(dir, 0o755);
+        set_mode(&dir.join("www"), 0o755);
+        set_mode(&put_dir, 0o777);
+        let d = dir.display();
+        // The body is written to a temp file in client_body_temp_path (nginx always buffers a
+        // PUT body to a file) and renamed into place: one directory, one filesystem.
+        let config = format!(
+            "daemon off;
+master_process on;
+worker_processes auto;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen {addr} ssl;
+        ssl_certificate {d}/cert.pem;
+        ssl_certificate_key {d}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        keepalive_requests 100000;
+        root {d}/www;
+        location {PUT_DIR} {{
+            dav_methods PUT;
+            dav_access user:rw group:r all:r;
+        }}
+    }}
+}}
+"
+        );
+        write_file(&dir.join("nginx.conf"), &config, 0o644);
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        Nginx { child, addr }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGKILL would leave the workers running; SIGTERM makes the master stop them.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32) {
+    std::fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    set_mode(path, mode);
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
 /// The serve node in its own process, stopped when dropped (stdin closes).
 struct ServeProcess {
     child: Child,
@@ -660,12 +909,48 @@ fn serve_role() {
     runtime.block_on(serve.shutdown());
 }
 
-/// utime + stime of every thread of `pid`, in seconds (100 clock ticks per second on Linux).
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    Some((ticks(11)? + ticks(12)?) / 100.0)
+/// The CPU time, in seconds, of `root` and every process under it: for each live one its own
+/// utime + stime (all its threads) plus cutime + cstime, the time of the children it has
+/// reaped. Postfix's daemons come and go during a run (a `cleanup` exits after 100 messages)
+/// and `master` reaps them, so each process's time is counted once, by itself while it lives
+/// and by its parent after. `None` if `root` is gone. (100 clock ticks per second on Linux.)
+fn tree_cpu_seconds(root: u32) -> Option<f64> {
+    let mut processes = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()? {
+        let Some(pid) = entry
+            .ok()
+            .and_then(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+        if let (Some(ppid), Some(u), Some(s), Some(cu), Some(cs)) =
+            (field(1), field(11), field(12), field(13), field(14))
+        {
+            processes.push((pid, ppid as u32, u + s + cu + cs));
+        }
+    }
+    processes.iter().find(|p| p.0 == root)?;
+    let mut tree = vec![root];
+    let mut ticks = 0;
+    while let Some(pid) = tree.pop() {
+        for &(child, parent, t) in &processes {
+            if child == pid {
+                ticks += t;
+            }
+            if parent == pid {
+                tree.push(child);
+            }
+        }
+    }
+    Some(ticks as f64 / 100.0)
 }
 
 fn load_average() -> String {

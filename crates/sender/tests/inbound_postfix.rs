@@ -196,7 +196,7 @@ async fn postfix_smtpd_enforces_inbound_tls_per_partner() {
     let smtpd = PostfixSmtpd::start(
         &ca,
         SmtpdConfig {
-            policy_service: format!("inet:{policy}"),
+            policy_service: Some(format!("inet:{policy}")),
             ask_ccert: true,
             extra: Vec::new(),
         },

@@ -64,7 +64,9 @@ pub fn available_or_skip() -> bool {
     }
 }
 
-fn unavailable() -> Option<String> {
+/// Why Postfix instances cannot run here (see [`available_or_skip`]), or `None` when they
+/// can. For callers that are not tests (benchmarks), which skip with a note of their own.
+pub fn unavailable() -> Option<String> {
     if !Path::new(POSTFIX).exists() {
         return Some(format!("postfix not installed ({POSTFIX} missing)"));
     }
@@ -307,6 +309,13 @@ impl Postfix {
     /// The instance's root directory (configuration, queue, logs).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The process id of the `unshare` process that holds the instance: every Postfix process
+    /// (the watchdog, `master` and its daemons) descends from it, so a benchmark can add up
+    /// the instance's CPU time from `/proc`. `None` once stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.watchdog.as_ref().map(std::process::Child::id)
     }
 
     /// Submits a small message from `from` to `to` with `sendmail -C`.

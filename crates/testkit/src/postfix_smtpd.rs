@@ -1,16 +1,21 @@
 //! A private, real Postfix SMTP server (smtpd) receiving on a loopback port, with STARTTLS
-//! from the test CA, optionally asking for client certificates, and `check_policy_service`
-//! pointing at a policy service under test. Mail it accepts is discarded.
+//! from the test CA, optionally asking for client certificates, and optionally
+//! `check_policy_service` pointing at a policy service under test. Mail it accepts is
+//! discarded (after `cleanup` wrote and fsynced the queue file, as for any mail Postfix
+//! accepts: the `250` after the data means the message is on disk).
 //!
 //! It is started like [`crate::postfix::Postfix`] (same isolation: own directories,
 //! namespaces, watchdog) and needs the same things (root, the `postfix` package; see
 //! [`crate::postfix::available_or_skip`]). The smtpd listens on `127.0.0.1:PORT` only; it
 //! accepts mail for [`RECEIVING_DOMAIN`] from any client on 127.0.0.1 (`mynetworks`), and
-//! asks the policy service at RCPT time:
+//! asks the policy service, when there is one, at RCPT time:
 //!
 //! ```text
 //! smtpd_recipient_restrictions = check_policy_service <endpoint>, permit
 //! ```
+//!
+//! Without one it is a plain receiving MX for its relay domains (the report-intake benchmark
+//! uses it so, as the peer of `mtasts serve`'s SMTP intake).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,12 +31,15 @@ pub const SERVER_NAME: &str = "mx.inbound.test";
 /// How the smtpd is configured.
 #[derive(Clone, Debug)]
 pub struct SmtpdConfig {
-    /// The `check_policy_service` endpoint: `inet:127.0.0.1:PORT` or `unix:/path`.
-    pub policy_service: String,
+    /// The `check_policy_service` endpoint: `inet:127.0.0.1:PORT` or `unix:/path`. `None`: no
+    /// policy service, Postfix's default recipient checks only.
+    pub policy_service: Option<String>,
     /// `smtpd_tls_ask_ccert`: ask clients for a certificate, verified against the test CA
     /// (`smtpd_tls_CAfile`).
     pub ask_ccert: bool,
-    /// Further `main.cf` parameters, written last.
+    /// Further `main.cf` parameters. One that the fixed setup also sets replaces it in place
+    /// (e.g. `relay_domains`, to receive for another domain than [`RECEIVING_DOMAIN`]), so
+    /// every parameter is written once.
     pub extra: Vec<(String, String)>,
 }
 
@@ -100,6 +108,11 @@ impl PostfixSmtpd {
     pub fn dir(&self) -> &Path {
         self.postfix.dir()
     }
+
+    /// The process id of the instance's outermost process (see [`Postfix::pid`]).
+    pub fn pid(&self) -> Option<u32> {
+        self.postfix.pid()
+    }
 }
 
 struct Files<'a> {
@@ -143,10 +156,6 @@ fn main_cf(files: &Files<'_>, config: &SmtpdConfig) -> String {
         ("smtpd_tls_loglevel", "1".to_owned()),
         ("smtpd_tls_session_cache_database", String::new()),
         ("smtpd_tls_received_header", "yes".to_owned()),
-        (
-            "smtpd_recipient_restrictions",
-            format!("check_policy_service {}, permit", config.policy_service),
-        ),
         // A policy service that fails answers quickly in tests (the default waits 100 s).
         ("smtpd_policy_service_timeout", "10s".to_owned()),
         ("smtpd_policy_service_retry_delay", "1s".to_owned()),
@@ -157,7 +166,20 @@ fn main_cf(files: &Files<'_>, config: &SmtpdConfig) -> String {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    params.extend(config.extra.iter().cloned());
+    if let Some(endpoint) = &config.policy_service {
+        params.push((
+            "smtpd_recipient_restrictions".to_owned(),
+            format!("check_policy_service {endpoint}, permit"),
+        ));
+    }
+    // Postfix keeps the last of duplicate parameters but logs a warning for each: replace in
+    // place instead, so the log holds only what the test is about.
+    for (key, value) in &config.extra {
+        match params.iter_mut().find(|(k, _)| k == key) {
+            Some(param) => param.1 = value.clone(),
+            None => params.push((key.clone(), value.clone())),
+        }
+    }
     let mut text = String::from("# mtasts receiving Postfix test instance\n");
     for (key, value) in params {
         text.push_str(&format!("{key} = {value}\n"));
